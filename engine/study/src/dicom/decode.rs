@@ -1,0 +1,274 @@
+//! One frame of pixel data: decoded by dicom-pixeldata when encapsulated, taken as stored when
+//! native, then written into the volume's element type with BitsStored masking and sign extension.
+
+use std::borrow::Cow;
+
+use dicom_dictionary_std::tags;
+use dicom_object::{DefaultDicomObject, OpenFileOptions};
+use dicom_pixeldata::PixelDecoder;
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
+
+use super::header::DicomHeader;
+use crate::pixel::Rescale;
+use crate::volume::VoxelSliceMut;
+
+/// Name of a transfer syntax UID, for messages.
+pub fn syntax_name(uid: &str) -> String {
+    TransferSyntaxRegistry
+        .get(uid)
+        .map(|ts| ts.name().to_string())
+        .unwrap_or_else(|| "unknown transfer syntax".to_string())
+}
+
+/// Whether this build can decode the pixel data of a transfer syntax.
+pub fn can_decode(uid: &str) -> bool {
+    TransferSyntaxRegistry
+        .get(uid)
+        .map(|ts| ts.can_decode_all())
+        .unwrap_or(false)
+}
+
+pub fn is_encapsulated_uid(uid: &str) -> bool {
+    TransferSyntaxRegistry
+        .get(uid)
+        .map(|ts| ts.is_encapsulated_pixel_data())
+        .unwrap_or(true)
+}
+
+/// Where a file's pixels are, once opened: the whole native Pixel Data value, or a parsed object
+/// for the codecs.
+pub enum PixelSource {
+    Native(Vec<u8>),
+    Object(Box<DefaultDicomObject>),
+}
+
+/// Opens a file for its pixels.
+pub fn open_pixels(h: &DicomHeader) -> Result<PixelSource, String> {
+    if super::native::handles(&h.transfer_syntax) {
+        return super::native::read_pixel_bytes(&h.path).map(PixelSource::Native);
+    }
+    OpenFileOptions::new()
+        .read_to(tags::PIXEL_DATA)
+        .open_file(&h.path)
+        .map(|o| PixelSource::Object(Box::new(o)))
+        .map_err(|e| e.to_string())
+}
+
+/// Bytes of one frame, samples interleaved, native endianness.
+pub fn frame_bytes<'a>(source: &'a PixelSource, h: &DicomHeader, frame: u32) -> Result<Cow<'a, [u8]>, String> {
+    let all: Cow<'a, [u8]> = match source {
+        PixelSource::Native(bytes) => Cow::Borrowed(bytes),
+        PixelSource::Object(obj) => {
+            if is_encapsulated_uid(&h.transfer_syntax) {
+                let decoded = obj
+                    .decode_pixel_data_frame(frame)
+                    .map_err(|e| e.to_string())?;
+                return Ok(Cow::Owned(decoded.data().to_vec()));
+            }
+            let element = obj
+                .get(tags::PIXEL_DATA)
+                .ok_or_else(|| "the file has no Pixel Data".to_string())?;
+            element.value().to_bytes().map_err(|e| e.to_string())?
+        }
+    };
+    let pixels = h.rows as usize * h.cols as usize * h.samples_per_pixel as usize;
+    if h.bits_allocated == 1 {
+        // Bit-packed frames run on without byte alignment.
+        let first_bit = pixels * frame as usize;
+        let bits: Vec<u8> = (first_bit..first_bit + pixels)
+            .map(|b| all.get(b / 8).map(|byte| (byte >> (b % 8)) & 1).unwrap_or(0))
+            .collect();
+        if (first_bit + pixels).div_ceil(8) > all.len() {
+            return Err(format!(
+                "Pixel Data is truncated: {} bytes for frame {}",
+                all.len(),
+                frame + 1
+            ));
+        }
+        return Ok(Cow::Owned(bits));
+    }
+    let frame_len = pixels * (h.bits_allocated as usize / 8);
+    let start = frame_len * frame as usize;
+    if all.len() < start + frame_len {
+        return Err(format!(
+            "Pixel Data is truncated: {} bytes, frame {} needs bytes {}..{}",
+            all.len(),
+            frame + 1,
+            start,
+            start + frame_len
+        ));
+    }
+    Ok(match all {
+        Cow::Borrowed(b) => Cow::Borrowed(&b[start..start + frame_len]),
+        Cow::Owned(mut v) => {
+            if start == 0 {
+                v.truncate(frame_len);
+                Cow::Owned(v)
+            } else {
+                Cow::Owned(v[start..start + frame_len].to_vec())
+            }
+        }
+    })
+}
+
+/// How to interpret one stored sample.
+#[derive(Clone, Copy)]
+struct SampleFormat {
+    bits_stored: u32,
+    signed: bool,
+}
+
+impl SampleFormat {
+    #[inline]
+    fn value(self, raw: u32) -> i64 {
+        let bits = self.bits_stored;
+        if bits >= 32 {
+            return if self.signed { i64::from(raw as i32) } else { i64::from(raw) };
+        }
+        let masked = raw & ((1u32 << bits) - 1);
+        if self.signed && (masked >> (bits - 1)) & 1 == 1 {
+            i64::from(masked) - (1i64 << bits)
+        } else {
+            i64::from(masked)
+        }
+    }
+}
+
+/// Writes a decoded frame into `dst`. `to_float` applies a per-slice rescale when the volume had to
+/// be stored as modality values (rescale varies between slices).
+pub fn store_frame(bytes: &[u8], h: &DicomHeader, dst: VoxelSliceMut<'_>, to_float: Option<Rescale>, decoded_colour: bool) -> Result<(), String> {
+    let pixels = h.rows as usize * h.cols as usize;
+    if h.samples_per_pixel == 3 || h.palette.is_some() {
+        let VoxelSliceMut::Rgb8(out) = dst else {
+            return Err("colour frame in a greyscale volume".into());
+        };
+        return store_colour(bytes, h, out, pixels, decoded_colour);
+    }
+    let format = SampleFormat {
+        bits_stored: u32::from(h.bits_stored),
+        signed: h.pixel_signed,
+    };
+    let width = match h.bits_allocated {
+        1 | 8 => 1,
+        16 => 2,
+        32 => 4,
+        other => return Err(format!("BitsAllocated {other} is not supported")),
+    };
+    // Decoders may return 8-bit samples for 16-bit allocations (JPEG) or the reverse; trust the
+    // byte count when it is unambiguous.
+    let width = if bytes.len() == pixels * width || bytes.len() < pixels {
+        width
+    } else if bytes.len() == pixels * 2 {
+        2
+    } else if bytes.len() == pixels {
+        1
+    } else {
+        width
+    };
+    if bytes.len() < pixels * width {
+        return Err(format!(
+            "decoded frame has {} bytes, {} expected",
+            bytes.len(),
+            pixels * width
+        ));
+    }
+    let raw = |i: usize| -> u32 {
+        match width {
+            1 => u32::from(bytes[i]),
+            2 => u32::from(u16::from_le_bytes([bytes[2 * i], bytes[2 * i + 1]])),
+            _ => u32::from_le_bytes([bytes[4 * i], bytes[4 * i + 1], bytes[4 * i + 2], bytes[4 * i + 3]]),
+        }
+    };
+    let format = if width == 1 && h.bits_allocated != 8 && h.bits_allocated != 1 {
+        SampleFormat {
+            bits_stored: 8,
+            ..format
+        }
+    } else {
+        format
+    };
+    macro_rules! fill {
+        ($out:expr, $conv:expr) => {{
+            let out = $out;
+            if out.len() != pixels {
+                return Err("frame size does not match the volume".into());
+            }
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = $conv(format.value(raw(i)));
+            }
+        }};
+    }
+    match dst {
+        VoxelSliceMut::F32(out) => {
+            let r = to_float.unwrap_or(Rescale::IDENTITY);
+            fill!(out, |v: i64| r.apply(v as f64) as f32)
+        }
+        VoxelSliceMut::U8(out) => fill!(out, |v: i64| v.clamp(0, 255) as u8),
+        VoxelSliceMut::I16(out) => fill!(out, |v: i64| v.clamp(i16::MIN.into(), i16::MAX.into()) as i16),
+        VoxelSliceMut::U16(out) => fill!(out, |v: i64| v.clamp(0, u16::MAX.into()) as u16),
+        VoxelSliceMut::I32(out) => fill!(out, |v: i64| v.clamp(i32::MIN.into(), i32::MAX.into()) as i32),
+        VoxelSliceMut::U32(out) => fill!(out, |v: i64| v.clamp(0, u32::MAX.into()) as u32),
+        VoxelSliceMut::Rgb8(_) => return Err("greyscale frame in a colour volume".into()),
+    }
+    Ok(())
+}
+
+fn store_colour(bytes: &[u8], h: &DicomHeader, out: &mut [u8], pixels: usize, decoded: bool) -> Result<(), String> {
+    if out.len() != pixels * 3 {
+        return Err("frame size does not match the volume".into());
+    }
+    if let Some(palette) = &h.palette {
+        let wide = h.bits_allocated > 8 && bytes.len() >= pixels * 2;
+        if bytes.len() < pixels {
+            return Err("palette frame is truncated".into());
+        }
+        for i in 0..pixels {
+            let index = if wide {
+                f64::from(u16::from_le_bytes([bytes[2 * i], bytes[2 * i + 1]]))
+            } else {
+                f64::from(bytes[i])
+            };
+            for c in 0..3 {
+                let lut = &palette[c];
+                let v = lut.lookup(index);
+                // 16-bit palette entries keep their top byte.
+                out[3 * i + c] = if lut.bits > 8 { (v / 256.0) as u8 } else { v as u8 };
+            }
+        }
+        return Ok(());
+    }
+    if bytes.len() < pixels * 3 {
+        return Err(format!(
+            "colour frame has {} bytes, {} expected",
+            bytes.len(),
+            pixels * 3
+        ));
+    }
+    // Codecs hand back interleaved RGB; native data may be planar or YBR_FULL.
+    let planar = !decoded && h.planar_configuration == 1;
+    for i in 0..pixels {
+        let (a, b, c) = if planar {
+            (bytes[i], bytes[pixels + i], bytes[2 * pixels + i])
+        } else {
+            (bytes[3 * i], bytes[3 * i + 1], bytes[3 * i + 2])
+        };
+        let rgb = if !decoded && h.photometric.starts_with("YBR_FULL") {
+            ybr_to_rgb(a, b, c)
+        } else {
+            [a, b, c]
+        };
+        out[3 * i..3 * i + 3].copy_from_slice(&rgb);
+    }
+    Ok(())
+}
+
+fn ybr_to_rgb(y: u8, cb: u8, cr: u8) -> [u8; 3] {
+    let (y, cb, cr) = (f64::from(y), f64::from(cb) - 128.0, f64::from(cr) - 128.0);
+    let c = |v: f64| v.round().clamp(0.0, 255.0) as u8;
+    [
+        c(y + 1.402 * cr),
+        c(y - 0.344_136 * cb - 0.714_136 * cr),
+        c(y + 1.772 * cb),
+    ]
+}

@@ -1,0 +1,170 @@
+//! Loading a planned DICOM stack into a [`Volume`]: every slice decoded straight into its place in
+//! one buffer, in parallel, middle slice first.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use rayon::prelude::*;
+
+use super::decode::{can_decode, frame_bytes, open_pixels, store_frame, syntax_name, PixelSource};
+use super::series::DicomSeriesPlan;
+use crate::error::{check_alloc, Result, StudyError};
+use crate::pixel::{Photometric, Rescale};
+use crate::volume::{LoadObserver, ModalityTransform, Volume, VoxelData, VoxelKind};
+
+const JPEG_EXTENDED: &str = "1.2.840.10008.1.2.4.51";
+
+/// The element type that holds this stack without losing values, and whether a per-slice rescale
+/// forces modality values to be stored as floats.
+fn voxel_kind(plan: &DicomSeriesPlan) -> (VoxelKind, bool) {
+    let h = plan.first();
+    if h.samples_per_pixel == 3 || h.palette.is_some() {
+        return (VoxelKind::Rgb8, false);
+    }
+    let first = h.rescale.first().copied().unwrap_or(Rescale::IDENTITY);
+    let varies = plan.slices.iter().any(|s| {
+        let r = s.header.rescale.get(s.frame as usize).copied().unwrap_or(Rescale::IDENTITY);
+        r != first
+    });
+    if varies && h.modality_lut.is_none() {
+        return (VoxelKind::F32, true);
+    }
+    let kind = match (h.bits_allocated, h.pixel_signed) {
+        (1, _) | (8, false) => VoxelKind::U8,
+        (8, true) => VoxelKind::I16,
+        (16, true) => VoxelKind::I16,
+        (16, false) => VoxelKind::U16,
+        (_, true) => VoxelKind::I32,
+        (_, false) => VoxelKind::U32,
+    };
+    (kind, false)
+}
+
+pub fn load(plan: &DicomSeriesPlan, observer: &dyn LoadObserver) -> Result<Volume> {
+    let h0 = plan.first().clone();
+    if !can_decode(&h0.transfer_syntax) {
+        return Err(StudyError::UnsupportedTransferSyntax {
+            path: h0.path.clone(),
+            uid: h0.transfer_syntax.clone(),
+            name: syntax_name(&h0.transfer_syntax),
+        });
+    }
+    if h0.transfer_syntax == JPEG_EXTENDED && h0.bits_stored > 8 {
+        // The pure-Rust JPEG decoders here read 8-bit DCT only; say so instead of failing vaguely.
+        return Err(StudyError::UnsupportedTransferSyntax {
+            path: h0.path.clone(),
+            uid: h0.transfer_syntax.clone(),
+            name: format!("{} with {}-bit samples", syntax_name(&h0.transfer_syntax), h0.bits_stored),
+        });
+    }
+    let (kind, rescale_per_slice) = voxel_kind(plan);
+    let [cols, rows, count] = plan.dims;
+    let slice_len = cols * rows;
+    let bytes = (slice_len as u64)
+        .saturating_mul(count as u64)
+        .saturating_mul(kind.bytes_per_voxel() as u64);
+    check_alloc(&h0.path, "the volume", bytes)?;
+    let mut voxels = VoxelData::zeroed(kind, slice_len * count);
+
+    // Multi-frame objects are opened once and shared by the threads decoding their frames.
+    let shared: OnceLock<std::result::Result<PixelSource, String>> = OnceLock::new();
+    let multi_frame = h0.frames > 1;
+    // (slice, file, what went wrong)
+    let failures: Mutex<Vec<(usize, String, String)>> = Mutex::new(Vec::new());
+    let done = AtomicUsize::new(0);
+
+    let decode_one = |k: usize, mut dst: crate::volume::VoxelSliceMut<'_>| {
+        if observer.cancelled() {
+            return;
+        }
+        let s = &plan.slices[k];
+        let h = &s.header;
+        let result = (|| -> std::result::Result<(), String> {
+            if h.rows as usize != rows || h.cols as usize != cols {
+                return Err(format!("{}x{} image in a {cols}x{rows} stack", h.cols, h.rows));
+            }
+            let owned;
+            let obj = if multi_frame {
+                match shared.get_or_init(|| open_pixels(h)) {
+                    Ok(o) => o,
+                    Err(e) => return Err(e.clone()),
+                }
+            } else {
+                owned = open_pixels(h)?;
+                &owned
+            };
+            // Codecs return interleaved RGB whatever the stored photometric interpretation.
+            let decoded_colour = super::decode::is_encapsulated_uid(&h.transfer_syntax);
+            let bytes = frame_bytes(obj, h, s.frame)?;
+            let rescale = rescale_per_slice
+                .then(|| h.rescale.get(s.frame as usize).copied().unwrap_or(Rescale::IDENTITY));
+            store_frame(&bytes, h, crate::volume::reborrow(&mut dst), rescale, decoded_colour)
+        })();
+        match result {
+            Ok(()) => {
+                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                observer.slice_ready(k, n, count, dst.as_slice());
+            }
+            Err(message) => {
+                let file = if multi_frame {
+                    format!("{} frame {}", h.path.display(), s.frame + 1)
+                } else {
+                    h.path.display().to_string()
+                };
+                if let Ok(mut f) = failures.lock() {
+                    f.push((k, file, message));
+                }
+            }
+        }
+    };
+
+    let mut slices: Vec<_> = voxels.slices_mut(slice_len).into_iter().enumerate().collect();
+    // The middle slice first: it is what a viewer shows on open.
+    let middle = count / 2;
+    if let Some(pos) = slices.iter().position(|(k, _)| *k == middle) {
+        let (k, dst) = slices.swap_remove(pos);
+        decode_one(k, dst);
+    }
+    slices.into_par_iter().for_each(|(k, dst)| decode_one(k, dst));
+
+    if observer.cancelled() {
+        return Err(StudyError::Cancelled);
+    }
+    let mut failures = failures.into_inner().unwrap_or_default();
+    failures.sort_by_key(|f| f.0);
+    if failures.len() == count {
+        let (_, file, message) = failures.swap_remove(0);
+        return Err(StudyError::Decode {
+            path: file.into(),
+            syntax: syntax_name(&h0.transfer_syntax),
+            message,
+        });
+    }
+
+    let modality = match (&h0.modality_lut, rescale_per_slice || kind == VoxelKind::Rgb8) {
+        (Some(lut), false) => ModalityTransform::Lut(lut.clone()),
+        (_, true) => ModalityTransform::Rescale(Rescale::IDENTITY),
+        (None, false) => ModalityTransform::Rescale(h0.rescale.first().copied().unwrap_or(Rescale::IDENTITY)),
+    };
+    let photometric = match (kind, h0.photometric.as_str()) {
+        (VoxelKind::Rgb8, _) => Photometric::Rgb,
+        (_, "MONOCHROME1") => Photometric::Monochrome1,
+        _ => Photometric::Monochrome2,
+    };
+    Ok(Volume {
+        dims: plan.dims,
+        affine: plan.affine,
+        voxels,
+        modality,
+        photometric,
+        windows: if kind == VoxelKind::Rgb8 { Vec::new() } else { h0.windows.clone() },
+        voi_function: h0.voi_function,
+        voi_lut: h0.voi_lut.clone(),
+        padding: if rescale_per_slice { None } else { h0.padding },
+        missing_slices: failures.iter().map(|f| f.0).collect(),
+        load_warnings: failures
+            .into_iter()
+            .map(|(k, file, m)| format!("slice {k} ({file}) could not be decoded and is blank: {m}"))
+            .collect(),
+    })
+}
