@@ -140,6 +140,21 @@ pub fn read_header(path: &Path) -> Result<Scanned> {
         }
     });
 
+    // Native pixel data must fit in the file: catches truncated files and absurd sizes before
+    // any buffer is allocated for them.
+    if super::native::handles(&transfer_syntax) {
+        let bits = u64::from(rows) * u64::from(cols) * u64::from(frames) * u64::from(samples_per_pixel) * u64::from(bits_allocated);
+        let needed = bits.div_ceil(8);
+        let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(u64::MAX);
+        if needed > len {
+            return Err(StudyError::invalid(
+                path,
+                format!(
+                    "file is truncated or its header is wrong: {cols}x{rows}x{frames} pixels need {needed} bytes of pixel data, the whole file has {len}"
+                ),
+            ));
+        }
+    }
     let slice_thickness = attrs::float(&obj, tags::SLICE_THICKNESS).filter(|t| *t > 0.0);
     let frame_geometry = frame_geometry(path, &obj, frames, &mut warnings);
     let rescale = rescales(&obj, frames);

@@ -1,0 +1,130 @@
+//! Bad files fail with a clear message naming the file and the problem; never a panic or a hang.
+
+mod common;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use common::*;
+use groundglass_study::{open, NoProgress, StudyError};
+
+fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gg-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).expect("write");
+    path
+}
+
+/// Opens and loads every series; returns the first error's message.
+fn first_error(path: &std::path::Path) -> String {
+    match open(path) {
+        Err(e) => e.to_string(),
+        Ok(study) => {
+            if let Some(e) = study.errors.first() {
+                return e.to_string();
+            }
+            for s in &study.series {
+                if let Err(e) = s.load(0, &NoProgress) {
+                    return e.to_string();
+                }
+            }
+            panic!("{} loaded without error", path.display());
+        }
+    }
+}
+
+fn gunzip(path: &std::path::Path) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(path).expect("open")).read_to_end(&mut out).expect("gunzip");
+    out
+}
+
+#[test]
+fn truncated_pixel_data_names_the_file() {
+    let err = first_error(&testdata("dicom/edge-cases/pydicom_MR_truncated.dcm"));
+    assert!(err.contains("pydicom_MR_truncated.dcm") && err.contains("truncated"), "{err}");
+}
+
+#[test]
+fn garbage_and_cut_headers_fail_cleanly() {
+    let garbage = temp_file("garbage.dcm", &[0x5a; 4000]);
+    let err = first_error(&garbage);
+    assert!(err.contains("garbage.dcm"), "{err}");
+
+    let real = std::fs::read(testdata("dicom/transfer-syntax/pydicom_CT_small.dcm")).expect("read");
+    for cut in [10, 131, 200, 700, 1200, real.len() / 2] {
+        let path = temp_file(&format!("cut{cut}.dcm"), &real[..cut]);
+        let err = first_error(&path);
+        assert!(err.contains(&format!("cut{cut}.dcm")), "cut at {cut}: {err}");
+    }
+}
+
+#[test]
+fn unsupported_transfer_syntax_is_named() {
+    let err = first_error(&testdata("dicom/transfer-syntax/pydicom_JPGExtended.dcm"));
+    assert!(err.contains("JPEG Extended") && err.contains("1.2.840.10008.1.2.4.51") && err.contains("pydicom_JPGExtended.dcm"), "{err}");
+}
+
+#[test]
+fn absurd_dicom_sizes_are_refused_before_allocating() {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::tags;
+    let mut obj = dicom_object::open_file(testdata("dicom/transfer-syntax/pydicom_CT_small.dcm")).expect("open");
+    obj.put(DataElement::new(tags::ROWS, VR::US, PrimitiveValue::from(65535_u16)));
+    obj.put(DataElement::new(tags::COLUMNS, VR::US, PrimitiveValue::from(65535_u16)));
+    obj.put(DataElement::new(tags::NUMBER_OF_FRAMES, VR::IS, PrimitiveValue::from("99999")));
+    let path = temp_file("huge.dcm", b"");
+    obj.write_to_file(&path).expect("write");
+    let err = first_error(&path);
+    assert!(err.contains("huge.dcm") && err.contains("need"), "{err}");
+}
+
+fn patched_nifti(name: &str, patch: impl FnOnce(&mut Vec<u8>)) -> PathBuf {
+    let mut bytes = gunzip(&testdata("nifti/nibabel_standard.nii.gz"));
+    patch(&mut bytes);
+    temp_file(name, &bytes)
+}
+
+#[test]
+fn nifti_allocation_bombs_and_truncation_fail_cleanly() {
+    // dims 30000^3 of uint8: 27 TB.
+    let bomb = patched_nifti("bomb.nii", |b| {
+        for axis in 1..4 {
+            b[40 + 2 * axis..42 + 2 * axis].copy_from_slice(&30000_i16.to_le_bytes());
+        }
+    });
+    let err = first_error(&bomb);
+    assert!(err.contains("bomb.nii") && err.contains("refusing"), "{err}");
+
+    let cut = patched_nifti("cut.nii", |b| b.truncate(b.len() - 20));
+    let err = first_error(&cut);
+    assert!(err.contains("cut.nii") && err.contains("truncated"), "{err}");
+
+    let bad_dims = patched_nifti("negdim.nii", |b| b[42..44].copy_from_slice(&(-5_i16).to_le_bytes()));
+    let err = first_error(&bad_dims);
+    assert!(err.contains("negdim.nii") && err.contains("dim[1]"), "{err}");
+
+    let bad_size = patched_nifti("size.nii", |b| b[0..4].copy_from_slice(&1234_i32.to_le_bytes()));
+    let err = first_error(&bad_size);
+    assert!(err.contains("size.nii") && err.contains("1234"), "{err}");
+
+    // A gzip stream cut short.
+    let gz = std::fs::read(testdata("nifti/nibabel_standard.nii.gz")).expect("read");
+    let cut_gz = temp_file("cut.nii.gz", &gz[..gz.len() / 2]);
+    let err = first_error(&cut_gz);
+    assert!(err.contains("cut.nii.gz"), "{err}");
+}
+
+#[test]
+fn empty_folder_and_missing_path_say_so() {
+    let dir = std::env::temp_dir().join(format!("gg-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let mut f = std::fs::File::create(dir.join("notes.txt")).expect("file");
+    writeln!(f, "hello").expect("write");
+    let err = open(&dir).expect_err("no images");
+    assert!(matches!(err, StudyError::NoImages { .. }), "{err}");
+    let err = open(&dir.join("missing")).expect_err("missing").to_string();
+    assert!(err.contains("missing"), "{err}");
+}
