@@ -1,5 +1,6 @@
 //! Command-line subcommands. Each one is a thin edge over the engine crates.
 
+mod bench;
 mod info;
 mod slice;
 
@@ -20,11 +21,14 @@ pub enum Command {
     Info(info::InfoArgs),
     /// Write one slice as an 8-bit PNG in radiological display convention.
     Slice(slice::SliceArgs),
+    /// Benchmarks (timings as JSON; `bench/load.sh` sets them against the peers).
+    Bench(bench::BenchArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Info(args) => info::run(args),
         Command::Slice(args) => slice::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }

@@ -173,13 +173,6 @@ pub fn store_frame(bytes: &[u8], h: &DicomHeader, dst: VoxelSliceMut<'_>, to_flo
             pixels * width
         ));
     }
-    let raw = |i: usize| -> u32 {
-        match width {
-            1 => u32::from(bytes[i]),
-            2 => u32::from(u16::from_le_bytes([bytes[2 * i], bytes[2 * i + 1]])),
-            _ => u32::from_le_bytes([bytes[4 * i], bytes[4 * i + 1], bytes[4 * i + 2], bytes[4 * i + 3]]),
-        }
-    };
     let format = if width == 1 && h.bits_allocated != 8 && h.bits_allocated != 1 {
         SampleFormat {
             bits_stored: 8,
@@ -188,18 +181,44 @@ pub fn store_frame(bytes: &[u8], h: &DicomHeader, dst: VoxelSliceMut<'_>, to_flo
     } else {
         format
     };
+    // One tight loop per (sample width, element type): this runs over every voxel of a series.
     macro_rules! fill {
         ($out:expr, $conv:expr) => {{
             let out = $out;
             if out.len() != pixels {
                 return Err("frame size does not match the volume".into());
             }
-            for (i, o) in out.iter_mut().enumerate() {
-                *o = $conv(format.value(raw(i)));
+            match width {
+                1 => {
+                    for (o, b) in out.iter_mut().zip(bytes) {
+                        *o = $conv(format.value(u32::from(*b)));
+                    }
+                }
+                2 => {
+                    for (o, c) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+                        *o = $conv(format.value(u32::from(u16::from_le_bytes([c[0], c[1]]))));
+                    }
+                }
+                _ => {
+                    for (o, c) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+                        *o = $conv(format.value(u32::from_le_bytes([c[0], c[1], c[2], c[3]])));
+                    }
+                }
             }
         }};
     }
     match dst {
+        // The common CT/MR case: 16 bits stored in 16 bits, a straight copy.
+        VoxelSliceMut::I16(out) if width == 2 && format.bits_stored == 16 && format.signed && out.len() == pixels => {
+            for (o, c) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+                *o = i16::from_le_bytes([c[0], c[1]]);
+            }
+        }
+        VoxelSliceMut::U16(out) if width == 2 && format.bits_stored == 16 && !format.signed && out.len() == pixels => {
+            for (o, c) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+                *o = u16::from_le_bytes([c[0], c[1]]);
+            }
+        }
         VoxelSliceMut::F32(out) => {
             let r = to_float.unwrap_or(Rescale::IDENTITY);
             fill!(out, |v: i64| r.apply(v as f64) as f32)

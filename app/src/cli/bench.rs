@@ -1,0 +1,96 @@
+//! `groundglass bench load PATH`: in-process timings of opening and loading a series, for the
+//! benchmark script (`bench/load.sh`), which sets them against the peers.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use clap::{Args, Subcommand};
+use groundglass_study::{open, LoadObserver, VoxelSlice};
+use serde::Serialize;
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub what: BenchWhat,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchWhat {
+    /// Open a path and load its first series; print timings as JSON.
+    Load {
+        path: PathBuf,
+        /// Series index.
+        #[arg(long, default_value_t = 0)]
+        series: usize,
+    },
+}
+
+#[derive(Serialize)]
+struct LoadTimings {
+    path: PathBuf,
+    slices: usize,
+    voxel_bytes: usize,
+    /// Headers read and series grouped.
+    open_ms: f64,
+    /// From the start of loading the chosen series to its first decoded slice.
+    first_slice_ms: f64,
+    /// From the start of loading to the whole volume.
+    load_ms: f64,
+    total_ms: f64,
+    /// Peak resident memory of the process (VmHWM), bytes.
+    peak_rss_bytes: Option<u64>,
+}
+
+struct FirstSlice {
+    start: Instant,
+    first: Mutex<Option<f64>>,
+}
+
+impl LoadObserver for FirstSlice {
+    fn slice_ready(&self, _k: usize, _done: usize, _total: usize, _slice: VoxelSlice<'_>) {
+        if let Ok(mut f) = self.first.lock() {
+            f.get_or_insert_with(|| self.start.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+}
+
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    match args.what {
+        BenchWhat::Load { path, series } => {
+            let t0 = Instant::now();
+            let study = open(&path)?;
+            let open_ms = t0.elapsed().as_secs_f64() * 1e3;
+            let s = study
+                .series
+                .get(series)
+                .ok_or_else(|| anyhow::anyhow!("no series {series} in {}", path.display()))?;
+            let observer = FirstSlice {
+                start: Instant::now(),
+                first: Mutex::new(None),
+            };
+            let volume = s.load(0, &observer)?;
+            let load_ms = observer.start.elapsed().as_secs_f64() * 1e3;
+            let timings = LoadTimings {
+                path,
+                slices: volume.dims[2],
+                voxel_bytes: volume.voxels.as_bytes().len(),
+                open_ms,
+                first_slice_ms: observer.first.lock().ok().and_then(|f| *f).unwrap_or(load_ms),
+                load_ms,
+                total_ms: t0.elapsed().as_secs_f64() * 1e3,
+                peak_rss_bytes: peak_rss(),
+            };
+            println!("{}", serde_json::to_string(&timings)?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
