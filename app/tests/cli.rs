@@ -8,7 +8,9 @@ fn bin() -> Command {
 }
 
 fn testdata(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/testdata")
+        .join(rel)
 }
 
 fn out_dir() -> PathBuf {
@@ -18,7 +20,9 @@ fn out_dir() -> PathBuf {
 }
 
 fn png_size(path: &std::path::Path) -> (u32, u32, png::ColorType) {
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).expect("png")));
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(path).expect("png"),
+    ));
     let reader = decoder.read_info().expect("png header");
     let info = reader.info();
     (info.width, info.height, info.color_type)
@@ -26,11 +30,30 @@ fn png_size(path: &std::path::Path) -> (u32, u32, png::ColorType) {
 
 #[test]
 fn info_json_has_the_contract_fields() {
-    let out = bin().args(["info", "--json"]).arg(testdata("dicom/series/ct_head_invesalius")).output().expect("run");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bin()
+        .args(["info", "--json"])
+        .arg(testdata("dicom/series/ct_head_invesalius"))
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let s = &v["series"][0];
-    for key in ["uid", "modality", "description", "dims", "spacing_mm", "affine_lps", "value_range", "default_window", "warnings", "files"] {
+    for key in [
+        "uid",
+        "modality",
+        "description",
+        "dims",
+        "spacing_mm",
+        "affine_lps",
+        "value_range",
+        "default_window",
+        "warnings",
+        "files",
+    ] {
         assert!(s.get(key).is_some(), "missing {key}: {s}");
     }
     assert_eq!(s["dims"], serde_json::json!([256, 256, 108]));
@@ -41,7 +64,11 @@ fn info_json_has_the_contract_fields() {
 
 #[test]
 fn info_json_4d_nifti_has_four_dims() {
-    let out = bin().args(["info", "--json"]).arg(testdata("nifti/nibabel_functional.nii")).output().expect("run");
+    let out = bin()
+        .args(["info", "--json"])
+        .arg(testdata("nifti/nibabel_functional.nii"))
+        .output()
+        .expect("run");
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["series"][0]["dims"], serde_json::json!([17, 21, 3, 20]));
@@ -49,10 +76,17 @@ fn info_json_4d_nifti_has_four_dims() {
 
 #[test]
 fn info_on_a_bad_file_exits_non_zero_naming_the_file() {
-    let out = bin().args(["info", "--json"]).arg(testdata("dicom/edge-cases/pydicom_MR_truncated.dcm")).output().expect("run");
+    let out = bin()
+        .args(["info", "--json"])
+        .arg(testdata("dicom/edge-cases/pydicom_MR_truncated.dcm"))
+        .output()
+        .expect("run");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("pydicom_MR_truncated.dcm") && err.contains("truncated"), "{err}");
+    assert!(
+        err.contains("pydicom_MR_truncated.dcm") && err.contains("truncated"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -60,12 +94,26 @@ fn slice_writes_planes_with_physical_aspect() {
     let dir = out_dir();
     let ct = testdata("dicom/series/ct_head_invesalius");
     let axial = dir.join("axial.png");
-    let st = bin().arg("slice").arg(&ct).args(["--plane", "axial", "--window", "brain", "--out"]).arg(&axial).status().expect("run");
+    let st = bin()
+        .arg("slice")
+        .arg(&ct)
+        .args(["--plane", "axial", "--window", "brain", "--out"])
+        .arg(&axial)
+        .status()
+        .expect("run");
     assert!(st.success());
     assert_eq!(png_size(&axial), (256, 256, png::ColorType::Grayscale));
     // 108 slices of 1.5 mm shown at 0.957 mm pixels: 169 rows.
     let sag = dir.join("sagittal.png");
-    let st = bin().arg("slice").arg(&ct).args(["--plane", "sagittal", "--index", "120", "--window", "40,400", "--out"]).arg(&sag).status().expect("run");
+    let st = bin()
+        .arg("slice")
+        .arg(&ct)
+        .args([
+            "--plane", "sagittal", "--index", "120", "--window", "40,400", "--out",
+        ])
+        .arg(&sag)
+        .status()
+        .expect("run");
     assert!(st.success());
     let (w, h, _) = png_size(&sag);
     assert_eq!(w, 256);
@@ -76,10 +124,22 @@ fn slice_writes_planes_with_physical_aspect() {
 fn slice_rejects_bad_arguments_clearly() {
     let dir = out_dir();
     let ct = testdata("dicom/series/ct_head_invesalius");
-    let out = bin().arg("slice").arg(&ct).args(["--index", "999", "--out"]).arg(dir.join("x.png")).output().expect("run");
+    let out = bin()
+        .arg("slice")
+        .arg(&ct)
+        .args(["--index", "999", "--out"])
+        .arg(dir.join("x.png"))
+        .output()
+        .expect("run");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("108 slices"));
-    let out = bin().arg("slice").arg(&ct).args(["--window", "purple", "--out"]).arg(dir.join("x.png")).output().expect("run");
+    let out = bin()
+        .arg("slice")
+        .arg(&ct)
+        .args(["--window", "purple", "--out"])
+        .arg(dir.join("x.png"))
+        .output()
+        .expect("run");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("purple"));
 }

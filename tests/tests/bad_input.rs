@@ -37,14 +37,19 @@ fn first_error(path: &std::path::Path) -> String {
 fn gunzip(path: &std::path::Path) -> Vec<u8> {
     use std::io::Read;
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(std::fs::File::open(path).expect("open")).read_to_end(&mut out).expect("gunzip");
+    flate2::read::GzDecoder::new(std::fs::File::open(path).expect("open"))
+        .read_to_end(&mut out)
+        .expect("gunzip");
     out
 }
 
 #[test]
 fn truncated_pixel_data_names_the_file() {
     let err = first_error(&testdata("dicom/edge-cases/pydicom_MR_truncated.dcm"));
-    assert!(err.contains("pydicom_MR_truncated.dcm") && err.contains("truncated"), "{err}");
+    assert!(
+        err.contains("pydicom_MR_truncated.dcm") && err.contains("truncated"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -57,24 +62,45 @@ fn garbage_and_cut_headers_fail_cleanly() {
     for cut in [10, 131, 200, 700, 1200, real.len() / 2] {
         let path = temp_file(&format!("cut{cut}.dcm"), &real[..cut]);
         let err = first_error(&path);
-        assert!(err.contains(&format!("cut{cut}.dcm")), "cut at {cut}: {err}");
+        assert!(
+            err.contains(&format!("cut{cut}.dcm")),
+            "cut at {cut}: {err}"
+        );
     }
 }
 
 #[test]
 fn unsupported_transfer_syntax_is_named() {
     let err = first_error(&testdata("dicom/transfer-syntax/pydicom_JPGExtended.dcm"));
-    assert!(err.contains("JPEG Extended") && err.contains("1.2.840.10008.1.2.4.51") && err.contains("pydicom_JPGExtended.dcm"), "{err}");
+    assert!(
+        err.contains("JPEG Extended")
+            && err.contains("1.2.840.10008.1.2.4.51")
+            && err.contains("pydicom_JPGExtended.dcm"),
+        "{err}"
+    );
 }
 
 #[test]
 fn absurd_dicom_sizes_are_refused_before_allocating() {
     use dicom_core::{DataElement, PrimitiveValue, VR};
     use dicom_dictionary_std::tags;
-    let mut obj = dicom_object::open_file(testdata("dicom/transfer-syntax/pydicom_CT_small.dcm")).expect("open");
-    obj.put(DataElement::new(tags::ROWS, VR::US, PrimitiveValue::from(65535_u16)));
-    obj.put(DataElement::new(tags::COLUMNS, VR::US, PrimitiveValue::from(65535_u16)));
-    obj.put(DataElement::new(tags::NUMBER_OF_FRAMES, VR::IS, PrimitiveValue::from("99999")));
+    let mut obj = dicom_object::open_file(testdata("dicom/transfer-syntax/pydicom_CT_small.dcm"))
+        .expect("open");
+    obj.put(DataElement::new(
+        tags::ROWS,
+        VR::US,
+        PrimitiveValue::from(65535_u16),
+    ));
+    obj.put(DataElement::new(
+        tags::COLUMNS,
+        VR::US,
+        PrimitiveValue::from(65535_u16),
+    ));
+    obj.put(DataElement::new(
+        tags::NUMBER_OF_FRAMES,
+        VR::IS,
+        PrimitiveValue::from("99999"),
+    ));
     let path = temp_file("huge.dcm", b"");
     obj.write_to_file(&path).expect("write");
     let err = first_error(&path);
@@ -96,17 +122,30 @@ fn nifti_allocation_bombs_and_truncation_fail_cleanly() {
         }
     });
     let err = first_error(&bomb);
-    assert!(err.contains("bomb.nii") && err.contains("refusing"), "{err}");
+    assert!(
+        err.contains("bomb.nii") && err.contains("refusing"),
+        "{err}"
+    );
 
     let cut = patched_nifti("cut.nii", |b| b.truncate(b.len() - 20));
     let err = first_error(&cut);
-    assert!(err.contains("cut.nii") && err.contains("truncated"), "{err}");
+    assert!(
+        err.contains("cut.nii") && err.contains("truncated"),
+        "{err}"
+    );
 
-    let bad_dims = patched_nifti("negdim.nii", |b| b[42..44].copy_from_slice(&(-5_i16).to_le_bytes()));
+    let bad_dims = patched_nifti("negdim.nii", |b| {
+        b[42..44].copy_from_slice(&(-5_i16).to_le_bytes())
+    });
     let err = first_error(&bad_dims);
-    assert!(err.contains("negdim.nii") && err.contains("dim[1]"), "{err}");
+    assert!(
+        err.contains("negdim.nii") && err.contains("dim[1]"),
+        "{err}"
+    );
 
-    let bad_size = patched_nifti("size.nii", |b| b[0..4].copy_from_slice(&1234_i32.to_le_bytes()));
+    let bad_size = patched_nifti("size.nii", |b| {
+        b[0..4].copy_from_slice(&1234_i32.to_le_bytes())
+    });
     let err = first_error(&bad_size);
     assert!(err.contains("size.nii") && err.contains("1234"), "{err}");
 

@@ -9,7 +9,9 @@ use groundglass_study::{open, NoProgress, Volume, VoxelData};
 
 fn load(path: &std::path::Path) -> Volume {
     let study = open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    study.series[0].load(0, &NoProgress).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    study.series[0]
+        .load(0, &NoProgress)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// Stored sample(s) at (frame, row, col): the volume's frames are its slices in stored order for
@@ -17,7 +19,10 @@ fn load(path: &std::path::Path) -> Volume {
 fn stored(v: &Volume, frame: usize, row: usize, col: usize) -> Vec<f64> {
     let idx = v.index(col, row, frame);
     match &v.voxels {
-        VoxelData::Rgb8(b) => b[idx * 3..idx * 3 + 3].iter().map(|x| f64::from(*x)).collect(),
+        VoxelData::Rgb8(b) => b[idx * 3..idx * 3 + 3]
+            .iter()
+            .map(|x| f64::from(*x))
+            .collect(),
         other => vec![other.get(idx)],
     }
 }
@@ -26,10 +31,17 @@ fn stored(v: &Volume, frame: usize, row: usize, col: usize) -> Vec<f64> {
 fn every_decodable_file_matches_pydicom() {
     let dir = repo_root().join("tests/fixtures/pixels");
     let mut checked = 0;
-    let mut names: Vec<_> = std::fs::read_dir(&dir).expect("fixtures").map(|e| e.expect("entry").path()).collect();
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .expect("fixtures")
+        .map(|e| e.expect("entry").path())
+        .collect();
     names.sort();
     for path in names {
-        let name = path.file_name().expect("name").to_string_lossy().into_owned();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
         if !name.ends_with(".json") || name == "twins.json" {
             continue;
         }
@@ -38,10 +50,17 @@ fn every_decodable_file_matches_pydicom() {
             continue;
         }
         let file = from_root(fx["path"].as_str().expect("path"));
-        if fx["transfer_syntax"] == "1.2.840.10008.1.2.4.51" && fx["bits_stored"].as_u64() > Some(8) {
+        if fx["transfer_syntax"] == "1.2.840.10008.1.2.4.51" && fx["bits_stored"].as_u64() > Some(8)
+        {
             // 12-bit JPEG Extended: no decoder here (see README); it must say so.
-            let err = open(&file).expect("header").series[0].load(0, &NoProgress).expect_err("12-bit JPEG").to_string();
-            assert!(err.contains("JPEG Extended") && err.contains("12-bit"), "{err}");
+            let err = open(&file).expect("header").series[0]
+                .load(0, &NoProgress)
+                .expect_err("12-bit JPEG")
+                .to_string();
+            assert!(
+                err.contains("JPEG Extended") && err.contains("12-bit"),
+                "{err}"
+            );
             continue;
         }
         let volume = load(&file);
@@ -49,9 +68,17 @@ fn every_decodable_file_matches_pydicom() {
         let range = fx["max"].as_f64().expect("max") - fx["min"].as_f64().expect("min");
         // Other decoders may round lossy data differently (and upsample chroma differently).
         let tol = if lossy { (range * 0.03).max(3.0) } else { 0.0 };
-        let key = if fx.get("palette_rgb8_samples").is_some() { "palette_rgb8_samples" } else { "samples" };
+        let key = if fx.get("palette_rgb8_samples").is_some() {
+            "palette_rgb8_samples"
+        } else {
+            "samples"
+        };
         for s in fx[key].as_array().expect("samples") {
-            let (f, r, c) = (s["frame"].as_u64().expect("f") as usize, s["row"].as_u64().expect("r") as usize, s["col"].as_u64().expect("c") as usize);
+            let (f, r, c) = (
+                s["frame"].as_u64().expect("f") as usize,
+                s["row"].as_u64().expect("r") as usize,
+                s["col"].as_u64().expect("c") as usize,
+            );
             let expected: Vec<f64> = match &s["value"] {
                 serde_json::Value::Array(a) => a.iter().map(|x| x.as_f64().expect("v")).collect(),
                 v => vec![v.as_f64().expect("v")],
@@ -59,13 +86,19 @@ fn every_decodable_file_matches_pydicom() {
             let got = stored(&volume, f, r, c);
             assert_eq!(got.len(), expected.len(), "{name}: channels");
             for (g, e) in got.iter().zip(&expected) {
-                assert!((g - e).abs() <= tol, "{name}: ({f},{r},{c}) = {got:?}, pydicom {expected:?}");
+                assert!(
+                    (g - e).abs() <= tol,
+                    "{name}: ({f},{r},{c}) = {got:?}, pydicom {expected:?}"
+                );
             }
         }
         if !lossy && key == "samples" && volume.photometric != groundglass_study::Photometric::Rgb {
             let sum: f64 = (0..volume.voxels.len()).map(|i| volume.voxels.get(i)).sum();
             let expected = fx["sum"].as_f64().expect("sum");
-            assert!((sum - expected).abs() < 0.5, "{name}: sum {sum} vs {expected}");
+            assert!(
+                (sum - expected).abs() < 0.5,
+                "{name}: sum {sum} vs {expected}"
+            );
         }
         checked += 1;
     }

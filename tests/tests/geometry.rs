@@ -14,35 +14,72 @@ fn check_case(name: &str) {
     let study = open(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
     assert_eq!(study.series.len(), 1, "{name}");
     let series = &study.series[0];
-    let dims: Vec<usize> = fx["dims"].as_array().expect("dims").iter().map(|d| d.as_u64().expect("dim") as usize).collect();
+    let dims: Vec<usize> = fx["dims"]
+        .as_array()
+        .expect("dims")
+        .iter()
+        .map(|d| d.as_u64().expect("dim") as usize)
+        .collect();
     assert_eq!(series.dims, dims, "{name}: dims");
 
     let affine = fx["affine_lps"].as_array().expect("affine");
     for (r, row) in affine.iter().enumerate() {
         for (c, v) in f64s(row).into_iter().enumerate() {
             let ours = series.affine_lps.0[r][c];
-            assert!(close(ours, v, 1e-5), "{name}: affine[{r}][{c}] = {ours}, expected {v}");
+            assert!(
+                close(ours, v, 1e-5),
+                "{name}: affine[{r}][{c}] = {ours}, expected {v}"
+            );
         }
     }
     for (ours, v) in series.spacing_mm.iter().zip(f64s(&fx["spacing_mm"])) {
-        assert!(close(*ours, v, 1e-5), "{name}: spacing {:?} vs {:?}", series.spacing_mm, fx["spacing_mm"]);
+        assert!(
+            close(*ours, v, 1e-5),
+            "{name}: spacing {:?} vs {:?}",
+            series.spacing_mm,
+            fx["spacing_mm"]
+        );
     }
     if let Some(files) = fx["sorted_files"].as_array() {
-        let ours: Vec<String> = series.files.iter().map(|f| f.file_name().expect("name").to_string_lossy().into_owned()).collect();
-        let expected: Vec<String> = files.iter().map(|f| f.as_str().expect("file").to_string()).collect();
+        let ours: Vec<String> = series
+            .files
+            .iter()
+            .map(|f| f.file_name().expect("name").to_string_lossy().into_owned())
+            .collect();
+        let expected: Vec<String> = files
+            .iter()
+            .map(|f| f.as_str().expect("file").to_string())
+            .collect();
         assert_eq!(ours, expected, "{name}: slice order");
     }
 
-    let volume = series.load(0, &NoProgress).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let range_key = if fx.get("value_range_volume0").is_some() { "value_range_volume0" } else { "value_range" };
+    let volume = series
+        .load(0, &NoProgress)
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let range_key = if fx.get("value_range_volume0").is_some() {
+        "value_range_volume0"
+    } else {
+        "value_range"
+    };
     let range = f64s(&fx[range_key]);
     let ours = volume.value_range();
-    assert!(close(ours[0], range[0], 1e-4) && close(ours[1], range[1], 1e-4), "{name}: value range {ours:?} vs {range:?}");
+    assert!(
+        close(ours[0], range[0], 1e-4) && close(ours[1], range[1], 1e-4),
+        "{name}: value range {ours:?} vs {range:?}"
+    );
     for s in fx["samples"].as_array().expect("samples") {
-        let ijk: Vec<usize> = s["ijk"].as_array().expect("ijk").iter().map(|v| v.as_u64().expect("index") as usize).collect();
+        let ijk: Vec<usize> = s["ijk"]
+            .as_array()
+            .expect("ijk")
+            .iter()
+            .map(|v| v.as_u64().expect("index") as usize)
+            .collect();
         let expected = s["value"].as_f64().expect("value");
         let got = volume.modality_value(volume.index(ijk[0], ijk[1], ijk[2]));
-        assert!(close(got, expected, 1e-5), "{name}: voxel {ijk:?} = {got}, expected {expected}");
+        assert!(
+            close(got, expected, 1e-5),
+            "{name}: voxel {ijk:?} = {got}, expected {expected}"
+        );
     }
 }
 
@@ -76,6 +113,12 @@ fn four_d_volumes_differ_and_out_of_range_volume_fails_cleanly() {
     let v0 = series.load(0, &NoProgress).expect("volume 0");
     let v1 = series.load(1, &NoProgress).expect("volume 1");
     assert_ne!(v0.voxels, v1.voxels);
-    let err = series.load(2, &NoProgress).expect_err("volume 2 does not exist").to_string();
-    assert!(err.contains("nibabel_example4d.nii.gz") && err.contains("volume 2"), "{err}");
+    let err = series
+        .load(2, &NoProgress)
+        .expect_err("volume 2 does not exist")
+        .to_string();
+    assert!(
+        err.contains("nibabel_example4d.nii.gz") && err.contains("volume 2"),
+        "{err}"
+    );
 }

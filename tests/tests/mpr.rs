@@ -3,7 +3,9 @@
 mod common;
 
 use common::*;
-use groundglass_study::{extract, to_display, Photometric, Plane, PlaneGrid, VoiMapping, Window, VoiFunction};
+use groundglass_study::{
+    extract, to_display, Photometric, Plane, PlaneGrid, VoiFunction, VoiMapping, Window,
+};
 
 #[test]
 fn axial_of_an_axial_ct_is_the_acquired_slice_exactly() {
@@ -25,20 +27,49 @@ fn coronal_and_sagittal_sample_voxels_exactly_in_display_convention() {
     let [nx, ny, nz] = vol.dims;
     let coronal = extract(&vol, Plane::Coronal, 100);
     assert_eq!((coronal.width, coronal.height), (nx, nz));
-    assert_eq!(coronal.pixel_spacing(), [vol.affine.spacing()[0], vol.affine.spacing()[2]]);
-    assert_eq!((coronal.letters.top.as_str(), coronal.letters.bottom.as_str()), ("S", "I"));
-    assert_eq!((coronal.letters.left.as_str(), coronal.letters.right.as_str()), ("R", "L"));
+    assert_eq!(
+        coronal.pixel_spacing(),
+        [vol.affine.spacing()[0], vol.affine.spacing()[2]]
+    );
+    assert_eq!(
+        (
+            coronal.letters.top.as_str(),
+            coronal.letters.bottom.as_str()
+        ),
+        ("S", "I")
+    );
+    assert_eq!(
+        (
+            coronal.letters.left.as_str(),
+            coronal.letters.right.as_str()
+        ),
+        ("R", "L")
+    );
     // Coronal index runs along +P, i.e. along +j here; superior (high k) is at the top.
     for (x, y) in [(0, 0), (128, 50), (255, 107), (17, 90)] {
         let expected = vol.modality_value(vol.index(x, 100, nz - 1 - y));
-        assert_eq!(f64::from(coronal.values[y * coronal.width + x]), expected, "coronal ({x},{y})");
+        assert_eq!(
+            f64::from(coronal.values[y * coronal.width + x]),
+            expected,
+            "coronal ({x},{y})"
+        );
     }
     let sagittal = extract(&vol, Plane::Sagittal, 128);
     assert_eq!((sagittal.width, sagittal.height), (ny, nz));
-    assert_eq!((sagittal.letters.left.as_str(), sagittal.letters.right.as_str()), ("A", "P"));
+    assert_eq!(
+        (
+            sagittal.letters.left.as_str(),
+            sagittal.letters.right.as_str()
+        ),
+        ("A", "P")
+    );
     for (x, y) in [(0, 0), (200, 10), (255, 107)] {
         let expected = vol.modality_value(vol.index(128, x, nz - 1 - y));
-        assert_eq!(f64::from(sagittal.values[y * sagittal.width + x]), expected, "sagittal ({x},{y})");
+        assert_eq!(
+            f64::from(sagittal.values[y * sagittal.width + x]),
+            expected,
+            "sagittal ({x},{y})"
+        );
     }
     // A pixel maps to the patient position of the voxel it shows.
     let p = sagittal.pixel_to_lps(200.0, 10.0);
@@ -58,14 +89,26 @@ fn oblique_mr_gets_combined_letters_and_resamples_inside_the_volume() {
     let axial = PlaneGrid::new(&vol, Plane::Axial);
     let mid = extract(&vol, Plane::Axial, axial.count / 2);
     let inside = mid.values.iter().filter(|v| !v.is_nan()).count();
-    assert!(inside > mid.values.len() / 4, "{inside} of {}", mid.values.len());
-    let sagittal = extract(&vol, Plane::Sagittal, PlaneGrid::new(&vol, Plane::Sagittal).count / 2);
+    assert!(
+        inside > mid.values.len() / 4,
+        "{inside} of {}",
+        mid.values.len()
+    );
+    let sagittal = extract(
+        &vol,
+        Plane::Sagittal,
+        PlaneGrid::new(&vol, Plane::Sagittal).count / 2,
+    );
     assert_eq!(sagittal.letters.top, "S");
 }
 
 #[test]
 fn nifti_in_lps_and_ras_orientation_both_show_radiological_axial() {
-    for path in ["nifti/dipy_aniso_vox.nii.gz", "nifti/nilearn_mni152_t1_09a.nii.gz", "nifti/nibabel_anatomical.nii"] {
+    for path in [
+        "nifti/dipy_aniso_vox.nii.gz",
+        "nifti/nilearn_mni152_t1_09a.nii.gz",
+        "nifti/nibabel_anatomical.nii",
+    ] {
         let (_, vol) = only_series(&testdata(path));
         let grid = PlaneGrid::new(&vol, Plane::Axial);
         let s = extract(&vol, Plane::Axial, grid.count / 2);
@@ -83,9 +126,23 @@ fn monochrome1_is_inverted_after_the_window() {
     assert_eq!(vol.photometric, Photometric::Monochrome1);
     let s = extract(&vol, Plane::Acquired, 0);
     let w = Window::new(512.0, 1024.0);
-    let img = to_display(&s, &VoiMapping::Window(w, VoiFunction::Linear), vol.photometric);
-    let (lo_idx, _) = s.values.iter().enumerate().min_by(|a, b| a.1.total_cmp(b.1)).expect("min");
-    let (hi_idx, _) = s.values.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).expect("max");
+    let img = to_display(
+        &s,
+        &VoiMapping::Window(w, VoiFunction::Linear),
+        vol.photometric,
+    );
+    let (lo_idx, _) = s
+        .values
+        .iter()
+        .enumerate()
+        .min_by(|a, b| a.1.total_cmp(b.1))
+        .expect("min");
+    let (hi_idx, _) = s
+        .values
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .expect("max");
     assert_eq!(img.pixels[lo_idx], 255, "lowest value shows white");
     assert_eq!(img.pixels[hi_idx], 0, "highest value shows black");
 }

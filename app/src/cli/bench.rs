@@ -84,7 +84,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 slices: volume.dims[2],
                 voxel_bytes: volume.voxels.as_bytes().len(),
                 open_ms,
-                first_slice_ms: observer.first.lock().ok().and_then(|f| *f).unwrap_or(load_ms),
+                first_slice_ms: observer
+                    .first
+                    .lock()
+                    .ok()
+                    .and_then(|f| *f)
+                    .unwrap_or(load_ms),
                 load_ms,
                 total_ms: t0.elapsed().as_secs_f64() * 1e3,
                 peak_rss_bytes: peak_rss(),

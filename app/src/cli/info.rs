@@ -39,7 +39,13 @@ pub fn run(args: InfoArgs) -> anyhow::Result<ExitCode> {
         Ok(s) => s,
         Err(e) => {
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&Report { series: vec![], errors: vec![e.to_string()] })?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&Report {
+                        series: vec![],
+                        errors: vec![e.to_string()]
+                    })?
+                );
             }
             anyhow::bail!("{e}");
         }
@@ -84,15 +90,28 @@ pub fn run(args: InfoArgs) -> anyhow::Result<ExitCode> {
     for (r, s) in reports.iter_mut().zip(&owned) {
         r.series = s;
     }
-    let loaded = reports.iter().any(|r| r.value_range.is_some()) || (args.headers_only && !reports.is_empty());
+    let loaded = reports.iter().any(|r| r.value_range.is_some())
+        || (args.headers_only && !reports.is_empty());
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&Report { series: reports, errors: errors.clone() })?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&Report {
+                series: reports,
+                errors: errors.clone()
+            })?
+        );
     } else {
         for (n, r) in reports.iter().enumerate() {
             let s = r.series;
-            println!("[{n}] {} {} {:?} spacing {:.3?} mm", s.modality, s.description, s.dims, s.spacing_mm);
+            println!(
+                "[{n}] {} {} {:?} spacing {:.3?} mm",
+                s.modality, s.description, s.dims, s.spacing_mm
+            );
             if let (Some(range), Some(w)) = (r.value_range, r.default_window) {
-                println!("    values {:.1}..{:.1}, window C {:.1} W {:.1}", range[0], range[1], w[0], w[1]);
+                println!(
+                    "    values {:.1}..{:.1}, window C {:.1} W {:.1}",
+                    range[0], range[1], w[0], w[1]
+                );
             }
             println!("    {} file(s), uid {}", s.files.len(), s.uid);
             for w in &s.warnings {
@@ -104,7 +123,10 @@ pub fn run(args: InfoArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if !loaded {
-        let first = errors.first().cloned().unwrap_or_else(|| "no series could be loaded".into());
+        let first = errors
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "no series could be loaded".into());
         eprintln!("groundglass: {}: {first}", args.path.display());
         return Ok(ExitCode::FAILURE);
     }

@@ -9,7 +9,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "groundglass", version, about = "Radiology viewer with a grounded vision-language model")]
+#[command(
+    name = "groundglass",
+    version,
+    about = "Radiology viewer with a grounded vision-language model"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

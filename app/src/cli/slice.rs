@@ -5,7 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use groundglass_study::{extract, open, square_pixels, to_display, DisplayImage, NoProgress, Plane, Volume, VoiMapping, Window, WindowPreset};
+use groundglass_study::{
+    extract, open, square_pixels, to_display, DisplayImage, NoProgress, Plane, VoiMapping, Volume,
+    Window, WindowPreset,
+};
 
 #[derive(Args, Debug)]
 pub struct SliceArgs {
@@ -38,15 +41,24 @@ pub fn parse_window(text: &str, volume: &Volume) -> anyhow::Result<VoiMapping> {
         return Ok(file_mapping(volume));
     }
     if t.eq_ignore_ascii_case("auto") {
-        return Ok(VoiMapping::Window(volume.auto_window(), volume.voi_function));
+        return Ok(VoiMapping::Window(
+            volume.auto_window(),
+            volume.voi_function,
+        ));
     }
     if let Some(p) = WindowPreset::parse(t) {
         return Ok(VoiMapping::Window(p.window(), volume.voi_function));
     }
     let parts: Vec<&str> = t.split(',').collect();
     if parts.len() == 2 {
-        let c: f64 = parts[0].trim().parse().with_context(|| format!("window centre {:?} is not a number", parts[0]))?;
-        let w: f64 = parts[1].trim().parse().with_context(|| format!("window width {:?} is not a number", parts[1]))?;
+        let c: f64 = parts[0]
+            .trim()
+            .parse()
+            .with_context(|| format!("window centre {:?} is not a number", parts[0]))?;
+        let w: f64 = parts[1]
+            .trim()
+            .parse()
+            .with_context(|| format!("window width {:?} is not a number", parts[1]))?;
         if !(w > 0.0) {
             bail!("window width must be positive, got {w}");
         }
@@ -63,26 +75,42 @@ fn file_mapping(volume: &Volume) -> VoiMapping {
 }
 
 pub fn run(args: SliceArgs) -> anyhow::Result<ExitCode> {
-    let plane = Plane::parse(&args.plane)
-        .with_context(|| format!("--plane {:?}: expected acquired, axial, coronal or sagittal", args.plane))?;
+    let plane = Plane::parse(&args.plane).with_context(|| {
+        format!(
+            "--plane {:?}: expected acquired, axial, coronal or sagittal",
+            args.plane
+        )
+    })?;
     let study = open(&args.path)?;
     let count = study.series.len();
-    let series = study
-        .series
-        .get(args.series)
-        .with_context(|| format!("--series {}: {} has {count} series (0..{})", args.series, args.path.display(), count.saturating_sub(1)))?;
+    let series = study.series.get(args.series).with_context(|| {
+        format!(
+            "--series {}: {} has {count} series (0..{})",
+            args.series,
+            args.path.display(),
+            count.saturating_sub(1)
+        )
+    })?;
     let volume = series.load(args.volume, &NoProgress)?;
     let grid = groundglass_study::PlaneGrid::new(&volume, plane);
     let index = args.index.unwrap_or(grid.count / 2);
     if index >= grid.count {
-        bail!("--index {index}: the {} plane has {} slices (0..{})", plane.name(), grid.count, grid.count - 1);
+        bail!(
+            "--index {index}: the {} plane has {} slices (0..{})",
+            plane.name(),
+            grid.count,
+            grid.count - 1
+        );
     }
     let slice = extract(&volume, plane, index);
     let mapping = match &args.window {
         Some(w) => parse_window(w, &volume)?,
         None => file_mapping(&volume),
     };
-    let image = square_pixels(&to_display(&slice, &mapping, volume.photometric), slice.pixel_spacing());
+    let image = square_pixels(
+        &to_display(&slice, &mapping, volume.photometric),
+        slice.pixel_spacing(),
+    );
     write_png(&args.out, &image)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -91,12 +119,25 @@ pub fn run(args: SliceArgs) -> anyhow::Result<ExitCode> {
 pub fn write_png(path: &Path, image: &DisplayImage) -> anyhow::Result<()> {
     let tmp = path.with_extension("png.tmp");
     {
-        let file = std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-        let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), image.width as u32, image.height as u32);
-        encoder.set_color(if image.channels == 3 { png::ColorType::Rgb } else { png::ColorType::Grayscale });
+        let file = std::fs::File::create(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        let mut encoder = png::Encoder::new(
+            std::io::BufWriter::new(file),
+            image.width as u32,
+            image.height as u32,
+        );
+        encoder.set_color(if image.channels == 3 {
+            png::ColorType::Rgb
+        } else {
+            png::ColorType::Grayscale
+        });
         encoder.set_depth(png::BitDepth::Eight);
-        let mut writer = encoder.write_header().with_context(|| format!("cannot write {}", tmp.display()))?;
-        writer.write_image_data(&image.pixels).with_context(|| format!("cannot write {}", tmp.display()))?;
+        let mut writer = encoder
+            .write_header()
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        writer
+            .write_image_data(&image.pixels)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
     }
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())

@@ -107,9 +107,21 @@ impl PlaneGrid {
         let mut hi = [f64::NEG_INFINITY; 3];
         for corner in 0..8 {
             let ijk = [
-                if corner & 1 == 0 { 0.0 } else { (nx - 1) as f64 },
-                if corner & 2 == 0 { 0.0 } else { (ny - 1) as f64 },
-                if corner & 4 == 0 { 0.0 } else { (nz - 1) as f64 },
+                if corner & 1 == 0 {
+                    0.0
+                } else {
+                    (nx - 1) as f64
+                },
+                if corner & 2 == 0 {
+                    0.0
+                } else {
+                    (ny - 1) as f64
+                },
+                if corner & 4 == 0 {
+                    0.0
+                } else {
+                    (nz - 1) as f64
+                },
             ];
             let p = a.apply(ijk);
             for (d, dir) in [right, down, normal].iter().enumerate() {
@@ -128,7 +140,10 @@ impl PlaneGrid {
         };
         let s = [step(right), step(down), step(normal)];
         let size = |d: usize| (((hi[d] - lo[d]) / s[d]).round() as usize + 1).clamp(1, 8192);
-        let origin = add(add(scale(right, lo[0]), scale(down, lo[1])), scale(normal, lo[2]));
+        let origin = add(
+            add(scale(right, lo[0]), scale(down, lo[1])),
+            scale(normal, lo[2]),
+        );
         PlaneGrid {
             plane,
             right,
@@ -145,8 +160,14 @@ impl PlaneGrid {
     /// LPS position of pixel (x, y) of slice `index` (fractional pixels allowed).
     pub fn pixel_to_lps(&self, index: usize, x: f64, y: f64) -> Vec3 {
         add(
-            add(self.origin, scale(self.normal, index as f64 * self.spacing[2])),
-            add(scale(self.right, x * self.spacing[0]), scale(self.down, y * self.spacing[1])),
+            add(
+                self.origin,
+                scale(self.normal, index as f64 * self.spacing[2]),
+            ),
+            add(
+                scale(self.right, x * self.spacing[0]),
+                scale(self.down, y * self.spacing[1]),
+            ),
         )
     }
 }
@@ -259,8 +280,16 @@ fn resample(volume: &Volume, grid: &PlaneGrid, index: usize, out: &mut [f32], ch
             }
             let clampi = |v: f64, n: usize| v.clamp(0.0, (n - 1) as f64);
             let (fi, fj, fk) = (clampi(ijk[0], nx), clampi(ijk[1], ny), clampi(ijk[2], nz));
-            let (i0, j0, k0) = (fi.floor() as usize, fj.floor() as usize, fk.floor() as usize);
-            let (i1, j1, k1) = ((i0 + 1).min(nx - 1), (j0 + 1).min(ny - 1), (k0 + 1).min(nz - 1));
+            let (i0, j0, k0) = (
+                fi.floor() as usize,
+                fj.floor() as usize,
+                fk.floor() as usize,
+            );
+            let (i1, j1, k1) = (
+                (i0 + 1).min(nx - 1),
+                (j0 + 1).min(ny - 1),
+                (k0 + 1).min(nz - 1),
+            );
             let (ti, tj, tk) = (fi - i0 as f64, fj - j0 as f64, fk - k0 as f64);
             for c in 0..channels {
                 let v = if ti == 0.0 && tj == 0.0 && tk == 0.0 {

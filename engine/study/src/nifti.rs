@@ -71,7 +71,10 @@ impl NiftiHeader {
 
 pub fn is_nifti_path(path: &Path) -> bool {
     let name = path.to_string_lossy().to_ascii_lowercase();
-    name.ends_with(".nii") || name.ends_with(".nii.gz") || name.ends_with(".hdr") || name.ends_with(".hdr.gz")
+    name.ends_with(".nii")
+        || name.ends_with(".nii.gz")
+        || name.ends_with(".hdr")
+        || name.ends_with(".hdr.gz")
 }
 
 fn is_gz(path: &Path) -> bool {
@@ -91,7 +94,9 @@ fn open_stream(path: &Path) -> Result<Box<dyn Read + Send>> {
 /// Reads exactly `buf.len()` bytes; a short file becomes a "truncated" error naming the file.
 fn read_full(path: &Path, stream: &mut dyn Read, buf: &mut [u8], what: &str) -> Result<()> {
     stream.read_exact(buf).map_err(|e| match e.kind() {
-        std::io::ErrorKind::UnexpectedEof => StudyError::nifti(path, format!("file is truncated: {what} is incomplete")),
+        std::io::ErrorKind::UnexpectedEof => {
+            StudyError::nifti(path, format!("file is truncated: {what} is incomplete"))
+        }
         _ => StudyError::nifti(path, format!("{what}: {e}")),
     })
 }
@@ -104,23 +109,43 @@ struct Fields<'a> {
 impl Fields<'_> {
     fn i16(&self, at: usize) -> i16 {
         let b = [self.bytes[at], self.bytes[at + 1]];
-        if self.big { i16::from_be_bytes(b) } else { i16::from_le_bytes(b) }
+        if self.big {
+            i16::from_be_bytes(b)
+        } else {
+            i16::from_le_bytes(b)
+        }
     }
     fn i32(&self, at: usize) -> i32 {
         let b: [u8; 4] = self.bytes[at..at + 4].try_into().unwrap_or([0; 4]);
-        if self.big { i32::from_be_bytes(b) } else { i32::from_le_bytes(b) }
+        if self.big {
+            i32::from_be_bytes(b)
+        } else {
+            i32::from_le_bytes(b)
+        }
     }
     fn i64(&self, at: usize) -> i64 {
         let b: [u8; 8] = self.bytes[at..at + 8].try_into().unwrap_or([0; 8]);
-        if self.big { i64::from_be_bytes(b) } else { i64::from_le_bytes(b) }
+        if self.big {
+            i64::from_be_bytes(b)
+        } else {
+            i64::from_le_bytes(b)
+        }
     }
     fn f32(&self, at: usize) -> f64 {
         let b: [u8; 4] = self.bytes[at..at + 4].try_into().unwrap_or([0; 4]);
-        f64::from(if self.big { f32::from_be_bytes(b) } else { f32::from_le_bytes(b) })
+        f64::from(if self.big {
+            f32::from_be_bytes(b)
+        } else {
+            f32::from_le_bytes(b)
+        })
     }
     fn f64(&self, at: usize) -> f64 {
         let b: [u8; 8] = self.bytes[at..at + 8].try_into().unwrap_or([0; 8]);
-        if self.big { f64::from_be_bytes(b) } else { f64::from_le_bytes(b) }
+        if self.big {
+            f64::from_be_bytes(b)
+        } else {
+            f64::from_le_bytes(b)
+        }
     }
     fn text(&self, at: usize, len: usize) -> String {
         let raw = &self.bytes[at..at + len];
@@ -149,12 +174,31 @@ pub fn read_header(path: &Path) -> Result<NiftiHeader> {
         }
     };
     if version == 2 {
-        read_full(path, &mut *stream, &mut bytes[348..540], "the NIfTI-2 header")?;
+        read_full(
+            path,
+            &mut *stream,
+            &mut bytes[348..540],
+            "the NIfTI-2 header",
+        )?;
     }
     let f = Fields { bytes: &bytes, big };
     let mut warnings = Vec::new();
 
-    let (magic, raw_dims, pixdim, datatype, vox_offset, slope, inter, qcode, scode, quat, qoff, srows, descr) = if version == 1 {
+    let (
+        magic,
+        raw_dims,
+        pixdim,
+        datatype,
+        vox_offset,
+        slope,
+        inter,
+        qcode,
+        scode,
+        quat,
+        qoff,
+        srows,
+        descr,
+    ) = if version == 1 {
         let magic = f.text(344, 4);
         let dims: Vec<i64> = (0..8).map(|i| i64::from(f.i16(40 + 2 * i))).collect();
         let pixdim: Vec<f64> = (0..8).map(|i| f.f32(76 + 4 * i)).collect();
@@ -199,12 +243,18 @@ pub fn read_header(path: &Path) -> Result<NiftiHeader> {
         "n+1" | "n+2" => false,
         "ni1" | "ni2" => true,
         other => {
-            return Err(StudyError::nifti(path, format!("bad magic {other:?} (expected n+1, ni1, n+2 or ni2)")));
+            return Err(StudyError::nifti(
+                path,
+                format!("bad magic {other:?} (expected n+1, ni1, n+2 or ni2)"),
+            ));
         }
     };
     let ndim = raw_dims[0];
     if !(1..=7).contains(&ndim) {
-        return Err(StudyError::nifti(path, format!("dim[0] is {ndim}, must be 1..7")));
+        return Err(StudyError::nifti(
+            path,
+            format!("dim[0] is {ndim}, must be 1..7"),
+        ));
     }
     let mut dims = Vec::new();
     for (axis, &d) in raw_dims.iter().enumerate().skip(1).take(ndim as usize) {
@@ -227,7 +277,10 @@ pub fn read_header(path: &Path) -> Result<NiftiHeader> {
         }
     }
     if !vox_offset.is_finite() || vox_offset < 0.0 {
-        return Err(StudyError::nifti(path, format!("vox_offset {vox_offset} is invalid")));
+        return Err(StudyError::nifti(
+            path,
+            format!("vox_offset {vox_offset} is invalid"),
+        ));
     }
 
     let ras = if scode > 0 {
@@ -269,7 +322,11 @@ pub fn read_header(path: &Path) -> Result<NiftiHeader> {
         dims,
         pixdim: pd,
         datatype,
-        vox_offset: if separate_image { vox_offset as u64 } else { (vox_offset as u64).max(if version == 1 { 348 } else { 540 }) },
+        vox_offset: if separate_image {
+            vox_offset as u64
+        } else {
+            (vox_offset as u64).max(if version == 1 { 348 } else { 540 })
+        },
         scl_slope: slope,
         scl_inter: inter,
         qform_code: qcode,
@@ -279,7 +336,10 @@ pub fn read_header(path: &Path) -> Result<NiftiHeader> {
         warnings,
     };
     if header.kind().is_none() {
-        return Err(StudyError::nifti(path, format!("datatype {datatype} is not supported")));
+        return Err(StudyError::nifti(
+            path,
+            format!("datatype {datatype} is not supported"),
+        ));
     }
     Ok(header)
 }
@@ -300,9 +360,21 @@ fn qform_affine(q: [f64; 3], offset: [f64; 3], pixdim: &[f64; 8]) -> Affine {
     let a = (1.0 - (b * b + c * c + d * d)).max(0.0).sqrt();
     let qfac = if pixdim[0] < 0.0 { -1.0 } else { 1.0 };
     let r = [
-        [a * a + b * b - c * c - d * d, 2.0 * (b * c - a * d), 2.0 * (b * d + a * c)],
-        [2.0 * (b * c + a * d), a * a + c * c - b * b - d * d, 2.0 * (c * d - a * b)],
-        [2.0 * (b * d - a * c), 2.0 * (c * d + a * b), a * a + d * d - b * b - c * c],
+        [
+            a * a + b * b - c * c - d * d,
+            2.0 * (b * c - a * d),
+            2.0 * (b * d + a * c),
+        ],
+        [
+            2.0 * (b * c + a * d),
+            a * a + c * c - b * b - d * d,
+            2.0 * (c * d - a * b),
+        ],
+        [
+            2.0 * (b * d - a * c),
+            2.0 * (c * d + a * b),
+            a * a + d * d - b * b - c * c,
+        ],
     ];
     let zooms = [pixdim[1], pixdim[2], pixdim[3] * qfac];
     let mut m = [[0.0; 4]; 4];
@@ -334,20 +406,38 @@ pub fn load(header: &NiftiHeader, t: usize, observer: &dyn LoadObserver) -> Resu
     let path = &header.path;
     let volumes = header.volumes();
     if t >= volumes {
-        return Err(StudyError::nifti(path, format!("volume {t} requested, the file has {volumes}")));
+        return Err(StudyError::nifti(
+            path,
+            format!("volume {t} requested, the file has {volumes}"),
+        ));
     }
-    let (kind, file_bytes) = header
-        .kind()
-        .ok_or_else(|| StudyError::nifti(path, format!("datatype {} is not supported", header.datatype)))?;
+    let (kind, file_bytes) = header.kind().ok_or_else(|| {
+        StudyError::nifti(
+            path,
+            format!("datatype {} is not supported", header.datatype),
+        )
+    })?;
     let [nx, ny, nz] = [header.dims[0], header.dims[1], header.dims[2]];
-    let slice_len = nx.checked_mul(ny).ok_or_else(|| StudyError::nifti(path, "dimensions overflow"))?;
-    let voxels = slice_len.checked_mul(nz).ok_or_else(|| StudyError::nifti(path, "dimensions overflow"))?;
+    let slice_len = nx
+        .checked_mul(ny)
+        .ok_or_else(|| StudyError::nifti(path, "dimensions overflow"))?;
+    let voxels = slice_len
+        .checked_mul(nz)
+        .ok_or_else(|| StudyError::nifti(path, "dimensions overflow"))?;
     let volume_file_bytes = (voxels as u64).saturating_mul(file_bytes as u64);
-    check_alloc(path, "the volume", (voxels as u64).saturating_mul(kind.bytes_per_voxel() as u64))?;
+    check_alloc(
+        path,
+        "the volume",
+        (voxels as u64).saturating_mul(kind.bytes_per_voxel() as u64),
+    )?;
     // An uncompressed file must hold what the header promises, before we allocate for it.
     if !is_gz(&header.data_path) {
-        let len = std::fs::metadata(&header.data_path).map_err(|e| StudyError::io(&header.data_path, e))?.len();
-        let needed = header.vox_offset.saturating_add(volume_file_bytes.saturating_mul(t as u64 + 1));
+        let len = std::fs::metadata(&header.data_path)
+            .map_err(|e| StudyError::io(&header.data_path, e))?
+            .len();
+        let needed = header
+            .vox_offset
+            .saturating_add(volume_file_bytes.saturating_mul(t as u64 + 1));
         if len < needed {
             return Err(StudyError::nifti(
                 &header.data_path,
@@ -362,7 +452,10 @@ pub fn load(header: &NiftiHeader, t: usize, observer: &dyn LoadObserver) -> Resu
     let skipped = std::io::copy(&mut (&mut stream).take(to_skip), &mut std::io::sink())
         .map_err(|e| StudyError::nifti(path, e.to_string()))?;
     if skipped < to_skip {
-        return Err(StudyError::nifti(path, "file is truncated before the voxel data"));
+        return Err(StudyError::nifti(
+            path,
+            "file is truncated before the voxel data",
+        ));
     }
 
     let mut data = VoxelData::zeroed(kind, voxels);
@@ -372,7 +465,14 @@ pub fn load(header: &NiftiHeader, t: usize, observer: &dyn LoadObserver) -> Resu
         if observer.cancelled() {
             return Err(StudyError::Cancelled);
         }
-        read_slice(header, &mut *stream, &mut dst, slice_len, file_bytes, &mut scratch)?;
+        read_slice(
+            header,
+            &mut *stream,
+            &mut dst,
+            slice_len,
+            file_bytes,
+            &mut scratch,
+        )?;
         observer.slice_ready(k, k + 1, total, dst.as_slice());
     }
 
@@ -381,7 +481,11 @@ pub fn load(header: &NiftiHeader, t: usize, observer: &dyn LoadObserver) -> Resu
         affine: header.affine_lps,
         voxels: data,
         modality: ModalityTransform::Rescale(header.rescale()),
-        photometric: if kind == VoxelKind::Rgb8 { Photometric::Rgb } else { Photometric::Monochrome2 },
+        photometric: if kind == VoxelKind::Rgb8 {
+            Photometric::Rgb
+        } else {
+            Photometric::Monochrome2
+        },
         windows: Vec::new(),
         voi_function: Default::default(),
         voi_lut: None,
@@ -391,7 +495,14 @@ pub fn load(header: &NiftiHeader, t: usize, observer: &dyn LoadObserver) -> Resu
     })
 }
 
-fn read_slice(header: &NiftiHeader, stream: &mut dyn Read, dst: &mut VoxelSliceMut<'_>, n: usize, file_bytes: usize, scratch: &mut Vec<u8>) -> Result<()> {
+fn read_slice(
+    header: &NiftiHeader,
+    stream: &mut dyn Read,
+    dst: &mut VoxelSliceMut<'_>,
+    n: usize,
+    file_bytes: usize,
+    scratch: &mut Vec<u8>,
+) -> Result<()> {
     let path = &header.path;
     let what = "the voxel data";
     match (header.datatype, dst) {
@@ -408,7 +519,11 @@ fn read_slice(header: &NiftiHeader, stream: &mut dyn Read, dst: &mut VoxelSliceM
             read_full(path, stream, scratch, what)?;
             for (o, c) in out.iter_mut().zip(scratch.chunks_exact(8)) {
                 let b: [u8; 8] = c.try_into().unwrap_or([0; 8]);
-                *o = if header.big_endian { f64::from_be_bytes(b) } else { f64::from_le_bytes(b) } as f32;
+                *o = if header.big_endian {
+                    f64::from_be_bytes(b)
+                } else {
+                    f64::from_le_bytes(b)
+                } as f32;
             }
         }
         (_, dst) => {

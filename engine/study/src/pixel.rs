@@ -39,7 +39,8 @@ impl Lut {
         if self.entries.is_empty() {
             return input;
         }
-        let idx = (input.round() as i64 - self.first_mapped).clamp(0, self.entries.len() as i64 - 1);
+        let idx =
+            (input.round() as i64 - self.first_mapped).clamp(0, self.entries.len() as i64 - 1);
         f64::from(self.entries[idx as usize])
     }
 
@@ -250,7 +251,10 @@ mod tests {
 
     #[test]
     fn presets_parse() {
-        assert_eq!(WindowPreset::parse("Soft-Tissue"), Some(WindowPreset::SoftTissue));
+        assert_eq!(
+            WindowPreset::parse("Soft-Tissue"),
+            Some(WindowPreset::SoftTissue)
+        );
         assert_eq!(WindowPreset::parse("lung"), Some(WindowPreset::Lung));
         assert_eq!(WindowPreset::parse("nope"), None);
     }

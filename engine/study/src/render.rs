@@ -22,13 +22,23 @@ pub struct DisplayImage {
 }
 
 /// Applies VOI and photometric interpretation. Pixels outside the volume are black.
-pub fn to_display(slice: &SliceImage, mapping: &VoiMapping, photometric: Photometric) -> DisplayImage {
+pub fn to_display(
+    slice: &SliceImage,
+    mapping: &VoiMapping,
+    photometric: Photometric,
+) -> DisplayImage {
     let invert = photometric == Photometric::Monochrome1;
     let pixels = if slice.channels == 3 {
         slice
             .values
             .iter()
-            .map(|v| if v.is_nan() { 0 } else { v.round().clamp(0.0, 255.0) as u8 })
+            .map(|v| {
+                if v.is_nan() {
+                    0
+                } else {
+                    v.round().clamp(0.0, 255.0) as u8
+                }
+            })
             .collect()
     } else {
         let lut_range = match mapping {
@@ -77,17 +87,21 @@ pub fn square_pixels(image: &DisplayImage, spacing: [f64; 2]) -> DisplayImage {
     let mut pixels = vec![0u8; width * height * ch];
     for y in 0..height {
         // Map output pixel centres onto input pixel centres.
-        let fy = ((y as f64 + 0.5) * image.height as f64 / height as f64 - 0.5).clamp(0.0, (image.height - 1) as f64);
+        let fy = ((y as f64 + 0.5) * image.height as f64 / height as f64 - 0.5)
+            .clamp(0.0, (image.height - 1) as f64);
         let y0 = fy.floor() as usize;
         let y1 = (y0 + 1).min(image.height - 1);
         let ty = fy - y0 as f64;
         for x in 0..width {
-            let fx = ((x as f64 + 0.5) * image.width as f64 / width as f64 - 0.5).clamp(0.0, (image.width - 1) as f64);
+            let fx = ((x as f64 + 0.5) * image.width as f64 / width as f64 - 0.5)
+                .clamp(0.0, (image.width - 1) as f64);
             let x0 = fx.floor() as usize;
             let x1 = (x0 + 1).min(image.width - 1);
             let tx = fx - x0 as f64;
             for c in 0..ch {
-                let p = |xx: usize, yy: usize| f64::from(image.pixels[(yy * image.width + xx) * ch + c]);
+                let p = |xx: usize, yy: usize| {
+                    f64::from(image.pixels[(yy * image.width + xx) * ch + c])
+                };
                 let top = p(x0, y0) + (p(x1, y0) - p(x0, y0)) * tx;
                 let bottom = p(x0, y1) + (p(x1, y1) - p(x0, y1)) * tx;
                 pixels[(y * width + x) * ch + c] = (top + (bottom - top) * ty).round() as u8;

@@ -118,7 +118,10 @@ pub fn open(path: &Path) -> Result<Study> {
         if let Some(first) = study.errors.first() {
             return Err(StudyError::invalid(
                 path,
-                format!("no readable images; {} file(s) failed, first: {first}", study.errors.len()),
+                format!(
+                    "no readable images; {} file(s) failed, first: {first}",
+                    study.errors.len()
+                ),
             ));
         }
         return Err(StudyError::NoImages {
@@ -165,7 +168,10 @@ fn scan_file(path: &Path, in_folder: bool) -> Option<Result<Found>> {
 /// "DICM" at offset 128, or a `.dcm` name, or a DICOMDIR.
 fn looks_like_dicom(path: &Path) -> bool {
     use std::io::Read;
-    let name = path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
     if name.ends_with(".dcm") || name == "dicomdir" {
         return true;
     }
@@ -194,7 +200,10 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<StudyError
                 Ok(m) if m.is_dir() => stack.push(p),
                 Ok(m) if m.is_file() || m.file_type().is_symlink() => {
                     if out.len() >= MAX_FILES {
-                        errors.push(StudyError::invalid(dir, format!("more than {MAX_FILES} files; the rest were not read")));
+                        errors.push(StudyError::invalid(
+                            dir,
+                            format!("more than {MAX_FILES} files; the rest were not read"),
+                        ));
                         return;
                     }
                     out.push(p)
@@ -235,14 +244,22 @@ fn series_from_nifti(h: NiftiHeader) -> Series {
     Series {
         uid: stem.clone(),
         modality: String::new(),
-        description: if h.description.is_empty() { stem } else { h.description.clone() },
+        description: if h.description.is_empty() {
+            stem
+        } else {
+            h.description.clone()
+        },
         patient_name: String::new(),
         patient_id: String::new(),
         dims,
         spacing_mm: h.affine_lps.spacing(),
         affine_lps: h.affine_lps,
         warnings: h.warnings.clone(),
-        files: if h.data_path == h.path { vec![h.path.clone()] } else { vec![h.path.clone(), h.data_path.clone()] },
+        files: if h.data_path == h.path {
+            vec![h.path.clone()]
+        } else {
+            vec![h.path.clone(), h.data_path.clone()]
+        },
         source: SeriesSource::Nifti(h),
     }
 }

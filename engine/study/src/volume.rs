@@ -325,7 +325,12 @@ impl<'a> VoxelSliceMut<'a> {
     pub fn bytes_mut(&mut self) -> &mut [u8] {
         fn bytes<T>(v: &mut [T]) -> &mut [u8] {
             // SAFETY: plain integer and float element types; any byte pattern is a valid value.
-            unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
+            unsafe {
+                std::slice::from_raw_parts_mut(
+                    v.as_mut_ptr().cast::<u8>(),
+                    std::mem::size_of_val(v),
+                )
+            }
         }
         match self {
             VoxelSliceMut::U8(v) | VoxelSliceMut::Rgb8(v) => v,

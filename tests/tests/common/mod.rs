@@ -28,9 +28,17 @@ pub fn fixture(rel: &str) -> serde_json::Value {
 /// Opens a path that must hold exactly one series, and loads it.
 pub fn only_series(path: &std::path::Path) -> (Series, Volume) {
     let study = open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert_eq!(study.series.len(), 1, "{}: {:?}", path.display(), study.series.iter().map(|s| &s.uid).collect::<Vec<_>>());
+    assert_eq!(
+        study.series.len(),
+        1,
+        "{}: {:?}",
+        path.display(),
+        study.series.iter().map(|s| &s.uid).collect::<Vec<_>>()
+    );
     let series = study.series.into_iter().next().expect("one series");
-    let volume = series.load(0, &NoProgress).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let volume = series
+        .load(0, &NoProgress)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     (series, volume)
 }
 
@@ -39,5 +47,9 @@ pub fn close(a: f64, b: f64, tol: f64) -> bool {
 }
 
 pub fn f64s(v: &serde_json::Value) -> Vec<f64> {
-    v.as_array().expect("array").iter().map(|x| x.as_f64().expect("number")).collect()
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x.as_f64().expect("number"))
+        .collect()
 }

@@ -4,10 +4,10 @@
 use std::borrow::Cow;
 
 use dicom_dictionary_std::tags;
+use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
 use dicom_object::{DefaultDicomObject, OpenFileOptions};
 use dicom_pixeldata::PixelDecoder;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
-use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
 
 use super::header::DicomHeader;
 use crate::pixel::Rescale;
@@ -39,7 +39,7 @@ pub fn is_encapsulated_uid(uid: &str) -> bool {
 /// Where a file's pixels are, once opened: the whole native Pixel Data value, or a parsed object
 /// for the codecs.
 pub enum PixelSource {
-    Native(Vec<u8>),
+    Native(super::native::NativePixels),
     Object(Box<DefaultDicomObject>),
 }
 
@@ -56,9 +56,13 @@ pub fn open_pixels(h: &DicomHeader) -> Result<PixelSource, String> {
 }
 
 /// Bytes of one frame, samples interleaved, native endianness.
-pub fn frame_bytes<'a>(source: &'a PixelSource, h: &DicomHeader, frame: u32) -> Result<Cow<'a, [u8]>, String> {
+pub fn frame_bytes<'a>(
+    source: &'a PixelSource,
+    h: &DicomHeader,
+    frame: u32,
+) -> Result<Cow<'a, [u8]>, String> {
     let all: Cow<'a, [u8]> = match source {
-        PixelSource::Native(bytes) => Cow::Borrowed(bytes),
+        PixelSource::Native(pixels) => Cow::Borrowed(pixels.as_bytes()),
         PixelSource::Object(obj) => {
             if is_encapsulated_uid(&h.transfer_syntax) {
                 let decoded = obj
@@ -77,7 +81,11 @@ pub fn frame_bytes<'a>(source: &'a PixelSource, h: &DicomHeader, frame: u32) -> 
         // Bit-packed frames run on without byte alignment.
         let first_bit = pixels * frame as usize;
         let bits: Vec<u8> = (first_bit..first_bit + pixels)
-            .map(|b| all.get(b / 8).map(|byte| (byte >> (b % 8)) & 1).unwrap_or(0))
+            .map(|b| {
+                all.get(b / 8)
+                    .map(|byte| (byte >> (b % 8)) & 1)
+                    .unwrap_or(0)
+            })
             .collect();
         if (first_bit + pixels).div_ceil(8) > all.len() {
             return Err(format!(
@@ -124,7 +132,11 @@ impl SampleFormat {
     fn value(self, raw: u32) -> i64 {
         let bits = self.bits_stored;
         if bits >= 32 {
-            return if self.signed { i64::from(raw as i32) } else { i64::from(raw) };
+            return if self.signed {
+                i64::from(raw as i32)
+            } else {
+                i64::from(raw)
+            };
         }
         let masked = raw & ((1u32 << bits) - 1);
         if self.signed && (masked >> (bits - 1)) & 1 == 1 {
@@ -137,7 +149,13 @@ impl SampleFormat {
 
 /// Writes a decoded frame into `dst`. `to_float` applies a per-slice rescale when the volume had to
 /// be stored as modality values (rescale varies between slices).
-pub fn store_frame(bytes: &[u8], h: &DicomHeader, dst: VoxelSliceMut<'_>, to_float: Option<Rescale>, decoded_colour: bool) -> Result<(), String> {
+pub fn store_frame(
+    bytes: &[u8],
+    h: &DicomHeader,
+    dst: VoxelSliceMut<'_>,
+    to_float: Option<Rescale>,
+    decoded_colour: bool,
+) -> Result<(), String> {
     let pixels = h.rows as usize * h.cols as usize;
     if h.samples_per_pixel == 3 || h.palette.is_some() {
         let VoxelSliceMut::Rgb8(out) = dst else {
@@ -209,12 +227,16 @@ pub fn store_frame(bytes: &[u8], h: &DicomHeader, dst: VoxelSliceMut<'_>, to_flo
     }
     match dst {
         // The common CT/MR case: 16 bits stored in 16 bits, a straight copy.
-        VoxelSliceMut::I16(out) if width == 2 && format.bits_stored == 16 && format.signed && out.len() == pixels => {
+        VoxelSliceMut::I16(out)
+            if width == 2 && format.bits_stored == 16 && format.signed && out.len() == pixels =>
+        {
             for (o, c) in out.iter_mut().zip(bytes.chunks_exact(2)) {
                 *o = i16::from_le_bytes([c[0], c[1]]);
             }
         }
-        VoxelSliceMut::U16(out) if width == 2 && format.bits_stored == 16 && !format.signed && out.len() == pixels => {
+        VoxelSliceMut::U16(out)
+            if width == 2 && format.bits_stored == 16 && !format.signed && out.len() == pixels =>
+        {
             for (o, c) in out.iter_mut().zip(bytes.chunks_exact(2)) {
                 *o = u16::from_le_bytes([c[0], c[1]]);
             }
@@ -224,16 +246,24 @@ pub fn store_frame(bytes: &[u8], h: &DicomHeader, dst: VoxelSliceMut<'_>, to_flo
             fill!(out, |v: i64| r.apply(v as f64) as f32)
         }
         VoxelSliceMut::U8(out) => fill!(out, |v: i64| v.clamp(0, 255) as u8),
-        VoxelSliceMut::I16(out) => fill!(out, |v: i64| v.clamp(i16::MIN.into(), i16::MAX.into()) as i16),
+        VoxelSliceMut::I16(out) => fill!(out, |v: i64| v.clamp(i16::MIN.into(), i16::MAX.into())
+            as i16),
         VoxelSliceMut::U16(out) => fill!(out, |v: i64| v.clamp(0, u16::MAX.into()) as u16),
-        VoxelSliceMut::I32(out) => fill!(out, |v: i64| v.clamp(i32::MIN.into(), i32::MAX.into()) as i32),
+        VoxelSliceMut::I32(out) => fill!(out, |v: i64| v.clamp(i32::MIN.into(), i32::MAX.into())
+            as i32),
         VoxelSliceMut::U32(out) => fill!(out, |v: i64| v.clamp(0, u32::MAX.into()) as u32),
         VoxelSliceMut::Rgb8(_) => return Err("greyscale frame in a colour volume".into()),
     }
     Ok(())
 }
 
-fn store_colour(bytes: &[u8], h: &DicomHeader, out: &mut [u8], pixels: usize, decoded: bool) -> Result<(), String> {
+fn store_colour(
+    bytes: &[u8],
+    h: &DicomHeader,
+    out: &mut [u8],
+    pixels: usize,
+    decoded: bool,
+) -> Result<(), String> {
     if out.len() != pixels * 3 {
         return Err("frame size does not match the volume".into());
     }
@@ -252,7 +282,11 @@ fn store_colour(bytes: &[u8], h: &DicomHeader, out: &mut [u8], pixels: usize, de
                 let lut = &palette[c];
                 let v = lut.lookup(index);
                 // 16-bit palette entries keep their top byte.
-                out[3 * i + c] = if lut.bits > 8 { (v / 256.0) as u8 } else { v as u8 };
+                out[3 * i + c] = if lut.bits > 8 {
+                    (v / 256.0) as u8
+                } else {
+                    v as u8
+                };
             }
         }
         return Ok(());

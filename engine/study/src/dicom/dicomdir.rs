@@ -54,7 +54,11 @@ fn resolve_component(dir: &Path, component: &str) -> PathBuf {
         .and_then(|entries| {
             entries
                 .filter_map(|e| e.ok())
-                .find(|e| e.file_name().to_string_lossy().eq_ignore_ascii_case(component))
+                .find(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .eq_ignore_ascii_case(component)
+                })
                 .map(|e| e.path())
         })
         .unwrap_or(direct)

@@ -143,7 +143,11 @@ pub fn read_header(path: &Path) -> Result<Scanned> {
     // Native pixel data must fit in the file: catches truncated files and absurd sizes before
     // any buffer is allocated for them.
     if super::native::handles(&transfer_syntax) {
-        let bits = u64::from(rows) * u64::from(cols) * u64::from(frames) * u64::from(samples_per_pixel) * u64::from(bits_allocated);
+        let bits = u64::from(rows)
+            * u64::from(cols)
+            * u64::from(frames)
+            * u64::from(samples_per_pixel)
+            * u64::from(bits_allocated);
         let needed = bits.div_ceil(8);
         let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(u64::MAX);
         if needed > len {
@@ -177,7 +181,10 @@ pub fn read_header(path: &Path) -> Result<Scanned> {
     Ok(Scanned::Image(Box::new(DicomHeader {
         path: path.to_path_buf(),
         transfer_syntax,
-        sop_class_uid: meta.media_storage_sop_class_uid().trim_end_matches('\0').to_string(),
+        sop_class_uid: meta
+            .media_storage_sop_class_uid()
+            .trim_end_matches('\0')
+            .to_string(),
         sop_instance_uid: attrs::string(&obj, tags::SOP_INSTANCE_UID).unwrap_or_default(),
         series_uid: attrs::string(&obj, tags::SERIES_INSTANCE_UID).unwrap_or_default(),
         modality: attrs::string(&obj, tags::MODALITY).unwrap_or_default(),
@@ -210,7 +217,11 @@ pub fn read_header(path: &Path) -> Result<Scanned> {
 
 /// Plane geometry from one data set level: position, orientation and pixel spacing, each of which
 /// may come from a functional group item instead of the root.
-fn plane(position: Option<Vec3>, orientation: Option<Vec<f64>>, spacing: Option<Vec<f64>>) -> Option<FrameGeometry> {
+fn plane(
+    position: Option<Vec3>,
+    orientation: Option<Vec<f64>>,
+    spacing: Option<Vec<f64>>,
+) -> Option<FrameGeometry> {
     let o = orientation.filter(|o| o.len() >= 6)?;
     let row_dir = normalize([o[0], o[1], o[2]])?;
     let col_dir = normalize([o[3], o[4], o[5]])?;
@@ -224,7 +235,12 @@ fn plane(position: Option<Vec3>, orientation: Option<Vec<f64>>, spacing: Option<
     })
 }
 
-fn frame_geometry(path: &Path, obj: &Obj, frames: u32, warnings: &mut Vec<String>) -> Vec<FrameGeometry> {
+fn frame_geometry(
+    path: &Path,
+    obj: &Obj,
+    frames: u32,
+    warnings: &mut Vec<String>,
+) -> Vec<FrameGeometry> {
     let _ = path;
     let root_spacing = attrs::floats(obj, tags::PIXEL_SPACING)
         .or_else(|| attrs::floats(obj, tags::IMAGER_PIXEL_SPACING));
@@ -290,7 +306,10 @@ fn frame_geometry(path: &Path, obj: &Obj, frames: u32, warnings: &mut Vec<String
             return offsets
                 .iter()
                 .map(|o| FrameGeometry {
-                    position: crate::geometry::add(root.position, crate::geometry::scale(n, o - base)),
+                    position: crate::geometry::add(
+                        root.position,
+                        crate::geometry::scale(n, o - base),
+                    ),
                     ..root
                 })
                 .collect();
@@ -372,7 +391,11 @@ fn lut_from(item: &Obj, descriptor: dicom_core::Tag, data: dicom_core::Tag) -> O
         return None;
     }
     // 0 entries means 65536 (PS3.3 C.11.1.1).
-    let entries = if d[0] as i64 == 0 { 65536 } else { d[0] as usize };
+    let entries = if d[0] as i64 == 0 {
+        65536
+    } else {
+        d[0] as usize
+    };
     // The first mapped value may be signed although the VR says US.
     let first = d[1] as i64;
     let first_mapped = if first >= 32768 { first - 65536 } else { first };

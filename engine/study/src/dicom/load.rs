@@ -7,10 +7,11 @@ use std::sync::{Mutex, OnceLock};
 use rayon::prelude::*;
 
 use super::decode::{can_decode, frame_bytes, open_pixels, store_frame, syntax_name, PixelSource};
+use super::header::DicomHeader;
 use super::series::DicomSeriesPlan;
 use crate::error::{check_alloc, Result, StudyError};
 use crate::pixel::{Photometric, Rescale};
-use crate::volume::{LoadObserver, ModalityTransform, Volume, VoxelData, VoxelKind};
+use crate::volume::{LoadObserver, ModalityTransform, Volume, VoxelData, VoxelKind, VoxelSliceMut};
 
 const JPEG_EXTENDED: &str = "1.2.840.10008.1.2.4.51";
 
@@ -23,7 +24,12 @@ fn voxel_kind(plan: &DicomSeriesPlan) -> (VoxelKind, bool) {
     }
     let first = h.rescale.first().copied().unwrap_or(Rescale::IDENTITY);
     let varies = plan.slices.iter().any(|s| {
-        let r = s.header.rescale.get(s.frame as usize).copied().unwrap_or(Rescale::IDENTITY);
+        let r = s
+            .header
+            .rescale
+            .get(s.frame as usize)
+            .copied()
+            .unwrap_or(Rescale::IDENTITY);
         r != first
     });
     if varies && h.modality_lut.is_none() {
@@ -54,7 +60,11 @@ pub fn load(plan: &DicomSeriesPlan, observer: &dyn LoadObserver) -> Result<Volum
         return Err(StudyError::UnsupportedTransferSyntax {
             path: h0.path.clone(),
             uid: h0.transfer_syntax.clone(),
-            name: format!("{} with {}-bit samples", syntax_name(&h0.transfer_syntax), h0.bits_stored),
+            name: format!(
+                "{} with {}-bit samples",
+                syntax_name(&h0.transfer_syntax),
+                h0.bits_stored
+            ),
         });
     }
     let (kind, rescale_per_slice) = voxel_kind(plan);
@@ -73,6 +83,18 @@ pub fn load(plan: &DicomSeriesPlan, observer: &dyn LoadObserver) -> Result<Volum
     let failures: Mutex<Vec<(usize, String, String)>> = Mutex::new(Vec::new());
     let done = AtomicUsize::new(0);
 
+    // Single-frame native files whose stored layout is the volume's element type are read
+    // straight into place (the common CT/MR series).
+    let direct = !multi_frame
+        && !rescale_per_slice
+        && super::native::handles(&h0.transfer_syntax)
+        && h0.samples_per_pixel == 1
+        && h0.palette.is_none()
+        && matches!(
+            (kind, h0.bits_allocated, h0.pixel_signed),
+            (VoxelKind::I16, 16, true) | (VoxelKind::U16, 16, false) | (VoxelKind::U8, 8, false)
+        );
+
     let decode_one = |k: usize, mut dst: crate::volume::VoxelSliceMut<'_>| {
         if observer.cancelled() {
             return;
@@ -81,7 +103,13 @@ pub fn load(plan: &DicomSeriesPlan, observer: &dyn LoadObserver) -> Result<Volum
         let h = &s.header;
         let result = (|| -> std::result::Result<(), String> {
             if h.rows as usize != rows || h.cols as usize != cols {
-                return Err(format!("{}x{} image in a {cols}x{rows} stack", h.cols, h.rows));
+                return Err(format!(
+                    "{}x{} image in a {cols}x{rows} stack",
+                    h.cols, h.rows
+                ));
+            }
+            if direct {
+                return read_direct(h, &mut dst);
             }
             let owned;
             let obj = if multi_frame {
@@ -96,9 +124,19 @@ pub fn load(plan: &DicomSeriesPlan, observer: &dyn LoadObserver) -> Result<Volum
             // Codecs return interleaved RGB whatever the stored photometric interpretation.
             let decoded_colour = super::decode::is_encapsulated_uid(&h.transfer_syntax);
             let bytes = frame_bytes(obj, h, s.frame)?;
-            let rescale = rescale_per_slice
-                .then(|| h.rescale.get(s.frame as usize).copied().unwrap_or(Rescale::IDENTITY));
-            store_frame(&bytes, h, crate::volume::reborrow(&mut dst), rescale, decoded_colour)
+            let rescale = rescale_per_slice.then(|| {
+                h.rescale
+                    .get(s.frame as usize)
+                    .copied()
+                    .unwrap_or(Rescale::IDENTITY)
+            });
+            store_frame(
+                &bytes,
+                h,
+                crate::volume::reborrow(&mut dst),
+                rescale,
+                decoded_colour,
+            )
         })();
         match result {
             Ok(()) => {
@@ -118,14 +156,20 @@ pub fn load(plan: &DicomSeriesPlan, observer: &dyn LoadObserver) -> Result<Volum
         }
     };
 
-    let mut slices: Vec<_> = voxels.slices_mut(slice_len).into_iter().enumerate().collect();
+    let mut slices: Vec<_> = voxels
+        .slices_mut(slice_len)
+        .into_iter()
+        .enumerate()
+        .collect();
     // The middle slice first: it is what a viewer shows on open.
     let middle = count / 2;
     if let Some(pos) = slices.iter().position(|(k, _)| *k == middle) {
         let (k, dst) = slices.swap_remove(pos);
         decode_one(k, dst);
     }
-    slices.into_par_iter().for_each(|(k, dst)| decode_one(k, dst));
+    slices
+        .into_par_iter()
+        .for_each(|(k, dst)| decode_one(k, dst));
 
     if observer.cancelled() {
         return Err(StudyError::Cancelled);
@@ -141,10 +185,15 @@ pub fn load(plan: &DicomSeriesPlan, observer: &dyn LoadObserver) -> Result<Volum
         });
     }
 
-    let modality = match (&h0.modality_lut, rescale_per_slice || kind == VoxelKind::Rgb8) {
+    let modality = match (
+        &h0.modality_lut,
+        rescale_per_slice || kind == VoxelKind::Rgb8,
+    ) {
         (Some(lut), false) => ModalityTransform::Lut(lut.clone()),
         (_, true) => ModalityTransform::Rescale(Rescale::IDENTITY),
-        (None, false) => ModalityTransform::Rescale(h0.rescale.first().copied().unwrap_or(Rescale::IDENTITY)),
+        (None, false) => {
+            ModalityTransform::Rescale(h0.rescale.first().copied().unwrap_or(Rescale::IDENTITY))
+        }
     };
     let photometric = match (kind, h0.photometric.as_str()) {
         (VoxelKind::Rgb8, _) => Photometric::Rgb,
@@ -157,14 +206,56 @@ pub fn load(plan: &DicomSeriesPlan, observer: &dyn LoadObserver) -> Result<Volum
         voxels,
         modality,
         photometric,
-        windows: if kind == VoxelKind::Rgb8 { Vec::new() } else { h0.windows.clone() },
+        windows: if kind == VoxelKind::Rgb8 {
+            Vec::new()
+        } else {
+            h0.windows.clone()
+        },
         voi_function: h0.voi_function,
         voi_lut: h0.voi_lut.clone(),
         padding: if rescale_per_slice { None } else { h0.padding },
         missing_slices: failures.iter().map(|f| f.0).collect(),
         load_warnings: failures
             .into_iter()
-            .map(|(k, file, m)| format!("slice {k} ({file}) could not be decoded and is blank: {m}"))
+            .map(|(k, file, m)| {
+                format!("slice {k} ({file}) could not be decoded and is blank: {m}")
+            })
             .collect(),
     })
+}
+
+/// Reads a native single-frame file into its slice, then fixes byte order and BitsStored in place.
+fn read_direct(h: &DicomHeader, dst: &mut VoxelSliceMut<'_>) -> std::result::Result<(), String> {
+    let big_endian = super::native::read_pixels_into(&h.path, dst.bytes_mut())?;
+    let bits = u32::from(h.bits_stored);
+    match dst {
+        VoxelSliceMut::I16(v) => {
+            for x in v.iter_mut() {
+                let raw = if big_endian { x.swap_bytes() } else { *x };
+                // Sign-extend from the stored bit (also clears overlay bits above it).
+                *x = if bits < 16 {
+                    ((raw << (16 - bits)) as i16) >> (16 - bits)
+                } else {
+                    raw
+                };
+            }
+        }
+        VoxelSliceMut::U16(v) => {
+            let mask = if bits < 16 {
+                (1u16 << bits) - 1
+            } else {
+                u16::MAX
+            };
+            for x in v.iter_mut() {
+                let raw = if big_endian { x.swap_bytes() } else { *x };
+                *x = raw & mask;
+            }
+        }
+        VoxelSliceMut::U8(v) if bits < 8 => {
+            let mask = (1u8 << bits) - 1;
+            v.iter_mut().for_each(|x| *x &= mask);
+        }
+        _ => {}
+    }
+    Ok(())
 }

@@ -84,7 +84,10 @@ pub fn group_series(headers: Vec<DicomHeader>) -> Vec<DicomSeriesPlan> {
             "{}x{} s{} b{} {} {}",
             h.cols, h.rows, h.samples_per_pixel, h.bits_allocated, h.photometric, orientation
         );
-        groups.entry((h.series_uid.clone(), key)).or_default().push(h);
+        groups
+            .entry((h.series_uid.clone(), key))
+            .or_default()
+            .push(h);
     }
 
     // A series UID that splits into several stacks (mixed orientations, radial sets, other
@@ -109,7 +112,13 @@ pub fn group_series(headers: Vec<DicomHeader>) -> Vec<DicomSeriesPlan> {
     plans
 }
 
-fn plan_base(h: &DicomHeader, uid: String, slices: Vec<SliceRef>, affine: Affine, warnings: Vec<String>) -> DicomSeriesPlan {
+fn plan_base(
+    h: &DicomHeader,
+    uid: String,
+    slices: Vec<SliceRef>,
+    affine: Affine,
+    warnings: Vec<String>,
+) -> DicomSeriesPlan {
     DicomSeriesPlan {
         uid,
         modality: h.modality.clone(),
@@ -163,10 +172,18 @@ fn unit_affine(h: &DicomHeader) -> Affine {
 }
 
 /// Single-frame files of one group.
-fn stack_slices(uid: String, mut members: Vec<Arc<DicomHeader>>, mut warnings: Vec<String>) -> DicomSeriesPlan {
+fn stack_slices(
+    uid: String,
+    mut members: Vec<Arc<DicomHeader>>,
+    mut warnings: Vec<String>,
+) -> DicomSeriesPlan {
     for m in &members {
         for w in &m.warnings {
-            let file = m.path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+            let file = m
+                .path
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default();
             warnings.push(format!("{file}: {w}"));
         }
     }
@@ -209,7 +226,10 @@ fn stack_slices(uid: String, mut members: Vec<Arc<DicomHeader>>, mut warnings: V
 
 /// Sorts positioned slices by d = n . IPP, drops duplicate positions, and derives the affine and
 /// the spacing warnings from the positions themselves.
-fn sort_and_measure(mut slices: Vec<(SliceRef, FrameGeometry)>, thickness: Option<f64>) -> (Vec<SliceRef>, Affine, Vec<String>) {
+fn sort_and_measure(
+    mut slices: Vec<(SliceRef, FrameGeometry)>,
+    thickness: Option<f64>,
+) -> (Vec<SliceRef>, Affine, Vec<String>) {
     let mut warnings = Vec::new();
     let g0 = slices[0].1;
     let normal = normalize(g0.normal()).unwrap_or([0.0, 0.0, 1.0]);
@@ -239,7 +259,10 @@ fn sort_and_measure(mut slices: Vec<(SliceRef, FrameGeometry)>, thickness: Optio
     let n = kept.len();
     let first = kept[0].1;
     let step: Vec3 = if n > 1 {
-        scale(sub(kept[n - 1].1.position, first.position), 1.0 / (n - 1) as f64)
+        scale(
+            sub(kept[n - 1].1.position, first.position),
+            1.0 / (n - 1) as f64,
+        )
     } else {
         scale(normal, thickness.unwrap_or(1.0))
     };
@@ -276,8 +299,11 @@ fn sort_and_measure(mut slices: Vec<(SliceRef, FrameGeometry)>, thickness: Optio
             ));
         }
         for s in &kept {
-            if (s.1.spacing[0] - first.spacing[0]).abs() > 1e-4 || (s.1.spacing[1] - first.spacing[1]).abs() > 1e-4 {
-                warnings.push("pixel spacing differs between slices; the first slice's is used".into());
+            if (s.1.spacing[0] - first.spacing[0]).abs() > 1e-4
+                || (s.1.spacing[1] - first.spacing[1]).abs() > 1e-4
+            {
+                warnings
+                    .push("pixel spacing differs between slices; the first slice's is used".into());
                 break;
             }
         }
