@@ -85,6 +85,7 @@ pub enum Scanned {
 
 /// Reads the header of `path` (everything before the Pixel Data element).
 pub fn read_header(path: &Path) -> Result<Scanned> {
+    super::guard::check_lengths(path)?;
     let obj = OpenFileOptions::new()
         .read_until(tags::PIXEL_DATA)
         .open_file(path)
@@ -160,7 +161,7 @@ pub fn read_header(path: &Path) -> Result<Scanned> {
         }
     }
     let slice_thickness = attrs::float(&obj, tags::SLICE_THICKNESS).filter(|t| *t > 0.0);
-    let frame_geometry = frame_geometry(path, &obj, frames, &mut warnings);
+    let frame_geometry = frame_geometry(&obj, frames, &mut warnings);
     let rescale = rescales(&obj, frames);
     let (windows, voi_function) = windows_of(&obj);
     let voi_lut = attrs::first_item(&obj, tags::VOILUT_SEQUENCE).and_then(lut_of);
@@ -235,13 +236,10 @@ fn plane(
     })
 }
 
-fn frame_geometry(
-    path: &Path,
-    obj: &Obj,
+fn frame_geometry(obj: &Obj,
     frames: u32,
     warnings: &mut Vec<String>,
 ) -> Vec<FrameGeometry> {
-    let _ = path;
     let root_spacing = attrs::floats(obj, tags::PIXEL_SPACING)
         .or_else(|| attrs::floats(obj, tags::IMAGER_PIXEL_SPACING));
     let root = plane(
@@ -278,13 +276,14 @@ fn frame_geometry(
             match plane(position, orientation, spacing) {
                 Some(g) => out.push(g),
                 None => {
-                    if f == 0 && root.is_none() {
-                        return Vec::new();
+                    // Enhanced objects stripped of geometry (emri_small) are common: only a
+                    // partial geometry is worth a warning.
+                    if f > 0 {
+                        warnings.push(format!(
+                            "frame {} has no usable plane geometry in its functional groups; frames not placed",
+                            f + 1
+                        ));
                     }
-                    warnings.push(format!(
-                        "frame {} has no usable plane geometry in its functional groups",
-                        f + 1
-                    ));
                     return Vec::new();
                 }
             }

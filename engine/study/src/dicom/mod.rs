@@ -3,6 +3,7 @@
 pub(crate) mod attrs;
 pub mod decode;
 pub mod dicomdir;
+pub mod guard;
 pub mod header;
 pub mod load;
 pub mod native;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::header::{DicomHeader, FrameGeometry};
-use crate::geometry::{add, dot, norm, normalize, scale, sub, Affine, Vec3};
+use crate::geometry::{dot, norm, normalize, scale, sub, Affine, Vec3};
 
 /// One slice of a stack: a frame of a file.
 #[derive(Clone, Debug)]
@@ -314,7 +314,6 @@ fn sort_and_measure(
         step,
         first.position,
     );
-    let _ = add;
     (kept.into_iter().map(|s| s.0).collect(), affine, warnings)
 }
 
