@@ -6,6 +6,11 @@ use std::path::PathBuf;
 use groundglass_study::{extract, open, NoProgress, Plane, PlaneGrid};
 
 pub fn run(bytes: &[u8], name: &str) {
+    // The engine catches panics inside third-party decoders and reports them as errors; keep the
+    // panic hook from aborting on those. A panic that escapes the engine still aborts the run
+    // (libfuzzer-sys catches it at the boundary).
+    static QUIET: std::sync::Once = std::sync::Once::new();
+    QUIET.call_once(|| std::panic::set_hook(Box::new(|_| {})));
     let dir = std::env::temp_dir().join(format!("gg-fuzz-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&dir);
     let path: PathBuf = dir.join(name);

@@ -48,11 +48,13 @@ pub fn open_pixels(h: &DicomHeader) -> Result<PixelSource, String> {
     if super::native::handles(&h.transfer_syntax) {
         return super::native::read_pixel_bytes(&h.path).map(PixelSource::Native);
     }
-    OpenFileOptions::new()
-        .read_to(tags::PIXEL_DATA)
-        .open_file(&h.path)
-        .map(|o| PixelSource::Object(Box::new(o)))
-        .map_err(|e| e.to_string())
+    super::without_panic("the DICOM parser", || {
+        OpenFileOptions::new()
+            .read_to(tags::PIXEL_DATA)
+            .open_file(&h.path)
+            .map(|o| PixelSource::Object(Box::new(o)))
+            .map_err(|e| e.to_string())
+    })
 }
 
 /// Bytes of one frame, samples interleaved, native endianness.
@@ -65,10 +67,11 @@ pub fn frame_bytes<'a>(
         PixelSource::Native(pixels) => Cow::Borrowed(pixels.as_bytes()),
         PixelSource::Object(obj) => {
             if is_encapsulated_uid(&h.transfer_syntax) {
-                let decoded = obj
-                    .decode_pixel_data_frame(frame)
-                    .map_err(|e| e.to_string())?;
-                return Ok(Cow::Owned(decoded.data().to_vec()));
+                return super::without_panic("the pixel data decoder", || {
+                    obj.decode_pixel_data_frame(frame)
+                        .map(|decoded| Cow::Owned(decoded.data().to_vec()))
+                        .map_err(|e| e.to_string())
+                });
             }
             let element = obj
                 .get(tags::PIXEL_DATA)

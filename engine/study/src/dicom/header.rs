@@ -86,10 +86,13 @@ pub enum Scanned {
 /// Reads the header of `path` (everything before the Pixel Data element).
 pub fn read_header(path: &Path) -> Result<Scanned> {
     super::guard::check_lengths(path)?;
-    let obj = OpenFileOptions::new()
-        .read_until(tags::PIXEL_DATA)
-        .open_file(path)
-        .map_err(|e| StudyError::dicom(path, e))?;
+    let obj = super::without_panic("the DICOM parser", || {
+        OpenFileOptions::new()
+            .read_until(tags::PIXEL_DATA)
+            .open_file(path)
+            .map_err(|e| e.to_string())
+    })
+    .map_err(|e| StudyError::dicom(path, e))?;
     let meta = obj.meta();
     let transfer_syntax = meta.transfer_syntax().trim_end_matches('\0').to_string();
     if meta.media_storage_sop_class_uid().trim_end_matches('\0') == DICOMDIR_SOP_CLASS {
