@@ -127,7 +127,8 @@ pub fn run(args: InfoArgs) -> anyhow::Result<ExitCode> {
             .first()
             .cloned()
             .unwrap_or_else(|| "no series could be loaded".into());
-        eprintln!("groundglass: {}: {first}", args.path.display());
+        // Every engine error already names its file.
+        eprintln!("groundglass: {first}");
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)

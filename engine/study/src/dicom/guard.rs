@@ -11,15 +11,71 @@ use crate::error::{Result, StudyError};
 
 const DEFLATED: &str = "1.2.840.10008.1.2.1.99";
 
+/// The most a deflated data set may inflate to (a deflate bomb is refused, not inflated).
+const MAX_INFLATED: u64 = 4 << 30;
+
 /// Checks the file at `path`, reading element headers only and seeking over values.
 pub fn check_lengths(path: &Path) -> Result<()> {
     let file = File::open(path).map_err(|e| StudyError::io(path, e))?;
     let len = file.metadata().map_err(|e| StudyError::io(path, e))?.len();
     let mut reader = BufReader::with_capacity(16 << 10, file);
-    walk(&mut reader, len).map_err(|message| StudyError::dicom(path, message))
+    match walk(&mut reader, len).map_err(|message| StudyError::dicom(path, message))? {
+        Walked::Done => Ok(()),
+        Walked::Deflated { data_set_start } => check_deflated(path, data_set_start),
+    }
 }
 
-fn walk(r: &mut BufReader<File>, file_len: u64) -> std::result::Result<(), String> {
+enum Walked {
+    Done,
+    /// The data set from this offset is a raw deflate stream.
+    Deflated { data_set_start: u64 },
+}
+
+/// Something to walk: a file (seekable) or an inflated stream (skipped by reading).
+trait Source: Read {
+    fn skip(&mut self, n: u64) -> std::io::Result<()>;
+}
+
+impl Source for BufReader<File> {
+    fn skip(&mut self, n: u64) -> std::io::Result<()> {
+        self.seek_relative(n as i64)
+    }
+}
+
+impl<R: Read> Source for flate2::read::DeflateDecoder<R> {
+    fn skip(&mut self, n: u64) -> std::io::Result<()> {
+        let copied = std::io::copy(&mut self.take(n), &mut std::io::sink())?;
+        if copied < n {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(())
+    }
+}
+
+/// Deflated explicit VR little endian: measure the inflated size (bounded), then walk it.
+fn check_deflated(path: &Path, start: u64) -> Result<()> {
+    let open = || -> std::io::Result<flate2::read::DeflateDecoder<BufReader<File>>> {
+        let mut f = BufReader::new(File::open(path)?);
+        f.seek(SeekFrom::Start(start))?;
+        Ok(flate2::read::DeflateDecoder::new(f))
+    };
+    let inflated = open()
+        .and_then(|d| std::io::copy(&mut d.take(MAX_INFLATED + 1), &mut std::io::sink()))
+        .map_err(|e| StudyError::dicom(path, format!("deflated data set cannot be inflated: {e}")))?;
+    if inflated > MAX_INFLATED {
+        return Err(StudyError::dicom(path, format!("deflated data set inflates to more than {MAX_INFLATED} bytes; refusing")));
+    }
+    let mut d = open().map_err(|e| StudyError::io(path, e))?;
+    walk_data_set(&mut d, 0, inflated, Syntax { explicit: true, big: false }).map_err(|m| StudyError::dicom(path, m))
+}
+
+#[derive(Clone, Copy)]
+struct Syntax {
+    explicit: bool,
+    big: bool,
+}
+
+fn walk(r: &mut BufReader<File>, file_len: u64) -> std::result::Result<Walked, String> {
     let io = |e: std::io::Error| e.to_string();
     let mut head = [0u8; 132];
     let got = read_up_to(r, &mut head).map_err(io)?;
@@ -29,30 +85,67 @@ fn walk(r: &mut BufReader<File>, file_len: u64) -> std::result::Result<(), Strin
         4
     } else {
         // Not our business: dicom-rs reports a missing magic code itself.
-        return Ok(());
+        return Ok(Walked::Done);
     };
     r.seek(SeekFrom::Start(pos)).map_err(io)?;
+    // The meta group: explicit VR little endian, ends where group 0002 does.
     let mut transfer_syntax = String::new();
-    // The meta group is always explicit VR little endian.
-    let mut explicit = true;
-    let mut big = false;
-    let mut in_meta = true;
+    let mut h = [0u8; 12];
+    loop {
+        if file_len - pos < 8 {
+            return Ok(Walked::Done);
+        }
+        r.read_exact(&mut h[..8]).map_err(io)?;
+        if u16::from_le_bytes([h[0], h[1]]) != 0x0002 {
+            r.seek_relative(-8).map_err(io)?;
+            break;
+        }
+        let element = u16::from_le_bytes([h[2], h[3]]);
+        let (len, header) = if is_long_vr([h[4], h[5]]) {
+            if file_len - pos < 12 {
+                return Ok(Walked::Done);
+            }
+            r.read_exact(&mut h[8..12]).map_err(io)?;
+            (u64::from(u32::from_le_bytes([h[8], h[9], h[10], h[11]])), 12)
+        } else {
+            (u64::from(u16::from_le_bytes([h[6], h[7]])), 8)
+        };
+        pos += header;
+        if len > file_len - pos {
+            return Err(format!("meta element (0002,{element:04X}) claims {len} bytes but only {} remain: corrupt or truncated file", file_len - pos));
+        }
+        if element == 0x0010 && len <= 64 {
+            let mut uid = vec![0u8; len as usize];
+            r.read_exact(&mut uid).map_err(io)?;
+            transfer_syntax = String::from_utf8_lossy(&uid).trim_end_matches(['\0', ' ']).to_string();
+        } else {
+            r.seek_relative(len as i64).map_err(io)?;
+        }
+        pos += len;
+    }
+    let syntax = match transfer_syntax.as_str() {
+        DEFLATED => return Ok(Walked::Deflated { data_set_start: pos }),
+        "1.2.840.10008.1.2" => Syntax { explicit: false, big: false },
+        "1.2.840.10008.1.2.2" => Syntax { explicit: true, big: true },
+        _ => Syntax { explicit: true, big: false },
+    };
+    walk_data_set(r, pos, file_len, syntax)?;
+    Ok(Walked::Done)
+}
+
+fn is_long_vr(vr: [u8; 2]) -> bool {
+    matches!(&vr, b"OB" | b"OD" | b"OF" | b"OL" | b"OV" | b"OW" | b"SQ" | b"SV" | b"UC" | b"UN" | b"UR" | b"UT" | b"UV")
+}
+
+/// Walks a data set from `pos` to `end`: every defined length must fit before `end`.
+fn walk_data_set(r: &mut impl Source, mut pos: u64, end: u64, syntax: Syntax) -> std::result::Result<(), String> {
+    let io = |e: std::io::Error| e.to_string();
     // Inside encapsulated pixel data, items are raw fragments, skipped by their length.
     let mut in_pixel_sequence = false;
     let mut h = [0u8; 12];
-    while file_len - pos >= 8 {
+    while end - pos >= 8 {
         r.read_exact(&mut h[..8]).map_err(io)?;
-        let group_le = u16::from_le_bytes([h[0], h[1]]);
-        if in_meta && group_le != 0x0002 {
-            in_meta = false;
-            match transfer_syntax.as_str() {
-                DEFLATED => return Ok(()), // the rest is a zlib stream
-                "1.2.840.10008.1.2" => explicit = false,
-                "1.2.840.10008.1.2.2" => big = true,
-                _ => {}
-            }
-        }
-        let be = big && !in_meta;
+        let be = syntax.big;
         let u16_at = |b: &[u8], p: usize| if be { u16::from_be_bytes([b[p], b[p + 1]]) } else { u16::from_le_bytes([b[p], b[p + 1]]) };
         let u32_at = |b: &[u8], p: usize| {
             let x = [b[p], b[p + 1], b[p + 2], b[p + 3]];
@@ -61,11 +154,11 @@ fn walk(r: &mut BufReader<File>, file_len: u64) -> std::result::Result<(), Strin
         let (group, element) = (u16_at(&h, 0), u16_at(&h, 2));
         let tag = (group, element);
         let vr = [h[4], h[5]];
-        let (len, header) = if group == 0xFFFE || !explicit {
+        let (len, header) = if group == 0xFFFE || !syntax.explicit {
             // Items and delimiters carry no VR in any syntax; implicit VR has none either.
             (u32_at(&h, 4), 8u64)
-        } else if matches!(&vr, b"OB" | b"OD" | b"OF" | b"OL" | b"OV" | b"OW" | b"SQ" | b"SV" | b"UC" | b"UN" | b"UR" | b"UT" | b"UV") {
-            if file_len - pos < 12 {
+        } else if is_long_vr(vr) {
+            if end - pos < 12 {
                 return Ok(());
             }
             r.read_exact(&mut h[8..12]).map_err(io)?;
@@ -84,31 +177,19 @@ fn walk(r: &mut BufReader<File>, file_len: u64) -> std::result::Result<(), Strin
         if tag == (0xFFFE, 0xE0DD) {
             in_pixel_sequence = false;
         }
-        let remaining = file_len - pos;
+        let remaining = end - pos;
         if u64::from(len) > remaining {
-            // Native Pixel Data cut short gets a clearer message later; anything else claiming
-            // more than the file holds is refused here.
-            if tag == (0x7FE0, 0x0010) {
-                return Ok(());
-            }
             return Err(format!(
                 "element ({group:04X},{element:04X}) at byte {} claims {len} bytes but only {remaining} remain: corrupt or truncated file",
                 pos - header
             ));
         }
-        if tag == (0x0002, 0x0010) && len <= 64 {
-            let mut uid = vec![0u8; len as usize];
-            r.read_exact(&mut uid).map_err(io)?;
-            pos += u64::from(len);
-            transfer_syntax = String::from_utf8_lossy(&uid).trim_end_matches(['\0', ' ']).to_string();
-            continue;
-        }
         // Defined-length sequences and items hold elements: walk into them too. Fragments of
         // encapsulated pixel data (and implicit-VR values, whose VR is unknown here) are skipped.
         let is_item = tag == (0xFFFE, 0xE000);
-        let is_sequence = explicit && group != 0xFFFE && &vr == b"SQ";
+        let is_sequence = syntax.explicit && group != 0xFFFE && &vr == b"SQ";
         if !(is_sequence || (is_item && !in_pixel_sequence)) {
-            r.seek_relative(i64::from(len)).map_err(io)?;
+            r.skip(u64::from(len)).map_err(io)?;
             pos += u64::from(len);
         }
     }
