@@ -260,35 +260,66 @@ fn cancelling_stops_loading() {
 fn enhanced_multi_frame_takes_per_frame_geometry_from_functional_groups() {
     use dicom_core::value::DataSetSequence;
     use dicom_object::InMemDicomObject;
-    let item = |elements: Vec<DataElement<InMemDicomObject>>| InMemDicomObject::from_element_iter(elements);
-    let sq = |tag, items: Vec<InMemDicomObject>| DataElement::new(tag, VR::SQ, DataSetSequence::from(items));
+    let item = |elements: Vec<DataElement<InMemDicomObject>>| {
+        InMemDicomObject::from_element_iter(elements)
+    };
+    let sq = |tag, items: Vec<InMemDicomObject>| {
+        DataElement::new(tag, VR::SQ, DataSetSequence::from(items))
+    };
     let ds = |tag, v: &[f64]| {
-        let text = v.iter().map(|x| format!("{x}")).collect::<Vec<_>>().join("\\");
+        let text = v
+            .iter()
+            .map(|x| format!("{x}"))
+            .collect::<Vec<_>>()
+            .join("\\");
         DataElement::new(tag, VR::DS, PrimitiveValue::from(text))
     };
     let dir = temp_dir("enhanced");
     let path = dir.join("enhanced.dcm");
-    rewrite(&testdata("dicom/multiframe/pydicomdata_emri_small.dcm"), &path, |o| {
-        // Frames stored in reverse spatial order, 2.5 mm apart along a coronal normal.
-        let frames: Vec<InMemDicomObject> = (0..10)
-            .map(|f| {
-                let y = 40.0 - 2.5 * f as f64;
-                item(vec![sq(tags::PLANE_POSITION_SEQUENCE, vec![item(vec![ds(tags::IMAGE_POSITION_PATIENT, &[-20.0, y, 30.0])])])])
-            })
-            .collect();
-        let shared = item(vec![
-            sq(tags::PLANE_ORIENTATION_SEQUENCE, vec![item(vec![ds(tags::IMAGE_ORIENTATION_PATIENT, &[1.0, 0.0, 0.0, 0.0, 0.0, -1.0])])]),
-            sq(tags::PIXEL_MEASURES_SEQUENCE, vec![item(vec![ds(tags::PIXEL_SPACING, &[0.8, 0.6])])]),
-        ]);
-        o.put(sq(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE, frames));
-        o.put(sq(tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE, vec![shared]));
-    });
+    rewrite(
+        &testdata("dicom/multiframe/pydicomdata_emri_small.dcm"),
+        &path,
+        |o| {
+            // Frames stored in reverse spatial order, 2.5 mm apart along a coronal normal.
+            let frames: Vec<InMemDicomObject> = (0..10)
+                .map(|f| {
+                    let y = 40.0 - 2.5 * f as f64;
+                    item(vec![sq(
+                        tags::PLANE_POSITION_SEQUENCE,
+                        vec![item(vec![ds(
+                            tags::IMAGE_POSITION_PATIENT,
+                            &[-20.0, y, 30.0],
+                        )])],
+                    )])
+                })
+                .collect();
+            let shared = item(vec![
+                sq(
+                    tags::PLANE_ORIENTATION_SEQUENCE,
+                    vec![item(vec![ds(
+                        tags::IMAGE_ORIENTATION_PATIENT,
+                        &[1.0, 0.0, 0.0, 0.0, 0.0, -1.0],
+                    )])],
+                ),
+                sq(
+                    tags::PIXEL_MEASURES_SEQUENCE,
+                    vec![item(vec![ds(tags::PIXEL_SPACING, &[0.8, 0.6])])],
+                ),
+            ]);
+            o.put(sq(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE, frames));
+            o.put(sq(tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE, vec![shared]));
+        },
+    );
     let (series, volume) = only_series(&path);
     assert!(series.warnings.is_empty(), "{:?}", series.warnings);
     // Row cosine +x at 0.6 mm, column cosine -z at 0.8 mm, slices along the normal (0, +1, 0)
     // sorted ascending: the last stored frame (y = 17.5) comes first.
     let a = series.affine_lps.0;
-    let expected = [[0.6, 0.0, 0.0, -20.0], [0.0, 0.0, 2.5, 17.5], [0.0, -0.8, 0.0, 30.0]];
+    let expected = [
+        [0.6, 0.0, 0.0, -20.0],
+        [0.0, 0.0, 2.5, 17.5],
+        [0.0, -0.8, 0.0, 30.0],
+    ];
     for r in 0..3 {
         for c in 0..4 {
             assert!((a[r][c] - expected[r][c]).abs() < 1e-9, "affine {a:?}");
@@ -299,4 +330,21 @@ fn enhanced_multi_frame_takes_per_frame_geometry_from_functional_groups() {
     let first_sorted = &volume.voxels.as_bytes()[..n * 2];
     let last_stored = &stored_order.voxels.as_bytes()[9 * n * 2..10 * n * 2];
     assert_eq!(first_sorted, last_stored);
+}
+
+#[test]
+fn dicomdir_opens_the_files_it_references() {
+    let dicomdir = repo_root().join("tests/fixtures/dicomdir/DICOMDIR");
+    let study = open(&dicomdir).expect("open DICOMDIR");
+    let mut modalities: Vec<&str> = study.series.iter().map(|s| s.modality.as_str()).collect();
+    modalities.sort();
+    assert_eq!(modalities, ["CT", "MR"]);
+    assert!(study.errors.is_empty(), "{:?}", study.errors);
+    for s in &study.series {
+        s.load(0, &NoProgress).expect("load");
+        assert!(s.files[0].starts_with(repo_root().join("tests/fixtures/dicomdir")));
+    }
+    // Opening the folder instead finds the same images and skips the DICOMDIR itself.
+    let folder = open(&repo_root().join("tests/fixtures/dicomdir")).expect("open folder");
+    assert_eq!(folder.series.len(), 2);
 }

@@ -59,7 +59,7 @@ pub fn parse_window(text: &str, volume: &Volume) -> anyhow::Result<VoiMapping> {
             .trim()
             .parse()
             .with_context(|| format!("window width {:?} is not a number", parts[1]))?;
-        if !(w > 0.0) {
+        if w.is_nan() || w <= 0.0 {
             bail!("window width must be positive, got {w}");
         }
         return Ok(VoiMapping::Window(Window::new(c, w), volume.voi_function));

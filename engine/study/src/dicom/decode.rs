@@ -66,6 +66,12 @@ pub fn frame_bytes<'a>(
     let all: Cow<'a, [u8]> = match source {
         PixelSource::Native(pixels) => Cow::Borrowed(pixels.as_bytes()),
         PixelSource::Object(obj) => {
+            if h.transfer_syntax == JPEG_EXTENDED && h.bits_stored > 8 {
+                return super::without_panic("the 12-bit JPEG decoder", || {
+                    jpeg12_frame(obj, h, frame)
+                })
+                .map(Cow::Owned);
+            }
             if is_encapsulated_uid(&h.transfer_syntax) {
                 return super::without_panic("the pixel data decoder", || {
                     obj.decode_pixel_data_frame(frame)
@@ -121,6 +127,46 @@ pub fn frame_bytes<'a>(
             }
         }
     })
+}
+
+/// JPEG Extended (process 2 & 4).
+pub const JPEG_EXTENDED: &str = "1.2.840.10008.1.2.4.51";
+
+/// 12-bit JPEG Extended, which dicom-pixeldata's decoder (jpeg-decoder) cannot read: decoded with
+/// libjpeg-turbo-rs. Returns little-endian 16-bit samples.
+fn jpeg12_frame(obj: &DefaultDicomObject, h: &DicomHeader, frame: u32) -> Result<Vec<u8>, String> {
+    let element = obj
+        .get(tags::PIXEL_DATA)
+        .ok_or_else(|| "the file has no Pixel Data".to_string())?;
+    let fragments = element
+        .value()
+        .fragments()
+        .ok_or_else(|| "JPEG pixel data is not encapsulated".to_string())?;
+    // One frame: every fragment belongs to it. Several: one fragment a frame.
+    let stream: Vec<u8> = if h.frames == 1 {
+        fragments.iter().flatten().copied().collect()
+    } else if fragments.len() == h.frames as usize {
+        fragments[frame as usize].clone()
+    } else {
+        return Err(format!(
+            "{} fragments for {} frames",
+            fragments.len(),
+            h.frames
+        ));
+    };
+    let image =
+        libjpeg_turbo_rs::decompress_12bit(&stream).map_err(|e| format!("12-bit JPEG: {e}"))?;
+    if image.width != h.cols as usize || image.height != h.rows as usize {
+        return Err(format!(
+            "JPEG is {}x{}, the header says {}x{}",
+            image.width, image.height, h.cols, h.rows
+        ));
+    }
+    Ok(image
+        .data
+        .iter()
+        .flat_map(|v| (*v as u16).to_le_bytes())
+        .collect())
 }
 
 /// How to interpret one stored sample.

@@ -28,7 +28,9 @@ pub fn check_lengths(path: &Path) -> Result<()> {
 enum Walked {
     Done,
     /// The data set from this offset is a raw deflate stream.
-    Deflated { data_set_start: u64 },
+    Deflated {
+        data_set_start: u64,
+    },
 }
 
 /// Something to walk: a file (seekable) or an inflated stream (skipped by reading).
@@ -61,12 +63,26 @@ fn check_deflated(path: &Path, start: u64) -> Result<()> {
     };
     let inflated = open()
         .and_then(|d| std::io::copy(&mut d.take(MAX_INFLATED + 1), &mut std::io::sink()))
-        .map_err(|e| StudyError::dicom(path, format!("deflated data set cannot be inflated: {e}")))?;
+        .map_err(|e| {
+            StudyError::dicom(path, format!("deflated data set cannot be inflated: {e}"))
+        })?;
     if inflated > MAX_INFLATED {
-        return Err(StudyError::dicom(path, format!("deflated data set inflates to more than {MAX_INFLATED} bytes; refusing")));
+        return Err(StudyError::dicom(
+            path,
+            format!("deflated data set inflates to more than {MAX_INFLATED} bytes; refusing"),
+        ));
     }
     let mut d = open().map_err(|e| StudyError::io(path, e))?;
-    walk_data_set(&mut d, 0, inflated, Syntax { explicit: true, big: false }).map_err(|m| StudyError::dicom(path, m))
+    walk_data_set(
+        &mut d,
+        0,
+        inflated,
+        Syntax {
+            explicit: true,
+            big: false,
+        },
+    )
+    .map_err(|m| StudyError::dicom(path, m))
 }
 
 #[derive(Clone, Copy)]
@@ -106,7 +122,10 @@ fn walk(r: &mut BufReader<File>, file_len: u64) -> std::result::Result<Walked, S
                 return Ok(Walked::Done);
             }
             r.read_exact(&mut h[8..12]).map_err(io)?;
-            (u64::from(u32::from_le_bytes([h[8], h[9], h[10], h[11]])), 12)
+            (
+                u64::from(u32::from_le_bytes([h[8], h[9], h[10], h[11]])),
+                12,
+            )
         } else {
             (u64::from(u16::from_le_bytes([h[6], h[7]])), 8)
         };
@@ -117,28 +136,63 @@ fn walk(r: &mut BufReader<File>, file_len: u64) -> std::result::Result<Walked, S
         if element == 0x0010 && len <= 64 {
             let mut uid = vec![0u8; len as usize];
             r.read_exact(&mut uid).map_err(io)?;
-            transfer_syntax = String::from_utf8_lossy(&uid).trim_end_matches(['\0', ' ']).to_string();
+            transfer_syntax = String::from_utf8_lossy(&uid)
+                .trim_end_matches(['\0', ' '])
+                .to_string();
         } else {
             r.seek_relative(len as i64).map_err(io)?;
         }
         pos += len;
     }
     let syntax = match transfer_syntax.as_str() {
-        DEFLATED => return Ok(Walked::Deflated { data_set_start: pos }),
-        "1.2.840.10008.1.2" => Syntax { explicit: false, big: false },
-        "1.2.840.10008.1.2.2" => Syntax { explicit: true, big: true },
-        _ => Syntax { explicit: true, big: false },
+        DEFLATED => {
+            return Ok(Walked::Deflated {
+                data_set_start: pos,
+            })
+        }
+        "1.2.840.10008.1.2" => Syntax {
+            explicit: false,
+            big: false,
+        },
+        "1.2.840.10008.1.2.2" => Syntax {
+            explicit: true,
+            big: true,
+        },
+        _ => Syntax {
+            explicit: true,
+            big: false,
+        },
     };
     walk_data_set(r, pos, file_len, syntax)?;
     Ok(Walked::Done)
 }
 
 fn is_long_vr(vr: [u8; 2]) -> bool {
-    matches!(&vr, b"OB" | b"OD" | b"OF" | b"OL" | b"OV" | b"OW" | b"SQ" | b"SV" | b"UC" | b"UN" | b"UR" | b"UT" | b"UV")
+    matches!(
+        &vr,
+        b"OB"
+            | b"OD"
+            | b"OF"
+            | b"OL"
+            | b"OV"
+            | b"OW"
+            | b"SQ"
+            | b"SV"
+            | b"UC"
+            | b"UN"
+            | b"UR"
+            | b"UT"
+            | b"UV"
+    )
 }
 
 /// Walks a data set from `pos` to `end`: every defined length must fit before `end`.
-fn walk_data_set(r: &mut impl Source, mut pos: u64, end: u64, syntax: Syntax) -> std::result::Result<(), String> {
+fn walk_data_set(
+    r: &mut impl Source,
+    mut pos: u64,
+    end: u64,
+    syntax: Syntax,
+) -> std::result::Result<(), String> {
     let io = |e: std::io::Error| e.to_string();
     // Inside encapsulated pixel data, items are raw fragments, skipped by their length.
     let mut in_pixel_sequence = false;
@@ -146,10 +200,20 @@ fn walk_data_set(r: &mut impl Source, mut pos: u64, end: u64, syntax: Syntax) ->
     while end - pos >= 8 {
         r.read_exact(&mut h[..8]).map_err(io)?;
         let be = syntax.big;
-        let u16_at = |b: &[u8], p: usize| if be { u16::from_be_bytes([b[p], b[p + 1]]) } else { u16::from_le_bytes([b[p], b[p + 1]]) };
+        let u16_at = |b: &[u8], p: usize| {
+            if be {
+                u16::from_be_bytes([b[p], b[p + 1]])
+            } else {
+                u16::from_le_bytes([b[p], b[p + 1]])
+            }
+        };
         let u32_at = |b: &[u8], p: usize| {
             let x = [b[p], b[p + 1], b[p + 2], b[p + 3]];
-            if be { u32::from_be_bytes(x) } else { u32::from_le_bytes(x) }
+            if be {
+                u32::from_be_bytes(x)
+            } else {
+                u32::from_le_bytes(x)
+            }
         };
         let (group, element) = (u16_at(&h, 0), u16_at(&h, 2));
         let tag = (group, element);

@@ -239,10 +239,7 @@ fn plane(
     })
 }
 
-fn frame_geometry(obj: &Obj,
-    frames: u32,
-    warnings: &mut Vec<String>,
-) -> Vec<FrameGeometry> {
+fn frame_geometry(obj: &Obj, frames: u32, warnings: &mut Vec<String>) -> Vec<FrameGeometry> {
     let root_spacing = attrs::floats(obj, tags::PIXEL_SPACING)
         .or_else(|| attrs::floats(obj, tags::IMAGER_PIXEL_SPACING));
     let root = plane(

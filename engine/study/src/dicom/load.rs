@@ -13,8 +13,6 @@ use crate::error::{check_alloc, Result, StudyError};
 use crate::pixel::{Photometric, Rescale};
 use crate::volume::{LoadObserver, ModalityTransform, Volume, VoxelData, VoxelKind, VoxelSliceMut};
 
-const JPEG_EXTENDED: &str = "1.2.840.10008.1.2.4.51";
-
 /// The element type that holds this stack without losing values, and whether a per-slice rescale
 /// forces modality values to be stored as floats.
 fn voxel_kind(plan: &DicomSeriesPlan) -> (VoxelKind, bool) {
@@ -53,18 +51,6 @@ pub fn load(plan: &DicomSeriesPlan, observer: &dyn LoadObserver) -> Result<Volum
             path: h0.path.clone(),
             uid: h0.transfer_syntax.clone(),
             name: syntax_name(&h0.transfer_syntax),
-        });
-    }
-    if h0.transfer_syntax == JPEG_EXTENDED && h0.bits_stored > 8 {
-        // The pure-Rust JPEG decoders here read 8-bit DCT only; say so instead of failing vaguely.
-        return Err(StudyError::UnsupportedTransferSyntax {
-            path: h0.path.clone(),
-            uid: h0.transfer_syntax.clone(),
-            name: format!(
-                "{} with {}-bit samples",
-                syntax_name(&h0.transfer_syntax),
-                h0.bits_stored
-            ),
         });
     }
     let (kind, rescale_per_slice) = voxel_kind(plan);
@@ -234,7 +220,7 @@ fn read_direct(h: &DicomHeader, dst: &mut VoxelSliceMut<'_>) -> std::result::Res
                 let raw = if big_endian { x.swap_bytes() } else { *x };
                 // Sign-extend from the stored bit (also clears overlay bits above it).
                 *x = if bits < 16 {
-                    ((raw << (16 - bits)) as i16) >> (16 - bits)
+                    (raw << (16 - bits)) >> (16 - bits)
                 } else {
                     raw
                 };

@@ -14,7 +14,10 @@ pub use series::{group_series, DicomSeriesPlan, SliceRef};
 
 /// Runs third-party parsing or decoding that may panic on corrupt input (dicom-rs codecs have
 /// `unwrap`s on data, found by cargo fuzz) and turns a panic into an error message.
-pub(crate) fn without_panic<T>(what: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+pub(crate) fn without_panic<T>(
+    what: &str,
+    f: impl FnOnce() -> Result<T, String>,
+) -> Result<T, String> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
         .unwrap_or_else(|_| Err(format!("{what} failed on corrupt data")))
 }

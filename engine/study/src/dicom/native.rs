@@ -51,10 +51,10 @@ pub fn read_pixel_bytes(path: &Path) -> Result<NativePixels, String> {
     let ts = TransferSyntaxRegistry
         .get(&uid)
         .ok_or_else(|| format!("unknown transfer syntax {uid}"))?;
-    let mut tokens = DataSetReader::new_with_ts(reader, ts).map_err(|e| e.to_string())?;
+    let tokens = DataSetReader::new_with_ts(reader, ts).map_err(|e| e.to_string())?;
     let mut depth = 0usize;
     let mut in_pixel_data = false;
-    while let Some(token) = tokens.next() {
+    for token in tokens {
         let token = token.map_err(|e| format!("before Pixel Data: {e}"))?;
         match token {
             DataToken::SequenceStart { .. } | DataToken::PixelSequenceStart => depth += 1,
