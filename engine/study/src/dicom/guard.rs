@@ -167,22 +167,13 @@ fn walk(r: &mut BufReader<File>, file_len: u64) -> std::result::Result<Walked, S
     Ok(Walked::Done)
 }
 
+/// VRs with a 4-byte length in explicit VR. An unknown VR counts too: dicom-parser reads it as UN,
+/// which has a 4-byte length.
 fn is_long_vr(vr: [u8; 2]) -> bool {
-    matches!(
+    !matches!(
         &vr,
-        b"OB"
-            | b"OD"
-            | b"OF"
-            | b"OL"
-            | b"OV"
-            | b"OW"
-            | b"SQ"
-            | b"SV"
-            | b"UC"
-            | b"UN"
-            | b"UR"
-            | b"UT"
-            | b"UV"
+        b"AE" | b"AS" | b"AT" | b"CS" | b"DA" | b"DS" | b"DT" | b"FL" | b"FD" | b"IS" | b"LO"
+            | b"LT" | b"PN" | b"SH" | b"SL" | b"SS" | b"ST" | b"TM" | b"UI" | b"UL" | b"US"
     )
 }
 
