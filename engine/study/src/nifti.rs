@@ -11,7 +11,7 @@ use flate2::read::MultiGzDecoder;
 use crate::error::{check_alloc, Result, StudyError};
 use crate::geometry::Affine;
 use crate::pixel::{Photometric, Rescale};
-use crate::volume::{LoadObserver, ModalityTransform, Volume, VoxelData, VoxelKind, VoxelSliceMut};
+use crate::volume::{LoadObserver, ModalityTransform, Volume, VolumeLayout, VoxelData, VoxelKind, VoxelSliceMut};
 
 /// What the header says, in NIfTI's own (RAS) terms plus our LPS affine.
 #[derive(Clone, Debug)]
@@ -458,41 +458,28 @@ pub fn load(header: &NiftiHeader, t: usize, observer: &dyn LoadObserver) -> Resu
         ));
     }
 
-    let mut data = VoxelData::zeroed(kind, voxels);
-    let mut scratch = Vec::new();
-    let total = nz;
-    for (k, mut dst) in data.slices_mut(slice_len).into_iter().enumerate() {
-        if observer.cancelled() {
-            return Err(StudyError::Cancelled);
-        }
-        read_slice(
-            header,
-            &mut *stream,
-            &mut dst,
-            slice_len,
-            file_bytes,
-            &mut scratch,
-        )?;
-        observer.slice_ready(k, k + 1, total, dst.as_slice());
-    }
-
-    Ok(Volume {
+    let layout = VolumeLayout {
         dims: [nx, ny, nz],
         affine: header.affine_lps,
-        voxels: data,
+        kind,
         modality: ModalityTransform::Rescale(header.rescale()),
-        photometric: if kind == VoxelKind::Rgb8 {
-            Photometric::Rgb
-        } else {
-            Photometric::Monochrome2
-        },
+        photometric: if kind == VoxelKind::Rgb8 { Photometric::Rgb } else { Photometric::Monochrome2 },
         windows: Vec::new(),
         voi_function: Default::default(),
         voi_lut: None,
         padding: None,
-        missing_slices: Vec::new(),
-        load_warnings: Vec::new(),
-    })
+    };
+    observer.started(&layout);
+    let mut data = VoxelData::zeroed(kind, voxels);
+    let mut scratch = Vec::new();
+    for (k, mut dst) in data.slices_mut(slice_len).into_iter().enumerate() {
+        if observer.cancelled() {
+            return Err(StudyError::Cancelled);
+        }
+        read_slice(header, &mut *stream, &mut dst, slice_len, file_bytes, &mut scratch)?;
+        observer.slice_ready(k, k + 1, nz, dst.as_slice());
+    }
+    Ok(layout.into_volume(data, Vec::new(), Vec::new()))
 }
 
 fn read_slice(

@@ -143,6 +143,40 @@ impl ModalityTransform {
     }
 }
 
+/// Everything about a volume except its voxels: known before the first slice is decoded.
+#[derive(Clone, Debug)]
+pub struct VolumeLayout {
+    /// Columns, rows, slices.
+    pub dims: [usize; 3],
+    pub affine: Affine,
+    pub kind: VoxelKind,
+    pub modality: ModalityTransform,
+    pub photometric: Photometric,
+    pub windows: Vec<Window>,
+    pub voi_function: VoiFunction,
+    pub voi_lut: Option<Lut>,
+    pub padding: Option<f64>,
+}
+
+impl VolumeLayout {
+    /// The volume once its voxels are in.
+    pub fn into_volume(self, voxels: VoxelData, missing_slices: Vec<usize>, load_warnings: Vec<String>) -> Volume {
+        Volume {
+            dims: self.dims,
+            affine: self.affine,
+            voxels,
+            modality: self.modality,
+            photometric: self.photometric,
+            windows: self.windows,
+            voi_function: self.voi_function,
+            voi_lut: self.voi_lut,
+            padding: self.padding,
+            missing_slices,
+            load_warnings,
+        }
+    }
+}
+
 /// One loaded 3D volume (one time point of a 4D series).
 #[derive(Clone, Debug)]
 pub struct Volume {
@@ -167,6 +201,21 @@ pub struct Volume {
 }
 
 impl Volume {
+    /// The layout this volume was loaded with.
+    pub fn layout(&self) -> VolumeLayout {
+        VolumeLayout {
+            dims: self.dims,
+            affine: self.affine,
+            kind: self.voxels.kind(),
+            modality: self.modality.clone(),
+            photometric: self.photometric,
+            windows: self.windows.clone(),
+            voi_function: self.voi_function,
+            voi_lut: self.voi_lut.clone(),
+            padding: self.padding,
+        }
+    }
+
     pub fn voxel_count(&self) -> usize {
         self.dims[0] * self.dims[1] * self.dims[2]
     }
@@ -362,6 +411,9 @@ impl VoxelData {
 /// Receives loading progress. Methods are called from loader threads, in any slice order (the
 /// middle slice comes first, since that is what a viewer shows on open).
 pub trait LoadObserver: Sync {
+    /// Called once, before any slice: what the volume will be (size, element type, geometry,
+    /// pixel pipeline), so a viewer can allocate its texture and show slices as they come.
+    fn started(&self, _layout: &VolumeLayout) {}
     /// Slice `k` of `total` is decoded; `done` slices are ready so far.
     fn slice_ready(&self, _k: usize, _done: usize, _total: usize, _slice: VoxelSlice<'_>) {}
     /// Return true to stop loading; the loader then returns [`crate::StudyError::Cancelled`].

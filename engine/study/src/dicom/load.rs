@@ -11,7 +11,7 @@ use super::header::DicomHeader;
 use super::series::DicomSeriesPlan;
 use crate::error::{check_alloc, Result, StudyError};
 use crate::pixel::{Photometric, Rescale};
-use crate::volume::{LoadObserver, ModalityTransform, Volume, VoxelData, VoxelKind, VoxelSliceMut};
+use crate::volume::{LoadObserver, ModalityTransform, Volume, VolumeLayout, VoxelData, VoxelKind, VoxelSliceMut};
 
 /// The element type that holds this stack without losing values, and whether a per-slice rescale
 /// forces modality values to be stored as floats.
@@ -44,6 +44,32 @@ fn voxel_kind(plan: &DicomSeriesPlan) -> (VoxelKind, bool) {
     (kind, false)
 }
 
+/// Geometry and pixel pipeline of the stack, from its first header.
+fn layout_of(plan: &DicomSeriesPlan, h0: &DicomHeader, kind: VoxelKind, rescale_per_slice: bool) -> VolumeLayout {
+    let colour = kind == VoxelKind::Rgb8;
+    let modality = match (&h0.modality_lut, rescale_per_slice || colour) {
+        (Some(lut), false) => ModalityTransform::Lut(lut.clone()),
+        (_, true) => ModalityTransform::Rescale(Rescale::IDENTITY),
+        (None, false) => ModalityTransform::Rescale(h0.rescale.first().copied().unwrap_or(Rescale::IDENTITY)),
+    };
+    let photometric = match (kind, h0.photometric.as_str()) {
+        (VoxelKind::Rgb8, _) => Photometric::Rgb,
+        (_, "MONOCHROME1") => Photometric::Monochrome1,
+        _ => Photometric::Monochrome2,
+    };
+    VolumeLayout {
+        dims: plan.dims,
+        affine: plan.affine,
+        kind,
+        modality,
+        photometric,
+        windows: if colour { Vec::new() } else { h0.windows.clone() },
+        voi_function: h0.voi_function,
+        voi_lut: h0.voi_lut.clone(),
+        padding: if rescale_per_slice { None } else { h0.padding },
+    }
+}
+
 pub fn load(plan: &DicomSeriesPlan, observer: &dyn LoadObserver) -> Result<Volume> {
     let h0 = plan.first().clone();
     if !can_decode(&h0.transfer_syntax) {
@@ -60,6 +86,8 @@ pub fn load(plan: &DicomSeriesPlan, observer: &dyn LoadObserver) -> Result<Volum
         .saturating_mul(count as u64)
         .saturating_mul(kind.bytes_per_voxel() as u64);
     check_alloc(&h0.path, "the volume", bytes)?;
+    let layout = layout_of(plan, &h0, kind, rescale_per_slice);
+    observer.started(&layout);
     let mut voxels = VoxelData::zeroed(kind, slice_len * count);
 
     // Multi-frame objects are opened once and shared by the threads decoding their frames.
@@ -171,43 +199,12 @@ pub fn load(plan: &DicomSeriesPlan, observer: &dyn LoadObserver) -> Result<Volum
         });
     }
 
-    let modality = match (
-        &h0.modality_lut,
-        rescale_per_slice || kind == VoxelKind::Rgb8,
-    ) {
-        (Some(lut), false) => ModalityTransform::Lut(lut.clone()),
-        (_, true) => ModalityTransform::Rescale(Rescale::IDENTITY),
-        (None, false) => {
-            ModalityTransform::Rescale(h0.rescale.first().copied().unwrap_or(Rescale::IDENTITY))
-        }
-    };
-    let photometric = match (kind, h0.photometric.as_str()) {
-        (VoxelKind::Rgb8, _) => Photometric::Rgb,
-        (_, "MONOCHROME1") => Photometric::Monochrome1,
-        _ => Photometric::Monochrome2,
-    };
-    Ok(Volume {
-        dims: plan.dims,
-        affine: plan.affine,
-        voxels,
-        modality,
-        photometric,
-        windows: if kind == VoxelKind::Rgb8 {
-            Vec::new()
-        } else {
-            h0.windows.clone()
-        },
-        voi_function: h0.voi_function,
-        voi_lut: h0.voi_lut.clone(),
-        padding: if rescale_per_slice { None } else { h0.padding },
-        missing_slices: failures.iter().map(|f| f.0).collect(),
-        load_warnings: failures
-            .into_iter()
-            .map(|(k, file, m)| {
-                format!("slice {k} ({file}) could not be decoded and is blank: {m}")
-            })
-            .collect(),
-    })
+    let missing = failures.iter().map(|f| f.0).collect();
+    let warnings = failures
+        .into_iter()
+        .map(|(k, file, m)| format!("slice {k} ({file}) could not be decoded and is blank: {m}"))
+        .collect();
+    Ok(layout.into_volume(voxels, missing, warnings))
 }
 
 /// Reads a native single-frame file into its slice, then fixes byte order and BitsStored in place.
