@@ -2,6 +2,7 @@
 
 mod bench;
 mod info;
+mod screenshot;
 mod slice;
 
 use std::process::ExitCode;
@@ -12,11 +13,14 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "groundglass",
     version,
-    about = "Radiology viewer with a grounded vision-language model"
+    about = "Radiology viewer with a grounded vision-language model",
+    args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+    /// A study to open in the viewer (DICOM file, folder, DICOMDIR or NIfTI).
+    pub path: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -27,12 +31,16 @@ pub enum Command {
     Slice(slice::SliceArgs),
     /// Benchmarks (timings as JSON; `bench/load.sh` sets them against the peers).
     Bench(bench::BenchArgs),
+    /// Render the viewer offscreen (software adapter is fine) and write a PNG.
+    Screenshot(screenshot::ScreenshotArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Info(args) => info::run(args),
-        Command::Slice(args) => slice::run(args),
-        Command::Bench(args) => bench::run(args),
+        Some(Command::Info(args)) => info::run(args),
+        Some(Command::Slice(args)) => slice::run(args),
+        Some(Command::Bench(args)) => bench::run(args),
+        Some(Command::Screenshot(args)) => screenshot::run(args),
+        None => crate::run_viewer(cli.path),
     }
 }

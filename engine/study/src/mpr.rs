@@ -79,8 +79,17 @@ pub struct PlaneGrid {
 
 impl PlaneGrid {
     pub fn new(volume: &Volume, plane: Plane) -> PlaneGrid {
-        let a = &volume.affine;
-        let [nx, ny, nz] = volume.dims;
+        Self::from_geometry(volume.dims, &volume.affine, plane)
+    }
+
+    /// The grid from a layout, before the voxels are in (progressive display).
+    pub fn from_layout(layout: &crate::volume::VolumeLayout, plane: Plane) -> PlaneGrid {
+        Self::from_geometry(layout.dims, &layout.affine, plane)
+    }
+
+    pub fn from_geometry(dims: [usize; 3], affine: &crate::geometry::Affine, plane: Plane) -> PlaneGrid {
+        let a = affine;
+        let [nx, ny, nz] = dims;
         let spacing = a.spacing();
         let axis = |c: usize| normalize(a.column(c)).unwrap_or([0.0; 3]);
         if plane == Plane::Acquired {

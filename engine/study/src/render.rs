@@ -115,3 +115,25 @@ pub fn square_pixels(image: &DisplayImage, spacing: [f64; 2]) -> DisplayImage {
         pixels,
     }
 }
+
+/// Shrinks an image so neither side exceeds `max_side` (nearest pixel; for thumbnails).
+pub fn downsample(image: &DisplayImage, max_side: usize) -> DisplayImage {
+    let longest = image.width.max(image.height);
+    if longest <= max_side || max_side == 0 {
+        return image.clone();
+    }
+    let scale = max_side as f64 / longest as f64;
+    let width = ((image.width as f64 * scale).round() as usize).max(1);
+    let height = ((image.height as f64 * scale).round() as usize).max(1);
+    let ch = image.channels;
+    let mut pixels = Vec::with_capacity(width * height * ch);
+    for y in 0..height {
+        let sy = ((y as f64 + 0.5) / scale) as usize;
+        for x in 0..width {
+            let sx = ((x as f64 + 0.5) / scale) as usize;
+            let at = (sy.min(image.height - 1) * image.width + sx.min(image.width - 1)) * ch;
+            pixels.extend_from_slice(&image.pixels[at..at + ch]);
+        }
+    }
+    DisplayImage { width, height, channels: ch, pixels }
+}

@@ -48,6 +48,26 @@ impl Series {
         }
     }
 
+    /// A small greyscale preview of the middle slice in the acquisition plane, in the file's
+    /// window, at most `max_side` pixels on a side. DICOM series decode one file for it.
+    pub fn thumbnail(&self, max_side: usize) -> Result<crate::render::DisplayImage> {
+        let volume = match &self.source {
+            SeriesSource::Dicom(plan) => {
+                let mut one = plan.clone();
+                let middle = plan.slices.len() / 2;
+                one.slices = vec![plan.slices[middle].clone()];
+                one.dims[2] = 1;
+                dicom::load::load(&one, &crate::volume::NoProgress)?
+            }
+            SeriesSource::Nifti(header) => nifti::load(header, 0, &crate::volume::NoProgress)?,
+        };
+        let k = if volume.dims[2] > 1 { volume.dims[2] / 2 } else { 0 };
+        let slice = crate::mpr::extract(&volume, crate::mpr::Plane::Acquired, k);
+        let mapping = crate::render::VoiMapping::Window(volume.default_window(), volume.voi_function);
+        let image = crate::render::to_display(&slice, &mapping, volume.photometric);
+        Ok(crate::render::downsample(&image, max_side))
+    }
+
     /// Number of volumes (4th dimension), 1 for 3D.
     pub fn volumes(&self) -> usize {
         self.dims.get(3).copied().unwrap_or(1)

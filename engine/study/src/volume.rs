@@ -340,6 +340,35 @@ pub enum VoxelSlice<'a> {
 }
 
 impl VoxelSlice<'_> {
+    /// Raw bytes in native endianness (RGB interleaved).
+    pub fn as_bytes(&self) -> &[u8] {
+        fn bytes<T>(v: &[T]) -> &[u8] {
+            // SAFETY: plain integer and float element types without padding.
+            unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
+        }
+        match self {
+            VoxelSlice::U8(v) | VoxelSlice::Rgb8(v) => v,
+            VoxelSlice::I16(v) => bytes(v),
+            VoxelSlice::U16(v) => bytes(v),
+            VoxelSlice::I32(v) => bytes(v),
+            VoxelSlice::U32(v) => bytes(v),
+            VoxelSlice::F32(v) => bytes(v),
+        }
+    }
+
+    /// An owned copy, e.g. to send to another thread.
+    pub fn to_owned_data(&self) -> VoxelData {
+        match self {
+            VoxelSlice::U8(v) => VoxelData::U8(v.to_vec()),
+            VoxelSlice::I16(v) => VoxelData::I16(v.to_vec()),
+            VoxelSlice::U16(v) => VoxelData::U16(v.to_vec()),
+            VoxelSlice::I32(v) => VoxelData::I32(v.to_vec()),
+            VoxelSlice::U32(v) => VoxelData::U32(v.to_vec()),
+            VoxelSlice::F32(v) => VoxelData::F32(v.to_vec()),
+            VoxelSlice::Rgb8(v) => VoxelData::Rgb8(v.to_vec()),
+        }
+    }
+
     /// Stored value of voxel `index` within the slice (RGB: luminance).
     pub fn get(&self, index: usize) -> f64 {
         match self {
@@ -393,6 +422,20 @@ impl<'a> VoxelSliceMut<'a> {
 }
 
 impl VoxelData {
+    /// A view of voxels `start..start + len` (whole buffer: `0..len()`).
+    pub fn view(&self, start: usize, len: usize) -> VoxelSlice<'_> {
+        let r = start..start + len;
+        match self {
+            VoxelData::U8(v) => VoxelSlice::U8(&v[r]),
+            VoxelData::I16(v) => VoxelSlice::I16(&v[r]),
+            VoxelData::U16(v) => VoxelSlice::U16(&v[r]),
+            VoxelData::I32(v) => VoxelSlice::I32(&v[r]),
+            VoxelData::U32(v) => VoxelSlice::U32(&v[r]),
+            VoxelData::F32(v) => VoxelSlice::F32(&v[r]),
+            VoxelData::Rgb8(v) => VoxelSlice::Rgb8(&v[start * 3..(start + len) * 3]),
+        }
+    }
+
     /// Splits the buffer into per-slice mutable views of `voxels_per_slice` voxels each.
     pub fn slices_mut(&mut self, voxels_per_slice: usize) -> Vec<VoxelSliceMut<'_>> {
         let n = voxels_per_slice.max(1);

@@ -1,0 +1,175 @@
+//! The one render context that owns every GPU resource of the viewer: the volume texture (uploaded
+//! once, slice by slice as loading progresses), the slice pipelines, and a small uniform buffer per
+//! viewport. It lives in egui_wgpu's callback resources; paint callbacks carry only parameters.
+
+mod callback;
+mod volume_texture;
+
+pub use callback::{SliceCallback, SliceParams};
+pub use volume_texture::TexelClass;
+
+use eframe::egui_wgpu::{self, wgpu};
+use groundglass_study::{VolumeLayout, VoxelSlice};
+
+use volume_texture::VolumeTexture;
+
+/// Counts of what went to the GPU, so tests and the benchmark can prove that scrolling and
+/// windowing upload nothing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UploadStats {
+    /// Texture writes (one per slice, as it arrives).
+    pub texture_writes: u64,
+    pub texture_bytes: u64,
+    /// Uniform writes (one per viewport per frame: about 150 bytes).
+    pub uniform_writes: u64,
+}
+
+/// The maximum number of viewports drawn at once (1x3 layout plus headroom).
+pub const MAX_VIEWPORTS: usize = 4;
+
+pub struct RenderContext {
+    /// Bind group layouts and pipelines, one per texel class (sint, uint, float textures).
+    layouts: Vec<wgpu::BindGroupLayout>,
+    pipelines: Vec<wgpu::RenderPipeline>,
+    uniforms: Vec<wgpu::Buffer>,
+    volume: Option<VolumeTexture>,
+    bind_groups: Vec<wgpu::BindGroup>,
+    pub stats: UploadStats,
+}
+
+const SHADER: &str = include_str!("../../../shaders/slice.wgsl");
+
+impl RenderContext {
+    /// Creates the pipelines and registers the context in the renderer's callback resources.
+    pub fn install(state: &egui_wgpu::RenderState) {
+        let context = RenderContext::new(&state.device, state.target_format);
+        state.renderer.write().callback_resources.insert(context);
+    }
+
+    fn new(device: &wgpu::Device, target: wgpu::TextureFormat) -> Self {
+        let uniform_entry = wgpu::BindGroupLayoutEntry {
+            binding: 0,
+            visibility: wgpu::ShaderStages::FRAGMENT,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Uniform,
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        };
+        let mut layouts = Vec::new();
+        let mut pipelines = Vec::new();
+        for class in TexelClass::ALL {
+            let texture_entry = wgpu::BindGroupLayoutEntry {
+                binding: 1,
+                visibility: wgpu::ShaderStages::FRAGMENT,
+                ty: wgpu::BindingType::Texture {
+                    sample_type: class.sample_type(),
+                    view_dimension: wgpu::TextureViewDimension::D3,
+                    multisampled: false,
+                },
+                count: None,
+            };
+            let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some("groundglass slice"),
+                entries: &[uniform_entry, texture_entry],
+            });
+            let source = SHADER.replace("TEXEL", class.wgsl_type());
+            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some("groundglass slice"),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            });
+            let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some("groundglass slice"),
+                bind_group_layouts: &[Some(&layout)],
+                immediate_size: 0,
+            });
+            pipelines.push(device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+                label: Some("groundglass slice"),
+                layout: Some(&pipeline_layout),
+                vertex: wgpu::VertexState {
+                    module: &module,
+                    entry_point: Some("vs_main"),
+                    compilation_options: Default::default(),
+                    buffers: &[],
+                },
+                fragment: Some(wgpu::FragmentState {
+                    module: &module,
+                    entry_point: Some("fs_main"),
+                    compilation_options: Default::default(),
+                    targets: &[Some(target.into())],
+                }),
+                primitive: wgpu::PrimitiveState::default(),
+                depth_stencil: None,
+                multisample: wgpu::MultisampleState::default(),
+                multiview_mask: None,
+                cache: None,
+            }));
+            layouts.push(layout);
+        }
+        let uniforms = (0..MAX_VIEWPORTS)
+            .map(|_| {
+                device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("groundglass slice params"),
+                    size: std::mem::size_of::<SliceParams>() as u64,
+                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                })
+            })
+            .collect();
+        RenderContext {
+            layouts,
+            pipelines,
+            uniforms,
+            volume: None,
+            bind_groups: Vec::new(),
+            stats: UploadStats::default(),
+        }
+    }
+
+    /// Allocates the volume texture for a series that starts loading (replacing any previous one).
+    pub fn begin_volume(&mut self, device: &wgpu::Device, layout: &VolumeLayout) -> Result<(), String> {
+        let volume = VolumeTexture::new(device, layout)?;
+        let class = volume.class as usize;
+        self.bind_groups = self
+            .uniforms
+            .iter()
+            .map(|buffer| {
+                device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some("groundglass slice"),
+                    layout: &self.layouts[class],
+                    entries: &[
+                        wgpu::BindGroupEntry {
+                            binding: 0,
+                            resource: buffer.as_entire_binding(),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 1,
+                            resource: wgpu::BindingResource::TextureView(&volume.view),
+                        },
+                    ],
+                })
+            })
+            .collect();
+        self.volume = Some(volume);
+        Ok(())
+    }
+
+    /// Writes one decoded slice into the volume texture.
+    pub fn upload_slice(&mut self, queue: &wgpu::Queue, k: usize, slice: VoxelSlice<'_>, layout: &VolumeLayout) {
+        if let Some(volume) = &self.volume {
+            let bytes = volume.write_slice(queue, k, slice, layout);
+            self.stats.texture_writes += 1;
+            self.stats.texture_bytes += bytes as u64;
+        }
+    }
+
+    pub fn has_volume(&self) -> bool {
+        self.volume.is_some()
+    }
+
+    pub fn drop_volume(&mut self) {
+        self.volume = None;
+        self.bind_groups.clear();
+    }
+}

@@ -1,0 +1,58 @@
+//! PACS keyboard: arrows / PgUp / PgDn / Home / End move through slices, number keys pick window
+//! presets (0 = the file's), `i` inverts, `h`/`v` flip, `r` resets, `f` fits. Keys act on the
+//! viewport under the pointer (the last one hovered).
+
+use eframe::egui::{self, Key};
+use groundglass_study::{PlaneGrid, WindowPreset};
+
+use super::ViewerApp;
+
+pub fn handle(app: &mut ViewerApp, ctx: &egui::Context) {
+    if ctx.egui_wants_keyboard_input() {
+        return;
+    }
+    let Some(layout) = app.layout_info.clone() else { return };
+    let file_window = app.file_window();
+    let id = app.active.min(app.views.len().saturating_sub(1));
+    let view = &mut app.views[id];
+    let count = PlaneGrid::from_layout(&layout, view.plane).count;
+    ctx.input(|i| {
+        for e in &i.events {
+            let egui::Event::Key { key, pressed: true, modifiers, .. } = e else { continue };
+            if modifiers.ctrl || modifiers.command || modifiers.alt {
+                continue;
+            }
+            match key {
+                Key::ArrowUp | Key::ArrowLeft => view.scroll(-1, count),
+                Key::ArrowDown | Key::ArrowRight => view.scroll(1, count),
+                Key::PageUp => view.scroll(-10, count),
+                Key::PageDown => view.scroll(10, count),
+                Key::Home => view.index = 0,
+                Key::End => view.index = count.saturating_sub(1),
+                Key::Num0 => {
+                    if let Some(w) = file_window {
+                        view.window = w;
+                    }
+                }
+                Key::Num1 => view.set_preset(WindowPreset::Lung),
+                Key::Num2 => view.set_preset(WindowPreset::SoftTissue),
+                Key::Num3 => view.set_preset(WindowPreset::Bone),
+                Key::Num4 => view.set_preset(WindowPreset::Brain),
+                Key::Num5 => view.set_preset(WindowPreset::Liver),
+                Key::I => view.invert = !view.invert,
+                Key::H => view.flip_h = !view.flip_h,
+                Key::V => view.flip_v = !view.flip_v,
+                Key::R => {
+                    if let Some(w) = file_window {
+                        view.reset(w);
+                    }
+                }
+                Key::F => {
+                    view.zoom = None;
+                    view.center_px = None;
+                }
+                _ => {}
+            }
+        }
+    });
+}

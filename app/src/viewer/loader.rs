@@ -1,0 +1,131 @@
+//! Opening and loading run on background threads; the UI polls a channel each frame, so it never
+//! waits on the disk. Slices are forwarded as they are decoded (progressive display).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
+
+use eframe::egui;
+use groundglass_study::{open, DisplayImage, LoadObserver, Series, Volume, VolumeLayout, VoxelData, VoxelSlice};
+
+/// What a background job reports.
+pub enum LoadMessage {
+    /// Headers read: the series found, and files that could not be read.
+    Opened { path: PathBuf, series: Vec<Series>, errors: Vec<String> },
+    /// A preview for the series browser.
+    Thumbnail { series: usize, image: DisplayImage },
+    /// Loading series `series` began; its layout is known.
+    Started { series: usize, layout: VolumeLayout },
+    /// One decoded slice (acquisition order).
+    Slice { series: usize, k: usize, done: usize, total: usize, data: VoxelData },
+    /// The whole volume is in (or loading failed).
+    Finished { series: usize, result: Result<Arc<Volume>, String> },
+    /// Opening the path failed altogether.
+    Failed { path: PathBuf, error: String },
+}
+
+/// A running job; dropping the handle does not stop it, `cancel` does.
+pub struct Job {
+    cancel: Arc<AtomicBool>,
+}
+
+impl Job {
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+}
+
+pub struct Loader {
+    tx: Sender<LoadMessage>,
+    pub rx: Receiver<LoadMessage>,
+    ctx: egui::Context,
+}
+
+struct Forward {
+    series: usize,
+    tx: Sender<LoadMessage>,
+    ctx: egui::Context,
+    cancel: Arc<AtomicBool>,
+}
+
+impl LoadObserver for Forward {
+    fn started(&self, layout: &VolumeLayout) {
+        let _ = self.tx.send(LoadMessage::Started {
+            series: self.series,
+            layout: layout.clone(),
+        });
+        self.ctx.request_repaint();
+    }
+
+    fn slice_ready(&self, k: usize, done: usize, total: usize, slice: VoxelSlice<'_>) {
+        let _ = self.tx.send(LoadMessage::Slice {
+            series: self.series,
+            k,
+            done,
+            total,
+            data: slice.to_owned_data(),
+        });
+        self.ctx.request_repaint();
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+}
+
+impl Loader {
+    pub fn new(ctx: egui::Context) -> Self {
+        let (tx, rx) = channel();
+        Loader { tx, rx, ctx }
+    }
+
+    /// Reads the headers under `path`, then thumbnails of every series.
+    pub fn open(&self, path: PathBuf) -> Job {
+        let tx = self.tx.clone();
+        let ctx = self.ctx.clone();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let flag = cancel.clone();
+        std::thread::spawn(move || {
+            match open(&path) {
+                Ok(study) => {
+                    let errors = study.errors.iter().map(|e| e.to_string()).collect();
+                    let series = study.series.clone();
+                    let _ = tx.send(LoadMessage::Opened { path, series: series.clone(), errors });
+                    ctx.request_repaint();
+                    for (n, s) in series.iter().enumerate() {
+                        if flag.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        if let Ok(image) = s.thumbnail(96) {
+                            let _ = tx.send(LoadMessage::Thumbnail { series: n, image });
+                            ctx.request_repaint();
+                        }
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(LoadMessage::Failed { path, error: e.to_string() });
+                    ctx.request_repaint();
+                }
+            }
+        });
+        Job { cancel }
+    }
+
+    /// Loads one series' pixels, forwarding slices as they are decoded.
+    pub fn load(&self, index: usize, series: Series, volume_index: usize) -> Job {
+        let cancel = Arc::new(AtomicBool::new(false));
+        let observer = Forward {
+            series: index,
+            tx: self.tx.clone(),
+            ctx: self.ctx.clone(),
+            cancel: cancel.clone(),
+        };
+        std::thread::spawn(move || {
+            let result = series.load(volume_index, &observer).map(Arc::new).map_err(|e| e.to_string());
+            let _ = observer.tx.send(LoadMessage::Finished { series: index, result });
+            observer.ctx.request_repaint();
+        });
+        Job { cancel }
+    }
+}

@@ -1,0 +1,481 @@
+//! The native viewer (eframe with the wgpu backend). The engine owns the data (series, volume);
+//! this module keeps only what the screen needs: which series, which slice, window, zoom, flips.
+
+mod browser;
+mod keys;
+mod loader;
+pub mod settings;
+pub mod view;
+mod viewport;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use eframe::egui::{self, Color32, RichText};
+use groundglass_study::geometry::Vec3;
+use groundglass_study::{DisplayImage, Plane, PlaneGrid, Series, Volume, VolumeLayout};
+
+use crate::render::{RenderContext, UploadStats};
+use loader::{Job, LoadMessage, Loader};
+use settings::Settings;
+use view::{ViewState, ViewTransform};
+
+/// Single plane, or axial/coronal/sagittal side by side with a linked crosshair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    Single,
+    Three,
+}
+
+/// How the app was started (tests and the screenshot command set these).
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub path: Option<PathBuf>,
+    pub layout: Option<Layout>,
+    pub plane: Option<Plane>,
+    pub index: Option<usize>,
+    pub window: Option<groundglass_study::Window>,
+    /// Where settings (recent studies) live; `None` keeps them in memory only.
+    pub settings_path: Option<PathBuf>,
+}
+
+/// A message in the status area.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Notice {
+    pub error: bool,
+    pub text: String,
+}
+
+pub struct ViewerApp {
+    loader: Loader,
+    open_job: Option<Job>,
+    load_job: Option<Job>,
+    settings: Settings,
+    options: Options,
+    pub study_path: Option<PathBuf>,
+    pub series: Vec<Series>,
+    thumbnails: Vec<Option<egui::TextureHandle>>,
+    /// The series on screen.
+    pub current: Option<usize>,
+    pub layout_info: Option<VolumeLayout>,
+    pub volume: Option<Arc<Volume>>,
+    pub progress: Option<(usize, usize)>,
+    /// Views: [0] for the single layout; [1..4] axial, coronal, sagittal for 1x3.
+    pub views: Vec<ViewState>,
+    pub layout: Layout,
+    pub active: usize,
+    pub crosshair: Option<Vec3>,
+    pub show_patient: bool,
+    pub notices: Vec<Notice>,
+    pub readout: Option<(Vec3, Option<f64>)>,
+    wheel_accum: f32,
+    gpu_ready: bool,
+    pending_initial_view: bool,
+}
+
+impl ViewerApp {
+    pub fn new(cc: &eframe::CreationContext<'_>, options: Options) -> Self {
+        let gpu_ready = match cc.wgpu_render_state.as_ref() {
+            Some(state) => {
+                RenderContext::install(state);
+                true
+            }
+            None => false,
+        };
+        let settings = options.settings_path.as_deref().map(Settings::load).unwrap_or_default();
+        let mut app = ViewerApp {
+            loader: Loader::new(cc.egui_ctx.clone()),
+            open_job: None,
+            load_job: None,
+            settings,
+            study_path: None,
+            series: Vec::new(),
+            thumbnails: Vec::new(),
+            current: None,
+            layout_info: None,
+            volume: None,
+            progress: None,
+            views: Vec::new(),
+            layout: options.layout.unwrap_or(Layout::Single),
+            active: 0,
+            crosshair: None,
+            show_patient: false,
+            notices: Vec::new(),
+            readout: None,
+            wheel_accum: 0.0,
+            gpu_ready,
+            pending_initial_view: true,
+            options,
+        };
+        if !gpu_ready {
+            app.notice(true, "No wgpu device: slices cannot be drawn (start with a GPU or a software Vulkan such as lavapipe).".into());
+        }
+        if let Some(path) = app.options.path.clone() {
+            app.open(path);
+        }
+        app
+    }
+
+    fn notice(&mut self, error: bool, text: String) {
+        if !self.notices.iter().any(|n| n.text == text) {
+            self.notices.push(Notice { error, text });
+        }
+    }
+
+    /// Opens a file or folder (headers on a background thread).
+    pub fn open(&mut self, path: PathBuf) {
+        if let Some(job) = self.open_job.take() {
+            job.cancel();
+        }
+        if let Some(job) = self.load_job.take() {
+            job.cancel();
+        }
+        self.series.clear();
+        self.thumbnails.clear();
+        self.current = None;
+        self.volume = None;
+        self.layout_info = None;
+        self.progress = Some((0, 0));
+        self.notices.clear();
+        self.open_job = Some(self.loader.open(path));
+    }
+
+    /// Starts loading series `index`; slices show up as they are decoded.
+    pub fn load_series(&mut self, index: usize, frame: &eframe::Frame) {
+        let Some(series) = self.series.get(index).cloned() else { return };
+        if let Some(job) = self.load_job.take() {
+            job.cancel();
+        }
+        if let Some(ctx) = frame.wgpu_render_state() {
+            if let Some(rc) = ctx.renderer.write().callback_resources.get_mut::<RenderContext>() {
+                rc.drop_volume();
+            }
+        }
+        self.current = Some(index);
+        self.volume = None;
+        self.layout_info = None;
+        self.progress = Some((0, series.dims.get(2).copied().unwrap_or(0)));
+        for w in &series.warnings {
+            self.notice(false, format!("{}: {w}", series.description));
+        }
+        self.load_job = Some(self.loader.load(index, series, 0));
+    }
+
+    /// True once the shown series is completely loaded.
+    pub fn is_loaded(&self) -> bool {
+        self.volume.is_some()
+    }
+
+    /// GPU upload counters (texture writes happen once per slice, never per frame).
+    pub fn upload_stats(frame: &eframe::Frame) -> Option<UploadStats> {
+        let state = frame.wgpu_render_state()?;
+        let renderer = state.renderer.read();
+        renderer.callback_resources.get::<RenderContext>().map(|rc| rc.stats)
+    }
+
+    fn pump(&mut self, ctx: &egui::Context, frame: &eframe::Frame) {
+        while let Ok(message) = self.loader.rx.try_recv() {
+            match message {
+                LoadMessage::Opened { path, series, errors } => {
+                    self.open_job = None;
+                    self.study_path = Some(path.clone());
+                    self.settings.remember(&path);
+                    if let Some(p) = &self.options.settings_path {
+                        if let Err(e) = self.settings.save(p) {
+                            self.notice(true, format!("cannot save settings to {}: {e}", p.display()));
+                        }
+                    }
+                    for e in errors {
+                        self.notice(true, e);
+                    }
+                    self.thumbnails = vec![None; series.len()];
+                    self.series = series;
+                    // The largest series first; the browser lists the others.
+                    let best = (0..self.series.len()).max_by_key(|&i| {
+                        self.series[i].dims.iter().take(3).product::<usize>()
+                    });
+                    if let Some(i) = best {
+                        self.load_series(i, frame);
+                    } else {
+                        self.progress = None;
+                    }
+                }
+                LoadMessage::Failed { path, error } => {
+                    self.open_job = None;
+                    self.progress = None;
+                    let _ = path;
+                    self.notice(true, error);
+                }
+                LoadMessage::Thumbnail { series, image } => {
+                    if let Some(slot) = self.thumbnails.get_mut(series) {
+                        *slot = Some(ctx.load_texture(format!("thumb{series}"), to_color_image(&image), egui::TextureOptions::LINEAR));
+                    }
+                }
+                LoadMessage::Started { series, layout } => {
+                    if Some(series) != self.current {
+                        continue;
+                    }
+                    if let Some(state) = frame.wgpu_render_state() {
+                        let mut renderer = state.renderer.write();
+                        if let Some(rc) = renderer.callback_resources.get_mut::<RenderContext>() {
+                            if let Err(e) = rc.begin_volume(&state.device, &layout) {
+                                self.notice(true, e);
+                            }
+                        }
+                    }
+                    self.layout_info = Some(layout);
+                    self.pending_initial_view = true;
+                }
+                LoadMessage::Slice { series, k, done, total, data } => {
+                    if Some(series) != self.current {
+                        continue;
+                    }
+                    self.progress = Some((done, total));
+                    if let (Some(state), Some(layout)) = (frame.wgpu_render_state(), &self.layout_info) {
+                        let mut renderer = state.renderer.write();
+                        if let Some(rc) = renderer.callback_resources.get_mut::<RenderContext>() {
+                            rc.upload_slice(&state.queue, k, data.view(0, data.len()), layout);
+                        }
+                    }
+                }
+                LoadMessage::Finished { series, result } => {
+                    if Some(series) != self.current {
+                        continue;
+                    }
+                    self.load_job = None;
+                    self.progress = None;
+                    match result {
+                        Ok(volume) => {
+                            for w in &volume.load_warnings {
+                                self.notice(true, w.clone());
+                            }
+                            self.volume = Some(volume);
+                        }
+                        Err(e) => self.notice(true, e),
+                    }
+                }
+            }
+        }
+        if self.pending_initial_view {
+            if let Some(layout) = self.layout_info.clone() {
+                self.reset_views(&layout);
+                self.pending_initial_view = false;
+            }
+        }
+    }
+
+    /// Fresh views for a newly loaded series.
+    fn reset_views(&mut self, layout: &VolumeLayout) {
+        let default = layout.windows.first().copied().unwrap_or_else(|| self.series_default_window());
+        let window = self.options.window.unwrap_or(default);
+        let plane = self.options.plane.unwrap_or(Plane::Acquired);
+        let grid_of = |plane| PlaneGrid::from_layout(layout, plane);
+        let mut single = ViewState::new(plane, &grid_of(plane), window);
+        if let Some(k) = self.options.index {
+            single.index = k.min(grid_of(plane).count.saturating_sub(1));
+        }
+        self.views = vec![single];
+        for plane in [Plane::Axial, Plane::Coronal, Plane::Sagittal] {
+            self.views.push(ViewState::new(plane, &grid_of(plane), window));
+        }
+        // The crosshair starts at the centre of the volume.
+        let c = layout.dims.map(|d| (d as f64 - 1.0) / 2.0);
+        self.crosshair = Some(layout.affine.apply(c));
+    }
+
+    fn series_default_window(&self) -> groundglass_study::Window {
+        // Before the volume is in, fall back to a soft-tissue window; the file's window or the
+        // automatic one replaces it when known (key 0).
+        groundglass_study::WindowPreset::SoftTissue.window()
+    }
+
+    /// The file's window, or the automatic one once the volume is loaded.
+    pub fn file_window(&self) -> Option<groundglass_study::Window> {
+        if let Some(v) = &self.volume {
+            return Some(v.default_window());
+        }
+        self.layout_info.as_ref().and_then(|l| l.windows.first().copied())
+    }
+
+    fn set_crosshair(&mut self, p: Vec3) {
+        self.crosshair = Some(p);
+        let Some(layout) = self.layout_info.clone() else { return };
+        for view in self.views.iter_mut().skip(1) {
+            let grid = PlaneGrid::from_layout(&layout, view.plane);
+            view.index = ViewTransform::index_through(&grid, p);
+        }
+    }
+
+    fn menu(&mut self, ui: &mut egui::Ui) {
+        egui::MenuBar::new().ui(ui, |ui| {
+            ui.menu_button("File", |ui| {
+                if ui.button("Open file…").clicked() {
+                    if let Some(p) = rfd::FileDialog::new().pick_file() {
+                        self.open(p);
+                    }
+                    ui.close();
+                }
+                if ui.button("Open folder…").clicked() {
+                    if let Some(p) = rfd::FileDialog::new().pick_folder() {
+                        self.open(p);
+                    }
+                    ui.close();
+                }
+                ui.menu_button("Recent", |ui| {
+                    if self.settings.recent.is_empty() {
+                        ui.label("(none)");
+                    }
+                    for p in self.settings.recent.clone() {
+                        if ui.button(p.display().to_string()).clicked() {
+                            self.open(p);
+                            ui.close();
+                        }
+                    }
+                });
+                if ui.button("Quit").clicked() {
+                    ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+                }
+            });
+            ui.menu_button("View", |ui| {
+                ui.radio_value(&mut self.layout, Layout::Single, "Single plane");
+                ui.radio_value(&mut self.layout, Layout::Three, "Axial / coronal / sagittal");
+                ui.separator();
+                if let Some(view) = self.views.first_mut() {
+                    for plane in [Plane::Acquired, Plane::Axial, Plane::Coronal, Plane::Sagittal] {
+                        if ui.radio(view.plane == plane, plane.name()).clicked() {
+                            view.plane = plane;
+                            if let Some(layout) = &self.layout_info {
+                                view.index = PlaneGrid::from_layout(layout, plane).count / 2;
+                            }
+                        }
+                    }
+                }
+                ui.separator();
+                ui.checkbox(&mut self.show_patient, "Show patient name and ID");
+            });
+        });
+    }
+}
+
+fn to_color_image(image: &DisplayImage) -> egui::ColorImage {
+    let size = [image.width, image.height];
+    if image.channels == 3 {
+        egui::ColorImage::from_rgb(size, &image.pixels)
+    } else {
+        egui::ColorImage::from_gray(size, &image.pixels)
+    }
+}
+
+impl eframe::App for ViewerApp {
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
+        let ctx = ui.ctx().clone();
+        self.pump(&ctx, frame);
+        // Files dropped on the window open like File > Open.
+        let dropped: Option<PathBuf> = ctx.input(|i| i.raw.dropped_files.iter().find_map(|f| Some(f.path().to_path_buf())));
+        if let Some(p) = dropped {
+            self.open(p);
+        }
+
+        egui::Panel::top("menu").show(ui, |ui| self.menu(ui));
+        egui::Panel::bottom("status").show(ui, |ui| self.status(ui));
+        if self.series.len() > 1 {
+            let mut chosen = None;
+            egui::Panel::left("series").resizable(true).default_size(230.0).show(ui, |ui| {
+                chosen = browser::show(ui, &self.series, &self.thumbnails, self.current);
+            });
+            if let Some(i) = chosen {
+                self.load_series(i, frame);
+            }
+        }
+        egui::CentralPanel::default()
+            .frame(egui::Frame::NONE.fill(Color32::BLACK))
+            .show(ui, |ui| self.viewports(ui));
+        if !self.views.is_empty() {
+            keys::handle(self, &ctx);
+        }
+    }
+}
+
+impl ViewerApp {
+    fn status(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            if let Some((done, total)) = self.progress {
+                let fraction = if total > 0 { done as f32 / total as f32 } else { 0.0 };
+                ui.add(egui::ProgressBar::new(fraction).desired_width(200.0).text(format!("loading {done}/{total}")));
+            }
+            if let Some((p, value)) = self.readout {
+                let unit = match self.series.get(self.current.unwrap_or(0)).map(|s| s.modality.as_str()) {
+                    Some("CT") => " HU",
+                    _ => "",
+                };
+                let v = value.map(|v| format!("{v:.1}{unit}")).unwrap_or_else(|| "—".into());
+                ui.monospace(format!("{v}   L/R {:+.1}  A/P {:+.1}  S/I {:+.1} mm (LPS)", p[0], p[1], p[2]));
+            }
+        });
+        for n in self.notices.iter().rev().take(4) {
+            let color = if n.error { Color32::from_rgb(255, 120, 100) } else { Color32::from_rgb(230, 200, 90) };
+            ui.label(RichText::new(&n.text).color(color));
+        }
+    }
+
+    fn viewports(&mut self, ui: &mut egui::Ui) {
+        let Some(layout) = self.layout_info.clone() else {
+            let msg = if self.progress.is_some() { "Opening…" } else { "File > Open, or drop a DICOM file, folder, DICOMDIR or NIfTI here." };
+            ui.centered_and_justified(|ui| ui.label(RichText::new(msg).color(Color32::GRAY)));
+            return;
+        };
+        let full = ui.available_rect_before_wrap();
+        let ids: Vec<usize> = match self.layout {
+            Layout::Single => vec![0],
+            Layout::Three => vec![1, 2, 3],
+        };
+        let n = ids.len() as f32;
+        let gap = 2.0;
+        let width = (full.width() - gap * (n - 1.0)) / n;
+        let series = self.current.and_then(|i| self.series.get(i)).cloned();
+        let mut readout = None;
+        let mut crosshair = None;
+        for (slot, &id) in ids.iter().enumerate() {
+            let min = egui::pos2(full.min.x + slot as f32 * (width + gap), full.min.y);
+            let rect = egui::Rect::from_min_size(min, egui::vec2(width, full.height()));
+            let grid = PlaneGrid::from_layout(&layout, self.views[id].plane);
+            let corner = viewport::CornerText {
+                top_left: series
+                    .as_ref()
+                    .map(|s| {
+                        let who = if self.show_patient { format!("{} {}\n", s.patient_name, s.patient_id) } else { String::new() };
+                        format!("{who}{} {}", s.modality, s.description)
+                    })
+                    .unwrap_or_default(),
+                top_right: series.as_ref().map(|s| format!("{:?}", s.dims)).unwrap_or_default(),
+            };
+            let volume = self.volume.clone();
+            let outcome = viewport::show(
+                ui,
+                rect,
+                viewport::ViewportInput {
+                    id,
+                    layout: &layout,
+                    volume: volume.as_deref(),
+                    grid,
+                    view: &mut self.views[id],
+                    crosshair: if self.layout == Layout::Three { self.crosshair } else { None },
+                    corner_text: corner,
+                    wheel_accum: &mut self.wheel_accum,
+                },
+            );
+            if outcome.hovered {
+                self.active = id;
+                readout = outcome.readout;
+            }
+            if outcome.crosshair.is_some() {
+                crosshair = outcome.crosshair;
+            }
+        }
+        self.readout = readout;
+        if let Some(p) = crosshair {
+            self.set_crosshair(p);
+        }
+        ui.allocate_rect(full, egui::Sense::hover());
+    }
+}

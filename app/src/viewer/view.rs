@@ -1,0 +1,259 @@
+//! One viewport's transient state (plane, slice, window, zoom, pan, flips) and the pure geometry
+//! that maps screen points to slice pixels and patient positions. No GPU, no egui painting here.
+
+use groundglass_study::geometry::{dot, scale, sub, Vec3};
+use groundglass_study::{EdgeLetters, Plane, PlaneGrid, Volume, VolumeLayout, Window, WindowPreset};
+
+/// What a viewport shows and how.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ViewState {
+    pub plane: Plane,
+    pub index: usize,
+    pub window: Window,
+    /// User inversion, on top of MONOCHROME1's.
+    pub invert: bool,
+    pub flip_h: bool,
+    pub flip_v: bool,
+    /// Screen points per millimetre; `None` fits the slice to the viewport.
+    pub zoom: Option<f64>,
+    /// Slice pixel at the viewport centre; `None` centres the slice.
+    pub center_px: Option<[f64; 2]>,
+}
+
+impl ViewState {
+    pub fn new(plane: Plane, grid: &PlaneGrid, window: Window) -> Self {
+        ViewState {
+            plane,
+            index: grid.count / 2,
+            window,
+            invert: false,
+            flip_h: false,
+            flip_v: false,
+            zoom: None,
+            center_px: None,
+        }
+    }
+
+    /// `r`: back to the slice's default presentation (window, zoom, pan, flips), same slice.
+    pub fn reset(&mut self, default_window: Window) {
+        self.window = default_window;
+        self.invert = false;
+        self.flip_h = false;
+        self.flip_v = false;
+        self.zoom = None;
+        self.center_px = None;
+    }
+
+    pub fn set_preset(&mut self, preset: WindowPreset) {
+        self.window = preset.window();
+    }
+
+    /// Moves by `delta` slices, clamped to the plane.
+    pub fn scroll(&mut self, delta: i64, count: usize) {
+        let last = count.saturating_sub(1) as i64;
+        self.index = (self.index as i64 + delta).clamp(0, last) as usize;
+    }
+
+    /// Left-drag window/level: horizontal changes the width, vertical the level (drag up = higher
+    /// level, as in most PACS). The step scales with the current width so both CT and MR feel right.
+    pub fn drag_window(&mut self, dx: f64, dy: f64) {
+        let step = (self.window.width / 400.0).max(0.01);
+        self.window.width = (self.window.width + dx * step * 2.0).max(1e-3);
+        self.window.center -= dy * step * 2.0;
+    }
+}
+
+/// Where a slice lands in a viewport rectangle: the affine map between screen points (relative to
+/// the rectangle's top-left) and slice pixel coordinates, honouring zoom, pan and flips.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ViewTransform {
+    pub grid: PlaneGrid,
+    pub index: usize,
+    pub rect_size: [f64; 2],
+    /// Screen points per millimetre.
+    pub zoom: f64,
+    pub center_px: [f64; 2],
+    pub flip_h: bool,
+    pub flip_v: bool,
+}
+
+impl ViewTransform {
+    pub fn new(grid: PlaneGrid, view: &ViewState, rect_size: [f64; 2]) -> Self {
+        let width_mm = grid.width as f64 * grid.spacing[0];
+        let height_mm = grid.height as f64 * grid.spacing[1];
+        let fit = (rect_size[0] / width_mm).min(rect_size[1] / height_mm);
+        let fit = if fit.is_finite() && fit > 0.0 { fit } else { 1.0 };
+        let center = [(grid.width as f64 - 1.0) / 2.0, (grid.height as f64 - 1.0) / 2.0];
+        ViewTransform {
+            grid,
+            index: view.index.min(grid.count.saturating_sub(1)),
+            rect_size,
+            zoom: view.zoom.unwrap_or(fit),
+            center_px: view.center_px.unwrap_or(center),
+            flip_h: view.flip_h,
+            flip_v: view.flip_v,
+        }
+    }
+
+    fn signs(&self) -> [f64; 2] {
+        [if self.flip_h { -1.0 } else { 1.0 }, if self.flip_v { -1.0 } else { 1.0 }]
+    }
+
+    /// Screen point (relative to the rect) to slice pixel coordinates.
+    pub fn screen_to_px(&self, p: [f64; 2]) -> [f64; 2] {
+        let s = self.signs();
+        [
+            self.center_px[0] + s[0] * (p[0] - self.rect_size[0] / 2.0) / (self.zoom * self.grid.spacing[0]),
+            self.center_px[1] + s[1] * (p[1] - self.rect_size[1] / 2.0) / (self.zoom * self.grid.spacing[1]),
+        ]
+    }
+
+    /// Slice pixel coordinates to a screen point (relative to the rect).
+    pub fn px_to_screen(&self, px: [f64; 2]) -> [f64; 2] {
+        let s = self.signs();
+        [
+            self.rect_size[0] / 2.0 + s[0] * (px[0] - self.center_px[0]) * self.zoom * self.grid.spacing[0],
+            self.rect_size[1] / 2.0 + s[1] * (px[1] - self.center_px[1]) * self.zoom * self.grid.spacing[1],
+        ]
+    }
+
+    pub fn screen_to_lps(&self, p: [f64; 2]) -> Vec3 {
+        let px = self.screen_to_px(p);
+        self.grid.pixel_to_lps(self.index, px[0], px[1])
+    }
+
+    /// Where a patient position projects onto this slice, as a screen point.
+    pub fn lps_to_screen(&self, p: Vec3) -> [f64; 2] {
+        let rel = sub(p, self.grid.pixel_to_lps(self.index, 0.0, 0.0));
+        let px = [
+            dot(rel, self.grid.right) / self.grid.spacing[0],
+            dot(rel, self.grid.down) / self.grid.spacing[1],
+        ];
+        self.px_to_screen(px)
+    }
+
+    /// The 4x4 matrix (column-major, for WGSL) taking (screen x, screen y, 0, 1) to voxel indices.
+    pub fn screen_to_voxel(&self, layout: &VolumeLayout) -> Option<[[f32; 4]; 4]> {
+        let inverse = layout.affine.inverse()?;
+        let origin = self.screen_to_lps([0.0, 0.0]);
+        let ex = sub(self.screen_to_lps([1.0, 0.0]), origin);
+        let ey = sub(self.screen_to_lps([0.0, 1.0]), origin);
+        let o = inverse.apply(origin);
+        let lin = |v: Vec3| sub(inverse.apply(v), inverse.apply([0.0; 3]));
+        let (cx, cy) = (lin(ex), lin(ey));
+        Some([
+            [cx[0] as f32, cx[1] as f32, cx[2] as f32, 0.0],
+            [cy[0] as f32, cy[1] as f32, cy[2] as f32, 0.0],
+            [0.0, 0.0, 0.0, 0.0],
+            [o[0] as f32, o[1] as f32, o[2] as f32, 1.0],
+        ])
+    }
+
+    /// Edge letters as displayed, after flips.
+    pub fn letters(&self) -> EdgeLetters {
+        let s = self.signs();
+        EdgeLetters::from_axes(scale(self.grid.right, s[0]), scale(self.grid.down, s[1]))
+    }
+
+    /// Slice index that contains patient position `p` along this plane's normal.
+    pub fn index_through(grid: &PlaneGrid, p: Vec3) -> usize {
+        let d = dot(sub(p, grid.origin), grid.normal) / grid.spacing[2];
+        d.round().clamp(0.0, grid.count.saturating_sub(1) as f64) as usize
+    }
+}
+
+/// The modality value at a patient position (nearest voxel), or `None` outside the volume.
+pub fn value_at(volume: &Volume, p: Vec3) -> Option<f64> {
+    let ijk = volume.affine.inverse()?.apply(p);
+    let mut idx = [0usize; 3];
+    for a in 0..3 {
+        let r = ijk[a].round();
+        if r < 0.0 || r >= volume.dims[a] as f64 {
+            return None;
+        }
+        idx[a] = r as usize;
+    }
+    Some(volume.modality_value(volume.index(idx[0], idx[1], idx[2])))
+}
+
+/// A scale bar length (mm) that is a round number and at most a quarter of the viewport.
+pub fn scale_bar_mm(points_per_mm: f64, viewport_width: f64) -> f64 {
+    let max_mm = viewport_width / 4.0 / points_per_mm.max(1e-9);
+    let mut best = 1.0;
+    for candidate in [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0] {
+        if candidate <= max_mm {
+            best = candidate;
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use groundglass_study::geometry::Affine;
+
+    fn grid() -> PlaneGrid {
+        PlaneGrid {
+            plane: Plane::Axial,
+            right: [1.0, 0.0, 0.0],
+            down: [0.0, 1.0, 0.0],
+            normal: [0.0, 0.0, 1.0],
+            spacing: [0.5, 0.5, 2.0],
+            origin: [-50.0, -60.0, 10.0],
+            width: 200,
+            height: 200,
+            count: 30,
+        }
+    }
+
+    #[test]
+    fn screen_and_pixels_round_trip_with_flips_and_zoom() {
+        let view = ViewState {
+            zoom: Some(3.0),
+            center_px: Some([120.0, 80.0]),
+            flip_h: true,
+            ..ViewState::new(Plane::Axial, &grid(), Window::new(40.0, 400.0))
+        };
+        let t = ViewTransform::new(grid(), &view, [400.0, 300.0]);
+        let px = t.screen_to_px([10.0, 250.0]);
+        let back = t.px_to_screen(px);
+        assert!((back[0] - 10.0).abs() < 1e-9 && (back[1] - 250.0).abs() < 1e-9);
+        // Flipped horizontally: screen right shows patient right.
+        assert_eq!(t.letters().right, "R");
+        assert_eq!(t.letters().left, "L");
+    }
+
+    #[test]
+    fn fit_shows_the_whole_slice_centred() {
+        let view = ViewState::new(Plane::Axial, &grid(), Window::new(40.0, 400.0));
+        let t = ViewTransform::new(grid(), &view, [400.0, 200.0]);
+        // 100 mm square slice in a 400x200 rect: 2 points per mm, centred.
+        assert!((t.zoom - 2.0).abs() < 1e-12);
+        let top_left = t.px_to_screen([-0.5, -0.5]);
+        assert!((top_left[0] - 100.0).abs() < 1e-9 && top_left[1].abs() < 1e-9, "{top_left:?}");
+    }
+
+    #[test]
+    fn screen_to_voxel_matrix_matches_the_geometry() {
+        let layout = VolumeLayout {
+            dims: [200, 200, 30],
+            affine: Affine::from_axes([0.5, 0.0, 0.0], [0.0, 0.5, 0.0], [0.0, 0.0, 2.0], [-50.0, -60.0, 10.0]),
+            kind: groundglass_study::VoxelKind::I16,
+            modality: groundglass_study::ModalityTransform::Rescale(groundglass_study::Rescale::IDENTITY),
+            photometric: groundglass_study::Photometric::Monochrome2,
+            windows: vec![],
+            voi_function: Default::default(),
+            voi_lut: None,
+            padding: None,
+        };
+        let view = ViewState { index: 7, ..ViewState::new(Plane::Axial, &grid(), Window::new(0.0, 1.0)) };
+        let t = ViewTransform::new(grid(), &view, [400.0, 400.0]);
+        let m = t.screen_to_voxel(&layout).expect("matrix");
+        let p = [123.0_f32, 45.0];
+        let ijk: Vec<f32> = (0..3).map(|r| m[0][r] * p[0] + m[1][r] * p[1] + m[3][r]).collect();
+        let px = t.screen_to_px([123.0, 45.0]);
+        assert!((f64::from(ijk[0]) - px[0]).abs() < 1e-3 && (f64::from(ijk[1]) - px[1]).abs() < 1e-3);
+        assert!((ijk[2] - 7.0).abs() < 1e-4);
+    }
+}

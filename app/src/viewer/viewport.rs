@@ -1,0 +1,201 @@
+//! One viewport: the GPU slice (a paint callback with small parameters), the overlays radiologists
+//! expect (edge letters, scale bar, corner text, crosshair), and PACS-style mouse input.
+
+use eframe::egui::{self, Align2, Color32, FontId, PointerButton, Pos2, Rect, Sense, Stroke, Vec2};
+use eframe::egui_wgpu;
+use groundglass_study::geometry::Vec3;
+use groundglass_study::{Photometric, PlaneGrid, VoiFunction, Volume, VolumeLayout};
+
+use super::view::{scale_bar_mm, value_at, ViewState, ViewTransform};
+use crate::render::{SliceCallback, SliceParams};
+
+/// What the viewport asks of the app after handling input.
+#[derive(Default)]
+pub struct ViewportOutcome {
+    pub hovered: bool,
+    /// A new crosshair point (click, or Shift+move).
+    pub crosshair: Option<Vec3>,
+    /// Cursor readout: patient position and value.
+    pub readout: Option<(Vec3, Option<f64>)>,
+}
+
+pub struct ViewportInput<'a> {
+    pub id: usize,
+    pub layout: &'a VolumeLayout,
+    pub volume: Option<&'a Volume>,
+    pub grid: PlaneGrid,
+    pub view: &'a mut ViewState,
+    pub crosshair: Option<Vec3>,
+    pub corner_text: CornerText,
+    pub wheel_accum: &'a mut f32,
+}
+
+/// Text for the corners, prepared by the app.
+#[derive(Clone, Default)]
+pub struct CornerText {
+    pub top_left: String,
+    pub top_right: String,
+}
+
+pub fn show(ui: &mut egui::Ui, rect: Rect, input: ViewportInput<'_>) -> ViewportOutcome {
+    let ViewportInput { id, layout, volume, grid, view, crosshair, corner_text, wheel_accum } = input;
+    let response = ui.interact(rect, ui.scope_id().with(("viewport", id)), Sense::click_and_drag());
+    let mut outcome = ViewportOutcome {
+        hovered: response.hovered(),
+        ..Default::default()
+    };
+    let size = [f64::from(rect.width()), f64::from(rect.height())];
+
+    handle_mouse(ui, &response, view, &grid, size, wheel_accum);
+    let transform = ViewTransform::new(grid, view, size);
+    let local = |p: Pos2| [f64::from(p.x - rect.min.x), f64::from(p.y - rect.min.y)];
+
+    if let Some(pos) = response.hover_pos() {
+        let lps = transform.screen_to_lps(local(pos));
+        outcome.readout = Some((lps, volume.and_then(|v| value_at(v, lps))));
+        if ui.input(|i| i.modifiers.shift) {
+            outcome.crosshair = Some(lps);
+        }
+    }
+    if response.clicked_by(PointerButton::Primary) {
+        if let Some(pos) = response.interact_pointer_pos() {
+            outcome.crosshair = Some(transform.screen_to_lps(local(pos)));
+        }
+    }
+
+    let painter = ui.painter_at(rect);
+    painter.rect_filled(rect, 0.0, Color32::BLACK);
+    if let Some(matrix) = transform.screen_to_voxel(layout) {
+        let (slope, intercept) = match &layout.modality {
+            groundglass_study::ModalityTransform::Rescale(r) => (r.slope as f32, r.intercept as f32),
+            // LUT volumes are uploaded already mapped.
+            groundglass_study::ModalityTransform::Lut(_) => (1.0, 0.0),
+        };
+        let invert = (layout.photometric == Photometric::Monochrome1) != view.invert;
+        let params = SliceParams {
+            screen_to_voxel: matrix,
+            rect_size: [rect.width(), rect.height(), 0.0, 0.0],
+            dims: [layout.dims[0] as f32, layout.dims[1] as f32, layout.dims[2] as f32, 0.0],
+            window: [view.window.center as f32, view.window.width as f32, slope, intercept],
+            flags: [
+                f32::from(u8::from(invert)),
+                f32::from(u8::from(layout.photometric == Photometric::Rgb)),
+                match layout.voi_function {
+                    VoiFunction::Linear => 0.0,
+                    VoiFunction::LinearExact => 1.0,
+                    VoiFunction::Sigmoid => 2.0,
+                },
+                0.0,
+            ],
+        };
+        painter.add(egui_wgpu::Callback::new_paint_callback(rect, SliceCallback { viewport: id, params }));
+    }
+
+    draw_overlays(&painter, rect, &transform, view, crosshair, &corner_text);
+    outcome
+}
+
+fn handle_mouse(ui: &egui::Ui, response: &egui::Response, view: &mut ViewState, grid: &PlaneGrid, size: [f64; 2], wheel_accum: &mut f32) {
+    if response.hovered() {
+        // Stack scroll: one slice per wheel notch (line), or per 50 points of smooth scrolling.
+        let steps = ui.input(|i| {
+            let mut steps = 0i64;
+            for e in &i.events {
+                if let egui::Event::MouseWheel { unit, delta, .. } = e {
+                    match unit {
+                        egui::MouseWheelUnit::Line => *wheel_accum += delta.y,
+                        egui::MouseWheelUnit::Point => *wheel_accum += delta.y / 50.0,
+                        egui::MouseWheelUnit::Page => *wheel_accum += delta.y * 10.0,
+                    }
+                }
+            }
+            while *wheel_accum >= 1.0 {
+                *wheel_accum -= 1.0;
+                steps -= 1;
+            }
+            while *wheel_accum <= -1.0 {
+                *wheel_accum += 1.0;
+                steps += 1;
+            }
+            steps
+        });
+        if steps != 0 {
+            view.scroll(steps, grid.count);
+        }
+    }
+    let delta = response.drag_delta();
+    if delta == Vec2::ZERO {
+        return;
+    }
+    let transform = ViewTransform::new(*grid, view, size);
+    if response.dragged_by(PointerButton::Primary) && !ui.input(|i| i.modifiers.shift) {
+        view.drag_window(f64::from(delta.x), f64::from(delta.y));
+    } else if response.dragged_by(PointerButton::Middle) {
+        // Pan: the image follows the pointer.
+        let before = transform.screen_to_px([0.0, 0.0]);
+        let after = transform.screen_to_px([f64::from(-delta.x), f64::from(-delta.y)]);
+        view.center_px = Some([
+            transform.center_px[0] + after[0] - before[0],
+            transform.center_px[1] + after[1] - before[1],
+        ]);
+        view.zoom = Some(transform.zoom);
+    } else if response.dragged_by(PointerButton::Secondary) {
+        // Zoom: drag up to enlarge.
+        let factor = (-f64::from(delta.y) * 0.01).exp();
+        view.zoom = Some((transform.zoom * factor).clamp(0.01, 200.0));
+        view.center_px = Some(transform.center_px);
+    }
+}
+
+fn draw_overlays(painter: &egui::Painter, rect: Rect, t: &ViewTransform, view: &ViewState, crosshair: Option<Vec3>, corner: &CornerText) {
+    let font = FontId::proportional(14.0);
+    let text = Color32::from_rgb(230, 230, 160);
+    let letters = t.letters();
+    let m = 6.0;
+    painter.text(Pos2::new(rect.center().x, rect.min.y + m), Align2::CENTER_TOP, &letters.top, font.clone(), text);
+    painter.text(Pos2::new(rect.center().x, rect.max.y - m), Align2::CENTER_BOTTOM, &letters.bottom, font.clone(), text);
+    painter.text(Pos2::new(rect.min.x + m, rect.center().y), Align2::LEFT_CENTER, &letters.left, font.clone(), text);
+    painter.text(Pos2::new(rect.max.x - m, rect.center().y), Align2::RIGHT_CENTER, &letters.right, font.clone(), text);
+
+    let small = FontId::monospace(12.0);
+    painter.text(rect.min + Vec2::new(m, m), Align2::LEFT_TOP, &corner.top_left, small.clone(), text);
+    painter.text(Pos2::new(rect.max.x - m, rect.min.y + m), Align2::RIGHT_TOP, &corner.top_right, small.clone(), text);
+    let position = dot_position(t);
+    let bottom_left = format!(
+        "{} {}/{}  {:+.1} mm\nW {:.0} L {:.0}{}  zoom {:.2}",
+        t.grid.plane.name(),
+        t.index + 1,
+        t.grid.count,
+        position,
+        view.window.width,
+        view.window.center,
+        if view.invert { "  inverted" } else { "" },
+        t.zoom
+    );
+    painter.text(Pos2::new(rect.min.x + m, rect.max.y - m), Align2::LEFT_BOTTOM, bottom_left, small.clone(), text);
+
+    // Scale bar, bottom right.
+    let mm = scale_bar_mm(t.zoom, f64::from(rect.width()));
+    let len = (mm * t.zoom) as f32;
+    let y = rect.max.y - 24.0;
+    let x1 = rect.max.x - 12.0;
+    let stroke = Stroke::new(2.0, text);
+    painter.line_segment([Pos2::new(x1 - len, y), Pos2::new(x1, y)], stroke);
+    for x in [x1 - len, x1] {
+        painter.line_segment([Pos2::new(x, y - 4.0), Pos2::new(x, y + 4.0)], stroke);
+    }
+    painter.text(Pos2::new(x1 - len / 2.0, y - 6.0), Align2::CENTER_BOTTOM, format!("{mm:.0} mm"), small, text);
+
+    if let Some(p) = crosshair {
+        let s = t.lps_to_screen(p);
+        let c = Pos2::new(rect.min.x + s[0] as f32, rect.min.y + s[1] as f32);
+        let stroke = Stroke::new(1.0, Color32::from_rgba_unmultiplied(80, 200, 255, 160));
+        painter.line_segment([Pos2::new(rect.min.x, c.y), Pos2::new(rect.max.x, c.y)], stroke);
+        painter.line_segment([Pos2::new(c.x, rect.min.y), Pos2::new(c.x, rect.max.y)], stroke);
+    }
+}
+
+/// The slice's position along its normal (mm), for the corner text.
+fn dot_position(t: &ViewTransform) -> f64 {
+    groundglass_study::geometry::dot(t.grid.pixel_to_lps(t.index, 0.0, 0.0), t.grid.normal)
+}

@@ -1,0 +1,90 @@
+// One MPR slice of the volume texture, drawn into a viewport rectangle.
+// The volume holds raw stored values (uploaded once); the plane's resampling, the modality rescale,
+// window/level and MONOCHROME1 inversion all happen here, so scrolling or windowing uploads nothing.
+// TEXEL is replaced by i32, u32 or f32 to match the texture's sample type.
+
+struct Params {
+    // (screen x, screen y, 0, 1) in points relative to the viewport -> voxel (i, j, k)
+    screen_to_voxel: mat4x4<f32>,
+    rect_size: vec4<f32>,
+    dims: vec4<f32>,
+    // centre, width, rescale slope, rescale intercept
+    window: vec4<f32>,
+    // invert (0/1), colour (0/1), VOI function (0 linear, 1 linear exact, 2 sigmoid), unused
+    flags: vec4<f32>,
+};
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var volume: texture_3d<TEXEL>;
+
+struct VertexOut {
+    @builtin(position) position: vec4<f32>,
+    @location(0) uv: vec2<f32>,
+};
+
+@vertex
+fn vs_main(@builtin(vertex_index) index: u32) -> VertexOut {
+    // One triangle covering the viewport that egui_wgpu sets to the callback's rectangle.
+    let x = f32(i32(index & 1u) * 4 - 1);
+    let y = f32(i32(index >> 1u) * 4 - 1);
+    var out: VertexOut;
+    out.position = vec4<f32>(x, y, 0.0, 1.0);
+    out.uv = vec2<f32>(x * 0.5 + 0.5, 0.5 - y * 0.5);
+    return out;
+}
+
+fn texel(p: vec3<i32>) -> vec4<f32> {
+    return vec4<f32>(textureLoad(volume, p, 0));
+}
+
+// Trilinear interpolation with textureLoad: integer textures cannot be filtered by samplers.
+fn sample_volume(ijk: vec3<f32>) -> vec4<f32> {
+    let hi = vec3<i32>(params.dims.xyz) - vec3<i32>(1);
+    let c = clamp(ijk, vec3<f32>(0.0), params.dims.xyz - vec3<f32>(1.0));
+    let f = floor(c);
+    let t = c - f;
+    let p0 = vec3<i32>(f);
+    let p1 = min(p0 + vec3<i32>(1), hi);
+    let c00 = mix(texel(p0), texel(vec3<i32>(p1.x, p0.y, p0.z)), t.x);
+    let c10 = mix(texel(vec3<i32>(p0.x, p1.y, p0.z)), texel(vec3<i32>(p1.x, p1.y, p0.z)), t.x);
+    let c01 = mix(texel(vec3<i32>(p0.x, p0.y, p1.z)), texel(vec3<i32>(p1.x, p0.y, p1.z)), t.x);
+    let c11 = mix(texel(vec3<i32>(p0.x, p1.y, p1.z)), texel(p1), t.x);
+    return mix(mix(c00, c10, t.y), mix(c01, c11, t.y), t.z);
+}
+
+fn voi(value: f32) -> f32 {
+    let c = params.window.x;
+    let w = max(params.window.y, 1e-6);
+    let function = params.flags.z;
+    if function > 1.5 {
+        return 1.0 / (1.0 + exp(-4.0 * (value - c) / w));
+    }
+    if function > 0.5 {
+        return clamp((value - c) / w + 0.5, 0.0, 1.0);
+    }
+    // DICOM LINEAR (PS3.3 C.11.2.1.2.1)
+    let wl = max(w, 1.0);
+    return clamp((value - (c - 0.5)) / max(wl - 1.0, 1e-6) + 0.5, 0.0, 1.0);
+}
+
+@fragment
+fn fs_main(in: VertexOut) -> @location(0) vec4<f32> {
+    let local = in.uv * params.rect_size.xy;
+    let ijk = (params.screen_to_voxel * vec4<f32>(local, 0.0, 1.0)).xyz;
+    let lo = vec3<f32>(-0.5);
+    let hi = params.dims.xyz - vec3<f32>(0.5);
+    if any(ijk < lo) || any(ijk > hi) {
+        return vec4<f32>(0.0, 0.0, 0.0, 1.0);
+    }
+    let s = sample_volume(ijk);
+    if params.flags.y > 0.5 {
+        // Colour data (RGB or palette applied at load): shown as stored.
+        return vec4<f32>(s.rgb, 1.0);
+    }
+    var g = voi(s.r * params.window.z + params.window.w);
+    if params.flags.x > 0.5 {
+        g = 1.0 - g;
+    }
+    // The target is an sRGB-agnostic egui surface: grey levels go out linearly like egui's own.
+    return vec4<f32>(g, g, g, 1.0);
+}
