@@ -219,10 +219,16 @@ fn localizers_and_other_orientations_are_not_stacked() {
 #[test]
 fn progressive_loading_hands_out_the_middle_slice_first_and_every_slice_once() {
     use std::sync::Mutex;
-    struct Recorder(Mutex<Vec<usize>>, Mutex<Option<groundglass_study::VolumeLayout>>);
+    struct Recorder(
+        Mutex<Vec<usize>>,
+        Mutex<Option<groundglass_study::VolumeLayout>>,
+    );
     impl groundglass_study::LoadObserver for Recorder {
         fn started(&self, layout: &groundglass_study::VolumeLayout) {
-            assert!(self.0.lock().expect("lock").is_empty(), "started comes before any slice");
+            assert!(
+                self.0.lock().expect("lock").is_empty(),
+                "started comes before any slice"
+            );
             *self.1.lock().expect("lock") = Some(layout.clone());
         }
         fn slice_ready(
@@ -240,7 +246,11 @@ fn progressive_loading_hands_out_the_middle_slice_first_and_every_slice_once() {
     let study = open(&testdata("dicom/series/ct_head_invesalius")).expect("open");
     let rec = Recorder(Mutex::new(Vec::new()), Mutex::new(None));
     let volume = study.series[0].load(0, &rec).expect("load");
-    let layout = rec.1.into_inner().expect("lock").expect("started was called");
+    let layout = rec
+        .1
+        .into_inner()
+        .expect("lock")
+        .expect("started was called");
     assert_eq!(layout.dims, volume.dims);
     assert_eq!(layout.kind, volume.voxels.kind());
     assert_eq!(layout.affine, volume.affine);

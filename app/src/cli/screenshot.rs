@@ -36,8 +36,14 @@ pub fn parse_window(text: &str) -> anyhow::Result<Window> {
     }
     let parts: Vec<&str> = text.split(',').collect();
     if parts.len() == 2 {
-        let c: f64 = parts[0].trim().parse().with_context(|| format!("window centre {:?}", parts[0]))?;
-        let w: f64 = parts[1].trim().parse().with_context(|| format!("window width {:?}", parts[1]))?;
+        let c: f64 = parts[0]
+            .trim()
+            .parse()
+            .with_context(|| format!("window centre {:?}", parts[0]))?;
+        let w: f64 = parts[1]
+            .trim()
+            .parse()
+            .with_context(|| format!("window width {:?}", parts[1]))?;
         if w > 0.0 {
             return Ok(Window::new(c, w));
         }
@@ -54,7 +60,11 @@ pub fn run(args: ScreenshotArgs) -> anyhow::Result<ExitCode> {
     let plane = args
         .plane
         .as_deref()
-        .map(|p| Plane::parse(p).with_context(|| format!("--plane {p:?}: expected acquired, axial, coronal or sagittal")))
+        .map(|p| {
+            Plane::parse(p).with_context(|| {
+                format!("--plane {p:?}: expected acquired, axial, coronal or sagittal")
+            })
+        })
         .transpose()?;
     let window = args.window.as_deref().map(parse_window).transpose()?;
     let (w, h) = args
@@ -84,12 +94,17 @@ pub fn run(args: ScreenshotArgs) -> anyhow::Result<ExitCode> {
             break;
         }
         if Instant::now() > deadline {
-            bail!("{}: loading did not finish within 120 s", args.study.display());
+            bail!(
+                "{}: loading did not finish within 120 s",
+                args.study.display()
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     }
     harness.run_steps(3);
-    let image = harness.render().map_err(|e| anyhow::anyhow!("offscreen rendering failed: {e}"))?;
+    let image = harness
+        .render()
+        .map_err(|e| anyhow::anyhow!("offscreen rendering failed: {e}"))?;
     image
         .save(&args.out)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
@@ -97,5 +112,9 @@ pub fn run(args: ScreenshotArgs) -> anyhow::Result<ExitCode> {
     for n in &app.notices {
         eprintln!("{}: {}", if n.error { "error" } else { "warning" }, n.text);
     }
-    Ok(if app.is_loaded() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if app.is_loaded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

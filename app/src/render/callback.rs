@@ -47,8 +47,11 @@ impl egui_wgpu::CallbackTrait for SliceCallback {
         render_pass: &mut wgpu::RenderPass<'static>,
         resources: &egui_wgpu::CallbackResources,
     ) {
-        let Some(ctx) = resources.get::<RenderContext>() else { return };
-        let (Some(volume), Some(bind_group)) = (&ctx.volume, ctx.bind_groups.get(self.viewport)) else {
+        let Some(ctx) = resources.get::<RenderContext>() else {
+            return;
+        };
+        let (Some(volume), Some(bind_group)) = (&ctx.volume, ctx.bind_groups.get(self.viewport))
+        else {
             return;
         };
         render_pass.set_pipeline(&ctx.pipelines[volume.class as usize]);

@@ -84,27 +84,29 @@ impl RenderContext {
                 bind_group_layouts: &[Some(&layout)],
                 immediate_size: 0,
             });
-            pipelines.push(device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-                label: Some("groundglass slice"),
-                layout: Some(&pipeline_layout),
-                vertex: wgpu::VertexState {
-                    module: &module,
-                    entry_point: Some("vs_main"),
-                    compilation_options: Default::default(),
-                    buffers: &[],
-                },
-                fragment: Some(wgpu::FragmentState {
-                    module: &module,
-                    entry_point: Some("fs_main"),
-                    compilation_options: Default::default(),
-                    targets: &[Some(target.into())],
+            pipelines.push(
+                device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+                    label: Some("groundglass slice"),
+                    layout: Some(&pipeline_layout),
+                    vertex: wgpu::VertexState {
+                        module: &module,
+                        entry_point: Some("vs_main"),
+                        compilation_options: Default::default(),
+                        buffers: &[],
+                    },
+                    fragment: Some(wgpu::FragmentState {
+                        module: &module,
+                        entry_point: Some("fs_main"),
+                        compilation_options: Default::default(),
+                        targets: &[Some(target.into())],
+                    }),
+                    primitive: wgpu::PrimitiveState::default(),
+                    depth_stencil: None,
+                    multisample: wgpu::MultisampleState::default(),
+                    multiview_mask: None,
+                    cache: None,
                 }),
-                primitive: wgpu::PrimitiveState::default(),
-                depth_stencil: None,
-                multisample: wgpu::MultisampleState::default(),
-                multiview_mask: None,
-                cache: None,
-            }));
+            );
             layouts.push(layout);
         }
         let uniforms = (0..MAX_VIEWPORTS)
@@ -128,7 +130,11 @@ impl RenderContext {
     }
 
     /// Allocates the volume texture for a series that starts loading (replacing any previous one).
-    pub fn begin_volume(&mut self, device: &wgpu::Device, layout: &VolumeLayout) -> Result<(), String> {
+    pub fn begin_volume(
+        &mut self,
+        device: &wgpu::Device,
+        layout: &VolumeLayout,
+    ) -> Result<(), String> {
         let volume = VolumeTexture::new(device, layout)?;
         let class = volume.class as usize;
         self.bind_groups = self
@@ -156,7 +162,13 @@ impl RenderContext {
     }
 
     /// Writes one decoded slice into the volume texture.
-    pub fn upload_slice(&mut self, queue: &wgpu::Queue, k: usize, slice: VoxelSlice<'_>, layout: &VolumeLayout) {
+    pub fn upload_slice(
+        &mut self,
+        queue: &wgpu::Queue,
+        k: usize,
+        slice: VoxelSlice<'_>,
+        layout: &VolumeLayout,
+    ) {
         if let Some(volume) = &self.volume {
             let bytes = volume.write_slice(queue, k, slice, layout);
             self.stats.texture_writes += 1;

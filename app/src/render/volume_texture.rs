@@ -94,14 +94,22 @@ impl VolumeTexture {
     }
 
     /// Writes slice `k`; returns the bytes written.
-    pub fn write_slice(&self, queue: &wgpu::Queue, k: usize, slice: VoxelSlice<'_>, layout: &VolumeLayout) -> usize {
+    pub fn write_slice(
+        &self,
+        queue: &wgpu::Queue,
+        k: usize,
+        slice: VoxelSlice<'_>,
+        layout: &VolumeLayout,
+    ) -> usize {
         let (_, _, texel_bytes) = format_of(layout);
         let n = (self.dims[0] * self.dims[1]) as usize;
         let converted: Vec<u8>;
         let data: &[u8] = match (self.format, &slice) {
             (wgpu::TextureFormat::Rgba8Unorm, VoxelSlice::Rgb8(rgb)) => {
                 converted = rgb
-                    .chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect();
+                    .chunks_exact(3)
+                    .flat_map(|p| [p[0], p[1], p[2], 255])
+                    .collect();
                 &converted
             }
             (wgpu::TextureFormat::R32Float, s) if !matches!(s, VoxelSlice::F32(_)) => {
@@ -120,7 +128,11 @@ impl VolumeTexture {
             wgpu::TexelCopyTextureInfo {
                 texture: &self.texture,
                 mip_level: 0,
-                origin: wgpu::Origin3d { x: 0, y: 0, z: k as u32 },
+                origin: wgpu::Origin3d {
+                    x: 0,
+                    y: 0,
+                    z: k as u32,
+                },
                 aspect: wgpu::TextureAspect::All,
             },
             &data[..n * texel_bytes],

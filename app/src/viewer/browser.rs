@@ -5,7 +5,12 @@ use eframe::egui::{self, Color32, RichText};
 use groundglass_study::Series;
 
 /// Shows the list; returns the series to load, if one was double-clicked.
-pub fn show(ui: &mut egui::Ui, series: &[Series], thumbnails: &[Option<egui::TextureHandle>], current: Option<usize>) -> Option<usize> {
+pub fn show(
+    ui: &mut egui::Ui,
+    series: &[Series],
+    thumbnails: &[Option<egui::TextureHandle>],
+    current: Option<usize>,
+) -> Option<usize> {
     let mut chosen = None;
     ui.heading("Series");
     egui::ScrollArea::vertical().show(ui, |ui| {
@@ -23,11 +28,18 @@ pub fn show(ui: &mut egui::Ui, series: &[Series], thumbnails: &[Option<egui::Tex
                     }
                     ui.vertical(|ui| {
                         let title = format!("{} {}", s.modality, s.description);
-                        ui.label(if selected { RichText::new(title).strong() } else { RichText::new(title) });
+                        ui.label(if selected {
+                            RichText::new(title).strong()
+                        } else {
+                            RichText::new(title)
+                        });
                         ui.label(format!("{:?}", s.dims));
                         if !s.warnings.is_empty() {
-                            ui.label(RichText::new(format!("⚠ {} warning(s)", s.warnings.len())).color(Color32::from_rgb(230, 200, 90)))
-                                .on_hover_text(s.warnings.join("\n"));
+                            ui.label(
+                                RichText::new(format!("⚠ {} warning(s)", s.warnings.len()))
+                                    .color(Color32::from_rgb(230, 200, 90)),
+                            )
+                            .on_hover_text(s.warnings.join("\n"));
                         }
                     });
                 })

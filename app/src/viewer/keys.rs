@@ -11,14 +11,24 @@ pub fn handle(app: &mut ViewerApp, ctx: &egui::Context) {
     if ctx.egui_wants_keyboard_input() {
         return;
     }
-    let Some(layout) = app.layout_info.clone() else { return };
+    let Some(layout) = app.layout_info.clone() else {
+        return;
+    };
     let file_window = app.file_window();
     let id = app.active.min(app.views.len().saturating_sub(1));
     let view = &mut app.views[id];
     let count = PlaneGrid::from_layout(&layout, view.plane).count;
     ctx.input(|i| {
         for e in &i.events {
-            let egui::Event::Key { key, pressed: true, modifiers, .. } = e else { continue };
+            let egui::Event::Key {
+                key,
+                pressed: true,
+                modifiers,
+                ..
+            } = e
+            else {
+                continue;
+            };
             if modifiers.ctrl || modifiers.command || modifiers.alt {
                 continue;
             }

@@ -7,20 +7,35 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 
 use eframe::egui;
-use groundglass_study::{open, DisplayImage, LoadObserver, Series, Volume, VolumeLayout, VoxelData, VoxelSlice};
+use groundglass_study::{
+    open, DisplayImage, LoadObserver, Series, Volume, VolumeLayout, VoxelData, VoxelSlice,
+};
 
 /// What a background job reports.
 pub enum LoadMessage {
     /// Headers read: the series found, and files that could not be read.
-    Opened { path: PathBuf, series: Vec<Series>, errors: Vec<String> },
+    Opened {
+        path: PathBuf,
+        series: Vec<Series>,
+        errors: Vec<String>,
+    },
     /// A preview for the series browser.
     Thumbnail { series: usize, image: DisplayImage },
     /// Loading series `series` began; its layout is known.
     Started { series: usize, layout: VolumeLayout },
     /// One decoded slice (acquisition order).
-    Slice { series: usize, k: usize, done: usize, total: usize, data: VoxelData },
+    Slice {
+        series: usize,
+        k: usize,
+        done: usize,
+        total: usize,
+        data: VoxelData,
+    },
     /// The whole volume is in (or loading failed).
-    Finished { series: usize, result: Result<Arc<Volume>, String> },
+    Finished {
+        series: usize,
+        result: Result<Arc<Volume>, String>,
+    },
     /// Opening the path failed altogether.
     Failed { path: PathBuf, error: String },
 }
@@ -86,27 +101,32 @@ impl Loader {
         let ctx = self.ctx.clone();
         let cancel = Arc::new(AtomicBool::new(false));
         let flag = cancel.clone();
-        std::thread::spawn(move || {
-            match open(&path) {
-                Ok(study) => {
-                    let errors = study.errors.iter().map(|e| e.to_string()).collect();
-                    let series = study.series.clone();
-                    let _ = tx.send(LoadMessage::Opened { path, series: series.clone(), errors });
-                    ctx.request_repaint();
-                    for (n, s) in series.iter().enumerate() {
-                        if flag.load(Ordering::Relaxed) {
-                            return;
-                        }
-                        if let Ok(image) = s.thumbnail(96) {
-                            let _ = tx.send(LoadMessage::Thumbnail { series: n, image });
-                            ctx.request_repaint();
-                        }
+        std::thread::spawn(move || match open(&path) {
+            Ok(study) => {
+                let errors = study.errors.iter().map(|e| e.to_string()).collect();
+                let series = study.series.clone();
+                let _ = tx.send(LoadMessage::Opened {
+                    path,
+                    series: series.clone(),
+                    errors,
+                });
+                ctx.request_repaint();
+                for (n, s) in series.iter().enumerate() {
+                    if flag.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    if let Ok(image) = s.thumbnail(96) {
+                        let _ = tx.send(LoadMessage::Thumbnail { series: n, image });
+                        ctx.request_repaint();
                     }
                 }
-                Err(e) => {
-                    let _ = tx.send(LoadMessage::Failed { path, error: e.to_string() });
-                    ctx.request_repaint();
-                }
+            }
+            Err(e) => {
+                let _ = tx.send(LoadMessage::Failed {
+                    path,
+                    error: e.to_string(),
+                });
+                ctx.request_repaint();
             }
         });
         Job { cancel }
@@ -122,8 +142,14 @@ impl Loader {
             cancel: cancel.clone(),
         };
         std::thread::spawn(move || {
-            let result = series.load(volume_index, &observer).map(Arc::new).map_err(|e| e.to_string());
-            let _ = observer.tx.send(LoadMessage::Finished { series: index, result });
+            let result = series
+                .load(volume_index, &observer)
+                .map(Arc::new)
+                .map_err(|e| e.to_string());
+            let _ = observer.tx.send(LoadMessage::Finished {
+                series: index,
+                result,
+            });
             observer.ctx.request_repaint();
         });
         Job { cancel }

@@ -69,20 +69,22 @@ pub struct ViewerApp {
     pub notices: Vec<Notice>,
     pub readout: Option<(Vec3, Option<f64>)>,
     wheel_accum: f32,
-    gpu_ready: bool,
+    /// The wgpu device, queue and renderer (whose callback resources hold the render context).
+    render_state: Option<eframe::egui_wgpu::RenderState>,
     pending_initial_view: bool,
 }
 
 impl ViewerApp {
     pub fn new(cc: &eframe::CreationContext<'_>, options: Options) -> Self {
-        let gpu_ready = match cc.wgpu_render_state.as_ref() {
-            Some(state) => {
-                RenderContext::install(state);
-                true
-            }
-            None => false,
-        };
-        let settings = options.settings_path.as_deref().map(Settings::load).unwrap_or_default();
+        let render_state = cc.wgpu_render_state.clone();
+        if let Some(state) = &render_state {
+            RenderContext::install(state);
+        }
+        let settings = options
+            .settings_path
+            .as_deref()
+            .map(Settings::load)
+            .unwrap_or_default();
         let mut app = ViewerApp {
             loader: Loader::new(cc.egui_ctx.clone()),
             open_job: None,
@@ -103,11 +105,11 @@ impl ViewerApp {
             notices: Vec::new(),
             readout: None,
             wheel_accum: 0.0,
-            gpu_ready,
+            render_state,
             pending_initial_view: true,
             options,
         };
-        if !gpu_ready {
+        if app.render_state.is_none() {
             app.notice(true, "No wgpu device: slices cannot be drawn (start with a GPU or a software Vulkan such as lavapipe).".into());
         }
         if let Some(path) = app.options.path.clone() {
@@ -141,13 +143,20 @@ impl ViewerApp {
     }
 
     /// Starts loading series `index`; slices show up as they are decoded.
-    pub fn load_series(&mut self, index: usize, frame: &eframe::Frame) {
-        let Some(series) = self.series.get(index).cloned() else { return };
+    pub fn load_series(&mut self, index: usize) {
+        let Some(series) = self.series.get(index).cloned() else {
+            return;
+        };
         if let Some(job) = self.load_job.take() {
             job.cancel();
         }
-        if let Some(ctx) = frame.wgpu_render_state() {
-            if let Some(rc) = ctx.renderer.write().callback_resources.get_mut::<RenderContext>() {
+        if let Some(state) = &self.render_state {
+            if let Some(rc) = state
+                .renderer
+                .write()
+                .callback_resources
+                .get_mut::<RenderContext>()
+            {
                 rc.drop_volume();
             }
         }
@@ -167,22 +176,32 @@ impl ViewerApp {
     }
 
     /// GPU upload counters (texture writes happen once per slice, never per frame).
-    pub fn upload_stats(frame: &eframe::Frame) -> Option<UploadStats> {
-        let state = frame.wgpu_render_state()?;
+    pub fn upload_stats(&self) -> Option<UploadStats> {
+        let state = self.render_state.as_ref()?;
         let renderer = state.renderer.read();
-        renderer.callback_resources.get::<RenderContext>().map(|rc| rc.stats)
+        renderer
+            .callback_resources
+            .get::<RenderContext>()
+            .map(|rc| rc.stats)
     }
 
-    fn pump(&mut self, ctx: &egui::Context, frame: &eframe::Frame) {
+    fn pump(&mut self, ctx: &egui::Context) {
         while let Ok(message) = self.loader.rx.try_recv() {
             match message {
-                LoadMessage::Opened { path, series, errors } => {
+                LoadMessage::Opened {
+                    path,
+                    series,
+                    errors,
+                } => {
                     self.open_job = None;
                     self.study_path = Some(path.clone());
                     self.settings.remember(&path);
                     if let Some(p) = &self.options.settings_path {
                         if let Err(e) = self.settings.save(p) {
-                            self.notice(true, format!("cannot save settings to {}: {e}", p.display()));
+                            self.notice(
+                                true,
+                                format!("cannot save settings to {}: {e}", p.display()),
+                            );
                         }
                     }
                     for e in errors {
@@ -191,11 +210,10 @@ impl ViewerApp {
                     self.thumbnails = vec![None; series.len()];
                     self.series = series;
                     // The largest series first; the browser lists the others.
-                    let best = (0..self.series.len()).max_by_key(|&i| {
-                        self.series[i].dims.iter().take(3).product::<usize>()
-                    });
+                    let best = (0..self.series.len())
+                        .max_by_key(|&i| self.series[i].dims.iter().take(3).product::<usize>());
                     if let Some(i) = best {
-                        self.load_series(i, frame);
+                        self.load_series(i);
                     } else {
                         self.progress = None;
                     }
@@ -208,30 +226,42 @@ impl ViewerApp {
                 }
                 LoadMessage::Thumbnail { series, image } => {
                     if let Some(slot) = self.thumbnails.get_mut(series) {
-                        *slot = Some(ctx.load_texture(format!("thumb{series}"), to_color_image(&image), egui::TextureOptions::LINEAR));
+                        *slot = Some(ctx.load_texture(
+                            format!("thumb{series}"),
+                            to_color_image(&image),
+                            egui::TextureOptions::LINEAR,
+                        ));
                     }
                 }
                 LoadMessage::Started { series, layout } => {
                     if Some(series) != self.current {
                         continue;
                     }
-                    if let Some(state) = frame.wgpu_render_state() {
+                    let mut problem = None;
+                    if let Some(state) = &self.render_state {
                         let mut renderer = state.renderer.write();
                         if let Some(rc) = renderer.callback_resources.get_mut::<RenderContext>() {
-                            if let Err(e) = rc.begin_volume(&state.device, &layout) {
-                                self.notice(true, e);
-                            }
+                            problem = rc.begin_volume(&state.device, &layout).err();
                         }
+                    }
+                    if let Some(e) = problem {
+                        self.notice(true, e);
                     }
                     self.layout_info = Some(layout);
                     self.pending_initial_view = true;
                 }
-                LoadMessage::Slice { series, k, done, total, data } => {
+                LoadMessage::Slice {
+                    series,
+                    k,
+                    done,
+                    total,
+                    data,
+                } => {
                     if Some(series) != self.current {
                         continue;
                     }
                     self.progress = Some((done, total));
-                    if let (Some(state), Some(layout)) = (frame.wgpu_render_state(), &self.layout_info) {
+                    if let (Some(state), Some(layout)) = (&self.render_state, &self.layout_info) {
                         let mut renderer = state.renderer.write();
                         if let Some(rc) = renderer.callback_resources.get_mut::<RenderContext>() {
                             rc.upload_slice(&state.queue, k, data.view(0, data.len()), layout);
@@ -248,6 +278,17 @@ impl ViewerApp {
                         Ok(volume) => {
                             for w in &volume.load_warnings {
                                 self.notice(true, w.clone());
+                            }
+                            // Without a window in the file, the automatic one is known only now:
+                            // replace the placeholder in views the user has not windowed yet.
+                            if volume.windows.is_empty() && self.options.window.is_none() {
+                                let auto = volume.default_window();
+                                let placeholder = self.series_default_window();
+                                for view in &mut self.views {
+                                    if view.window == placeholder {
+                                        view.window = auto;
+                                    }
+                                }
                             }
                             self.volume = Some(volume);
                         }
@@ -266,7 +307,9 @@ impl ViewerApp {
 
     /// Fresh views for a newly loaded series.
     fn reset_views(&mut self, layout: &VolumeLayout) {
-        let default = layout.windows.first().copied().unwrap_or_else(|| self.series_default_window());
+        let default = self
+            .file_window()
+            .unwrap_or_else(|| self.series_default_window());
         let window = self.options.window.unwrap_or(default);
         let plane = self.options.plane.unwrap_or(Plane::Acquired);
         let grid_of = |plane| PlaneGrid::from_layout(layout, plane);
@@ -276,7 +319,8 @@ impl ViewerApp {
         }
         self.views = vec![single];
         for plane in [Plane::Axial, Plane::Coronal, Plane::Sagittal] {
-            self.views.push(ViewState::new(plane, &grid_of(plane), window));
+            self.views
+                .push(ViewState::new(plane, &grid_of(plane), window));
         }
         // The crosshair starts at the centre of the volume.
         let c = layout.dims.map(|d| (d as f64 - 1.0) / 2.0);
@@ -294,12 +338,16 @@ impl ViewerApp {
         if let Some(v) = &self.volume {
             return Some(v.default_window());
         }
-        self.layout_info.as_ref().and_then(|l| l.windows.first().copied())
+        self.layout_info
+            .as_ref()
+            .and_then(|l| l.windows.first().copied())
     }
 
     fn set_crosshair(&mut self, p: Vec3) {
         self.crosshair = Some(p);
-        let Some(layout) = self.layout_info.clone() else { return };
+        let Some(layout) = self.layout_info.clone() else {
+            return;
+        };
         for view in self.views.iter_mut().skip(1) {
             let grid = PlaneGrid::from_layout(&layout, view.plane);
             view.index = ViewTransform::index_through(&grid, p);
@@ -338,10 +386,19 @@ impl ViewerApp {
             });
             ui.menu_button("View", |ui| {
                 ui.radio_value(&mut self.layout, Layout::Single, "Single plane");
-                ui.radio_value(&mut self.layout, Layout::Three, "Axial / coronal / sagittal");
+                ui.radio_value(
+                    &mut self.layout,
+                    Layout::Three,
+                    "Axial / coronal / sagittal",
+                );
                 ui.separator();
                 if let Some(view) = self.views.first_mut() {
-                    for plane in [Plane::Acquired, Plane::Axial, Plane::Coronal, Plane::Sagittal] {
+                    for plane in [
+                        Plane::Acquired,
+                        Plane::Axial,
+                        Plane::Coronal,
+                        Plane::Sagittal,
+                    ] {
                         if ui.radio(view.plane == plane, plane.name()).clicked() {
                             view.plane = plane;
                             if let Some(layout) = &self.layout_info {
@@ -367,11 +424,16 @@ fn to_color_image(image: &DisplayImage) -> egui::ColorImage {
 }
 
 impl eframe::App for ViewerApp {
-    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         let ctx = ui.ctx().clone();
-        self.pump(&ctx, frame);
+        self.pump(&ctx);
         // Files dropped on the window open like File > Open.
-        let dropped: Option<PathBuf> = ctx.input(|i| i.raw.dropped_files.iter().find_map(|f| Some(f.path().to_path_buf())));
+        let dropped: Option<PathBuf> = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .find_map(|f| Some(f.path().to_path_buf()))
+        });
         if let Some(p) = dropped {
             self.open(p);
         }
@@ -380,11 +442,14 @@ impl eframe::App for ViewerApp {
         egui::Panel::bottom("status").show(ui, |ui| self.status(ui));
         if self.series.len() > 1 {
             let mut chosen = None;
-            egui::Panel::left("series").resizable(true).default_size(230.0).show(ui, |ui| {
-                chosen = browser::show(ui, &self.series, &self.thumbnails, self.current);
-            });
+            egui::Panel::left("series")
+                .resizable(true)
+                .default_size(230.0)
+                .show(ui, |ui| {
+                    chosen = browser::show(ui, &self.series, &self.thumbnails, self.current);
+                });
             if let Some(i) = chosen {
-                self.load_series(i, frame);
+                self.load_series(i);
             }
         }
         egui::CentralPanel::default()
@@ -400,27 +465,52 @@ impl ViewerApp {
     fn status(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
             if let Some((done, total)) = self.progress {
-                let fraction = if total > 0 { done as f32 / total as f32 } else { 0.0 };
-                ui.add(egui::ProgressBar::new(fraction).desired_width(200.0).text(format!("loading {done}/{total}")));
+                let fraction = if total > 0 {
+                    done as f32 / total as f32
+                } else {
+                    0.0
+                };
+                ui.add(
+                    egui::ProgressBar::new(fraction)
+                        .desired_width(200.0)
+                        .text(format!("loading {done}/{total}")),
+                );
             }
             if let Some((p, value)) = self.readout {
-                let unit = match self.series.get(self.current.unwrap_or(0)).map(|s| s.modality.as_str()) {
+                let unit = match self
+                    .series
+                    .get(self.current.unwrap_or(0))
+                    .map(|s| s.modality.as_str())
+                {
                     Some("CT") => " HU",
                     _ => "",
                 };
-                let v = value.map(|v| format!("{v:.1}{unit}")).unwrap_or_else(|| "—".into());
-                ui.monospace(format!("{v}   L/R {:+.1}  A/P {:+.1}  S/I {:+.1} mm (LPS)", p[0], p[1], p[2]));
+                let v = value
+                    .map(|v| format!("{v:.1}{unit}"))
+                    .unwrap_or_else(|| "—".into());
+                ui.monospace(format!(
+                    "{v}   L/R {:+.1}  A/P {:+.1}  S/I {:+.1} mm (LPS)",
+                    p[0], p[1], p[2]
+                ));
             }
         });
         for n in self.notices.iter().rev().take(4) {
-            let color = if n.error { Color32::from_rgb(255, 120, 100) } else { Color32::from_rgb(230, 200, 90) };
+            let color = if n.error {
+                Color32::from_rgb(255, 120, 100)
+            } else {
+                Color32::from_rgb(230, 200, 90)
+            };
             ui.label(RichText::new(&n.text).color(color));
         }
     }
 
     fn viewports(&mut self, ui: &mut egui::Ui) {
         let Some(layout) = self.layout_info.clone() else {
-            let msg = if self.progress.is_some() { "Opening…" } else { "File > Open, or drop a DICOM file, folder, DICOMDIR or NIfTI here." };
+            let msg = if self.progress.is_some() {
+                "Opening…"
+            } else {
+                "File > Open, or drop a DICOM file, folder, DICOMDIR or NIfTI here."
+            };
             ui.centered_and_justified(|ui| ui.label(RichText::new(msg).color(Color32::GRAY)));
             return;
         };
@@ -443,11 +533,18 @@ impl ViewerApp {
                 top_left: series
                     .as_ref()
                     .map(|s| {
-                        let who = if self.show_patient { format!("{} {}\n", s.patient_name, s.patient_id) } else { String::new() };
+                        let who = if self.show_patient {
+                            format!("{} {}\n", s.patient_name, s.patient_id)
+                        } else {
+                            String::new()
+                        };
                         format!("{who}{} {}", s.modality, s.description)
                     })
                     .unwrap_or_default(),
-                top_right: series.as_ref().map(|s| format!("{:?}", s.dims)).unwrap_or_default(),
+                top_right: series
+                    .as_ref()
+                    .map(|s| format!("{:?}", s.dims))
+                    .unwrap_or_default(),
             };
             let volume = self.volume.clone();
             let outcome = viewport::show(
@@ -459,7 +556,11 @@ impl ViewerApp {
                     volume: volume.as_deref(),
                     grid,
                     view: &mut self.views[id],
-                    crosshair: if self.layout == Layout::Three { self.crosshair } else { None },
+                    crosshair: if self.layout == Layout::Three {
+                        self.crosshair
+                    } else {
+                        None
+                    },
                     corner_text: corner,
                     wheel_accum: &mut self.wheel_accum,
                 },

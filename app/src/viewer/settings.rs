@@ -32,7 +32,10 @@ impl Settings {
             std::fs::create_dir_all(dir)?;
         }
         let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?)?;
+        std::fs::write(
+            &tmp,
+            serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?,
+        )?;
         std::fs::rename(tmp, path)
     }
 
@@ -54,7 +57,10 @@ mod tests {
         for p in ["a", "b", "a", "c"] {
             s.remember(Path::new(p));
         }
-        assert_eq!(s.recent, vec![PathBuf::from("c"), PathBuf::from("a"), PathBuf::from("b")]);
+        assert_eq!(
+            s.recent,
+            vec![PathBuf::from("c"), PathBuf::from("a"), PathBuf::from("b")]
+        );
         let file = std::env::temp_dir().join(format!("gg-settings-{}.json", std::process::id()));
         s.save(&file).expect("save");
         assert_eq!(Settings::load(&file), s);

@@ -2,7 +2,9 @@
 //! that maps screen points to slice pixels and patient positions. No GPU, no egui painting here.
 
 use groundglass_study::geometry::{dot, scale, sub, Vec3};
-use groundglass_study::{EdgeLetters, Plane, PlaneGrid, Volume, VolumeLayout, Window, WindowPreset};
+use groundglass_study::{
+    EdgeLetters, Plane, PlaneGrid, Volume, VolumeLayout, Window, WindowPreset,
+};
 
 /// What a viewport shows and how.
 #[derive(Clone, Debug, PartialEq)]
@@ -82,8 +84,15 @@ impl ViewTransform {
         let width_mm = grid.width as f64 * grid.spacing[0];
         let height_mm = grid.height as f64 * grid.spacing[1];
         let fit = (rect_size[0] / width_mm).min(rect_size[1] / height_mm);
-        let fit = if fit.is_finite() && fit > 0.0 { fit } else { 1.0 };
-        let center = [(grid.width as f64 - 1.0) / 2.0, (grid.height as f64 - 1.0) / 2.0];
+        let fit = if fit.is_finite() && fit > 0.0 {
+            fit
+        } else {
+            1.0
+        };
+        let center = [
+            (grid.width as f64 - 1.0) / 2.0,
+            (grid.height as f64 - 1.0) / 2.0,
+        ];
         ViewTransform {
             grid,
             index: view.index.min(grid.count.saturating_sub(1)),
@@ -96,15 +105,20 @@ impl ViewTransform {
     }
 
     fn signs(&self) -> [f64; 2] {
-        [if self.flip_h { -1.0 } else { 1.0 }, if self.flip_v { -1.0 } else { 1.0 }]
+        [
+            if self.flip_h { -1.0 } else { 1.0 },
+            if self.flip_v { -1.0 } else { 1.0 },
+        ]
     }
 
     /// Screen point (relative to the rect) to slice pixel coordinates.
     pub fn screen_to_px(&self, p: [f64; 2]) -> [f64; 2] {
         let s = self.signs();
         [
-            self.center_px[0] + s[0] * (p[0] - self.rect_size[0] / 2.0) / (self.zoom * self.grid.spacing[0]),
-            self.center_px[1] + s[1] * (p[1] - self.rect_size[1] / 2.0) / (self.zoom * self.grid.spacing[1]),
+            self.center_px[0]
+                + s[0] * (p[0] - self.rect_size[0] / 2.0) / (self.zoom * self.grid.spacing[0]),
+            self.center_px[1]
+                + s[1] * (p[1] - self.rect_size[1] / 2.0) / (self.zoom * self.grid.spacing[1]),
         ]
     }
 
@@ -112,8 +126,10 @@ impl ViewTransform {
     pub fn px_to_screen(&self, px: [f64; 2]) -> [f64; 2] {
         let s = self.signs();
         [
-            self.rect_size[0] / 2.0 + s[0] * (px[0] - self.center_px[0]) * self.zoom * self.grid.spacing[0],
-            self.rect_size[1] / 2.0 + s[1] * (px[1] - self.center_px[1]) * self.zoom * self.grid.spacing[1],
+            self.rect_size[0] / 2.0
+                + s[0] * (px[0] - self.center_px[0]) * self.zoom * self.grid.spacing[0],
+            self.rect_size[1] / 2.0
+                + s[1] * (px[1] - self.center_px[1]) * self.zoom * self.grid.spacing[1],
         ]
     }
 
@@ -231,29 +247,46 @@ mod tests {
         // 100 mm square slice in a 400x200 rect: 2 points per mm, centred.
         assert!((t.zoom - 2.0).abs() < 1e-12);
         let top_left = t.px_to_screen([-0.5, -0.5]);
-        assert!((top_left[0] - 100.0).abs() < 1e-9 && top_left[1].abs() < 1e-9, "{top_left:?}");
+        assert!(
+            (top_left[0] - 100.0).abs() < 1e-9 && top_left[1].abs() < 1e-9,
+            "{top_left:?}"
+        );
     }
 
     #[test]
     fn screen_to_voxel_matrix_matches_the_geometry() {
         let layout = VolumeLayout {
             dims: [200, 200, 30],
-            affine: Affine::from_axes([0.5, 0.0, 0.0], [0.0, 0.5, 0.0], [0.0, 0.0, 2.0], [-50.0, -60.0, 10.0]),
+            affine: Affine::from_axes(
+                [0.5, 0.0, 0.0],
+                [0.0, 0.5, 0.0],
+                [0.0, 0.0, 2.0],
+                [-50.0, -60.0, 10.0],
+            ),
             kind: groundglass_study::VoxelKind::I16,
-            modality: groundglass_study::ModalityTransform::Rescale(groundglass_study::Rescale::IDENTITY),
+            modality: groundglass_study::ModalityTransform::Rescale(
+                groundglass_study::Rescale::IDENTITY,
+            ),
             photometric: groundglass_study::Photometric::Monochrome2,
             windows: vec![],
             voi_function: Default::default(),
             voi_lut: None,
             padding: None,
         };
-        let view = ViewState { index: 7, ..ViewState::new(Plane::Axial, &grid(), Window::new(0.0, 1.0)) };
+        let view = ViewState {
+            index: 7,
+            ..ViewState::new(Plane::Axial, &grid(), Window::new(0.0, 1.0))
+        };
         let t = ViewTransform::new(grid(), &view, [400.0, 400.0]);
         let m = t.screen_to_voxel(&layout).expect("matrix");
         let p = [123.0_f32, 45.0];
-        let ijk: Vec<f32> = (0..3).map(|r| m[0][r] * p[0] + m[1][r] * p[1] + m[3][r]).collect();
+        let ijk: Vec<f32> = (0..3)
+            .map(|r| m[0][r] * p[0] + m[1][r] * p[1] + m[3][r])
+            .collect();
         let px = t.screen_to_px([123.0, 45.0]);
-        assert!((f64::from(ijk[0]) - px[0]).abs() < 1e-3 && (f64::from(ijk[1]) - px[1]).abs() < 1e-3);
+        assert!(
+            (f64::from(ijk[0]) - px[0]).abs() < 1e-3 && (f64::from(ijk[1]) - px[1]).abs() < 1e-3
+        );
         assert!((ijk[2] - 7.0).abs() < 1e-4);
     }
 }

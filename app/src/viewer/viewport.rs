@@ -38,8 +38,21 @@ pub struct CornerText {
 }
 
 pub fn show(ui: &mut egui::Ui, rect: Rect, input: ViewportInput<'_>) -> ViewportOutcome {
-    let ViewportInput { id, layout, volume, grid, view, crosshair, corner_text, wheel_accum } = input;
-    let response = ui.interact(rect, ui.scope_id().with(("viewport", id)), Sense::click_and_drag());
+    let ViewportInput {
+        id,
+        layout,
+        volume,
+        grid,
+        view,
+        crosshair,
+        corner_text,
+        wheel_accum,
+    } = input;
+    let response = ui.interact(
+        rect,
+        ui.scope_id().with(("viewport", id)),
+        Sense::click_and_drag(),
+    );
     let mut outcome = ViewportOutcome {
         hovered: response.hovered(),
         ..Default::default()
@@ -67,7 +80,9 @@ pub fn show(ui: &mut egui::Ui, rect: Rect, input: ViewportInput<'_>) -> Viewport
     painter.rect_filled(rect, 0.0, Color32::BLACK);
     if let Some(matrix) = transform.screen_to_voxel(layout) {
         let (slope, intercept) = match &layout.modality {
-            groundglass_study::ModalityTransform::Rescale(r) => (r.slope as f32, r.intercept as f32),
+            groundglass_study::ModalityTransform::Rescale(r) => {
+                (r.slope as f32, r.intercept as f32)
+            }
             // LUT volumes are uploaded already mapped.
             groundglass_study::ModalityTransform::Lut(_) => (1.0, 0.0),
         };
@@ -75,8 +90,18 @@ pub fn show(ui: &mut egui::Ui, rect: Rect, input: ViewportInput<'_>) -> Viewport
         let params = SliceParams {
             screen_to_voxel: matrix,
             rect_size: [rect.width(), rect.height(), 0.0, 0.0],
-            dims: [layout.dims[0] as f32, layout.dims[1] as f32, layout.dims[2] as f32, 0.0],
-            window: [view.window.center as f32, view.window.width as f32, slope, intercept],
+            dims: [
+                layout.dims[0] as f32,
+                layout.dims[1] as f32,
+                layout.dims[2] as f32,
+                0.0,
+            ],
+            window: [
+                view.window.center as f32,
+                view.window.width as f32,
+                slope,
+                intercept,
+            ],
             flags: [
                 f32::from(u8::from(invert)),
                 f32::from(u8::from(layout.photometric == Photometric::Rgb)),
@@ -88,14 +113,27 @@ pub fn show(ui: &mut egui::Ui, rect: Rect, input: ViewportInput<'_>) -> Viewport
                 0.0,
             ],
         };
-        painter.add(egui_wgpu::Callback::new_paint_callback(rect, SliceCallback { viewport: id, params }));
+        painter.add(egui_wgpu::Callback::new_paint_callback(
+            rect,
+            SliceCallback {
+                viewport: id,
+                params,
+            },
+        ));
     }
 
     draw_overlays(&painter, rect, &transform, view, crosshair, &corner_text);
     outcome
 }
 
-fn handle_mouse(ui: &egui::Ui, response: &egui::Response, view: &mut ViewState, grid: &PlaneGrid, size: [f64; 2], wheel_accum: &mut f32) {
+fn handle_mouse(
+    ui: &egui::Ui,
+    response: &egui::Response,
+    view: &mut ViewState,
+    grid: &PlaneGrid,
+    size: [f64; 2],
+    wheel_accum: &mut f32,
+) {
     if response.hovered() {
         // Stack scroll: one slice per wheel notch (line), or per 50 points of smooth scrolling.
         let steps = ui.input(|i| {
@@ -147,19 +185,62 @@ fn handle_mouse(ui: &egui::Ui, response: &egui::Response, view: &mut ViewState, 
     }
 }
 
-fn draw_overlays(painter: &egui::Painter, rect: Rect, t: &ViewTransform, view: &ViewState, crosshair: Option<Vec3>, corner: &CornerText) {
+fn draw_overlays(
+    painter: &egui::Painter,
+    rect: Rect,
+    t: &ViewTransform,
+    view: &ViewState,
+    crosshair: Option<Vec3>,
+    corner: &CornerText,
+) {
     let font = FontId::proportional(14.0);
     let text = Color32::from_rgb(230, 230, 160);
     let letters = t.letters();
     let m = 6.0;
-    painter.text(Pos2::new(rect.center().x, rect.min.y + m), Align2::CENTER_TOP, &letters.top, font.clone(), text);
-    painter.text(Pos2::new(rect.center().x, rect.max.y - m), Align2::CENTER_BOTTOM, &letters.bottom, font.clone(), text);
-    painter.text(Pos2::new(rect.min.x + m, rect.center().y), Align2::LEFT_CENTER, &letters.left, font.clone(), text);
-    painter.text(Pos2::new(rect.max.x - m, rect.center().y), Align2::RIGHT_CENTER, &letters.right, font.clone(), text);
+    painter.text(
+        Pos2::new(rect.center().x, rect.min.y + m),
+        Align2::CENTER_TOP,
+        &letters.top,
+        font.clone(),
+        text,
+    );
+    painter.text(
+        Pos2::new(rect.center().x, rect.max.y - m),
+        Align2::CENTER_BOTTOM,
+        &letters.bottom,
+        font.clone(),
+        text,
+    );
+    painter.text(
+        Pos2::new(rect.min.x + m, rect.center().y),
+        Align2::LEFT_CENTER,
+        &letters.left,
+        font.clone(),
+        text,
+    );
+    painter.text(
+        Pos2::new(rect.max.x - m, rect.center().y),
+        Align2::RIGHT_CENTER,
+        &letters.right,
+        font.clone(),
+        text,
+    );
 
     let small = FontId::monospace(12.0);
-    painter.text(rect.min + Vec2::new(m, m), Align2::LEFT_TOP, &corner.top_left, small.clone(), text);
-    painter.text(Pos2::new(rect.max.x - m, rect.min.y + m), Align2::RIGHT_TOP, &corner.top_right, small.clone(), text);
+    painter.text(
+        rect.min + Vec2::new(m, m),
+        Align2::LEFT_TOP,
+        &corner.top_left,
+        small.clone(),
+        text,
+    );
+    painter.text(
+        Pos2::new(rect.max.x - m, rect.min.y + m),
+        Align2::RIGHT_TOP,
+        &corner.top_right,
+        small.clone(),
+        text,
+    );
     let position = dot_position(t);
     let bottom_left = format!(
         "{} {}/{}  {:+.1} mm\nW {:.0} L {:.0}{}  zoom {:.2}",
@@ -172,7 +253,13 @@ fn draw_overlays(painter: &egui::Painter, rect: Rect, t: &ViewTransform, view: &
         if view.invert { "  inverted" } else { "" },
         t.zoom
     );
-    painter.text(Pos2::new(rect.min.x + m, rect.max.y - m), Align2::LEFT_BOTTOM, bottom_left, small.clone(), text);
+    painter.text(
+        Pos2::new(rect.min.x + m, rect.max.y - m),
+        Align2::LEFT_BOTTOM,
+        bottom_left,
+        small.clone(),
+        text,
+    );
 
     // Scale bar, bottom right.
     let mm = scale_bar_mm(t.zoom, f64::from(rect.width()));
@@ -184,14 +271,26 @@ fn draw_overlays(painter: &egui::Painter, rect: Rect, t: &ViewTransform, view: &
     for x in [x1 - len, x1] {
         painter.line_segment([Pos2::new(x, y - 4.0), Pos2::new(x, y + 4.0)], stroke);
     }
-    painter.text(Pos2::new(x1 - len / 2.0, y - 6.0), Align2::CENTER_BOTTOM, format!("{mm:.0} mm"), small, text);
+    painter.text(
+        Pos2::new(x1 - len / 2.0, y - 6.0),
+        Align2::CENTER_BOTTOM,
+        format!("{mm:.0} mm"),
+        small,
+        text,
+    );
 
     if let Some(p) = crosshair {
         let s = t.lps_to_screen(p);
         let c = Pos2::new(rect.min.x + s[0] as f32, rect.min.y + s[1] as f32);
         let stroke = Stroke::new(1.0, Color32::from_rgba_unmultiplied(80, 200, 255, 160));
-        painter.line_segment([Pos2::new(rect.min.x, c.y), Pos2::new(rect.max.x, c.y)], stroke);
-        painter.line_segment([Pos2::new(c.x, rect.min.y), Pos2::new(c.x, rect.max.y)], stroke);
+        painter.line_segment(
+            [Pos2::new(rect.min.x, c.y), Pos2::new(rect.max.x, c.y)],
+            stroke,
+        );
+        painter.line_segment(
+            [Pos2::new(c.x, rect.min.y), Pos2::new(c.x, rect.max.y)],
+            stroke,
+        );
     }
 }
 

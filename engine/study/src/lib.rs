@@ -18,4 +18,7 @@ pub use mpr::{extract, EdgeLetters, Plane, PlaneGrid, SliceImage};
 pub use pixel::{Photometric, Rescale, VoiFunction, Window, WindowPreset};
 pub use render::{square_pixels, to_display, DisplayImage, VoiMapping};
 pub use study::{open, Series, SeriesSource, Study};
-pub use volume::{LoadObserver, ModalityTransform, NoProgress, Volume, VolumeLayout, VoxelData, VoxelKind, VoxelSlice};
+pub use volume::{
+    LoadObserver, ModalityTransform, NoProgress, Volume, VolumeLayout, VoxelData, VoxelKind,
+    VoxelSlice,
+};

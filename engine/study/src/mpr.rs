@@ -87,7 +87,11 @@ impl PlaneGrid {
         Self::from_geometry(layout.dims, &layout.affine, plane)
     }
 
-    pub fn from_geometry(dims: [usize; 3], affine: &crate::geometry::Affine, plane: Plane) -> PlaneGrid {
+    pub fn from_geometry(
+        dims: [usize; 3],
+        affine: &crate::geometry::Affine,
+        plane: Plane,
+    ) -> PlaneGrid {
         let a = affine;
         let [nx, ny, nz] = dims;
         let spacing = a.spacing();

@@ -11,7 +11,9 @@ use flate2::read::MultiGzDecoder;
 use crate::error::{check_alloc, Result, StudyError};
 use crate::geometry::Affine;
 use crate::pixel::{Photometric, Rescale};
-use crate::volume::{LoadObserver, ModalityTransform, Volume, VolumeLayout, VoxelData, VoxelKind, VoxelSliceMut};
+use crate::volume::{
+    LoadObserver, ModalityTransform, Volume, VolumeLayout, VoxelData, VoxelKind, VoxelSliceMut,
+};
 
 /// What the header says, in NIfTI's own (RAS) terms plus our LPS affine.
 #[derive(Clone, Debug)]
@@ -463,7 +465,11 @@ pub fn load(header: &NiftiHeader, t: usize, observer: &dyn LoadObserver) -> Resu
         affine: header.affine_lps,
         kind,
         modality: ModalityTransform::Rescale(header.rescale()),
-        photometric: if kind == VoxelKind::Rgb8 { Photometric::Rgb } else { Photometric::Monochrome2 },
+        photometric: if kind == VoxelKind::Rgb8 {
+            Photometric::Rgb
+        } else {
+            Photometric::Monochrome2
+        },
         windows: Vec::new(),
         voi_function: Default::default(),
         voi_lut: None,
@@ -476,7 +482,14 @@ pub fn load(header: &NiftiHeader, t: usize, observer: &dyn LoadObserver) -> Resu
         if observer.cancelled() {
             return Err(StudyError::Cancelled);
         }
-        read_slice(header, &mut *stream, &mut dst, slice_len, file_bytes, &mut scratch)?;
+        read_slice(
+            header,
+            &mut *stream,
+            &mut dst,
+            slice_len,
+            file_bytes,
+            &mut scratch,
+        )?;
         observer.slice_ready(k, k + 1, nz, dst.as_slice());
     }
     Ok(layout.into_volume(data, Vec::new(), Vec::new()))

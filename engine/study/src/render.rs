@@ -135,5 +135,10 @@ pub fn downsample(image: &DisplayImage, max_side: usize) -> DisplayImage {
             pixels.extend_from_slice(&image.pixels[at..at + ch]);
         }
     }
-    DisplayImage { width, height, channels: ch, pixels }
+    DisplayImage {
+        width,
+        height,
+        channels: ch,
+        pixels,
+    }
 }

@@ -61,9 +61,14 @@ impl Series {
             }
             SeriesSource::Nifti(header) => nifti::load(header, 0, &crate::volume::NoProgress)?,
         };
-        let k = if volume.dims[2] > 1 { volume.dims[2] / 2 } else { 0 };
+        let k = if volume.dims[2] > 1 {
+            volume.dims[2] / 2
+        } else {
+            0
+        };
         let slice = crate::mpr::extract(&volume, crate::mpr::Plane::Acquired, k);
-        let mapping = crate::render::VoiMapping::Window(volume.default_window(), volume.voi_function);
+        let mapping =
+            crate::render::VoiMapping::Window(volume.default_window(), volume.voi_function);
         let image = crate::render::to_display(&slice, &mapping, volume.photometric);
         Ok(crate::render::downsample(&image, max_side))
     }

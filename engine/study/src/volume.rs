@@ -160,7 +160,12 @@ pub struct VolumeLayout {
 
 impl VolumeLayout {
     /// The volume once its voxels are in.
-    pub fn into_volume(self, voxels: VoxelData, missing_slices: Vec<usize>, load_warnings: Vec<String>) -> Volume {
+    pub fn into_volume(
+        self,
+        voxels: VoxelData,
+        missing_slices: Vec<usize>,
+        load_warnings: Vec<String>,
+    ) -> Volume {
         Volume {
             dims: self.dims,
             affine: self.affine,

@@ -11,7 +11,9 @@ use super::header::DicomHeader;
 use super::series::DicomSeriesPlan;
 use crate::error::{check_alloc, Result, StudyError};
 use crate::pixel::{Photometric, Rescale};
-use crate::volume::{LoadObserver, ModalityTransform, Volume, VolumeLayout, VoxelData, VoxelKind, VoxelSliceMut};
+use crate::volume::{
+    LoadObserver, ModalityTransform, Volume, VolumeLayout, VoxelData, VoxelKind, VoxelSliceMut,
+};
 
 /// The element type that holds this stack without losing values, and whether a per-slice rescale
 /// forces modality values to be stored as floats.
@@ -45,12 +47,19 @@ fn voxel_kind(plan: &DicomSeriesPlan) -> (VoxelKind, bool) {
 }
 
 /// Geometry and pixel pipeline of the stack, from its first header.
-fn layout_of(plan: &DicomSeriesPlan, h0: &DicomHeader, kind: VoxelKind, rescale_per_slice: bool) -> VolumeLayout {
+fn layout_of(
+    plan: &DicomSeriesPlan,
+    h0: &DicomHeader,
+    kind: VoxelKind,
+    rescale_per_slice: bool,
+) -> VolumeLayout {
     let colour = kind == VoxelKind::Rgb8;
     let modality = match (&h0.modality_lut, rescale_per_slice || colour) {
         (Some(lut), false) => ModalityTransform::Lut(lut.clone()),
         (_, true) => ModalityTransform::Rescale(Rescale::IDENTITY),
-        (None, false) => ModalityTransform::Rescale(h0.rescale.first().copied().unwrap_or(Rescale::IDENTITY)),
+        (None, false) => {
+            ModalityTransform::Rescale(h0.rescale.first().copied().unwrap_or(Rescale::IDENTITY))
+        }
     };
     let photometric = match (kind, h0.photometric.as_str()) {
         (VoxelKind::Rgb8, _) => Photometric::Rgb,
@@ -63,7 +72,11 @@ fn layout_of(plan: &DicomSeriesPlan, h0: &DicomHeader, kind: VoxelKind, rescale_
         kind,
         modality,
         photometric,
-        windows: if colour { Vec::new() } else { h0.windows.clone() },
+        windows: if colour {
+            Vec::new()
+        } else {
+            h0.windows.clone()
+        },
         voi_function: h0.voi_function,
         voi_lut: h0.voi_lut.clone(),
         padding: if rescale_per_slice { None } else { h0.padding },

@@ -1,0 +1,222 @@
+//! The viewer driven like a user would (egui_kittest on a software wgpu adapter): the real app, the
+//! real loader threads, the real render context and shader.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use eframe::egui::{self, Event, Key, MouseWheelUnit, PointerButton, Pos2};
+use egui_kittest::kittest::Queryable as _;
+use egui_kittest::Harness;
+use groundglass_app::viewer::{Options, ViewerApp};
+use groundglass_study::{Plane, WindowPreset};
+
+fn testdata(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/testdata")
+        .join(rel)
+}
+
+fn harness(options: Options) -> Harness<'static, ViewerApp> {
+    Harness::builder()
+        .with_size(egui::vec2(900.0, 700.0))
+        .wgpu()
+        .build_eframe(move |cc| ViewerApp::new(cc, options))
+}
+
+/// Steps until the series is loaded or something failed.
+fn wait_loaded(h: &mut Harness<'static, ViewerApp>) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        h.step();
+        let app = h.state();
+        if app.is_loaded() || (app.progress.is_none() && !app.notices.is_empty()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "loading did not finish");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    h.run_steps(2);
+}
+
+fn ct() -> Harness<'static, ViewerApp> {
+    let mut h = harness(Options {
+        path: Some(testdata("dicom/series/ct_head_invesalius")),
+        ..Default::default()
+    });
+    wait_loaded(&mut h);
+    assert!(h.state().is_loaded(), "{:?}", h.state().notices);
+    h
+}
+
+const CENTRE: Pos2 = Pos2::new(450.0, 350.0);
+
+fn wheel(h: &mut Harness<'static, ViewerApp>, lines: f32) {
+    h.hover_at(CENTRE);
+    h.event(Event::MouseWheel {
+        unit: MouseWheelUnit::Line,
+        delta: egui::vec2(0.0, lines),
+        phase: egui::TouchPhase::Move,
+        source: egui::MouseWheelSource::Unknown,
+        modifiers: egui::Modifiers::NONE,
+    });
+    h.run_steps(2);
+}
+
+#[test]
+fn scrolling_the_wheel_changes_the_slice() {
+    let mut h = ct();
+    let start = h.state().views[0].index;
+    wheel(&mut h, -3.0);
+    assert_eq!(h.state().views[0].index, start + 3);
+    wheel(&mut h, 1.0);
+    assert_eq!(h.state().views[0].index, start + 2);
+    h.key_press(Key::End);
+    h.run_steps(1);
+    assert_eq!(h.state().views[0].index, 107);
+}
+
+#[test]
+fn left_drag_changes_the_window_and_uploads_nothing() {
+    let mut h = ct();
+    // Render every frame, so the paint callbacks (and their uniform writes) really run.
+    h.set_render_every_step(true);
+    h.run_steps(1);
+    let before = h.state().views[0].window;
+    let uploads = h.state().upload_stats().expect("render context");
+    assert_eq!(uploads.texture_writes, 108, "one texture write per slice");
+    h.hover_at(CENTRE);
+    h.event(Event::PointerButton {
+        pos: CENTRE,
+        button: PointerButton::Primary,
+        pressed: true,
+        modifiers: egui::Modifiers::NONE,
+    });
+    h.run_steps(1);
+    for i in 1..=10 {
+        h.hover_at(CENTRE + egui::vec2(10.0 * i as f32, -5.0 * i as f32));
+        h.run_steps(1);
+    }
+    h.event(Event::PointerButton {
+        pos: CENTRE + egui::vec2(100.0, -50.0),
+        button: PointerButton::Primary,
+        pressed: false,
+        modifiers: egui::Modifiers::NONE,
+    });
+    h.run_steps(2);
+    let after = h.state().views[0].window;
+    assert!(after.width > before.width, "{before:?} -> {after:?}");
+    assert!(after.center > before.center, "{before:?} -> {after:?}");
+    // Scrolling and windowing wrote uniforms only: the texture was uploaded once.
+    wheel(&mut h, -5.0);
+    let later = h.state().upload_stats().expect("render context");
+    assert_eq!(later.texture_writes, uploads.texture_writes);
+    assert_eq!(later.texture_bytes, 256 * 256 * 2 * 108);
+    assert!(later.uniform_writes > uploads.uniform_writes);
+}
+
+#[test]
+fn number_keys_pick_presets_and_zero_restores_the_file_window() {
+    let mut h = ct();
+    let file = h.state().views[0].window;
+    h.hover_at(CENTRE);
+    h.key_press(Key::Num1);
+    h.run_steps(1);
+    assert_eq!(h.state().views[0].window, WindowPreset::Lung.window());
+    h.key_press(Key::Num3);
+    h.run_steps(1);
+    assert_eq!(h.state().views[0].window, WindowPreset::Bone.window());
+    h.key_press(Key::Num0);
+    h.run_steps(1);
+    assert_eq!(h.state().views[0].window, file);
+    h.key_press(Key::I);
+    h.run_steps(1);
+    assert!(h.state().views[0].invert);
+}
+
+#[test]
+fn flips_change_the_orientation_letters() {
+    let mut h = ct();
+    let letters = |h: &Harness<'static, ViewerApp>| {
+        let app = h.state();
+        let layout = app.layout_info.clone().expect("layout");
+        let grid = groundglass_study::PlaneGrid::from_layout(&layout, app.views[0].plane);
+        groundglass_app::viewer::view::ViewTransform::new(grid, &app.views[0], [900.0, 600.0])
+            .letters()
+    };
+    assert_eq!(
+        (letters(&h).left.as_str(), letters(&h).right.as_str()),
+        ("R", "L")
+    );
+    h.hover_at(CENTRE);
+    h.key_press(Key::H);
+    h.run_steps(1);
+    assert_eq!(
+        (letters(&h).left.as_str(), letters(&h).right.as_str()),
+        ("L", "R")
+    );
+    h.key_press(Key::V);
+    h.run_steps(1);
+    assert_eq!(
+        (letters(&h).top.as_str(), letters(&h).bottom.as_str()),
+        ("P", "A")
+    );
+    h.key_press(Key::R);
+    h.run_steps(1);
+    assert_eq!(letters(&h).right, "L");
+}
+
+#[test]
+fn a_bad_file_shows_an_error_and_the_app_keeps_running() {
+    let mut h = harness(Options {
+        path: Some(testdata("dicom/edge-cases/pydicom_MR_truncated.dcm")),
+        ..Default::default()
+    });
+    wait_loaded(&mut h);
+    let app = h.state();
+    assert!(!app.is_loaded());
+    let text: Vec<&str> = app
+        .notices
+        .iter()
+        .filter(|n| n.error)
+        .map(|n| n.text.as_str())
+        .collect();
+    assert!(
+        text.iter()
+            .any(|t| t.contains("pydicom_MR_truncated.dcm") && t.contains("truncated")),
+        "{text:?}"
+    );
+    // The message is on screen.
+    assert!(h.query_by_label_contains("truncated").is_some());
+}
+
+#[test]
+fn three_plane_layout_links_the_crosshair() {
+    let mut h = harness(Options {
+        path: Some(testdata("dicom/series/ct_head_invesalius")),
+        layout: Some(groundglass_app::viewer::Layout::Three),
+        ..Default::default()
+    });
+    wait_loaded(&mut h);
+    let before: Vec<usize> = h.state().views.iter().map(|v| v.index).collect();
+    // Click in the axial viewport (left third), away from the centre.
+    let p = Pos2::new(120.0, 250.0);
+    h.hover_at(p);
+    h.event(Event::PointerButton {
+        pos: p,
+        button: PointerButton::Primary,
+        pressed: true,
+        modifiers: egui::Modifiers::NONE,
+    });
+    h.event(Event::PointerButton {
+        pos: p,
+        button: PointerButton::Primary,
+        pressed: false,
+        modifiers: egui::Modifiers::NONE,
+    });
+    h.run_steps(2);
+    let after: Vec<usize> = h.state().views.iter().map(|v| v.index).collect();
+    assert_eq!(h.state().views[1].plane, Plane::Axial);
+    assert_eq!(after[1], before[1], "the clicked plane keeps its slice");
+    assert_ne!(after[2], before[2], "coronal moves to the clicked point");
+    assert_ne!(after[3], before[3], "sagittal moves to the clicked point");
+}
