@@ -19,6 +19,8 @@ fn testdata(rel: &str) -> PathBuf {
 fn harness(options: Options) -> Harness<'static, ViewerApp> {
     Harness::builder()
         .with_size(egui::vec2(900.0, 700.0))
+        // 60 frames a second of simulated time, so two clicks a frame apart are a double-click.
+        .with_step_dt(1.0 / 60.0)
         .wgpu()
         .build_eframe(move |cc| ViewerApp::new(cc, options))
 }
@@ -219,4 +221,101 @@ fn three_plane_layout_links_the_crosshair() {
     assert_eq!(after[1], before[1], "the clicked plane keeps its slice");
     assert_ne!(after[2], before[2], "coronal moves to the clicked point");
     assert_ne!(after[3], before[3], "sagittal moves to the clicked point");
+}
+
+#[test]
+fn cursor_readout_shows_the_voxel_value_and_position() {
+    let mut h = ct();
+    let p = Pos2::new(450.0, 300.0);
+    h.hover_at(p);
+    h.run_steps(2);
+    let app = h.state();
+    let (lps, value) = app.readout.expect("readout under the cursor");
+    let volume = app.volume.clone().expect("volume");
+    let ijk = volume
+        .affine
+        .inverse()
+        .expect("invertible")
+        .apply(lps)
+        .map(|v| v.round() as usize);
+    let expected = volume.modality_value(volume.index(ijk[0], ijk[1], ijk[2]));
+    assert_eq!(value, Some(expected));
+    assert!(
+        h.query_by_label_contains("HU").is_some(),
+        "CT values are labelled in HU"
+    );
+}
+
+#[test]
+fn a_folder_with_several_series_shows_the_browser_and_double_click_loads_one() {
+    let dir = std::env::temp_dir().join(format!("gg-ui-mixed-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    for f in [
+        "transfer-syntax/pydicom_CT_small.dcm",
+        "transfer-syntax/pydicom_MR_small.dcm",
+    ] {
+        let src = testdata(&format!("dicom/{f}"));
+        std::fs::copy(&src, dir.join(src.file_name().expect("name"))).expect("copy");
+    }
+    let mut h = harness(Options {
+        path: Some(dir),
+        ..Default::default()
+    });
+    wait_loaded(&mut h);
+    assert_eq!(h.state().series.len(), 2);
+    let first = h.state().current.expect("a series is shown");
+    let other = 1 - first;
+    let modality = h.state().series[other].modality.clone();
+    // Each row names its modality and description; double-click the other one.
+    let label = format!("{} ", modality);
+    let row = h.get_by_label_contains(&label);
+    let pos = row.rect().center();
+
+    h.hover_at(pos);
+    h.run_steps(1);
+    // Two clicks one frame apart: a double-click.
+    for _ in 0..2 {
+        h.event(Event::PointerButton {
+            pos,
+            button: PointerButton::Primary,
+            pressed: true,
+            modifiers: egui::Modifiers::NONE,
+        });
+        h.event(Event::PointerButton {
+            pos,
+            button: PointerButton::Primary,
+            pressed: false,
+            modifiers: egui::Modifiers::NONE,
+        });
+        h.run_steps(1);
+    }
+    wait_loaded(&mut h);
+    assert_eq!(h.state().current, Some(other));
+}
+
+#[test]
+fn dropping_a_file_opens_it() {
+    let mut h = harness(Options::default());
+    h.run_steps(2);
+    assert!(h.state().series.is_empty());
+    #[derive(Debug)]
+    struct Dropped(PathBuf);
+    impl egui::DroppedFile for Dropped {
+        fn path(&self) -> &std::path::Path {
+            &self.0
+        }
+        fn bytes(&self) -> Result<Vec<u8>, String> {
+            std::fs::read(&self.0).map_err(|e| e.to_string())
+        }
+    }
+    h.input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(Dropped(testdata(
+            "nifti/nibabel_anatomical.nii",
+        ))));
+    h.run_steps(1);
+    wait_loaded(&mut h);
+    assert!(h.state().is_loaded());
+    assert_eq!(h.state().series[0].dims, vec![33, 41, 25]);
 }

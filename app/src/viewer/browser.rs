@@ -16,8 +16,10 @@ pub fn show(
     egui::ScrollArea::vertical().show(ui, |ui| {
         for (i, s) in series.iter().enumerate() {
             let selected = current == Some(i);
-            let response = ui
-                .horizontal(|ui| {
+            let row = ui.scope(|ui| {
+                // Labels must not take the clicks: the whole row is the target.
+                ui.style_mut().interaction.selectable_labels = false;
+                ui.horizontal(|ui| {
                     match thumbnails.get(i).and_then(|t| t.as_ref()) {
                         Some(t) => {
                             ui.add(egui::Image::new(t).fit_to_exact_size(egui::vec2(64.0, 64.0)));
@@ -44,7 +46,14 @@ pub fn show(
                     });
                 })
                 .response
-                .interact(egui::Sense::click());
+            });
+            let response = ui
+                .interact(
+                    row.inner.rect,
+                    ui.scope_id().with(("series-row", i)),
+                    egui::Sense::click(),
+                )
+                .on_hover_text("Double-click to load");
             if response.double_clicked() {
                 chosen = Some(i);
             }
