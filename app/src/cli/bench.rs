@@ -25,6 +25,16 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 0)]
         series: usize,
     },
+    /// Frame times of the viewer (offscreen, wgpu) while scrolling and dragging the window, and
+    /// the texture uploads made meanwhile (expected: none).
+    Frames {
+        path: PathBuf,
+        /// Frames per phase (scroll, window drag).
+        #[arg(long, default_value_t = 60)]
+        frames: usize,
+        #[arg(long, default_value = "1280x800")]
+        size: String,
+    },
 }
 
 #[derive(Serialize)]
@@ -65,6 +75,7 @@ fn peak_rss() -> Option<u64> {
 
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.what {
+        BenchWhat::Frames { path, frames, size } => super::bench_frames::run(&path, frames, &size),
         BenchWhat::Load { path, series } => {
             let t0 = Instant::now();
             let study = open(&path)?;

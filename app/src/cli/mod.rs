@@ -1,6 +1,7 @@
 //! Command-line subcommands. Each one is a thin edge over the engine crates.
 
 mod bench;
+mod bench_frames;
 mod info;
 mod screenshot;
 mod slice;

