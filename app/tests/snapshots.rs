@@ -10,7 +10,9 @@ use egui_kittest::Harness;
 use groundglass_app::viewer::{Layout, Options, ViewerApp};
 
 fn testdata(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/testdata")
+        .join(rel)
 }
 
 fn loaded(options: Options, size: egui::Vec2) -> Harness<'static, ViewerApp> {
@@ -21,7 +23,11 @@ fn loaded(options: Options, size: egui::Vec2) -> Harness<'static, ViewerApp> {
         .build_eframe(move |cc| ViewerApp::new(cc, options));
     let deadline = Instant::now() + Duration::from_secs(60);
     while !h.state().is_loaded() {
-        assert!(Instant::now() < deadline, "loading did not finish: {:?}", h.state().notices);
+        assert!(
+            Instant::now() < deadline,
+            "loading did not finish: {:?}",
+            h.state().notices
+        );
         h.step();
         std::thread::sleep(Duration::from_millis(10));
     }

@@ -122,3 +122,24 @@ fn four_d_volumes_differ_and_out_of_range_volume_fails_cleanly() {
         "{err}"
     );
 }
+
+#[test]
+fn analyze_style_hdr_img_pair_reads_like_the_single_file() {
+    // nibabel_anatomical.nii split into a .hdr (magic "ni1", no voxels) and an .img.
+    let single = std::fs::read(testdata("nifti/nibabel_anatomical.nii")).expect("read");
+    // The file is big-endian: vox_offset is a big-endian float at byte 108.
+    let vox_offset =
+        f32::from_be_bytes([single[108], single[109], single[110], single[111]]) as usize;
+    let dir = std::env::temp_dir().join(format!("gg-hdr-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let mut header = single[..348].to_vec();
+    header[344..348].copy_from_slice(b"ni1\0");
+    header[108..112].copy_from_slice(&0f32.to_be_bytes());
+    std::fs::write(dir.join("anat.hdr"), &header).expect("hdr");
+    std::fs::write(dir.join("anat.img"), &single[vox_offset..]).expect("img");
+    let (pair, pair_volume) = only_series(&dir.join("anat.hdr"));
+    let (one, one_volume) = only_series(&testdata("nifti/nibabel_anatomical.nii"));
+    assert_eq!(pair.affine_lps, one.affine_lps);
+    assert_eq!(pair_volume.voxels, one_volume.voxels);
+    assert_eq!(pair.files.len(), 2);
+}

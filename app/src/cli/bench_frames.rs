@@ -47,7 +47,10 @@ pub fn run(path: &Path, frames: usize, size: &str) -> anyhow::Result<ExitCode> {
         .split_once('x')
         .and_then(|(w, h)| Some((w.parse::<f32>().ok()?, h.parse::<f32>().ok()?)))
         .with_context(|| format!("--size {size:?}: expected WxH"))?;
-    let options = Options { path: Some(path.to_path_buf()), ..Default::default() };
+    let options = Options {
+        path: Some(path.to_path_buf()),
+        ..Default::default()
+    };
     let mut harness = egui_kittest::Harness::builder()
         .with_size(egui::vec2(w, h))
         .with_step_dt(1.0 / 60.0)
@@ -55,15 +58,24 @@ pub fn run(path: &Path, frames: usize, size: &str) -> anyhow::Result<ExitCode> {
         .build_eframe(|cc| ViewerApp::new(cc, options));
     let deadline = Instant::now() + Duration::from_secs(300);
     while !harness.state().is_loaded() {
-        if Instant::now() > deadline || (harness.state().progress.is_none() && !harness.state().notices.is_empty()) {
-            bail!("{}: did not load: {:?}", path.display(), harness.state().notices);
+        if Instant::now() > deadline
+            || (harness.state().progress.is_none() && !harness.state().notices.is_empty())
+        {
+            bail!(
+                "{}: did not load: {:?}",
+                path.display(),
+                harness.state().notices
+            );
         }
         harness.step();
         std::thread::sleep(Duration::from_millis(5));
     }
     harness.set_render_every_step(true);
     harness.run_steps(3);
-    let before = harness.state().upload_stats().context("no render context")?;
+    let before = harness
+        .state()
+        .upload_stats()
+        .context("no render context")?;
     let centre = Pos2::new(w / 2.0, h / 2.0);
     harness.hover_at(centre);
 
@@ -83,7 +95,12 @@ pub fn run(path: &Path, frames: usize, size: &str) -> anyhow::Result<ExitCode> {
     }
 
     let mut drag = Vec::with_capacity(frames);
-    harness.event(Event::PointerButton { pos: centre, button: PointerButton::Primary, pressed: true, modifiers: egui::Modifiers::NONE });
+    harness.event(Event::PointerButton {
+        pos: centre,
+        button: PointerButton::Primary,
+        pressed: true,
+        modifiers: egui::Modifiers::NONE,
+    });
     for i in 0..frames {
         let offset = ((i % 40) as f32 - 20.0) * 3.0;
         harness.hover_at(centre + egui::vec2(offset, -offset));
@@ -91,10 +108,18 @@ pub fn run(path: &Path, frames: usize, size: &str) -> anyhow::Result<ExitCode> {
         harness.step();
         drag.push(t.elapsed().as_secs_f64() * 1e3);
     }
-    harness.event(Event::PointerButton { pos: centre, button: PointerButton::Primary, pressed: false, modifiers: egui::Modifiers::NONE });
+    harness.event(Event::PointerButton {
+        pos: centre,
+        button: PointerButton::Primary,
+        pressed: false,
+        modifiers: egui::Modifiers::NONE,
+    });
     harness.step();
 
-    let after = harness.state().upload_stats().context("no render context")?;
+    let after = harness
+        .state()
+        .upload_stats()
+        .context("no render context")?;
     let report = Report {
         adapter: harness.state().adapter_name().unwrap_or_default(),
         size: [w, h],

@@ -22,7 +22,10 @@ pub enum LoadMessage {
     /// A preview for the series browser.
     Thumbnail { series: usize, image: DisplayImage },
     /// Loading series `series` began; its layout is known.
-    Started { series: usize, layout: VolumeLayout },
+    Started {
+        series: usize,
+        layout: Box<VolumeLayout>,
+    },
     /// One decoded slice (acquisition order).
     Slice {
         series: usize,
@@ -36,8 +39,8 @@ pub enum LoadMessage {
         series: usize,
         result: Result<Arc<Volume>, String>,
     },
-    /// Opening the path failed altogether.
-    Failed { path: PathBuf, error: String },
+    /// Opening the path failed altogether (the message names the path).
+    Failed { error: String },
 }
 
 /// A running job; dropping the handle does not stop it, `cancel` does.
@@ -68,7 +71,7 @@ impl LoadObserver for Forward {
     fn started(&self, layout: &VolumeLayout) {
         let _ = self.tx.send(LoadMessage::Started {
             series: self.series,
-            layout: layout.clone(),
+            layout: Box::new(layout.clone()),
         });
         self.ctx.request_repaint();
     }
@@ -123,7 +126,6 @@ impl Loader {
             }
             Err(e) => {
                 let _ = tx.send(LoadMessage::Failed {
-                    path,
                     error: e.to_string(),
                 });
                 ctx.request_repaint();

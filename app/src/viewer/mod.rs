@@ -178,7 +178,10 @@ impl ViewerApp {
     /// The wgpu adapter in use, e.g. "llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan)".
     pub fn adapter_name(&self) -> Option<String> {
         let info = self.render_state.as_ref()?.adapter.get_info();
-        Some(format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type))
+        Some(format!(
+            "{} ({:?}, {:?})",
+            info.name, info.backend, info.device_type
+        ))
     }
 
     /// GPU upload counters (texture writes happen once per slice, never per frame).
@@ -224,10 +227,9 @@ impl ViewerApp {
                         self.progress = None;
                     }
                 }
-                LoadMessage::Failed { path, error } => {
+                LoadMessage::Failed { error } => {
                     self.open_job = None;
                     self.progress = None;
-                    let _ = path;
                     self.notice(true, error);
                 }
                 LoadMessage::Thumbnail { series, image } => {
@@ -253,7 +255,7 @@ impl ViewerApp {
                     if let Some(e) = problem {
                         self.notice(true, e);
                     }
-                    self.layout_info = Some(layout);
+                    self.layout_info = Some(*layout);
                     self.pending_initial_view = true;
                 }
                 LoadMessage::Slice {
@@ -434,12 +436,8 @@ impl eframe::App for ViewerApp {
         let ctx = ui.ctx().clone();
         self.pump(&ctx);
         // Files dropped on the window open like File > Open.
-        let dropped: Option<PathBuf> = ctx.input(|i| {
-            i.raw
-                .dropped_files
-                .iter()
-                .find_map(|f| Some(f.path().to_path_buf()))
-        });
+        let dropped: Option<PathBuf> =
+            ctx.input(|i| i.raw.dropped_files.first().map(|f| f.path().to_path_buf()));
         if let Some(p) = dropped {
             self.open(p);
         }

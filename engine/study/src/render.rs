@@ -142,3 +142,78 @@ pub fn downsample(image: &DisplayImage, max_side: usize) -> DisplayImage {
         pixels,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mpr::{EdgeLetters, Plane, PlaneGrid};
+    use crate::pixel::Lut;
+
+    fn slice(values: Vec<f32>) -> SliceImage {
+        let width = values.len();
+        SliceImage {
+            grid: PlaneGrid {
+                plane: Plane::Acquired,
+                right: [1.0, 0.0, 0.0],
+                down: [0.0, 1.0, 0.0],
+                normal: [0.0, 0.0, 1.0],
+                spacing: [1.0, 1.0, 1.0],
+                origin: [0.0; 3],
+                width,
+                height: 1,
+                count: 1,
+            },
+            index: 0,
+            width,
+            height: 1,
+            channels: 1,
+            values,
+            letters: EdgeLetters::from_axes([1.0, 0.0, 0.0], [0.0, 1.0, 0.0]),
+        }
+    }
+
+    #[test]
+    fn voi_lut_maps_through_the_table_scaled_to_its_output_range() {
+        // A LUT for inputs 100..103 with outputs 1000..4000 (12-bit style): first and last entries
+        // clamp the inputs outside the table.
+        let lut = Lut {
+            first_mapped: 100,
+            entries: vec![1000, 2000, 3000, 4000],
+            bits: 12,
+        };
+        let image = to_display(
+            &slice(vec![0.0, 100.0, 101.0, 102.0, 103.0, 500.0, f32::NAN]),
+            &VoiMapping::Lut(lut),
+            Photometric::Monochrome2,
+        );
+        assert_eq!(image.pixels, vec![0, 0, 85, 170, 255, 255, 0]);
+    }
+
+    #[test]
+    fn monochrome1_inverts_after_the_voi_lut() {
+        let lut = Lut {
+            first_mapped: 0,
+            entries: vec![0, 10],
+            bits: 8,
+        };
+        let image = to_display(
+            &slice(vec![0.0, 1.0]),
+            &VoiMapping::Lut(lut),
+            Photometric::Monochrome1,
+        );
+        assert_eq!(image.pixels, vec![255, 0]);
+    }
+
+    #[test]
+    fn square_pixels_keep_the_physical_aspect() {
+        let image = DisplayImage {
+            width: 4,
+            height: 2,
+            channels: 1,
+            pixels: vec![10; 8],
+        };
+        let out = square_pixels(&image, [0.5, 1.5]);
+        assert_eq!((out.width, out.height), (4, 6));
+        assert!(out.pixels.iter().all(|p| *p == 10));
+    }
+}

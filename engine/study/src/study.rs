@@ -130,7 +130,12 @@ pub fn open(path: &Path) -> Result<Study> {
             }
             Some(Ok(found)) => found.add_to(&mut headers, &mut study),
             Some(Err(e)) => return Err(e),
-            None => unreachable!("single files are always scanned"),
+            // Not reached: single files are always scanned (`in_folder` is false).
+            None => {
+                return Err(StudyError::NoImages {
+                    path: path.to_path_buf(),
+                })
+            }
         }
     }
     for plan in dicom::group_series(headers) {
