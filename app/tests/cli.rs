@@ -143,3 +143,45 @@ fn slice_rejects_bad_arguments_clearly() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("purple"));
 }
+
+#[test]
+fn grounding_parse_reads_stdin_and_returns_slice_pixels() {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut child = bin()
+        .args([
+            "grounding",
+            "parse",
+            "--format",
+            "radgrounder",
+            "--width",
+            "512",
+            "--height",
+            "256",
+            "--lang",
+            "de",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"Die <p bbox=<loc0100><loc0200><loc0300><loc0400> id=<seg003>>linke Niere</p> ist klein. Die <p bbox=<loc0001>")
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let f = &v["findings"];
+    assert_eq!(f.as_array().expect("findings").len(), 1, "{v}");
+    assert_eq!(f[0]["keyword"], "linke Niere");
+    assert_eq!(f[0]["class_id"], 3);
+    assert_eq!(f[0]["class_name"], "linke Niere");
+    assert_eq!(
+        f[0]["box_px"],
+        serde_json::json!([100.0, 100.0, 300.0, 200.0])
+    );
+    assert!(f[0]["box_lps"].is_null());
+}

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_frames;
+mod grounding;
 mod info;
 mod screenshot;
 mod slice;
@@ -34,6 +35,8 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Render the viewer offscreen (software adapter is fine) and write a PNG.
     Screenshot(screenshot::ScreenshotArgs),
+    /// Grounded model output: `grounding parse` reads model text on stdin.
+    Grounding(grounding::GroundingArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -42,6 +45,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Slice(args)) => slice::run(args),
         Some(Command::Bench(args)) => bench::run(args),
         Some(Command::Screenshot(args)) => screenshot::run(args),
+        Some(Command::Grounding(args)) => grounding::run(args),
         None => crate::run_viewer(cli.path),
     }
 }

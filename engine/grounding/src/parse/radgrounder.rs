@@ -1,0 +1,169 @@
+//! RadGrounder: `The <p bbox=<loc0100><loc0200><loc0300><loc0400> id=<seg005>>liver</p> is enlarged.`
+//! Four `<loc>` tokens x_min, y_min, x_max, y_max in 512 bins (bin / 512, clamped: `<loc0512>` is
+//! 1.0), `id=<segNNN>` a class id of the label map. The mask checkpoint writes `<seg>liver</seg>`;
+//! the i-th `</seg>` pairs with the i-th mask.
+
+use super::{take_token, GroundingParser};
+use crate::finding::{BoxNorm, Finding};
+use crate::labels::{LabelMap, Language};
+
+const BINS: f64 = 512.0;
+
+pub struct RadGrounder {
+    pub labels: LabelMap,
+    pub language: Language,
+}
+
+impl GroundingParser for RadGrounder {
+    fn parse(&self, text: &str) -> Vec<Finding> {
+        let mut findings = Vec::new();
+        // Box phrases.
+        let mut rest = text;
+        while let Some(start) = rest.find("<p bbox=") {
+            let after = &rest[start + "<p bbox=".len()..];
+            match self.box_phrase(after) {
+                Some((finding, tail)) => {
+                    findings.push(finding);
+                    rest = tail;
+                }
+                None => rest = after,
+            }
+        }
+        // Mask phrases: only complete `<seg>…</seg>` pairs count, in order.
+        let mut rest = text;
+        let mut index = 0;
+        while let Some(start) = rest.find("<seg>") {
+            let after = &rest[start + "<seg>".len()..];
+            let Some(end) = after.find("</seg>") else {
+                break;
+            };
+            let keyword = after[..end].trim();
+            if !keyword.is_empty() && !keyword.contains("<seg>") {
+                findings.push(Finding {
+                    keyword: keyword.to_string(),
+                    class_id: None,
+                    class_name: None,
+                    box_norm: None,
+                    mask_index: Some(index),
+                });
+            }
+            index += 1;
+            rest = &after[end + "</seg>".len()..];
+        }
+        findings
+    }
+}
+
+impl RadGrounder {
+    /// Parses `<loc>x4 id=<segNNN>>keyword</p>`; `None` when any part is missing or cut off.
+    fn box_phrase<'a>(&self, s: &'a str) -> Option<(Finding, &'a str)> {
+        let mut coords = [0u32; 4];
+        let mut rest = s;
+        for c in &mut coords {
+            let (v, r) = take_token(rest, "loc")?;
+            *c = v;
+            rest = r;
+        }
+        let mut class_id = None;
+        let trimmed = rest.trim_start();
+        if let Some(after_id) = trimmed.strip_prefix("id=") {
+            let (id, r) = take_token(after_id, "seg")?;
+            class_id = Some(id);
+            rest = r;
+        }
+        let rest = rest.trim_start().strip_prefix('>')?;
+        let end = rest.find("</p>")?;
+        let keyword = rest[..end].trim();
+        if keyword.is_empty() || keyword.contains('<') {
+            return None;
+        }
+        let n = |v: u32| f64::from(v) / BINS;
+        let finding = Finding {
+            keyword: keyword.to_string(),
+            class_id,
+            class_name: class_id
+                .and_then(|id| self.labels.display_name(id, self.language))
+                .map(str::to_string),
+            box_norm: Some(BoxNorm::new(
+                n(coords[0]),
+                n(coords[1]),
+                n(coords[2]),
+                n(coords[3]),
+            )),
+            mask_index: None,
+        };
+        Some((finding, &rest[end + "</p>".len()..]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parser(language: Language) -> RadGrounder {
+        RadGrounder {
+            labels: LabelMap::radgrounder(),
+            language,
+        }
+    }
+
+    #[test]
+    fn boxes_are_x_first_in_512_bins_with_class_names() {
+        let text = "The <p bbox=<loc0100><loc0200><loc0300><loc0400> id=<seg005>>liver</p> is enlarged; \
+                    the <p bbox=<loc0000><loc0256><loc0512><loc0512> id=<seg002>>right kidney</p> is normal.";
+        let f = parser(Language::En).parse(text);
+        assert_eq!(f.len(), 2);
+        assert_eq!(f[0].keyword, "liver");
+        assert_eq!(f[0].class_id, Some(5));
+        assert_eq!(f[0].class_name.as_deref(), Some("liver"));
+        assert_eq!(
+            f[0].box_norm,
+            Some(BoxNorm([
+                100.0 / 512.0,
+                200.0 / 512.0,
+                300.0 / 512.0,
+                400.0 / 512.0
+            ]))
+        );
+        assert_eq!(f[1].box_norm, Some(BoxNorm([0.0, 0.5, 1.0, 1.0])));
+        assert_eq!(f[0].box_px(512, 256), Some([100.0, 100.0, 300.0, 200.0]));
+        let de = parser(Language::De).parse(text);
+        assert_eq!(de[1].class_name.as_deref(), Some("rechte Niere"));
+    }
+
+    #[test]
+    fn truncated_or_broken_output_keeps_only_complete_findings() {
+        let full = "The <p bbox=<loc0100><loc0200><loc0300><loc0400> id=<seg005>>liver</p> and the <p bbox=<loc0010><loc0020><loc0030><loc0040> id=<seg001>>spleen</p>.";
+        for cut in 0..full.len() {
+            if !full.is_char_boundary(cut) {
+                continue;
+            }
+            let f = parser(Language::En).parse(&full[..cut]);
+            let complete = full[..cut].matches("</p>").count();
+            assert_eq!(f.len(), complete, "cut at {cut}: {f:?}");
+        }
+        let broken = "<p bbox=<loc01x0><loc0200><loc0300><loc0400> id=<seg005>>liver</p> <p bbox=<loc0001><loc0002><loc0003> id=<seg005>>x</p>";
+        assert!(parser(Language::En).parse(broken).is_empty());
+    }
+
+    #[test]
+    fn boxes_without_a_class_id_still_parse() {
+        let f = parser(Language::En).parse("<p bbox=<loc0100><loc0200><loc0300><loc0400>>mass</p>");
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].class_id, None);
+        assert_eq!(f[0].keyword, "mass");
+    }
+
+    #[test]
+    fn mask_phrases_pair_with_masks_in_order() {
+        let f = parser(Language::En).parse(
+            "The <seg>liver</seg> is enlarged and the <seg>spleen</seg> is infarcted, the <seg>kid",
+        );
+        assert_eq!(f.len(), 2);
+        assert_eq!((f[0].keyword.as_str(), f[0].mask_index), ("liver", Some(0)));
+        assert_eq!(
+            (f[1].keyword.as_str(), f[1].mask_index),
+            ("spleen", Some(1))
+        );
+    }
+}
