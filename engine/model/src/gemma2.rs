@@ -1,0 +1,289 @@
+//! Gemma 2 decoder as transformers runs it inside PaliGemma 2, written out because candle's
+//! `gemma2` scales attention by head_dim instead of `query_pre_attn_scalar`, applies the sliding
+//! window to every layer, and takes token ids only. Here: embeddings in (image features merged by the
+//! caller), 1-based positions as PaliGemma uses, a prefix that attends bidirectionally, a sliding
+//! window on the sliding layers, soft-capped attention and logits, and a KV cache.
+
+use candle_core::{DType, Device, Module, Result, Tensor, D};
+use candle_nn::{linear_no_bias, Linear, VarBuilder};
+
+use crate::config::TextConfig;
+
+/// Gemma's RMSNorm: computed in f32, scaled by (1 + weight).
+#[derive(Clone, Debug)]
+struct RmsNorm {
+    weight: Tensor,
+    eps: f64,
+}
+
+impl RmsNorm {
+    fn new(dim: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
+        Ok(RmsNorm { weight: vb.get(dim, "weight")?, eps })
+    }
+}
+
+impl Module for RmsNorm {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let dtype = x.dtype();
+        let x = x.to_dtype(DType::F32)?;
+        let mean_sq = x.sqr()?.mean_keepdim(D::Minus1)?;
+        let normed = x.broadcast_mul(&(mean_sq + self.eps)?.sqrt()?.recip()?)?;
+        let scale = (self.weight.to_dtype(DType::F32)? + 1.0)?;
+        normed.broadcast_mul(&scale)?.to_dtype(dtype)
+    }
+}
+
+/// Rotary embedding tables (rotate-half convention, as Gemma).
+#[derive(Clone, Debug)]
+struct Rotary {
+    cos: Tensor,
+    sin: Tensor,
+}
+
+impl Rotary {
+    fn new(cfg: &TextConfig, dtype: DType, device: &Device) -> Result<Self> {
+        let dim = cfg.head_dim;
+        let theta = cfg.rope_theta();
+        let inv: Vec<f32> = (0..dim).step_by(2).map(|i| (1.0 / theta.powf(i as f64 / dim as f64)) as f32).collect();
+        let n = inv.len();
+        let inv = Tensor::from_vec(inv, (1, n), device)?;
+        // One extra position: PaliGemma positions start at 1.
+        let max = cfg.max_position_embeddings + 1;
+        let t = Tensor::arange(0u32, max as u32, device)?.to_dtype(DType::F32)?.reshape((max, 1))?;
+        let freqs = t.matmul(&inv)?;
+        Ok(Rotary { cos: freqs.cos()?.to_dtype(dtype)?, sin: freqs.sin()?.to_dtype(dtype)? })
+    }
+
+    fn apply(&self, x: &Tensor, first_position: usize) -> Result<Tensor> {
+        let (_, _, len, _) = x.dims4()?;
+        let cos = self.cos.narrow(0, first_position, len)?;
+        let sin = self.sin.narrow(0, first_position, len)?;
+        candle_nn::rotary_emb::rope(&x.contiguous()?, &cos, &sin)
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Mlp {
+    gate: Linear,
+    up: Linear,
+    down: Linear,
+    act: candle_nn::Activation,
+}
+
+impl Module for Mlp {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let gate = x.apply(&self.gate)?.apply(&self.act)?;
+        (gate * x.apply(&self.up)?)?.apply(&self.down)
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Attention {
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
+    heads: usize,
+    kv_heads: usize,
+    head_dim: usize,
+    scale: f64,
+    softcap: Option<f64>,
+    cache: Option<(Tensor, Tensor)>,
+}
+
+impl Attention {
+    fn forward(&mut self, x: &Tensor, rotary: &Rotary, first_position: usize, mask: &Tensor) -> Result<Tensor> {
+        let (b, len, _) = x.dims3()?;
+        let shape = |t: Tensor, h: usize| t.reshape((b, len, h, self.head_dim))?.transpose(1, 2);
+        let q = shape(x.apply(&self.q)?, self.heads)?;
+        let k = shape(x.apply(&self.k)?, self.kv_heads)?;
+        let v = shape(x.apply(&self.v)?, self.kv_heads)?;
+        let q = rotary.apply(&q, first_position)?;
+        let k = rotary.apply(&k, first_position)?;
+        let (k, v) = match &self.cache {
+            Some((pk, pv)) => (Tensor::cat(&[pk, &k], 2)?, Tensor::cat(&[pv, &v], 2)?),
+            None => (k, v),
+        };
+        self.cache = Some((k.clone(), v.clone()));
+        let groups = self.heads / self.kv_heads;
+        let k = candle_transformers::utils::repeat_kv(k, groups)?.contiguous()?;
+        let v = candle_transformers::utils::repeat_kv(v, groups)?.contiguous()?;
+        let mut w = (q.contiguous()?.matmul(&k.transpose(2, 3)?.contiguous()?)? * self.scale)?;
+        if let Some(cap) = self.softcap {
+            w = ((w / cap)?.tanh()? * cap)?;
+        }
+        let dtype = w.dtype();
+        let w = w.to_dtype(DType::F32)?.broadcast_add(mask)?;
+        // Plain softmax (not the fused op) keeps the graph differentiable for training later.
+        let w = candle_nn::ops::softmax(&w, D::Minus1)?.to_dtype(dtype)?;
+        w.matmul(&v)?.transpose(1, 2)?.reshape((b, len, ()))?.apply(&self.o)
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Layer {
+    attn: Attention,
+    mlp: Mlp,
+    input_norm: RmsNorm,
+    post_attn_norm: RmsNorm,
+    pre_ff_norm: RmsNorm,
+    post_ff_norm: RmsNorm,
+    sliding: bool,
+}
+
+/// The decoder. `forward` takes embeddings (already merged with image features, not yet scaled).
+#[derive(Clone, Debug)]
+pub struct Gemma2 {
+    embed: candle_nn::Embedding,
+    layers: Vec<Layer>,
+    norm: RmsNorm,
+    lm_head: Linear,
+    rotary: Rotary,
+    hidden: usize,
+    sliding_window: Option<usize>,
+    final_softcap: Option<f64>,
+    /// Tokens already in the KV cache.
+    seen: usize,
+    /// Length of the bidirectional prefix (image + prompt), fixed at prefill.
+    prefix: usize,
+}
+
+impl Gemma2 {
+    /// `vb` points at the decoder weights (`language_model` in canonical names); `head` at the
+    /// output projection when it is not tied to the embeddings.
+    pub fn new(cfg: &TextConfig, vb: VarBuilder, head: Option<Tensor>) -> Result<Self> {
+        let embed = candle_nn::embedding(cfg.vocab_size, cfg.hidden_size, vb.pp("embed_tokens"))?;
+        let rotary = Rotary::new(cfg, vb.dtype(), vb.device())?;
+        let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
+        for i in 0..cfg.num_hidden_layers {
+            let l = vb.pp("layers").pp(i);
+            let a = l.pp("self_attn");
+            let (h, kv, d) = (cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim);
+            let attn = Attention {
+                q: linear_no_bias(cfg.hidden_size, h * d, a.pp("q_proj"))?,
+                k: linear_no_bias(cfg.hidden_size, kv * d, a.pp("k_proj"))?,
+                v: linear_no_bias(cfg.hidden_size, kv * d, a.pp("v_proj"))?,
+                o: linear_no_bias(h * d, cfg.hidden_size, a.pp("o_proj"))?,
+                heads: h,
+                kv_heads: kv,
+                head_dim: d,
+                scale: cfg.query_pre_attn_scalar.powf(-0.5),
+                softcap: cfg.attn_logit_softcapping,
+                cache: None,
+            };
+            let m = l.pp("mlp");
+            let mlp = Mlp {
+                gate: linear_no_bias(cfg.hidden_size, cfg.intermediate_size, m.pp("gate_proj"))?,
+                up: linear_no_bias(cfg.hidden_size, cfg.intermediate_size, m.pp("up_proj"))?,
+                down: linear_no_bias(cfg.intermediate_size, cfg.hidden_size, m.pp("down_proj"))?,
+                act: cfg.hidden_activation,
+            };
+            let norm = |name: &str| RmsNorm::new(cfg.hidden_size, cfg.rms_norm_eps, l.pp(name));
+            layers.push(Layer {
+                attn,
+                mlp,
+                input_norm: norm("input_layernorm")?,
+                post_attn_norm: norm("post_attention_layernorm")?,
+                pre_ff_norm: norm("pre_feedforward_layernorm")?,
+                post_ff_norm: norm("post_feedforward_layernorm")?,
+                sliding: cfg.is_sliding(i),
+            });
+        }
+        let norm = RmsNorm::new(cfg.hidden_size, cfg.rms_norm_eps, vb.pp("norm"))?;
+        let lm_head = Linear::new(head.unwrap_or_else(|| embed.embeddings().clone()), None);
+        Ok(Gemma2 {
+            embed,
+            layers,
+            norm,
+            lm_head,
+            rotary,
+            hidden: cfg.hidden_size,
+            sliding_window: cfg.sliding_window,
+            final_softcap: cfg.final_logit_softcapping,
+            seen: 0,
+            prefix: 0,
+        })
+    }
+
+    pub fn embed_tokens(&self, ids: &Tensor) -> Result<Tensor> {
+        self.embed.forward(ids)
+    }
+
+    pub fn hidden_size(&self) -> usize {
+        self.hidden
+    }
+
+    pub fn clear_cache(&mut self) {
+        for l in &mut self.layers {
+            l.attn.cache = None;
+        }
+        self.seen = 0;
+        self.prefix = 0;
+    }
+
+    /// Tokens in the KV cache.
+    pub fn seen(&self) -> usize {
+        self.seen
+    }
+
+    /// Runs `embeds` (batch 1) after what the cache holds. On an empty cache, the first `prefix`
+    /// tokens form the bidirectional prefix. Returns logits for every new position (f32) and the
+    /// final hidden states before the output norm.
+    pub fn forward(&mut self, embeds: &Tensor, prefix: usize) -> Result<(Tensor, Tensor)> {
+        let (_, len, _) = embeds.dims3()?;
+        if self.seen == 0 {
+            self.prefix = prefix;
+        }
+        let offset = self.seen;
+        let device = embeds.device().clone();
+        let full = self.mask(offset, len, None, &device)?;
+        let sliding = match self.sliding_window {
+            Some(w) => Some(self.mask(offset, len, Some(w), &device)?),
+            None => None,
+        };
+        let normalizer = (self.hidden as f64).sqrt();
+        let mut x = (embeds * normalizer)?;
+        for layer in &mut self.layers {
+            let mask = if layer.sliding { sliding.as_ref().unwrap_or(&full) } else { &full };
+            let residual = x.clone();
+            let h = layer.input_norm.forward(&x)?;
+            // PaliGemma counts positions from 1.
+            let h = layer.attn.forward(&h, &self.rotary, offset + 1, mask)?;
+            x = (residual + layer.post_attn_norm.forward(&h)?)?;
+            let residual = x.clone();
+            let h = layer.pre_ff_norm.forward(&x)?;
+            let h = layer.mlp.forward(&h)?;
+            x = (residual + layer.post_ff_norm.forward(&h)?)?;
+        }
+        self.seen += len;
+        let hidden = x.clone();
+        let logits = self.norm.forward(&x)?.apply(&self.lm_head)?.to_dtype(DType::F32)?;
+        let logits = match self.final_softcap {
+            Some(cap) => ((logits / cap)?.tanh()? * cap)?,
+            None => logits,
+        };
+        Ok((logits, hidden))
+    }
+
+    /// Additive mask (0 or -inf), shape (len, offset + len): causal, within `window` when given,
+    /// and bidirectional inside the prefix.
+    fn mask(&self, offset: usize, len: usize, window: Option<usize>, device: &Device) -> Result<Tensor> {
+        let keys = offset + len;
+        let prefix = self.prefix;
+        let data: Vec<f32> = (0..len)
+            .flat_map(|qi| {
+                let i = offset + qi;
+                (0..keys).map(move |j| {
+                    let causal = j <= i && window.map(|w| j + w > i).unwrap_or(true);
+                    let in_prefix = i < prefix && j < prefix;
+                    if causal || in_prefix {
+                        0.0
+                    } else {
+                        f32::NEG_INFINITY
+                    }
+                })
+            })
+            .collect();
+        Tensor::from_vec(data, (1, 1, len, keys), device)
+    }
+}

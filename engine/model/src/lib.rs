@@ -1,0 +1,14 @@
+//! The embedded model runtime: PaliGemma 2 (SigLIP vision tower, linear projector, Gemma 2 decoder)
+//! composed on Candle, loading Hugging Face checkpoints from a local folder. No UI, no GPU code of
+//! its own: Candle picks CPU, CUDA or Metal (cargo features `cuda`, `metal`).
+
+pub mod checkpoint;
+pub mod config;
+pub mod error;
+pub mod gemma2;
+pub mod paligemma;
+
+pub use checkpoint::Checkpoint;
+pub use config::PaliGemmaConfig;
+pub use error::{ModelError, Result};
+pub use paligemma::PaliGemma;
