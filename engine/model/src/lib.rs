@@ -7,6 +7,7 @@ pub mod config;
 pub mod error;
 pub mod gemma2;
 pub mod paligemma;
+pub mod preprocess;
 
 pub use checkpoint::Checkpoint;
 pub use config::PaliGemmaConfig;
