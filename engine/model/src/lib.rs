@@ -6,8 +6,11 @@ pub mod checkpoint;
 pub mod config;
 pub mod error;
 pub mod gemma2;
+pub mod generate;
 pub mod paligemma;
 pub mod preprocess;
+pub mod prompt;
+pub mod tokenizer;
 
 pub use checkpoint::Checkpoint;
 pub use config::PaliGemmaConfig;

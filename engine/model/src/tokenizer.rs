@@ -1,0 +1,49 @@
+//! The checkpoint's `tokenizer.json` (Hugging Face tokenizers, pure Rust build) and the prompt ids:
+//! `<image>` x N, `<bos>`, then the encoded text without automatic special tokens.
+
+use std::path::Path;
+
+use crate::error::{ModelError, Result};
+
+pub struct PromptTokenizer {
+    inner: tokenizers::Tokenizer,
+    path: std::path::PathBuf,
+    pub bos: u32,
+}
+
+impl PromptTokenizer {
+    pub fn from_dir(dir: &Path) -> Result<Self> {
+        let path = dir.join("tokenizer.json");
+        if !path.exists() {
+            return Err(ModelError::MissingFile { path });
+        }
+        let inner = tokenizers::Tokenizer::from_file(&path)
+            .map_err(|e| ModelError::Tokenizer { path: path.clone(), message: e.to_string() })?;
+        let bos = inner
+            .token_to_id("<bos>")
+            .ok_or_else(|| ModelError::Tokenizer { path: path.clone(), message: "no <bos> token".into() })?;
+        Ok(PromptTokenizer { inner, path, bos })
+    }
+
+    /// Prompt ids for `text` after `image_tokens` copies of `image_token` and `<bos>`.
+    pub fn prompt_ids(&self, image_token: u32, image_tokens: usize, text: &str) -> Result<Vec<u32>> {
+        let encoding = self
+            .inner
+            .encode(text, false)
+            .map_err(|e| ModelError::Tokenizer { path: self.path.clone(), message: e.to_string() })?;
+        let mut ids = vec![image_token; image_tokens];
+        ids.push(self.bos);
+        ids.extend_from_slice(encoding.get_ids());
+        Ok(ids)
+    }
+
+    /// Generated ids to text, special tokens kept (the grounding markup is made of them), with the
+    /// `<pad>` and `<eos>` strings removed as RadGrounder's evaluation does.
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        let text = self
+            .inner
+            .decode(ids, false)
+            .map_err(|e| ModelError::Tokenizer { path: self.path.clone(), message: e.to_string() })?;
+        Ok(text.replace("<pad>", "").replace("<eos>", "").trim().to_string())
+    }
+}
