@@ -185,3 +185,45 @@ fn grounding_parse_reads_stdin_and_returns_slice_pixels() {
     );
     assert!(f[0]["box_lps"].is_null());
 }
+
+#[test]
+fn ask_runs_the_tiny_checkpoint_on_a_real_slice() {
+    let model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/tiny-paligemma2");
+    let out = bin()
+        .arg("ask")
+        .arg(testdata("dicom/series/ct_head_invesalius"))
+        .arg("--model")
+        .arg(&model)
+        .args([
+            "--task",
+            "grounded",
+            "--plane",
+            "coronal",
+            "--max-new-tokens",
+            "8",
+            "--json",
+        ])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    for key in ["text", "findings", "tokens", "ttft_ms", "tok_per_s"] {
+        assert!(v.get(key).is_some(), "missing {key}: {v}");
+    }
+    assert_eq!(v["tokens"], 8);
+    assert_eq!(v["slice_size"], serde_json::json!([256, 108]));
+    let err = bin()
+        .arg("ask")
+        .arg(testdata("dicom/series/ct_head_invesalius"))
+        .arg("--model")
+        .arg("/nonexistent")
+        .args(["--task", "report"])
+        .output()
+        .expect("run");
+    assert!(!err.status.success());
+    assert!(String::from_utf8_lossy(&err.stderr).contains("config.json"));
+}

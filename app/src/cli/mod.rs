@@ -1,5 +1,6 @@
 //! Command-line subcommands. Each one is a thin edge over the engine crates.
 
+mod ask;
 mod bench;
 mod bench_frames;
 mod grounding;
@@ -35,6 +36,8 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Render the viewer offscreen (software adapter is fine) and write a PNG.
     Screenshot(screenshot::ScreenshotArgs),
+    /// Ask the model about one slice: report, grounded report, segmentation or a question.
+    Ask(ask::AskArgs),
     /// Grounded model output: `grounding parse` reads model text on stdin.
     Grounding(grounding::GroundingArgs),
 }
@@ -46,6 +49,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Bench(args)) => bench::run(args),
         Some(Command::Screenshot(args)) => screenshot::run(args),
         Some(Command::Grounding(args)) => grounding::run(args),
+        Some(Command::Ask(args)) => ask::run(args),
         None => crate::run_viewer(cli.path),
     }
 }

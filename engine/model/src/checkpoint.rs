@@ -23,14 +23,21 @@ impl Checkpoint {
         let config = PaliGemmaConfig::from_file(&dir.join("config.json"))?;
         let mut tensors = HashMap::new();
         for file in weight_files(dir)? {
-            let loaded = candle_core::safetensors::load(&file, device)
-                .map_err(|e| ModelError::Weights { path: file.clone(), message: e.to_string() })?;
+            let loaded =
+                candle_core::safetensors::load(&file, device).map_err(|e| ModelError::Weights {
+                    path: file.clone(),
+                    message: e.to_string(),
+                })?;
             for (name, tensor) in loaded {
                 let tensor = tensor.to_dtype(dtype)?;
                 tensors.insert(canonical_name(&name), tensor);
             }
         }
-        Ok(Checkpoint { dir: dir.to_path_buf(), config, tensors })
+        Ok(Checkpoint {
+            dir: dir.to_path_buf(),
+            config,
+            tensors,
+        })
     }
 }
 
@@ -44,13 +51,21 @@ fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
     if !index.exists() {
         return Err(ModelError::MissingFile { path: single });
     }
-    let text = std::fs::read_to_string(&index).map_err(|e| ModelError::Io { path: index.clone(), source: e })?;
-    let value: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| ModelError::Config { path: index.clone(), message: e.to_string() })?;
+    let text = std::fs::read_to_string(&index).map_err(|e| ModelError::Io {
+        path: index.clone(),
+        source: e,
+    })?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| ModelError::Config {
+        path: index.clone(),
+        message: e.to_string(),
+    })?;
     let map = value
         .get("weight_map")
         .and_then(|m| m.as_object())
-        .ok_or_else(|| ModelError::Config { path: index.clone(), message: "no weight_map".into() })?;
+        .ok_or_else(|| ModelError::Config {
+            path: index.clone(),
+            message: "no weight_map".into(),
+        })?;
     let mut files: Vec<PathBuf> = map
         .values()
         .filter_map(|v| v.as_str())
@@ -91,12 +106,27 @@ mod tests {
     #[test]
     fn both_saved_layouts_map_to_one() {
         for (a, b) in [
-            ("vision_tower.vision_model.embeddings.patch_embedding.weight", "vision_tower.embeddings.patch_embedding.weight"),
-            ("model.vision_tower.embeddings.patch_embedding.weight", "vision_tower.embeddings.patch_embedding.weight"),
-            ("language_model.model.layers.0.mlp.up_proj.weight", "language_model.layers.0.mlp.up_proj.weight"),
-            ("model.language_model.layers.0.mlp.up_proj.weight", "language_model.layers.0.mlp.up_proj.weight"),
+            (
+                "vision_tower.vision_model.embeddings.patch_embedding.weight",
+                "vision_tower.embeddings.patch_embedding.weight",
+            ),
+            (
+                "model.vision_tower.embeddings.patch_embedding.weight",
+                "vision_tower.embeddings.patch_embedding.weight",
+            ),
+            (
+                "language_model.model.layers.0.mlp.up_proj.weight",
+                "language_model.layers.0.mlp.up_proj.weight",
+            ),
+            (
+                "model.language_model.layers.0.mlp.up_proj.weight",
+                "language_model.layers.0.mlp.up_proj.weight",
+            ),
             ("language_model.lm_head.weight", "lm_head.weight"),
-            ("multi_modal_projector.linear.bias", "multi_modal_projector.linear.bias"),
+            (
+                "multi_modal_projector.linear.bias",
+                "multi_modal_projector.linear.bias",
+            ),
         ] {
             assert_eq!(canonical_name(a), b);
         }

@@ -71,7 +71,10 @@ impl TextConfig {
             return false;
         }
         match &self.layer_types {
-            Some(types) => types.get(i).map(|t| t == "sliding_attention").unwrap_or(false),
+            Some(types) => types
+                .get(i)
+                .map(|t| t == "sliding_attention")
+                .unwrap_or(false),
             None => i % 2 == 0,
         }
     }
@@ -95,20 +98,37 @@ pub struct PaliGemmaConfig {
 impl PaliGemmaConfig {
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => ModelError::MissingFile { path: path.to_path_buf() },
-            _ => ModelError::Io { path: path.to_path_buf(), source: e },
+            std::io::ErrorKind::NotFound => ModelError::MissingFile {
+                path: path.to_path_buf(),
+            },
+            _ => ModelError::Io {
+                path: path.to_path_buf(),
+                source: e,
+            },
         })?;
-        let value: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| ModelError::Config { path: path.to_path_buf(), message: e.to_string() })?;
-        let model_type = value.get("model_type").and_then(|v| v.as_str()).unwrap_or("");
-        let text_type = value.pointer("/text_config/model_type").and_then(|v| v.as_str()).unwrap_or("gemma2");
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| ModelError::Config {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+        let model_type = value
+            .get("model_type")
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
+        let text_type = value
+            .pointer("/text_config/model_type")
+            .and_then(|v| v.as_str())
+            .unwrap_or("gemma2");
         if model_type != "paligemma" || text_type != "gemma2" {
             return Err(ModelError::UnknownArchitecture {
                 path: path.to_path_buf(),
                 found: format!("model_type {model_type:?}, text model {text_type:?}"),
             });
         }
-        serde_json::from_value(value).map_err(|e| ModelError::Config { path: path.to_path_buf(), message: e.to_string() })
+        serde_json::from_value(value).map_err(|e| ModelError::Config {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
     }
 
     /// Image tokens per image: (image_size / patch_size)^2.
@@ -120,8 +140,14 @@ impl PaliGemmaConfig {
     /// End-of-sequence token ids (a number or a list in config.json).
     pub fn eos_ids(&self) -> Vec<u32> {
         match &self.eos_token_id {
-            Some(serde_json::Value::Number(n)) => n.as_u64().map(|v| vec![v as u32]).unwrap_or_default(),
-            Some(serde_json::Value::Array(a)) => a.iter().filter_map(|v| v.as_u64()).map(|v| v as u32).collect(),
+            Some(serde_json::Value::Number(n)) => {
+                n.as_u64().map(|v| vec![v as u32]).unwrap_or_default()
+            }
+            Some(serde_json::Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_u64())
+                .map(|v| v as u32)
+                .collect(),
             _ => vec![1],
         }
     }

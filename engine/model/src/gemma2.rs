@@ -18,7 +18,10 @@ struct RmsNorm {
 
 impl RmsNorm {
     fn new(dim: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
-        Ok(RmsNorm { weight: vb.get(dim, "weight")?, eps })
+        Ok(RmsNorm {
+            weight: vb.get(dim, "weight")?,
+            eps,
+        })
     }
 }
 
@@ -44,14 +47,22 @@ impl Rotary {
     fn new(cfg: &TextConfig, dtype: DType, device: &Device) -> Result<Self> {
         let dim = cfg.head_dim;
         let theta = cfg.rope_theta();
-        let inv: Vec<f32> = (0..dim).step_by(2).map(|i| (1.0 / theta.powf(i as f64 / dim as f64)) as f32).collect();
+        let inv: Vec<f32> = (0..dim)
+            .step_by(2)
+            .map(|i| (1.0 / theta.powf(i as f64 / dim as f64)) as f32)
+            .collect();
         let n = inv.len();
         let inv = Tensor::from_vec(inv, (1, n), device)?;
         // One extra position: PaliGemma positions start at 1.
         let max = cfg.max_position_embeddings + 1;
-        let t = Tensor::arange(0u32, max as u32, device)?.to_dtype(DType::F32)?.reshape((max, 1))?;
+        let t = Tensor::arange(0u32, max as u32, device)?
+            .to_dtype(DType::F32)?
+            .reshape((max, 1))?;
         let freqs = t.matmul(&inv)?;
-        Ok(Rotary { cos: freqs.cos()?.to_dtype(dtype)?, sin: freqs.sin()?.to_dtype(dtype)? })
+        Ok(Rotary {
+            cos: freqs.cos()?.to_dtype(dtype)?,
+            sin: freqs.sin()?.to_dtype(dtype)?,
+        })
     }
 
     fn apply(&self, x: &Tensor, first_position: usize) -> Result<Tensor> {
@@ -92,7 +103,13 @@ struct Attention {
 }
 
 impl Attention {
-    fn forward(&mut self, x: &Tensor, rotary: &Rotary, first_position: usize, mask: &Tensor) -> Result<Tensor> {
+    fn forward(
+        &mut self,
+        x: &Tensor,
+        rotary: &Rotary,
+        first_position: usize,
+        mask: &Tensor,
+    ) -> Result<Tensor> {
         let (b, len, _) = x.dims3()?;
         let shape = |t: Tensor, h: usize| t.reshape((b, len, h, self.head_dim))?.transpose(1, 2);
         let q = shape(x.apply(&self.q)?, self.heads)?;
@@ -116,7 +133,10 @@ impl Attention {
         let w = w.to_dtype(DType::F32)?.broadcast_add(mask)?;
         // Plain softmax (not the fused op) keeps the graph differentiable for training later.
         let w = candle_nn::ops::softmax(&w, D::Minus1)?.to_dtype(dtype)?;
-        w.matmul(&v)?.transpose(1, 2)?.reshape((b, len, ()))?.apply(&self.o)
+        w.matmul(&v)?
+            .transpose(1, 2)?
+            .reshape((b, len, ()))?
+            .apply(&self.o)
     }
 }
 
@@ -158,7 +178,11 @@ impl Gemma2 {
         for i in 0..cfg.num_hidden_layers {
             let l = vb.pp("layers").pp(i);
             let a = l.pp("self_attn");
-            let (h, kv, d) = (cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim);
+            let (h, kv, d) = (
+                cfg.num_attention_heads,
+                cfg.num_key_value_heads,
+                cfg.head_dim,
+            );
             let attn = Attention {
                 q: linear_no_bias(cfg.hidden_size, h * d, a.pp("q_proj"))?,
                 k: linear_no_bias(cfg.hidden_size, kv * d, a.pp("k_proj"))?,
@@ -244,7 +268,11 @@ impl Gemma2 {
         let normalizer = (self.hidden as f64).sqrt();
         let mut x = (embeds * normalizer)?;
         for layer in &mut self.layers {
-            let mask = if layer.sliding { sliding.as_ref().unwrap_or(&full) } else { &full };
+            let mask = if layer.sliding {
+                sliding.as_ref().unwrap_or(&full)
+            } else {
+                &full
+            };
             let residual = x.clone();
             let h = layer.input_norm.forward(&x)?;
             // PaliGemma counts positions from 1.
@@ -257,7 +285,11 @@ impl Gemma2 {
         }
         self.seen += len;
         let hidden = x.clone();
-        let logits = self.norm.forward(&x)?.apply(&self.lm_head)?.to_dtype(DType::F32)?;
+        let logits = self
+            .norm
+            .forward(&x)?
+            .apply(&self.lm_head)?
+            .to_dtype(DType::F32)?;
         let logits = match self.final_softcap {
             Some(cap) => ((logits / cap)?.tanh()? * cap)?,
             None => logits,
@@ -267,7 +299,13 @@ impl Gemma2 {
 
     /// Additive mask (0 or -inf), shape (len, offset + len): causal, within `window` when given,
     /// and bidirectional inside the prefix.
-    fn mask(&self, offset: usize, len: usize, window: Option<usize>, device: &Device) -> Result<Tensor> {
+    fn mask(
+        &self,
+        offset: usize,
+        len: usize,
+        window: Option<usize>,
+        device: &Device,
+    ) -> Result<Tensor> {
         let keys = offset + len;
         let prefix = self.prefix;
         let data: Vec<f32> = (0..len)

@@ -55,7 +55,11 @@ pub fn generate_greedy(
     Ok(Generation {
         tokens,
         ttft_ms,
-        tok_per_s: if secs > 0.0 && after_first > 0.0 { after_first / secs } else { 0.0 },
+        tok_per_s: if secs > 0.0 && after_first > 0.0 {
+            after_first / secs
+        } else {
+            0.0
+        },
         cancelled,
     })
 }

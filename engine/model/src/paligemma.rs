@@ -24,18 +24,36 @@ pub struct PaliGemma {
 impl PaliGemma {
     /// Builds the model from a loaded checkpoint; a missing or mis-shaped tensor is named.
     pub fn new(checkpoint: Checkpoint, dtype: DType, device: &Device) -> Result<Self> {
-        let Checkpoint { config, tensors, .. } = checkpoint;
+        let Checkpoint {
+            config, tensors, ..
+        } = checkpoint;
         let head = tensors.get("lm_head.weight").cloned();
         let vb = VarBuilder::from_tensors(tensors, dtype, device);
         let named = |name: &str| {
             let name = name.to_string();
-            move |e: candle_core::Error| ModelError::Tensor { name: name.clone(), message: e.to_string() }
+            move |e: candle_core::Error| ModelError::Tensor {
+                name: name.clone(),
+                message: e.to_string(),
+            }
         };
-        let vision = siglip::VisionModel::new(&config.vision_config, false, vb.pp("vision_tower")).map_err(named("vision_tower"))?;
-        let projector = candle_nn::linear(config.vision_config.hidden_size, config.projection_dim, vb.pp("multi_modal_projector").pp("linear"))
-            .map_err(named("multi_modal_projector.linear"))?;
-        let text = Gemma2::new(&config.text_config, vb.pp("language_model"), head).map_err(named("language_model"))?;
-        Ok(PaliGemma { config, vision, projector, text, device: device.clone(), dtype })
+        let vision = siglip::VisionModel::new(&config.vision_config, false, vb.pp("vision_tower"))
+            .map_err(named("vision_tower"))?;
+        let projector = candle_nn::linear(
+            config.vision_config.hidden_size,
+            config.projection_dim,
+            vb.pp("multi_modal_projector").pp("linear"),
+        )
+        .map_err(named("multi_modal_projector.linear"))?;
+        let text = Gemma2::new(&config.text_config, vb.pp("language_model"), head)
+            .map_err(named("language_model"))?;
+        Ok(PaliGemma {
+            config,
+            vision,
+            projector,
+            text,
+            device: device.clone(),
+            dtype,
+        })
     }
 
     /// Opens a checkpoint folder.
@@ -82,12 +100,16 @@ impl PaliGemma {
         if image_positions.is_empty() {
             return Ok(text.unsqueeze(0)?);
         }
-        let features = (self.image_features(pixel_values)? / (self.text.hidden_size() as f64).sqrt())?;
+        let features =
+            (self.image_features(pixel_values)? / (self.text.hidden_size() as f64).sqrt())?;
         let n = features.dim(0)?;
         if image_positions.len() != n {
             return Err(ModelError::Tensor {
                 name: "input_ids".into(),
-                message: format!("{} <image> tokens for {n} image features", image_positions.len()),
+                message: format!(
+                    "{} <image> tokens for {n} image features",
+                    image_positions.len()
+                ),
             });
         }
         // Rows: text embedding, or the next image feature at an <image> position.

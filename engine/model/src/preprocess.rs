@@ -17,14 +17,30 @@ pub struct ModelImage {
 }
 
 /// Preprocesses an engine slice (modality values; NaN outside the volume counts as the lowest value).
-pub fn preprocess_slice(slice: &SliceImage, modality: &str, photometric: Photometric, size: usize) -> ModelImage {
+pub fn preprocess_slice(
+    slice: &SliceImage,
+    modality: &str,
+    photometric: Photometric,
+    size: usize,
+) -> ModelImage {
     let grey: Vec<f32> = if slice.channels == 3 {
-        slice.values.chunks_exact(3).map(|p| 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2]).collect()
+        slice
+            .values
+            .chunks_exact(3)
+            .map(|p| 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2])
+            .collect()
     } else {
         slice.values.clone()
     };
-    let lowest = grey.iter().copied().filter(|v| v.is_finite()).fold(f32::INFINITY, f32::min);
-    let mut values: Vec<f32> = grey.iter().map(|v| if v.is_finite() { *v } else { lowest }).collect();
+    let lowest = grey
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(f32::INFINITY, f32::min);
+    let mut values: Vec<f32> = grey
+        .iter()
+        .map(|v| if v.is_finite() { *v } else { lowest })
+        .collect();
     if photometric == Photometric::Monochrome1 {
         let highest = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         values.iter_mut().for_each(|v| *v = highest + lowest - *v);
@@ -33,7 +49,13 @@ pub fn preprocess_slice(slice: &SliceImage, modality: &str, photometric: Photome
 }
 
 /// The same on a raw row-major array of modality values.
-pub fn preprocess_values(values: &[f32], width: usize, height: usize, is_ct: bool, size: usize) -> ModelImage {
+pub fn preprocess_values(
+    values: &[f32],
+    width: usize,
+    height: usize,
+    is_ct: bool,
+    size: usize,
+) -> ModelImage {
     let mut pixels = Vec::with_capacity(3 * size * size);
     if is_ct {
         for (w, l) in CT_WINDOWS {
@@ -45,8 +67,15 @@ pub fn preprocess_values(values: &[f32], width: usize, height: usize, is_ct: boo
             pixels.extend(resize_bilinear(&channel, width, height, size));
         }
     } else {
-        let (min, max) = values.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
-        let scaled: Vec<f32> = values.iter().map(|v| (v - min) / (max - min + 1e-5) * 2.0 - 1.0).collect();
+        let (min, max) = values
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), v| {
+                (a.min(*v), b.max(*v))
+            });
+        let scaled: Vec<f32> = values
+            .iter()
+            .map(|v| (v - min) / (max - min + 1e-5) * 2.0 - 1.0)
+            .collect();
         let one = resize_bilinear(&scaled, width, height, size);
         for _ in 0..3 {
             pixels.extend_from_slice(&one);

@@ -69,7 +69,12 @@ impl Request {
                 if let Some(q) = non_empty(&self.question) {
                     prefix.push(q.to_string());
                 }
-                prefix.extend(self.options.iter().map(|o| o.trim().to_string()).filter(|o| !o.is_empty()));
+                prefix.extend(
+                    self.options
+                        .iter()
+                        .map(|o| o.trim().to_string())
+                        .filter(|o| !o.is_empty()),
+                );
             }
             _ => {
                 let (ka, fs) = match self.lang {
@@ -84,7 +89,11 @@ impl Request {
                 }
             }
         }
-        format!("\n{}\n{} \n", prefix.join("\n"), task_prompt(self.task, self.lang))
+        format!(
+            "\n{}\n{} \n",
+            prefix.join("\n"),
+            task_prompt(self.task, self.lang)
+        )
     }
 }
 
@@ -93,15 +102,32 @@ mod tests {
     use super::*;
 
     fn req(task: Task, lang: Lang) -> Request {
-        Request { task, lang, clinical: None, question: None, options: vec![] }
+        Request {
+            task,
+            lang,
+            clinical: None,
+            question: None,
+            options: vec![],
+        }
     }
 
     #[test]
     fn layouts_follow_radgrounder() {
-        assert_eq!(req(Task::Grounded, Lang::En).text(), "\n\nCaption this image and detect keywords: \n");
-        let r = Request { clinical: Some("Sturz.".into()), question: Some("Blutung?".into()), ..req(Task::Segment, Lang::De) };
+        assert_eq!(
+            req(Task::Grounded, Lang::En).text(),
+            "\n\nCaption this image and detect keywords: \n"
+        );
+        let r = Request {
+            clinical: Some("Sturz.".into()),
+            question: Some("Blutung?".into()),
+            ..req(Task::Segment, Lang::De)
+        };
         assert_eq!(r.text(), "\nKlinische angaben: Sturz.\nFragestellung: Blutung?\nBeschreibe dieses Bild und segmentiere die Schlüsselwörter: \n");
-        let v = Request { question: Some("Is the liver enlarged?".into()), options: vec!["yes".into(), "no".into()], ..req(Task::Vqa, Lang::En) };
+        let v = Request {
+            question: Some("Is the liver enlarged?".into()),
+            options: vec!["yes".into(), "no".into()],
+            ..req(Task::Vqa, Lang::En)
+        };
         assert_eq!(v.text(), "\nIs the liver enlarged?\nyes\nno\nAnswer: \n");
     }
 }

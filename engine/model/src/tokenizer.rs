@@ -17,20 +17,33 @@ impl PromptTokenizer {
         if !path.exists() {
             return Err(ModelError::MissingFile { path });
         }
-        let inner = tokenizers::Tokenizer::from_file(&path)
-            .map_err(|e| ModelError::Tokenizer { path: path.clone(), message: e.to_string() })?;
+        let inner = tokenizers::Tokenizer::from_file(&path).map_err(|e| ModelError::Tokenizer {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
         let bos = inner
             .token_to_id("<bos>")
-            .ok_or_else(|| ModelError::Tokenizer { path: path.clone(), message: "no <bos> token".into() })?;
+            .ok_or_else(|| ModelError::Tokenizer {
+                path: path.clone(),
+                message: "no <bos> token".into(),
+            })?;
         Ok(PromptTokenizer { inner, path, bos })
     }
 
     /// Prompt ids for `text` after `image_tokens` copies of `image_token` and `<bos>`.
-    pub fn prompt_ids(&self, image_token: u32, image_tokens: usize, text: &str) -> Result<Vec<u32>> {
+    pub fn prompt_ids(
+        &self,
+        image_token: u32,
+        image_tokens: usize,
+        text: &str,
+    ) -> Result<Vec<u32>> {
         let encoding = self
             .inner
             .encode(text, false)
-            .map_err(|e| ModelError::Tokenizer { path: self.path.clone(), message: e.to_string() })?;
+            .map_err(|e| ModelError::Tokenizer {
+                path: self.path.clone(),
+                message: e.to_string(),
+            })?;
         let mut ids = vec![image_token; image_tokens];
         ids.push(self.bos);
         ids.extend_from_slice(encoding.get_ids());
@@ -43,7 +56,14 @@ impl PromptTokenizer {
         let text = self
             .inner
             .decode(ids, false)
-            .map_err(|e| ModelError::Tokenizer { path: self.path.clone(), message: e.to_string() })?;
-        Ok(text.replace("<pad>", "").replace("<eos>", "").trim().to_string())
+            .map_err(|e| ModelError::Tokenizer {
+                path: self.path.clone(),
+                message: e.to_string(),
+            })?;
+        Ok(text
+            .replace("<pad>", "")
+            .replace("<eos>", "")
+            .trim()
+            .to_string())
     }
 }

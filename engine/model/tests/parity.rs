@@ -21,9 +21,19 @@ struct Expected {
 }
 
 fn expected() -> Expected {
-    let t = candle_core::safetensors::load(fixture().join("expected.safetensors"), &Device::Cpu).expect("expected.safetensors");
-    let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixture().join("expected.json")).expect("expected.json")).expect("json");
-    let ids = |k: &str| j[k].as_array().expect(k).iter().map(|v| v.as_u64().expect("id") as u32).collect();
+    let t = candle_core::safetensors::load(fixture().join("expected.safetensors"), &Device::Cpu)
+        .expect("expected.safetensors");
+    let j: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture().join("expected.json")).expect("expected.json"),
+    )
+    .expect("json");
+    let ids = |k: &str| {
+        j[k].as_array()
+            .expect(k)
+            .iter()
+            .map(|v| v.as_u64().expect("id") as u32)
+            .collect()
+    };
     Expected {
         pixel_values: t["pixel_values"].clone(),
         prefix_logits: t["prefix_logits"].clone(),
@@ -35,7 +45,16 @@ fn expected() -> Expected {
 }
 
 fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b).expect("same shape").abs().expect("abs").flatten_all().expect("flat").max(0).expect("max").to_scalar::<f32>().expect("scalar")
+    (a - b)
+        .expect("same shape")
+        .abs()
+        .expect("abs")
+        .flatten_all()
+        .expect("flat")
+        .max(0)
+        .expect("max")
+        .to_scalar::<f32>()
+        .expect("scalar")
 }
 
 fn model() -> PaliGemma {
@@ -48,7 +67,11 @@ fn image_features_match_transformers() {
     let m = model();
     // transformers' get_image_features: the projector output, unscaled.
     let f = m.image_features(&e.pixel_values).expect("features");
-    assert!(max_diff(&f, &e.image_features) < 1e-4, "{}", max_diff(&f, &e.image_features));
+    assert!(
+        max_diff(&f, &e.image_features) < 1e-4,
+        "{}",
+        max_diff(&f, &e.image_features)
+    );
 }
 
 #[test]
@@ -66,7 +89,11 @@ fn greedy_tokens_match_with_the_kv_cache() {
     let mut m = model();
     let logits = m.prefill(&e.pixel_values, &e.input_ids).expect("prefill");
     let last = logits.get(logits.dim(0).expect("len") - 1).expect("last");
-    let mut token = last.argmax(0).expect("argmax").to_scalar::<u32>().expect("id");
+    let mut token = last
+        .argmax(0)
+        .expect("argmax")
+        .to_scalar::<u32>()
+        .expect("id");
     let mut out = vec![token];
     while out.len() < e.generated.len() {
         let l = m.step(token).expect("step");
@@ -98,11 +125,19 @@ fn logits_without_the_cache_match_the_full_sequence() {
 #[test]
 fn the_tokenizer_builds_the_same_prompt_ids_as_python() {
     let e = expected();
-    let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixture().join("expected.json")).expect("json")).expect("json");
-    let tok = groundglass_model::tokenizer::PromptTokenizer::from_dir(&fixture()).expect("tokenizer");
+    let j: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture().join("expected.json")).expect("json"),
+    )
+    .expect("json");
+    let tok =
+        groundglass_model::tokenizer::PromptTokenizer::from_dir(&fixture()).expect("tokenizer");
     let m = model();
     let ids = tok
-        .prompt_ids(m.config.image_token_index, m.config.num_image_tokens(), j["prompt"].as_str().expect("prompt"))
+        .prompt_ids(
+            m.config.image_token_index,
+            m.config.num_image_tokens(),
+            j["prompt"].as_str().expect("prompt"),
+        )
         .expect("ids");
     assert_eq!(ids, e.input_ids);
 }
@@ -112,18 +147,30 @@ fn streaming_greedy_generation_stops_when_asked() {
     let e = expected();
     let mut m = model();
     let mut streamed = Vec::new();
-    let full = groundglass_model::generate::generate_greedy(&mut m, &e.pixel_values, &e.input_ids, e.generated.len(), |t| {
-        streamed.push(t);
-        true
-    })
+    let full = groundglass_model::generate::generate_greedy(
+        &mut m,
+        &e.pixel_values,
+        &e.input_ids,
+        e.generated.len(),
+        |t| {
+            streamed.push(t);
+            true
+        },
+    )
     .expect("generate");
     assert_eq!(full.tokens, e.generated);
     assert_eq!(streamed, e.generated);
     let mut n = 0;
-    let cut = groundglass_model::generate::generate_greedy(&mut m, &e.pixel_values, &e.input_ids, 100, |_| {
-        n += 1;
-        n < 3
-    })
+    let cut = groundglass_model::generate::generate_greedy(
+        &mut m,
+        &e.pixel_values,
+        &e.input_ids,
+        100,
+        |_| {
+            n += 1;
+            n < 3
+        },
+    )
     .expect("generate");
     assert!(cut.cancelled);
     assert_eq!(cut.tokens, e.generated[..3].to_vec());
@@ -134,23 +181,48 @@ fn broken_checkpoints_fail_with_the_file_or_tensor_named() {
     let dir = std::env::temp_dir().join(format!("gg-ckpt-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
-    let err = PaliGemma::load(&dir, DType::F32, &Device::Cpu).err().expect("no config").to_string();
-    assert!(err.contains("config.json") && err.contains("missing"), "{err}");
+    let err = PaliGemma::load(&dir, DType::F32, &Device::Cpu)
+        .err()
+        .expect("no config")
+        .to_string();
+    assert!(
+        err.contains("config.json") && err.contains("missing"),
+        "{err}"
+    );
     std::fs::copy(fixture().join("config.json"), dir.join("config.json")).expect("copy");
-    let err = PaliGemma::load(&dir, DType::F32, &Device::Cpu).err().expect("no weights").to_string();
+    let err = PaliGemma::load(&dir, DType::F32, &Device::Cpu)
+        .err()
+        .expect("no weights")
+        .to_string();
     assert!(err.contains("model.safetensors"), "{err}");
     let weights = std::fs::read(fixture().join("model.safetensors")).expect("read");
     std::fs::write(dir.join("model.safetensors"), &weights[..weights.len() / 2]).expect("write");
-    let err = PaliGemma::load(&dir, DType::F32, &Device::Cpu).err().expect("truncated").to_string();
+    let err = PaliGemma::load(&dir, DType::F32, &Device::Cpu)
+        .err()
+        .expect("truncated")
+        .to_string();
     assert!(err.contains("model.safetensors"), "{err}");
     // A config that promises a wider model than the weights hold: the tensor is named.
     std::fs::write(dir.join("model.safetensors"), &weights).expect("write");
-    let config = std::fs::read_to_string(fixture().join("config.json")).expect("config").replace("\"intermediate_size\": 96", "\"intermediate_size\": 100");
+    let config = std::fs::read_to_string(fixture().join("config.json"))
+        .expect("config")
+        .replace("\"intermediate_size\": 96", "\"intermediate_size\": 100");
     std::fs::write(dir.join("config.json"), config).expect("write");
-    let err = PaliGemma::load(&dir, DType::F32, &Device::Cpu).err().expect("shape").to_string();
-    assert!(err.contains("language_model") && err.contains("shape"), "{err}");
-    let config = std::fs::read_to_string(fixture().join("config.json")).expect("config").replace("\"model_type\": \"paligemma\"", "\"model_type\": \"llava\"");
+    let err = PaliGemma::load(&dir, DType::F32, &Device::Cpu)
+        .err()
+        .expect("shape")
+        .to_string();
+    assert!(
+        err.contains("language_model") && err.contains("shape"),
+        "{err}"
+    );
+    let config = std::fs::read_to_string(fixture().join("config.json"))
+        .expect("config")
+        .replace("\"model_type\": \"paligemma\"", "\"model_type\": \"llava\"");
     std::fs::write(dir.join("config.json"), config).expect("write");
-    let err = PaliGemma::load(&dir, DType::F32, &Device::Cpu).err().expect("arch").to_string();
+    let err = PaliGemma::load(&dir, DType::F32, &Device::Cpu)
+        .err()
+        .expect("arch")
+        .to_string();
     assert!(err.contains("unknown architecture"), "{err}");
 }

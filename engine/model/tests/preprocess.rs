@@ -11,16 +11,26 @@ fn root() -> PathBuf {
 }
 
 fn fixture() -> std::collections::HashMap<String, candle_core::Tensor> {
-    candle_core::safetensors::load(root().join("tests/fixtures/preprocess/expected.safetensors"), &Device::Cpu).expect("fixture")
+    candle_core::safetensors::load(
+        root().join("tests/fixtures/preprocess/expected.safetensors"),
+        &Device::Cpu,
+    )
+    .expect("fixture")
 }
 
 fn values(t: &candle_core::Tensor) -> Vec<f32> {
-    t.flatten_all().expect("flat").to_vec1::<f32>().expect("f32")
+    t.flatten_all()
+        .expect("flat")
+        .to_vec1::<f32>()
+        .expect("f32")
 }
 
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 #[test]
@@ -44,9 +54,17 @@ fn mr_min_max_and_resize_match_torch() {
 #[test]
 fn the_engine_slice_is_what_gets_preprocessed() {
     // The fixture's CT input is IM0055.dcm; in the sorted series it is acquired slice 54.
-    let study = groundglass_study::open(&root().join("../shared/testdata/dicom/series/ct_head_invesalius")).expect("open");
-    let volume = study.series[0].load(0, &groundglass_study::NoProgress).expect("load");
-    let k = study.series[0].files.iter().position(|p| p.ends_with("IM0055.dcm")).expect("file");
+    let study =
+        groundglass_study::open(&root().join("../shared/testdata/dicom/series/ct_head_invesalius"))
+            .expect("open");
+    let volume = study.series[0]
+        .load(0, &groundglass_study::NoProgress)
+        .expect("load");
+    let k = study.series[0]
+        .files
+        .iter()
+        .position(|p| p.ends_with("IM0055.dcm"))
+        .expect("file");
     let slice = groundglass_study::extract(&volume, groundglass_study::Plane::Acquired, k);
     let ours = preprocess_slice(&slice, "CT", volume.photometric, 224);
     let d = max_diff(&ours.pixels, &values(&fixture()["ct_expected"]));
