@@ -53,3 +53,28 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         None => crate::run_viewer(cli.path),
     }
 }
+
+/// A window preset name or "C,W"; `Ok(None)` when the text is neither (callers add their own
+/// keywords such as `auto`).
+pub fn preset_or_centre_width(text: &str) -> anyhow::Result<Option<groundglass_study::Window>> {
+    use anyhow::{bail, Context as _};
+    let t = text.trim();
+    if let Some(p) = groundglass_study::WindowPreset::parse(t) {
+        return Ok(Some(p.window()));
+    }
+    let Some((c, w)) = t.split_once(',') else {
+        return Ok(None);
+    };
+    let c: f64 = c
+        .trim()
+        .parse()
+        .with_context(|| format!("window centre {c:?} is not a number"))?;
+    let w: f64 = w
+        .trim()
+        .parse()
+        .with_context(|| format!("window width {w:?} is not a number"))?;
+    if w.is_nan() || w <= 0.0 {
+        bail!("window width must be positive, got {w}");
+    }
+    Ok(Some(groundglass_study::Window::new(c, w)))
+}

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::Args;
 use eframe::egui;
-use groundglass_study::{Plane, Window, WindowPreset};
+use groundglass_study::{Plane, Window};
 
 use crate::viewer::{Layout, Options, ViewerApp};
 
@@ -31,24 +31,12 @@ pub struct ScreenshotArgs {
 }
 
 pub fn parse_window(text: &str) -> anyhow::Result<Window> {
-    if let Some(p) = WindowPreset::parse(text) {
-        return Ok(p.window());
+    match super::preset_or_centre_width(text)? {
+        Some(w) => Ok(w),
+        None => bail!(
+            "--window {text:?}: expected a preset (lung, soft_tissue, bone, brain, liver) or C,W"
+        ),
     }
-    let parts: Vec<&str> = text.split(',').collect();
-    if parts.len() == 2 {
-        let c: f64 = parts[0]
-            .trim()
-            .parse()
-            .with_context(|| format!("window centre {:?}", parts[0]))?;
-        let w: f64 = parts[1]
-            .trim()
-            .parse()
-            .with_context(|| format!("window width {:?}", parts[1]))?;
-        if w > 0.0 {
-            return Ok(Window::new(c, w));
-        }
-    }
-    bail!("--window {text:?}: expected a preset (lung, soft_tissue, bone, brain, liver) or C,W")
 }
 
 pub fn run(args: ScreenshotArgs) -> anyhow::Result<ExitCode> {

@@ -7,7 +7,6 @@ use anyhow::{bail, Context};
 use clap::Args;
 use groundglass_study::{
     extract, open, square_pixels, to_display, DisplayImage, NoProgress, Plane, VoiMapping, Volume,
-    Window, WindowPreset,
 };
 
 #[derive(Args, Debug)]
@@ -46,25 +45,10 @@ pub fn parse_window(text: &str, volume: &Volume) -> anyhow::Result<VoiMapping> {
             volume.voi_function,
         ));
     }
-    if let Some(p) = WindowPreset::parse(t) {
-        return Ok(VoiMapping::Window(p.window(), volume.voi_function));
+    match super::preset_or_centre_width(t)? {
+        Some(w) => Ok(VoiMapping::Window(w, volume.voi_function)),
+        None => bail!("--window {t:?}: expected a preset (lung, soft_tissue, bone, brain, liver), C,W, auto or file"),
     }
-    let parts: Vec<&str> = t.split(',').collect();
-    if parts.len() == 2 {
-        let c: f64 = parts[0]
-            .trim()
-            .parse()
-            .with_context(|| format!("window centre {:?} is not a number", parts[0]))?;
-        let w: f64 = parts[1]
-            .trim()
-            .parse()
-            .with_context(|| format!("window width {:?} is not a number", parts[1]))?;
-        if w.is_nan() || w <= 0.0 {
-            bail!("window width must be positive, got {w}");
-        }
-        return Ok(VoiMapping::Window(Window::new(c, w), volume.voi_function));
-    }
-    bail!("--window {t:?}: expected a preset (lung, soft_tissue, bone, brain, liver), C,W, auto or file")
 }
 
 fn file_mapping(volume: &Volume) -> VoiMapping {

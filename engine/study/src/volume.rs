@@ -111,18 +111,7 @@ impl VoxelData {
 
     /// Raw bytes of the buffer in native endianness, e.g. for a GPU upload.
     pub fn as_bytes(&self) -> &[u8] {
-        fn bytes<T>(v: &[T]) -> &[u8] {
-            // SAFETY: every element type here is a plain integer or float without padding.
-            unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
-        }
-        match self {
-            VoxelData::U8(v) | VoxelData::Rgb8(v) => v,
-            VoxelData::I16(v) => bytes(v),
-            VoxelData::U16(v) => bytes(v),
-            VoxelData::I32(v) => bytes(v),
-            VoxelData::U32(v) => bytes(v),
-            VoxelData::F32(v) => bytes(v),
-        }
+        self.view(0, self.len()).as_bytes()
     }
 }
 
@@ -344,14 +333,14 @@ pub enum VoxelSlice<'a> {
     Rgb8(&'a [u8]),
 }
 
-impl VoxelSlice<'_> {
+impl<'a> VoxelSlice<'a> {
     /// Raw bytes in native endianness (RGB interleaved).
-    pub fn as_bytes(&self) -> &[u8] {
+    pub fn as_bytes(&self) -> &'a [u8] {
         fn bytes<T>(v: &[T]) -> &[u8] {
             // SAFETY: plain integer and float element types without padding.
             unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
         }
-        match self {
+        match *self {
             VoxelSlice::U8(v) | VoxelSlice::Rgb8(v) => v,
             VoxelSlice::I16(v) => bytes(v),
             VoxelSlice::U16(v) => bytes(v),
@@ -360,7 +349,9 @@ impl VoxelSlice<'_> {
             VoxelSlice::F32(v) => bytes(v),
         }
     }
+}
 
+impl VoxelSlice<'_> {
     /// An owned copy, e.g. to send to another thread.
     pub fn to_owned_data(&self) -> VoxelData {
         match self {

@@ -79,3 +79,15 @@ pub(crate) fn take_token<'a>(s: &'a str, prefix: &str) -> Option<(u32, &'a str)>
     }
     Some((digits.parse().ok()?, &rest[end + 1..]))
 }
+
+/// Reads four `<locNNNN>` tokens: their values and the rest of the text.
+pub(crate) fn take_four_locs(s: &str) -> Option<([u32; 4], &str)> {
+    let mut coords = [0u32; 4];
+    let mut rest = s;
+    for c in &mut coords {
+        let (v, r) = take_token(rest, "loc")?;
+        *c = v;
+        rest = r;
+    }
+    Some((coords, rest))
+}

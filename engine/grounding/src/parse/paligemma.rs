@@ -2,7 +2,7 @@
 //! tokens y_min, x_min, y_max, x_max in 1024 bins, then the label; detections separated by `;`.
 //! `segment` output adds 16 `<segNNN>` codes after the boxes; they are skipped (no VQ-VAE here).
 
-use super::{take_token, GroundingParser};
+use super::{take_four_locs, take_token, GroundingParser};
 use crate::finding::{BoxNorm, Finding};
 
 const BINS: f64 = 1024.0;
@@ -16,13 +16,7 @@ impl GroundingParser for PaliGemmaDetect {
 }
 
 fn parse_one(part: &str) -> Option<Finding> {
-    let mut coords = [0u32; 4];
-    let mut rest = part;
-    for c in &mut coords {
-        let (v, r) = take_token(rest, "loc")?;
-        *c = v;
-        rest = r;
-    }
+    let (coords, mut rest) = take_four_locs(part)?;
     while let Some((_, r)) = take_token(rest, "seg") {
         rest = r;
     }

@@ -3,7 +3,7 @@
 //! 1.0), `id=<segNNN>` a class id of the label map. The mask checkpoint writes `<seg>liver</seg>`;
 //! the i-th `</seg>` pairs with the i-th mask.
 
-use super::{take_token, GroundingParser};
+use super::{take_four_locs, take_token, GroundingParser};
 use crate::finding::{BoxNorm, Finding};
 use crate::labels::{LabelMap, Language};
 
@@ -57,13 +57,7 @@ impl GroundingParser for RadGrounder {
 impl RadGrounder {
     /// Parses `<loc>x4 id=<segNNN>>keyword</p>`; `None` when any part is missing or cut off.
     fn box_phrase<'a>(&self, s: &'a str) -> Option<(Finding, &'a str)> {
-        let mut coords = [0u32; 4];
-        let mut rest = s;
-        for c in &mut coords {
-            let (v, r) = take_token(rest, "loc")?;
-            *c = v;
-            rest = r;
-        }
+        let (coords, mut rest) = take_four_locs(s)?;
         let mut class_id = None;
         let trimmed = rest.trim_start();
         if let Some(after_id) = trimmed.strip_prefix("id=") {
