@@ -156,60 +156,35 @@ impl VolumeLayout {
         load_warnings: Vec<String>,
     ) -> Volume {
         Volume {
-            dims: self.dims,
-            affine: self.affine,
+            layout: self,
             voxels,
-            modality: self.modality,
-            photometric: self.photometric,
-            windows: self.windows,
-            voi_function: self.voi_function,
-            voi_lut: self.voi_lut,
-            padding: self.padding,
             missing_slices,
             load_warnings,
         }
     }
 }
 
-/// One loaded 3D volume (one time point of a 4D series).
+/// One loaded 3D volume (one time point of a 4D series): its layout (geometry and pixel pipeline,
+/// reachable directly as `volume.dims`, `volume.affine`, ...) and its voxels.
 #[derive(Clone, Debug)]
 pub struct Volume {
-    /// Columns, rows, slices.
-    pub dims: [usize; 3],
-    /// Voxel (column i, row j, slice k) -> patient LPS millimetres.
-    pub affine: Affine,
+    pub layout: VolumeLayout,
     pub voxels: VoxelData,
-    pub modality: ModalityTransform,
-    pub photometric: Photometric,
-    /// Windows stored in the file, first is the default; empty when the file has none usable.
-    pub windows: Vec<Window>,
-    pub voi_function: VoiFunction,
-    /// A VOI LUT from the file; it replaces the window when the user picks the file's window.
-    pub voi_lut: Option<Lut>,
-    /// Stored value that marks pixels outside the scanned field of view.
-    pub padding: Option<f64>,
     /// Slices that could not be decoded (left at zero).
     pub missing_slices: Vec<usize>,
     /// Why those slices are missing, and other problems met while reading pixels.
     pub load_warnings: Vec<String>,
 }
 
-impl Volume {
-    /// The layout this volume was loaded with.
-    pub fn layout(&self) -> VolumeLayout {
-        VolumeLayout {
-            dims: self.dims,
-            affine: self.affine,
-            kind: self.voxels.kind(),
-            modality: self.modality.clone(),
-            photometric: self.photometric,
-            windows: self.windows.clone(),
-            voi_function: self.voi_function,
-            voi_lut: self.voi_lut.clone(),
-            padding: self.padding,
-        }
-    }
+impl std::ops::Deref for Volume {
+    type Target = VolumeLayout;
 
+    fn deref(&self) -> &VolumeLayout {
+        &self.layout
+    }
+}
+
+impl Volume {
     pub fn voxel_count(&self) -> usize {
         self.dims[0] * self.dims[1] * self.dims[2]
     }
