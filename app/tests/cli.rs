@@ -227,3 +227,39 @@ fn ask_runs_the_tiny_checkpoint_on_a_real_slice() {
     assert!(!err.status.success());
     assert!(String::from_utf8_lossy(&err.stderr).contains("config.json"));
 }
+
+#[test]
+fn ask_with_semsam_builds_and_caches_the_neighbour_table() {
+    // Work on a copy of the tiny checkpoint: the table is cached beside the model.
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/tiny-paligemma2");
+    let model = out_dir().join("tiny-semsam");
+    std::fs::create_dir_all(&model).expect("dir");
+    for f in ["config.json", "model.safetensors", "tokenizer.json"] {
+        std::fs::copy(src.join(f), model.join(f)).expect("copy");
+    }
+    let out = bin()
+        .arg("ask")
+        .arg(testdata("dicom/series/ct_head_invesalius"))
+        .arg("--model")
+        .arg(&model)
+        .args([
+            "--task",
+            "report",
+            "--semsam",
+            "--semsam-k",
+            "4",
+            "--max-new-tokens",
+            "5",
+            "--json",
+        ])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(model.join("semsam_neighbours_k4.safetensors").exists());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["tokens"], 5);
+}

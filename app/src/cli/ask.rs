@@ -11,9 +11,10 @@ use anyhow::{bail, Context};
 use candle_core::{DType, Device, Tensor};
 use clap::Args;
 use groundglass_grounding::{parser_for, Format, LabelMap, Language, LocatedFinding};
-use groundglass_model::generate::generate_greedy;
+use groundglass_model::generate::generate;
 use groundglass_model::preprocess::preprocess_slice;
 use groundglass_model::prompt::{Lang, Request, Task};
+use groundglass_model::semsam::{NeighbourTable, SemSamConfig};
 use groundglass_model::tokenizer::PromptTokenizer;
 use groundglass_model::PaliGemma;
 use groundglass_study::{extract, open, NoProgress, Plane, PlaneGrid};
@@ -43,9 +44,18 @@ pub struct AskArgs {
     pub clinical: Option<String>,
     #[arg(long, default_value = "en")]
     pub lang: String,
-    /// MIS-SemSam decoding (not available yet).
+    /// MIS-SemSam decoding (off by default); the neighbour table is cached beside the model.
     #[arg(long)]
     pub semsam: bool,
+    /// SemSam: neighbours per token.
+    #[arg(long, default_value_t = 8)]
+    pub semsam_k: usize,
+    /// SemSam: candidates per step (top-M).
+    #[arg(long, default_value_t = 10)]
+    pub semsam_m: usize,
+    /// SemSam: nucleus of the candidates (top-p).
+    #[arg(long, default_value_t = 0.9)]
+    pub semsam_p: f32,
     #[arg(long, default_value_t = MAX_NEW_TOKENS)]
     pub max_new_tokens: usize,
     /// Weights' dtype: f32, f16 or bf16.
@@ -68,9 +78,6 @@ struct Answer {
 }
 
 pub fn run(args: AskArgs) -> anyhow::Result<ExitCode> {
-    if args.semsam {
-        bail!("--semsam: MIS-SemSam decoding is not implemented yet");
-    }
     let task = Task::parse(&args.task).with_context(|| {
         format!(
             "--task {:?}: expected report, grounded, segment or vqa",
@@ -136,16 +143,42 @@ pub fn run(args: AskArgs) -> anyhow::Result<ExitCode> {
         &request.text(),
     )?;
 
+    let semsam_config = SemSamConfig {
+        k: args.semsam_k,
+        top_m: args.semsam_m,
+        top_p: args.semsam_p,
+    };
+    let table = if args.semsam {
+        let vocab = model.text.embedding_matrix().dim(0)?;
+        let content = tokenizer.content_mask(vocab);
+        let path = NeighbourTable::cache_path(&args.model, semsam_config.k);
+        Some(NeighbourTable::cached(
+            &path,
+            model.text.embedding_matrix(),
+            &content,
+            semsam_config.k,
+        )?)
+    } else {
+        None
+    };
     let stream = !args.json;
-    let generation = generate_greedy(&mut model, &pixel_values, &ids, args.max_new_tokens, |t| {
-        if stream {
-            if let Ok(piece) = tokenizer.decode(&[t]) {
-                print!("{piece} ");
-                let _ = std::io::stdout().flush();
+    let semsam = table.as_ref().map(|t| (t, &semsam_config));
+    let generation = generate(
+        &mut model,
+        &pixel_values,
+        &ids,
+        args.max_new_tokens,
+        semsam,
+        |t| {
+            if stream {
+                if let Ok(piece) = tokenizer.decode(&[t]) {
+                    print!("{piece} ");
+                    let _ = std::io::stdout().flush();
+                }
             }
-        }
-        true
-    })?;
+            true
+        },
+    )?;
     let text = tokenizer.decode(&generation.tokens)?;
     let parser = parser_for(Format::RadGrounder, LabelMap::radgrounder(), language);
     let findings = parser

@@ -233,6 +233,11 @@ impl Gemma2 {
         self.embed.forward(ids)
     }
 
+    /// The token-embedding matrix (vocab, hidden), e.g. for MIS-SemSam's neighbour table.
+    pub fn embedding_matrix(&self) -> &Tensor {
+        self.embed.embeddings()
+    }
+
     pub fn hidden_size(&self) -> usize {
         self.hidden
     }

@@ -7,6 +7,7 @@ use candle_core::Tensor;
 
 use crate::error::Result;
 use crate::paligemma::PaliGemma;
+use crate::semsam::{NeighbourTable, SemSamConfig};
 
 #[derive(Clone, Debug)]
 pub struct Generation {
@@ -28,13 +29,40 @@ pub fn generate_greedy(
     pixel_values: &Tensor,
     prompt_ids: &[u32],
     max_new_tokens: usize,
+    on_token: impl FnMut(u32) -> bool,
+) -> Result<Generation> {
+    generate(
+        model,
+        pixel_values,
+        prompt_ids,
+        max_new_tokens,
+        None,
+        on_token,
+    )
+}
+
+/// Picks the next token: greedy, or MIS-SemSam when a neighbour table is given.
+fn choose(logits: &Tensor, semsam: Option<(&NeighbourTable, &SemSamConfig)>) -> Result<u32> {
+    match semsam {
+        None => argmax(logits),
+        Some((table, config)) => Ok(table.choose(&logits.to_vec1::<f32>()?, config)),
+    }
+}
+
+/// Runs the prompt and decodes up to `max_new_tokens`, greedily or with MIS-SemSam.
+pub fn generate(
+    model: &mut PaliGemma,
+    pixel_values: &Tensor,
+    prompt_ids: &[u32],
+    max_new_tokens: usize,
+    semsam: Option<(&NeighbourTable, &SemSamConfig)>,
     mut on_token: impl FnMut(u32) -> bool,
 ) -> Result<Generation> {
     let eos = model.config.eos_ids();
     let start = Instant::now();
     let logits = model.prefill(pixel_values, prompt_ids)?;
     let last = logits.get(logits.dim(0)? - 1)?;
-    let mut token = argmax(&last)?;
+    let mut token = choose(&last, semsam)?;
     let ttft_ms = start.elapsed().as_secs_f64() * 1e3;
     let mut tokens = Vec::new();
     let mut cancelled = false;
@@ -48,7 +76,7 @@ pub fn generate_greedy(
         if eos.contains(&token) || tokens.len() == max_new_tokens {
             break;
         }
-        token = argmax(&model.step(token)?)?;
+        token = choose(&model.step(token)?, semsam)?;
     }
     let after_first = tokens.len().saturating_sub(1) as f64;
     let secs = decode_start.elapsed().as_secs_f64();

@@ -10,6 +10,7 @@ pub mod generate;
 pub mod paligemma;
 pub mod preprocess;
 pub mod prompt;
+pub mod semsam;
 pub mod tokenizer;
 
 pub use checkpoint::Checkpoint;

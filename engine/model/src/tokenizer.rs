@@ -50,6 +50,26 @@ impl PromptTokenizer {
         Ok(ids)
     }
 
+    /// Content tokens for MIS-SemSam: everything but added/special tokens and markup such as
+    /// `<loc0001>`, `<seg012>`, `<image>`, `<bos>`.
+    pub fn content_mask(&self, vocab_size: usize) -> Vec<bool> {
+        let added = self.inner.get_added_tokens_decoder();
+        (0..vocab_size as u32)
+            .map(|id| {
+                if added.contains_key(&id) {
+                    return false;
+                }
+                match self.inner.id_to_token(id) {
+                    Some(t) => {
+                        let markup = t.starts_with('<') && t.ends_with('>');
+                        !markup && !t.trim().is_empty()
+                    }
+                    None => false,
+                }
+            })
+            .collect()
+    }
+
     /// Generated ids to text, special tokens kept (the grounding markup is made of them), with the
     /// `<pad>` and `<eos>` strings removed as RadGrounder's evaluation does.
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
