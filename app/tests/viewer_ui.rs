@@ -30,8 +30,7 @@ fn wait_loaded(h: &mut Harness<'static, ViewerApp>) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         h.step();
-        let app = h.state();
-        if app.is_loaded() || (app.progress.is_none() && !app.notices.is_empty()) {
+        if h.state().loading_stopped() {
             break;
         }
         assert!(Instant::now() < deadline, "loading did not finish");

@@ -17,7 +17,7 @@ use groundglass_model::prompt::{Lang, Request, Task};
 use groundglass_model::semsam::{NeighbourTable, SemSamConfig};
 use groundglass_model::tokenizer::PromptTokenizer;
 use groundglass_model::PaliGemma;
-use groundglass_study::{extract, open, NoProgress, Plane, PlaneGrid};
+use groundglass_study::Plane;
 use serde::Serialize;
 
 /// RadGrounder's evaluation limit.
@@ -29,12 +29,8 @@ pub struct AskArgs {
     /// A checkpoint folder in Hugging Face layout (config.json, safetensors, tokenizer.json).
     #[arg(long)]
     pub model: PathBuf,
-    #[arg(long, default_value_t = 0)]
-    pub series: usize,
-    #[arg(long, default_value = "acquired")]
-    pub plane: String,
-    #[arg(long)]
-    pub index: Option<usize>,
+    #[command(flatten)]
+    pub selection: super::selection::SliceSelection,
     /// report, grounded, segment or vqa.
     #[arg(long)]
     pub task: String,
@@ -105,24 +101,11 @@ pub fn run(args: AskArgs) -> anyhow::Result<ExitCode> {
         "bf16" => DType::BF16,
         other => bail!("--dtype {other:?}: expected f32, f16 or bf16"),
     };
-    let plane = Plane::parse(&args.plane).with_context(|| format!("--plane {:?}", args.plane))?;
-
-    let study = open(&args.study)?;
-    let series = study
-        .series
-        .get(args.series)
-        .with_context(|| format!("--series {}: not in {}", args.series, args.study.display()))?;
-    let volume = series.load(0, &NoProgress)?;
-    let grid = PlaneGrid::new(&volume, plane);
-    let index = args.index.unwrap_or(grid.count / 2);
-    if index >= grid.count {
-        bail!(
-            "--index {index}: the {} plane has {} slices",
-            plane.name(),
-            grid.count
-        );
-    }
-    let slice = extract(&volume, plane, index);
+    let super::selection::Selected {
+        series,
+        volume,
+        slice,
+    } = args.selection.select(&args.study)?;
 
     let device = Device::Cpu;
     let mut model = PaliGemma::load(&args.model, dtype, &device)?;
@@ -192,8 +175,8 @@ pub fn run(args: AskArgs) -> anyhow::Result<ExitCode> {
         tokens: generation.tokens.len(),
         ttft_ms: generation.ttft_ms,
         tok_per_s: generation.tok_per_s,
-        plane,
-        index,
+        plane: slice.grid.plane,
+        index: slice.index,
         slice_size: [slice.width, slice.height],
     };
     if args.json {

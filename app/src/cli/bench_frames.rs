@@ -43,10 +43,7 @@ fn phase(mut times: Vec<f64>) -> Phase {
 }
 
 pub fn run(path: &Path, frames: usize, size: &str) -> anyhow::Result<ExitCode> {
-    let (w, h) = size
-        .split_once('x')
-        .and_then(|(w, h)| Some((w.parse::<f32>().ok()?, h.parse::<f32>().ok()?)))
-        .with_context(|| format!("--size {size:?}: expected WxH"))?;
+    let (w, h) = super::offscreen::parse_size(size, "--size")?;
     let options = Options {
         path: Some(path.to_path_buf()),
         ..Default::default()
@@ -56,19 +53,13 @@ pub fn run(path: &Path, frames: usize, size: &str) -> anyhow::Result<ExitCode> {
         .with_step_dt(1.0 / 60.0)
         .wgpu()
         .build_eframe(|cc| ViewerApp::new(cc, options));
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while !harness.state().is_loaded() {
-        if Instant::now() > deadline
-            || (harness.state().progress.is_none() && !harness.state().notices.is_empty())
-        {
-            bail!(
-                "{}: did not load: {:?}",
-                path.display(),
-                harness.state().notices
-            );
-        }
-        harness.step();
-        std::thread::sleep(Duration::from_millis(5));
+    super::offscreen::wait_until_loaded(&mut harness, path, Duration::from_secs(300))?;
+    if !harness.state().is_loaded() {
+        bail!(
+            "{}: did not load: {:?}",
+            path.display(),
+            harness.state().notices
+        );
     }
     harness.set_render_every_step(true);
     harness.run_steps(3);

@@ -5,7 +5,9 @@ mod bench;
 mod bench_frames;
 mod grounding;
 mod info;
+mod offscreen;
 mod screenshot;
+mod selection;
 mod slice;
 
 use std::process::ExitCode;

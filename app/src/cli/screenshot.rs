@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Args;
@@ -55,11 +55,7 @@ pub fn run(args: ScreenshotArgs) -> anyhow::Result<ExitCode> {
         })
         .transpose()?;
     let window = args.window.as_deref().map(parse_window).transpose()?;
-    let (w, h) = args
-        .size
-        .split_once('x')
-        .and_then(|(w, h)| Some((w.parse::<f32>().ok()?, h.parse::<f32>().ok()?)))
-        .with_context(|| format!("--size {:?}: expected WxH", args.size))?;
+    let (w, h) = super::offscreen::parse_size(&args.size, "--size")?;
     let options = Options {
         path: Some(args.study.clone()),
         layout: Some(layout),
@@ -72,23 +68,7 @@ pub fn run(args: ScreenshotArgs) -> anyhow::Result<ExitCode> {
         .with_size(egui::vec2(w, h))
         .wgpu()
         .build_eframe(|cc| ViewerApp::new(cc, options));
-    // Loading runs on background threads: step until the series is in (or has failed).
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        harness.step();
-        let app = harness.state();
-        let failed = app.progress.is_none() && app.volume.is_none() && !app.notices.is_empty();
-        if app.is_loaded() || failed {
-            break;
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "{}: loading did not finish within 120 s",
-                args.study.display()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    super::offscreen::wait_until_loaded(&mut harness, &args.study, Duration::from_secs(120))?;
     harness.run_steps(3);
     let image = harness
         .render()

@@ -5,26 +5,14 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use groundglass_study::{
-    extract, open, square_pixels, to_display, DisplayImage, NoProgress, Plane, VoiMapping, Volume,
-};
+use groundglass_study::{square_pixels, to_display, DisplayImage, VoiMapping, Volume};
 
 #[derive(Args, Debug)]
 pub struct SliceArgs {
     /// A DICOM file, a folder, a DICOMDIR or a NIfTI file.
     pub path: PathBuf,
-    /// Which series (index as listed by `info`).
-    #[arg(long, default_value_t = 0)]
-    pub series: usize,
-    /// acquired, axial, coronal or sagittal.
-    #[arg(long, default_value = "acquired")]
-    pub plane: String,
-    /// Slice index in that plane; the middle slice by default.
-    #[arg(long)]
-    pub index: Option<usize>,
-    /// Volume of a 4D series (0-based).
-    #[arg(long, default_value_t = 0)]
-    pub volume: usize,
+    #[command(flatten)]
+    pub selection: super::selection::SliceSelection,
     /// A preset (lung, soft_tissue, bone, brain, liver), "C,W", "auto", or "file" (the default).
     #[arg(long)]
     pub window: Option<String>,
@@ -59,34 +47,7 @@ fn file_mapping(volume: &Volume) -> VoiMapping {
 }
 
 pub fn run(args: SliceArgs) -> anyhow::Result<ExitCode> {
-    let plane = Plane::parse(&args.plane).with_context(|| {
-        format!(
-            "--plane {:?}: expected acquired, axial, coronal or sagittal",
-            args.plane
-        )
-    })?;
-    let study = open(&args.path)?;
-    let count = study.series.len();
-    let series = study.series.get(args.series).with_context(|| {
-        format!(
-            "--series {}: {} has {count} series (0..{})",
-            args.series,
-            args.path.display(),
-            count.saturating_sub(1)
-        )
-    })?;
-    let volume = series.load(args.volume, &NoProgress)?;
-    let grid = groundglass_study::PlaneGrid::new(&volume, plane);
-    let index = args.index.unwrap_or(grid.count / 2);
-    if index >= grid.count {
-        bail!(
-            "--index {index}: the {} plane has {} slices (0..{})",
-            plane.name(),
-            grid.count,
-            grid.count - 1
-        );
-    }
-    let slice = extract(&volume, plane, index);
+    let super::selection::Selected { volume, slice, .. } = args.selection.select(&args.path)?;
     let mapping = match &args.window {
         Some(w) => parse_window(w, &volume)?,
         None => file_mapping(&volume),

@@ -175,6 +175,11 @@ impl ViewerApp {
         self.volume.is_some()
     }
 
+    /// True once loading is over: the series is in, or nothing is loading and a message says why.
+    pub fn loading_stopped(&self) -> bool {
+        self.is_loaded() || (self.progress.is_none() && !self.notices.is_empty())
+    }
+
     /// The wgpu adapter in use, e.g. "llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan)".
     pub fn adapter_name(&self) -> Option<String> {
         let info = self.render_state.as_ref()?.adapter.get_info();
