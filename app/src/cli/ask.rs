@@ -8,20 +8,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use candle_core::{DType, Device, Tensor};
+use candle_core::DType;
 use clap::Args;
-use groundglass_grounding::{parser_for, Format, LabelMap, Language, LocatedFinding};
-use groundglass_model::generate::generate;
-use groundglass_model::preprocess::preprocess_slice;
 use groundglass_model::prompt::{Lang, Request, Task};
-use groundglass_model::semsam::{NeighbourTable, SemSamConfig};
-use groundglass_model::tokenizer::PromptTokenizer;
-use groundglass_model::PaliGemma;
+use groundglass_model::semsam::SemSamConfig;
+use groundglass_model::session::MAX_NEW_TOKENS;
+use groundglass_model::{best_device, Answer, AskInput, ModelSession};
 use groundglass_study::Plane;
 use serde::Serialize;
-
-/// RadGrounder's evaluation limit.
-const MAX_NEW_TOKENS: usize = 200;
 
 #[derive(Args, Debug)]
 pub struct AskArgs {
@@ -61,58 +55,59 @@ pub struct AskArgs {
     pub json: bool,
 }
 
+/// The `ask` JSON: the model's answer and where it was asked.
 #[derive(Serialize)]
-struct Answer {
-    text: String,
-    findings: Vec<LocatedFinding>,
-    tokens: usize,
-    ttft_ms: f64,
-    tok_per_s: f64,
-    plane: Plane,
-    index: usize,
-    slice_size: [usize; 2],
+pub struct AskJson {
+    #[serde(flatten)]
+    pub answer: Answer,
+    pub plane: Plane,
+    pub index: usize,
+    pub slice_size: [usize; 2],
+}
+
+pub fn parse_task(task: &str) -> anyhow::Result<Task> {
+    Task::parse(task)
+        .with_context(|| format!("--task {task:?}: expected report, grounded, segment or vqa"))
+}
+
+pub fn parse_lang(lang: &str) -> anyhow::Result<Lang> {
+    match lang {
+        "en" => Ok(Lang::En),
+        "de" => Ok(Lang::De),
+        other => bail!("--lang {other:?}: expected en or de"),
+    }
+}
+
+pub fn parse_dtype(dtype: &str) -> anyhow::Result<DType> {
+    match dtype {
+        "f32" => Ok(DType::F32),
+        "f16" => Ok(DType::F16),
+        "bf16" => Ok(DType::BF16),
+        other => bail!("--dtype {other:?}: expected f32, f16 or bf16"),
+    }
+}
+
+/// Checks that a VQA request has a question.
+pub fn check_question(task: Task, question: Option<&str>) -> anyhow::Result<()> {
+    if task == Task::Vqa && question.map(str::trim).unwrap_or("").is_empty() {
+        bail!("--task vqa needs --question");
+    }
+    Ok(())
 }
 
 pub fn run(args: AskArgs) -> anyhow::Result<ExitCode> {
-    let task = Task::parse(&args.task).with_context(|| {
-        format!(
-            "--task {:?}: expected report, grounded, segment or vqa",
-            args.task
-        )
-    })?;
-    let (lang, language) = match args.lang.as_str() {
-        "en" => (Lang::En, Language::En),
-        "de" => (Lang::De, Language::De),
-        other => bail!("--lang {other:?}: expected en or de"),
-    };
-    if task == Task::Vqa
-        && args
-            .question
-            .as_deref()
-            .map(str::trim)
-            .unwrap_or("")
-            .is_empty()
-    {
-        bail!("--task vqa needs --question");
-    }
-    let dtype = match args.dtype.as_str() {
-        "f32" => DType::F32,
-        "f16" => DType::F16,
-        "bf16" => DType::BF16,
-        other => bail!("--dtype {other:?}: expected f32, f16 or bf16"),
-    };
+    let task = parse_task(&args.task)?;
+    let lang = parse_lang(&args.lang)?;
+    check_question(task, args.question.as_deref())?;
+    let dtype = parse_dtype(&args.dtype)?;
     let super::selection::Selected {
         series,
         volume,
         slice,
     } = args.selection.select(&args.study)?;
 
-    let device = Device::Cpu;
-    let mut model = PaliGemma::load(&args.model, dtype, &device)?;
-    let tokenizer = PromptTokenizer::from_dir(&args.model)?;
-    let size = model.config.vision_config.image_size;
-    let image = preprocess_slice(&slice, &series.modality, volume.photometric, size);
-    let pixel_values = Tensor::from_vec(image.pixels, (1, 3, size, size), &device)?;
+    let mut session = ModelSession::load(&args.model, dtype, &best_device())
+        .with_context(|| format!("loading the model in {}", args.model.display()))?;
     let request = Request {
         task,
         lang,
@@ -120,72 +115,39 @@ pub fn run(args: AskArgs) -> anyhow::Result<ExitCode> {
         question: args.question.clone(),
         options: vec![],
     };
-    let ids = tokenizer.prompt_ids(
-        model.config.image_token_index,
-        model.config.num_image_tokens(),
-        &request.text(),
-    )?;
-
-    let semsam_config = SemSamConfig {
-        k: args.semsam_k,
-        top_m: args.semsam_m,
-        top_p: args.semsam_p,
-    };
-    let table = if args.semsam {
-        let vocab = model.text.embedding_matrix().dim(0)?;
-        let content = tokenizer.content_mask(vocab);
-        let path = NeighbourTable::cache_path(&args.model, semsam_config.k);
-        Some(NeighbourTable::cached(
-            &path,
-            model.text.embedding_matrix(),
-            &content,
-            semsam_config.k,
-        )?)
-    } else {
-        None
+    let input = AskInput {
+        slice: &slice,
+        modality: &series.modality,
+        photometric: volume.photometric,
+        request: &request,
+        semsam: args.semsam.then_some(SemSamConfig {
+            k: args.semsam_k,
+            top_m: args.semsam_m,
+            top_p: args.semsam_p,
+        }),
+        max_new_tokens: args.max_new_tokens,
     };
     let stream = !args.json;
-    let semsam = table.as_ref().map(|t| (t, &semsam_config));
-    let generation = generate(
-        &mut model,
-        &pixel_values,
-        &ids,
-        args.max_new_tokens,
-        semsam,
-        |t| {
-            if stream {
-                if let Ok(piece) = tokenizer.decode(&[t]) {
-                    print!("{piece} ");
-                    let _ = std::io::stdout().flush();
-                }
-            }
-            true
-        },
-    )?;
-    let text = tokenizer.decode(&generation.tokens)?;
-    let parser = parser_for(Format::RadGrounder, LabelMap::radgrounder(), language);
-    let findings = parser
-        .parse(&text)
-        .iter()
-        .map(|f| f.locate(&slice))
-        .collect();
-    let answer = Answer {
-        text,
-        findings,
-        tokens: generation.tokens.len(),
-        ttft_ms: generation.ttft_ms,
-        tok_per_s: generation.tok_per_s,
+    let answer = session.ask(&input, |piece| {
+        if stream {
+            print!("{piece} ");
+            let _ = std::io::stdout().flush();
+        }
+        true
+    })?;
+    let json = AskJson {
         plane: slice.grid.plane,
         index: slice.index,
         slice_size: [slice.width, slice.height],
+        answer,
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&answer)?);
+        println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
         println!();
         eprintln!(
             "{} tokens, first after {:.0} ms, {:.1} tokens/s",
-            answer.tokens, answer.ttft_ms, answer.tok_per_s
+            json.answer.tokens, json.answer.ttft_ms, json.answer.tok_per_s
         );
     }
     Ok(ExitCode::SUCCESS)

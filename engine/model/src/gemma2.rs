@@ -257,7 +257,7 @@ impl Gemma2 {
 
     /// Runs `embeds` (batch 1) after what the cache holds. On an empty cache, the first `prefix`
     /// tokens form the bidirectional prefix. Returns logits for every new position (f32) and the
-    /// final hidden states before the output norm.
+    /// final hidden states after the output norm (what RadGrounder's mask head reads).
     pub fn forward(&mut self, embeds: &Tensor, prefix: usize) -> Result<(Tensor, Tensor)> {
         let (_, len, _) = embeds.dims3()?;
         if self.seen == 0 {
@@ -289,12 +289,8 @@ impl Gemma2 {
             x = (residual + layer.post_ff_norm.forward(&h)?)?;
         }
         self.seen += len;
-        let hidden = x.clone();
-        let logits = self
-            .norm
-            .forward(&x)?
-            .apply(&self.lm_head)?
-            .to_dtype(DType::F32)?;
+        let hidden = self.norm.forward(&x)?;
+        let logits = hidden.apply(&self.lm_head)?.to_dtype(DType::F32)?;
         let logits = match self.final_softcap {
             Some(cap) => ((logits / cap)?.tanh()? * cap)?,
             None => logits,

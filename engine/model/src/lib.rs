@@ -7,13 +7,16 @@ pub mod config;
 pub mod error;
 pub mod gemma2;
 pub mod generate;
+pub mod mask_head;
 pub mod paligemma;
 pub mod preprocess;
 pub mod prompt;
 pub mod semsam;
+pub mod session;
 pub mod tokenizer;
 
 pub use checkpoint::Checkpoint;
 pub use config::PaliGemmaConfig;
 pub use error::{ModelError, Result};
 pub use paligemma::PaliGemma;
+pub use session::{best_device, Answer, AskInput, ModelSession, ModelSummary, SliceMask};

@@ -11,12 +11,22 @@ use crate::checkpoint::Checkpoint;
 use crate::config::PaliGemmaConfig;
 use crate::error::{ModelError, Result};
 use crate::gemma2::Gemma2;
+use crate::mask_head::{Mask, MaskHead};
 
 pub struct PaliGemma {
     pub config: PaliGemmaConfig,
     vision: siglip::VisionModel,
     projector: Linear,
     pub text: Gemma2,
+    /// RadGrounder's mask head, when the checkpoint has `segmentation_head.*`.
+    mask_head: Option<MaskHead>,
+    /// The token whose fed-back hidden state queries the mask head (`</seg>`).
+    seg_end_token: Option<u32>,
+    /// SigLIP output (after its post-LayerNorm) of the last prefill, for the mask head.
+    last_vision: Option<Tensor>,
+    /// Final hidden states at each `</seg>` fed back since the last prefill.
+    seg_queries: Vec<Tensor>,
+    parameters: usize,
     device: Device,
     dtype: DType,
 }
@@ -28,6 +38,8 @@ impl PaliGemma {
             config, tensors, ..
         } = checkpoint;
         let head = tensors.get("lm_head.weight").cloned();
+        let has_mask_head = tensors.keys().any(|k| k.starts_with("segmentation_head."));
+        let parameters = tensors.values().map(|t| t.elem_count()).sum();
         let vb = VarBuilder::from_tensors(tensors, dtype, device);
         let named = |name: &str| {
             let name = name.to_string();
@@ -46,11 +58,28 @@ impl PaliGemma {
         .map_err(named("multi_modal_projector.linear"))?;
         let text = Gemma2::new(&config.text_config, vb.pp("language_model"), head)
             .map_err(named("language_model"))?;
+        let mask_head = if has_mask_head {
+            Some(
+                MaskHead::new(
+                    config.vision_config.hidden_size,
+                    config.text_config.hidden_size,
+                    vb.pp("segmentation_head"),
+                )
+                .map_err(named("segmentation_head"))?,
+            )
+        } else {
+            None
+        };
         Ok(PaliGemma {
             config,
             vision,
             projector,
             text,
+            mask_head,
+            seg_end_token: None,
+            last_vision: None,
+            seg_queries: Vec::new(),
+            parameters,
             device: device.clone(),
             dtype,
         })
@@ -65,18 +94,60 @@ impl PaliGemma {
         &self.device
     }
 
+    /// Parameters in the checkpoint (tied weights counted once).
+    pub fn parameter_count(&self) -> usize {
+        self.parameters
+    }
+
+    pub fn has_mask_head(&self) -> bool {
+        self.mask_head.is_some()
+    }
+
+    /// Sets the token (the tokenizer's `</seg>`) whose hidden state, when fed back, asks for a mask.
+    pub fn set_seg_end_token(&mut self, token: Option<u32>) {
+        self.seg_end_token = token;
+    }
+
     /// Projected image features (num_image_tokens, hidden), before the 1/sqrt(hidden) scaling.
     pub fn image_features(&self, pixel_values: &Tensor) -> Result<Tensor> {
-        let features = self.vision.forward(&pixel_values.to_dtype(self.dtype)?)?;
-        Ok(features.apply(&self.projector)?.squeeze(0)?)
+        let vision = self.vision.forward(&pixel_values.to_dtype(self.dtype)?)?;
+        Ok(vision.apply(&self.projector)?.squeeze(0)?)
+    }
+
+    /// One mask per `</seg>` fed back since the last prefill, in order (empty without a mask head).
+    pub fn masks(&self) -> Result<Vec<Mask>> {
+        let (Some(head), Some(vision)) = (&self.mask_head, &self.last_vision) else {
+            return Ok(Vec::new());
+        };
+        if self.seg_queries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let queries = Tensor::stack(&self.seg_queries, 0)?;
+        let size = self.config.vision_config.image_size;
+        let logits = head.forward(vision, &queries, size)?.to_dtype(DType::F32)?;
+        (0..queries.dim(0)?)
+            .map(|i| {
+                Ok(Mask {
+                    size,
+                    logits: logits.get(i)?.flatten_all()?.to_vec1()?,
+                })
+            })
+            .collect()
     }
 
     /// Prefill: `pixel_values` (1, 3, S, S) and the prompt ids (image tokens included). Clears the
     /// cache; the whole prompt is the bidirectional prefix. Returns logits for every position.
     pub fn prefill(&mut self, pixel_values: &Tensor, ids: &[u32]) -> Result<Tensor> {
         self.text.clear_cache();
+        self.seg_queries.clear();
         let embeds = self.merged_embeddings(pixel_values, ids)?;
-        let (logits, _) = self.text.forward(&embeds, ids.len())?;
+        let (logits, hidden) = self.text.forward(&embeds, ids.len())?;
+        if let (Some(end), Some(&last)) = (self.seg_end_token, ids.last()) {
+            if last == end {
+                let hidden = hidden.squeeze(0)?;
+                self.seg_queries.push(hidden.get(hidden.dim(0)? - 1)?);
+            }
+        }
         Ok(logits.squeeze(0)?)
     }
 
@@ -84,11 +155,14 @@ impl PaliGemma {
     pub fn step(&mut self, token: u32) -> Result<Tensor> {
         let ids = Tensor::new(&[token], &self.device)?.unsqueeze(0)?;
         let embeds = self.text.embed_tokens(&ids)?;
-        let (logits, _) = self.text.forward(&embeds, 0)?;
+        let (logits, hidden) = self.text.forward(&embeds, 0)?;
+        if self.seg_end_token == Some(token) {
+            self.seg_queries.push(hidden.squeeze(0)?.squeeze(0)?);
+        }
         Ok(logits.squeeze(0)?.squeeze(0)?)
     }
 
-    fn merged_embeddings(&self, pixel_values: &Tensor, ids: &[u32]) -> Result<Tensor> {
+    fn merged_embeddings(&mut self, pixel_values: &Tensor, ids: &[u32]) -> Result<Tensor> {
         let ids_t = Tensor::new(ids, &self.device)?.unsqueeze(0)?;
         let text = self.text.embed_tokens(&ids_t)?.squeeze(0)?;
         let image_positions: Vec<usize> = ids
@@ -100,8 +174,14 @@ impl PaliGemma {
         if image_positions.is_empty() {
             return Ok(text.unsqueeze(0)?);
         }
-        let features =
-            (self.image_features(pixel_values)? / (self.text.hidden_size() as f64).sqrt())?;
+        let vision = self
+            .vision
+            .forward(&pixel_values.to_dtype(self.dtype)?)?
+            .squeeze(0)?;
+        let features = (vision.apply(&self.projector)? / (self.text.hidden_size() as f64).sqrt())?;
+        if self.mask_head.is_some() {
+            self.last_vision = Some(vision);
+        }
         let n = features.dim(0)?;
         if image_positions.len() != n {
             return Err(ModelError::Tensor {

@@ -50,6 +50,11 @@ impl PromptTokenizer {
         Ok(ids)
     }
 
+    /// The id of a token such as `</seg>`, when the vocabulary has it.
+    pub fn token_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
     /// Content tokens for MIS-SemSam: everything but added/special tokens and markup such as
     /// `<loc0001>`, `<seg012>`, `<image>`, `<bos>`.
     pub fn content_mask(&self, vocab_size: usize) -> Vec<bool> {

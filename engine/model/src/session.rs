@@ -1,0 +1,288 @@
+//! A loaded checkpoint ready to answer about a slice: the model, its tokenizer and (built on first
+//! use) the MIS-SemSam neighbour table. One call runs preprocessing, the prompt, decoding (tokens
+//! streamed to a callback that can cancel), the grounding parser and, for the segmentation
+//! checkpoint, the mask head; findings come back placed on the slice in pixels and patient LPS.
+//! The CLI's `ask`, the viewer's model panel and the evaluation all go through here.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use groundglass_grounding::{parser_for, BoxNorm, Format, LabelMap, Language, LocatedFinding};
+use groundglass_study::{Photometric, SliceImage};
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::generate::generate;
+use crate::mask_head::Mask;
+use crate::paligemma::PaliGemma;
+use crate::preprocess::preprocess_slice;
+use crate::prompt::{Lang, Request};
+use crate::semsam::{NeighbourTable, SemSamConfig};
+use crate::tokenizer::PromptTokenizer;
+
+/// RadGrounder's evaluation limit.
+pub const MAX_NEW_TOKENS: usize = 200;
+
+/// The best device the build supports: CUDA or Metal when compiled in and present, else CPU.
+pub fn best_device() -> Device {
+    #[cfg(feature = "cuda")]
+    if let Ok(d) = Device::new_cuda(0) {
+        return d;
+    }
+    #[cfg(feature = "metal")]
+    if let Ok(d) = Device::new_metal(0) {
+        return d;
+    }
+    Device::Cpu
+}
+
+/// What the model panel shows about a loaded checkpoint.
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelSummary {
+    pub dir: PathBuf,
+    pub architecture: String,
+    pub parameters: usize,
+    pub device: String,
+    pub dtype: String,
+    pub mask_head: bool,
+}
+
+/// A mask on the slice it was asked on, run-length encoded row by row: counts alternate outside,
+/// inside, outside, ... starting with outside (the first count may be 0).
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct SliceMask {
+    pub width: usize,
+    pub height: usize,
+    pub inside: usize,
+    pub rle: Vec<u32>,
+}
+
+impl SliceMask {
+    pub fn from_pixels(width: usize, height: usize, pixels: &[bool]) -> Self {
+        let mut rle = Vec::new();
+        let mut current = false;
+        let mut run = 0u32;
+        for &p in pixels {
+            if p != current {
+                rle.push(run);
+                run = 0;
+                current = p;
+            }
+            run += 1;
+        }
+        rle.push(run);
+        SliceMask {
+            width,
+            height,
+            inside: pixels.iter().filter(|&&p| p).count(),
+            rle,
+        }
+    }
+
+    pub fn pixels(&self) -> Vec<bool> {
+        let mut out = Vec::with_capacity(self.width * self.height);
+        for (i, &run) in self.rle.iter().enumerate() {
+            out.extend(std::iter::repeat_n(i % 2 == 1, run as usize));
+        }
+        out.resize(self.width * self.height, false);
+        out
+    }
+
+    /// The bounding box of the inside pixels as fractions of the slice (pixel edges).
+    pub fn bounds(&self) -> Option<BoxNorm> {
+        let pixels = self.pixels();
+        let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
+        for (i, _) in pixels.iter().enumerate().filter(|(_, &p)| p) {
+            let (x, y) = (i % self.width, i / self.width);
+            x0 = x0.min(x);
+            y0 = y0.min(y);
+            x1 = x1.max(x + 1);
+            y1 = y1.max(y + 1);
+        }
+        (x0 != usize::MAX).then(|| {
+            let (w, h) = (self.width as f64, self.height as f64);
+            BoxNorm::new(x0 as f64 / w, y0 as f64 / h, x1 as f64 / w, y1 as f64 / h)
+        })
+    }
+}
+
+/// The slice and what to ask about it.
+pub struct AskInput<'a> {
+    pub slice: &'a SliceImage,
+    pub modality: &'a str,
+    pub photometric: Photometric,
+    pub request: &'a Request,
+    /// MIS-SemSam decoding; greedy when `None`.
+    pub semsam: Option<SemSamConfig>,
+    pub max_new_tokens: usize,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Answer {
+    pub text: String,
+    /// Findings on the slice; a mask finding's `mask_index` points into `masks`, and its box is
+    /// the mask's bounding box.
+    pub findings: Vec<LocatedFinding>,
+    pub masks: Vec<SliceMask>,
+    pub tokens: usize,
+    pub ttft_ms: f64,
+    pub tok_per_s: f64,
+    pub cancelled: bool,
+}
+
+pub struct ModelSession {
+    pub model: PaliGemma,
+    pub tokenizer: PromptTokenizer,
+    dir: PathBuf,
+    dtype: DType,
+    semsam_table: Option<NeighbourTable>,
+}
+
+impl ModelSession {
+    pub fn load(dir: &Path, dtype: DType, device: &Device) -> Result<Self> {
+        let mut model = PaliGemma::load(dir, dtype, device)?;
+        let tokenizer = PromptTokenizer::from_dir(dir)?;
+        model.set_seg_end_token(tokenizer.token_id("</seg>"));
+        Ok(ModelSession {
+            model,
+            tokenizer,
+            dir: dir.to_path_buf(),
+            dtype,
+            semsam_table: None,
+        })
+    }
+
+    pub fn summary(&self) -> ModelSummary {
+        let c = &self.model.config;
+        let v = &c.vision_config;
+        let t = &c.text_config;
+        ModelSummary {
+            dir: self.dir.clone(),
+            architecture: format!(
+                "PaliGemma 2: SigLIP {}px/{} ({} layers x {}), Gemma 2 ({} layers x {}, vocab {})",
+                v.image_size,
+                v.patch_size,
+                v.num_hidden_layers,
+                v.hidden_size,
+                t.num_hidden_layers,
+                t.hidden_size,
+                t.vocab_size
+            ),
+            parameters: self.model.parameter_count(),
+            device: match self.model.device() {
+                Device::Cpu => "CPU".into(),
+                Device::Cuda(_) => "CUDA".into(),
+                Device::Metal(_) => "Metal".into(),
+            },
+            dtype: format!("{:?}", self.dtype).to_lowercase(),
+            mask_head: self.model.has_mask_head(),
+        }
+    }
+
+    fn semsam_table(&mut self, k: usize) -> Result<&NeighbourTable> {
+        if self.semsam_table.as_ref().map(|t| t.k) != Some(k) {
+            let embeddings = self.model.text.embedding_matrix();
+            let content = self.tokenizer.content_mask(embeddings.dim(0)?);
+            let path = NeighbourTable::cache_path(&self.dir, k);
+            self.semsam_table = Some(NeighbourTable::cached(&path, embeddings, &content, k)?);
+        }
+        Ok(self.semsam_table.as_ref().expect("set above"))
+    }
+
+    /// Runs the request on the slice; `on_token` gets each token's text and returns false to cancel.
+    pub fn ask(
+        &mut self,
+        input: &AskInput,
+        mut on_token: impl FnMut(&str) -> bool,
+    ) -> Result<Answer> {
+        let size = self.model.config.vision_config.image_size;
+        let image = preprocess_slice(input.slice, input.modality, input.photometric, size);
+        let device = self.model.device().clone();
+        let pixel_values = Tensor::from_vec(image.pixels, (1, 3, size, size), &device)?;
+        let ids = self.tokenizer.prompt_ids(
+            self.model.config.image_token_index,
+            self.model.config.num_image_tokens(),
+            &input.request.text(),
+        )?;
+        let semsam = match input.semsam {
+            Some(config) => {
+                self.semsam_table(config.k)?;
+                Some(config)
+            }
+            None => None,
+        };
+        let table = self.semsam_table.as_ref();
+        let semsam = semsam.as_ref().and_then(|c| table.map(|t| (t, c)));
+        let tokenizer = &self.tokenizer;
+        let generation = generate(
+            &mut self.model,
+            &pixel_values,
+            &ids,
+            input.max_new_tokens,
+            semsam,
+            |t| on_token(&tokenizer.decode(&[t]).unwrap_or_default()),
+        )?;
+        let text = self.tokenizer.decode(&generation.tokens)?;
+        let slice = input.slice;
+        let masks: Vec<SliceMask> = self
+            .model
+            .masks()?
+            .iter()
+            .map(|m: &Mask| {
+                SliceMask::from_pixels(
+                    slice.width,
+                    slice.height,
+                    &m.on_slice(slice.width, slice.height),
+                )
+            })
+            .collect();
+        let language = match input.request.lang {
+            Lang::En => Language::En,
+            Lang::De => Language::De,
+        };
+        let parser = parser_for(Format::RadGrounder, LabelMap::radgrounder(), language);
+        let findings = parser
+            .parse(&text)
+            .into_iter()
+            .map(|mut f| {
+                if f.box_norm.is_none() {
+                    f.box_norm = f
+                        .mask_index
+                        .and_then(|i| masks.get(i))
+                        .and_then(SliceMask::bounds);
+                }
+                f.locate(slice)
+            })
+            .collect();
+        Ok(Answer {
+            text,
+            findings,
+            masks,
+            tokens: generation.tokens.len(),
+            ttft_ms: generation.ttft_ms,
+            tok_per_s: generation.tok_per_s,
+            cancelled: generation.cancelled,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SliceMask;
+
+    #[test]
+    fn masks_round_trip_through_their_run_lengths() {
+        let pixels: Vec<bool> = (0..35)
+            .map(|i| (i % 7 > 2 && i / 7 < 3) || i == 34)
+            .collect();
+        let m = SliceMask::from_pixels(7, 5, &pixels);
+        assert_eq!(m.pixels(), pixels);
+        assert_eq!(m.inside, pixels.iter().filter(|&&p| p).count());
+        assert_eq!(m.rle[0], 3);
+        let b = m.bounds().expect("inside pixels").0;
+        assert_eq!(b, [3.0 / 7.0, 0.0, 1.0, 1.0]);
+        let empty = SliceMask::from_pixels(2, 2, &[false; 4]);
+        assert_eq!(empty.rle, vec![4]);
+        assert!(empty.bounds().is_none());
+    }
+}
