@@ -10,12 +10,21 @@ struct Params {
     dims: vec4<f32>,
     // centre, width, rescale slope, rescale intercept
     window: vec4<f32>,
-    // invert (0/1), colour (0/1), VOI function (0 linear, 1 linear exact, 2 sigmoid), unused
+    // invert (0/1), colour (0/1), VOI function (0 linear, 1 linear exact, 2 sigmoid),
+    // label overlay opacity (0 hides it)
     flags: vec4<f32>,
+};
+
+// Colours of label ids (modulo 16); alpha scales the overlay opacity.
+struct Palette {
+    colours: array<vec4<f32>, 16>,
 };
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var volume: texture_3d<TEXEL>;
+// Mask labels, voxel for voxel with the volume (0 = none).
+@group(0) @binding(2) var labels: texture_3d<u32>;
+@group(0) @binding(3) var<uniform> palette: Palette;
 
 struct VertexOut {
     @builtin(position) position: vec4<f32>,
@@ -67,6 +76,20 @@ fn voi(value: f32) -> f32 {
     return clamp((value - (c - 0.5)) / max(wl - 1.0, 1e-6) + 0.5, 0.0, 1.0);
 }
 
+// Blends the label at the nearest voxel over the grey or colour value.
+fn overlay(rgb: vec3<f32>, ijk: vec3<f32>) -> vec3<f32> {
+    if params.flags.w <= 0.0 {
+        return rgb;
+    }
+    let p = vec3<i32>(clamp(round(ijk), vec3<f32>(0.0), params.dims.xyz - vec3<f32>(1.0)));
+    let label = textureLoad(labels, p, 0).r;
+    if label == 0u {
+        return rgb;
+    }
+    let c = palette.colours[label % 16u];
+    return mix(rgb, c.rgb, clamp(params.flags.w * c.a, 0.0, 1.0));
+}
+
 @fragment
 fn fs_main(in: VertexOut) -> @location(0) vec4<f32> {
     let local = in.uv * params.rect_size.xy;
@@ -79,12 +102,12 @@ fn fs_main(in: VertexOut) -> @location(0) vec4<f32> {
     let s = sample_volume(ijk);
     if params.flags.y > 0.5 {
         // Colour data (RGB or palette applied at load): shown as stored.
-        return vec4<f32>(s.rgb, 1.0);
+        return vec4<f32>(overlay(s.rgb, ijk), 1.0);
     }
     var g = voi(s.r * params.window.z + params.window.w);
     if params.flags.x > 0.5 {
         g = 1.0 - g;
     }
     // The target is an sRGB-agnostic egui surface: grey levels go out linearly like egui's own.
-    return vec4<f32>(g, g, g, 1.0);
+    return vec4<f32>(overlay(vec3<f32>(g), ijk), 1.0);
 }

@@ -60,3 +60,32 @@ fn oblique_mr_in_three_planes() {
     );
     h.snapshot("mr_three_planes");
 }
+
+#[test]
+fn ct_answer_with_box_and_mask_overlays() {
+    let mut h = loaded(
+        Options {
+            path: Some(testdata("dicom/series/ct_head_invesalius")),
+            layout: Some(Layout::Three),
+            model: Some(
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/tiny-scripted"),
+            ),
+            ..Default::default()
+        },
+        egui::vec2(1400.0, 560.0),
+    );
+    let record = groundglass_app::cli::offscreen::ask_and_wait(
+        &mut h,
+        groundglass_model::prompt::Task::Segment,
+        Duration::from_secs(120),
+    )
+    .expect("an answer");
+    assert_eq!(record.findings.len(), 2);
+    // Pin what changes from run to run (clock, timings), then draw.
+    let r = &mut h.state_mut().history.records[0];
+    r.created_unix_ms = 0;
+    r.ttft_ms = 0.0;
+    r.tok_per_s = 0.0;
+    h.run_steps(3);
+    h.snapshot("ct_answer_overlays");
+}

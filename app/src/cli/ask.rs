@@ -128,9 +128,15 @@ pub fn run(args: AskArgs) -> anyhow::Result<ExitCode> {
         max_new_tokens: args.max_new_tokens,
     };
     let stream = !args.json;
-    let answer = session.ask(&input, |piece| {
+    let mut printed = String::new();
+    let answer = session.ask(&input, |so_far| {
         if stream {
-            print!("{piece} ");
+            // Print what is new; the whole answer again if decoding changed earlier text.
+            match so_far.strip_prefix(printed.as_str()) {
+                Some(new) => print!("{new}"),
+                None => print!("\n{so_far}"),
+            }
+            printed = so_far.to_string();
             let _ = std::io::stdout().flush();
         }
         true

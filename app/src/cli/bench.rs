@@ -35,6 +35,10 @@ pub enum BenchWhat {
         #[arg(long, default_value = "1280x800")]
         size: String,
     },
+    /// Time to first token and tokens/s of a checkpoint on random pixels (prefill of the image
+    /// tokens plus a short prompt, then cached greedy steps without stopping at end-of-sequence),
+    /// the same loop `bench/model_torch.py` times in PyTorch.
+    Model(super::bench_model::BenchModelArgs),
 }
 
 #[derive(Serialize)]
@@ -76,6 +80,7 @@ fn peak_rss() -> Option<u64> {
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.what {
         BenchWhat::Frames { path, frames, size } => super::bench_frames::run(&path, frames, &size),
+        BenchWhat::Model(args) => super::bench_model::run(args),
         BenchWhat::Load { path, series } => {
             let t0 = Instant::now();
             let study = open(&path)?;

@@ -1,11 +1,12 @@
 //! Command-line subcommands. Each one is a thin edge over the engine crates.
 
-mod ask;
+pub mod ask;
 mod bench;
 mod bench_frames;
+mod bench_model;
 mod grounding;
 mod info;
-mod offscreen;
+pub mod offscreen;
 mod screenshot;
 mod selection;
 mod slice;

@@ -5,6 +5,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
+use groundglass_feedback::AskRecord;
+use groundglass_model::prompt::Task;
+
 use crate::viewer::ViewerApp;
 
 /// `WxH`, e.g. `1280x800`, for the flag `flag`.
@@ -33,6 +36,53 @@ pub fn wait_until_loaded(
                 study.display(),
                 timeout.as_secs()
             );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Waits for the model to load, asks the viewer's model panel `task` about the shown slice, and
+/// steps until the answer is in; returns it.
+pub fn ask_and_wait(
+    harness: &mut egui_kittest::Harness<'_, ViewerApp>,
+    task: Task,
+    timeout: Duration,
+) -> anyhow::Result<AskRecord> {
+    let deadline = Instant::now() + timeout;
+    while harness.state().model_panel.loading.is_some() {
+        harness.step();
+        if Instant::now() > deadline {
+            bail!("the model did not load within {} s", timeout.as_secs());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if let Some(e) = &harness.state().model_panel.error {
+        bail!("{e}");
+    }
+    if !harness.state().model_ready() {
+        bail!("no model loaded");
+    }
+    let before = harness.state().history.records.len();
+    harness.state_mut().ask(task);
+    if harness.state().model_panel.running.is_none() {
+        bail!("the viewer could not ask (no slice loaded?)");
+    }
+    loop {
+        harness.step();
+        let app = harness.state();
+        if app.model_panel.running.is_none() {
+            if app.history.records.len() > before {
+                return Ok(app.history.records[before].clone());
+            }
+            let why = app
+                .notices
+                .last()
+                .map(|n| n.text.clone())
+                .unwrap_or_default();
+            bail!("the model gave no answer: {why}");
+        }
+        if Instant::now() > deadline {
+            bail!("no answer within {} s", timeout.as_secs());
         }
         std::thread::sleep(Duration::from_millis(10));
     }

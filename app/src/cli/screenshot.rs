@@ -1,6 +1,9 @@
 //! `groundglass screenshot STUDY [--layout 1x1|1x3] [--plane P] [--index K] [--window C,W|preset]
-//! [--size WxH] --out FILE.png`: the real viewer UI, rendered offscreen through the same wgpu path
-//! (egui_kittest's wgpu renderer; a software adapter such as lavapipe is fine).
+//! [--size WxH] [--model DIR --task report|grounded|segment|vqa [--question TEXT] [--clinical TEXT]
+//! [--lang en|de] [--semsam] [--result-json FILE]] --out FILE.png`: the real viewer UI, rendered
+//! offscreen through the same wgpu path (egui_kittest's wgpu renderer; a software adapter such as
+//! lavapipe is fine). With `--model`, the viewer's own model panel asks about the shown slice
+//! first, and the picture shows the answer with its overlays.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,6 +31,23 @@ pub struct ScreenshotArgs {
     pub size: String,
     #[arg(long)]
     pub out: PathBuf,
+    /// A checkpoint folder: ask about the shown slice before rendering.
+    #[arg(long, requires = "task")]
+    pub model: Option<PathBuf>,
+    /// report, grounded, segment or vqa.
+    #[arg(long, requires = "model")]
+    pub task: Option<String>,
+    #[arg(long)]
+    pub question: Option<String>,
+    #[arg(long)]
+    pub clinical: Option<String>,
+    #[arg(long, default_value = "en")]
+    pub lang: String,
+    #[arg(long)]
+    pub semsam: bool,
+    /// Where to write the answer (the `ask --json` shape).
+    #[arg(long)]
+    pub result_json: Option<PathBuf>,
 }
 
 pub fn parse_window(text: &str) -> anyhow::Result<Window> {
@@ -55,6 +75,15 @@ pub fn run(args: ScreenshotArgs) -> anyhow::Result<ExitCode> {
         })
         .transpose()?;
     let window = args.window.as_deref().map(parse_window).transpose()?;
+    let task = args
+        .task
+        .as_deref()
+        .map(super::ask::parse_task)
+        .transpose()?;
+    let lang = super::ask::parse_lang(&args.lang)?;
+    if let Some(task) = task {
+        super::ask::check_question(task, args.question.as_deref())?;
+    }
     let (w, h) = super::offscreen::parse_size(&args.size, "--size")?;
     let options = Options {
         path: Some(args.study.clone()),
@@ -63,6 +92,7 @@ pub fn run(args: ScreenshotArgs) -> anyhow::Result<ExitCode> {
         index: args.index,
         window,
         settings_path: None,
+        model: args.model.clone(),
     };
     let mut harness = egui_kittest::Harness::builder()
         .with_size(egui::vec2(w, h))
@@ -70,6 +100,27 @@ pub fn run(args: ScreenshotArgs) -> anyhow::Result<ExitCode> {
         .build_eframe(|cc| ViewerApp::new(cc, options));
     super::offscreen::wait_until_loaded(&mut harness, &args.study, Duration::from_secs(120))?;
     harness.run_steps(3);
+    if let Some(task) = task {
+        {
+            let app = harness.state_mut();
+            app.model_panel.lang = lang;
+            app.model_panel.semsam = args.semsam;
+            app.model_panel.question = args.question.clone().unwrap_or_default();
+            app.model_panel.clinical = args.clinical.clone().unwrap_or_default();
+        }
+        let record = super::offscreen::ask_and_wait(&mut harness, task, Duration::from_secs(600))?;
+        harness.run_steps(3);
+        if let Some(path) = &args.result_json {
+            let json = super::ask::AskJson {
+                answer: record.answer(),
+                plane: record.slice.plane,
+                index: record.slice.index,
+                slice_size: record.slice.size,
+            };
+            std::fs::write(path, serde_json::to_string_pretty(&json)?)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+    }
     let image = harness
         .render()
         .map_err(|e| anyhow::anyhow!("offscreen rendering failed: {e}"))?;

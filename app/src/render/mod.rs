@@ -3,14 +3,17 @@
 //! viewport. It lives in egui_wgpu's callback resources; paint callbacks carry only parameters.
 
 mod callback;
+mod label_texture;
 mod volume_texture;
 
 pub use callback::{SliceCallback, SliceParams};
+pub use label_texture::{Palette, PALETTE_SIZE};
 pub use volume_texture::TexelClass;
 
 use eframe::egui_wgpu::{self, wgpu};
-use groundglass_study::{VolumeLayout, VoxelSlice};
+use groundglass_study::{Dirty, LabelVolume, VolumeLayout, VoxelSlice};
 
+use label_texture::LabelTexture;
 use volume_texture::VolumeTexture;
 
 /// Counts of what went to the GPU, so tests and the benchmark can prove that scrolling and
@@ -22,6 +25,9 @@ pub struct UploadStats {
     pub texture_bytes: u64,
     /// Uniform writes (one per viewport per frame: about 150 bytes).
     pub uniform_writes: u64,
+    /// Label texture writes (when a mask overlay changes), and their bytes.
+    pub label_writes: u64,
+    pub label_bytes: u64,
 }
 
 /// The maximum number of viewports drawn at once (1x3 layout plus headroom).
@@ -33,6 +39,8 @@ pub struct RenderContext {
     pipelines: Vec<wgpu::RenderPipeline>,
     uniforms: Vec<wgpu::Buffer>,
     volume: Option<VolumeTexture>,
+    labels: Option<LabelTexture>,
+    palette: wgpu::Buffer,
     bind_groups: Vec<wgpu::BindGroup>,
     pub stats: UploadStats,
 }
@@ -70,9 +78,23 @@ impl RenderContext {
                 },
                 count: None,
             };
+            let labels_entry = wgpu::BindGroupLayoutEntry {
+                binding: 2,
+                visibility: wgpu::ShaderStages::FRAGMENT,
+                ty: wgpu::BindingType::Texture {
+                    sample_type: wgpu::TextureSampleType::Uint,
+                    view_dimension: wgpu::TextureViewDimension::D3,
+                    multisampled: false,
+                },
+                count: None,
+            };
+            let palette_entry = wgpu::BindGroupLayoutEntry {
+                binding: 3,
+                ..uniform_entry
+            };
             let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
                 label: Some("groundglass slice"),
-                entries: &[uniform_entry, texture_entry],
+                entries: &[uniform_entry, texture_entry, labels_entry, palette_entry],
             });
             let source = SHADER.replace("TEXEL", class.wgsl_type());
             let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
@@ -119,11 +141,19 @@ impl RenderContext {
                 })
             })
             .collect();
+        let palette = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("groundglass label palette"),
+            size: std::mem::size_of::<Palette>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
         RenderContext {
             layouts,
             pipelines,
             uniforms,
             volume: None,
+            labels: None,
+            palette,
             bind_groups: Vec::new(),
             stats: UploadStats::default(),
         }
@@ -136,6 +166,7 @@ impl RenderContext {
         layout: &VolumeLayout,
     ) -> Result<(), String> {
         let volume = VolumeTexture::new(device, layout)?;
+        let labels = LabelTexture::new(device, layout.dims);
         let class = volume.class as usize;
         self.bind_groups = self
             .uniforms
@@ -153,12 +184,36 @@ impl RenderContext {
                             binding: 1,
                             resource: wgpu::BindingResource::TextureView(&volume.view),
                         },
+                        wgpu::BindGroupEntry {
+                            binding: 2,
+                            resource: wgpu::BindingResource::TextureView(&labels.view),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 3,
+                            resource: self.palette.as_entire_binding(),
+                        },
                     ],
                 })
             })
             .collect();
         self.volume = Some(volume);
+        self.labels = Some(labels);
         Ok(())
+    }
+
+    /// Copies the changed part of the label volume (mask overlays) to the GPU.
+    pub fn upload_labels(&mut self, queue: &wgpu::Queue, labels: &LabelVolume, dirty: Dirty) {
+        if let Some(texture) = &self.labels {
+            let bytes = texture.write(queue, labels, dirty);
+            if bytes > 0 {
+                self.stats.label_writes += 1;
+                self.stats.label_bytes += bytes as u64;
+            }
+        }
+    }
+
+    pub fn set_palette(&mut self, queue: &wgpu::Queue, palette: &Palette) {
+        queue.write_buffer(&self.palette, 0, bytemuck::bytes_of(palette));
     }
 
     /// Writes one decoded slice into the volume texture.
@@ -182,6 +237,7 @@ impl RenderContext {
 
     pub fn drop_volume(&mut self) {
         self.volume = None;
+        self.labels = None;
         self.bind_groups.clear();
     }
 }

@@ -1,19 +1,21 @@
 //! PACS keyboard: arrows / PgUp / PgDn / Home / End move through slices, number keys pick window
 //! presets (0 = the file's), `i` inverts, `h`/`v` flip, `r` resets, `f` fits. Keys act on the
-//! viewport under the pointer (the last one hovered).
+//! viewport under the pointer (the last one hovered). `a` / `x` accept / reject the selected finding
+//! (returned to the caller, which owns the verdicts).
 
 use eframe::egui::{self, Key};
 use groundglass_study::{PlaneGrid, WindowPreset};
 
+use groundglass_feedback::Verdict;
+
 use super::ViewerApp;
 
-pub fn handle(app: &mut ViewerApp, ctx: &egui::Context) {
+pub fn handle(app: &mut ViewerApp, ctx: &egui::Context) -> Option<Verdict> {
     if ctx.egui_wants_keyboard_input() {
-        return;
+        return None;
     }
-    let Some(layout) = app.layout_info.clone() else {
-        return;
-    };
+    let layout = app.layout_info.clone()?;
+    let mut verdict = None;
     let file_window = app.file_window();
     let id = app.active.min(app.views.len().saturating_sub(1));
     let view = &mut app.views[id];
@@ -61,8 +63,11 @@ pub fn handle(app: &mut ViewerApp, ctx: &egui::Context) {
                     view.zoom = None;
                     view.center_px = None;
                 }
+                Key::A => verdict = Some(Verdict::Accepted),
+                Key::X => verdict = Some(Verdict::Rejected),
                 _ => {}
             }
         }
     });
+    verdict
 }

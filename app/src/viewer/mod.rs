@@ -2,8 +2,12 @@
 //! this module keeps only what the screen needs: which series, which slice, window, zoom, flips.
 
 mod browser;
+pub mod inference;
 mod keys;
 mod loader;
+pub mod model_panel;
+mod model_view;
+pub mod overlay;
 pub mod settings;
 pub mod view;
 mod viewport;
@@ -12,11 +16,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use eframe::egui::{self, Color32, RichText};
+use groundglass_feedback::History;
 use groundglass_study::geometry::Vec3;
-use groundglass_study::{DisplayImage, Plane, PlaneGrid, Series, Volume, VolumeLayout};
+use groundglass_study::{
+    DisplayImage, LabelVolume, Plane, PlaneGrid, Series, Volume, VolumeLayout,
+};
 
 use crate::render::{RenderContext, UploadStats};
+use inference::ModelWorker;
 use loader::{Job, LoadMessage, Loader};
+use model_panel::ModelPanel;
 use settings::Settings;
 use view::{ViewState, ViewTransform};
 
@@ -37,6 +46,8 @@ pub struct Options {
     pub window: Option<groundglass_study::Window>,
     /// Where settings (recent studies) live; `None` keeps them in memory only.
     pub settings_path: Option<PathBuf>,
+    /// A checkpoint folder to load at start (else the last one used, else the bundled demo).
+    pub model: Option<PathBuf>,
 }
 
 /// A message in the status area.
@@ -72,6 +83,22 @@ pub struct ViewerApp {
     /// The wgpu device, queue and renderer (whose callback resources hold the render context).
     render_state: Option<eframe::egui_wgpu::RenderState>,
     pending_initial_view: bool,
+    model_worker: ModelWorker,
+    pub model_panel: ModelPanel,
+    /// Every answer on this study and the verdicts on its findings (engine data).
+    pub history: History,
+    /// The answer whose findings are drawn.
+    pub shown: Option<u64>,
+    /// The finding under the pointer (image or panel), this frame and the last.
+    pub hovered_finding: Option<usize>,
+    hovered_last_frame: Option<usize>,
+    /// The finding clicked last.
+    pub selected_finding: Option<usize>,
+    /// The shown answer's masks as labels, voxel for voxel with the volume.
+    pub labels: Option<LabelVolume>,
+    labels_of: Option<u64>,
+    /// The slice shown last, to notice a change of slice.
+    last_slice: Option<groundglass_feedback::SliceRef>,
 }
 
 impl ViewerApp {
@@ -79,6 +106,14 @@ impl ViewerApp {
         let render_state = cc.wgpu_render_state.clone();
         if let Some(state) = &render_state {
             RenderContext::install(state);
+            if let Some(rc) = state
+                .renderer
+                .write()
+                .callback_resources
+                .get_mut::<RenderContext>()
+            {
+                rc.set_palette(&state.queue, &model_view::label_palette());
+            }
         }
         let settings = options
             .settings_path
@@ -107,6 +142,16 @@ impl ViewerApp {
             wheel_accum: 0.0,
             render_state,
             pending_initial_view: true,
+            model_worker: ModelWorker::spawn(cc.egui_ctx.clone()),
+            model_panel: ModelPanel::default(),
+            history: History::default(),
+            shown: None,
+            hovered_finding: None,
+            hovered_last_frame: None,
+            selected_finding: None,
+            labels: None,
+            labels_of: None,
+            last_slice: None,
             options,
         };
         if app.render_state.is_none() {
@@ -114,6 +159,9 @@ impl ViewerApp {
         }
         if let Some(path) = app.options.path.clone() {
             app.open(path);
+        }
+        if let Some(dir) = app.initial_model() {
+            app.load_model(dir);
         }
         app
     }
@@ -139,6 +187,10 @@ impl ViewerApp {
         self.layout_info = None;
         self.progress = Some((0, 0));
         self.notices.clear();
+        self.history = History::default();
+        self.shown = None;
+        self.labels = None;
+        self.labels_of = None;
         self.open_job = Some(self.loader.open(path));
     }
 
@@ -163,6 +215,8 @@ impl ViewerApp {
         self.current = Some(index);
         self.volume = None;
         self.layout_info = None;
+        self.labels = None;
+        self.labels_of = None;
         self.progress = Some((0, series.dims.get(2).copied().unwrap_or(0)));
         for w in &series.warnings {
             self.notice(false, format!("{}: {w}", series.description));
@@ -210,14 +264,7 @@ impl ViewerApp {
                     self.open_job = None;
                     self.study_path = Some(path.clone());
                     self.settings.remember(&path);
-                    if let Some(p) = &self.options.settings_path {
-                        if let Err(e) = self.settings.save(p) {
-                            self.notice(
-                                true,
-                                format!("cannot save settings to {}: {e}", p.display()),
-                            );
-                        }
-                    }
+                    self.save_settings();
                     for e in errors {
                         self.notice(true, e);
                     }
@@ -440,6 +487,10 @@ impl eframe::App for ViewerApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         let ctx = ui.ctx().clone();
         self.pump(&ctx);
+        self.pump_model();
+        self.follow_slice();
+        self.sync_labels();
+        self.hovered_last_frame = self.hovered_finding.take();
         // Files dropped on the window open like File > Open.
         let dropped: Option<PathBuf> =
             ctx.input(|i| i.raw.dropped_files.first().map(|f| f.path().to_path_buf()));
@@ -449,6 +500,10 @@ impl eframe::App for ViewerApp {
 
         egui::Panel::top("menu").show(ui, |ui| self.menu(ui));
         egui::Panel::bottom("status").show(ui, |ui| self.status(ui));
+        egui::Panel::right("model")
+            .resizable(true)
+            .default_size(340.0)
+            .show(ui, |ui| self.model_panel_ui(ui));
         if self.series.len() > 1 {
             let mut chosen = None;
             egui::Panel::left("series")
@@ -465,7 +520,9 @@ impl eframe::App for ViewerApp {
             .frame(egui::Frame::NONE.fill(Color32::BLACK))
             .show(ui, |ui| self.viewports(ui));
         if !self.views.is_empty() {
-            keys::handle(self, &ctx);
+            if let Some(verdict) = keys::handle(self, &ctx) {
+                self.verdict_key(verdict);
+            }
         }
     }
 }
@@ -534,6 +591,9 @@ impl ViewerApp {
         let series = self.current.and_then(|i| self.series.get(i)).cloned();
         let mut readout = None;
         let mut crosshair = None;
+        let findings = self.finding_overlays();
+        let mask_opacity = self.mask_opacity();
+        let mut clicked_finding = None;
         for (slot, &id) in ids.iter().enumerate() {
             let min = egui::pos2(full.min.x + slot as f32 * (width + gap), full.min.y);
             let rect = egui::Rect::from_min_size(min, egui::vec2(width, full.height()));
@@ -572,11 +632,19 @@ impl ViewerApp {
                     },
                     corner_text: corner,
                     wheel_accum: &mut self.wheel_accum,
+                    findings: &findings,
+                    mask_opacity,
                 },
             );
             if outcome.hovered {
                 self.active = id;
                 readout = outcome.readout;
+            }
+            if outcome.hovered_finding.is_some() {
+                self.hovered_finding = outcome.hovered_finding;
+            }
+            if outcome.clicked_finding.is_some() {
+                clicked_finding = outcome.clicked_finding;
             }
             if outcome.crosshair.is_some() {
                 crosshair = outcome.crosshair;
@@ -585,6 +653,9 @@ impl ViewerApp {
         self.readout = readout;
         if let Some(p) = crosshair {
             self.set_crosshair(p);
+        }
+        if clicked_finding.is_some() {
+            self.selected_finding = clicked_finding;
         }
         ui.allocate_rect(full, egui::Sense::hover());
     }

@@ -10,6 +10,12 @@ const MAX_RECENT: usize = 10;
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Settings {
     pub recent: Vec<PathBuf>,
+    /// The checkpoint folder last used in the model panel.
+    #[serde(default)]
+    pub model_dir: Option<PathBuf>,
+    /// The reviewer name recorded with verdicts and corrections.
+    #[serde(default)]
+    pub reviewer: Option<String>,
 }
 
 impl Settings {

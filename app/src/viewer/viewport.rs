@@ -6,6 +6,7 @@ use eframe::egui_wgpu;
 use groundglass_study::geometry::Vec3;
 use groundglass_study::{Photometric, PlaneGrid, VoiFunction, Volume, VolumeLayout};
 
+use super::overlay::{self, FindingOverlay};
 use super::view::{scale_bar_mm, value_at, ViewState, ViewTransform};
 use crate::render::{SliceCallback, SliceParams};
 
@@ -17,6 +18,9 @@ pub struct ViewportOutcome {
     pub crosshair: Option<Vec3>,
     /// Cursor readout: patient position and value.
     pub readout: Option<(Vec3, Option<f64>)>,
+    /// The finding under the pointer, and one clicked.
+    pub hovered_finding: Option<usize>,
+    pub clicked_finding: Option<usize>,
 }
 
 pub struct ViewportInput<'a> {
@@ -28,6 +32,10 @@ pub struct ViewportInput<'a> {
     pub crosshair: Option<Vec3>,
     pub corner_text: CornerText,
     pub wheel_accum: &'a mut f32,
+    /// Grounded findings to draw (boxes, or lines where they cross this slice).
+    pub findings: &'a [FindingOverlay],
+    /// Opacity of the mask labels (0 hides them).
+    pub mask_opacity: f32,
 }
 
 /// Text for the corners, prepared by the app.
@@ -47,6 +55,8 @@ pub fn show(ui: &mut egui::Ui, rect: Rect, input: ViewportInput<'_>) -> Viewport
         crosshair,
         corner_text,
         wheel_accum,
+        findings,
+        mask_opacity,
     } = input;
     let response = ui.interact(
         rect,
@@ -110,7 +120,7 @@ pub fn show(ui: &mut egui::Ui, rect: Rect, input: ViewportInput<'_>) -> Viewport
                     VoiFunction::LinearExact => 1.0,
                     VoiFunction::Sigmoid => 2.0,
                 },
-                0.0,
+                mask_opacity,
             ],
         };
         painter.add(egui_wgpu::Callback::new_paint_callback(
@@ -123,6 +133,11 @@ pub fn show(ui: &mut egui::Ui, rect: Rect, input: ViewportInput<'_>) -> Viewport
     }
 
     draw_overlays(&painter, rect, &transform, view, crosshair, &corner_text);
+    outcome.hovered_finding =
+        overlay::draw(&painter, rect, &transform, findings, response.hover_pos());
+    if response.clicked_by(PointerButton::Primary) {
+        outcome.clicked_finding = outcome.hovered_finding;
+    }
     outcome
 }
 

@@ -7,7 +7,7 @@ use groundglass_study::SliceImage;
 use serde::Serialize;
 
 /// A box as fractions of the model input: x0, y0 (top-left) and x1, y1 (bottom-right), each in [0, 1].
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct BoxNorm(pub [f64; 4]);
 
 impl BoxNorm {
@@ -26,7 +26,7 @@ impl BoxNorm {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct Finding {
     pub keyword: String,
     pub class_id: Option<u32>,
@@ -38,7 +38,7 @@ pub struct Finding {
 }
 
 /// A finding placed on a slice.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct LocatedFinding {
     pub keyword: String,
     pub class_id: Option<u32>,

@@ -189,7 +189,8 @@ impl ModelSession {
         Ok(self.semsam_table.as_ref().expect("set above"))
     }
 
-    /// Runs the request on the slice; `on_token` gets each token's text and returns false to cancel.
+    /// Runs the request on the slice; after each token `on_token` gets the answer so far (decoded
+    /// whole, so pieces join as the tokenizer joins them) and returns false to cancel.
     pub fn ask(
         &mut self,
         input: &AskInput,
@@ -214,13 +215,17 @@ impl ModelSession {
         let table = self.semsam_table.as_ref();
         let semsam = semsam.as_ref().and_then(|c| table.map(|t| (t, c)));
         let tokenizer = &self.tokenizer;
+        let mut so_far = Vec::new();
         let generation = generate(
             &mut self.model,
             &pixel_values,
             &ids,
             input.max_new_tokens,
             semsam,
-            |t| on_token(&tokenizer.decode(&[t]).unwrap_or_default()),
+            |t| {
+                so_far.push(t);
+                on_token(&tokenizer.decode(&so_far).unwrap_or_default())
+            },
         )?;
         let text = self.tokenizer.decode(&generation.tokens)?;
         let slice = input.slice;

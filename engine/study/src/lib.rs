@@ -5,6 +5,7 @@
 pub mod dicom;
 pub mod error;
 pub mod geometry;
+pub mod labels;
 pub mod mpr;
 pub mod nifti;
 pub mod pixel;
@@ -14,6 +15,7 @@ pub mod volume;
 
 pub use error::{Result, StudyError};
 pub use geometry::{Affine, Vec3};
+pub use labels::{Dirty, LabelVolume};
 pub use mpr::{extract, EdgeLetters, Plane, PlaneGrid, SliceImage};
 pub use pixel::{Photometric, Rescale, VoiFunction, Window, WindowPreset};
 pub use render::{square_pixels, to_display, DisplayImage, VoiMapping};

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::geometry::{add, dot, normalize, orientation_letters, scale, Vec3};
 use crate::volume::Volume;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Plane {
     Acquired,

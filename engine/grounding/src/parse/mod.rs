@@ -7,7 +7,7 @@ mod radgrounder;
 
 pub use paligemma::PaliGemmaDetect;
 pub use qwen::{QwenCoordinates, QwenJson};
-pub use radgrounder::RadGrounder;
+pub use radgrounder::{RadGrounder, Span};
 
 use crate::finding::Finding;
 use crate::labels::{LabelMap, Language};

@@ -54,7 +54,104 @@ impl GroundingParser for RadGrounder {
     }
 }
 
+/// A piece of the answer as a reader sees it: plain text, or a finding's keyword (its index in
+/// what `parse` returns).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Span {
+    pub text: String,
+    pub finding: Option<usize>,
+}
+
+/// Removes leftover grounding tokens (`<loc0123>`, `<seg005>`, stray `<p bbox=`, `</p>`, `<seg>`,
+/// `</seg>`, `id=`) from plain text, e.g. of a truncated phrase.
+fn strip_markup(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        let tokens = ["<p bbox=", "</p>", "<seg>", "</seg>", "id="];
+        if let Some(t) = tokens.iter().find(|t| rest.starts_with(**t)) {
+            rest = &rest[t.len()..];
+            continue;
+        }
+        if let Some(after) = rest
+            .strip_prefix("<loc")
+            .or_else(|| rest.strip_prefix("<seg"))
+        {
+            let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+            if digits > 0 && after[digits..].starts_with('>') {
+                rest = &after[digits + 1..];
+                continue;
+            }
+        }
+        let mut chars = rest.chars();
+        if let Some(c) = chars.next() {
+            out.push(c);
+        }
+        rest = chars.as_str();
+    }
+    out
+}
+
 impl RadGrounder {
+    /// The answer as text with each keyword tied to its finding, in the order of `parse`.
+    pub fn spans(&self, text: &str) -> Vec<Span> {
+        let boxes = self
+            .parse(text)
+            .iter()
+            .filter(|f| f.mask_index.is_none())
+            .count();
+        let mut spans = Vec::new();
+        let mut plain = String::new();
+        let (mut next_box, mut next_mask) = (0, boxes);
+        let mut rest = text;
+        let flush = |plain: &mut String, spans: &mut Vec<Span>| {
+            let t = strip_markup(plain);
+            if !t.is_empty() {
+                spans.push(Span {
+                    text: t,
+                    finding: None,
+                });
+            }
+            plain.clear();
+        };
+        while !rest.is_empty() {
+            if let Some(after) = rest.strip_prefix("<p bbox=") {
+                if let Some((finding, tail)) = self.box_phrase(after) {
+                    flush(&mut plain, &mut spans);
+                    spans.push(Span {
+                        text: finding.keyword,
+                        finding: Some(next_box),
+                    });
+                    next_box += 1;
+                    rest = tail;
+                    continue;
+                }
+            }
+            if let Some(after) = rest.strip_prefix("<seg>") {
+                if let Some(end) = after.find("</seg>") {
+                    let keyword = after[..end].trim();
+                    if !keyword.is_empty() && !keyword.contains("<seg>") {
+                        flush(&mut plain, &mut spans);
+                        spans.push(Span {
+                            text: keyword.to_string(),
+                            finding: Some(next_mask),
+                        });
+                        next_mask += 1;
+                        rest = &after[end + "</seg>".len()..];
+                        continue;
+                    }
+                }
+            }
+            let mut chars = rest.chars();
+            if let Some(c) = chars.next() {
+                plain.push(c);
+            }
+            rest = chars.as_str();
+        }
+        flush(&mut plain, &mut spans);
+        spans
+    }
+
     /// Parses `<loc>x4 id=<segNNN>>keyword</p>`; `None` when any part is missing or cut off.
     fn box_phrase<'a>(&self, s: &'a str) -> Option<(Finding, &'a str)> {
         let (coords, mut rest) = take_four_locs(s)?;
@@ -146,6 +243,40 @@ mod tests {
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].class_id, None);
         assert_eq!(f[0].keyword, "mass");
+    }
+
+    #[test]
+    fn spans_tie_keywords_to_findings_and_drop_markup() {
+        let p = parser(Language::En);
+        let text = "The <p bbox=<loc0100><loc0200><loc0300><loc0400> id=<seg005>>liver</p> is enlarged; \
+                    the <p bbox=<loc0000><loc0256><loc0512><loc0512> id=<seg002>>right kidney</p> is normal <p bbox=<loc0001>";
+        let spans = p.spans(text);
+        let findings = p.parse(text);
+        let tied: Vec<(&str, usize)> = spans
+            .iter()
+            .filter_map(|s| s.finding.map(|f| (s.text.as_str(), f)))
+            .collect();
+        assert_eq!(tied, vec![("liver", 0), ("right kidney", 1)]);
+        for (keyword, i) in tied {
+            assert_eq!(findings[i].keyword, keyword);
+        }
+        let plain: String = spans.iter().map(|s| s.text.as_str()).collect();
+        assert_eq!(plain, "The liver is enlarged; the right kidney is normal ");
+        let masks = p.spans("a <seg>liver</seg> and <seg>spleen</seg>.");
+        assert_eq!(
+            masks[1],
+            Span {
+                text: "liver".into(),
+                finding: Some(0)
+            }
+        );
+        assert_eq!(
+            masks[3],
+            Span {
+                text: "spleen".into(),
+                finding: Some(1)
+            }
+        );
     }
 
     #[test]

@@ -1,0 +1,154 @@
+//! The model runs on its own thread: loading a checkpoint and answering take seconds to minutes,
+//! and the viewer must stay fluid. The UI sends commands and polls a channel each frame; tokens
+//! arrive as they are generated; a shared flag cancels the running answer between two tokens.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
+
+use candle_core::DType;
+use eframe::egui;
+use groundglass_model::prompt::Request;
+use groundglass_model::semsam::SemSamConfig;
+use groundglass_model::session::MAX_NEW_TOKENS;
+use groundglass_model::{best_device, Answer, AskInput, ModelSession, ModelSummary};
+use groundglass_study::{Photometric, SliceImage};
+
+/// One question about one slice.
+pub struct AskJob {
+    pub id: u64,
+    pub slice: SliceImage,
+    pub modality: String,
+    pub photometric: Photometric,
+    pub request: Request,
+    pub semsam: Option<SemSamConfig>,
+}
+
+enum Command {
+    Load { dir: PathBuf },
+    Ask(Box<AskJob>, Arc<AtomicBool>),
+}
+
+pub enum ModelMessage {
+    Loaded(Box<ModelSummary>),
+    LoadFailed {
+        dir: PathBuf,
+        error: String,
+    },
+    /// The answer so far.
+    Token {
+        id: u64,
+        text: String,
+    },
+    Done {
+        id: u64,
+        answer: Box<Answer>,
+    },
+    Failed {
+        id: u64,
+        error: String,
+    },
+}
+
+pub struct ModelWorker {
+    tx: Sender<Command>,
+    pub rx: Receiver<ModelMessage>,
+}
+
+impl ModelWorker {
+    pub fn spawn(ctx: egui::Context) -> Self {
+        let (tx, commands) = channel::<Command>();
+        let (out, rx) = channel();
+        std::thread::Builder::new()
+            .name("groundglass model".into())
+            .spawn(move || {
+                let mut session: Option<ModelSession> = None;
+                let send = |m: ModelMessage| {
+                    let _ = out.send(m);
+                    ctx.request_repaint();
+                };
+                while let Ok(command) = commands.recv() {
+                    match command {
+                        Command::Load { dir } => {
+                            session = None;
+                            match ModelSession::load(&dir, DType::F32, &best_device()) {
+                                Ok(s) => {
+                                    send(ModelMessage::Loaded(Box::new(s.summary())));
+                                    session = Some(s);
+                                }
+                                Err(e) => send(ModelMessage::LoadFailed {
+                                    error: format!("{}: {e}", dir.display()),
+                                    dir,
+                                }),
+                            }
+                        }
+                        Command::Ask(job, cancel) => {
+                            let Some(s) = session.as_mut() else {
+                                send(ModelMessage::Failed {
+                                    id: job.id,
+                                    error: "no model is loaded".into(),
+                                });
+                                continue;
+                            };
+                            let input = AskInput {
+                                slice: &job.slice,
+                                modality: &job.modality,
+                                photometric: job.photometric,
+                                request: &job.request,
+                                semsam: job.semsam,
+                                max_new_tokens: MAX_NEW_TOKENS,
+                            };
+                            let id = job.id;
+                            if cancel.load(Ordering::Relaxed) {
+                                // Cancelled before it started: an empty, cancelled answer.
+                                send(ModelMessage::Done {
+                                    id,
+                                    answer: Box::new(groundglass_model::Answer {
+                                        text: String::new(),
+                                        findings: vec![],
+                                        masks: vec![],
+                                        tokens: 0,
+                                        ttft_ms: 0.0,
+                                        tok_per_s: 0.0,
+                                        cancelled: true,
+                                    }),
+                                });
+                                continue;
+                            }
+                            let result = s.ask(&input, |text| {
+                                send(ModelMessage::Token {
+                                    id,
+                                    text: text.to_string(),
+                                });
+                                !cancel.load(Ordering::Relaxed)
+                            });
+                            send(match result {
+                                Ok(answer) => ModelMessage::Done {
+                                    id,
+                                    answer: Box::new(answer),
+                                },
+                                Err(e) => ModelMessage::Failed {
+                                    id,
+                                    error: e.to_string(),
+                                },
+                            });
+                        }
+                    }
+                }
+            })
+            .expect("spawning the model thread");
+        ModelWorker { tx, rx }
+    }
+
+    pub fn load(&self, dir: PathBuf) {
+        let _ = self.tx.send(Command::Load { dir });
+    }
+
+    /// Queues a question; the returned flag cancels it.
+    pub fn ask(&self, job: AskJob) -> Arc<AtomicBool> {
+        let cancel = Arc::new(AtomicBool::new(false));
+        let _ = self.tx.send(Command::Ask(Box::new(job), cancel.clone()));
+        cancel
+    }
+}

@@ -1,0 +1,116 @@
+//! One answer of the model, kept with everything needed to show it again on its slice.
+
+use groundglass_grounding::LocatedFinding;
+use groundglass_model::prompt::{Lang, Task};
+use groundglass_model::{Answer, SliceMask};
+use groundglass_study::Plane;
+use serde::{Deserialize, Serialize};
+
+/// Which slice: a series (by UID), a plane and an index along it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SliceRef {
+    pub series_uid: String,
+    pub plane: Plane,
+    pub index: usize,
+    /// Slice size in pixels (width, height).
+    pub size: [usize; 2],
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AskRecord {
+    pub id: u64,
+    pub slice: SliceRef,
+    pub task: Task,
+    pub lang: Lang,
+    pub question: Option<String>,
+    pub clinical: Option<String>,
+    pub semsam: bool,
+    /// The checkpoint folder that answered.
+    pub model: String,
+    pub created_unix_ms: u64,
+    pub text: String,
+    pub findings: Vec<LocatedFinding>,
+    pub masks: Vec<SliceMask>,
+    pub tokens: usize,
+    pub ttft_ms: f64,
+    pub tok_per_s: f64,
+    pub cancelled: bool,
+}
+
+impl AskRecord {
+    /// A record of `answer` (the rest of the fields describe the question).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: u64,
+        slice: SliceRef,
+        task: Task,
+        lang: Lang,
+        question: Option<String>,
+        clinical: Option<String>,
+        semsam: bool,
+        model: String,
+        answer: Answer,
+    ) -> Self {
+        AskRecord {
+            id,
+            slice,
+            task,
+            lang,
+            question,
+            clinical,
+            semsam,
+            model,
+            created_unix_ms: now_unix_ms(),
+            text: answer.text,
+            findings: answer.findings,
+            masks: answer.masks,
+            tokens: answer.tokens,
+            ttft_ms: answer.ttft_ms,
+            tok_per_s: answer.tok_per_s,
+            cancelled: answer.cancelled,
+        }
+    }
+
+    /// The answer as the model gave it (the `ask` JSON's fields).
+    pub fn answer(&self) -> Answer {
+        Answer {
+            text: self.text.clone(),
+            findings: self.findings.clone(),
+            masks: self.masks.clone(),
+            tokens: self.tokens,
+            ttft_ms: self.ttft_ms,
+            tok_per_s: self.tok_per_s,
+            cancelled: self.cancelled,
+        }
+    }
+
+    /// "HH:MM:SS UTC" of the time it was asked.
+    pub fn time_of_day(&self) -> String {
+        let s = self.created_unix_ms / 1000 % 86_400;
+        format!("{:02}:{:02}:{:02} UTC", s / 3600, s / 60 % 60, s % 60)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Accepted,
+    Rejected,
+}
+
+/// A verdict on one finding of one answer, with who gave it and when.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VerdictEntry {
+    pub record: u64,
+    pub finding: usize,
+    pub verdict: Verdict,
+    pub reviewer: String,
+    pub at_unix_ms: u64,
+}
+
+pub fn now_unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
