@@ -36,6 +36,8 @@ struct ModelTimings {
     /// Medians over the runs after one warm-up run.
     ttft_ms: f64,
     tok_per_s: f64,
+    /// The vision tower and projector alone (part of ttft_ms).
+    vision_ms: f64,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -55,10 +57,11 @@ pub fn run(args: BenchModelArgs) -> anyhow::Result<ExitCode> {
     ids.extend((0..args.prompt_tokens as u32).map(|i| 1000 + 37 * i));
     let mut ttft = Vec::new();
     let mut speed = Vec::new();
+    let mut vision = Vec::new();
     for run in 0..=args.runs.max(1) {
         let start = Instant::now();
-        let logits = model.prefill(&pixels, &ids)?;
-        let mut token = logits.get(ids.len() - 1)?.argmax(0)?.to_scalar::<u32>()?;
+        let logits = model.prefill_last(&pixels, &ids)?;
+        let mut token = logits.argmax(0)?.to_scalar::<u32>()?;
         let first = start.elapsed().as_secs_f64() * 1e3;
         let decode = Instant::now();
         for _ in 1..args.new_tokens {
@@ -66,9 +69,13 @@ pub fn run(args: BenchModelArgs) -> anyhow::Result<ExitCode> {
         }
         device.synchronize()?;
         let per_s = (args.new_tokens - 1) as f64 / decode.elapsed().as_secs_f64();
+        let start = Instant::now();
+        model.image_features(&pixels)?;
+        device.synchronize()?;
         if run > 0 {
             ttft.push(first);
             speed.push(per_s);
+            vision.push(start.elapsed().as_secs_f64() * 1e3);
         }
     }
     let timings = ModelTimings {
@@ -84,6 +91,7 @@ pub fn run(args: BenchModelArgs) -> anyhow::Result<ExitCode> {
         new_tokens: args.new_tokens,
         ttft_ms: median(ttft),
         tok_per_s: median(speed),
+        vision_ms: median(vision),
     };
     println!("{}", serde_json::to_string(&timings)?);
     Ok(ExitCode::SUCCESS)

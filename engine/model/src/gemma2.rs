@@ -83,8 +83,13 @@ struct Mlp {
 
 impl Module for Mlp {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let gate = x.apply(&self.gate)?.apply(&self.act)?;
-        (gate * x.apply(&self.up)?)?.apply(&self.down)
+        let gate = x.apply(&self.gate)?;
+        let up = x.apply(&self.up)?;
+        let hidden = match &self.act {
+            candle_nn::Activation::GeluPytorchTanh => crate::fast_gelu::gelu_tanh_mul(&gate, &up)?,
+            act => (gate.apply(act)? * up)?,
+        };
+        hidden.apply(&self.down)
     }
 }
 
@@ -127,7 +132,7 @@ impl Attention {
         let v = candle_transformers::utils::repeat_kv(v, groups)?.contiguous()?;
         let mut w = (q.contiguous()?.matmul(&k.transpose(2, 3)?.contiguous()?)? * self.scale)?;
         if let Some(cap) = self.softcap {
-            w = ((w / cap)?.tanh()? * cap)?;
+            w = crate::fast_gelu::soft_cap(&w, cap)?;
         }
         let dtype = w.dtype();
         let w = w.to_dtype(DType::F32)?.broadcast_add(mask)?;
@@ -259,6 +264,17 @@ impl Gemma2 {
     /// tokens form the bidirectional prefix. Returns logits for every new position (f32) and the
     /// final hidden states after the output norm (what RadGrounder's mask head reads).
     pub fn forward(&mut self, embeds: &Tensor, prefix: usize) -> Result<(Tensor, Tensor)> {
+        self.forward_logits(embeds, prefix, false)
+    }
+
+    /// As `forward`; with `last_only`, logits only for the last position (what decoding needs:
+    /// the output projection over a long prompt is a large share of a CPU prefill).
+    pub fn forward_logits(
+        &mut self,
+        embeds: &Tensor,
+        prefix: usize,
+        last_only: bool,
+    ) -> Result<(Tensor, Tensor)> {
         let (_, len, _) = embeds.dims3()?;
         if self.seen == 0 {
             self.prefix = prefix;
@@ -290,9 +306,14 @@ impl Gemma2 {
         }
         self.seen += len;
         let hidden = self.norm.forward(&x)?;
-        let logits = hidden.apply(&self.lm_head)?.to_dtype(DType::F32)?;
+        let for_logits = if last_only {
+            hidden.narrow(1, len - 1, 1)?
+        } else {
+            hidden.clone()
+        };
+        let logits = for_logits.apply(&self.lm_head)?.to_dtype(DType::F32)?;
         let logits = match self.final_softcap {
-            Some(cap) => ((logits / cap)?.tanh()? * cap)?,
+            Some(cap) => crate::fast_gelu::soft_cap(&logits, cap)?,
             None => logits,
         };
         Ok((logits, hidden))

@@ -60,8 +60,7 @@ pub fn generate(
 ) -> Result<Generation> {
     let eos = model.config.eos_ids();
     let start = Instant::now();
-    let logits = model.prefill(pixel_values, prompt_ids)?;
-    let last = logits.get(logits.dim(0)? - 1)?;
+    let last = model.prefill_last(pixel_values, prompt_ids)?;
     let mut token = choose(&last, semsam)?;
     let ttft_ms = start.elapsed().as_secs_f64() * 1e3;
     let mut tokens = Vec::new();

@@ -5,6 +5,7 @@
 pub mod checkpoint;
 pub mod config;
 pub mod error;
+pub mod fast_gelu;
 pub mod gemma2;
 pub mod generate;
 pub mod mask_head;
@@ -13,6 +14,7 @@ pub mod preprocess;
 pub mod prompt;
 pub mod semsam;
 pub mod session;
+pub mod siglip;
 pub mod tokenizer;
 
 pub use checkpoint::Checkpoint;

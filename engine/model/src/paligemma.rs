@@ -3,19 +3,19 @@
 //! transformers 4.x divides the projector output by sqrt(hidden) before a normaliser shared by all
 //! embeddings, 5.x scales inside the text embedding; the result is the same, and so is ours.
 
-use candle_core::{DType, Device, Module, Tensor};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::{Linear, VarBuilder};
-use candle_transformers::models::siglip;
 
 use crate::checkpoint::Checkpoint;
 use crate::config::PaliGemmaConfig;
 use crate::error::{ModelError, Result};
 use crate::gemma2::Gemma2;
 use crate::mask_head::{Mask, MaskHead};
+use crate::siglip::VisionTower;
 
 pub struct PaliGemma {
     pub config: PaliGemmaConfig,
-    vision: siglip::VisionModel,
+    vision: VisionTower,
     projector: Linear,
     pub text: Gemma2,
     /// RadGrounder's mask head, when the checkpoint has `segmentation_head.*`.
@@ -48,7 +48,7 @@ impl PaliGemma {
                 message: e.to_string(),
             }
         };
-        let vision = siglip::VisionModel::new(&config.vision_config, false, vb.pp("vision_tower"))
+        let vision = VisionTower::new(&config.vision_config, vb.pp("vision_tower"))
             .map_err(named("vision_tower"))?;
         let projector = candle_nn::linear(
             config.vision_config.hidden_size,
@@ -138,10 +138,24 @@ impl PaliGemma {
     /// Prefill: `pixel_values` (1, 3, S, S) and the prompt ids (image tokens included). Clears the
     /// cache; the whole prompt is the bidirectional prefix. Returns logits for every position.
     pub fn prefill(&mut self, pixel_values: &Tensor, ids: &[u32]) -> Result<Tensor> {
+        self.prefill_logits(pixel_values, ids, false)
+    }
+
+    /// Prefill returning only the last position's logits (vocab): what decoding needs.
+    pub fn prefill_last(&mut self, pixel_values: &Tensor, ids: &[u32]) -> Result<Tensor> {
+        Ok(self.prefill_logits(pixel_values, ids, true)?.squeeze(0)?)
+    }
+
+    fn prefill_logits(
+        &mut self,
+        pixel_values: &Tensor,
+        ids: &[u32],
+        last_only: bool,
+    ) -> Result<Tensor> {
         self.text.clear_cache();
         self.seg_queries.clear();
         let embeds = self.merged_embeddings(pixel_values, ids)?;
-        let (logits, hidden) = self.text.forward(&embeds, ids.len())?;
+        let (logits, hidden) = self.text.forward_logits(&embeds, ids.len(), last_only)?;
         if let (Some(end), Some(&last)) = (self.seg_end_token, ids.last()) {
             if last == end {
                 let hidden = hidden.squeeze(0)?;

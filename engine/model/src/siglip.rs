@@ -1,0 +1,141 @@
+//! The SigLIP vision tower of PaliGemma (patch embedding, position embedding, pre-norm encoder,
+//! post-LayerNorm; no pooling head). Candle has one, but its patch embedding runs as a general
+//! convolution and its GELU per element through the C library's tanh; here the 14x14 patches are
+//! one matrix product and the GELU is the fast one Gemma uses. Tensor names are transformers'
+//! (`vision_tower.embeddings.*`, `encoder.layers.N.*`, `post_layernorm`).
+
+use candle_core::{Module, Tensor};
+use candle_nn::{layer_norm, linear, LayerNorm, LayerNormConfig, Linear, VarBuilder};
+use candle_transformers::models::siglip::VisionConfig;
+
+use crate::fast_gelu::gelu_tanh;
+
+struct Layer {
+    norm1: LayerNorm,
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    out: Linear,
+    norm2: LayerNorm,
+    fc1: Linear,
+    fc2: Linear,
+}
+
+pub struct VisionTower {
+    patch_weight: Tensor,
+    patch_bias: Tensor,
+    positions: Tensor,
+    layers: Vec<Layer>,
+    post_norm: LayerNorm,
+    heads: usize,
+    patch: usize,
+    channels: usize,
+    act: candle_nn::Activation,
+}
+
+impl VisionTower {
+    pub fn new(cfg: &VisionConfig, vb: VarBuilder) -> candle_core::Result<Self> {
+        let (h, p, c) = (cfg.hidden_size, cfg.patch_size, cfg.num_channels);
+        let ln = |vb: VarBuilder| {
+            layer_norm(
+                h,
+                LayerNormConfig {
+                    eps: cfg.layer_norm_eps,
+                    ..Default::default()
+                },
+                vb,
+            )
+        };
+        let emb = vb.pp("embeddings");
+        let patch_weight = emb
+            .pp("patch_embedding")
+            .get((h, c, p, p), "weight")?
+            .reshape((h, c * p * p))?;
+        let patch_bias = emb.pp("patch_embedding").get(h, "bias")?;
+        let side = cfg.image_size / p;
+        let positions = emb
+            .pp("position_embedding")
+            .get((side * side, h), "weight")?;
+        let enc = vb.pp("encoder").pp("layers");
+        let layers = (0..cfg.num_hidden_layers)
+            .map(|i| {
+                let l = enc.pp(i);
+                let a = l.pp("self_attn");
+                Ok(Layer {
+                    norm1: ln(l.pp("layer_norm1"))?,
+                    q: linear(h, h, a.pp("q_proj"))?,
+                    k: linear(h, h, a.pp("k_proj"))?,
+                    v: linear(h, h, a.pp("v_proj"))?,
+                    out: linear(h, h, a.pp("out_proj"))?,
+                    norm2: ln(l.pp("layer_norm2"))?,
+                    fc1: linear(h, cfg.intermediate_size, l.pp("mlp").pp("fc1"))?,
+                    fc2: linear(cfg.intermediate_size, h, l.pp("mlp").pp("fc2"))?,
+                })
+            })
+            .collect::<candle_core::Result<_>>()?;
+        Ok(VisionTower {
+            patch_weight,
+            patch_bias,
+            positions,
+            layers,
+            post_norm: ln(vb.pp("post_layernorm"))?,
+            heads: cfg.num_attention_heads,
+            patch: p,
+            channels: c,
+            act: cfg.hidden_act,
+        })
+    }
+
+    /// `pixels` (1, C, S, S) -> (1, patches, hidden), after the post-LayerNorm.
+    pub fn forward(&self, pixels: &Tensor) -> candle_core::Result<Tensor> {
+        let (_, c, hgt, wid) = pixels.dims4()?;
+        let p = self.patch;
+        let (ny, nx) = (hgt / p, wid / p);
+        if c != self.channels || ny * nx != self.positions.dim(0)? {
+            candle_core::bail!(
+                "pixel values {:?} do not fit the vision tower ({} channels, {} patches)",
+                pixels.dims(),
+                self.channels,
+                self.positions.dim(0)?
+            );
+        }
+        // (1, C, ny, p, nx, p) -> (ny, nx, C, p, p): one row per patch, in the conv weight's order.
+        let patches = pixels
+            .reshape((c, ny, p, nx, p))?
+            .permute((1, 3, 0, 2, 4))?
+            .reshape((ny * nx, c * p * p))?;
+        let mut x = patches
+            .matmul(&self.patch_weight.t()?)?
+            .broadcast_add(&self.patch_bias)?
+            .add(&self.positions)?
+            .unsqueeze(0)?;
+        for layer in &self.layers {
+            let h = layer.norm1.forward(&x)?;
+            x = (x + self.attention(layer, &h)?)?;
+            let h = layer.norm2.forward(&x)?.apply(&layer.fc1)?;
+            let h = match &self.act {
+                candle_nn::Activation::GeluPytorchTanh => gelu_tanh(&h)?,
+                act => h.apply(act)?,
+            };
+            x = (x + h.apply(&layer.fc2)?)?;
+        }
+        self.post_norm.forward(&x)
+    }
+
+    fn attention(&self, layer: &Layer, x: &Tensor) -> candle_core::Result<Tensor> {
+        let (b, n, h) = x.dims3()?;
+        let d = h / self.heads;
+        let split = |t: Tensor| -> candle_core::Result<Tensor> {
+            t.reshape((b, n, self.heads, d))?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        let q = split(layer.q.forward(x)?)?;
+        let k = split(layer.k.forward(x)?)?;
+        let v = split(layer.v.forward(x)?)?;
+        let w = (q.matmul(&k.t()?)? / (d as f64).sqrt())?;
+        let w = candle_nn::ops::softmax_last_dim(&w)?;
+        let o = w.matmul(&v)?.transpose(1, 2)?.reshape((b, n, h))?;
+        layer.out.forward(&o.contiguous()?)
+    }
+}
