@@ -4,9 +4,11 @@ pub mod ask;
 mod bench;
 mod bench_frames;
 mod bench_model;
+mod export;
 mod grounding;
 mod info;
 pub mod offscreen;
+mod review;
 mod screenshot;
 mod selection;
 mod slice;
@@ -43,6 +45,10 @@ pub enum Command {
     Ask(ask::AskArgs),
     /// Grounded model output: `grounding parse` reads model text on stdin.
     Grounding(grounding::GroundingArgs),
+    /// Corrections: `review apply` applies a JSON-lines file of edits to a study's store.
+    Review(review::ReviewArgs),
+    /// Export a study's corrections: RadGrounder training data, NIfTI label maps or DICOM SEG.
+    Export(export::ExportArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -53,6 +59,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Screenshot(args)) => screenshot::run(args),
         Some(Command::Grounding(args)) => grounding::run(args),
         Some(Command::Ask(args)) => ask::run(args),
+        Some(Command::Review(args)) => review::run(args),
+        Some(Command::Export(args)) => export::run(args),
         None => crate::run_viewer(cli.path),
     }
 }

@@ -26,6 +26,7 @@ use crate::render::{RenderContext, UploadStats};
 use inference::ModelWorker;
 use loader::{Job, LoadMessage, Loader};
 use model_panel::ModelPanel;
+pub use model_view::default_reviewer;
 use settings::Settings;
 use view::{ViewState, ViewTransform};
 

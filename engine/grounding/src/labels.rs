@@ -77,6 +77,24 @@ impl LabelMap {
         })
     }
 
+    /// The class a keyword names: its internal, English or German name, ignoring case.
+    pub fn find(&self, keyword: &str) -> Option<u32> {
+        let k = keyword.trim().to_lowercase();
+        self.by_id
+            .values()
+            .find(|c| {
+                c.english.to_lowercase() == k
+                    || c.german.to_lowercase() == k
+                    || c.name.replace('_', " ").to_lowercase() == k
+            })
+            .map(|c| c.id)
+    }
+
+    /// Every class, by id.
+    pub fn classes(&self) -> impl Iterator<Item = &LabelClass> {
+        self.by_id.values()
+    }
+
     pub fn len(&self) -> usize {
         self.by_id.len()
     }
@@ -98,5 +116,8 @@ mod tests {
         assert_eq!(map.display_name(2, Language::En), Some("right kidney"));
         assert_eq!(map.display_name(2, Language::De), Some("rechte Niere"));
         assert!((1..=121).all(|id| map.get(id).is_some()));
+        assert_eq!(map.find("Spleen"), Some(1));
+        assert_eq!(map.find("rechte Niere"), Some(2));
+        assert_eq!(map.find("nonsense"), None);
     }
 }

@@ -1,0 +1,238 @@
+//! The corrections contract: `review apply` with the committed example edits on the real CT, then
+//! `export` in all three formats; the exports are read back independently (the NIfTI through the
+//! engine's reader, the DICOM SEG with dicom-rs and, where installed, checked by `dciodvfy`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use groundglass_study::{open, NoProgress};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_groundglass"))
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn ct() -> PathBuf {
+    root().join("../shared/testdata/dicom/series/ct_head_invesalius")
+}
+
+fn run(args: &[&str], extra: &[&Path]) -> serde_json::Value {
+    let out = bin().args(args).args(extra).output().expect("run");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+/// A store with the example edits applied, in a fresh temporary folder.
+fn store(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gg-corr-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let report = run(
+        &["review", "apply", "--study"],
+        &[
+            &ct(),
+            Path::new("--store"),
+            &dir.join("store"),
+            Path::new("--edits"),
+            &root().join("tests/fixtures/review-edits.jsonl"),
+        ],
+    );
+    assert_eq!(report["applied"], 11);
+    assert_eq!(report["annotations"], 4);
+    assert_eq!(report["strokes"], 3);
+    assert_eq!(report["problems"].as_array().map(Vec::len), Some(0));
+    dir
+}
+
+fn export(dir: &Path, format: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["export", "--format", format];
+    args.extend_from_slice(extra);
+    run(
+        &args,
+        &[
+            Path::new("--study"),
+            &ct(),
+            Path::new("--store"),
+            &dir.join("store"),
+            Path::new("--out"),
+            &dir.join(format),
+        ],
+    )
+}
+
+#[test]
+fn the_label_map_lands_on_the_source_voxels() {
+    let dir = store("nifti");
+    let written = export(&dir, "nifti", &[]);
+    let path = PathBuf::from(written[0]["path"].as_str().expect("path"));
+    let study = open(&path).expect("the engine reads the exported NIfTI");
+    let labels = study.series[0].load(0, &NoProgress).expect("loads");
+    let source = open(&ct()).expect("ct");
+    let source = &source.series[0];
+    assert_eq!(labels.dims, [256, 256, 108]);
+    for r in 0..3 {
+        for c in 0..4 {
+            let (a, b) = (
+                labels.affine.to_rows()[r][c],
+                source.affine_lps.to_rows()[r][c],
+            );
+            assert!((a - b).abs() < 1e-3, "affine differs: {a} vs {b}");
+        }
+    }
+    let at = |x: usize, y: usize, z: usize| labels.modality_value(labels.index(x, y, z));
+    // Painted (brain, class 90) on slices 54 and 55, erased at (120, 110) on 54, nothing elsewhere.
+    assert_eq!(at(100, 100, 54), 90.0);
+    assert_eq!(at(150, 150, 54), 90.0);
+    assert_eq!(at(120, 110, 54), 0.0);
+    assert_eq!(at(110, 120, 55), 90.0);
+    assert_eq!(at(100, 100, 53), 0.0);
+    assert_eq!(at(10, 10, 54), 0.0);
+    assert_eq!(written[0]["count"].as_u64().map(|n| n > 500), Some(true));
+}
+
+fn seg_frames_and_bits(path: &Path) -> (u32, usize, dicom_object::DefaultDicomObject) {
+    use dicom_dictionary_std::tags;
+    let obj = dicom_object::open_file(path).expect("dicom-rs reads the SEG");
+    let frames: u32 = obj
+        .element(tags::NUMBER_OF_FRAMES)
+        .expect("frames")
+        .to_str()
+        .expect("str")
+        .trim()
+        .parse()
+        .expect("number");
+    let bits = obj
+        .element(tags::PIXEL_DATA)
+        .expect("pixels")
+        .to_bytes()
+        .expect("bytes")
+        .iter()
+        .map(|b| b.count_ones() as usize)
+        .sum();
+    (frames, bits, obj)
+}
+
+#[test]
+fn dicom_seg_is_valid_references_the_source_and_matches_the_label_map() {
+    use dicom_dictionary_std::tags;
+    let dir = store("seg");
+    let nifti = export(&dir, "nifti", &[]);
+    let written = export(&dir, "dicom-seg", &[]);
+    let path = PathBuf::from(written[0]["path"].as_str().expect("path"));
+    let (frames, bits, obj) = seg_frames_and_bits(&path);
+    assert_eq!(frames, 2, "class 90 on slices 54 and 55");
+    assert_eq!(bits as u64, nifti[0]["count"].as_u64().expect("count"));
+    let text = |tag| {
+        obj.element(tag)
+            .ok()
+            .and_then(|e| e.to_str().ok().map(|s| s.trim().to_string()))
+            .unwrap_or_default()
+    };
+    let source_uid = open(&ct()).expect("ct").series[0].uid.clone();
+    // De-identified by default: no name, identity removed, source UIDs mapped.
+    assert_eq!(text(tags::PATIENT_NAME), "");
+    assert_eq!(text(tags::PATIENT_IDENTITY_REMOVED), "YES");
+    assert_eq!(text(tags::MODALITY), "SEG");
+    let referenced = |obj: &dicom_object::DefaultDicomObject| {
+        obj.element(tags::REFERENCED_SERIES_SEQUENCE)
+            .expect("referenced series")
+            .items()
+            .expect("items")[0]
+            .element(tags::SERIES_INSTANCE_UID)
+            .expect("uid")
+            .to_str()
+            .expect("str")
+            .trim_end_matches('\0')
+            .to_string()
+    };
+    assert_ne!(referenced(&obj), source_uid);
+    // With identifiers kept, it references the source series itself.
+    let kept = export(&dir, "dicom-seg", &["--keep-identifiers"]);
+    let (_, _, obj) = seg_frames_and_bits(Path::new(kept[0]["path"].as_str().expect("path")));
+    assert_eq!(referenced(&obj), source_uid);
+
+    match Command::new("dciodvfy").arg(&path).output() {
+        Ok(out) => {
+            let report = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let errors: Vec<&str> = report.lines().filter(|l| l.starts_with("Error")).collect();
+            assert!(errors.is_empty(), "dciodvfy: {report}");
+        }
+        Err(_) if std::env::var_os("CI").is_none() => {
+            eprintln!(
+                "dciodvfy is not installed (apt-get install dicom3tools); validity not checked"
+            );
+        }
+        Err(e) => panic!("dciodvfy is required in CI: {e}"),
+    }
+}
+
+#[test]
+fn radgrounder_export_has_the_confirmed_boxes_in_both_languages() {
+    let dir = store("rg");
+    export(&dir, "radgrounder", &[]);
+    let read = |lang: &str| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(dir.join("radgrounder").join(format!("train_{lang}.jsonl")))
+            .expect("jsonl")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("line"))
+            .collect()
+    };
+    let en = read("en");
+    let de = read("de");
+    assert_eq!(en.len(), 2, "acquired slice 54 and coronal slice 128");
+    let axial = en
+        .iter()
+        .find(|l| l["plane"] == "acquired")
+        .expect("acquired");
+    // The moved brain box (62, 48, 196, 214 on 256 px -> bins x 2) and the skull; the deleted box
+    // is gone.
+    assert_eq!(
+        axial["target"],
+        "<p bbox=<loc0124><loc0096><loc0392><loc0428> id=<seg090>>brain</p>, \
+         <p bbox=<loc0080><loc0060><loc0440><loc0460> id=<seg091>>skull</p>."
+    );
+    assert_eq!(
+        axial["prompt"],
+        "\n\nCaption this image and detect keywords: \n"
+    );
+    let axial_de = de
+        .iter()
+        .find(|l| l["plane"] == "acquired")
+        .expect("acquired");
+    assert!(axial_de["target"]
+        .as_str()
+        .expect("text")
+        .contains(">Gehirn</p>"));
+    assert!(axial_de["prompt"]
+        .as_str()
+        .expect("text")
+        .contains("Beschreibe dieses Bild und detektiere Schlüsselwörter:"));
+    // The slice image: 16-bit, modality values + 32768.
+    let png = dir
+        .join("radgrounder")
+        .join(axial["image"].as_str().expect("image"));
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(png).expect("png"),
+    ));
+    let mut reader = decoder.read_info().expect("header");
+    assert_eq!(reader.info().bit_depth, png::BitDepth::Sixteen);
+    let mut buf = vec![0; reader.output_buffer_size()];
+    reader.next_frame(&mut buf).expect("frame");
+    let source = open(&ct()).expect("ct").series[0]
+        .load(0, &NoProgress)
+        .expect("load");
+    let hu = source.modality_value(source.index(128, 128, 54));
+    let stored = u16::from_be_bytes([buf[2 * (128 * 256 + 128)], buf[2 * (128 * 256 + 128) + 1]]);
+    assert_eq!(f64::from(stored) - 32768.0, hu);
+}

@@ -1,0 +1,316 @@
+//! The store's entries replayed into what they amount to: the answers, the annotations (model
+//! findings and hand-drawn boxes, with their verdicts and corrections) and the mask strokes.
+//! Undone entries are skipped; redo brings them back. Replaying from the start keeps undo exact
+//! for every kind of edit, strokes included.
+
+use std::collections::{BTreeMap, HashSet};
+
+use groundglass_grounding::LabelMap;
+use groundglass_study::{Dirty, LabelVolume, PlaneGrid, VolumeLayout};
+use serde::Serialize;
+
+use crate::edit::{finding_id, Edit, Entry};
+use crate::record::{AskRecord, SliceRef, Verdict};
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum Origin {
+    /// Finding `finding` of answer `record`.
+    Model {
+        record: u64,
+        finding: usize,
+    },
+    Manual,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Annotation {
+    pub id: String,
+    pub origin: Origin,
+    pub slice: SliceRef,
+    pub keyword: String,
+    pub class_id: Option<u32>,
+    pub box_px: Option<[f64; 4]>,
+    /// The model's mask (index into its answer's masks), when it has one.
+    pub mask: Option<(u64, usize)>,
+    pub verdict: Option<Verdict>,
+    pub deleted: bool,
+    /// Who changed it last, and when.
+    pub edited_by: String,
+    pub edited_at_unix_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Stroke {
+    pub seq: u64,
+    pub slice: SliceRef,
+    pub class_id: u32,
+    pub erase: bool,
+    pub radius_px: f64,
+    pub points: Vec<[f64; 2]>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Corrections {
+    pub answers: Vec<AskRecord>,
+    pub annotations: BTreeMap<String, Annotation>,
+    pub strokes: Vec<Stroke>,
+    /// Entries that could not apply (e.g. an unknown annotation id), with why.
+    pub problems: Vec<(u64, String)>,
+}
+
+/// Which entries count: those not undone (an undo of an undo is a redo).
+fn live(entries: &[Entry]) -> HashSet<u64> {
+    let mut undone = HashSet::new();
+    for e in entries {
+        match e.edit {
+            Edit::Undo { seq } => {
+                undone.insert(seq);
+            }
+            Edit::Redo { seq } => {
+                undone.remove(&seq);
+            }
+            _ => {}
+        }
+    }
+    entries
+        .iter()
+        .map(|e| e.seq)
+        .filter(|s| !undone.contains(s))
+        .collect()
+}
+
+impl Corrections {
+    pub fn replay(entries: &[Entry]) -> Corrections {
+        let live = live(entries);
+        let mut c = Corrections::default();
+        let labels = LabelMap::radgrounder();
+        for e in entries.iter().filter(|e| live.contains(&e.seq)) {
+            if let Err(why) = c.apply(e, &labels) {
+                c.problems.push((e.seq, why));
+            }
+        }
+        c
+    }
+
+    fn annotation(&mut self, id: &str, e: &Entry) -> Result<&mut Annotation, String> {
+        let a = self
+            .annotations
+            .get_mut(id)
+            .ok_or_else(|| format!("no annotation {id:?}"))?;
+        a.edited_by = e.reviewer.clone();
+        a.edited_at_unix_ms = e.at_unix_ms;
+        Ok(a)
+    }
+
+    /// As `annotation`, for a correction: correcting a model finding accepts it (unless rejected).
+    fn corrected(&mut self, id: &str, e: &Entry) -> Result<&mut Annotation, String> {
+        let a = self.annotation(id, e)?;
+        if a.verdict.is_none() {
+            a.verdict = Some(Verdict::Accepted);
+        }
+        Ok(a)
+    }
+
+    fn apply(&mut self, e: &Entry, labels: &LabelMap) -> Result<(), String> {
+        match &e.edit {
+            Edit::Answer { record } => {
+                for (i, f) in record.findings.iter().enumerate() {
+                    // A mask phrase has no class id: the keyword names one when it is a class name.
+                    let class_id = f.class_id.or_else(|| labels.find(&f.keyword));
+                    self.annotations.insert(
+                        finding_id(record.id, i),
+                        Annotation {
+                            id: finding_id(record.id, i),
+                            origin: Origin::Model {
+                                record: record.id,
+                                finding: i,
+                            },
+                            slice: record.slice.clone(),
+                            keyword: f.keyword.clone(),
+                            class_id,
+                            box_px: f.box_px,
+                            mask: f.mask_index.map(|m| (record.id, m)),
+                            verdict: None,
+                            deleted: false,
+                            edited_by: e.reviewer.clone(),
+                            edited_at_unix_ms: e.at_unix_ms,
+                        },
+                    );
+                }
+                self.answers.push((**record).clone());
+            }
+            Edit::Accept { annotation } => {
+                self.annotation(annotation, e)?.verdict = Some(Verdict::Accepted)
+            }
+            Edit::Reject { annotation } => {
+                self.annotation(annotation, e)?.verdict = Some(Verdict::Rejected)
+            }
+            Edit::ClearVerdict { annotation } => self.annotation(annotation, e)?.verdict = None,
+            Edit::AddBox {
+                id,
+                slice,
+                keyword,
+                class_id,
+                box_px,
+            } => {
+                if self.annotations.contains_key(id) {
+                    return Err(format!("annotation {id:?} exists already"));
+                }
+                self.annotations.insert(
+                    id.clone(),
+                    Annotation {
+                        id: id.clone(),
+                        origin: Origin::Manual,
+                        slice: slice.clone(),
+                        keyword: keyword.clone(),
+                        class_id: *class_id,
+                        box_px: Some(ordered(*box_px)),
+                        mask: None,
+                        verdict: None,
+                        deleted: false,
+                        edited_by: e.reviewer.clone(),
+                        edited_at_unix_ms: e.at_unix_ms,
+                    },
+                );
+            }
+            Edit::Move { annotation, box_px } => {
+                self.corrected(annotation, e)?.box_px = Some(ordered(*box_px))
+            }
+            Edit::Relabel {
+                annotation,
+                class_id,
+                keyword,
+            } => {
+                let a = self.corrected(annotation, e)?;
+                a.class_id = Some(*class_id);
+                if let Some(k) = keyword {
+                    a.keyword = k.clone();
+                }
+            }
+            Edit::Keyword {
+                annotation,
+                keyword,
+            } => self.corrected(annotation, e)?.keyword = keyword.clone(),
+            Edit::Delete { annotation } => self.annotation(annotation, e)?.deleted = true,
+            Edit::MaskStroke {
+                slice,
+                class_id,
+                erase,
+                radius_px,
+                points,
+            } => {
+                if *class_id > 255 {
+                    return Err(format!("class id {class_id} does not fit a label map"));
+                }
+                self.strokes.push(Stroke {
+                    seq: e.seq,
+                    slice: slice.clone(),
+                    class_id: *class_id,
+                    erase: *erase,
+                    radius_px: *radius_px,
+                    points: points.clone(),
+                })
+            }
+            Edit::Undo { .. } | Edit::Redo { .. } => {}
+        }
+        Ok(())
+    }
+
+    pub fn answer(&self, id: u64) -> Option<&AskRecord> {
+        self.answers.iter().find(|r| r.id == id)
+    }
+
+    /// Annotations that count as ground truth: hand-drawn ones not deleted or rejected, and model
+    /// findings a person accepted (or corrected, which accepts them).
+    pub fn confirmed(&self) -> impl Iterator<Item = &Annotation> {
+        self.annotations.values().filter(|a| {
+            !a.deleted
+                && match a.origin {
+                    Origin::Manual => a.verdict != Some(Verdict::Rejected),
+                    Origin::Model { .. } => a.verdict == Some(Verdict::Accepted),
+                }
+        })
+    }
+
+    /// The label map of one series (class ids as labels): kept model masks, then the strokes in
+    /// order (paint sets the class, erase clears it).
+    pub fn label_volume(&self, series_uid: &str, layout: &VolumeLayout) -> LabelVolume {
+        let mut labels = LabelVolume::new(layout.dims, layout.affine);
+        for a in self
+            .confirmed()
+            .filter(|a| a.slice.series_uid == series_uid)
+        {
+            let (Some((record, m)), Some(class)) = (a.mask, a.class_id) else {
+                continue;
+            };
+            let Some(mask) = self.answer(record).and_then(|r| r.masks.get(m)) else {
+                continue;
+            };
+            let grid = PlaneGrid::from_layout(layout, a.slice.plane);
+            labels.paint_slice_mask(
+                &grid,
+                a.slice.index,
+                mask.width,
+                mask.height,
+                &mask.pixels(),
+                class.min(255) as u8,
+            );
+        }
+        for s in self
+            .strokes
+            .iter()
+            .filter(|s| s.slice.series_uid == series_uid)
+        {
+            paint_stroke(&mut labels, layout, s);
+        }
+        labels
+    }
+}
+
+/// Paints a brush stroke (discs of `radius_px` at the points and along the segments between them)
+/// into the label volume.
+pub fn paint_stroke(labels: &mut LabelVolume, layout: &VolumeLayout, s: &Stroke) -> Dirty {
+    let grid = PlaneGrid::from_layout(layout, s.slice.plane);
+    let (w, h) = (grid.width, grid.height);
+    let mut inside = vec![false; w * h];
+    let r = s.radius_px.max(0.5);
+    let mut stamp = |cx: f64, cy: f64| {
+        let (x0, x1) = ((cx - r).floor().max(0.0) as usize, (cx + r).ceil() as usize);
+        let (y0, y1) = ((cy - r).floor().max(0.0) as usize, (cy + r).ceil() as usize);
+        for y in y0..=y1.min(h.saturating_sub(1)) {
+            for x in x0..=x1.min(w.saturating_sub(1)) {
+                let (dx, dy) = (x as f64 - cx, y as f64 - cy);
+                if dx * dx + dy * dy <= r * r {
+                    inside[y * w + x] = true;
+                }
+            }
+        }
+    };
+    let pts = &s.points;
+    for (i, p) in pts.iter().enumerate() {
+        stamp(p[0], p[1]);
+        if let Some(q) = pts.get(i + 1) {
+            let steps = ((q[0] - p[0]).hypot(q[1] - p[1]) / (r / 2.0)).ceil() as usize;
+            for k in 1..steps {
+                let t = k as f64 / steps as f64;
+                stamp(p[0] + (q[0] - p[0]) * t, p[1] + (q[1] - p[1]) * t);
+            }
+        }
+    }
+    // The eraser clears whatever label is under it, as a brush eraser does.
+    let label = if s.erase {
+        0
+    } else {
+        s.class_id.min(255) as u8
+    };
+    labels.paint_slice_mask(&grid, s.slice.index, w, h, &inside, label)
+}
+
+fn ordered(b: [f64; 4]) -> [f64; 4] {
+    [
+        b[0].min(b[2]),
+        b[1].min(b[3]),
+        b[0].max(b[2]),
+        b[1].max(b[3]),
+    ]
+}

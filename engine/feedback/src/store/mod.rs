@@ -1,0 +1,269 @@
+//! The per-study corrections store: every answer, verdict and correction as a numbered entry, kept
+//! crash-safe in a folder of the user's data directory (never in the study folder). Entries go to
+//! an append-only journal (checksummed, fsynced before the call returns); compaction writes all of
+//! them into a snapshot (written to a temporary file, fsynced, renamed, the folder fsynced) and
+//! empties the journal. Opening reads the snapshot, then the journal entries after it, and drops
+//! only a torn last record.
+
+mod journal;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::edit::{Edit, Entry};
+pub use journal::Journal;
+
+/// Compact when the journal holds this many entries.
+const COMPACT_EVERY: usize = 2000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Corrupt { path: PathBuf, message: String },
+}
+
+#[derive(Serialize, Deserialize)]
+struct Snapshot {
+    version: u32,
+    /// The last entry's number.
+    seq: u64,
+    entries: Vec<Entry>,
+}
+
+pub struct Store {
+    dir: PathBuf,
+    journal: Journal,
+    entries: Vec<Entry>,
+    in_journal: usize,
+    /// Bytes of a torn record dropped when the store was opened.
+    pub recovered_bytes: u64,
+}
+
+/// The store folder for a study key under the platform's data directory
+/// (`~/.local/share/groundglass/studies/KEY` on Linux).
+pub fn default_dir(study_key: &str) -> Option<PathBuf> {
+    directories::ProjectDirs::from("org", "groundglass", "groundglass")
+        .map(|d| d.data_dir().join("studies").join(study_key))
+}
+
+fn fsync_dir(dir: &Path) -> Result<(), StoreError> {
+    // Makes a rename durable; not possible (nor needed) on every platform.
+    #[cfg(unix)]
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StoreError::Io {
+            path: dir.to_path_buf(),
+            source: e,
+        })?;
+    let _ = dir;
+    Ok(())
+}
+
+impl Store {
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Io {
+            path: dir.to_path_buf(),
+            source: e,
+        })?;
+        let snapshot_path = dir.join("snapshot.json");
+        let mut entries = match std::fs::read(&snapshot_path) {
+            Ok(bytes) => {
+                let s: Snapshot =
+                    serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+                        path: snapshot_path.clone(),
+                        message: e.to_string(),
+                    })?;
+                s.entries
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => {
+                return Err(StoreError::Io {
+                    path: snapshot_path,
+                    source: e,
+                })
+            }
+        };
+        let journal_path = dir.join("journal.bin");
+        let (journal, recovered) = Journal::open(&journal_path)?;
+        let last = entries.last().map(|e| e.seq).unwrap_or(0);
+        let mut in_journal = 0;
+        for record in recovered.records {
+            let entry: Entry =
+                serde_json::from_slice(&record).map_err(|e| StoreError::Corrupt {
+                    path: journal_path.clone(),
+                    message: format!("entry after {}: {e}", entries.len()),
+                })?;
+            // Entries already in the snapshot (a crash between snapshot and journal reset).
+            if entry.seq > last {
+                entries.push(entry);
+                in_journal += 1;
+            }
+        }
+        Ok(Store {
+            dir: dir.to_path_buf(),
+            journal,
+            entries,
+            in_journal,
+            recovered_bytes: recovered.dropped_bytes,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    pub fn next_seq(&self) -> u64 {
+        self.entries.last().map(|e| e.seq).unwrap_or(0) + 1
+    }
+
+    /// Records an edit; when this returns, the entry is on disk.
+    pub fn append(&mut self, edit: Edit, reviewer: &str) -> Result<Entry, StoreError> {
+        let entry = Entry {
+            seq: self.next_seq(),
+            at_unix_ms: crate::record::now_unix_ms(),
+            reviewer: reviewer.to_string(),
+            edit,
+        };
+        self.append_entry(entry.clone())?;
+        Ok(entry)
+    }
+
+    /// Records an entry as given (its number is replaced by the next one).
+    pub fn append_entry(&mut self, mut entry: Entry) -> Result<u64, StoreError> {
+        entry.seq = self.next_seq();
+        let bytes = serde_json::to_vec(&entry).map_err(|e| StoreError::Corrupt {
+            path: self.dir.clone(),
+            message: e.to_string(),
+        })?;
+        self.journal.append(&bytes)?;
+        let seq = entry.seq;
+        self.entries.push(entry);
+        self.in_journal += 1;
+        if self.in_journal >= COMPACT_EVERY {
+            self.compact()?;
+        }
+        Ok(seq)
+    }
+
+    /// Writes every entry into the snapshot and empties the journal.
+    pub fn compact(&mut self) -> Result<(), StoreError> {
+        let snapshot = Snapshot {
+            version: 1,
+            seq: self.entries.last().map(|e| e.seq).unwrap_or(0),
+            entries: self.entries.clone(),
+        };
+        let path = self.dir.join("snapshot.json");
+        let tmp = self.dir.join("snapshot.json.tmp");
+        let io = |p: &Path| {
+            let p = p.to_path_buf();
+            move |e| StoreError::Io { path: p, source: e }
+        };
+        let bytes = serde_json::to_vec(&snapshot).map_err(|e| StoreError::Corrupt {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+            f.write_all(&bytes).map_err(io(&tmp))?;
+            f.sync_all().map_err(io(&tmp))?;
+        }
+        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        fsync_dir(&self.dir)?;
+        // Only now may the journal go: the snapshot holds its entries.
+        self.journal.clear()?;
+        self.in_journal = 0;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::edit::Edit;
+
+    fn tmp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("gg-store-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    fn accept(i: usize) -> Edit {
+        Edit::Accept {
+            annotation: format!("a{i}"),
+        }
+    }
+
+    #[test]
+    fn entries_survive_reopening_and_compaction() {
+        let dir = tmp("reopen");
+        {
+            let mut s = Store::open(&dir).expect("open");
+            for i in 0..5 {
+                s.append(accept(i), "dr").expect("append");
+            }
+            s.compact().expect("compact");
+            s.append(accept(5), "dr").expect("append");
+        }
+        let s = Store::open(&dir).expect("reopen");
+        assert_eq!(s.entries().len(), 6);
+        assert_eq!(
+            s.entries().iter().map(|e| e.seq).collect::<Vec<_>>(),
+            (1..=6).collect::<Vec<_>>()
+        );
+        assert_eq!(s.recovered_bytes, 0);
+    }
+
+    #[test]
+    fn a_torn_last_record_is_dropped_and_the_rest_kept() {
+        let dir = tmp("torn");
+        {
+            let mut s = Store::open(&dir).expect("open");
+            for i in 0..3 {
+                s.append(accept(i), "dr").expect("append");
+            }
+        }
+        // A crash in the middle of the fourth write: half a frame at the end.
+        let journal = dir.join("journal.bin");
+        let mut bytes = std::fs::read(&journal).expect("read");
+        let good = bytes.len();
+        bytes.extend_from_slice(&[40, 0, 0, 0, 1, 2, 3, 4, b'{', b'"']);
+        std::fs::write(&journal, &bytes).expect("write");
+        let mut s = Store::open(&dir).expect("reopen");
+        assert_eq!(s.entries().len(), 3);
+        assert_eq!(s.recovered_bytes, 10);
+        assert_eq!(
+            std::fs::metadata(&journal).expect("meta").len() as usize,
+            good
+        );
+        s.append(accept(9), "dr").expect("append after recovery");
+        drop(s);
+        assert_eq!(Store::open(&dir).expect("reopen").entries().len(), 4);
+    }
+
+    #[test]
+    fn a_crash_between_snapshot_and_journal_reset_does_not_duplicate() {
+        let dir = tmp("dup");
+        let mut s = Store::open(&dir).expect("open");
+        for i in 0..4 {
+            s.append(accept(i), "dr").expect("append");
+        }
+        let journal = std::fs::read(dir.join("journal.bin")).expect("journal");
+        s.compact().expect("compact");
+        drop(s);
+        // As if the journal had not been emptied yet.
+        std::fs::write(dir.join("journal.bin"), journal).expect("restore journal");
+        let s = Store::open(&dir).expect("reopen");
+        assert_eq!(s.entries().len(), 4);
+    }
+}
