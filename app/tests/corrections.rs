@@ -236,3 +236,49 @@ fn radgrounder_export_has_the_confirmed_boxes_in_both_languages() {
     let stored = u16::from_be_bytes([buf[2 * (128 * 256 + 128)], buf[2 * (128 * 256 + 128) + 1]]);
     assert_eq!(f64::from(stored) - 32768.0, hu);
 }
+
+#[test]
+fn the_viewer_reads_the_exported_seg_back_as_an_overlay() {
+    use eframe::egui;
+    let dir = store("seg-back");
+    let written = export(&dir, "dicom-seg", &[]);
+    let seg = PathBuf::from(written[0]["path"].as_str().expect("path"));
+    let (_, bits, _) = seg_frames_and_bits(&seg);
+    // The CT with the (de-identified) SEG beside it, as a PACS export would put them.
+    let study = dir.join("study");
+    std::fs::create_dir_all(&study).expect("dir");
+    for f in std::fs::read_dir(ct()).expect("ct") {
+        let f = f.expect("entry").path();
+        std::fs::copy(&f, study.join(f.file_name().expect("name"))).expect("copy");
+    }
+    std::fs::copy(&seg, study.join("corrections_seg.dcm")).expect("copy seg");
+    let options = groundglass_app::viewer::Options {
+        path: Some(study),
+        store_root: Some(dir.join("viewer-stores")),
+        ..Default::default()
+    };
+    let mut h = egui_kittest::Harness::builder()
+        .with_size(egui::vec2(900.0, 600.0))
+        .wgpu()
+        .build_eframe(move |cc| groundglass_app::viewer::ViewerApp::new(cc, options));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !h.state().is_loaded() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            h.state().notices
+        );
+        h.step();
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    h.run_steps(3);
+    let app = h.state();
+    assert_eq!(app.series.len(), 1, "the SEG is an overlay, not a series");
+    assert_eq!(app.segmentations.len(), 1);
+    let labels = app.labels.as_ref().expect("the overlay is shown");
+    assert_eq!(
+        labels.counts()[90],
+        bits,
+        "every SEG pixel lands on its voxel (class 90, brain)"
+    );
+}

@@ -36,16 +36,24 @@ fn until(h: &mut Harness<'static, ViewerApp>, what: &str, done: impl Fn(&ViewerA
     h.run_steps(2);
 }
 
-fn ready() -> Harness<'static, ViewerApp> {
+fn fresh_stores(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("gg-panel-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn ready_with(stores: PathBuf) -> Harness<'static, ViewerApp> {
     let mut h = Harness::builder()
         .with_size(egui::vec2(1100.0, 700.0))
+        .with_step_dt(1.0 / 60.0)
         .wgpu()
-        .build_eframe(|cc| {
+        .build_eframe(move |cc| {
             ViewerApp::new(
                 cc,
                 Options {
                     path: Some(ct_path()),
                     model: Some(scripted()),
+                    store_root: Some(stores),
                     ..Default::default()
                 },
             )
@@ -58,11 +66,15 @@ fn ready() -> Harness<'static, ViewerApp> {
     h
 }
 
+fn ready(name: &str) -> Harness<'static, ViewerApp> {
+    ready_with(fresh_stores(name))
+}
+
 const ANSWER: &str = "the <p bbox= <loc0100> <loc0140> <loc0300> <loc0380> id= <seg005> > liver </p> is enlarged, <seg> spleen </seg> normal.";
 
 #[test]
 fn a_grounded_answer_comes_back_and_its_box_and_mask_are_drawn() {
-    let mut h = ready();
+    let mut h = ready("grounded");
     let summary = h.state().model_panel.summary.clone().expect("summary");
     assert!(summary.mask_head);
     assert_eq!(summary.device, "CPU");
@@ -72,8 +84,8 @@ fn a_grounded_answer_comes_back_and_its_box_and_mask_are_drawn() {
     assert!(h.state().model_panel.running.is_some(), "the click asked");
     until(&mut h, "the answer", |a| a.model_panel.running.is_none());
     let app = h.state();
-    assert_eq!(app.history.records.len(), 1);
-    let record = &app.history.records[0];
+    assert_eq!(app.corrections.answers.len(), 1);
+    let record = &app.corrections.answers[0];
     assert_eq!(record.text, ANSWER);
     assert_eq!(record.task, Task::Segment);
     assert_eq!(record.slice.plane, Plane::Acquired);
@@ -89,9 +101,9 @@ fn a_grounded_answer_comes_back_and_its_box_and_mask_are_drawn() {
     assert_eq!(app.finding_overlays().len(), 2);
     let labels = app.labels.as_ref().expect("label volume");
     assert_eq!(
-        labels.counts()[2],
+        labels.counts()[1],
         record.masks[0].inside,
-        "spleen = finding 1 = label 2"
+        "spleen is class 1"
     );
     assert!(app.mask_opacity() > 0.0);
     let stats = app.upload_stats().expect("render context");
@@ -100,7 +112,11 @@ fn a_grounded_answer_comes_back_and_its_box_and_mask_are_drawn() {
     let zoom_before = h.state().views[0].zoom;
     h.get_all_by_label("liver").next().expect("keyword").click();
     h.run_steps(2);
-    assert_eq!(h.state().selected_finding, Some(0));
+    let id = h.state().corrections.answers[0].id;
+    assert_eq!(
+        h.state().selected_annotation.as_deref(),
+        Some(format!("r{id}.f0").as_str())
+    );
     assert_ne!(h.state().views[0].zoom, zoom_before);
     // Verdicts: the buttons, then the keys on the selected finding.
     h.get_all_by_label("Accept (a)")
@@ -108,32 +124,45 @@ fn a_grounded_answer_comes_back_and_its_box_and_mask_are_drawn() {
         .expect("accept")
         .click();
     h.run_steps(1);
-    let id = h.state().history.records[0].id;
-    assert_eq!(h.state().history.verdict(id, 0), Some(Verdict::Accepted));
+    assert_eq!(
+        h.state().corrections.verdict(id, 0),
+        Some(Verdict::Accepted)
+    );
     h.key_press(Key::X);
     h.run_steps(1);
-    assert_eq!(h.state().history.verdict(id, 0), Some(Verdict::Rejected));
+    assert_eq!(
+        h.state().corrections.verdict(id, 0),
+        Some(Verdict::Rejected)
+    );
     h.key_press(Key::X);
     h.run_steps(1);
-    assert_eq!(h.state().history.verdict(id, 0), None, "x again clears it");
+    assert_eq!(
+        h.state().corrections.verdict(id, 0),
+        None,
+        "x again clears it"
+    );
+    // Every verdict is an entry in the store, with who gave it.
+    let store = h.state().store.as_ref().expect("store");
+    assert!(store.entries().len() >= 4);
+    assert!(store.entries().iter().all(|e| !e.reviewer.is_empty()));
 }
 
 #[test]
 fn cancel_stops_the_answer_at_once() {
-    let mut h = ready();
+    let mut h = ready("cancel");
     h.state_mut().ask(Task::Grounded);
     h.state_mut().cancel_ask();
     until(&mut h, "the cancelled answer", |a| {
         a.model_panel.running.is_none()
     });
-    let record = &h.state().history.records[0];
+    let record = &h.state().corrections.answers[0];
     assert!(record.cancelled);
     assert!(record.tokens <= 1, "{} tokens after cancel", record.tokens);
 }
 
 #[test]
 fn answers_belong_to_their_slice() {
-    let mut h = ready();
+    let mut h = ready("slices");
     let first_index = h.state().views[0].index;
     h.state_mut().ask(Task::Grounded);
     until(&mut h, "answer 1", |a| a.model_panel.running.is_none());
@@ -212,4 +241,126 @@ fn tokens_stream_from_the_model_thread_as_they_are_made() {
             }
         }
     }
+}
+
+fn drag(h: &mut Harness<'static, ViewerApp>, from: egui::Pos2, to: egui::Pos2) {
+    h.hover_at(from);
+    h.run_steps(1);
+    h.event(egui::Event::PointerButton {
+        pos: from,
+        button: egui::PointerButton::Primary,
+        pressed: true,
+        modifiers: egui::Modifiers::NONE,
+    });
+    h.run_steps(1);
+    for i in 1..=8 {
+        h.hover_at(from + (to - from) * (i as f32 / 8.0));
+        h.run_steps(1);
+    }
+    h.event(egui::Event::PointerButton {
+        pos: to,
+        button: egui::PointerButton::Primary,
+        pressed: false,
+        modifiers: egui::Modifiers::NONE,
+    });
+    h.run_steps(2);
+}
+
+fn ctrl(h: &mut Harness<'static, ViewerApp>, key: Key) {
+    h.event(egui::Event::Key {
+        key,
+        physical_key: None,
+        pressed: true,
+        repeat: false,
+        modifiers: egui::Modifiers::CTRL,
+    });
+    h.run_steps(1);
+}
+
+#[test]
+fn annotators_draw_move_paint_undo_and_find_it_all_again() {
+    let stores = fresh_stores("edit");
+    let mut h = ready_with(stores.clone());
+    h.set_render_every_step(true);
+    let window_before = h.state().views[0].window;
+    // Draw a box with the box tool.
+    h.hover_at(egui::pos2(300.0, 300.0));
+    h.key_press(Key::B);
+    h.run_steps(1);
+    drag(&mut h, egui::pos2(300.0, 300.0), egui::pos2(400.0, 380.0));
+    let app = h.state();
+    assert_eq!(
+        app.views[0].window, window_before,
+        "the tool drag did not window"
+    );
+    let manual: Vec<_> = app
+        .corrections
+        .annotations
+        .values()
+        .filter(|a| a.origin == groundglass_feedback::Origin::Manual)
+        .collect();
+    assert_eq!(manual.len(), 1);
+    let drawn = manual[0].box_px.expect("box");
+    assert!(
+        drawn[2] - drawn[0] > 10.0 && drawn[3] - drawn[1] > 10.0,
+        "{drawn:?}"
+    );
+    let id = manual[0].id.clone();
+    assert_eq!(app.selected_annotation.as_deref(), Some(id.as_str()));
+    // Move it: drag from inside the selected box (the reading tool holds it).
+    drag(&mut h, egui::pos2(350.0, 340.0), egui::pos2(380.0, 360.0));
+    let moved = h.state().corrections.annotations[&id].box_px.expect("box");
+    assert!(
+        moved[0] > drawn[0] && moved[1] > drawn[1],
+        "{drawn:?} -> {moved:?}"
+    );
+    assert!(
+        ((moved[2] - moved[0]) - (drawn[2] - drawn[0])).abs() < 1e-6,
+        "same size"
+    );
+    // Undo and redo.
+    ctrl(&mut h, Key::Z);
+    assert_eq!(h.state().corrections.annotations[&id].box_px, Some(drawn));
+    ctrl(&mut h, Key::Y);
+    assert_eq!(h.state().corrections.annotations[&id].box_px, Some(moved));
+    // Paint a mask stroke with the brush (class: liver, the default).
+    h.hover_at(egui::pos2(200.0, 200.0));
+    h.key_press(Key::P);
+    h.run_steps(1);
+    drag(&mut h, egui::pos2(200.0, 200.0), egui::pos2(260.0, 220.0));
+    assert_eq!(h.state().corrections.strokes.len(), 1);
+    let painted = h.state().labels.as_ref().expect("labels").counts()[5];
+    assert!(painted > 20, "{painted} liver voxels");
+    // Relabel through the class picker, then delete with the key.
+    h.key_press(Key::Escape);
+    h.run_steps(1);
+    h.state_mut().focus_annotation(&id);
+    h.run_steps(2);
+    let filter = h.get_by_label("Class");
+    filter.click();
+    h.run_steps(1);
+    h.get_by_label("Class").type_text("milz");
+    h.run_steps(2);
+    h.get_by_label_contains("001 spleen").click();
+    h.run_steps(2);
+    assert_eq!(h.state().corrections.annotations[&id].class_id, Some(1));
+    assert_eq!(h.state().corrections.annotations[&id].keyword, "spleen");
+    h.hover_at(egui::pos2(300.0, 300.0));
+    h.run_steps(1);
+    h.state_mut().selected_annotation = Some(id.clone());
+    h.key_press(Key::Delete);
+    h.run_steps(1);
+    assert!(h.state().corrections.annotations[&id].deleted);
+    let entries = h.state().store.as_ref().expect("store").entries().len();
+    drop(h);
+
+    // Reopening the study finds every correction in the store.
+    let h = ready_with(stores);
+    let c = &h.state().corrections;
+    let store = h.state().store.as_ref();
+    assert!(store.is_some(), "{:?}", h.state().notices);
+    assert_eq!(store.map(|s| s.entries().len()), Some(entries));
+    assert!(c.annotations[&id].deleted);
+    assert_eq!(c.annotations[&id].class_id, Some(1));
+    assert_eq!(c.strokes.len(), 1);
 }

@@ -15,7 +15,13 @@ fn testdata(rel: &str) -> PathBuf {
         .join(rel)
 }
 
-fn loaded(options: Options, size: egui::Vec2) -> Harness<'static, ViewerApp> {
+fn loaded(mut options: Options, size: egui::Vec2) -> Harness<'static, ViewerApp> {
+    // A fresh store each run, so earlier answers do not show up.
+    options.store_root = Some(std::env::temp_dir().join(format!(
+        "gg-snap-stores-{}-{}",
+        std::process::id(),
+        size.x
+    )));
     let mut h = Harness::builder()
         .with_size(size)
         .with_step_dt(1.0 / 60.0)
@@ -82,7 +88,7 @@ fn ct_answer_with_box_and_mask_overlays() {
     .expect("an answer");
     assert_eq!(record.findings.len(), 2);
     // Pin what changes from run to run (clock, timings), then draw.
-    let r = &mut h.state_mut().history.records[0];
+    let r = &mut h.state_mut().corrections.answers[0];
     r.created_unix_ms = 0;
     r.ttft_ms = 0.0;
     r.tok_per_s = 0.0;

@@ -16,7 +16,11 @@ fn testdata(rel: &str) -> PathBuf {
         .join(rel)
 }
 
-fn harness(options: Options) -> Harness<'static, ViewerApp> {
+fn harness(mut options: Options) -> Harness<'static, ViewerApp> {
+    // Corrections go to a scratch folder, never the user's data directory.
+    options.store_root.get_or_insert_with(|| {
+        std::env::temp_dir().join(format!("gg-ui-stores-{}", std::process::id()))
+    });
     Harness::builder()
         .with_size(egui::vec2(900.0, 700.0))
         // 60 frames a second of simulated time, so two clicks a frame apart are a double-click.

@@ -62,7 +62,7 @@ pub fn ask_and_wait(
     if !harness.state().model_ready() {
         bail!("no model loaded");
     }
-    let before = harness.state().history.records.len();
+    let before = harness.state().corrections.answers.len();
     harness.state_mut().ask(task);
     if harness.state().model_panel.running.is_none() {
         bail!("the viewer could not ask (no slice loaded?)");
@@ -71,8 +71,8 @@ pub fn ask_and_wait(
         harness.step();
         let app = harness.state();
         if app.model_panel.running.is_none() {
-            if app.history.records.len() > before {
-                return Ok(app.history.records[before].clone());
+            if app.corrections.answers.len() > before {
+                return Ok(app.corrections.answers[before].clone());
             }
             let why = app
                 .notices

@@ -93,6 +93,10 @@ pub fn run(args: ScreenshotArgs) -> anyhow::Result<ExitCode> {
         window,
         settings_path: None,
         model: args.model.clone(),
+        // A screenshot's answer is not the user's work: keep it out of their corrections.
+        store_root: Some(
+            std::env::temp_dir().join(format!("groundglass-screenshot-{}", std::process::id())),
+        ),
     };
     let mut harness = egui_kittest::Harness::builder()
         .with_size(egui::vec2(w, h))

@@ -1,21 +1,35 @@
 //! PACS keyboard: arrows / PgUp / PgDn / Home / End move through slices, number keys pick window
 //! presets (0 = the file's), `i` inverts, `h`/`v` flip, `r` resets, `f` fits. Keys act on the
-//! viewport under the pointer (the last one hovered). `a` / `x` accept / reject the selected finding
-//! (returned to the caller, which owns the verdicts).
+//! viewport under the pointer (the last one hovered). Corrections: `a` / `x` accept / reject the
+//! selected finding, Delete removes it, `b` box tool, `p` brush, `e` eraser, Esc back to
+//! reading, `[` / `]` brush size, Ctrl+Z / Ctrl+Y undo / redo (returned to the caller, which owns
+//! the corrections).
 
 use eframe::egui::{self, Key};
 use groundglass_study::{PlaneGrid, WindowPreset};
 
 use groundglass_feedback::Verdict;
 
+use super::editing::Tool;
 use super::ViewerApp;
 
-pub fn handle(app: &mut ViewerApp, ctx: &egui::Context) -> Option<Verdict> {
+/// What a key asks of the app beyond the view.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Action {
+    Verdict(Verdict),
+    Undo,
+    Redo,
+    Delete,
+    Tool(Tool),
+    BrushSize(f64),
+}
+
+pub fn handle(app: &mut ViewerApp, ctx: &egui::Context) -> Option<Action> {
     if ctx.egui_wants_keyboard_input() {
         return None;
     }
     let layout = app.layout_info.clone()?;
-    let mut verdict = None;
+    let mut action = None;
     let file_window = app.file_window();
     let id = app.active.min(app.views.len().saturating_sub(1));
     let view = &mut app.views[id];
@@ -31,7 +45,16 @@ pub fn handle(app: &mut ViewerApp, ctx: &egui::Context) -> Option<Verdict> {
             else {
                 continue;
             };
-            if modifiers.ctrl || modifiers.command || modifiers.alt {
+            if modifiers.ctrl || modifiers.command {
+                match key {
+                    Key::Z if modifiers.shift => action = Some(Action::Redo),
+                    Key::Z => action = Some(Action::Undo),
+                    Key::Y => action = Some(Action::Redo),
+                    _ => {}
+                }
+                continue;
+            }
+            if modifiers.alt {
                 continue;
             }
             match key {
@@ -63,11 +86,18 @@ pub fn handle(app: &mut ViewerApp, ctx: &egui::Context) -> Option<Verdict> {
                     view.zoom = None;
                     view.center_px = None;
                 }
-                Key::A => verdict = Some(Verdict::Accepted),
-                Key::X => verdict = Some(Verdict::Rejected),
+                Key::A => action = Some(Action::Verdict(Verdict::Accepted)),
+                Key::X => action = Some(Action::Verdict(Verdict::Rejected)),
+                Key::Delete | Key::Backspace => action = Some(Action::Delete),
+                Key::B => action = Some(Action::Tool(Tool::Box)),
+                Key::P => action = Some(Action::Tool(Tool::Brush)),
+                Key::E => action = Some(Action::Tool(Tool::Eraser)),
+                Key::Escape => action = Some(Action::Tool(Tool::Read)),
+                Key::OpenBracket => action = Some(Action::BrushSize(-1.0)),
+                Key::CloseBracket => action = Some(Action::BrushSize(1.0)),
                 _ => {}
             }
         }
     });
-    verdict
+    action
 }

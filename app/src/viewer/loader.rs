@@ -18,6 +18,8 @@ pub enum LoadMessage {
         path: PathBuf,
         series: Vec<Series>,
         errors: Vec<String>,
+        /// DICOM Segmentations found beside the images (overlays).
+        segmentations: Vec<groundglass_study::dicom::seg::Segmentation>,
     },
     /// A preview for the series browser.
     Thumbnail { series: usize, image: DisplayImage },
@@ -112,6 +114,7 @@ impl Loader {
                     path,
                     series: series.clone(),
                     errors,
+                    segmentations: study.segmentations.clone(),
                 });
                 ctx.request_repaint();
                 for (n, s) in series.iter().enumerate() {

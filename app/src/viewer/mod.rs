@@ -2,6 +2,8 @@
 //! this module keeps only what the screen needs: which series, which slice, window, zoom, flips.
 
 mod browser;
+mod corrections;
+pub mod editing;
 pub mod inference;
 mod keys;
 mod loader;
@@ -16,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use eframe::egui::{self, Color32, RichText};
-use groundglass_feedback::History;
+use groundglass_feedback::{Corrections, Store};
 use groundglass_study::geometry::Vec3;
 use groundglass_study::{
     DisplayImage, LabelVolume, Plane, PlaneGrid, Series, Volume, VolumeLayout,
@@ -49,6 +51,8 @@ pub struct Options {
     pub settings_path: Option<PathBuf>,
     /// A checkpoint folder to load at start (else the last one used, else the bundled demo).
     pub model: Option<PathBuf>,
+    /// Where per-study correction stores live (default: the platform's data directory).
+    pub store_root: Option<PathBuf>,
 }
 
 /// A message in the status area.
@@ -86,18 +90,27 @@ pub struct ViewerApp {
     pending_initial_view: bool,
     model_worker: ModelWorker,
     pub model_panel: ModelPanel,
-    /// Every answer on this study and the verdicts on its findings (engine data).
-    pub history: History,
-    /// The answer whose findings are drawn.
+    /// The study's corrections store (answers, verdicts, edits), and what its entries amount to.
+    pub store: Option<Store>,
+    pub corrections: Corrections,
+    next_answer_id: u64,
+    /// This session's edits that Ctrl+Z can take back, and those Ctrl+Y can restore.
+    undo_stack: Vec<u64>,
+    redo_stack: Vec<u64>,
+    /// The answer whose text the panel shows.
     pub shown: Option<u64>,
-    /// The finding under the pointer (image or panel), this frame and the last.
-    pub hovered_finding: Option<usize>,
-    hovered_last_frame: Option<usize>,
-    /// The finding clicked last.
-    pub selected_finding: Option<usize>,
-    /// The shown answer's masks as labels, voxel for voxel with the volume.
+    /// The annotation under the pointer (image or panel), this frame and the last.
+    pub hovered_annotation: Option<String>,
+    hovered_last_frame: Option<String>,
+    /// The annotation clicked last (edits and `a` / `x` apply to it).
+    pub selected_annotation: Option<String>,
+    /// Masks and strokes as labels, voxel for voxel with the volume (what the GPU shows).
     pub labels: Option<LabelVolume>,
-    labels_of: Option<u64>,
+    labels_stale: bool,
+    /// The editing tool and its transient state.
+    pub edit: editing::EditState,
+    /// DICOM Segmentations opened with the study or over it (File > Open segmentation).
+    pub segmentations: Vec<groundglass_study::dicom::seg::Segmentation>,
     /// The slice shown last, to notice a change of slice.
     last_slice: Option<groundglass_feedback::SliceRef>,
 }
@@ -145,13 +158,19 @@ impl ViewerApp {
             pending_initial_view: true,
             model_worker: ModelWorker::spawn(cc.egui_ctx.clone()),
             model_panel: ModelPanel::default(),
-            history: History::default(),
+            store: None,
+            corrections: Corrections::default(),
+            next_answer_id: 1,
+            undo_stack: Vec::new(),
+            redo_stack: Vec::new(),
             shown: None,
-            hovered_finding: None,
+            hovered_annotation: None,
             hovered_last_frame: None,
-            selected_finding: None,
+            selected_annotation: None,
             labels: None,
-            labels_of: None,
+            labels_stale: true,
+            edit: editing::EditState::default(),
+            segmentations: Vec::new(),
             last_slice: None,
             options,
         };
@@ -188,10 +207,15 @@ impl ViewerApp {
         self.layout_info = None;
         self.progress = Some((0, 0));
         self.notices.clear();
-        self.history = History::default();
+        self.store = None;
+        self.segmentations.clear();
+        self.corrections = Corrections::default();
+        self.undo_stack.clear();
+        self.redo_stack.clear();
         self.shown = None;
+        self.selected_annotation = None;
         self.labels = None;
-        self.labels_of = None;
+        self.labels_stale = true;
         self.open_job = Some(self.loader.open(path));
     }
 
@@ -217,7 +241,7 @@ impl ViewerApp {
         self.volume = None;
         self.layout_info = None;
         self.labels = None;
-        self.labels_of = None;
+        self.labels_stale = true;
         self.progress = Some((0, series.dims.get(2).copied().unwrap_or(0)));
         for w in &series.warnings {
             self.notice(false, format!("{}: {w}", series.description));
@@ -261,7 +285,9 @@ impl ViewerApp {
                     path,
                     series,
                     errors,
+                    segmentations,
                 } => {
+                    self.segmentations = segmentations;
                     self.open_job = None;
                     self.study_path = Some(path.clone());
                     self.settings.remember(&path);
@@ -271,6 +297,7 @@ impl ViewerApp {
                     }
                     self.thumbnails = vec![None; series.len()];
                     self.series = series;
+                    self.open_store();
                     // The largest series first; the browser lists the others.
                     let best = (0..self.series.len())
                         .max_by_key(|&i| self.series[i].dims.iter().take(3).product::<usize>());
@@ -430,6 +457,12 @@ impl ViewerApp {
                     }
                     ui.close();
                 }
+                if ui.button("Open segmentation (DICOM SEG)…").clicked() {
+                    if let Some(p) = rfd::FileDialog::new().pick_file() {
+                        self.open_segmentation(&p);
+                    }
+                    ui.close();
+                }
                 ui.menu_button("Recent", |ui| {
                     if self.settings.recent.is_empty() {
                         ui.label("(none)");
@@ -491,7 +524,7 @@ impl eframe::App for ViewerApp {
         self.pump_model();
         self.follow_slice();
         self.sync_labels();
-        self.hovered_last_frame = self.hovered_finding.take();
+        self.hovered_last_frame = self.hovered_annotation.take();
         // Files dropped on the window open like File > Open.
         let dropped: Option<PathBuf> =
             ctx.input(|i| i.raw.dropped_files.first().map(|f| f.path().to_path_buf()));
@@ -521,8 +554,14 @@ impl eframe::App for ViewerApp {
             .frame(egui::Frame::NONE.fill(Color32::BLACK))
             .show(ui, |ui| self.viewports(ui));
         if !self.views.is_empty() {
-            if let Some(verdict) = keys::handle(self, &ctx) {
-                self.verdict_key(verdict);
+            match keys::handle(self, &ctx) {
+                Some(keys::Action::Verdict(v)) => self.verdict_key(v),
+                Some(keys::Action::Undo) => self.undo(),
+                Some(keys::Action::Redo) => self.redo(),
+                Some(keys::Action::Delete) => self.delete_selected(),
+                Some(keys::Action::Tool(t)) => self.edit.tool = t,
+                Some(keys::Action::BrushSize(d)) => self.edit.change_brush(d),
+                None => {}
             }
         }
     }
@@ -595,6 +634,9 @@ impl ViewerApp {
         let findings = self.finding_overlays();
         let mask_opacity = self.mask_opacity();
         let mut clicked_finding = None;
+        let mut edit_events = Vec::new();
+        let asked = self.asked_view_id();
+        let edit_input = self.edit_input(&findings);
         for (slot, &id) in ids.iter().enumerate() {
             let min = egui::pos2(full.min.x + slot as f32 * (width + gap), full.min.y);
             let rect = egui::Rect::from_min_size(min, egui::vec2(width, full.height()));
@@ -635,17 +677,22 @@ impl ViewerApp {
                     wheel_accum: &mut self.wheel_accum,
                     findings: &findings,
                     mask_opacity,
+                    edit: (id == asked).then(|| edit_input.clone()),
+                    drag: &mut self.edit.drag,
                 },
             );
             if outcome.hovered {
                 self.active = id;
                 readout = outcome.readout;
             }
-            if outcome.hovered_finding.is_some() {
-                self.hovered_finding = outcome.hovered_finding;
+            if let Some(i) = outcome.hovered_finding {
+                self.hovered_annotation = findings.get(i).map(|f| f.id.clone());
             }
-            if outcome.clicked_finding.is_some() {
-                clicked_finding = outcome.clicked_finding;
+            if let Some(i) = outcome.clicked_finding {
+                clicked_finding = findings.get(i).map(|f| f.id.clone());
+            }
+            if let Some(event) = outcome.edit {
+                edit_events.push((id, event));
             }
             if outcome.crosshair.is_some() {
                 crosshair = outcome.crosshair;
@@ -656,7 +703,10 @@ impl ViewerApp {
             self.set_crosshair(p);
         }
         if clicked_finding.is_some() {
-            self.selected_finding = clicked_finding;
+            self.selected_annotation = clicked_finding;
+        }
+        for (view, event) in edit_events {
+            self.apply_edit_event(view, event);
         }
         ui.allocate_rect(full, egui::Sense::hover());
     }

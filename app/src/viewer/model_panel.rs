@@ -1,6 +1,7 @@
 //! The model panel: which checkpoint, what to ask about the current slice, the answer streaming in,
-//! its findings with their verdicts, and the answers already given on this slice and study. The
-//! panel holds only what the screen needs; answers and verdicts live in the engine's `History`.
+//! the annotations of the slice with their verdicts and corrections (class picker, keyword,
+//! delete, tools, undo), and the answers already given on this slice and study. The panel holds
+//! only what the screen needs; answers and corrections live in the engine's store.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,18 +9,20 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use eframe::egui::{self, Color32, RichText};
-use groundglass_feedback::{AskRecord, History, SliceRef, Verdict};
+use groundglass_feedback::{finding_id, AskRecord, Corrections, Edit, Origin, SliceRef, Verdict};
 use groundglass_grounding::parse::RadGrounder;
 use groundglass_grounding::{LabelMap, Language};
 use groundglass_model::prompt::{Lang, Task};
 use groundglass_model::ModelSummary;
 
-use super::overlay::finding_colour;
+use super::editing::{EditState, Tool};
+use super::overlay::class_colour;
 
 /// An answer being generated.
 pub struct Running {
     pub id: u64,
     pub task: Task,
+    pub lang: Lang,
     pub slice: SliceRef,
     pub question: Option<String>,
     pub clinical: Option<String>,
@@ -32,10 +35,6 @@ pub struct Running {
 impl Running {
     pub fn cancel(&self) {
         self.cancel.store(true, Ordering::Relaxed);
-    }
-
-    pub fn is_cancelled(&self) -> bool {
-        self.cancel.load(Ordering::Relaxed)
     }
 }
 
@@ -75,28 +74,36 @@ pub enum PanelAction {
     Cancel,
     /// Show an answer (and go to its slice).
     Show(u64),
-    /// Centre and zoom on a finding of the shown answer.
-    Focus(usize),
-    Verdict(usize, Option<Verdict>),
+    /// Centre and zoom on an annotation.
+    Focus(String),
+    Select(String),
+    /// A correction to record.
+    Edit(Edit),
+    Undo,
+    Redo,
 }
 
 /// What the panel shows besides its own state.
 pub struct PanelView<'a> {
-    pub history: &'a History,
+    pub corrections: &'a Corrections,
     pub shown: Option<u64>,
     pub current_slice: Option<SliceRef>,
-    /// A finding hovered on the image (highlights its keyword).
-    pub hovered_on_image: Option<usize>,
-    pub selected: Option<usize>,
+    /// The annotation hovered (on the image or in the panel) and the one selected.
+    pub lit: Option<String>,
+    pub selected: Option<String>,
     pub can_ask: bool,
+    pub can_undo: bool,
+    pub can_redo: bool,
+    pub store: Option<PathBuf>,
 }
 
-/// Draws the panel; returns the actions and the finding whose keyword is hovered.
+/// Draws the panel; returns the actions and the annotation whose keyword or row is hovered.
 pub fn show(
     ui: &mut egui::Ui,
     panel: &mut ModelPanel,
+    edit: &mut EditState,
     view: PanelView<'_>,
-) -> (Vec<PanelAction>, Option<usize>) {
+) -> (Vec<PanelAction>, Option<String>) {
     let mut actions = Vec::new();
     let mut hovered = None;
     egui::ScrollArea::vertical().show(ui, |ui| {
@@ -121,8 +128,13 @@ pub fn show(
             ui.label(RichText::new(&r.text).monospace());
             ui.separator();
         }
-        if let Some(record) = view.shown.and_then(|id| view.history.get(id)) {
-            hovered = answer_section(ui, record, &view, &mut actions);
+        if let Some(record) = view.shown.and_then(|id| view.corrections.answer(id)) {
+            if let Some(h) = answer_section(ui, record, &view, &mut actions) {
+                hovered = Some(h);
+            }
+        }
+        if let Some(h) = annotations_section(ui, panel.lang, edit, &view, &mut actions) {
+            hovered = Some(h);
         }
         history_section(ui, &view, &mut actions);
     });
@@ -135,6 +147,13 @@ fn task_name(task: Task) -> &'static str {
         Task::Grounded => "Grounded report (boxes)",
         Task::Segment => "Grounded report (masks)",
         Task::Vqa => "Answer",
+    }
+}
+
+fn language(lang: Lang) -> Language {
+    match lang {
+        Lang::En => Language::En,
+        Lang::De => Language::De,
     }
 }
 
@@ -233,14 +252,13 @@ fn ask_section(
     });
 }
 
-/// The shown answer: its text with coloured keywords, its findings and verdicts. Returns the
-/// finding whose keyword or row is hovered.
+/// The shown answer's text, keywords coloured like their boxes and tied to their annotations.
 fn answer_section(
     ui: &mut egui::Ui,
     record: &AskRecord,
     view: &PanelView<'_>,
     actions: &mut Vec<PanelAction>,
-) -> Option<usize> {
+) -> Option<String> {
     let mut hovered = None;
     ui.heading(task_name(record.task));
     ui.label(
@@ -264,13 +282,9 @@ fn answer_section(
     if let Some(q) = &record.question {
         ui.label(RichText::new(format!("Q: {q}")).italics());
     }
-    let language = match record.lang {
-        Lang::En => Language::En,
-        Lang::De => Language::De,
-    };
     let parser = RadGrounder {
         labels: LabelMap::radgrounder(),
-        language,
+        language: language(record.lang),
     };
     ui.horizontal_wrapped(|ui| {
         ui.spacing_mut().item_spacing.x = 0.0;
@@ -280,64 +294,224 @@ fn answer_section(
                     ui.label(span.text);
                 }
                 Some(i) => {
-                    let lit = view.hovered_on_image == Some(i) || view.selected == Some(i);
-                    let mut text = RichText::new(span.text).color(finding_colour(i)).strong();
+                    let id = finding_id(record.id, i);
+                    let a = view.corrections.annotations.get(&id);
+                    let colour = class_colour(a.and_then(|a| a.class_id), i);
+                    let lit = view.lit.as_deref() == Some(id.as_str())
+                        || view.selected.as_deref() == Some(id.as_str());
+                    let mut text = RichText::new(span.text).color(colour).strong();
                     if lit {
                         text = text.background_color(Color32::from_gray(70)).underline();
                     }
+                    if a.is_some_and(|a| a.deleted || a.verdict == Some(Verdict::Rejected)) {
+                        text = text.strikethrough();
+                    }
                     let r = ui.add(egui::Label::new(text).sense(egui::Sense::click()));
                     if r.hovered() {
-                        hovered = Some(i);
+                        hovered = Some(id.clone());
                     }
                     if r.clicked() {
-                        actions.push(PanelAction::Focus(i));
+                        actions.push(PanelAction::Focus(id));
                     }
                 }
             }
         }
     });
-    if !record.findings.is_empty() {
+    ui.separator();
+    hovered
+}
+
+/// The annotations of the current slice, the selected one's editor, the tools.
+fn annotations_section(
+    ui: &mut egui::Ui,
+    lang: Lang,
+    edit: &mut EditState,
+    view: &PanelView<'_>,
+    actions: &mut Vec<PanelAction>,
+) -> Option<String> {
+    let mut hovered = None;
+    let Some(slice) = &view.current_slice else {
+        return None;
+    };
+    let labels = LabelMap::radgrounder();
+    let here: Vec<_> = view.corrections.annotations_on(slice).collect();
+    ui.label(RichText::new(format!("Findings on this slice ({})", here.len())).strong());
+    egui::Grid::new("annotations").striped(true).show(ui, |ui| {
+        for (i, a) in here.iter().enumerate() {
+            let lit = view.lit.as_deref() == Some(a.id.as_str())
+                || view.selected.as_deref() == Some(a.id.as_str());
+            let mut name = RichText::new(&a.keyword).color(class_colour(a.class_id, i));
+            if lit {
+                name = name.strong().background_color(Color32::from_gray(70));
+            }
+            let r = ui.add(egui::Label::new(name).sense(egui::Sense::click()));
+            if r.hovered() {
+                hovered = Some(a.id.clone());
+            }
+            if r.clicked() {
+                actions.push(PanelAction::Focus(a.id.clone()));
+            }
+            let class = a
+                .class_id
+                .and_then(|c| labels.display_name(c, language(lang)))
+                .unwrap_or("(no class)");
+            let origin = match a.origin {
+                Origin::Model { .. } => "model",
+                Origin::Manual => "drawn",
+            };
+            ui.label(
+                RichText::new(format!("{class} · {origin}"))
+                    .small()
+                    .color(Color32::GRAY),
+            );
+            let accepted = a.verdict == Some(Verdict::Accepted);
+            let rejected = a.verdict == Some(Verdict::Rejected);
+            let annotation = a.id.clone();
+            if ui.selectable_label(accepted, "Accept (a)").clicked() {
+                actions.push(PanelAction::Edit(if accepted {
+                    Edit::ClearVerdict { annotation }
+                } else {
+                    Edit::Accept { annotation }
+                }));
+            } else if ui.selectable_label(rejected, "Reject (x)").clicked() {
+                actions.push(PanelAction::Edit(if rejected {
+                    Edit::ClearVerdict { annotation }
+                } else {
+                    Edit::Reject { annotation }
+                }));
+            }
+            ui.end_row();
+        }
+    });
+    if let Some(a) = view
+        .selected
+        .as_ref()
+        .and_then(|id| view.corrections.annotations.get(id))
+        .filter(|a| !a.deleted)
+    {
         ui.add_space(4.0);
-        egui::Grid::new("findings").striped(true).show(ui, |ui| {
-            for (i, f) in record.findings.iter().enumerate() {
-                let verdict = view.history.verdict(record.id, i);
-                let lit = view.hovered_on_image == Some(i) || view.selected == Some(i);
-                let mut name = RichText::new(&f.keyword).color(finding_colour(i));
-                if lit {
-                    name = name.strong().background_color(Color32::from_gray(70));
-                }
-                let r = ui.add(egui::Label::new(name).sense(egui::Sense::click()));
-                if r.hovered() {
-                    hovered = Some(i);
-                }
-                if r.clicked() {
-                    actions.push(PanelAction::Focus(i));
-                }
-                ui.label(
-                    RichText::new(f.class_name.clone().unwrap_or_default())
-                        .small()
-                        .color(Color32::GRAY),
-                );
-                let accepted = verdict == Some(Verdict::Accepted);
-                let rejected = verdict == Some(Verdict::Rejected);
-                if ui.selectable_label(accepted, "Accept (a)").clicked() {
-                    actions.push(PanelAction::Verdict(
-                        i,
-                        (!accepted).then_some(Verdict::Accepted),
-                    ));
-                }
-                if ui.selectable_label(rejected, "Reject (x)").clicked() {
-                    actions.push(PanelAction::Verdict(
-                        i,
-                        (!rejected).then_some(Verdict::Rejected),
-                    ));
-                }
-                ui.end_row();
+        ui.label(RichText::new(format!("Selected: {}", a.keyword)).strong());
+        ui.horizontal(|ui| {
+            let label = ui.label("Keyword");
+            ui.add(egui::TextEdit::singleline(&mut edit.keyword).desired_width(140.0))
+                .labelled_by(label.id);
+            if ui.button("Set keyword").clicked() && !edit.keyword.trim().is_empty() {
+                actions.push(PanelAction::Edit(Edit::Keyword {
+                    annotation: a.id.clone(),
+                    keyword: edit.keyword.trim().to_string(),
+                }));
+            }
+            if ui.button("Delete (Del)").clicked() {
+                actions.push(PanelAction::Edit(Edit::Delete {
+                    annotation: a.id.clone(),
+                }));
             }
         });
+        if let Some(class_id) = class_picker(ui, "relabel", &labels, lang, &mut edit.filter) {
+            actions.push(PanelAction::Edit(Edit::Relabel {
+                annotation: a.id.clone(),
+                class_id,
+                keyword: labels
+                    .display_name(class_id, language(lang))
+                    .map(str::to_string),
+            }));
+        }
+    }
+    ui.add_space(4.0);
+    ui.label(RichText::new("Tools").strong());
+    ui.horizontal_wrapped(|ui| {
+        for tool in [Tool::Read, Tool::Box, Tool::Brush, Tool::Eraser] {
+            ui.radio_value(&mut edit.tool, tool, tool.name());
+        }
+    });
+    ui.horizontal(|ui| {
+        let label = ui.label("Brush radius (px, [ ])");
+        ui.add(egui::Slider::new(&mut edit.brush_radius_px, 0.5..=64.0))
+            .labelled_by(label.id);
+    });
+    ui.label(format!(
+        "New boxes and strokes: {}",
+        labels
+            .display_name(edit.class_id, language(lang))
+            .unwrap_or("?")
+    ));
+    egui::CollapsingHeader::new("Class for new boxes and strokes")
+        .default_open(false)
+        .show(ui, |ui| {
+            let mut filter = edit.filter.clone();
+            if let Some(c) = class_picker(ui, "new", &labels, lang, &mut filter) {
+                edit.class_id = c;
+            }
+            edit.filter = filter;
+        });
+    ui.horizontal(|ui| {
+        if ui
+            .add_enabled(view.can_undo, egui::Button::new("Undo (Ctrl+Z)"))
+            .clicked()
+        {
+            actions.push(PanelAction::Undo);
+        }
+        if ui
+            .add_enabled(view.can_redo, egui::Button::new("Redo (Ctrl+Y)"))
+            .clicked()
+        {
+            actions.push(PanelAction::Redo);
+        }
+    });
+    if let Some(dir) = &view.store {
+        ui.label(
+            RichText::new(format!("saved to {}", dir.display()))
+                .small()
+                .color(Color32::GRAY),
+        );
     }
     ui.separator();
     hovered
+}
+
+/// A searchable list of the 121 classes (English and German names); returns the one clicked.
+fn class_picker(
+    ui: &mut egui::Ui,
+    id: &str,
+    labels: &LabelMap,
+    lang: Lang,
+    filter: &mut String,
+) -> Option<u32> {
+    let mut chosen = None;
+    ui.horizontal(|ui| {
+        let label = ui.label("Class");
+        ui.add(
+            egui::TextEdit::singleline(filter)
+                .hint_text("search English or German")
+                .desired_width(180.0),
+        )
+        .labelled_by(label.id);
+    });
+    let needle = filter.trim().to_lowercase();
+    egui::ScrollArea::vertical()
+        .id_salt(("classes", id))
+        .max_height(120.0)
+        .show(ui, |ui| {
+            for c in labels.classes() {
+                if !needle.is_empty()
+                    && !c.english.to_lowercase().contains(&needle)
+                    && !c.german.to_lowercase().contains(&needle)
+                {
+                    continue;
+                }
+                let name = match lang {
+                    Lang::En => format!("{} ({})", c.english, c.german),
+                    Lang::De => format!("{} ({})", c.german, c.english),
+                };
+                if ui
+                    .selectable_label(false, format!("{:03} {name}", c.id))
+                    .clicked()
+                {
+                    chosen = Some(c.id);
+                }
+            }
+        });
+    chosen
 }
 
 fn history_section(ui: &mut egui::Ui, view: &PanelView<'_>, actions: &mut Vec<PanelAction>) {
@@ -358,19 +532,19 @@ fn history_section(ui: &mut egui::Ui, view: &PanelView<'_>, actions: &mut Vec<Pa
         }
     };
     if let Some(slice) = &view.current_slice {
-        let here: Vec<&AskRecord> = view.history.for_slice(slice).collect();
-        ui.label(RichText::new(format!("On this slice ({})", here.len())).strong());
+        let here: Vec<&AskRecord> = view.corrections.answers_on(slice).collect();
+        ui.label(RichText::new(format!("Answers on this slice ({})", here.len())).strong());
         for r in here.iter().rev() {
             entry(ui, r, actions);
         }
     }
     egui::CollapsingHeader::new(format!(
         "All answers on this study ({})",
-        view.history.records.len()
+        view.corrections.answers.len()
     ))
     .default_open(false)
     .show(ui, |ui| {
-        for r in view.history.records.iter().rev() {
+        for r in view.corrections.answers.iter().rev() {
             entry(ui, r, actions);
         }
     });

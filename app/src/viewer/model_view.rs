@@ -1,23 +1,20 @@
 //! The viewer's side of the model: loading a checkpoint, asking about the current slice (the
-//! engine's slice, never the screen), receiving the streamed answer, keeping it in the study's
-//! history, drawing its findings (boxes over the viewports, masks through the label texture), and
-//! verdicts on them.
+//! engine's slice, never the screen), receiving the streamed answer, recording it in the study's
+//! corrections store, and showing it (its text in the panel, its findings over the viewports).
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use eframe::egui;
-use groundglass_feedback::{AskRecord, SliceRef, Verdict};
+use groundglass_feedback::{finding_id, AskRecord, Edit, SliceRef};
 use groundglass_model::prompt::{Request, Task};
 use groundglass_model::semsam::SemSamConfig;
-use groundglass_study::{Dirty, LabelVolume, PlaneGrid};
 
 use super::inference::{AskJob, ModelMessage};
 use super::model_panel::{self, PanelAction, PanelView, Running};
-use super::overlay::{finding_colour, finding_label, FindingOverlay};
-use super::view::ViewTransform;
+use super::overlay::{class_colour, FindingOverlay, FINDING_COLOURS};
 use super::{Layout, ViewerApp};
-use crate::render::{Palette, RenderContext, PALETTE_SIZE};
+use crate::render::{Palette, PALETTE_SIZE};
 
 /// The bundled demo model, relative to the working directory or the executable.
 pub const DEMO_MODEL: &str = "assets/models/demo";
@@ -25,11 +22,11 @@ pub const DEMO_MODEL: &str = "assets/models/demo";
 /// Opacity of mask overlays.
 pub const MASK_OPACITY: f32 = 0.45;
 
-/// The label palette: label i + 1 has finding colour i.
+/// The label palette: label id `l` has the colour of class `l` (ids wrap around the palette).
 pub fn label_palette() -> Palette {
     let mut colours = [[0.0f32; 4]; PALETTE_SIZE];
-    for (label, c) in colours.iter_mut().enumerate().skip(1) {
-        let f = finding_colour(label - 1);
+    for (i, c) in colours.iter_mut().enumerate() {
+        let f = FINDING_COLOURS[i % FINDING_COLOURS.len()];
         *c = [
             f32::from(f.r()) / 255.0,
             f32::from(f.g()) / 255.0,
@@ -74,11 +71,6 @@ impl ViewerApp {
         self.model_worker.load(dir);
     }
 
-    /// True while a checkpoint is loading or an answer is being generated.
-    pub fn model_busy(&self) -> bool {
-        self.model_panel.loading.is_some() || self.model_panel.running.is_some()
-    }
-
     pub fn model_ready(&self) -> bool {
         self.model_panel.summary.is_some() && self.model_panel.loading.is_none()
     }
@@ -110,7 +102,7 @@ impl ViewerApp {
                         id,
                         r.slice,
                         r.task,
-                        self.model_panel.lang,
+                        r.lang,
                         r.question,
                         r.clinical,
                         r.semsam,
@@ -121,9 +113,14 @@ impl ViewerApp {
                             .unwrap_or_default(),
                         *answer,
                     );
-                    self.history.push(record);
+                    self.record_edit(
+                        Edit::Answer {
+                            record: Box::new(record),
+                        },
+                        false,
+                    );
                     self.shown = Some(id);
-                    self.selected_finding = None;
+                    self.selected_annotation = None;
                 }
                 ModelMessage::Failed { id, error } => {
                     if self
@@ -151,8 +148,9 @@ impl ViewerApp {
         }
     }
 
-    /// The view whose slice the model is asked about: the single view, or the active one of 1x3.
-    fn asked_view(&self) -> usize {
+    /// The view whose slice the model is asked about and the tools edit: the single view, or the
+    /// active one of 1x3.
+    pub(super) fn asked_view_id(&self) -> usize {
         match self.layout {
             Layout::Single => 0,
             Layout::Three => self.active.clamp(1, 3),
@@ -163,8 +161,8 @@ impl ViewerApp {
     pub fn current_slice(&self) -> Option<SliceRef> {
         let layout = self.layout_info.as_ref()?;
         let series = self.series.get(self.current?)?;
-        let view = self.views.get(self.asked_view())?;
-        let grid = PlaneGrid::from_layout(layout, view.plane);
+        let view = self.views.get(self.asked_view_id())?;
+        let grid = groundglass_study::PlaneGrid::from_layout(layout, view.plane);
         Some(SliceRef {
             series_uid: series.uid.clone(),
             plane: view.plane,
@@ -178,13 +176,16 @@ impl ViewerApp {
         if self.model_panel.running.is_some() || !self.model_ready() {
             return;
         }
-        let (Some(volume), Some(slice_ref), Some(series)) = (
+        let (Some(volume), Some(slice_ref), Some(modality)) = (
             self.volume.clone(),
             self.current_slice(),
-            self.current.and_then(|i| self.series.get(i)),
+            self.current
+                .and_then(|i| self.series.get(i))
+                .map(|s| s.modality.clone()),
         ) else {
             return;
         };
+        let id = self.next_answer_id();
         let panel = &self.model_panel;
         let non_empty = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
         let question = if task == Task::Vqa {
@@ -203,12 +204,12 @@ impl ViewerApp {
             options: vec![],
         };
         let slice = groundglass_study::extract(&volume, slice_ref.plane, slice_ref.index);
-        let id = self.history.next_id();
         let semsam = panel.semsam;
+        let lang = panel.lang;
         let job = AskJob {
             id,
             slice,
-            modality: series.modality.clone(),
+            modality,
             photometric: volume.photometric,
             request: request.clone(),
             semsam: semsam.then(SemSamConfig::default),
@@ -217,6 +218,7 @@ impl ViewerApp {
         self.model_panel.running = Some(Running {
             id,
             task,
+            lang,
             slice: slice_ref,
             question,
             clinical: request.clinical,
@@ -233,8 +235,7 @@ impl ViewerApp {
         }
     }
 
-    /// When the slice changes and answers exist for the new one, the latest of them is shown;
-    /// otherwise the shown answer stays (its boxes appear as lines where they cross other slices).
+    /// When the slice changes and answers exist for the new one, the latest of them is shown.
     pub(super) fn follow_slice(&mut self) {
         let current = self.current_slice();
         if current == self.last_slice {
@@ -246,171 +247,108 @@ impl ViewerApp {
         };
         let shown_here = self
             .shown
-            .and_then(|id| self.history.get(id))
+            .and_then(|id| self.corrections.answer(id))
             .is_some_and(|r| r.slice == slice);
         if !shown_here {
-            if let Some(latest) = self.history.for_slice(&slice).last() {
+            if let Some(latest) = self.corrections.answers_on(&slice).last() {
                 self.shown = Some(latest.id);
-                self.selected_finding = None;
             }
-        }
-    }
-
-    /// Rebuilds the label volume from the shown answer's masks when the shown answer changes, and
-    /// copies it to the GPU.
-    pub(super) fn sync_labels(&mut self) {
-        if self.labels_of == self.shown && (self.labels.is_some() || self.shown.is_none()) {
-            return;
-        }
-        let Some(layout) = self.layout_info.clone() else {
-            return;
-        };
-        let labels = self
-            .labels
-            .get_or_insert_with(|| LabelVolume::new(layout.dims, layout.affine));
-        let mut dirty = labels.clear();
-        if let Some(record) = self.shown.and_then(|id| self.history.get(id)) {
-            let grid = PlaneGrid::from_layout(&layout, record.slice.plane);
-            for (i, f) in record.findings.iter().enumerate() {
-                let Some(mask) = f.mask_index.and_then(|m| record.masks.get(m)) else {
-                    continue;
-                };
-                let d = labels.paint_slice_mask(
-                    &grid,
-                    record.slice.index,
-                    mask.width,
-                    mask.height,
-                    &mask.pixels(),
-                    finding_label(i),
-                );
-                dirty.merge(d);
-            }
-        }
-        self.labels_of = self.shown;
-        self.upload_labels(dirty);
-    }
-
-    fn upload_labels(&mut self, dirty: Dirty) {
-        let (Some(state), Some(labels)) = (&self.render_state, &self.labels) else {
-            return;
-        };
-        let mut renderer = state.renderer.write();
-        if let Some(rc) = renderer.callback_resources.get_mut::<RenderContext>() {
-            rc.upload_labels(&state.queue, labels, dirty);
         }
     }
 
     /// Whether the label texture has anything to show.
     pub fn mask_opacity(&self) -> f32 {
-        let any = self
-            .shown
-            .and_then(|id| self.history.get(id))
-            .is_some_and(|r| r.findings.iter().any(|f| f.mask_index.is_some()));
-        if any {
+        if self.labels.is_some() {
             MASK_OPACITY
         } else {
             0.0
         }
     }
 
-    /// The shown answer's boxes, as the viewports draw them.
+    /// The annotations of the current slice, as the viewports draw them (boxes there, lines where
+    /// they cross the other views).
     pub fn finding_overlays(&self) -> Vec<FindingOverlay> {
-        let Some(record) = self.shown.and_then(|id| self.history.get(id)) else {
+        let Some(slice) = self.current_slice() else {
             return Vec::new();
         };
-        record
-            .findings
-            .iter()
+        let Some(layout) = self.layout_info.as_ref() else {
+            return Vec::new();
+        };
+        let grid = groundglass_study::PlaneGrid::from_layout(layout, slice.plane);
+        let lit = self
+            .hovered_annotation
+            .clone()
+            .or(self.hovered_last_frame.clone());
+        self.corrections
+            .annotations_on(&slice)
             .enumerate()
-            .filter_map(|(i, f)| {
+            .filter_map(|(i, a)| {
+                let [x0, y0, x1, y1] = a.box_px?;
+                let lps = |x: f64, y: f64| grid.pixel_to_lps(slice.index, x - 0.5, y - 0.5);
                 Some(FindingOverlay {
-                    corners: f.box_lps?,
-                    keyword: f.keyword.clone(),
-                    colour: finding_colour(i),
-                    highlighted: self.hovered_finding.or(self.hovered_last_frame) == Some(i)
-                        || self.selected_finding == Some(i),
-                    rejected: self.history.verdict(record.id, i) == Some(Verdict::Rejected),
+                    id: a.id.clone(),
+                    corners: [lps(x0, y0), lps(x1, y0), lps(x1, y1), lps(x0, y1)],
+                    keyword: a.keyword.clone(),
+                    colour: class_colour(a.class_id, i),
+                    highlighted: lit.as_deref() == Some(a.id.as_str())
+                        || self.selected_annotation.as_deref() == Some(a.id.as_str()),
+                    rejected: a.verdict == Some(groundglass_feedback::Verdict::Rejected),
                 })
             })
             .collect()
     }
 
-    /// Centres and zooms the view on a finding of the shown answer, on its own slice.
-    pub fn focus_finding(&mut self, i: usize) {
-        self.selected_finding = Some(i);
-        let Some(record) = self.shown.and_then(|id| self.history.get(id)).cloned() else {
+    /// Centres and zooms the asked view on an annotation, on its own slice.
+    pub fn focus_annotation(&mut self, id: &str) {
+        self.selected_annotation = Some(id.to_string());
+        let Some(a) = self.corrections.annotations.get(id).cloned() else {
             return;
         };
         let Some(layout) = self.layout_info.clone() else {
             return;
         };
-        let Some(f) = record.findings.get(i) else {
-            return;
-        };
-        let view_id = self.asked_view();
+        let view_id = self.asked_view_id();
         let Some(view) = self.views.get_mut(view_id) else {
             return;
         };
-        view.plane = record.slice.plane;
-        view.index = record.slice.index;
-        if let Some([x0, y0, x1, y1]) = f.box_px {
-            let grid = PlaneGrid::from_layout(&layout, record.slice.plane);
+        view.plane = a.slice.plane;
+        view.index = a.slice.index;
+        if let Some([x0, y0, x1, y1]) = a.box_px {
+            let grid = groundglass_study::PlaneGrid::from_layout(&layout, a.slice.plane);
             // Box edges to pixel-centre coordinates; zoom so the box fills about half the view.
             view.center_px = Some([(x0 + x1) / 2.0 - 0.5, (y0 + y1) / 2.0 - 0.5]);
             let w_mm = ((x1 - x0) * grid.spacing[0]).max(5.0);
             let h_mm = ((y1 - y0) * grid.spacing[1]).max(5.0);
-            let fit = ViewTransform::new(grid, view, [512.0, 512.0]);
+            let fit = super::view::ViewTransform::new(grid, view, [512.0, 512.0]);
             let full =
                 (grid.width as f64 * grid.spacing[0]).max(grid.height as f64 * grid.spacing[1]);
-            let fit_zoom = fit.zoom * full / (2.0 * w_mm.max(h_mm));
-            view.zoom = Some(fit_zoom.max(fit.zoom).min(200.0));
-            if let Some(lps) = f.box_lps {
-                let c = groundglass_study::geometry::scale(
-                    groundglass_study::geometry::add(lps[0], lps[2]),
-                    0.5,
-                );
-                self.set_crosshair(c);
-            }
+            let zoom = fit.zoom * full / (2.0 * w_mm.max(h_mm));
+            view.zoom = Some(zoom.max(fit.zoom).min(200.0));
+            let centre =
+                grid.pixel_to_lps(a.slice.index, (x0 + x1) / 2.0 - 0.5, (y0 + y1) / 2.0 - 0.5);
+            self.set_crosshair(centre);
         }
         self.last_slice = self.current_slice();
     }
 
-    pub fn set_verdict(&mut self, i: usize, verdict: Option<Verdict>) {
-        let Some(id) = self.shown else {
-            return;
-        };
-        let reviewer = self
-            .settings
-            .reviewer
-            .clone()
-            .unwrap_or_else(default_reviewer);
-        self.history.set_verdict(id, i, verdict, &reviewer);
-    }
-
-    /// `a` / `x`: accept or reject the selected (else the hovered) finding; again clears it.
-    pub(super) fn verdict_key(&mut self, verdict: Verdict) {
-        let (Some(id), Some(i)) = (
-            self.shown,
-            self.selected_finding.or(self.hovered_last_frame),
-        ) else {
-            return;
-        };
-        let same = self.history.verdict(id, i) == Some(verdict);
-        self.set_verdict(i, (!same).then_some(verdict));
-    }
-
     pub(super) fn model_panel_ui(&mut self, ui: &mut egui::Ui) {
         let view = PanelView {
-            history: &self.history,
+            corrections: &self.corrections,
             shown: self.shown,
             current_slice: self.current_slice(),
-            hovered_on_image: self.hovered_finding.or(self.hovered_last_frame),
-            selected: self.selected_finding,
+            lit: self
+                .hovered_annotation
+                .clone()
+                .or(self.hovered_last_frame.clone()),
+            selected: self.selected_annotation.clone(),
             can_ask: self.volume.is_some(),
+            can_undo: !self.undo_stack.is_empty(),
+            can_redo: !self.redo_stack.is_empty(),
+            store: self.store.as_ref().map(|s| s.dir().to_path_buf()),
         };
-        let (actions, hovered) = model_panel::show(ui, &mut self.model_panel, view);
+        let (actions, hovered) = model_panel::show(ui, &mut self.model_panel, &mut self.edit, view);
         if hovered.is_some() {
-            self.hovered_finding = hovered;
+            self.hovered_annotation = hovered;
         }
         for action in actions {
             match action {
@@ -419,9 +357,8 @@ impl ViewerApp {
                 PanelAction::Cancel => self.cancel_ask(),
                 PanelAction::Show(id) => {
                     self.shown = Some(id);
-                    self.selected_finding = None;
-                    if let Some(r) = self.history.get(id).cloned() {
-                        let asked = self.asked_view();
+                    if let Some(r) = self.corrections.answer(id).cloned() {
+                        let asked = self.asked_view_id();
                         if let Some(view) = self.views.get_mut(asked) {
                             view.plane = r.slice.plane;
                             view.index = r.slice.index;
@@ -429,13 +366,18 @@ impl ViewerApp {
                         self.last_slice = self.current_slice();
                     }
                 }
-                PanelAction::Focus(i) => self.focus_finding(i),
-                PanelAction::Verdict(i, v) => {
-                    self.selected_finding = Some(i);
-                    self.set_verdict(i, v);
-                }
+                PanelAction::Focus(id) => self.focus_annotation(&id),
+                PanelAction::Select(id) => self.selected_annotation = Some(id),
+                PanelAction::Edit(edit) => self.record_edit(edit, true),
+                PanelAction::Undo => self.undo(),
+                PanelAction::Redo => self.redo(),
             }
         }
+    }
+
+    /// The id of finding `i` of the shown answer.
+    pub fn shown_finding_id(&self, i: usize) -> Option<String> {
+        self.shown.map(|r| finding_id(r, i))
     }
 }
 

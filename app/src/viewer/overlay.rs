@@ -11,6 +11,8 @@ use super::view::ViewTransform;
 /// One finding as the viewport draws it.
 #[derive(Clone, Debug)]
 pub struct FindingOverlay {
+    /// The annotation's id in the corrections store.
+    pub id: String,
     /// Box corners in LPS: top-left, top-right, bottom-right, bottom-left.
     pub corners: [Vec3; 4],
     pub keyword: String,
@@ -133,8 +135,9 @@ pub fn draw(
     hovered
 }
 
-/// Distinct colours for findings, by index (the label palette uses the same list).
-pub const FINDING_COLOURS: [Color32; 12] = [
+/// Distinct colours, by class id (or by index for findings without a class); the label palette
+/// uses the same list, so a mask, its box and its keyword share a colour.
+pub const FINDING_COLOURS: [Color32; 16] = [
     Color32::from_rgb(255, 99, 71),
     Color32::from_rgb(80, 200, 120),
     Color32::from_rgb(70, 150, 255),
@@ -147,15 +150,22 @@ pub const FINDING_COLOURS: [Color32; 12] = [
     Color32::from_rgb(140, 140, 255),
     Color32::from_rgb(230, 230, 230),
     Color32::from_rgb(190, 140, 90),
+    Color32::from_rgb(255, 60, 60),
+    Color32::from_rgb(60, 255, 160),
+    Color32::from_rgb(255, 230, 150),
+    Color32::from_rgb(120, 200, 255),
 ];
 
 pub fn finding_colour(i: usize) -> Color32 {
     FINDING_COLOURS[i % FINDING_COLOURS.len()]
 }
 
-/// The label id a finding's mask gets in the label volume (1-based, wraps within the palette).
-pub fn finding_label(i: usize) -> u8 {
-    (i % FINDING_COLOURS.len()) as u8 + 1
+/// The colour of a class id (or of another key, such as a keyword's hash).
+pub fn class_colour(class: Option<u32>, fallback: usize) -> Color32 {
+    match class {
+        Some(c) => finding_colour(c as usize),
+        None => finding_colour(fallback),
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use eframe::egui_wgpu;
 use groundglass_study::geometry::Vec3;
 use groundglass_study::{Photometric, PlaneGrid, VoiFunction, Volume, VolumeLayout};
 
+use super::editing::{self, Drag, EditEvent, EditInput};
 use super::overlay::{self, FindingOverlay};
 use super::view::{scale_bar_mm, value_at, ViewState, ViewTransform};
 use crate::render::{SliceCallback, SliceParams};
@@ -21,6 +22,8 @@ pub struct ViewportOutcome {
     /// The finding under the pointer, and one clicked.
     pub hovered_finding: Option<usize>,
     pub clicked_finding: Option<usize>,
+    /// A finished editing gesture.
+    pub edit: Option<EditEvent>,
 }
 
 pub struct ViewportInput<'a> {
@@ -36,6 +39,9 @@ pub struct ViewportInput<'a> {
     pub findings: &'a [FindingOverlay],
     /// Opacity of the mask labels (0 hides them).
     pub mask_opacity: f32,
+    /// The editing tools, on the viewport the model is asked about.
+    pub edit: Option<EditInput>,
+    pub drag: &'a mut Option<Drag>,
 }
 
 /// Text for the corners, prepared by the app.
@@ -57,6 +63,8 @@ pub fn show(ui: &mut egui::Ui, rect: Rect, input: ViewportInput<'_>) -> Viewport
         wheel_accum,
         findings,
         mask_opacity,
+        edit,
+        drag,
     } = input;
     let response = ui.interact(
         rect,
@@ -69,7 +77,21 @@ pub fn show(ui: &mut egui::Ui, rect: Rect, input: ViewportInput<'_>) -> Viewport
     };
     let size = [f64::from(rect.width()), f64::from(rect.height())];
 
-    handle_mouse(ui, &response, view, &grid, size, wheel_accum);
+    let painter = ui.painter_at(rect);
+    // The editing tools get the primary drag first; otherwise it windows as in any PACS.
+    let (tool_drag, edit_event) = match &edit {
+        Some(input) => {
+            let t = ViewTransform::new(grid, view, size);
+            let tool_painter = ui.painter_at(rect).with_layer_id(egui::LayerId::new(
+                egui::Order::Foreground,
+                ui.scope_id().with(("edit", id)),
+            ));
+            editing::interact(ui, &response, &tool_painter, &t, input, drag)
+        }
+        None => (false, None),
+    };
+    outcome.edit = edit_event;
+    handle_mouse(ui, &response, view, &grid, size, wheel_accum, tool_drag);
     let transform = ViewTransform::new(grid, view, size);
     let local = |p: Pos2| [f64::from(p.x - rect.min.x), f64::from(p.y - rect.min.y)];
 
@@ -80,13 +102,12 @@ pub fn show(ui: &mut egui::Ui, rect: Rect, input: ViewportInput<'_>) -> Viewport
             outcome.crosshair = Some(lps);
         }
     }
-    if response.clicked_by(PointerButton::Primary) {
+    if response.clicked_by(PointerButton::Primary) && !tool_drag {
         if let Some(pos) = response.interact_pointer_pos() {
             outcome.crosshair = Some(transform.screen_to_lps(local(pos)));
         }
     }
 
-    let painter = ui.painter_at(rect);
     painter.rect_filled(rect, 0.0, Color32::BLACK);
     if let Some(matrix) = transform.screen_to_voxel(layout) {
         let (slope, intercept) = match &layout.modality {
@@ -135,7 +156,7 @@ pub fn show(ui: &mut egui::Ui, rect: Rect, input: ViewportInput<'_>) -> Viewport
     draw_overlays(&painter, rect, &transform, view, crosshair, &corner_text);
     outcome.hovered_finding =
         overlay::draw(&painter, rect, &transform, findings, response.hover_pos());
-    if response.clicked_by(PointerButton::Primary) {
+    if response.clicked_by(PointerButton::Primary) && !tool_drag {
         outcome.clicked_finding = outcome.hovered_finding;
     }
     outcome
@@ -148,6 +169,7 @@ fn handle_mouse(
     grid: &PlaneGrid,
     size: [f64; 2],
     wheel_accum: &mut f32,
+    tool_drag: bool,
 ) {
     if response.hovered() {
         // Stack scroll: one slice per wheel notch (line), or per 50 points of smooth scrolling.
@@ -181,7 +203,8 @@ fn handle_mouse(
         return;
     }
     let transform = ViewTransform::new(*grid, view, size);
-    if response.dragged_by(PointerButton::Primary) && !ui.input(|i| i.modifiers.shift) {
+    if response.dragged_by(PointerButton::Primary) && !ui.input(|i| i.modifiers.shift) && !tool_drag
+    {
         view.drag_window(f64::from(delta.x), f64::from(delta.y));
     } else if response.dragged_by(PointerButton::Middle) {
         // Pan: the image follows the pointer.

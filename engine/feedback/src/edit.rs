@@ -12,7 +12,7 @@
 //! | `keyword` | `annotation`, `keyword` | the keyword text |
 //! | `delete` | `annotation` | the annotation is removed |
 //! | `mask_stroke` | `slice`, `class_id`, `erase`, `radius_px`, `points` | a brush stroke on a slice |
-//! | `undo`, `redo` | `seq` | takes back (or restores) the entry numbered `seq` |
+//! | `undo`, `redo` | `entry` | takes back (or restores) the entry numbered `entry` |
 //!
 //! `slice` is `{"series_uid", "plane", "index", "size": [w, h]}`; `box_px` is `[x0, y0, x1, y1]`
 //! in slice pixel edges; `points` are slice pixel centres `[x, y]`. Lines may carry `reviewer` and
@@ -71,10 +71,10 @@ pub enum Edit {
         points: Vec<[f64; 2]>,
     },
     Undo {
-        seq: u64,
+        entry: u64,
     },
     Redo {
-        seq: u64,
+        entry: u64,
     },
 }
 

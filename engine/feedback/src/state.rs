@@ -63,11 +63,11 @@ fn live(entries: &[Entry]) -> HashSet<u64> {
     let mut undone = HashSet::new();
     for e in entries {
         match e.edit {
-            Edit::Undo { seq } => {
-                undone.insert(seq);
+            Edit::Undo { entry } => {
+                undone.insert(entry);
             }
-            Edit::Redo { seq } => {
-                undone.remove(&seq);
+            Edit::Redo { entry } => {
+                undone.remove(&entry);
             }
             _ => {}
         }
@@ -220,6 +220,45 @@ impl Corrections {
         self.answers.iter().find(|r| r.id == id)
     }
 
+    /// Answers asked on this slice (same series, plane and index), oldest first.
+    pub fn answers_on<'a>(
+        &'a self,
+        slice: &'a SliceRef,
+    ) -> impl Iterator<Item = &'a AskRecord> + 'a {
+        self.answers
+            .iter()
+            .filter(move |r| same_slice(&r.slice, slice))
+    }
+
+    /// Annotations on this slice that are not deleted, in id order.
+    pub fn annotations_on<'a>(
+        &'a self,
+        slice: &'a SliceRef,
+    ) -> impl Iterator<Item = &'a Annotation> + 'a {
+        self.annotations
+            .values()
+            .filter(move |a| !a.deleted && same_slice(&a.slice, slice))
+    }
+
+    /// The verdict on finding `finding` of answer `record`.
+    pub fn verdict(&self, record: u64, finding: usize) -> Option<Verdict> {
+        self.annotations
+            .get(&finding_id(record, finding))
+            .and_then(|a| a.verdict)
+    }
+
+    /// The label map shown in the viewer: as `label_volume`, but model masks count until rejected,
+    /// and annotations without a class show as `UNKNOWN_CLASS_LABEL`.
+    pub fn display_labels(&self, series_uid: &str, layout: &VolumeLayout) -> LabelVolume {
+        self.labels(series_uid, layout, true)
+    }
+
+    /// The label map of one series (class ids as labels): confirmed masks, then the strokes in
+    /// order (paint sets the class, erase clears it).
+    pub fn label_volume(&self, series_uid: &str, layout: &VolumeLayout) -> LabelVolume {
+        self.labels(series_uid, layout, false)
+    }
+
     /// Annotations that count as ground truth: hand-drawn ones not deleted or rejected, and model
     /// findings a person accepted (or corrected, which accepts them).
     pub fn confirmed(&self) -> impl Iterator<Item = &Annotation> {
@@ -232,15 +271,26 @@ impl Corrections {
         })
     }
 
-    /// The label map of one series (class ids as labels): kept model masks, then the strokes in
-    /// order (paint sets the class, erase clears it).
-    pub fn label_volume(&self, series_uid: &str, layout: &VolumeLayout) -> LabelVolume {
+    fn labels(&self, series_uid: &str, layout: &VolumeLayout, display: bool) -> LabelVolume {
         let mut labels = LabelVolume::new(layout.dims, layout.affine);
-        for a in self
-            .confirmed()
+        let shown: Vec<&Annotation> = if display {
+            self.annotations
+                .values()
+                .filter(|a| !a.deleted && a.verdict != Some(Verdict::Rejected))
+                .collect()
+        } else {
+            self.confirmed().collect()
+        };
+        for a in shown
+            .into_iter()
             .filter(|a| a.slice.series_uid == series_uid)
         {
-            let (Some((record, m)), Some(class)) = (a.mask, a.class_id) else {
+            let class = match (a.class_id, display) {
+                (Some(c), _) => c,
+                (None, true) => u32::from(UNKNOWN_CLASS_LABEL),
+                (None, false) => continue,
+            };
+            let Some((record, m)) = a.mask else {
                 continue;
             };
             let Some(mask) = self.answer(record).and_then(|r| r.masks.get(m)) else {
@@ -304,6 +354,13 @@ pub fn paint_stroke(labels: &mut LabelVolume, layout: &VolumeLayout, s: &Stroke)
         s.class_id.min(255) as u8
     };
     labels.paint_slice_mask(&grid, s.slice.index, w, h, &inside, label)
+}
+
+/// The label the viewer shows masks without a class as.
+pub const UNKNOWN_CLASS_LABEL: u8 = 250;
+
+fn same_slice(a: &SliceRef, b: &SliceRef) -> bool {
+    a.series_uid == b.series_uid && a.plane == b.plane && a.index == b.index
 }
 
 fn ordered(b: [f64; 4]) -> [f64; 4] {

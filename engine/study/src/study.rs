@@ -87,6 +87,8 @@ pub struct Study {
     pub errors: Vec<StudyError>,
     /// Files skipped because they are neither DICOM nor NIfTI (only when opening a folder).
     pub skipped: usize,
+    /// DICOM Segmentations found beside the images, shown as overlays on the series they fit.
+    pub segmentations: Vec<dicom::seg::Segmentation>,
 }
 
 /// The largest number of files one open will look at, so a wrong folder (a home directory) cannot
@@ -138,10 +140,27 @@ pub fn open(path: &Path) -> Result<Study> {
             }
         }
     }
+    // Segmentations are overlays, not image series.
+    let (segs, headers): (Vec<_>, Vec<_>) = headers
+        .into_iter()
+        .partition(|h| h.sop_class_uid == dicom::seg::SEG_SOP_CLASS);
+    for h in segs {
+        match dicom::seg::read_seg(&h.path) {
+            Ok(s) => study.segmentations.push(s),
+            Err(e) => study.errors.push(e),
+        }
+    }
     for plan in dicom::group_series(headers) {
         study.series.push(series_from_plan(plan));
     }
     if study.series.is_empty() {
+        if !study.segmentations.is_empty() {
+            return Err(StudyError::invalid(
+                path,
+                "a DICOM Segmentation without its images: open the image series (a folder holding \
+                 both shows it as an overlay)",
+            ));
+        }
         if study.errors.len() == 1 {
             return Err(study.errors.remove(0));
         }

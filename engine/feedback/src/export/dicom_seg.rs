@@ -565,7 +565,11 @@ mod tests {
     #[test]
     fn dates_are_civil() {
         assert_eq!(civil_date_time(0), ("19700101".into(), "000000".into()));
-        assert_eq!(civil_date_time(1_795_000_000).0, "20261121");
+        // python: datetime.utcfromtimestamp(1795000000) = 2026-11-18 11:06:40
+        assert_eq!(
+            civil_date_time(1_795_000_000),
+            ("20261118".into(), "110640".into())
+        );
     }
 
     #[test]

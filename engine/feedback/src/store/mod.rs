@@ -267,3 +267,49 @@ mod tests {
         assert_eq!(s.entries().len(), 4);
     }
 }
+
+#[cfg(test)]
+mod undo_tests {
+    use super::*;
+    use crate::state::Corrections;
+
+    #[test]
+    fn undo_entries_reopen_and_replay() {
+        let dir = std::env::temp_dir().join(format!("gg-store-undo-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut s = Store::open(&dir).expect("open");
+        let add = s
+            .append(
+                Edit::AddBox {
+                    id: "a".into(),
+                    slice: crate::record::SliceRef {
+                        series_uid: "1".into(),
+                        plane: groundglass_study::Plane::Axial,
+                        index: 0,
+                        size: [4, 4],
+                    },
+                    keyword: "liver".into(),
+                    class_id: Some(5),
+                    box_px: [0.0, 0.0, 2.0, 2.0],
+                },
+                "dr",
+            )
+            .expect("add");
+        let moved = s
+            .append(
+                Edit::Move {
+                    annotation: "a".into(),
+                    box_px: [1.0, 1.0, 3.0, 3.0],
+                },
+                "dr",
+            )
+            .expect("move");
+        s.append(Edit::Undo { entry: moved.seq }, "dr")
+            .expect("undo");
+        drop(s);
+        let s = Store::open(&dir).expect("reopens with an undo in the journal");
+        let c = Corrections::replay(s.entries());
+        assert_eq!(c.annotations["a"].box_px, Some([0.0, 0.0, 2.0, 2.0]));
+        assert!(add.seq < moved.seq);
+    }
+}

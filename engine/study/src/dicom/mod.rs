@@ -7,6 +7,7 @@ pub mod guard;
 pub mod header;
 pub mod load;
 pub mod native;
+pub mod seg;
 pub mod series;
 
 pub use header::{read_header, DicomHeader, FrameGeometry, Scanned};

@@ -1,0 +1,360 @@
+//! The annotator's tools on the asked viewport: move or resize the selected box (drag inside it or
+//! on its edges and corners), draw a new box, paint or erase a mask with a round brush. The tools
+//! only produce events in slice pixels when a drag ends; the app turns them into store entries.
+
+use eframe::egui::{self, Color32, PointerButton, Pos2, Rect, Stroke};
+
+use super::view::ViewTransform;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Tool {
+    /// Reading: PACS mouse; the selected box can be moved and resized.
+    #[default]
+    Read,
+    Box,
+    Brush,
+    Eraser,
+}
+
+impl Tool {
+    pub fn name(self) -> &'static str {
+        match self {
+            Tool::Read => "Read / move",
+            Tool::Box => "Draw box (b)",
+            Tool::Brush => "Brush (p)",
+            Tool::Eraser => "Eraser (e)",
+        }
+    }
+}
+
+/// Which part of a box a drag holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handle {
+    Move,
+    Left,
+    Right,
+    Top,
+    Bottom,
+    TopLeft,
+    TopRight,
+    BottomLeft,
+    BottomRight,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Drag {
+    /// A new box from `start` to `now` (slice pixel edges).
+    Draw { start: [f64; 2], now: [f64; 2] },
+    /// A brush stroke through these pixel centres.
+    Stroke { points: Vec<[f64; 2]>, erase: bool },
+    /// The selected box held by `handle`.
+    Handle {
+        handle: Handle,
+        start_box: [f64; 4],
+        start: [f64; 2],
+        now: [f64; 2],
+    },
+}
+
+/// What the tools need from the app, for the asked viewport.
+#[derive(Clone, Debug)]
+pub struct EditInput {
+    pub tool: Tool,
+    /// The selected annotation's box when it lies on this slice (slice pixel edges).
+    pub selected_box: Option<[f64; 4]>,
+    pub brush_radius_px: f64,
+    pub colour: Color32,
+}
+
+/// A finished gesture, in slice pixels.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EditEvent {
+    AddBox([f64; 4]),
+    MoveBox([f64; 4]),
+    Stroke { points: Vec<[f64; 2]>, erase: bool },
+}
+
+/// The tool state the app keeps between frames.
+#[derive(Clone, Debug)]
+pub struct EditState {
+    pub tool: Tool,
+    /// Class for new boxes and brush strokes (RadGrounder id).
+    pub class_id: u32,
+    pub brush_radius_px: f64,
+    pub drag: Option<Drag>,
+    /// The class picker's search text and the keyword being edited.
+    pub filter: String,
+    pub keyword: String,
+}
+
+impl Default for EditState {
+    fn default() -> Self {
+        EditState {
+            tool: Tool::Read,
+            class_id: 5,
+            brush_radius_px: 4.0,
+            drag: None,
+            filter: String::new(),
+            keyword: String::new(),
+        }
+    }
+}
+
+impl EditState {
+    pub fn change_brush(&mut self, delta: f64) {
+        self.brush_radius_px = (self.brush_radius_px + delta).clamp(0.5, 64.0);
+    }
+}
+
+/// Screen point (absolute) to slice pixel edge coordinates.
+fn to_edges(t: &ViewTransform, rect: Rect, p: Pos2) -> [f64; 2] {
+    let c = t.screen_to_px([f64::from(p.x - rect.min.x), f64::from(p.y - rect.min.y)]);
+    [c[0] + 0.5, c[1] + 0.5]
+}
+
+fn to_screen(t: &ViewTransform, rect: Rect, e: [f64; 2]) -> Pos2 {
+    let s = t.px_to_screen([e[0] - 0.5, e[1] - 0.5]);
+    Pos2::new(rect.min.x + s[0] as f32, rect.min.y + s[1] as f32)
+}
+
+fn screen_rect(t: &ViewTransform, rect: Rect, b: [f64; 4]) -> Rect {
+    Rect::from_two_pos(
+        to_screen(t, rect, [b[0], b[1]]),
+        to_screen(t, rect, [b[2], b[3]]),
+    )
+}
+
+/// The handle of `b` under the pointer `p` (screen), within `grip` points of an edge.
+pub fn handle_at(screen: Rect, p: Pos2, grip: f32) -> Option<Handle> {
+    if !screen.expand(grip).contains(p) {
+        return None;
+    }
+    let near = |a: f32, b: f32| (a - b).abs() <= grip;
+    let (l, r) = (near(p.x, screen.min.x), near(p.x, screen.max.x));
+    let (t, b) = (near(p.y, screen.min.y), near(p.y, screen.max.y));
+    Some(match (l, r, t, b) {
+        (true, _, true, _) => Handle::TopLeft,
+        (_, true, true, _) => Handle::TopRight,
+        (true, _, _, true) => Handle::BottomLeft,
+        (_, true, _, true) => Handle::BottomRight,
+        (true, ..) => Handle::Left,
+        (_, true, ..) => Handle::Right,
+        (_, _, true, _) => Handle::Top,
+        (.., true) => Handle::Bottom,
+        _ => Handle::Move,
+    })
+}
+
+/// The box after dragging `handle` by `d` (slice pixels).
+pub fn dragged(b: [f64; 4], handle: Handle, d: [f64; 2]) -> [f64; 4] {
+    let [mut x0, mut y0, mut x1, mut y1] = b;
+    match handle {
+        Handle::Move => {
+            x0 += d[0];
+            x1 += d[0];
+            y0 += d[1];
+            y1 += d[1];
+        }
+        Handle::Left => x0 += d[0],
+        Handle::Right => x1 += d[0],
+        Handle::Top => y0 += d[1],
+        Handle::Bottom => y1 += d[1],
+        Handle::TopLeft => {
+            x0 += d[0];
+            y0 += d[1];
+        }
+        Handle::TopRight => {
+            x1 += d[0];
+            y0 += d[1];
+        }
+        Handle::BottomLeft => {
+            x0 += d[0];
+            y1 += d[1];
+        }
+        Handle::BottomRight => {
+            x1 += d[0];
+            y1 += d[1];
+        }
+    }
+    [x0.min(x1), y0.min(y1), x0.max(x1), y0.max(y1)]
+}
+
+/// Handles the tools' mouse input on the asked viewport and draws their previews. Returns whether
+/// the primary drag belongs to a tool (so it does not window), and a finished gesture.
+pub fn interact(
+    ui: &egui::Ui,
+    response: &egui::Response,
+    painter: &egui::Painter,
+    t: &ViewTransform,
+    input: &EditInput,
+    drag: &mut Option<Drag>,
+) -> (bool, Option<EditEvent>) {
+    let rect = response.rect;
+    let pointer = response.hover_pos();
+    let mut event = None;
+    let primary_down = ui.input(|i| i.pointer.primary_down());
+    let shift = ui.input(|i| i.modifiers.shift);
+
+    // Start a gesture.
+    if drag.is_none() && response.drag_started_by(PointerButton::Primary) && !shift {
+        if let Some(origin) = ui.input(|i| i.pointer.press_origin()) {
+            let at = to_edges(t, rect, origin);
+            *drag = match input.tool {
+                Tool::Box => Some(Drag::Draw { start: at, now: at }),
+                Tool::Brush | Tool::Eraser => Some(Drag::Stroke {
+                    points: vec![[at[0] - 0.5, at[1] - 0.5]],
+                    erase: input.tool == Tool::Eraser,
+                }),
+                Tool::Read => input.selected_box.and_then(|b| {
+                    handle_at(screen_rect(t, rect, b), origin, 6.0).map(|handle| Drag::Handle {
+                        handle,
+                        start_box: b,
+                        start: at,
+                        now: at,
+                    })
+                }),
+            };
+        }
+    }
+    // Follow it.
+    if let (Some(d), Some(p)) = (
+        drag.as_mut(),
+        pointer.or_else(|| ui.input(|i| i.pointer.latest_pos())),
+    ) {
+        let at = to_edges(t, rect, p);
+        match d {
+            Drag::Draw { now, .. } | Drag::Handle { now, .. } => *now = at,
+            Drag::Stroke { points, .. } => {
+                let c = [at[0] - 0.5, at[1] - 0.5];
+                if points
+                    .last()
+                    .is_none_or(|l| (l[0] - c[0]).hypot(l[1] - c[1]) >= 0.5)
+                {
+                    points.push(c);
+                }
+            }
+        }
+    }
+    // Finish it.
+    if drag.is_some() && !primary_down {
+        event = match drag.take() {
+            Some(Drag::Draw { start, now }) => {
+                let b = [
+                    start[0].min(now[0]),
+                    start[1].min(now[1]),
+                    start[0].max(now[0]),
+                    start[1].max(now[1]),
+                ];
+                // A click is not a box.
+                ((b[2] - b[0]) >= 1.0 && (b[3] - b[1]) >= 1.0).then_some(EditEvent::AddBox(b))
+            }
+            Some(Drag::Stroke { points, erase }) => Some(EditEvent::Stroke { points, erase }),
+            Some(Drag::Handle {
+                handle,
+                start_box,
+                start,
+                now,
+            }) => {
+                let b = dragged(start_box, handle, [now[0] - start[0], now[1] - start[1]]);
+                (b != start_box).then_some(EditEvent::MoveBox(b))
+            }
+            None => None,
+        };
+    }
+
+    // Previews.
+    let stroke = Stroke::new(2.0, input.colour);
+    match drag.as_ref() {
+        Some(Drag::Draw { start, now }) => {
+            painter.rect_stroke(
+                Rect::from_two_pos(to_screen(t, rect, *start), to_screen(t, rect, *now)),
+                0.0,
+                stroke,
+                egui::StrokeKind::Middle,
+            );
+        }
+        Some(Drag::Handle {
+            handle,
+            start_box,
+            start,
+            now,
+        }) => {
+            let b = dragged(*start_box, *handle, [now[0] - start[0], now[1] - start[1]]);
+            painter.rect_stroke(
+                screen_rect(t, rect, b),
+                0.0,
+                stroke,
+                egui::StrokeKind::Middle,
+            );
+        }
+        Some(Drag::Stroke { points, erase }) => {
+            let r = (input.brush_radius_px * t.zoom * t.grid.spacing[0]) as f32;
+            let colour = if *erase {
+                Color32::from_white_alpha(90)
+            } else {
+                input.colour.gamma_multiply(0.6)
+            };
+            for p in points {
+                painter.circle_filled(to_screen(t, rect, [p[0] + 0.5, p[1] + 0.5]), r, colour);
+            }
+        }
+        None => {}
+    }
+    if matches!(input.tool, Tool::Brush | Tool::Eraser) {
+        if let Some(p) = pointer {
+            let r = (input.brush_radius_px * t.zoom * t.grid.spacing[0]) as f32;
+            painter.circle_stroke(p, r, Stroke::new(1.0, Color32::WHITE));
+        }
+    }
+    if let (Tool::Read, Some(b), None) = (input.tool, input.selected_box, drag.as_ref()) {
+        // Grips on the selected box.
+        let s = screen_rect(t, rect, b);
+        for c in [
+            s.left_top(),
+            s.right_top(),
+            s.left_bottom(),
+            s.right_bottom(),
+        ] {
+            painter.rect_filled(
+                Rect::from_center_size(c, egui::vec2(7.0, 7.0)),
+                1.0,
+                input.colour,
+            );
+        }
+    }
+    (drag.is_some() || event.is_some(), event)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_and_drags() {
+        let r = Rect::from_min_max(Pos2::new(10.0, 10.0), Pos2::new(110.0, 60.0));
+        assert_eq!(
+            handle_at(r, Pos2::new(10.0, 10.0), 4.0),
+            Some(Handle::TopLeft)
+        );
+        assert_eq!(
+            handle_at(r, Pos2::new(60.0, 60.0), 4.0),
+            Some(Handle::Bottom)
+        );
+        assert_eq!(handle_at(r, Pos2::new(60.0, 30.0), 4.0), Some(Handle::Move));
+        assert_eq!(handle_at(r, Pos2::new(200.0, 30.0), 4.0), None);
+        let b = [10.0, 20.0, 30.0, 40.0];
+        assert_eq!(
+            dragged(b, Handle::Move, [5.0, -5.0]),
+            [15.0, 15.0, 35.0, 35.0]
+        );
+        assert_eq!(
+            dragged(b, Handle::BottomRight, [5.0, 5.0]),
+            [10.0, 20.0, 35.0, 45.0]
+        );
+        // Dragging an edge past the opposite one flips the box rather than inverting it.
+        assert_eq!(
+            dragged(b, Handle::Left, [30.0, 0.0]),
+            [30.0, 20.0, 40.0, 40.0]
+        );
+    }
+}
