@@ -2,13 +2,26 @@
 //! command-line subcommands. A library so the UI can be driven by tests (egui_kittest).
 
 pub mod cli;
+pub mod demo;
 pub mod render;
 pub mod viewer;
 
-/// Opens the viewer window.
+/// Opens the viewer window; with no study given, the bundled demo study and model.
 pub fn run_viewer(path: Option<std::path::PathBuf>) -> anyhow::Result<std::process::ExitCode> {
+    match path {
+        Some(p) => run_viewer_with(Some(p), None),
+        None => run_viewer_with(demo::study(), demo::model()),
+    }
+}
+
+/// Opens the viewer on `path` with `model` preselected (else the last used one).
+pub fn run_viewer_with(
+    path: Option<std::path::PathBuf>,
+    model: Option<std::path::PathBuf>,
+) -> anyhow::Result<std::process::ExitCode> {
     let options = viewer::Options {
         path,
+        model,
         settings_path: viewer::settings::Settings::default_path(),
         ..Default::default()
     };

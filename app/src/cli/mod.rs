@@ -4,14 +4,17 @@ pub mod ask;
 mod bench;
 mod bench_frames;
 mod bench_model;
+mod demo;
 mod export;
 mod grounding;
 mod info;
 pub mod offscreen;
+mod phantom;
 mod review;
 mod screenshot;
 mod selection;
 mod slice;
+mod train;
 
 use std::process::ExitCode;
 
@@ -49,6 +52,14 @@ pub enum Command {
     Review(review::ReviewArgs),
     /// Export a study's corrections: RadGrounder training data, NIfTI label maps or DICOM SEG.
     Export(export::ExportArgs),
+    /// The bundled demo: the viewer on the demo study, or `--headless` its grounded report.
+    Demo(demo::DemoArgs),
+    /// Write a synthetic phantom study (DICOM series, NIfTI image and label map).
+    Phantom(phantom::PhantomArgs),
+    /// Train a small grounding model in Candle on synthetic phantoms (and corrections).
+    Train(train::TrainArgs),
+    /// Evaluate a model: `eval grounding` on fresh phantoms.
+    Eval(train::EvalArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -61,6 +72,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Ask(args)) => ask::run(args),
         Some(Command::Review(args)) => review::run(args),
         Some(Command::Export(args)) => export::run(args),
+        Some(Command::Train(args)) => train::run_train(args),
+        Some(Command::Demo(args)) => demo::run(args),
+        Some(Command::Phantom(args)) => phantom::run(args),
+        Some(Command::Eval(args)) => train::run_eval(args),
         None => crate::run_viewer(cli.path),
     }
 }

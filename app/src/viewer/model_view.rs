@@ -16,9 +16,6 @@ use super::overlay::{class_colour, FindingOverlay, FINDING_COLOURS};
 use super::{Layout, ViewerApp};
 use crate::render::{Palette, PALETTE_SIZE};
 
-/// The bundled demo model, relative to the working directory or the executable.
-pub const DEMO_MODEL: &str = "assets/models/demo";
-
 /// Opacity of mask overlays.
 pub const MASK_OPACITY: f32 = 0.45;
 
@@ -38,14 +35,7 @@ pub fn label_palette() -> Palette {
 }
 
 fn demo_model() -> Option<PathBuf> {
-    let here = PathBuf::from(DEMO_MODEL);
-    let beside_exe = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(|p| p.join(DEMO_MODEL)));
-    [Some(here), beside_exe]
-        .into_iter()
-        .flatten()
-        .find(|p| p.join("config.json").exists())
+    crate::demo::model()
 }
 
 impl ViewerApp {

@@ -4,8 +4,41 @@
 //! the compiler vectorises, and splits the work across threads. Other devices and dtypes use
 //! Candle's ops.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Device, Layout, Shape, Tensor};
 use rayon::prelude::*;
+
+/// Training needs gradients through every op; the fused CPU kernels here (and Candle's fused
+/// LayerNorm, softmax and rope) have no backward pass and would silently stop them. `train` sets
+/// this for its process; the model then uses the plain, differentiable ops everywhere.
+static DIFFERENTIABLE: AtomicBool = AtomicBool::new(false);
+
+pub fn set_differentiable(on: bool) {
+    DIFFERENTIABLE.store(on, Ordering::Relaxed);
+}
+
+pub fn differentiable() -> bool {
+    DIFFERENTIABLE.load(Ordering::Relaxed)
+}
+
+/// LayerNorm through plain ops when training, the fused kernel otherwise.
+pub fn layer_norm(x: &Tensor, ln: &candle_nn::LayerNorm, eps: f64) -> candle_core::Result<Tensor> {
+    use candle_core::Module;
+    match (differentiable(), ln.bias()) {
+        (true, Some(bias)) => candle_nn::ops::layer_norm_slow(x, ln.weight(), bias, eps as f32),
+        _ => ln.forward(x),
+    }
+}
+
+/// Softmax over the last dimension: differentiable when training, fused otherwise.
+pub fn softmax_last(x: &Tensor) -> candle_core::Result<Tensor> {
+    if differentiable() {
+        candle_nn::ops::softmax(x, candle_core::D::Minus1)
+    } else {
+        candle_nn::ops::softmax_last_dim(x)
+    }
+}
 
 /// tanh(x) as Eigen's `generic_fast_tanh_float`: a 13/6 rational polynomial on [-7.9, 7.9], within
 /// a few ulp of the exact value in f32.
@@ -78,6 +111,7 @@ pub fn gelu_tanh_mul(gate: &Tensor, up: &Tensor) -> candle_core::Result<Tensor> 
     if matches!(gate.device(), Device::Cpu)
         && gate.dtype() == DType::F32
         && up.dtype() == DType::F32
+        && !differentiable()
     {
         gate.contiguous()?
             .apply_op2_no_bwd(&up.contiguous()?, &GeluMul)
@@ -115,7 +149,7 @@ impl CustomOp1 for Gelu {
 
 /// GELU with the tanh approximation (`gelu_pytorch_tanh`).
 pub fn gelu_tanh(x: &Tensor) -> candle_core::Result<Tensor> {
-    if matches!(x.device(), Device::Cpu) && x.dtype() == DType::F32 {
+    if matches!(x.device(), Device::Cpu) && x.dtype() == DType::F32 && !differentiable() {
         x.contiguous()?.apply_op1_no_bwd(&Gelu)
     } else {
         x.gelu()
@@ -152,7 +186,7 @@ impl CustomOp1 for SoftCap {
 
 /// Gemma 2's soft-capping: `cap * tanh(x / cap)`.
 pub fn soft_cap(x: &Tensor, cap: f64) -> candle_core::Result<Tensor> {
-    if matches!(x.device(), Device::Cpu) && x.dtype() == DType::F32 {
+    if matches!(x.device(), Device::Cpu) && x.dtype() == DType::F32 && !differentiable() {
         x.contiguous()?.apply_op1_no_bwd(&SoftCap(cap as f32))
     } else {
         (x / cap)?.tanh()? * cap

@@ -69,7 +69,11 @@ impl Rotary {
         let (_, _, len, _) = x.dims4()?;
         let cos = self.cos.narrow(0, first_position, len)?;
         let sin = self.sin.narrow(0, first_position, len)?;
-        candle_nn::rotary_emb::rope(&x.contiguous()?, &cos, &sin)
+        if crate::fast_gelu::differentiable() {
+            candle_nn::rotary_emb::rope_slow(&x.contiguous()?, &cos, &sin)
+        } else {
+            candle_nn::rotary_emb::rope(&x.contiguous()?, &cos, &sin)
+        }
     }
 }
 
@@ -177,7 +181,16 @@ impl Gemma2 {
     /// `vb` points at the decoder weights (`language_model` in canonical names); `head` at the
     /// output projection when it is not tied to the embeddings.
     pub fn new(cfg: &TextConfig, vb: VarBuilder, head: Option<Tensor>) -> Result<Self> {
-        let embed = candle_nn::embedding(cfg.vocab_size, cfg.hidden_size, vb.pp("embed_tokens"))?;
+        // The initialiser matters only when training from scratch (a VarMap-backed builder).
+        let embeddings = vb.pp("embed_tokens").get_with_hints(
+            (cfg.vocab_size, cfg.hidden_size),
+            "weight",
+            candle_nn::Init::Randn {
+                mean: 0.0,
+                stdev: 0.02,
+            },
+        )?;
+        let embed = candle_nn::Embedding::new(embeddings, cfg.hidden_size);
         let rotary = Rotary::new(cfg, vb.dtype(), vb.device())?;
         let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
         for i in 0..cfg.num_hidden_layers {
@@ -317,6 +330,62 @@ impl Gemma2 {
             None => logits,
         };
         Ok((logits, hidden))
+    }
+
+    /// Training forward: a batch of left-aligned sequences (B, L, hidden), no cache; the first
+    /// `prefix[b]` tokens of sample b attend bidirectionally. Returns logits (B, L, vocab), f32.
+    pub fn forward_batch(&mut self, embeds: &Tensor, prefix: &[usize]) -> Result<Tensor> {
+        self.clear_cache();
+        let (b, len, _) = embeds.dims3()?;
+        let device = embeds.device().clone();
+        let mask = |window: Option<usize>| -> Result<Tensor> {
+            let mut data = Vec::with_capacity(b * len * len);
+            for &p in prefix.iter().take(b) {
+                for i in 0..len {
+                    for j in 0..len {
+                        let causal = j <= i && window.map(|w| j + w > i).unwrap_or(true);
+                        let in_prefix = i < p && j < p;
+                        data.push(if causal || in_prefix {
+                            0f32
+                        } else {
+                            f32::NEG_INFINITY
+                        });
+                    }
+                }
+            }
+            Tensor::from_vec(data, (b, 1, len, len), &device)
+        };
+        let full = mask(None)?;
+        let sliding = match self.sliding_window {
+            Some(w) => Some(mask(Some(w))?),
+            None => None,
+        };
+        let mut x = (embeds * (self.hidden as f64).sqrt())?;
+        for layer in &mut self.layers {
+            let m = if layer.sliding {
+                sliding.as_ref().unwrap_or(&full)
+            } else {
+                &full
+            };
+            let residual = x.clone();
+            let h = layer.input_norm.forward(&x)?;
+            let h = layer.attn.forward(&h, &self.rotary, 1, m)?;
+            layer.attn.cache = None;
+            x = (residual + layer.post_attn_norm.forward(&h)?)?;
+            let residual = x.clone();
+            let h = layer.pre_ff_norm.forward(&x)?;
+            let h = layer.mlp.forward(&h)?;
+            x = (residual + layer.post_ff_norm.forward(&h)?)?;
+        }
+        let logits = self
+            .norm
+            .forward(&x)?
+            .apply(&self.lm_head)?
+            .to_dtype(DType::F32)?;
+        match self.final_softcap {
+            Some(cap) => crate::fast_gelu::soft_cap(&logits, cap),
+            None => Ok(logits),
+        }
     }
 
     /// Additive mask (0 or -inf), shape (len, offset + len): causal, within `window` when given,

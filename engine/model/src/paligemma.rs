@@ -41,6 +41,20 @@ impl PaliGemma {
         let has_mask_head = tensors.keys().any(|k| k.starts_with("segmentation_head."));
         let parameters = tensors.values().map(|t| t.elem_count()).sum();
         let vb = VarBuilder::from_tensors(tensors, dtype, device);
+        Self::from_var_builder(config, vb, head, has_mask_head, parameters)
+    }
+
+    /// Builds the model from any variable builder in canonical names (a checkpoint's tensors, or a
+    /// `VarMap` for training, which creates what is missing).
+    pub fn from_var_builder(
+        config: PaliGemmaConfig,
+        vb: VarBuilder,
+        head: Option<Tensor>,
+        has_mask_head: bool,
+        parameters: usize,
+    ) -> Result<Self> {
+        let (dtype, device) = (vb.dtype(), vb.device().clone());
+        let device = &device;
         let named = |name: &str| {
             let name = name.to_string();
             move |e: candle_core::Error| ModelError::Tensor {
@@ -112,6 +126,24 @@ impl PaliGemma {
     pub fn image_features(&self, pixel_values: &Tensor) -> Result<Tensor> {
         let vision = self.vision.forward(&pixel_values.to_dtype(self.dtype)?)?;
         Ok(vision.apply(&self.projector)?.squeeze(0)?)
+    }
+
+    /// Training forward: pixel values (B, 3, S, S) and ids (B, L) whose first tokens are the image
+    /// tokens; the first `prefix[b]` tokens of sample b form its bidirectional prefix. Returns
+    /// logits (B, L, vocab).
+    pub fn forward_batch(
+        &mut self,
+        pixel_values: &Tensor,
+        ids: &Tensor,
+        prefix: &[usize],
+    ) -> Result<Tensor> {
+        let n = self.config.num_image_tokens();
+        let vision = self.vision.forward(&pixel_values.to_dtype(self.dtype)?)?;
+        let image = (vision.apply(&self.projector)? / (self.text.hidden_size() as f64).sqrt())?;
+        let (_, len) = ids.dims2()?;
+        let text = self.text.embed_tokens(&ids.narrow(1, n, len - n)?)?;
+        let embeds = Tensor::cat(&[&image, &text], 1)?;
+        Ok(self.text.forward_batch(&embeds, prefix)?)
     }
 
     /// One mask per `</seg>` fed back since the last prefill, in order (empty without a mask head).

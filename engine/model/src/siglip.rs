@@ -8,7 +8,7 @@ use candle_core::{Module, Tensor};
 use candle_nn::{layer_norm, linear, LayerNorm, LayerNormConfig, Linear, VarBuilder};
 use candle_transformers::models::siglip::VisionConfig;
 
-use crate::fast_gelu::gelu_tanh;
+use crate::fast_gelu::{gelu_tanh, layer_norm as norm, softmax_last};
 
 struct Layer {
     norm1: LayerNorm,
@@ -31,6 +31,7 @@ pub struct VisionTower {
     patch: usize,
     channels: usize,
     act: candle_nn::Activation,
+    eps: f64,
 }
 
 impl VisionTower {
@@ -47,15 +48,20 @@ impl VisionTower {
             )
         };
         let emb = vb.pp("embeddings");
+        // Initialisers matter only when training from scratch (a VarMap-backed builder).
+        let small = candle_nn::Init::Randn {
+            mean: 0.0,
+            stdev: 0.02,
+        };
         let patch_weight = emb
             .pp("patch_embedding")
-            .get((h, c, p, p), "weight")?
+            .get_with_hints((h, c, p, p), "weight", small)?
             .reshape((h, c * p * p))?;
         let patch_bias = emb.pp("patch_embedding").get(h, "bias")?;
         let side = cfg.image_size / p;
-        let positions = emb
-            .pp("position_embedding")
-            .get((side * side, h), "weight")?;
+        let positions =
+            emb.pp("position_embedding")
+                .get_with_hints((side * side, h), "weight", small)?;
         let enc = vb.pp("encoder").pp("layers");
         let layers = (0..cfg.num_hidden_layers)
             .map(|i| {
@@ -83,12 +89,13 @@ impl VisionTower {
             patch: p,
             channels: c,
             act: cfg.hidden_act,
+            eps: cfg.layer_norm_eps,
         })
     }
 
-    /// `pixels` (1, C, S, S) -> (1, patches, hidden), after the post-LayerNorm.
+    /// `pixels` (B, C, S, S) -> (B, patches, hidden), after the post-LayerNorm.
     pub fn forward(&self, pixels: &Tensor) -> candle_core::Result<Tensor> {
-        let (_, c, hgt, wid) = pixels.dims4()?;
+        let (b, c, hgt, wid) = pixels.dims4()?;
         let p = self.patch;
         let (ny, nx) = (hgt / p, wid / p);
         if c != self.channels || ny * nx != self.positions.dim(0)? {
@@ -99,27 +106,27 @@ impl VisionTower {
                 self.positions.dim(0)?
             );
         }
-        // (1, C, ny, p, nx, p) -> (ny, nx, C, p, p): one row per patch, in the conv weight's order.
+        // (B, C, ny, p, nx, p) -> (B, ny, nx, C, p, p): one row per patch, in the conv weight's order.
         let patches = pixels
-            .reshape((c, ny, p, nx, p))?
-            .permute((1, 3, 0, 2, 4))?
-            .reshape((ny * nx, c * p * p))?;
+            .reshape((b, c, ny, p, nx, p))?
+            .permute((0, 2, 4, 1, 3, 5))?
+            .reshape((b * ny * nx, c * p * p))?;
         let mut x = patches
             .matmul(&self.patch_weight.t()?)?
             .broadcast_add(&self.patch_bias)?
-            .add(&self.positions)?
-            .unsqueeze(0)?;
+            .reshape((b, ny * nx, ()))?
+            .broadcast_add(&self.positions)?;
         for layer in &self.layers {
-            let h = layer.norm1.forward(&x)?;
+            let h = norm(&x, &layer.norm1, self.eps)?;
             x = (x + self.attention(layer, &h)?)?;
-            let h = layer.norm2.forward(&x)?.apply(&layer.fc1)?;
+            let h = norm(&x, &layer.norm2, self.eps)?.apply(&layer.fc1)?;
             let h = match &self.act {
                 candle_nn::Activation::GeluPytorchTanh => gelu_tanh(&h)?,
                 act => h.apply(act)?,
             };
             x = (x + h.apply(&layer.fc2)?)?;
         }
-        self.post_norm.forward(&x)
+        norm(&x, &self.post_norm, self.eps)
     }
 
     fn attention(&self, layer: &Layer, x: &Tensor) -> candle_core::Result<Tensor> {
@@ -134,7 +141,7 @@ impl VisionTower {
         let k = split(layer.k.forward(x)?)?;
         let v = split(layer.v.forward(x)?)?;
         let w = (q.matmul(&k.t()?)? / (d as f64).sqrt())?;
-        let w = candle_nn::ops::softmax_last_dim(&w)?;
+        let w = softmax_last(&w)?;
         let o = w.matmul(&v)?.transpose(1, 2)?.reshape((b, n, h))?;
         layer.out.forward(&o.contiguous()?)
     }

@@ -50,6 +50,18 @@ impl PromptTokenizer {
         Ok(ids)
     }
 
+    /// Ids of `text` without special tokens (e.g. a training target).
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        let encoding = self
+            .inner
+            .encode(text, false)
+            .map_err(|e| ModelError::Tokenizer {
+                path: self.path.clone(),
+                message: e.to_string(),
+            })?;
+        Ok(encoding.get_ids().to_vec())
+    }
+
     /// The id of a token such as `</seg>`, when the vocabulary has it.
     pub fn token_id(&self, token: &str) -> Option<u32> {
         self.inner.token_to_id(token)

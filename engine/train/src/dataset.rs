@@ -1,0 +1,309 @@
+//! Training samples from phantoms (and from exported corrections): a slice in one of the three
+//! planes, preprocessed exactly as the runtime does, and a prompt with its target: a grounded
+//! report with one union box per class from the label map, or a yes/no question about a class.
+
+use groundglass_grounding::LabelMap;
+use groundglass_model::preprocess::{preprocess_slice, preprocess_values};
+use groundglass_model::prompt::Lang;
+use groundglass_model::tokenizer::PromptTokenizer;
+use groundglass_phantom::Phantom;
+use groundglass_study::{extract, Photometric, Plane, PlaneGrid, Volume};
+
+use crate::text;
+use crate::Result;
+
+/// Slices need this many pixels of a class for it to count (slivers are not findings).
+pub const MIN_PIXELS: usize = 16;
+/// At most this many phrases per grounded target (the largest classes).
+pub const MAX_PHRASES: usize = 8;
+
+/// A small deterministic generator (SplitMix64).
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed ^ 0x9E37_79B9_7F4A_7C15)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// What a slice truly shows: one union box per class (fractions of the slice, pixel edges).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SliceTruth {
+    pub plane: Plane,
+    pub index: usize,
+    pub width: usize,
+    pub height: usize,
+    /// (class, [x0, y0, x1, y1], pixel count), by class id.
+    pub boxes: Vec<(u32, [f64; 4], usize)>,
+}
+
+/// The label map of `phantom` on slice `index` of `plane`, as union boxes per class.
+pub fn slice_truth(phantom: &Phantom, plane: Plane, index: usize) -> SliceTruth {
+    let grid = PlaneGrid::from_geometry(phantom.dims, &phantom.affine, plane);
+    let (w, h) = (grid.width, grid.height);
+    let inverse = phantom.affine.inverse();
+    let mut bounds: std::collections::BTreeMap<u8, ([usize; 4], usize)> = Default::default();
+    if let Some(inv) = inverse {
+        for y in 0..h {
+            for x in 0..w {
+                let ijk = inv.apply(grid.pixel_to_lps(index, x as f64, y as f64));
+                let idx: Option<Vec<usize>> = (0..3)
+                    .map(|a| {
+                        let v = ijk[a].round();
+                        (v >= 0.0 && v < phantom.dims[a] as f64).then_some(v as usize)
+                    })
+                    .collect();
+                let Some(v) = idx else { continue };
+                let l = phantom.label(v[0], v[1], v[2]);
+                if l == 0 {
+                    continue;
+                }
+                let e = bounds
+                    .entry(l)
+                    .or_insert(([usize::MAX, usize::MAX, 0, 0], 0));
+                e.0 = [
+                    e.0[0].min(x),
+                    e.0[1].min(y),
+                    e.0[2].max(x + 1),
+                    e.0[3].max(y + 1),
+                ];
+                e.1 += 1;
+            }
+        }
+    }
+    let boxes = bounds
+        .into_iter()
+        .filter(|(_, (b, n))| *n >= MIN_PIXELS && b[2] - b[0] >= 3 && b[3] - b[1] >= 3)
+        .map(|(l, (b, n))| {
+            (
+                u32::from(l),
+                [
+                    b[0] as f64 / w as f64,
+                    b[1] as f64 / h as f64,
+                    b[2] as f64 / w as f64,
+                    b[3] as f64 / h as f64,
+                ],
+                n,
+            )
+        })
+        .collect();
+    SliceTruth {
+        plane,
+        index,
+        width: w,
+        height: h,
+        boxes,
+    }
+}
+
+/// The phrases a grounded target names: the largest `MAX_PHRASES` classes, by class id.
+pub fn target_boxes(truth: &SliceTruth) -> Vec<(u32, [f64; 4])> {
+    let mut by_size: Vec<&(u32, [f64; 4], usize)> = truth.boxes.iter().collect();
+    by_size.sort_by(|a, b| b.2.cmp(&a.2));
+    let mut kept: Vec<(u32, [f64; 4])> = by_size
+        .into_iter()
+        .take(MAX_PHRASES)
+        .map(|(c, b, _)| (*c, *b))
+        .collect();
+    kept.sort_by_key(|(c, _)| *c);
+    kept
+}
+
+/// One training example: preprocessed pixels (3, S, S) and the ids (image tokens, `<bos>`,
+/// prompt, target, `<eos>`); the first `prefix` ids form the bidirectional prefix.
+#[derive(Clone, Debug)]
+pub struct Sample {
+    pub pixels: Vec<f32>,
+    pub ids: Vec<u32>,
+    pub prefix: usize,
+}
+
+/// Tokenizes a prompt and its target into a sample.
+pub fn sample(
+    tokenizer: &PromptTokenizer,
+    image_token: u32,
+    image_tokens: usize,
+    pixels: Vec<f32>,
+    prompt: &str,
+    target: &str,
+) -> Result<Sample> {
+    let mut ids = tokenizer.prompt_ids(image_token, image_tokens, prompt)?;
+    let prefix = ids.len();
+    ids.extend(tokenizer.encode(target)?);
+    ids.push(1); // <eos>
+    Ok(Sample {
+        pixels,
+        ids,
+        prefix,
+    })
+}
+
+/// Draws random samples from a pool of phantoms.
+pub struct PhantomSamples {
+    pub phantoms: Vec<(Phantom, Volume)>,
+    pub size: usize,
+    pub rng: Rng,
+    labels: LabelMap,
+}
+
+impl PhantomSamples {
+    pub fn new(phantoms: Vec<Phantom>, size: usize, seed: u64) -> Self {
+        let phantoms = phantoms
+            .into_iter()
+            .map(|p| {
+                let v = p.to_volume();
+                (p, v)
+            })
+            .collect();
+        PhantomSamples {
+            phantoms,
+            size,
+            rng: Rng::new(seed),
+            labels: LabelMap::radgrounder(),
+        }
+    }
+
+    /// A random sample: mostly axial, grounded reports and yes/no questions, both languages.
+    pub fn draw(
+        &mut self,
+        tokenizer: &PromptTokenizer,
+        image_token: u32,
+        image_tokens: usize,
+    ) -> Result<Sample> {
+        let (phantom, volume) = &self.phantoms[self.rng.below(self.phantoms.len())];
+        let plane = match self.rng.below(10) {
+            0 | 1 => Plane::Coronal,
+            2 => Plane::Sagittal,
+            _ => Plane::Axial,
+        };
+        let grid = PlaneGrid::from_geometry(phantom.dims, &phantom.affine, plane);
+        let index = self.rng.below(grid.count);
+        let truth = slice_truth(phantom, plane, index);
+        let slice = extract(volume, plane, index);
+        let pixels = preprocess_slice(
+            &slice,
+            phantom.modality.code(),
+            Photometric::Monochrome2,
+            self.size,
+        )
+        .pixels;
+        let lang = if self.rng.below(2) == 0 {
+            Lang::En
+        } else {
+            Lang::De
+        };
+        let (prompt, target) = if self.rng.unit() < 0.7 {
+            let boxes = target_boxes(&truth);
+            (
+                text::grounded_request(lang).text(),
+                text::grounded_target(&self.labels, &boxes, lang),
+            )
+        } else {
+            // Half the questions about a class on the slice, half about one that is not.
+            let present: Vec<u32> = truth.boxes.iter().map(|b| b.0).collect();
+            let all: Vec<u32> = groundglass_phantom::classes::CLASSES
+                .iter()
+                .map(|(c, _)| u32::from(*c))
+                .collect();
+            let absent: Vec<u32> = all
+                .iter()
+                .copied()
+                .filter(|c| !present.contains(c))
+                .collect();
+            let ask_present = !present.is_empty() && (absent.is_empty() || self.rng.below(2) == 0);
+            let class = if ask_present {
+                present[self.rng.below(present.len())]
+            } else {
+                absent[self.rng.below(absent.len())]
+            };
+            (
+                text::vqa_request(text::yes_no_question(&self.labels, class, lang), lang).text(),
+                text::yes_no_answer(ask_present, lang).to_string(),
+            )
+        };
+        sample(
+            tokenizer,
+            image_token,
+            image_tokens,
+            pixels,
+            &prompt,
+            &target,
+        )
+    }
+}
+
+/// Samples from a RadGrounder export of corrections (`groundglass export --format radgrounder`):
+/// each line's 16-bit slice and its prompt and target.
+pub fn correction_samples(
+    dir: &std::path::Path,
+    tokenizer: &PromptTokenizer,
+    image_token: u32,
+    image_tokens: usize,
+    size: usize,
+) -> Result<Vec<Sample>> {
+    let mut out = Vec::new();
+    for lang in ["en", "de"] {
+        let path = dir.join(format!("train_{lang}.jsonl"));
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        for (n, line) in text.lines().enumerate() {
+            let v: serde_json::Value = serde_json::from_str(line)
+                .map_err(|e| crate::file_err(&path, format!("line {}: {e}", n + 1)))?;
+            let field = |k: &str| {
+                v[k].as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| crate::file_err(&path, format!("line {}: no {k}", n + 1)))
+            };
+            let image = dir.join(field("image")?);
+            let offset = v["value_offset"].as_f64().unwrap_or(32768.0) as f32;
+            let (values, w, h) = read_png16(&image, offset)?;
+            let is_ct = v["modality"].as_str() == Some("CT");
+            let pixels = preprocess_values(&values, w, h, is_ct, size).pixels;
+            out.push(sample(
+                tokenizer,
+                image_token,
+                image_tokens,
+                pixels,
+                &field("prompt")?,
+                &field("target")?,
+            )?);
+        }
+    }
+    Ok(out)
+}
+
+fn read_png16(path: &std::path::Path, offset: f32) -> Result<(Vec<f32>, usize, usize)> {
+    let file = std::fs::File::open(path).map_err(|e| crate::file_err(path, e))?;
+    let decoder = png::Decoder::new(std::io::BufReader::new(file));
+    let mut reader = decoder.read_info().map_err(|e| crate::file_err(path, e))?;
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader
+        .next_frame(&mut buf)
+        .map_err(|e| crate::file_err(path, e))?;
+    if info.bit_depth != png::BitDepth::Sixteen || info.color_type != png::ColorType::Grayscale {
+        return Err(crate::file_err(path, "expected a 16-bit greyscale PNG"));
+    }
+    let values = buf[..info.buffer_size()]
+        .chunks_exact(2)
+        .map(|b| f32::from(u16::from_be_bytes([b[0], b[1]])) - offset)
+        .collect();
+    Ok((values, info.width as usize, info.height as usize))
+}

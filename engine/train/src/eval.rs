@@ -1,0 +1,274 @@
+//! Grounding evaluation on fresh phantoms: the model answers through the runtime's own ask path
+//! (`ModelSession`) on slices of phantoms it never saw, and its boxes are scored against the label
+//! maps. Acc@0.5: the share of large organs present on a slice that the answer boxes with IoU >=
+//! 0.5 under the right class (the headline on axial slices; per plane, class and language too).
+//! Laterality swaps: left/right structures boxed on the wrong side of the midline, or named as
+//! their mirror twin. Yes/no accuracy: one question about a class on the slice, one about a class
+//! that is not, per slice and language. Everything again with MIS-SemSam decoding.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use candle_core::{DType, Device};
+use groundglass_grounding::LabelMap;
+use groundglass_model::prompt::Lang;
+use groundglass_model::semsam::SemSamConfig;
+use groundglass_model::{AskInput, ModelSession};
+use groundglass_phantom::{generate, PhantomConfig};
+use groundglass_study::{extract, Photometric, Plane, PlaneGrid};
+use serde::Serialize;
+
+use crate::dataset::{slice_truth, target_boxes};
+use crate::text;
+use crate::Result;
+
+#[derive(Clone, Debug)]
+pub struct EvalOptions {
+    pub model: PathBuf,
+    pub phantoms: usize,
+    pub seed: u64,
+    /// Slices per plane and phantom (evenly spread over the slices that show anatomy).
+    pub slices: usize,
+}
+
+/// The classes Acc@0.5 counts: the large structures of the issue (all lung lobes, every
+/// vertebra).
+pub fn is_large(class: u32) -> bool {
+    matches!(class, 1..=7 | 10..=14 | 21 | 27..=43 | 51 | 52)
+}
+
+/// Left/right twins (class, mirror).
+fn mirror(class: u32) -> Option<u32> {
+    match class {
+        2 => Some(3),
+        3 => Some(2),
+        10 | 11 => Some(12),
+        12..=14 => Some(10),
+        _ => None,
+    }
+}
+
+/// Whether a class lies on the patient's left.
+fn is_left(class: u32) -> bool {
+    matches!(class, 1 | 3 | 10 | 11)
+}
+
+fn iou(a: [f64; 4], b: [f64; 4]) -> f64 {
+    let ix = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let iy = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let inter = ix * iy;
+    let union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
+    if union > 0.0 {
+        inter / union
+    } else {
+        0.0
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Ratio {
+    pub hits: usize,
+    pub total: usize,
+    pub value: Option<f64>,
+}
+
+impl Ratio {
+    fn add(&mut self, hit: bool) {
+        self.total += 1;
+        self.hits += usize::from(hit);
+        self.value = Some(self.hits as f64 / self.total as f64);
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Scores {
+    /// Axial slices, large organs.
+    pub acc_at_0_5: Option<f64>,
+    pub laterality_swap_rate: Option<f64>,
+    pub yes_no_accuracy: Option<f64>,
+    pub per_plane: BTreeMap<String, Ratio>,
+    pub per_class: BTreeMap<String, Ratio>,
+    pub per_language: BTreeMap<String, Ratio>,
+    pub laterality: Ratio,
+    pub yes_no: Ratio,
+    pub answers: usize,
+    pub unparsed_answers: usize,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub model: PathBuf,
+    pub phantoms: usize,
+    pub seed: u64,
+    pub slices_per_plane: usize,
+    #[serde(flatten)]
+    pub greedy: Scores,
+    pub semsam: Scores,
+}
+
+/// Evaluates `opts.model` on `opts.phantoms` fresh phantoms from `opts.seed`.
+pub fn evaluate(opts: &EvalOptions, mut progress: impl FnMut(&str)) -> Result<Report> {
+    let mut session = ModelSession::load(&opts.model, DType::F32, &Device::Cpu)?;
+    let labels = LabelMap::radgrounder();
+    let mut greedy = Scores::default();
+    let mut semsam = Scores::default();
+    for n in 0..opts.phantoms as u64 {
+        let seed = opts.seed + n;
+        let phantom = generate(&if n % 2 == 0 {
+            PhantomConfig::ct(seed)
+        } else {
+            PhantomConfig::mr(seed)
+        });
+        let volume = phantom.to_volume();
+        for plane in [Plane::Axial, Plane::Coronal, Plane::Sagittal] {
+            let grid = PlaneGrid::from_geometry(phantom.dims, &phantom.affine, plane);
+            let with_anatomy: Vec<usize> = (0..grid.count)
+                .filter(|&k| !slice_truth(&phantom, plane, k).boxes.is_empty())
+                .collect();
+            let picks: Vec<usize> = (0..opts.slices)
+                .filter_map(|i| {
+                    let at = (i * 2 + 1) * with_anatomy.len() / (2 * opts.slices.max(1));
+                    with_anatomy.get(at).copied()
+                })
+                .collect();
+            for k in picks {
+                let truth = slice_truth(&phantom, plane, k);
+                let slice = extract(&volume, plane, k);
+                for lang in [Lang::En, Lang::De] {
+                    for (scores, config) in [
+                        (&mut greedy, None),
+                        (&mut semsam, Some(SemSamConfig::default())),
+                    ] {
+                        let mut ask = |request: &groundglass_model::prompt::Request| {
+                            session.ask(
+                                &AskInput {
+                                    slice: &slice,
+                                    modality: phantom.modality.code(),
+                                    photometric: Photometric::Monochrome2,
+                                    request,
+                                    semsam: config,
+                                    max_new_tokens: 120,
+                                },
+                                |_| true,
+                            )
+                        };
+                        // Grounded report.
+                        let answer = ask(&text::grounded_request(lang))?;
+                        scores.answers += 1;
+                        if answer.findings.is_empty() {
+                            scores.unparsed_answers += 1;
+                        }
+                        let predicted: Vec<(u32, [f64; 4])> = answer
+                            .findings
+                            .iter()
+                            .filter_map(|f| {
+                                let b = f.box_px?;
+                                let (w, h) = (slice.width as f64, slice.height as f64);
+                                Some((f.class_id?, [b[0] / w, b[1] / h, b[2] / w, b[3] / h]))
+                            })
+                            .collect();
+                        for (class, gt) in target_boxes(&truth) {
+                            if !is_large(class) {
+                                continue;
+                            }
+                            let hit = predicted
+                                .iter()
+                                .any(|(c, b)| *c == class && iou(*b, gt) >= 0.5);
+                            scores
+                                .per_plane
+                                .entry(plane.name().into())
+                                .or_default()
+                                .add(hit);
+                            if plane == Plane::Axial {
+                                let name = labels
+                                    .get(class)
+                                    .map(|c| c.name.clone())
+                                    .unwrap_or_else(|| class.to_string());
+                                scores.per_class.entry(name).or_default().add(hit);
+                                let l = if lang == Lang::En { "en" } else { "de" };
+                                scores.per_language.entry(l.into()).or_default().add(hit);
+                            }
+                        }
+                        // Laterality (sagittal slices have no left and right in the picture).
+                        if plane != Plane::Sagittal {
+                            for (class, b) in &predicted {
+                                let Some(twin) = mirror(*class) else { continue };
+                                let cx = (b[0] + b[2]) / 2.0;
+                                // Patient left is on the image's right in axial and coronal views.
+                                let boxed_wrong = (cx > 0.5) != is_left(*class);
+                                let own = truth.boxes.iter().any(|t| t.0 == *class);
+                                let named_wrong = !own
+                                    && truth
+                                        .boxes
+                                        .iter()
+                                        .any(|t| t.0 == twin && iou(t.1, *b) >= 0.3);
+                                scores.laterality.add(boxed_wrong || named_wrong);
+                            }
+                        }
+                        // Yes/no: one class on the slice, one not.
+                        let present: Vec<u32> = truth.boxes.iter().map(|t| t.0).collect();
+                        let absent = groundglass_phantom::classes::CLASSES
+                            .iter()
+                            .map(|(c, _)| u32::from(*c))
+                            .find(|c| {
+                                !present.contains(c) && (*c as u64 + seed + k as u64) % 3 == 0
+                            })
+                            .or_else(|| {
+                                groundglass_phantom::classes::CLASSES
+                                    .iter()
+                                    .map(|(c, _)| u32::from(*c))
+                                    .find(|c| !present.contains(c))
+                            });
+                        let asked_present = present.get((seed as usize + k) % present.len().max(1));
+                        for (class, yes) in [(asked_present.copied(), true), (absent, false)] {
+                            let Some(class) = class else { continue };
+                            let q = text::yes_no_question(&labels, class, lang);
+                            let answer = ask(&text::vqa_request(q, lang))?;
+                            let said_yes = answer
+                                .text
+                                .trim_start()
+                                .starts_with(text::yes_no_answer(true, lang));
+                            let said_no = answer
+                                .text
+                                .trim_start()
+                                .starts_with(text::yes_no_answer(false, lang));
+                            scores.yes_no.add(if yes { said_yes } else { said_no });
+                        }
+                    }
+                }
+            }
+            progress(&format!(
+                "phantom {} ({}) {} done",
+                seed,
+                phantom.modality.code(),
+                plane.name()
+            ));
+        }
+    }
+    for s in [&mut greedy, &mut semsam] {
+        s.acc_at_0_5 = s.per_plane.get("axial").and_then(|r| r.value);
+        s.laterality_swap_rate = s.laterality.value;
+        s.yes_no_accuracy = s.yes_no.value;
+    }
+    Ok(Report {
+        model: opts.model.clone(),
+        phantoms: opts.phantoms,
+        seed: opts.seed,
+        slices_per_plane: opts.slices,
+        greedy,
+        semsam,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iou_and_sides() {
+        assert!((iou([0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 0.5, 1.0]) - 0.5).abs() < 1e-12);
+        assert_eq!(iou([0.0, 0.0, 0.1, 0.1], [0.5, 0.5, 0.6, 0.6]), 0.0);
+        assert_eq!(mirror(2), Some(3));
+        assert!(is_left(3) && !is_left(2));
+    }
+}

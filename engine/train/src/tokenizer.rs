@@ -1,0 +1,115 @@
+//! The demo model's tokenizer: word level over the words the dataset uses (lowercased, punctuation
+//! split off), plus the tokens a PaliGemma-2 / RadGrounder checkpoint carries (`<image>`,
+//! `<loc0000>`..`<loc1023>`, `<seg000>`..`<seg127>`, `<p bbox=`, `</p>`, `id=`, `<seg>`, `</seg>`,
+//! `>` and the newline). Written as a Hugging Face `tokenizer.json`, so the app's tokenizer code
+//! (and Python's `tokenizers`) read it like any checkpoint's.
+
+use std::collections::BTreeSet;
+
+use groundglass_grounding::LabelMap;
+use groundglass_model::prompt::{Lang, Task};
+use serde_json::{json, Value};
+
+use crate::text::{self, words};
+
+pub const SPECIALS: [&str; 4] = ["<pad>", "<eos>", "<bos>", "<unk>"];
+
+/// Every word the dataset's prompts and targets use.
+pub fn dataset_words(classes: &[u32]) -> BTreeSet<String> {
+    let labels = LabelMap::radgrounder();
+    let mut texts = Vec::new();
+    for lang in [Lang::En, Lang::De] {
+        for task in [Task::Report, Task::Grounded, Task::Segment, Task::Vqa] {
+            let mut r = text::grounded_request(lang);
+            r.task = task;
+            r.clinical = Some("x".into());
+            r.question = Some("x".into());
+            texts.push(r.text());
+        }
+        for &c in classes {
+            texts.push(text::yes_no_question(&labels, c, lang));
+        }
+        texts.push(text::yes_no_answer(true, lang).into());
+        texts.push(text::yes_no_answer(false, lang).into());
+        texts.push(text::grounded_target(&labels, &[], lang));
+    }
+    // Every class name, so relabelled corrections stay in the vocabulary.
+    for c in labels.classes() {
+        texts.push(c.english.clone());
+        texts.push(c.german.clone());
+    }
+    texts.iter().flat_map(|t| words(t)).collect()
+}
+
+/// The tokenizer.json for `words`.
+pub fn tokenizer_json(words: &BTreeSet<String>) -> Value {
+    let mut vocab = serde_json::Map::new();
+    for (i, s) in SPECIALS.iter().enumerate() {
+        vocab.insert((*s).to_string(), json!(i));
+    }
+    for w in words {
+        if !vocab.contains_key(w) {
+            let id = vocab.len();
+            vocab.insert(w.clone(), json!(id));
+        }
+    }
+    let mut added = Vec::new();
+    for (i, s) in SPECIALS.iter().enumerate() {
+        added.push(
+            json!({"id": i, "content": s, "single_word": false, "lstrip": false,
+            "rstrip": false, "normalized": false, "special": true}),
+        );
+    }
+    let mut extra: Vec<String> = vec!["<image>".into()];
+    extra.extend((0..1024).map(|i| format!("<loc{i:04}>")));
+    extra.extend((0..128).map(|i| format!("<seg{i:03}>")));
+    for t in ["<p bbox=", "</p>", "id=", "<seg>", "</seg>", "\n", ">"] {
+        extra.push(t.into());
+    }
+    let mut next = vocab.len();
+    for t in extra {
+        added.push(
+            json!({"id": next, "content": t, "single_word": false, "lstrip": false,
+            "rstrip": false, "normalized": false, "special": false}),
+        );
+        next += 1;
+    }
+    json!({
+        "version": "1.0",
+        "truncation": null,
+        "padding": null,
+        "added_tokens": added,
+        "normalizer": {"type": "Lowercase"},
+        "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+            {"type": "WhitespaceSplit"}, {"type": "Punctuation", "behavior": "Isolated"}]},
+        "post_processor": null,
+        "decoder": {"type": "WordPiece", "prefix": "##", "cleanup": true},
+        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "<unk>"}
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_tokenize_without_unknown_words() {
+        let classes: Vec<u32> = vec![1, 2, 3, 5, 51, 52, 21];
+        let json = tokenizer_json(&dataset_words(&classes));
+        let tok = tokenizers::Tokenizer::from_bytes(json.to_string().as_bytes()).expect("loads");
+        let labels = LabelMap::radgrounder();
+        for lang in [Lang::En, Lang::De] {
+            let target = text::grounded_target(&labels, &[(2, [0.1, 0.2, 0.3, 0.4])], lang);
+            let ids = tok.encode(target.as_str(), false).expect("encodes");
+            let unk = tok.token_to_id("<unk>").expect("unk");
+            assert!(
+                !ids.get_ids().contains(&unk),
+                "{target}: {:?}",
+                ids.get_tokens()
+            );
+            let q = text::vqa_request(text::yes_no_question(&labels, 3, lang), lang).text();
+            let ids = tok.encode(q.as_str(), false).expect("encodes");
+            assert!(!ids.get_ids().contains(&unk), "{q}: {:?}", ids.get_tokens());
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! Training in Candle on the runtime's own PaliGemma-2 code (`PaliGemma::forward_batch`), with
+//! every op differentiable (Candle's fused LayerNorm, softmax and rope, and our fused CPU kernels,
+//! have no backward pass; see `fast_gelu::set_differentiable`). Teacher forcing with the
+//! cross-entropy of the target tokens, AdamW with a linear warm-up. Checkpoints are complete model
+//! folders in Hugging Face layout (config.json, model.safetensors in transformers' tensor names,
+//! tokenizer.json) plus `train_state.json`; a run resumes from its folder, or starts from another
+//! checkpoint (`init`) and can mix in exported corrections.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
+use groundglass_model::config::PaliGemmaConfig;
+use groundglass_model::tokenizer::PromptTokenizer;
+use groundglass_model::{Checkpoint, PaliGemma};
+use groundglass_phantom::{generate, PhantomConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{config_json, DemoSize};
+use crate::dataset::{correction_samples, PhantomSamples, Rng, Sample};
+use crate::tokenizer::{dataset_words, tokenizer_json};
+use crate::{file_err, Result, TrainError};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrainOptions {
+    pub out: PathBuf,
+    pub steps: usize,
+    pub batch: usize,
+    pub lr: f64,
+    pub seed: u64,
+    /// Phantoms in the training pool (seeds `phantom_seed` ..), CT and MR alternating.
+    pub phantoms: usize,
+    pub phantom_seed: u64,
+    /// Start from this checkpoint instead of random weights.
+    pub init: Option<PathBuf>,
+    /// A RadGrounder export of corrections to mix in (half of each batch).
+    pub corrections: Option<PathBuf>,
+    pub checkpoint_every: usize,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct TrainState {
+    pub step: usize,
+    pub loss: f64,
+    pub token_accuracy: f64,
+    pub seconds: f64,
+    pub options: Option<TrainOptions>,
+}
+
+/// Progress after a step.
+#[derive(Clone, Debug, Serialize)]
+pub struct Progress {
+    pub step: usize,
+    pub steps: usize,
+    pub loss: f64,
+    pub token_accuracy: f64,
+    pub lr: f64,
+    pub seconds: f64,
+    pub checkpoint: Option<PathBuf>,
+}
+
+/// transformers' saved names for our canonical ones.
+fn hf_name(canonical: &str) -> String {
+    if let Some(rest) = canonical.strip_prefix("vision_tower.") {
+        return format!("vision_tower.vision_model.{rest}");
+    }
+    if let Some(rest) = canonical.strip_prefix("language_model.") {
+        return format!("language_model.model.{rest}");
+    }
+    canonical.to_string()
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).map_err(|e| file_err(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| file_err(path, e))
+}
+
+/// Saves the weights (transformers' names) and the state into `dir`.
+pub fn save_checkpoint(varmap: &VarMap, dir: &Path, state: &TrainState) -> Result<()> {
+    let tensors: HashMap<String, Tensor> = varmap
+        .data()
+        .lock()
+        .map_err(|_| TrainError::Invalid("the variable map lock is poisoned".into()))?
+        .iter()
+        .map(|(k, v)| (hf_name(k), v.as_tensor().clone()))
+        .collect();
+    let path = dir.join("model.safetensors");
+    let tmp = dir.join("model.safetensors.tmp");
+    candle_core::safetensors::save(&tensors, &tmp)?;
+    std::fs::rename(&tmp, &path).map_err(|e| file_err(&path, e))?;
+    let state = serde_json::to_vec_pretty(state).map_err(|e| TrainError::Invalid(e.to_string()))?;
+    write_atomic(&dir.join("train_state.json"), &state)
+}
+
+/// Copies a checkpoint's weights into the model's variables; every variable must be there.
+fn load_weights(varmap: &VarMap, dir: &Path) -> Result<()> {
+    let checkpoint = Checkpoint::open(dir, DType::F32, &Device::Cpu)?;
+    let data = varmap
+        .data()
+        .lock()
+        .map_err(|_| TrainError::Invalid("the variable map lock is poisoned".into()))?;
+    for (name, var) in data.iter() {
+        let t = checkpoint
+            .tensors
+            .get(name)
+            .ok_or_else(|| TrainError::Invalid(format!("{}: no tensor {name}", dir.display())))?;
+        var.set(t)
+            .map_err(|e| TrainError::Invalid(format!("{}: tensor {name}: {e}", dir.display())))?;
+    }
+    Ok(())
+}
+
+/// Pads a batch: pixels (B, 3, S, S), ids (B, L) with `<pad>`, and the loss rows and targets.
+fn batch_tensors(
+    samples: &[Sample],
+    size: usize,
+) -> Result<(Tensor, Tensor, Vec<usize>, Tensor, Tensor)> {
+    let b = samples.len();
+    let len = samples.iter().map(|s| s.ids.len()).max().unwrap_or(1);
+    let mut pixels = Vec::with_capacity(b * 3 * size * size);
+    let mut ids = Vec::with_capacity(b * len);
+    let mut rows = Vec::new();
+    let mut targets = Vec::new();
+    for (i, s) in samples.iter().enumerate() {
+        pixels.extend_from_slice(&s.pixels);
+        ids.extend_from_slice(&s.ids);
+        ids.extend(std::iter::repeat_n(0u32, len - s.ids.len()));
+        for t in s.prefix..s.ids.len() {
+            rows.push((i * len + t - 1) as u32);
+            targets.push(s.ids[t]);
+        }
+    }
+    let device = Device::Cpu;
+    Ok((
+        Tensor::from_vec(pixels, (b, 3, size, size), &device)?,
+        Tensor::from_vec(ids, (b, len), &device)?,
+        samples.iter().map(|s| s.prefix).collect(),
+        Tensor::new(rows.as_slice(), &device)?,
+        Tensor::new(targets.as_slice(), &device)?,
+    ))
+}
+
+/// Trains; `progress` is called after every step.
+pub fn train(opts: &TrainOptions, mut progress: impl FnMut(&Progress)) -> Result<TrainState> {
+    std::fs::create_dir_all(&opts.out).map_err(|e| file_err(&opts.out, e))?;
+    let state_path = opts.out.join("train_state.json");
+    let resume = state_path.exists() && opts.out.join("model.safetensors").exists();
+    let mut state: TrainState = if resume {
+        let text = std::fs::read_to_string(&state_path).map_err(|e| file_err(&state_path, e))?;
+        serde_json::from_str(&text).map_err(|e| file_err(&state_path, e))?
+    } else {
+        TrainState::default()
+    };
+    if !resume {
+        match &opts.init {
+            Some(init) => {
+                for f in ["config.json", "tokenizer.json"] {
+                    std::fs::copy(init.join(f), opts.out.join(f))
+                        .map_err(|e| file_err(&init.join(f), e))?;
+                }
+            }
+            None => {
+                let classes: Vec<u32> = groundglass_phantom::classes::CLASSES
+                    .iter()
+                    .map(|(c, _)| u32::from(*c))
+                    .collect();
+                let tok = tokenizer_json(&dataset_words(&classes));
+                let tok_text = tok.to_string();
+                write_atomic(&opts.out.join("tokenizer.json"), tok_text.as_bytes())?;
+                let parsed = tokenizers::Tokenizer::from_bytes(tok_text.as_bytes())
+                    .map_err(|e| TrainError::Invalid(e.to_string()))?;
+                let vocab = parsed.get_vocab_size(true);
+                let image = parsed
+                    .token_to_id("<image>")
+                    .ok_or_else(|| TrainError::Invalid("no <image> token".into()))?;
+                let config = config_json(&DemoSize::default(), vocab, image);
+                write_atomic(
+                    &opts.out.join("config.json"),
+                    serde_json::to_string_pretty(&config)
+                        .map_err(|e| TrainError::Invalid(e.to_string()))?
+                        .as_bytes(),
+                )?;
+            }
+        }
+    }
+    let config = PaliGemmaConfig::from_file(&opts.out.join("config.json"))?;
+    let tokenizer = PromptTokenizer::from_dir(&opts.out)?;
+    let size = config.vision_config.image_size;
+    let image_token = config.image_token_index;
+    let image_tokens = config.num_image_tokens();
+
+    groundglass_model::fast_gelu::set_differentiable(true);
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    let mut model = PaliGemma::from_var_builder(config, vb, None, false, 0)?;
+    if resume {
+        load_weights(&varmap, &opts.out)?;
+    } else if let Some(init) = &opts.init {
+        load_weights(&varmap, init)?;
+    }
+    let mut optimizer = AdamW::new(
+        varmap.all_vars(),
+        ParamsAdamW {
+            lr: opts.lr,
+            weight_decay: 0.01,
+            ..Default::default()
+        },
+    )?;
+
+    let pool: Vec<_> = (0..opts.phantoms as u64)
+        .map(|i| {
+            let seed = opts.phantom_seed + i;
+            generate(&if i % 2 == 0 {
+                PhantomConfig::ct(seed)
+            } else {
+                PhantomConfig::mr(seed)
+            })
+        })
+        .collect();
+    // Resuming continues the sample stream from where the step count is (not bit-exact: AdamW's
+    // moments start afresh, Candle does not expose them).
+    let mut phantoms = PhantomSamples::new(pool, size, opts.seed.wrapping_add(state.step as u64));
+    let corrections = match &opts.corrections {
+        Some(dir) => correction_samples(dir, &tokenizer, image_token, image_tokens, size)?,
+        None => Vec::new(),
+    };
+    if phantoms.phantoms.is_empty() && corrections.is_empty() {
+        return Err(TrainError::Invalid(
+            "nothing to train on: no phantoms and no corrections".into(),
+        ));
+    }
+    let mut rng = Rng::new(opts.seed ^ 0xC0FFEE ^ state.step as u64);
+    let start = Instant::now();
+    let already = state.seconds;
+    let warmup = 100.0;
+    for step in state.step..opts.steps {
+        let mut samples = Vec::with_capacity(opts.batch);
+        for k in 0..opts.batch {
+            let from_corrections =
+                !corrections.is_empty() && (phantoms.phantoms.is_empty() || k % 2 == 1);
+            samples.push(if from_corrections {
+                corrections[rng.below(corrections.len())].clone()
+            } else {
+                phantoms.draw(&tokenizer, image_token, image_tokens)?
+            });
+        }
+        let (pixels, ids, prefix, rows, targets) = batch_tensors(&samples, size)?;
+        let lr = opts.lr * ((step + 1) as f64 / warmup).min(1.0);
+        optimizer.set_learning_rate(lr);
+        let logits = model.forward_batch(&pixels, &ids, &prefix)?;
+        let (b, len, vocab) = logits.dims3()?;
+        let picked = logits.reshape((b * len, vocab))?.index_select(&rows, 0)?;
+        let loss = candle_nn::loss::cross_entropy(&picked, &targets)?;
+        optimizer.backward_step(&loss)?;
+        let hits = picked
+            .argmax(1)?
+            .eq(&targets)?
+            .to_dtype(DType::F32)?
+            .mean_all()?
+            .to_scalar::<f32>()?;
+        state.step = step + 1;
+        state.loss = f64::from(loss.to_scalar::<f32>()?);
+        state.token_accuracy = f64::from(hits);
+        state.seconds = already + start.elapsed().as_secs_f64();
+        state.options = Some(opts.clone());
+        let mut checkpoint = None;
+        if state.step % opts.checkpoint_every.max(1) == 0 || state.step == opts.steps {
+            save_checkpoint(&varmap, &opts.out, &state)?;
+            checkpoint = Some(opts.out.clone());
+        }
+        progress(&Progress {
+            step: state.step,
+            steps: opts.steps,
+            loss: state.loss,
+            token_accuracy: state.token_accuracy,
+            lr,
+            seconds: state.seconds,
+            checkpoint,
+        });
+    }
+    if opts.steps <= state.step && !resume {
+        save_checkpoint(&varmap, &opts.out, &state)?;
+    }
+    groundglass_model::fast_gelu::set_differentiable(false);
+    Ok(state)
+}
