@@ -263,3 +263,75 @@ fn ask_with_semsam_builds_and_caches_the_neighbour_table() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["tokens"], 5);
 }
+
+#[test]
+fn the_demo_runs_headless_without_a_network() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    if !root.join("assets/models/demo/config.json").exists() {
+        panic!("the demo model is missing: assets/models/demo");
+    }
+    let unshare_works = Command::new("unshare")
+        .args(["-n", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    let mut cmd = if unshare_works {
+        let mut c = Command::new("unshare");
+        c.arg("-n").arg(env!("CARGO_BIN_EXE_groundglass"));
+        c
+    } else if std::env::var_os("CI").is_some() {
+        panic!("unshare -n is not allowed here; CI must run the demo without a network");
+    } else {
+        eprintln!("unshare -n is not allowed for this user: running the demo with the network on");
+        bin()
+    };
+    let out = cmd
+        .args(["demo", "--headless", "--json"])
+        .env("GROUNDGLASS_ASSETS", &root)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ask json");
+    let findings = v["findings"].as_array().expect("findings");
+    assert!(
+        !findings.is_empty(),
+        "the demo model grounds nothing: {}",
+        v["text"]
+    );
+    for f in findings {
+        assert!(f["box_px"].is_array() && f["box_lps"].is_array(), "{f}");
+        assert!(f["class_id"].is_u64(), "{f}");
+    }
+    assert_eq!(v["plane"], "axial");
+}
+
+#[test]
+fn every_subcommand_has_help_and_the_binary_a_version() {
+    let out = bin().arg("--version").output().expect("run");
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("groundglass "));
+    for sub in [
+        "info",
+        "slice",
+        "bench",
+        "screenshot",
+        "ask",
+        "grounding",
+        "review",
+        "export",
+        "demo",
+        "phantom",
+        "train",
+        "eval",
+    ] {
+        let out = bin().args([sub, "--help"]).output().expect("run");
+        assert!(out.status.success(), "{sub} --help");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage"),
+            "{sub} --help"
+        );
+    }
+}

@@ -116,7 +116,7 @@ pub fn slice_truth(phantom: &Phantom, plane: Plane, index: usize) -> SliceTruth 
 /// The phrases a grounded target names: the largest `MAX_PHRASES` classes, by class id.
 pub fn target_boxes(truth: &SliceTruth) -> Vec<(u32, [f64; 4])> {
     let mut by_size: Vec<&(u32, [f64; 4], usize)> = truth.boxes.iter().collect();
-    by_size.sort_by(|a, b| b.2.cmp(&a.2));
+    by_size.sort_by_key(|b| std::cmp::Reverse(b.2));
     let mut kept: Vec<(u32, [f64; 4])> = by_size
         .into_iter()
         .take(MAX_PHRASES)

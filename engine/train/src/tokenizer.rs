@@ -33,6 +33,8 @@ pub fn dataset_words(classes: &[u32]) -> BTreeSet<String> {
         texts.push(text::yes_no_answer(false, lang).into());
         texts.push(text::grounded_target(&labels, &[], lang));
     }
+    // The phrase separator and sentence punctuation of targets.
+    texts.push(", . ; : ? ( ) -".into());
     // Every class name, so relabelled corrections stay in the vocabulary.
     for c in labels.classes() {
         texts.push(c.english.clone());
@@ -66,13 +68,11 @@ pub fn tokenizer_json(words: &BTreeSet<String>) -> Value {
     for t in ["<p bbox=", "</p>", "id=", "<seg>", "</seg>", "\n", ">"] {
         extra.push(t.into());
     }
-    let mut next = vocab.len();
-    for t in extra {
+    for (id, t) in (vocab.len()..).zip(extra) {
         added.push(
-            json!({"id": next, "content": t, "single_word": false, "lstrip": false,
+            json!({"id": id, "content": t, "single_word": false, "lstrip": false,
             "rstrip": false, "normalized": false, "special": false}),
         );
-        next += 1;
     }
     json!({
         "version": "1.0",
@@ -99,7 +99,11 @@ mod tests {
         let tok = tokenizers::Tokenizer::from_bytes(json.to_string().as_bytes()).expect("loads");
         let labels = LabelMap::radgrounder();
         for lang in [Lang::En, Lang::De] {
-            let target = text::grounded_target(&labels, &[(2, [0.1, 0.2, 0.3, 0.4])], lang);
+            let target = text::grounded_target(
+                &labels,
+                &[(2, [0.1, 0.2, 0.3, 0.4]), (5, [0.2, 0.2, 0.4, 0.4])],
+                lang,
+            );
             let ids = tok.encode(target.as_str(), false).expect("encodes");
             let unk = tok.token_to_id("<unk>").expect("unk");
             assert!(
