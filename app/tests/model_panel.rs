@@ -118,6 +118,8 @@ fn a_grounded_answer_comes_back_and_its_box_and_mask_are_drawn() {
         Some(format!("r{id}.f0").as_str())
     );
     assert_ne!(h.state().views[0].zoom, zoom_before);
+    // Let the grid settle its column widths after the selection changed the keyword's style.
+    h.run_steps(4);
     // Verdicts: the buttons, then the keys on the selected finding.
     h.get_all_by_label("Accept (a)")
         .next()

@@ -85,6 +85,8 @@ pub struct EditState {
     /// The class picker's search text and the keyword being edited.
     pub filter: String,
     pub keyword: String,
+    /// The reviewer name edited in the panel (the app keeps it in settings).
+    pub reviewer: String,
 }
 
 impl Default for EditState {
@@ -96,6 +98,7 @@ impl Default for EditState {
             drag: None,
             filter: String::new(),
             keyword: String::new(),
+            reviewer: String::new(),
         }
     }
 }

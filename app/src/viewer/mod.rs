@@ -180,6 +180,7 @@ impl ViewerApp {
         if let Some(path) = app.options.path.clone() {
             app.open(path);
         }
+        app.edit.reviewer = app.settings.reviewer.clone().unwrap_or_default();
         if let Some(dir) = app.initial_model() {
             app.load_model(dir);
         }

@@ -368,12 +368,15 @@ fn annotations_section(
             let rejected = a.verdict == Some(Verdict::Rejected);
             let annotation = a.id.clone();
             if ui.selectable_label(accepted, "Accept (a)").clicked() {
+                let annotation = annotation.clone();
                 actions.push(PanelAction::Edit(if accepted {
                     Edit::ClearVerdict { annotation }
                 } else {
                     Edit::Accept { annotation }
                 }));
-            } else if ui.selectable_label(rejected, "Reject (x)").clicked() {
+            }
+            // Both buttons are drawn every frame, so the layout does not move under the pointer.
+            if ui.selectable_label(rejected, "Reject (x)").clicked() {
                 actions.push(PanelAction::Edit(if rejected {
                     Edit::ClearVerdict { annotation }
                 } else {
@@ -419,6 +422,11 @@ fn annotations_section(
     }
     ui.add_space(4.0);
     ui.label(RichText::new("Tools").strong());
+    ui.horizontal(|ui| {
+        let label = ui.label("Reviewer");
+        ui.add(egui::TextEdit::singleline(&mut edit.reviewer).desired_width(160.0))
+            .labelled_by(label.id);
+    });
     ui.horizontal_wrapped(|ui| {
         for tool in [Tool::Read, Tool::Box, Tool::Brush, Tool::Eraser] {
             ui.radio_value(&mut edit.tool, tool, tool.name());

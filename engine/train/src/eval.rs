@@ -1,7 +1,8 @@
 //! Grounding evaluation on fresh phantoms: the model answers through the runtime's own ask path
 //! (`ModelSession`) on slices of phantoms it never saw, and its boxes are scored against the label
-//! maps. Acc@0.5: the share of large organs present on a slice that the answer boxes with IoU >=
-//! 0.5 under the right class (the headline on axial slices; per plane, class and language too).
+//! maps. Acc@0.5: the share of large structures present on a slice that the answer boxes with IoU
+//! >= 0.5 under the right class (the headline on axial slices; per plane, class and language
+//! too); each lung and the vertebrae count as one structure (the union of their labels).
 //! Laterality swaps: left/right structures boxed on the wrong side of the midline, or named as
 //! their mirror twin. Yes/no accuracy: one question about a class on the slice, one about a class
 //! that is not, per slice and language. Everything again with MIS-SemSam decoding.
@@ -35,6 +36,37 @@ pub struct EvalOptions {
 /// vertebra).
 pub fn is_large(class: u32) -> bool {
     matches!(class, 1..=7 | 10..=14 | 21 | 27..=43 | 51 | 52)
+}
+
+/// The structure a class belongs to for scoring: the issue names "both lungs" and "vertebrae",
+/// so the lobes of each lung and all vertebrae are scored as one structure each (their union box
+/// on the slice); every other class stands alone.
+pub fn structure(class: u32) -> (u32, &'static str) {
+    match class {
+        10 | 11 => (1001, "lung_left"),
+        12..=14 => (1002, "lung_right"),
+        27..=43 => (1003, "vertebrae"),
+        _ => (class, ""),
+    }
+}
+
+/// Union boxes per structure.
+fn by_structure(boxes: &[(u32, [f64; 4])]) -> BTreeMap<u32, [f64; 4]> {
+    let mut out: BTreeMap<u32, [f64; 4]> = BTreeMap::new();
+    for (c, b) in boxes {
+        let (s, _) = structure(*c);
+        out.entry(s)
+            .and_modify(|u| {
+                *u = [
+                    u[0].min(b[0]),
+                    u[1].min(b[1]),
+                    u[2].max(b[2]),
+                    u[3].max(b[3]),
+                ]
+            })
+            .or_insert(*b);
+    }
+    out
 }
 
 /// Left/right twins (class, mirror).
@@ -167,23 +199,28 @@ pub fn evaluate(opts: &EvalOptions, mut progress: impl FnMut(&str)) -> Result<Re
                                 Some((f.class_id?, [b[0] / w, b[1] / h, b[2] / w, b[3] / h]))
                             })
                             .collect();
-                        for (class, gt) in target_boxes(&truth) {
-                            if !is_large(class) {
-                                continue;
-                            }
-                            let hit = predicted
-                                .iter()
-                                .any(|(c, b)| *c == class && iou(*b, gt) >= 0.5);
+                        let truth_large: Vec<(u32, [f64; 4])> = target_boxes(&truth)
+                            .into_iter()
+                            .filter(|(c, _)| is_large(*c))
+                            .collect();
+                        let predicted_by = by_structure(&predicted);
+                        for (class, gt) in by_structure(&truth_large) {
+                            let hit = predicted_by.get(&class).is_some_and(|b| iou(*b, gt) >= 0.5);
                             scores
                                 .per_plane
                                 .entry(plane.name().into())
                                 .or_default()
                                 .add(hit);
                             if plane == Plane::Axial {
-                                let name = labels
-                                    .get(class)
-                                    .map(|c| c.name.clone())
-                                    .unwrap_or_else(|| class.to_string());
+                                let name = match class {
+                                    1001 => "lung_left".to_string(),
+                                    1002 => "lung_right".to_string(),
+                                    1003 => "vertebrae".to_string(),
+                                    c => labels
+                                        .get(c)
+                                        .map(|c| c.name.clone())
+                                        .unwrap_or_else(|| c.to_string()),
+                                };
                                 scores.per_class.entry(name).or_default().add(hit);
                                 let l = if lang == Lang::En { "en" } else { "de" };
                                 scores.per_language.entry(l.into()).or_default().add(hit);
