@@ -5,9 +5,9 @@
 #   bash packaging/build.sh deb|appimage|dmg|windows --out DIR [--model DIR] [--profile release|dev]
 #
 #   deb       dpkg-deb (Debian's own packager; on every Debian/Ubuntu machine). Built and tested here.
-#   appimage  an AppDir squashed by mksquashfs (squashfs-tools) behind an AppImage type-2 runtime
-#             given as APPIMAGE_RUNTIME=FILE (the runtime is a separate download, see
-#             packaging/README.md); without one, the AppDir and its squashfs are left in DIR.
+#   appimage  an AppDir squashed by mksquashfs (squashfs-tools) behind an AppImage type-2 runtime:
+#             ours (packaging/appimage-runtime, extract-and-run, no FUSE) unless
+#             APPIMAGE_RUNTIME=FILE names another (e.g. AppImage's own). Built and tested here.
 #   dmg       macOS only: Groundglass.app (Info.plist in packaging/macos) in a disk image (hdiutil).
 #   windows   Windows only: a folder and a zip, or an MSI with WiX 4 (packaging/windows).
 #
@@ -110,8 +110,12 @@ EOF
     rm -f "$SQUASH"
     mksquashfs "$APPDIR" "$SQUASH" -root-owned -noappend -comp gzip >&2
     if [[ -z "${APPIMAGE_RUNTIME:-}" ]]; then
-      echo "no APPIMAGE_RUNTIME given: $APPDIR and $SQUASH are ready; prepend a type-2 runtime to make the AppImage" >&2
-      exit 3
+      # Our own runtime (packaging/appimage-runtime: extracts to the cache and runs AppRun, no
+      # FUSE), marked as an AppImage type 2 ("AI\x02" at byte 8 of the ELF header).
+      cargo build --release --locked --manifest-path "$ROOT/packaging/appimage-runtime/Cargo.toml" >&2
+      APPIMAGE_RUNTIME="$OUT/runtime"
+      cp "$ROOT/packaging/appimage-runtime/target/release/groundglass-appimage-runtime" "$APPIMAGE_RUNTIME"
+      printf 'AI\x02' | dd of="$APPIMAGE_RUNTIME" bs=1 seek=8 conv=notrunc status=none
     fi
     IMG="$OUT/Groundglass-$VERSION-$(uname -m).AppImage"
     cat "$APPIMAGE_RUNTIME" "$SQUASH" > "$IMG"
