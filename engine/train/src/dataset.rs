@@ -14,6 +14,8 @@ use crate::Result;
 
 /// Slices need this many pixels of a class for it to count (slivers are not findings).
 pub const MIN_PIXELS: usize = 16;
+/// The share of grounded reports among phantom samples; the rest are yes/no questions.
+pub const GROUNDED_SHARE: f64 = 0.6;
 /// At most this many phrases per grounded target (the largest classes).
 pub const MAX_PHRASES: usize = 8;
 
@@ -209,7 +211,7 @@ impl PhantomSamples {
         } else {
             Lang::De
         };
-        let (prompt, target) = if self.rng.unit() < 0.7 {
+        let (prompt, target) = if self.rng.unit() < GROUNDED_SHARE {
             let boxes = target_boxes(&truth);
             (
                 text::grounded_request(lang).text(),

@@ -113,34 +113,47 @@ fn load_weights(varmap: &VarMap, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Pads a batch: pixels (B, 3, S, S), ids (B, L) with `<pad>`, and the loss rows and targets.
-fn batch_tensors(
-    samples: &[Sample],
-    size: usize,
-) -> Result<(Tensor, Tensor, Vec<usize>, Tensor, Tensor)> {
+/// A padded batch: pixels (B, 3, S, S), ids (B, L) with `<pad>`, the prefixes, and per target
+/// token its logit row, its id and its weight.
+struct Batch {
+    pixels: Tensor,
+    ids: Tensor,
+    prefix: Vec<usize>,
+    rows: Tensor,
+    targets: Tensor,
+    weights: Tensor,
+}
+
+/// Pads a batch. Each sample weighs the same in the loss whatever its length: a one-word answer
+/// ("yes") would otherwise be drowned by the sixty tokens of a grounded report.
+fn batch_tensors(samples: &[Sample], size: usize) -> Result<Batch> {
     let b = samples.len();
     let len = samples.iter().map(|s| s.ids.len()).max().unwrap_or(1);
     let mut pixels = Vec::with_capacity(b * 3 * size * size);
     let mut ids = Vec::with_capacity(b * len);
     let mut rows = Vec::new();
     let mut targets = Vec::new();
+    let mut weights = Vec::new();
     for (i, s) in samples.iter().enumerate() {
         pixels.extend_from_slice(&s.pixels);
         ids.extend_from_slice(&s.ids);
         ids.extend(std::iter::repeat_n(0u32, len - s.ids.len()));
+        let n = s.ids.len().saturating_sub(s.prefix).max(1);
         for t in s.prefix..s.ids.len() {
             rows.push((i * len + t - 1) as u32);
             targets.push(s.ids[t]);
+            weights.push(1.0 / (n * b) as f32);
         }
     }
     let device = Device::Cpu;
-    Ok((
-        Tensor::from_vec(pixels, (b, 3, size, size), &device)?,
-        Tensor::from_vec(ids, (b, len), &device)?,
-        samples.iter().map(|s| s.prefix).collect(),
-        Tensor::new(rows.as_slice(), &device)?,
-        Tensor::new(targets.as_slice(), &device)?,
-    ))
+    Ok(Batch {
+        pixels: Tensor::from_vec(pixels, (b, 3, size, size), &device)?,
+        ids: Tensor::from_vec(ids, (b, len), &device)?,
+        prefix: samples.iter().map(|s| s.prefix).collect(),
+        rows: Tensor::new(rows.as_slice(), &device)?,
+        weights: Tensor::new(weights.as_slice(), &device)?,
+        targets: Tensor::new(targets.as_slice(), &device)?,
+    })
 }
 
 /// Trains; `progress` is called after every step.
@@ -247,13 +260,20 @@ pub fn train(opts: &TrainOptions, mut progress: impl FnMut(&Progress)) -> Result
                 phantoms.draw(&tokenizer, image_token, image_tokens)?
             });
         }
-        let (pixels, ids, prefix, rows, targets) = batch_tensors(&samples, size)?;
+        let batch = batch_tensors(&samples, size)?;
         let lr = opts.lr * ((step + 1) as f64 / warmup).min(1.0);
         optimizer.set_learning_rate(lr);
-        let logits = model.forward_batch(&pixels, &ids, &prefix)?;
+        let logits = model.forward_batch(&batch.pixels, &batch.ids, &batch.prefix)?;
         let (b, len, vocab) = logits.dims3()?;
-        let picked = logits.reshape((b * len, vocab))?.index_select(&rows, 0)?;
-        let loss = candle_nn::loss::cross_entropy(&picked, &targets)?;
+        let picked = logits
+            .reshape((b * len, vocab))?
+            .index_select(&batch.rows, 0)?;
+        // Per-sample mean cross-entropy, averaged over the batch.
+        let log_p = candle_nn::ops::log_softmax(&picked, 1)?
+            .gather(&batch.targets.unsqueeze(1)?, 1)?
+            .squeeze(1)?;
+        let loss = (log_p * &batch.weights)?.sum_all()?.neg()?;
+        let targets = batch.targets;
         optimizer.backward_step(&loss)?;
         let hits = picked
             .argmax(1)?

@@ -1,0 +1,109 @@
+//! The trainer end to end, small: a few steps from scratch write a checkpoint the runtime loads
+//! and answers with; running again with more steps resumes from it; a fine-tuning run starts from
+//! that checkpoint and trains on corrections exported from the real CT (the example edits).
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device};
+use groundglass_feedback::export::radgrounder;
+use groundglass_feedback::{Corrections, Entry, Store};
+use groundglass_model::prompt::Lang;
+use groundglass_model::{AskInput, ModelSession};
+use groundglass_study::{extract, open, NoProgress, Photometric, Plane};
+use groundglass_train::trainer::{train, TrainOptions};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn options(out: &Path, steps: usize) -> TrainOptions {
+    TrainOptions {
+        out: out.to_path_buf(),
+        steps,
+        batch: 2,
+        lr: 1e-3,
+        seed: 1,
+        phantoms: 1,
+        phantom_seed: 500,
+        init: None,
+        corrections: None,
+        checkpoint_every: 2,
+    }
+}
+
+#[test]
+fn trains_resumes_and_fine_tunes_on_corrections() {
+    let tmp = std::env::temp_dir().join(format!("gg-trainer-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let out = tmp.join("model");
+    let mut seen = Vec::new();
+    let state = train(&options(&out, 3), |p| seen.push(p.step)).expect("trains");
+    assert_eq!(seen, vec![1, 2, 3]);
+    assert_eq!(state.step, 3);
+    assert!(state.loss.is_finite());
+    for f in [
+        "config.json",
+        "tokenizer.json",
+        "model.safetensors",
+        "train_state.json",
+    ] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    // Resuming continues from step 3.
+    let mut resumed = Vec::new();
+    train(&options(&out, 5), |p| resumed.push(p.step)).expect("resumes");
+    assert_eq!(resumed, vec![4, 5]);
+
+    // The checkpoint is a model folder the runtime opens and asks.
+    let (_, phantom_volume) = {
+        let p = groundglass_phantom::generate(&groundglass_phantom::PhantomConfig::ct(9));
+        let v = p.to_volume();
+        (p, v)
+    };
+    let slice = extract(&phantom_volume, Plane::Axial, 48);
+    let mut session = ModelSession::load(&out, DType::F32, &Device::Cpu).expect("loads");
+    let answer = session
+        .ask(
+            &AskInput {
+                slice: &slice,
+                modality: "CT",
+                photometric: Photometric::Monochrome2,
+                request: &groundglass_train::text::grounded_request(Lang::En),
+                semsam: None,
+                max_new_tokens: 8,
+            },
+            |_| true,
+        )
+        .expect("answers");
+    assert!(answer.tokens > 0);
+
+    // Fine-tune on corrections exported from the real CT.
+    let ct = root().join("../shared/testdata/dicom/series/ct_head_invesalius");
+    let study = open(&ct).expect("ct");
+    let series = &study.series[0];
+    let volume = series.load(0, &NoProgress).expect("load");
+    let mut store = Store::open(&tmp.join("store")).expect("store");
+    let edits =
+        std::fs::read_to_string(root().join("tests/fixtures/review-edits.jsonl")).expect("edits");
+    for line in edits.lines() {
+        let entry: Entry = serde_json::from_str(line).expect("edit");
+        store.append_entry(entry).expect("append");
+    }
+    let corrections = Corrections::replay(store.entries());
+    let export = tmp.join("export");
+    let slices = radgrounder::export(&export, series, &volume, &corrections).expect("export");
+    assert_eq!(slices, 2);
+    let tuned = tmp.join("tuned");
+    let mut opts = options(&tuned, 2);
+    opts.init = Some(out.clone());
+    opts.corrections = Some(export);
+    opts.phantoms = 0;
+    let state = train(&opts, |_| {}).expect("fine-tunes on corrections alone");
+    assert_eq!(state.step, 2);
+    assert!(state.loss.is_finite());
+    // The tokenizer and config came from the starting checkpoint.
+    assert_eq!(
+        std::fs::read(tuned.join("tokenizer.json")).expect("tok"),
+        std::fs::read(out.join("tokenizer.json")).expect("tok")
+    );
+}
