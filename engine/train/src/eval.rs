@@ -1,8 +1,8 @@
 //! Grounding evaluation on fresh phantoms: the model answers through the runtime's own ask path
 //! (`ModelSession`) on slices of phantoms it never saw, and its boxes are scored against the label
-//! maps. Acc@0.5: the share of large structures present on a slice that the answer boxes with IoU
-//! >= 0.5 under the right class (the headline on axial slices; per plane, class and language
-//! too); each lung and the vertebrae count as one structure (the union of their labels).
+//! maps. Acc@0.5: the share of large structures present on a slice that the answer boxes with
+//! IoU of at least 0.5 under the right class (the headline on axial slices; per plane, class and
+//! language too); each lung and the vertebrae count as one structure (the union of their labels).
 //! Laterality swaps: left/right structures boxed on the wrong side of the midline, or named as
 //! their mirror twin. Yes/no accuracy: one question about a class on the slice, one about a class
 //! that is not, per slice and language. Everything again with MIS-SemSam decoding.
