@@ -156,6 +156,16 @@ fn batch_tensors(samples: &[Sample], size: usize) -> Result<Batch> {
     })
 }
 
+/// Linear warm-up, then a cosine decay to a tenth of `peak` at the last step.
+pub fn learning_rate(peak: f64, step: usize, steps: usize, warmup: f64) -> f64 {
+    let s = step as f64 + 1.0;
+    if s < warmup {
+        return peak * s / warmup;
+    }
+    let t = ((s - warmup) / (steps as f64 - warmup).max(1.0)).clamp(0.0, 1.0);
+    peak * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()))
+}
+
 /// Trains; `progress` is called after every step.
 pub fn train(opts: &TrainOptions, mut progress: impl FnMut(&Progress)) -> Result<TrainState> {
     std::fs::create_dir_all(&opts.out).map_err(|e| file_err(&opts.out, e))?;
@@ -261,7 +271,7 @@ pub fn train(opts: &TrainOptions, mut progress: impl FnMut(&Progress)) -> Result
             });
         }
         let batch = batch_tensors(&samples, size)?;
-        let lr = opts.lr * ((step + 1) as f64 / warmup).min(1.0);
+        let lr = learning_rate(opts.lr, step, opts.steps, warmup);
         optimizer.set_learning_rate(lr);
         let logits = model.forward_batch(&batch.pixels, &batch.ids, &batch.prefix)?;
         let (b, len, vocab) = logits.dims3()?;
@@ -306,4 +316,18 @@ pub fn train(opts: &TrainOptions, mut progress: impl FnMut(&Progress)) -> Result
     }
     groundglass_model::fast_gelu::set_differentiable(false);
     Ok(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::learning_rate;
+
+    #[test]
+    fn warm_up_then_cosine_to_a_tenth() {
+        assert!((learning_rate(1.0, 0, 1000, 100.0) - 0.01).abs() < 1e-12);
+        assert!((learning_rate(1.0, 99, 1000, 100.0) - 1.0).abs() < 1e-12);
+        let mid = learning_rate(1.0, 549, 1000, 100.0);
+        assert!((mid - 0.55).abs() < 1e-9, "{mid}");
+        assert!((learning_rate(1.0, 999, 1000, 100.0) - 0.1).abs() < 1e-12);
+    }
 }
