@@ -467,11 +467,17 @@ fn annotations_section(
         }
     });
     if let Some(dir) = &view.store {
+        // The store's name (the study key); the full path on hover.
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         ui.label(
-            RichText::new(format!("saved to {}", dir.display()))
+            RichText::new(format!("saved in store {name}"))
                 .small()
                 .color(Color32::GRAY),
-        );
+        )
+        .on_hover_text(dir.display().to_string());
     }
     ui.separator();
     hovered
