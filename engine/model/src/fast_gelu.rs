@@ -120,6 +120,32 @@ pub fn gelu_tanh_mul(gate: &Tensor, up: &Tensor) -> candle_core::Result<Tensor> 
     }
 }
 
+/// An element-wise f32 map over contiguous storage, split across threads (the CPU side of the
+/// fused unary ops below).
+fn map_f32(
+    name: &str,
+    s: &CpuStorage,
+    l: &Layout,
+    f: impl Fn(f32) -> f32 + Sync,
+) -> candle_core::Result<(CpuStorage, Shape)> {
+    let CpuStorage::F32(x) = s else {
+        candle_core::bail!("{name}: f32 only");
+    };
+    let Some((a, b)) = l.contiguous_offsets() else {
+        candle_core::bail!("{name}: contiguous input only");
+    };
+    let x = &x[a..b];
+    let mut out = vec![0f32; x.len()];
+    out.par_chunks_mut(8192)
+        .zip(x.par_chunks(8192))
+        .for_each(|(o, x)| {
+            for (o, &v) in o.iter_mut().zip(x) {
+                *o = f(v);
+            }
+        });
+    Ok((CpuStorage::F32(out), l.shape().clone()))
+}
+
 struct Gelu;
 
 impl CustomOp1 for Gelu {
@@ -128,22 +154,7 @@ impl CustomOp1 for Gelu {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let CpuStorage::F32(x) = s else {
-            candle_core::bail!("gelu-tanh: f32 only");
-        };
-        let Some((a, b)) = l.contiguous_offsets() else {
-            candle_core::bail!("gelu-tanh: contiguous input only");
-        };
-        let x = &x[a..b];
-        let mut out = vec![0f32; x.len()];
-        out.par_chunks_mut(8192)
-            .zip(x.par_chunks(8192))
-            .for_each(|(o, x)| {
-                for (o, &v) in o.iter_mut().zip(x) {
-                    *o = gelu_tanh_scalar(v);
-                }
-            });
-        Ok((CpuStorage::F32(out), l.shape().clone()))
+        map_f32(self.name(), s, l, gelu_tanh_scalar)
     }
 }
 
@@ -164,23 +175,8 @@ impl CustomOp1 for SoftCap {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let CpuStorage::F32(x) = s else {
-            candle_core::bail!("softcap: f32 only");
-        };
-        let Some((a, b)) = l.contiguous_offsets() else {
-            candle_core::bail!("softcap: contiguous input only");
-        };
         let cap = self.0;
-        let x = &x[a..b];
-        let mut out = vec![0f32; x.len()];
-        out.par_chunks_mut(8192)
-            .zip(x.par_chunks(8192))
-            .for_each(|(o, x)| {
-                for (o, &v) in o.iter_mut().zip(x) {
-                    *o = cap * fast_tanh(v / cap);
-                }
-            });
-        Ok((CpuStorage::F32(out), l.shape().clone()))
+        map_f32(self.name(), s, l, |v| cap * fast_tanh(v / cap))
     }
 }
 

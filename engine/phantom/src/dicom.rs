@@ -9,6 +9,7 @@ use dicom_core::value::PrimitiveValue;
 use dicom_core::{DataElement, Tag, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+use groundglass_study::dicom::build::{ds, multi, text, us};
 
 use crate::config::Modality;
 use crate::error::{io_err, PhantomError, Result};
@@ -21,38 +22,6 @@ const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
 /// Fixed, so files are reproducible.
 const DATE: &str = "20250101";
 const TIME: &str = "120000";
-
-/// A DS value of at most 16 characters.
-fn ds(v: f64) -> String {
-    for digits in (0..=8).rev() {
-        let s = format!("{v:.digits$}");
-        let s = if s.contains('.') {
-            s.trim_end_matches('0').trim_end_matches('.').to_string()
-        } else {
-            s
-        };
-        if s.len() <= 16 {
-            return if s == "-0" { "0".into() } else { s };
-        }
-    }
-    format!("{v:.0}")
-}
-
-fn text(tag: Tag, vr: VR, value: &str) -> DataElement<InMemDicomObject> {
-    DataElement::new(tag, vr, PrimitiveValue::from(value))
-}
-
-fn multi(tag: Tag, vr: VR, values: &[String]) -> DataElement<InMemDicomObject> {
-    DataElement::new(
-        tag,
-        vr,
-        PrimitiveValue::Strs(values.iter().cloned().collect()),
-    )
-}
-
-fn us(tag: Tag, v: u16) -> DataElement<InMemDicomObject> {
-    DataElement::new(tag, VR::US, PrimitiveValue::from(v))
-}
 
 /// UIDs of one phantom's series.
 struct Uids {

@@ -13,6 +13,7 @@ use dicom_core::{DataElement, Length, Tag, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::{FileMetaTableBuilder, InMemDicomObject, OpenFileOptions};
 use groundglass_grounding::LabelMap;
+use groundglass_study::dicom::build::{ds, multi, text, us};
 use groundglass_study::dicom::series::DicomSeriesPlan;
 use groundglass_study::LabelVolume;
 
@@ -39,38 +40,6 @@ fn new_uid(what: &str) -> String {
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     uid_from(format!("{what}-{nanos}-{}", std::process::id()).as_bytes())
-}
-
-/// A DS value of at most 16 characters.
-fn ds(v: f64) -> String {
-    for digits in (0..=8).rev() {
-        let s = format!("{v:.digits$}");
-        let s = if s.contains('.') {
-            s.trim_end_matches('0').trim_end_matches('.').to_string()
-        } else {
-            s
-        };
-        if s.len() <= 16 {
-            return if s == "-0" { "0".into() } else { s };
-        }
-    }
-    format!("{v:.0}")
-}
-
-fn text(tag: Tag, vr: VR, value: &str) -> DataElement<InMemDicomObject> {
-    DataElement::new(tag, vr, PrimitiveValue::from(value))
-}
-
-fn multi(tag: Tag, vr: VR, values: &[String]) -> DataElement<InMemDicomObject> {
-    DataElement::new(
-        tag,
-        vr,
-        PrimitiveValue::Strs(values.iter().cloned().collect()),
-    )
-}
-
-fn us(tag: Tag, v: u16) -> DataElement<InMemDicomObject> {
-    DataElement::new(tag, VR::US, PrimitiveValue::from(v))
 }
 
 fn seq(tag: Tag, items: Vec<InMemDicomObject>) -> DataElement<InMemDicomObject> {
@@ -552,15 +521,6 @@ fn civil_date_time(secs: u64) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ds_values_fit_sixteen_characters() {
-        assert_eq!(ds(1.0), "1");
-        assert_eq!(ds(-125.5), "-125.5");
-        assert_eq!(ds(0.488281250000001), "0.48828125");
-        assert!(ds(-123456.123456789).len() <= 16);
-        assert_eq!(ds(-0.0), "0");
-    }
 
     #[test]
     fn dates_are_civil() {

@@ -1,6 +1,7 @@
 //! DICOM: headers, DICOMDIR, grouping into series, pixel decoding.
 
 pub(crate) mod attrs;
+pub mod build;
 pub mod decode;
 pub mod dicomdir;
 pub mod guard;
