@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use dicom_core::value::PrimitiveValue;
-use dicom_core::{DataElement, Tag, VR};
+use dicom_core::{DataElement, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
 use groundglass_study::dicom::build::{ds, multi, text, us};
