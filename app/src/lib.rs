@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod demo;
+pub mod process_tuning;
 pub mod render;
 pub mod viewer;
 

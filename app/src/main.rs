@@ -4,6 +4,7 @@ use clap::Parser;
 use groundglass_app::cli;
 
 fn main() -> std::process::ExitCode {
+    groundglass_app::process_tuning::apply();
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(code) => code,

@@ -132,8 +132,8 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     } else {
         let show = |name: &str, s: &groundglass_train::eval::Scores| {
             println!(
-                "{name}: Acc@0.5 (axial) {:?}, laterality swaps {:?}, yes/no {:?}",
-                s.acc_at_0_5, s.laterality_swap_rate, s.yes_no_accuracy
+                "{name}: Acc@0.5 (axial) {:?}, laterality swaps {:?}, yes/no {:?}, open VQA {:?}",
+                s.acc_at_0_5, s.laterality_swap_rate, s.yes_no_accuracy, s.open_vqa_accuracy
             );
         };
         show("greedy", &report.greedy);

@@ -5,9 +5,10 @@
 //! window on the sliding layers, soft-capped attention and logits, and a KV cache.
 
 use candle_core::{DType, Device, Module, Result, Tensor, D};
-use candle_nn::{linear_no_bias, Linear, VarBuilder};
+use candle_nn::{Linear, VarBuilder};
 
 use crate::config::TextConfig;
+use crate::linear::{linear_no_bias, FastLinear};
 
 /// Gemma's RMSNorm: computed in f32, scaled by (1 + weight).
 #[derive(Clone, Debug)]
@@ -79,9 +80,9 @@ impl Rotary {
 
 #[derive(Clone, Debug)]
 struct Mlp {
-    gate: Linear,
-    up: Linear,
-    down: Linear,
+    gate: FastLinear,
+    up: FastLinear,
+    down: FastLinear,
     act: candle_nn::Activation,
 }
 
@@ -99,10 +100,10 @@ impl Module for Mlp {
 
 #[derive(Clone, Debug)]
 struct Attention {
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    o: Linear,
+    q: FastLinear,
+    k: FastLinear,
+    v: FastLinear,
+    o: FastLinear,
     heads: usize,
     kv_heads: usize,
     head_dim: usize,

@@ -8,6 +8,7 @@ pub mod error;
 pub mod fast_gelu;
 pub mod gemma2;
 pub mod generate;
+pub mod linear;
 pub mod mask_head;
 pub mod paligemma;
 pub mod preprocess;

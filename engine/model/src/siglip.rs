@@ -5,20 +5,22 @@
 //! (`vision_tower.embeddings.*`, `encoder.layers.N.*`, `post_layernorm`).
 
 use candle_core::{Module, Tensor};
-use candle_nn::{layer_norm, linear, LayerNorm, LayerNormConfig, Linear, VarBuilder};
+use candle_nn::{layer_norm, LayerNorm, LayerNormConfig, VarBuilder};
+
 use candle_transformers::models::siglip::VisionConfig;
 
 use crate::fast_gelu::{gelu_tanh, layer_norm as norm, softmax_last};
+use crate::linear::{linear, FastLinear};
 
 struct Layer {
     norm1: LayerNorm,
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    out: Linear,
+    q: FastLinear,
+    k: FastLinear,
+    v: FastLinear,
+    out: FastLinear,
     norm2: LayerNorm,
-    fc1: Linear,
-    fc2: Linear,
+    fc1: FastLinear,
+    fc2: FastLinear,
 }
 
 pub struct VisionTower {
