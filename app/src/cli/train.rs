@@ -4,7 +4,8 @@
 //! `--out` resumes from its last checkpoint.
 //!
 //! `groundglass eval grounding --model DIR --phantoms N --seed S [--slices K] [--json]`: scores a
-//! model on fresh phantoms (Acc@0.5, laterality swaps, yes/no accuracy, with and without SemSam).
+//! model on fresh phantoms (Acc@0.5, laterality swaps, yes/no and open-question accuracy, with and
+//! without SemSam).
 
 use std::io::Write as _;
 use std::path::PathBuf;

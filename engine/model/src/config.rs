@@ -75,7 +75,7 @@ impl TextConfig {
                 .get(i)
                 .map(|t| t == "sliding_attention")
                 .unwrap_or(false),
-            None => i % 2 == 0,
+            None => i.is_multiple_of(2),
         }
     }
 }

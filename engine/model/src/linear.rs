@@ -5,7 +5,8 @@
 //! matrix) is most of the time to the first token, so on CPUs with AVX-512 `x · Wᵀ` runs through
 //! the kernel in [`avx512`]: Wᵀ packed into panels of 32 columns per block of K, a 12 × 32
 //! register tile, threads over column blocks. Everything else (decoding's single rows, other
-//! dtypes and devices, and training, which needs gradients) uses Candle's matmul.
+//! dtypes and devices, and training, which needs gradients) uses Candle's matmul. Setting
+//! `GROUNDGLASS_NO_AVX512` turns the kernel off (for comparisons).
 
 use candle_core::{CpuStorage, CustomOp2, DType, Device, Layout, Module, Shape, Tensor};
 
@@ -116,6 +117,7 @@ pub mod avx512 {
     //! packed into 32-column panels (each K step's 32 values contiguous, zero-padded past N),
     //! then 12-row strips of A run against each panel in the register tile (24 accumulators).
     //! Column blocks are split across threads; each thread owns its columns of C.
+    #![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 
     /// Whether this CPU runs the kernel (checked once).
     pub fn available() -> bool {

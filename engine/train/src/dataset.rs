@@ -1,6 +1,7 @@
 //! Training samples from phantoms (and from exported corrections): a slice in one of the three
 //! planes, preprocessed exactly as the runtime does, and a prompt with its target: a grounded
-//! report with one union box per class from the label map, or a yes/no question about a class.
+//! report with one union box per class from the label map, a yes/no question about a class, or an
+//! open question (which side an organ lies on, which structures are visible, the largest one).
 
 use groundglass_grounding::LabelMap;
 use groundglass_model::preprocess::{preprocess_slice, preprocess_values};
@@ -9,13 +10,15 @@ use groundglass_model::tokenizer::PromptTokenizer;
 use groundglass_phantom::Phantom;
 use groundglass_study::{extract, Photometric, Plane, PlaneGrid, Volume};
 
-use crate::text;
+use crate::text::{self, OpenQuestion};
 use crate::Result;
 
 /// Slices need this many pixels of a class for it to count (slivers are not findings).
 pub const MIN_PIXELS: usize = 16;
-/// The share of grounded reports among phantom samples; the rest are yes/no questions.
-pub const GROUNDED_SHARE: f64 = 0.6;
+/// The share of grounded reports among phantom samples.
+pub const GROUNDED_SHARE: f64 = 0.4;
+/// The share of yes/no questions; the rest are open questions.
+pub const YES_NO_SHARE: f64 = 0.4;
 /// At most this many phrases per grounded target (the largest classes).
 pub const MAX_PHRASES: usize = 8;
 
@@ -128,6 +131,53 @@ pub fn target_boxes(truth: &SliceTruth) -> Vec<(u32, [f64; 4])> {
     kept
 }
 
+/// The solid organs and large vessels of the phantoms (not lung lobes, airways or vertebrae).
+pub fn is_organ(class: u32) -> bool {
+    matches!(class, 1..=7 | 21 | 51 | 52)
+}
+
+/// The open questions a slice answers: the side of each midline-named organ on it (not on
+/// sagittal slices, which have no left and right), and which structures it shows and the
+/// largest, when it shows any.
+pub fn open_questions(truth: &SliceTruth) -> Vec<OpenQuestion> {
+    let mut out = Vec::new();
+    if truth.boxes.is_empty() {
+        return out;
+    }
+    out.push(OpenQuestion::Structures);
+    out.push(OpenQuestion::Largest);
+    if truth.plane != Plane::Sagittal {
+        out.extend(
+            truth
+                .boxes
+                .iter()
+                .filter(|b| text::is_side_question_class(b.0))
+                .map(|b| OpenQuestion::Side(b.0)),
+        );
+    }
+    out
+}
+
+/// The answer to an open question from the slice's truth.
+pub fn open_answer(labels: &LabelMap, truth: &SliceTruth, q: OpenQuestion, lang: Lang) -> String {
+    match q {
+        OpenQuestion::Side(class) => match truth.boxes.iter().find(|b| b.0 == class) {
+            Some((_, b, _)) => text::side_word((b[0] + b[2]) / 2.0, lang).into(),
+            None => text::yes_no_answer(false, lang).into(),
+        },
+        OpenQuestion::Structures => {
+            let classes: Vec<u32> = target_boxes(truth).iter().map(|b| b.0).collect();
+            text::structures_answer(labels, &classes, lang)
+        }
+        OpenQuestion::Largest => truth
+            .boxes
+            .iter()
+            .max_by_key(|b| b.2)
+            .map(|b| text::class_name(labels, b.0, lang))
+            .unwrap_or_else(|| text::structures_answer(labels, &[], lang)),
+    }
+}
+
 /// One training example: preprocessed pixels (3, S, S) and the ids (image tokens, `<bos>`,
 /// prompt, target, `<eos>`); the first `prefix` ids form the bidirectional prefix.
 #[derive(Clone, Debug)]
@@ -182,7 +232,7 @@ impl PhantomSamples {
         }
     }
 
-    /// A random sample: mostly axial, grounded reports and yes/no questions, both languages.
+    /// A random sample: mostly axial; grounded reports, yes/no and open questions; both languages.
     pub fn draw(
         &mut self,
         tokenizer: &PromptTokenizer,
@@ -211,11 +261,19 @@ impl PhantomSamples {
         } else {
             Lang::De
         };
-        let (prompt, target) = if self.rng.unit() < GROUNDED_SHARE {
+        let open = open_questions(&truth);
+        let kind = self.rng.unit();
+        let (prompt, target) = if kind < GROUNDED_SHARE {
             let boxes = target_boxes(&truth);
             (
                 text::grounded_request(lang).text(),
                 text::grounded_target(&self.labels, &boxes, lang),
+            )
+        } else if kind >= GROUNDED_SHARE + YES_NO_SHARE && !open.is_empty() {
+            let q = open[self.rng.below(open.len())];
+            (
+                text::vqa_request(text::open_question(&self.labels, q, lang), lang).text(),
+                open_answer(&self.labels, &truth, q, lang),
             )
         } else {
             // Half the questions about a class on the slice, half about one that is not.
@@ -230,8 +288,13 @@ impl PhantomSamples {
                 .filter(|c| !present.contains(c))
                 .collect();
             let ask_present = !present.is_empty() && (absent.is_empty() || self.rng.below(2) == 0);
+            // Half the absent ones are organs (hard negatives: an organ missing from this slice
+            // is on its neighbours; a vertebra level far away is easy to rule out).
+            let absent_organs: Vec<u32> = absent.iter().copied().filter(|c| is_organ(*c)).collect();
             let class = if ask_present {
                 present[self.rng.below(present.len())]
+            } else if !absent_organs.is_empty() && self.rng.below(2) == 0 {
+                absent_organs[self.rng.below(absent_organs.len())]
             } else {
                 absent[self.rng.below(absent.len())]
             };
@@ -308,4 +371,45 @@ fn read_png16(path: &std::path::Path, offset: f32) -> Result<(Vec<f32>, usize, u
         .map(|b| f32::from(u16::from_be_bytes([b[0], b[1]])) - offset)
         .collect();
     Ok((values, info.width as usize, info.height as usize))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use groundglass_phantom::{generate, PhantomConfig};
+
+    /// Open answers come from the label map in the radiological convention: the liver on the
+    /// patient's right (the image's left), the spleen on the left.
+    #[test]
+    fn open_answers_follow_the_label_map() {
+        let phantom = generate(&PhantomConfig::ct(3));
+        let labels = LabelMap::radgrounder();
+        let grid = PlaneGrid::from_geometry(phantom.dims, &phantom.affine, Plane::Axial);
+        let truth = (0..grid.count)
+            .map(|k| slice_truth(&phantom, Plane::Axial, k))
+            .find(|t| t.boxes.iter().any(|b| b.0 == 5) && t.boxes.iter().any(|b| b.0 == 1))
+            .expect("a slice with liver and spleen");
+        let questions = open_questions(&truth);
+        assert!(questions.contains(&OpenQuestion::Side(5)));
+        assert!(questions.contains(&OpenQuestion::Side(1)));
+        let answer = |q, lang| open_answer(&labels, &truth, q, lang);
+        assert_eq!(answer(OpenQuestion::Side(5), Lang::En), "right");
+        assert_eq!(answer(OpenQuestion::Side(1), Lang::En), "left");
+        assert_eq!(answer(OpenQuestion::Side(1), Lang::De), "links");
+        let largest = truth.boxes.iter().max_by_key(|b| b.2).expect("boxes").0;
+        assert_eq!(
+            answer(OpenQuestion::Largest, Lang::En),
+            text::class_name(&labels, largest, Lang::En)
+        );
+        let listed = answer(OpenQuestion::Structures, Lang::De);
+        assert!(
+            listed.contains("leber") && listed.contains("milz"),
+            "{listed}"
+        );
+        // Sagittal slices have no sides to ask about.
+        let sagittal = slice_truth(&phantom, Plane::Sagittal, phantom.dims[0] / 2);
+        assert!(!open_questions(&sagittal)
+            .iter()
+            .any(|q| matches!(q, OpenQuestion::Side(_))));
+    }
 }

@@ -5,7 +5,9 @@
 //! language too); each lung and the vertebrae count as one structure (the union of their labels).
 //! Laterality swaps: left/right structures boxed on the wrong side of the midline, or named as
 //! their mirror twin. Yes/no accuracy: one question about a class on the slice, one about a class
-//! that is not, per slice and language. Everything again with MIS-SemSam decoding.
+//! that is not, per slice and language (also broken down by the class asked about). Open questions:
+//! which structures the slice shows, the largest, and which side an organ lies on, scored by exact
+//! words. Everything again with MIS-SemSam decoding.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -19,8 +21,9 @@ use groundglass_phantom::{generate, PhantomConfig};
 use groundglass_study::{extract, Photometric, Plane, PlaneGrid};
 use serde::Serialize;
 
-use crate::dataset::{slice_truth, target_boxes};
+use crate::dataset::{open_answer, open_questions, slice_truth, target_boxes};
 use crate::text;
+use crate::text::OpenQuestion;
 use crate::Result;
 
 #[derive(Clone, Debug)]
@@ -113,16 +116,57 @@ impl Ratio {
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
+pub struct Mean {
+    pub total: usize,
+    pub value: Option<f64>,
+    #[serde(skip)]
+    sum: f64,
+}
+
+impl Mean {
+    fn add(&mut self, v: f64) {
+        self.total += 1;
+        self.sum += v;
+        self.value = Some(self.sum / self.total as f64);
+    }
+}
+
+/// F1 of the names in two comma-separated lists of words (as `text::words` splits them).
+fn name_f1(said: &[String], truth: &[String]) -> f64 {
+    let names = |w: &[String]| -> std::collections::BTreeSet<String> {
+        w.split(|t| t == "," || t == ".")
+            .filter(|n| !n.is_empty())
+            .map(|n| n.join(" "))
+            .collect()
+    };
+    let (a, b) = (names(said), names(truth));
+    let common = a.intersection(&b).count() as f64;
+    if a.is_empty() && b.is_empty() {
+        return 1.0;
+    }
+    2.0 * common / (a.len() + b.len()) as f64
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct Scores {
     /// Axial slices, large organs.
     pub acc_at_0_5: Option<f64>,
     pub laterality_swap_rate: Option<f64>,
     pub yes_no_accuracy: Option<f64>,
+    pub open_vqa_accuracy: Option<f64>,
     pub per_plane: BTreeMap<String, Ratio>,
     pub per_class: BTreeMap<String, Ratio>,
     pub per_language: BTreeMap<String, Ratio>,
     pub laterality: Ratio,
     pub yes_no: Ratio,
+    /// Yes/no by the class asked about, and whether it was on the slice ("liver present").
+    pub yes_no_per_class: BTreeMap<String, Ratio>,
+    pub open_vqa: Ratio,
+    /// Open questions by kind (side, structures, largest).
+    pub open_vqa_per_kind: BTreeMap<String, Ratio>,
+    /// "Which structures are visible?": the mean F1 of the names listed against the true list
+    /// (exact lists are rare; this says how close they come).
+    pub structures_f1: Mean,
     pub answers: usize,
     pub unparsed_answers: usize,
 }
@@ -248,7 +292,8 @@ pub fn evaluate(opts: &EvalOptions, mut progress: impl FnMut(&str)) -> Result<Re
                             .iter()
                             .map(|(c, _)| u32::from(*c))
                             .find(|c| {
-                                !present.contains(c) && (*c as u64 + seed + k as u64) % 3 == 0
+                                !present.contains(c)
+                                    && (*c as u64 + seed + k as u64).is_multiple_of(3)
                             })
                             .or_else(|| {
                                 groundglass_phantom::classes::CLASSES
@@ -269,7 +314,47 @@ pub fn evaluate(opts: &EvalOptions, mut progress: impl FnMut(&str)) -> Result<Re
                                 .text
                                 .trim_start()
                                 .starts_with(text::yes_no_answer(false, lang));
-                            scores.yes_no.add(if yes { said_yes } else { said_no });
+                            let hit = if yes { said_yes } else { said_no };
+                            scores.yes_no.add(hit);
+                            let name = labels.get(class).map_or("?", |c| c.name.as_str());
+                            let asked = if yes { "present" } else { "absent" };
+                            scores
+                                .yes_no_per_class
+                                .entry(format!("{name} {asked}"))
+                                .or_default()
+                                .add(hit);
+                        }
+                        // Open questions: the list, the largest, and one organ's side.
+                        let open = open_questions(&truth);
+                        let sides: Vec<OpenQuestion> = open
+                            .iter()
+                            .copied()
+                            .filter(|q| matches!(q, OpenQuestion::Side(_)))
+                            .collect();
+                        let mut asked: Vec<OpenQuestion> = open
+                            .iter()
+                            .copied()
+                            .filter(|q| !matches!(q, OpenQuestion::Side(_)))
+                            .collect();
+                        if !sides.is_empty() {
+                            asked.push(sides[(seed as usize + k) % sides.len()]);
+                        }
+                        for q in asked {
+                            let question = text::open_question(&labels, q, lang);
+                            let answer = ask(&text::vqa_request(question, lang))?;
+                            let expected = open_answer(&labels, &truth, q, lang);
+                            let (said, truth_words) =
+                                (text::words(&answer.text), text::words(&expected));
+                            let hit = said == truth_words;
+                            scores.open_vqa.add(hit);
+                            if q == OpenQuestion::Structures {
+                                scores.structures_f1.add(name_f1(&said, &truth_words));
+                            }
+                            scores
+                                .open_vqa_per_kind
+                                .entry(q.kind().into())
+                                .or_default()
+                                .add(hit);
                         }
                     }
                 }
@@ -286,6 +371,7 @@ pub fn evaluate(opts: &EvalOptions, mut progress: impl FnMut(&str)) -> Result<Re
         s.acc_at_0_5 = s.per_plane.get("axial").and_then(|r| r.value);
         s.laterality_swap_rate = s.laterality.value;
         s.yes_no_accuracy = s.yes_no.value;
+        s.open_vqa_accuracy = s.open_vqa.value;
     }
     Ok(Report {
         model: opts.model.clone(),
@@ -307,5 +393,16 @@ mod tests {
         assert_eq!(iou([0.0, 0.0, 0.1, 0.1], [0.5, 0.5, 0.6, 0.6]), 0.0);
         assert_eq!(mirror(2), Some(3));
         assert!(is_left(3) && !is_left(2));
+    }
+
+    #[test]
+    fn list_f1_counts_names_not_words() {
+        let w = |s: &str| text::words(s);
+        let truth = w("right kidney , liver , spleen .");
+        assert_eq!(name_f1(&truth, &truth), 1.0);
+        // Two of three names, no wrong one: F1 = 2·2 / (2 + 3).
+        assert!((name_f1(&w("liver , spleen ."), &truth) - 0.8).abs() < 1e-12);
+        // "left kidney" shares a word with "right kidney" but is not the same name.
+        assert!((name_f1(&w("left kidney ."), &w("right kidney .")) - 0.0).abs() < 1e-12);
     }
 }

@@ -1,6 +1,6 @@
 //! Training and evaluation of small grounding models, on the same PaliGemma-2 code the app runs:
 //! a dataset builder over synthetic phantoms (grounded reports with one union box per class,
-//! yes/no questions; English and German; axial, coronal and sagittal slices), the demo tokenizer and
+//! yes/no and open questions; English and German; axial, coronal and sagittal slices), the demo tokenizer and
 //! configuration, a trainer (AdamW, resumable checkpoints in Hugging Face layout, fine-tuning from a
 //! checkpoint and on exported corrections) and the grounding evaluation.
 

@@ -1,5 +1,5 @@
 //! The texts the demo model reads and writes: class names, grounded targets in RadGrounder's
-//! format, and yes/no questions, in English and German.
+//! format, yes/no and open questions and their answers, in English and German.
 
 use groundglass_grounding::{LabelMap, Language};
 use groundglass_model::prompt::{Lang, Request, Task};
@@ -106,4 +106,81 @@ pub fn words(text: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// The open questions of the dataset, answered from the label map of the slice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenQuestion {
+    /// Which side of the patient a midline-named organ lies on (axial and coronal slices).
+    Side(u32),
+    /// Which structures the slice shows (the grounded report's classes, without boxes).
+    Structures,
+    /// The structure with the most pixels.
+    Largest,
+}
+
+impl OpenQuestion {
+    pub fn kind(self) -> &'static str {
+        match self {
+            OpenQuestion::Side(_) => "side",
+            OpenQuestion::Structures => "structures",
+            OpenQuestion::Largest => "largest",
+        }
+    }
+}
+
+/// Organs whose name does not give their side away (asking where "the left kidney" is would
+/// teach reading, not looking).
+pub fn is_side_question_class(class: u32) -> bool {
+    matches!(class, 1 | 4..=7 | 15 | 16 | 21 | 51 | 52)
+}
+
+pub fn open_question(labels: &LabelMap, q: OpenQuestion, lang: Lang) -> String {
+    match (q, lang) {
+        (OpenQuestion::Side(c), Lang::En) => {
+            format!("which side is the {} on ?", class_name(labels, c, lang))
+        }
+        (OpenQuestion::Side(c), Lang::De) => {
+            format!("auf welcher seite liegt {} ?", class_name(labels, c, lang))
+        }
+        (OpenQuestion::Structures, Lang::En) => "which structures are visible ?".into(),
+        (OpenQuestion::Structures, Lang::De) => "welche strukturen sind zu sehen ?".into(),
+        (OpenQuestion::Largest, Lang::En) => "what is the largest structure ?".into(),
+        (OpenQuestion::Largest, Lang::De) => "was ist die größte struktur ?".into(),
+    }
+}
+
+/// The patient side of a box's centre (fractions of the slice width): patient right is on the
+/// image's left in axial and coronal views; the middle fifth counts as the midline.
+pub fn side_word(center_x: f64, lang: Lang) -> &'static str {
+    let side = if center_x < 0.4 {
+        0
+    } else if center_x > 0.6 {
+        2
+    } else {
+        1
+    };
+    match (side, lang) {
+        (0, Lang::En) => "right",
+        (2, Lang::En) => "left",
+        (_, Lang::En) => "middle",
+        (0, Lang::De) => "rechts",
+        (2, Lang::De) => "links",
+        (_, Lang::De) => "mittig",
+    }
+}
+
+/// A list of class names in the grounded report's order, joined as its phrases are.
+pub fn structures_answer(labels: &LabelMap, classes: &[u32], lang: Lang) -> String {
+    if classes.is_empty() {
+        return match lang {
+            Lang::En => "no structures .".into(),
+            Lang::De => "keine strukturen .".into(),
+        };
+    }
+    let names: Vec<String> = classes
+        .iter()
+        .map(|c| class_name(labels, *c, lang))
+        .collect();
+    format!("{} .", names.join(" , "))
 }

@@ -10,7 +10,7 @@ use groundglass_grounding::LabelMap;
 use groundglass_model::prompt::{Lang, Task};
 use serde_json::{json, Value};
 
-use crate::text::{self, words};
+use crate::text::{self, words, OpenQuestion};
 
 pub const SPECIALS: [&str; 4] = ["<pad>", "<eos>", "<bos>", "<unk>"];
 
@@ -32,6 +32,15 @@ pub fn dataset_words(classes: &[u32]) -> BTreeSet<String> {
         texts.push(text::yes_no_answer(true, lang).into());
         texts.push(text::yes_no_answer(false, lang).into());
         texts.push(text::grounded_target(&labels, &[], lang));
+        for q in [OpenQuestion::Structures, OpenQuestion::Largest] {
+            texts.push(text::open_question(&labels, q, lang));
+        }
+        for &c in classes {
+            texts.push(text::open_question(&labels, OpenQuestion::Side(c), lang));
+        }
+        for x in [0.0, 0.5, 1.0] {
+            texts.push(text::side_word(x, lang).into());
+        }
     }
     // The phrase separator and sentence punctuation of targets.
     texts.push(", . ; : ? ( ) -".into());
@@ -88,6 +97,53 @@ pub fn tokenizer_json(words: &BTreeSet<String>) -> Value {
     })
 }
 
+/// The id one past the largest a tokenizer.json uses (its vocabulary and added tokens): the
+/// model's vocabulary size.
+pub fn vocab_size(json: &Value) -> usize {
+    let words = json["model"]["vocab"]
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.values())
+        .filter_map(Value::as_u64);
+    let added = json["added_tokens"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["id"].as_u64());
+    words.chain(added).max().map_or(0, |m| m as usize + 1)
+}
+
+/// Adds the `words` a tokenizer.json lacks with ids after every id it has, so the ids of an
+/// existing checkpoint stay valid and only its embedding grows (new rows at the end). They join as
+/// whole-word added tokens: `tokenizers` numbers added tokens after the word vocabulary's size,
+/// so new vocabulary entries would shift every added token (`<loc…>`, `<seg…>`, `<image>`).
+/// Returns the words added.
+pub fn extend_tokenizer(json: &mut Value, words: &BTreeSet<String>) -> Vec<String> {
+    let first = vocab_size(json);
+    let known: BTreeSet<String> = json["model"]["vocab"]
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.keys().cloned())
+        .chain(
+            json["added_tokens"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t["content"].as_str().map(str::to_string)),
+        )
+        .collect();
+    let Some(added_tokens) = json["added_tokens"].as_array_mut() else {
+        return Vec::new();
+    };
+    let mut added = Vec::new();
+    for (id, w) in (first..).zip(words.iter().filter(|w| !known.contains(*w))) {
+        added_tokens.push(json!({"id": id, "content": w, "single_word": true,
+            "lstrip": false, "rstrip": false, "normalized": true, "special": false}));
+        added.push(w.clone());
+    }
+    added
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,6 +170,52 @@ mod tests {
             let q = text::vqa_request(text::yes_no_question(&labels, 3, lang), lang).text();
             let ids = tok.encode(q.as_str(), false).expect("encodes");
             assert!(!ids.get_ids().contains(&unk), "{q}: {:?}", ids.get_tokens());
+            let q = text::open_question(&labels, OpenQuestion::Side(5), lang);
+            let a = text::side_word(0.9, lang);
+            let ids = tok
+                .encode(format!("{q} {a}").as_str(), false)
+                .expect("encodes");
+            assert!(!ids.get_ids().contains(&unk), "{q}: {:?}", ids.get_tokens());
         }
+    }
+
+    #[test]
+    fn extending_keeps_every_existing_id() {
+        let classes: Vec<u32> = vec![1, 2];
+        let mut small: BTreeSet<String> = dataset_words(&classes);
+        small.remove("liegt");
+        small.remove("largest");
+        let mut json = tokenizer_json(&small);
+        let before = tokenizers::Tokenizer::from_bytes(json.to_string().as_bytes()).expect("loads");
+        let size = vocab_size(&json);
+        let added = extend_tokenizer(&mut json, &dataset_words(&classes));
+        assert_eq!(added, vec!["largest".to_string(), "liegt".to_string()]);
+        assert_eq!(vocab_size(&json), size + 2);
+        let after = tokenizers::Tokenizer::from_bytes(json.to_string().as_bytes()).expect("loads");
+        for (token, id) in before.get_vocab(true) {
+            assert_eq!(after.token_to_id(&token), Some(id), "{token}");
+        }
+        assert_eq!(after.token_to_id("largest"), Some(size as u32));
+        let ids = after
+            .encode("Was ist die größte Struktur, die liegt? <loc0001>", false)
+            .expect("encodes");
+        let unk = after.token_to_id("<unk>");
+        assert!(
+            !ids.get_ids().iter().any(|i| Some(*i) == unk),
+            "{:?}",
+            ids.get_tokens()
+        );
+        assert_eq!(
+            ids.get_ids().last().copied(),
+            before.token_to_id("<loc0001>")
+        );
+        assert!(
+            ids.get_ids().contains(&(size as u32 + 1)),
+            "liegt: {:?}",
+            ids.get_tokens()
+        );
+        // A new word inside another word is not split out.
+        let ids = after.encode("largestness", false).expect("encodes");
+        assert_eq!(ids.get_ids(), &[unk.expect("unk")]);
     }
 }

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{config_json, DemoSize};
 use crate::dataset::{correction_samples, PhantomSamples, Rng, Sample};
-use crate::tokenizer::{dataset_words, tokenizer_json};
+use crate::tokenizer::{dataset_words, extend_tokenizer, tokenizer_json, vocab_size};
 use crate::{file_err, Result, TrainError};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -92,25 +92,83 @@ pub fn save_checkpoint(varmap: &VarMap, dir: &Path, state: &TrainState) -> Resul
     candle_core::safetensors::save(&tensors, &tmp)?;
     std::fs::rename(&tmp, &path).map_err(|e| file_err(&path, e))?;
     let state = serde_json::to_vec_pretty(state).map_err(|e| TrainError::Invalid(e.to_string()))?;
-    write_atomic(&dir.join("train_state.json"), &state)
+    write_atomic(&dir.join("train_state.json"), &state)?;
+    // A SemSam neighbour table cached beside older weights (an evaluation during training) no
+    // longer matches the embeddings.
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with("semsam_neighbours_") && name.ends_with(".safetensors") {
+                std::fs::remove_file(entry.path()).map_err(|e| file_err(&entry.path(), e))?;
+            }
+        }
+    }
+    Ok(())
 }
 
-/// Copies a checkpoint's weights into the model's variables; every variable must be there.
-fn load_weights(varmap: &VarMap, dir: &Path) -> Result<()> {
+fn read_json(path: &Path) -> Result<serde_json::Value> {
+    let text = std::fs::read_to_string(path).map_err(|e| file_err(path, e))?;
+    serde_json::from_str(&text).map_err(|e| file_err(path, e))
+}
+
+fn phantom_classes() -> Vec<u32> {
+    groundglass_phantom::classes::CLASSES
+        .iter()
+        .map(|(c, _)| u32::from(*c))
+        .collect()
+}
+
+/// Copies a checkpoint's weights into the model's variables; every variable must be there. The
+/// token embedding may have fewer rows than the model (words added to the tokenizer): the new
+/// rows start at the mean embedding plus a little seeded noise, so the new words differ.
+fn load_weights(varmap: &VarMap, dir: &Path, seed: u64) -> Result<()> {
     let checkpoint = Checkpoint::open(dir, DType::F32, &Device::Cpu)?;
     let data = varmap
         .data()
         .lock()
         .map_err(|_| TrainError::Invalid("the variable map lock is poisoned".into()))?;
+    let err = |name: &str, e: &dyn std::fmt::Display| {
+        TrainError::Invalid(format!("{}: tensor {name}: {e}", dir.display()))
+    };
     for (name, var) in data.iter() {
         let t = checkpoint
             .tensors
             .get(name)
             .ok_or_else(|| TrainError::Invalid(format!("{}: no tensor {name}", dir.display())))?;
-        var.set(t)
-            .map_err(|e| TrainError::Invalid(format!("{}: tensor {name}: {e}", dir.display())))?;
+        let (want, have) = (var.dims(), t.dims());
+        let t = if name.ends_with("embed_tokens.weight")
+            && want.len() == 2
+            && have.len() == 2
+            && want[1] == have[1]
+            && want[0] > have[0]
+        {
+            grow_rows(t, want[0], seed).map_err(|e| err(name, &e))?
+        } else {
+            t.clone()
+        };
+        var.set(&t).map_err(|e| err(name, &e))?;
     }
     Ok(())
+}
+
+/// `t` (rows, width) with rows appended up to `rows`: the mean row plus uniform noise of a tenth
+/// of the embedding's spread.
+fn grow_rows(t: &Tensor, rows: usize, seed: u64) -> candle_core::Result<Tensor> {
+    let (have, width) = t.dims2()?;
+    let mean = t.mean_keepdim(0)?;
+    let spread = f64::from(
+        t.broadcast_sub(&mean)?
+            .sqr()?
+            .mean_all()?
+            .to_scalar::<f32>()?
+            .sqrt(),
+    );
+    let mut rng = Rng::new(seed ^ 0xE3B0_C442);
+    let noise: Vec<f32> = (0..(rows - have) * width)
+        .map(|_| ((rng.unit() * 2.0 - 1.0) * 0.1 * spread) as f32)
+        .collect();
+    let new = Tensor::from_vec(noise, (rows - have, width), t.device())?.broadcast_add(&mean)?;
+    Tensor::cat(&[t, &new], 0)
 }
 
 /// A padded batch: pixels (B, 3, S, S), ids (B, L) with `<pad>`, the prefixes, and per target
@@ -180,22 +238,34 @@ pub fn train(opts: &TrainOptions, mut progress: impl FnMut(&Progress)) -> Result
     if !resume {
         match &opts.init {
             Some(init) => {
-                for f in ["config.json", "tokenizer.json"] {
-                    std::fs::copy(init.join(f), opts.out.join(f))
-                        .map_err(|e| file_err(&init.join(f), e))?;
+                // The dataset may use words the checkpoint's tokenizer lacks (it was trained on
+                // an older dataset): they get new ids at the end and new embedding rows.
+                let mut tok = read_json(&init.join("tokenizer.json"))?;
+                let mut config = read_json(&init.join("config.json"))?;
+                let added = extend_tokenizer(&mut tok, &dataset_words(&phantom_classes()));
+                if added.is_empty() {
+                    for f in ["config.json", "tokenizer.json"] {
+                        std::fs::copy(init.join(f), opts.out.join(f))
+                            .map_err(|e| file_err(&init.join(f), e))?;
+                    }
+                } else {
+                    let vocab = vocab_size(&tok);
+                    config["vocab_size"] = vocab.into();
+                    config["text_config"]["vocab_size"] = vocab.into();
+                    for (name, value) in [("tokenizer.json", &tok), ("config.json", &config)] {
+                        let text = serde_json::to_string_pretty(value)
+                            .map_err(|e| TrainError::Invalid(e.to_string()))?;
+                        write_atomic(&opts.out.join(name), text.as_bytes())?;
+                    }
                 }
             }
             None => {
-                let classes: Vec<u32> = groundglass_phantom::classes::CLASSES
-                    .iter()
-                    .map(|(c, _)| u32::from(*c))
-                    .collect();
-                let tok = tokenizer_json(&dataset_words(&classes));
+                let tok = tokenizer_json(&dataset_words(&phantom_classes()));
                 let tok_text = tok.to_string();
                 write_atomic(&opts.out.join("tokenizer.json"), tok_text.as_bytes())?;
                 let parsed = tokenizers::Tokenizer::from_bytes(tok_text.as_bytes())
                     .map_err(|e| TrainError::Invalid(e.to_string()))?;
-                let vocab = parsed.get_vocab_size(true);
+                let vocab = vocab_size(&tok);
                 let image = parsed
                     .token_to_id("<image>")
                     .ok_or_else(|| TrainError::Invalid("no <image> token".into()))?;
@@ -220,9 +290,9 @@ pub fn train(opts: &TrainOptions, mut progress: impl FnMut(&Progress)) -> Result
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
     let mut model = PaliGemma::from_var_builder(config, vb, None, false, 0)?;
     if resume {
-        load_weights(&varmap, &opts.out)?;
+        load_weights(&varmap, &opts.out, opts.seed)?;
     } else if let Some(init) = &opts.init {
-        load_weights(&varmap, init)?;
+        load_weights(&varmap, init, opts.seed)?;
     }
     let mut optimizer = AdamW::new(
         varmap.all_vars(),
@@ -297,7 +367,7 @@ pub fn train(opts: &TrainOptions, mut progress: impl FnMut(&Progress)) -> Result
         state.seconds = already + start.elapsed().as_secs_f64();
         state.options = Some(opts.clone());
         let mut checkpoint = None;
-        if state.step % opts.checkpoint_every.max(1) == 0 || state.step == opts.steps {
+        if state.step.is_multiple_of(opts.checkpoint_every.max(1)) || state.step == opts.steps {
             save_checkpoint(&varmap, &opts.out, &state)?;
             checkpoint = Some(opts.out.clone());
         }

@@ -107,3 +107,57 @@ fn trains_resumes_and_fine_tunes_on_corrections() {
         std::fs::read(out.join("tokenizer.json")).expect("tok")
     );
 }
+
+/// Fine-tuning a checkpoint whose tokenizer lacks words the dataset now uses: the words join with
+/// new ids after every existing one, the embedding grows by as many rows, and the old rows (and
+/// every other weight) carry over unchanged (learning rate 0 here).
+#[test]
+fn fine_tuning_grows_the_vocabulary_and_keeps_old_ids() {
+    let tmp = std::env::temp_dir().join(format!("gg-grow-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let base = tmp.join("base");
+    train(&options(&base, 1), |_| {}).expect("trains");
+    // Make "liegt" unknown to the base tokenizer without moving any id.
+    let tok_path = base.join("tokenizer.json");
+    let mut tok: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&tok_path).expect("tok")).expect("json");
+    let vocab = tok["model"]["vocab"].as_object_mut().expect("vocab");
+    let id = vocab.remove("liegt").expect("liegt in the vocabulary");
+    vocab.insert("zz-unused".into(), id);
+    std::fs::write(&tok_path, tok.to_string()).expect("write");
+    let old = groundglass_model::Checkpoint::open(&base, DType::F32, &Device::Cpu).expect("base");
+    let embed = "language_model.embed_tokens.weight";
+    let (rows, width) = old.tensors[embed].dims2().expect("2d");
+
+    let tuned = tmp.join("tuned");
+    let mut opts = options(&tuned, 1);
+    opts.init = Some(base.clone());
+    opts.lr = 0.0;
+    train(&opts, |_| {}).expect("fine-tunes");
+    let before = tokenizers::Tokenizer::from_file(&tok_path).expect("before");
+    let after = tokenizers::Tokenizer::from_file(tuned.join("tokenizer.json")).expect("after");
+    for (token, id) in before.get_vocab(true) {
+        assert_eq!(after.token_to_id(&token), Some(id), "{token}");
+    }
+    assert_eq!(after.token_to_id("liegt"), Some(rows as u32));
+    let new = groundglass_model::Checkpoint::open(&tuned, DType::F32, &Device::Cpu).expect("tuned");
+    assert_eq!(new.tensors[embed].dims2().expect("2d"), (rows + 1, width));
+    for (name, t) in &old.tensors {
+        let t2 = new.tensors[name]
+            .narrow(0, 0, t.dim(0).expect("dim"))
+            .expect("narrow");
+        let diff = (t - t2)
+            .and_then(|d| d.abs()?.max_all()?.to_scalar::<f32>())
+            .expect("diff");
+        assert_eq!(diff, 0.0, "{name} changed");
+    }
+    // The question with the new word is encoded without unknown tokens.
+    let ids = after
+        .encode("auf welcher seite liegt leber ?", false)
+        .expect("encodes");
+    assert!(
+        ids.get_ids().contains(&(rows as u32)),
+        "{:?}",
+        ids.get_tokens()
+    );
+}
