@@ -83,17 +83,13 @@ impl CustomOp2 for GeluMul {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (CpuStorage::F32(gate), CpuStorage::F32(up)) = (s1, s2) else {
-            candle_core::bail!("gelu-tanh-mul: f32 only");
-        };
-        let (Some((g0, g1)), Some((u0, u1))) = (l1.contiguous_offsets(), l2.contiguous_offsets())
-        else {
-            candle_core::bail!("gelu-tanh-mul: contiguous inputs only");
-        };
+        let (gate, up) = (
+            f32_slice(self.name(), s1, l1)?,
+            f32_slice(self.name(), s2, l2)?,
+        );
         if l1.shape() != l2.shape() {
             candle_core::bail!("gelu-tanh-mul: shapes differ");
         }
-        let (gate, up) = (&gate[g0..g1], &up[u0..u1]);
         let mut out = vec![0f32; gate.len()];
         out.par_chunks_mut(8192)
             .zip(gate.par_chunks(8192).zip(up.par_chunks(8192)))
@@ -120,6 +116,21 @@ pub fn gelu_tanh_mul(gate: &Tensor, up: &Tensor) -> candle_core::Result<Tensor> 
     }
 }
 
+/// The f32 values of contiguous CPU storage (what the CPU kernels of this crate take).
+pub(crate) fn f32_slice<'a>(
+    name: &str,
+    s: &'a CpuStorage,
+    l: &Layout,
+) -> candle_core::Result<&'a [f32]> {
+    let CpuStorage::F32(x) = s else {
+        candle_core::bail!("{name}: f32 only");
+    };
+    let Some((a, b)) = l.contiguous_offsets() else {
+        candle_core::bail!("{name}: contiguous input only");
+    };
+    Ok(&x[a..b])
+}
+
 /// An element-wise f32 map over contiguous storage, split across threads (the CPU side of the
 /// fused unary ops below).
 fn map_f32(
@@ -128,13 +139,7 @@ fn map_f32(
     l: &Layout,
     f: impl Fn(f32) -> f32 + Sync,
 ) -> candle_core::Result<(CpuStorage, Shape)> {
-    let CpuStorage::F32(x) = s else {
-        candle_core::bail!("{name}: f32 only");
-    };
-    let Some((a, b)) = l.contiguous_offsets() else {
-        candle_core::bail!("{name}: contiguous input only");
-    };
-    let x = &x[a..b];
+    let x = f32_slice(name, s, l)?;
     let mut out = vec![0f32; x.len()];
     out.par_chunks_mut(8192)
         .zip(x.par_chunks(8192))

@@ -10,7 +10,7 @@
 
 use candle_core::{CpuStorage, CustomOp2, DType, Device, Layout, Module, Shape, Tensor};
 
-use crate::fast_gelu::differentiable;
+use crate::fast_gelu::{differentiable, f32_slice};
 
 /// Rows below this go to Candle (packing the weight would cost more than it saves).
 const MIN_ROWS: usize = 16;
@@ -84,24 +84,18 @@ impl CustomOp2 for MatmulWt {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (CpuStorage::F32(x), CpuStorage::F32(w)) = (s1, s2) else {
-            candle_core::bail!("matmul-wt: f32 only");
-        };
-        let Some((x0, x1)) = l1.contiguous_offsets() else {
-            candle_core::bail!("matmul-wt: contiguous input only");
-        };
+        let (x, w) = (
+            f32_slice(self.name(), s1, l1)?,
+            f32_slice(self.name(), s2, l2)?,
+        );
         let (n, k) = l2.shape().dims2()?;
-        let Some((w0, w1)) = l2.contiguous_offsets() else {
-            candle_core::bail!("matmul-wt: contiguous weight only");
-        };
         let dims = l1.shape().dims();
         if dims.last() != Some(&k) {
             candle_core::bail!("matmul-wt: input {:?} against weight ({n}, {k})", dims);
         }
-        let x = &x[x0..x1];
         let m = x.len() / k.max(1);
         let mut out = vec![0f32; m * n];
-        avx512::matmul_wt(x, m, k, &w[w0..w1], n, &mut out);
+        avx512::matmul_wt(x, m, k, w, n, &mut out);
         let mut shape = dims.to_vec();
         if let Some(last) = shape.last_mut() {
             *last = n;
@@ -217,8 +211,17 @@ pub mod avx512 {
                     let cols = NR.min(j0 + nc - jq);
                     let b = packed.as_ptr().add(q * KC * NR);
                     let c_tile = c.0.add(i0 * n + jq);
+                    let t = Tile {
+                        kc,
+                        a: a_strip,
+                        lda: k,
+                        b,
+                        c: c_tile,
+                        ldc: n,
+                        accumulate,
+                    };
                     if cols == NR {
-                        tile(rows, kc, a_strip, k, b, c_tile, n, accumulate);
+                        tile(rows, t);
                     } else {
                         // A partial panel: run the full tile on a scratch copy of C.
                         let mut scratch = [0f32; MR * NR];
@@ -229,16 +232,8 @@ pub mod avx512 {
                                 }
                             }
                         }
-                        tile(
-                            rows,
-                            kc,
-                            a_strip,
-                            k,
-                            b,
-                            scratch.as_mut_ptr(),
-                            NR,
-                            accumulate,
-                        );
+                        let c = scratch.as_mut_ptr();
+                        tile(rows, Tile { c, ldc: NR, ..t });
                         for r in 0..rows {
                             for l in 0..cols {
                                 *c_tile.add(r * n + l) = scratch[r * NR + l];
@@ -336,12 +331,10 @@ pub mod avx512 {
         })
     }
 
-    /// Dispatches a strip of `rows` (1..=MR) rows to the kernel for that many rows.
-    #[cfg(target_arch = "x86_64")]
-    #[allow(clippy::too_many_arguments)]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn tile(
-        rows: usize,
+    /// One call of the register tile: `kc` steps of a strip of A (row stride `lda`) against a
+    /// packed panel `b`, into C at `c` (row stride `ldc`), added to what is there or not.
+    #[derive(Clone, Copy)]
+    struct Tile {
         kc: usize,
         a: *const f32,
         lda: usize,
@@ -349,20 +342,25 @@ pub mod avx512 {
         c: *mut f32,
         ldc: usize,
         accumulate: bool,
-    ) {
+    }
+
+    /// Dispatches a strip of `rows` (1..=MR) rows to the kernel for that many rows.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn tile(rows: usize, t: Tile) {
         match rows {
-            12 => kernel::<12>(kc, a, lda, b, c, ldc, accumulate),
-            11 => kernel::<11>(kc, a, lda, b, c, ldc, accumulate),
-            10 => kernel::<10>(kc, a, lda, b, c, ldc, accumulate),
-            9 => kernel::<9>(kc, a, lda, b, c, ldc, accumulate),
-            8 => kernel::<8>(kc, a, lda, b, c, ldc, accumulate),
-            7 => kernel::<7>(kc, a, lda, b, c, ldc, accumulate),
-            6 => kernel::<6>(kc, a, lda, b, c, ldc, accumulate),
-            5 => kernel::<5>(kc, a, lda, b, c, ldc, accumulate),
-            4 => kernel::<4>(kc, a, lda, b, c, ldc, accumulate),
-            3 => kernel::<3>(kc, a, lda, b, c, ldc, accumulate),
-            2 => kernel::<2>(kc, a, lda, b, c, ldc, accumulate),
-            _ => kernel::<1>(kc, a, lda, b, c, ldc, accumulate),
+            12 => kernel::<12>(t),
+            11 => kernel::<11>(t),
+            10 => kernel::<10>(t),
+            9 => kernel::<9>(t),
+            8 => kernel::<8>(t),
+            7 => kernel::<7>(t),
+            6 => kernel::<6>(t),
+            5 => kernel::<5>(t),
+            4 => kernel::<4>(t),
+            3 => kernel::<3>(t),
+            2 => kernel::<2>(t),
+            _ => kernel::<1>(t),
         }
     }
 
@@ -370,15 +368,16 @@ pub mod avx512 {
     /// (two vectors), accumulated over `kc` steps in 2·R registers.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
-    unsafe fn kernel<const R: usize>(
-        kc: usize,
-        a: *const f32,
-        lda: usize,
-        b: *const f32,
-        c: *mut f32,
-        ldc: usize,
-        accumulate: bool,
-    ) {
+    unsafe fn kernel<const R: usize>(t: Tile) {
+        let Tile {
+            kc,
+            a,
+            lda,
+            b,
+            c,
+            ldc,
+            accumulate,
+        } = t;
         use std::arch::x86_64::*;
         let mut lo = [_mm512_setzero_ps(); R];
         let mut hi = [_mm512_setzero_ps(); R];
