@@ -1,5 +1,5 @@
 //! `groundglass train --out DIR [--steps N] [--batch B] [--lr LR] [--seed S] [--phantoms N]
-//! [--init CHECKPOINT] [--corrections EXPORT_DIR]`: trains a small grounding model in Candle on
+//! [--init CHECKPOINT] [--corrections EXPORT_DIR] [--grounded-share F] [--yes-no-share F]`: trains a small grounding model in Candle on
 //! synthetic phantoms (and exported corrections), printing progress; rerunning with the same
 //! `--out` resumes from its last checkpoint.
 //!
@@ -42,6 +42,12 @@ pub struct TrainArgs {
     pub corrections: Option<PathBuf>,
     #[arg(long, default_value_t = 100)]
     pub checkpoint_every: usize,
+    /// The share of grounded reports among the phantom samples.
+    #[arg(long, default_value_t = 0.4)]
+    pub grounded_share: f64,
+    /// The share of yes/no questions; the rest are open questions.
+    #[arg(long, default_value_t = 0.4)]
+    pub yes_no_share: f64,
 }
 
 #[derive(Args, Debug)]
@@ -80,6 +86,8 @@ pub fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
         init: args.init,
         corrections: args.corrections,
         checkpoint_every: args.checkpoint_every,
+        grounded_share: args.grounded_share,
+        yes_no_share: args.yes_no_share,
     };
     let mut mean = 0.0;
     let state = train(&opts, |p| {

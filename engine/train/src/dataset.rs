@@ -15,10 +15,22 @@ use crate::Result;
 
 /// Slices need this many pixels of a class for it to count (slivers are not findings).
 pub const MIN_PIXELS: usize = 16;
-/// The share of grounded reports among phantom samples.
-pub const GROUNDED_SHARE: f64 = 0.4;
-/// The share of yes/no questions; the rest are open questions.
-pub const YES_NO_SHARE: f64 = 0.4;
+/// What share of phantom samples are grounded reports and yes/no questions; the rest are open
+/// questions.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Mix {
+    pub grounded: f64,
+    pub yes_no: f64,
+}
+
+impl Default for Mix {
+    fn default() -> Self {
+        Mix {
+            grounded: 0.4,
+            yes_no: 0.4,
+        }
+    }
+}
 /// At most this many phrases per grounded target (the largest classes).
 pub const MAX_PHRASES: usize = 8;
 
@@ -212,6 +224,7 @@ pub struct PhantomSamples {
     pub phantoms: Vec<(Phantom, Volume)>,
     pub size: usize,
     pub rng: Rng,
+    pub mix: Mix,
     labels: LabelMap,
 }
 
@@ -228,6 +241,7 @@ impl PhantomSamples {
             phantoms,
             size,
             rng: Rng::new(seed),
+            mix: Mix::default(),
             labels: LabelMap::radgrounder(),
         }
     }
@@ -263,13 +277,13 @@ impl PhantomSamples {
         };
         let open = open_questions(&truth);
         let kind = self.rng.unit();
-        let (prompt, target) = if kind < GROUNDED_SHARE {
+        let (prompt, target) = if kind < self.mix.grounded {
             let boxes = target_boxes(&truth);
             (
                 text::grounded_request(lang).text(),
                 text::grounded_target(&self.labels, &boxes, lang),
             )
-        } else if kind >= GROUNDED_SHARE + YES_NO_SHARE && !open.is_empty() {
+        } else if kind >= self.mix.grounded + self.mix.yes_no && !open.is_empty() {
             let q = open[self.rng.below(open.len())];
             (
                 text::vqa_request(text::open_question(&self.labels, q, lang), lang).text(),

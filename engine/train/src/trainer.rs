@@ -19,7 +19,7 @@ use groundglass_phantom::{generate, PhantomConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{config_json, DemoSize};
-use crate::dataset::{correction_samples, PhantomSamples, Rng, Sample};
+use crate::dataset::{correction_samples, Mix, PhantomSamples, Rng, Sample};
 use crate::tokenizer::{dataset_words, extend_tokenizer, tokenizer_json, vocab_size};
 use crate::{file_err, Result, TrainError};
 
@@ -38,6 +38,21 @@ pub struct TrainOptions {
     /// A RadGrounder export of corrections to mix in (half of each batch).
     pub corrections: Option<PathBuf>,
     pub checkpoint_every: usize,
+    /// The share of grounded reports among phantom samples (state files written before this
+    /// option read as the default).
+    #[serde(default = "default_grounded_share")]
+    pub grounded_share: f64,
+    /// The share of yes/no questions; the rest are open questions.
+    #[serde(default = "default_yes_no_share")]
+    pub yes_no_share: f64,
+}
+
+fn default_grounded_share() -> f64 {
+    Mix::default().grounded
+}
+
+fn default_yes_no_share() -> f64 {
+    Mix::default().yes_no
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -316,6 +331,17 @@ pub fn train(opts: &TrainOptions, mut progress: impl FnMut(&Progress)) -> Result
     // Resuming continues the sample stream from where the step count is (not bit-exact: AdamW's
     // moments start afresh, Candle does not expose them).
     let mut phantoms = PhantomSamples::new(pool, size, opts.seed.wrapping_add(state.step as u64));
+    let mix = Mix {
+        grounded: opts.grounded_share,
+        yes_no: opts.yes_no_share,
+    };
+    if !(mix.grounded >= 0.0 && mix.yes_no >= 0.0 && mix.grounded + mix.yes_no <= 1.0) {
+        return Err(TrainError::Invalid(format!(
+            "the grounded ({}) and yes/no ({}) shares must be at least 0 and add up to at most 1",
+            mix.grounded, mix.yes_no
+        )));
+    }
+    phantoms.mix = mix;
     let corrections = match &opts.corrections {
         Some(dir) => correction_samples(dir, &tokenizer, image_token, image_tokens, size)?,
         None => Vec::new(),

@@ -28,6 +28,8 @@ fn options(out: &Path, steps: usize) -> TrainOptions {
         init: None,
         corrections: None,
         checkpoint_every: 2,
+        grounded_share: 0.4,
+        yes_no_share: 0.4,
     }
 }
 
