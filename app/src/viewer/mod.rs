@@ -411,9 +411,23 @@ impl ViewerApp {
             self.views
                 .push(ViewState::new(plane, &grid_of(plane), window));
         }
-        // The crosshair starts at the centre of the volume.
+        // The crosshair starts at the centre of the volume, or at the centre of the slice asked
+        // for (`--index`), so the three-plane layout shows that slice too.
         let c = layout.dims.map(|d| (d as f64 - 1.0) / 2.0);
-        self.crosshair = Some(layout.affine.apply(c));
+        let mut crosshair = layout.affine.apply(c);
+        if let Some(k) = self.options.index {
+            let grid = grid_of(plane);
+            let k = k.min(grid.count.saturating_sub(1));
+            crosshair = grid.pixel_to_lps(
+                k,
+                (grid.width as f64 - 1.0) / 2.0,
+                (grid.height as f64 - 1.0) / 2.0,
+            );
+            for view in self.views.iter_mut().skip(1) {
+                view.index = ViewTransform::index_through(&grid_of(view.plane), crosshair);
+            }
+        }
+        self.crosshair = Some(crosshair);
     }
 
     fn series_default_window(&self) -> groundglass_study::Window {
