@@ -31,6 +31,7 @@ impl Default for Mix {
         }
     }
 }
+
 /// At most this many phrases per grounded target (the largest classes).
 pub const MAX_PHRASES: usize = 8;
 

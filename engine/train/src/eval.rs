@@ -325,37 +325,8 @@ pub fn evaluate(opts: &EvalOptions, mut progress: impl FnMut(&str)) -> Result<Re
                                 .add(hit);
                         }
                         // Open questions: the list, the largest, and one organ's side.
-                        let open = open_questions(&truth);
-                        let sides: Vec<OpenQuestion> = open
-                            .iter()
-                            .copied()
-                            .filter(|q| matches!(q, OpenQuestion::Side(_)))
-                            .collect();
-                        let mut asked: Vec<OpenQuestion> = open
-                            .iter()
-                            .copied()
-                            .filter(|q| !matches!(q, OpenQuestion::Side(_)))
-                            .collect();
-                        if !sides.is_empty() {
-                            asked.push(sides[(seed as usize + k) % sides.len()]);
-                        }
-                        for q in asked {
-                            let question = text::open_question(&labels, q, lang);
-                            let answer = ask(&text::vqa_request(question, lang))?;
-                            let expected = open_answer(&labels, &truth, q, lang);
-                            let (said, truth_words) =
-                                (text::words(&answer.text), text::words(&expected));
-                            let hit = said == truth_words;
-                            scores.open_vqa.add(hit);
-                            if q == OpenQuestion::Structures {
-                                scores.structures_f1.add(name_f1(&said, &truth_words));
-                            }
-                            scores
-                                .open_vqa_per_kind
-                                .entry(q.kind().into())
-                                .or_default()
-                                .add(hit);
-                        }
+                        let pick = seed as usize + k;
+                        score_open_questions(scores, &labels, &truth, lang, pick, &mut ask)?;
                     }
                 }
             }
@@ -381,6 +352,44 @@ pub fn evaluate(opts: &EvalOptions, mut progress: impl FnMut(&str)) -> Result<Re
         greedy,
         semsam,
     })
+}
+
+/// Asks the open questions of a slice (which structures, the largest, and one organ's side, the
+/// `pick`-th of those on it) and scores the answers by their words.
+fn score_open_questions(
+    scores: &mut Scores,
+    labels: &LabelMap,
+    truth: &crate::dataset::SliceTruth,
+    lang: Lang,
+    pick: usize,
+    ask: &mut impl FnMut(
+        &groundglass_model::prompt::Request,
+    ) -> groundglass_model::Result<groundglass_model::Answer>,
+) -> Result<()> {
+    let open = open_questions(truth);
+    let is_side = |q: &OpenQuestion| matches!(q, OpenQuestion::Side(_));
+    let sides: Vec<OpenQuestion> = open.iter().copied().filter(is_side).collect();
+    let mut asked: Vec<OpenQuestion> = open.iter().copied().filter(|q| !is_side(q)).collect();
+    if !sides.is_empty() {
+        asked.push(sides[pick % sides.len()]);
+    }
+    for q in asked {
+        let question = text::open_question(labels, q, lang);
+        let answer = ask(&text::vqa_request(question, lang))?;
+        let expected = open_answer(labels, truth, q, lang);
+        let (said, truth_words) = (text::words(&answer.text), text::words(&expected));
+        let hit = said == truth_words;
+        scores.open_vqa.add(hit);
+        if q == OpenQuestion::Structures {
+            scores.structures_f1.add(name_f1(&said, &truth_words));
+        }
+        scores
+            .open_vqa_per_kind
+            .entry(q.kind().into())
+            .or_default()
+            .add(hit);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -239,6 +239,54 @@ pub fn learning_rate(peak: f64, step: usize, steps: usize, warmup: f64) -> f64 {
     peak * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()))
 }
 
+/// Writes the tokenizer and config of a new run: from the starting checkpoint (its tokenizer
+/// grown by the words the dataset now uses), or the demo model's for a run from scratch.
+fn write_model_files(opts: &TrainOptions) -> Result<()> {
+    match &opts.init {
+        Some(init) => {
+            // The dataset may use words the checkpoint's tokenizer lacks (it was trained on
+            // an older dataset): they get new ids at the end and new embedding rows.
+            let mut tok = read_json(&init.join("tokenizer.json"))?;
+            let mut config = read_json(&init.join("config.json"))?;
+            let added = extend_tokenizer(&mut tok, &dataset_words(&phantom_classes()));
+            if added.is_empty() {
+                for f in ["config.json", "tokenizer.json"] {
+                    std::fs::copy(init.join(f), opts.out.join(f))
+                        .map_err(|e| file_err(&init.join(f), e))?;
+                }
+            } else {
+                let vocab = vocab_size(&tok);
+                config["vocab_size"] = vocab.into();
+                config["text_config"]["vocab_size"] = vocab.into();
+                for (name, value) in [("tokenizer.json", &tok), ("config.json", &config)] {
+                    let text = serde_json::to_string_pretty(value)
+                        .map_err(|e| TrainError::Invalid(e.to_string()))?;
+                    write_atomic(&opts.out.join(name), text.as_bytes())?;
+                }
+            }
+        }
+        None => {
+            let tok = tokenizer_json(&dataset_words(&phantom_classes()));
+            let tok_text = tok.to_string();
+            write_atomic(&opts.out.join("tokenizer.json"), tok_text.as_bytes())?;
+            let parsed = tokenizers::Tokenizer::from_bytes(tok_text.as_bytes())
+                .map_err(|e| TrainError::Invalid(e.to_string()))?;
+            let vocab = vocab_size(&tok);
+            let image = parsed
+                .token_to_id("<image>")
+                .ok_or_else(|| TrainError::Invalid("no <image> token".into()))?;
+            let config = config_json(&DemoSize::default(), vocab, image);
+            write_atomic(
+                &opts.out.join("config.json"),
+                serde_json::to_string_pretty(&config)
+                    .map_err(|e| TrainError::Invalid(e.to_string()))?
+                    .as_bytes(),
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// Trains; `progress` is called after every step.
 pub fn train(opts: &TrainOptions, mut progress: impl FnMut(&Progress)) -> Result<TrainState> {
     std::fs::create_dir_all(&opts.out).map_err(|e| file_err(&opts.out, e))?;
@@ -251,48 +299,7 @@ pub fn train(opts: &TrainOptions, mut progress: impl FnMut(&Progress)) -> Result
         TrainState::default()
     };
     if !resume {
-        match &opts.init {
-            Some(init) => {
-                // The dataset may use words the checkpoint's tokenizer lacks (it was trained on
-                // an older dataset): they get new ids at the end and new embedding rows.
-                let mut tok = read_json(&init.join("tokenizer.json"))?;
-                let mut config = read_json(&init.join("config.json"))?;
-                let added = extend_tokenizer(&mut tok, &dataset_words(&phantom_classes()));
-                if added.is_empty() {
-                    for f in ["config.json", "tokenizer.json"] {
-                        std::fs::copy(init.join(f), opts.out.join(f))
-                            .map_err(|e| file_err(&init.join(f), e))?;
-                    }
-                } else {
-                    let vocab = vocab_size(&tok);
-                    config["vocab_size"] = vocab.into();
-                    config["text_config"]["vocab_size"] = vocab.into();
-                    for (name, value) in [("tokenizer.json", &tok), ("config.json", &config)] {
-                        let text = serde_json::to_string_pretty(value)
-                            .map_err(|e| TrainError::Invalid(e.to_string()))?;
-                        write_atomic(&opts.out.join(name), text.as_bytes())?;
-                    }
-                }
-            }
-            None => {
-                let tok = tokenizer_json(&dataset_words(&phantom_classes()));
-                let tok_text = tok.to_string();
-                write_atomic(&opts.out.join("tokenizer.json"), tok_text.as_bytes())?;
-                let parsed = tokenizers::Tokenizer::from_bytes(tok_text.as_bytes())
-                    .map_err(|e| TrainError::Invalid(e.to_string()))?;
-                let vocab = vocab_size(&tok);
-                let image = parsed
-                    .token_to_id("<image>")
-                    .ok_or_else(|| TrainError::Invalid("no <image> token".into()))?;
-                let config = config_json(&DemoSize::default(), vocab, image);
-                write_atomic(
-                    &opts.out.join("config.json"),
-                    serde_json::to_string_pretty(&config)
-                        .map_err(|e| TrainError::Invalid(e.to_string()))?
-                        .as_bytes(),
-                )?;
-            }
-        }
+        write_model_files(opts)?;
     }
     let config = PaliGemmaConfig::from_file(&opts.out.join("config.json"))?;
     let tokenizer = PromptTokenizer::from_dir(&opts.out)?;
