@@ -25,10 +25,6 @@ impl FastLinear {
     pub fn new(inner: candle_nn::Linear) -> Self {
         FastLinear { inner }
     }
-
-    pub fn weight(&self) -> &Tensor {
-        self.inner.weight()
-    }
 }
 
 impl Module for FastLinear {
@@ -129,8 +125,8 @@ pub mod avx512 {
         }
     }
 
-    pub const MR: usize = 12;
-    pub const NR: usize = 32;
+    const MR: usize = 12;
+    const NR: usize = 32;
     const KC: usize = 256;
     /// Panels per column block at most (the packed block, KC × 256 floats, stays in L2).
     const MAX_PANELS: usize = 8;

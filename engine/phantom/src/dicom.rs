@@ -225,16 +225,3 @@ fn slice_object(
     ));
     obj
 }
-
-#[cfg(test)]
-mod tests {
-    use super::ds;
-
-    #[test]
-    fn ds_values_fit_sixteen_characters() {
-        assert_eq!(ds(2.2), "2.2");
-        assert_eq!(ds(-174.9), "-174.9");
-        assert_eq!(ds(-0.0), "0");
-        assert!(ds(-123456.123456789).len() <= 16);
-    }
-}
