@@ -205,7 +205,6 @@ fn tokens_stream_from_the_model_thread_as_they_are_made() {
         id: 7,
         slice,
         modality: "CT".into(),
-        photometric: volume.photometric,
         request: Request {
             task: Task::Grounded,
             lang: Lang::En,

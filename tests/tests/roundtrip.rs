@@ -43,13 +43,8 @@ fn a_box_maps_back_to_its_pixels_and_patient_position_on_every_plane() {
         let grid = PlaneGrid::new(&volume, plane);
         let k = (dot(sub(target, grid.origin), grid.normal) / grid.spacing[2]).round() as usize;
         let slice = extract(&volume, plane, k);
-        let image = preprocess_slice(&slice, &series.modality, volume.photometric, SIZE);
-        let before = preprocess_slice(
-            &extract(&original, plane, k),
-            &series.modality,
-            original.photometric,
-            SIZE,
-        );
+        let image = preprocess_slice(&slice, &series.modality, SIZE);
+        let before = preprocess_slice(&extract(&original, plane, k), &series.modality, SIZE);
         // The cube in the model input: where the lung-window channel changed.
         let (mut sx, mut sy, mut n) = (0.0, 0.0, 0.0);
         for y in 0..SIZE {

@@ -13,7 +13,7 @@ use clap::Args;
 use groundglass_model::prompt::{Lang, Request, Task};
 use groundglass_model::semsam::SemSamConfig;
 use groundglass_model::session::MAX_NEW_TOKENS;
-use groundglass_model::{best_device, Answer, AskInput, ModelSession};
+use groundglass_model::{best_device, Answer, AskInput, ModelSession, SoftCapping};
 use groundglass_study::Plane;
 use serde::Serialize;
 
@@ -48,9 +48,13 @@ pub struct AskArgs {
     pub semsam_p: f32,
     #[arg(long, default_value_t = MAX_NEW_TOKENS)]
     pub max_new_tokens: usize,
-    /// Weights' dtype: f32, f16 or bf16.
-    #[arg(long, default_value = "f32")]
+    /// Weights' dtype: auto (the device's default: f32 on the CPU, bf16 on CUDA), f32, f16 or bf16.
+    #[arg(long, default_value = "auto")]
     pub dtype: String,
+    /// Gemma 2 soft-capping: auto (the checkpoint's training notes, else RadGrounder's published
+    /// evaluation: none), none, attention, final or both.
+    #[arg(long, default_value = "auto")]
+    pub soft_capping: String,
     #[arg(long)]
     pub json: bool,
 }
@@ -78,13 +82,25 @@ pub fn parse_lang(lang: &str) -> anyhow::Result<Lang> {
     }
 }
 
-pub fn parse_dtype(dtype: &str) -> anyhow::Result<DType> {
+/// `auto` is the device's default dtype.
+pub fn parse_dtype(dtype: &str, device: &candle_core::Device) -> anyhow::Result<DType> {
     match dtype {
+        "auto" => Ok(groundglass_model::default_dtype(device)),
         "f32" => Ok(DType::F32),
         "f16" => Ok(DType::F16),
         "bf16" => Ok(DType::BF16),
-        other => bail!("--dtype {other:?}: expected f32, f16 or bf16"),
+        other => bail!("--dtype {other:?}: expected auto, f32, f16 or bf16"),
     }
+}
+
+/// `auto` leaves the choice to the checkpoint ([`groundglass_model::default_soft_capping`]).
+pub fn parse_soft_capping(text: &str) -> anyhow::Result<Option<SoftCapping>> {
+    if text == "auto" {
+        return Ok(None);
+    }
+    SoftCapping::parse(text).map(Some).with_context(|| {
+        format!("--soft-capping {text:?}: expected auto, none, attention, final or both")
+    })
 }
 
 /// Checks that a VQA request has a question.
@@ -99,15 +115,14 @@ pub fn run(args: AskArgs) -> anyhow::Result<ExitCode> {
     let task = parse_task(&args.task)?;
     let lang = parse_lang(&args.lang)?;
     check_question(task, args.question.as_deref())?;
-    let dtype = parse_dtype(&args.dtype)?;
-    let super::selection::Selected {
-        series,
-        volume,
-        slice,
-    } = args.selection.select(&args.study)?;
+    let device = best_device();
+    let dtype = parse_dtype(&args.dtype, &device)?;
+    let soft_capping = parse_soft_capping(&args.soft_capping)?;
+    let super::selection::Selected { series, slice, .. } = args.selection.select(&args.study)?;
 
-    let mut session = ModelSession::load(&args.model, dtype, &best_device())
+    let mut session = ModelSession::load_with(&args.model, dtype, soft_capping, &device)
         .with_context(|| format!("loading the model in {}", args.model.display()))?;
+    session.check_task(task)?;
     let request = Request {
         task,
         lang,
@@ -118,7 +133,6 @@ pub fn run(args: AskArgs) -> anyhow::Result<ExitCode> {
     let input = AskInput {
         slice: &slice,
         modality: &series.modality,
-        photometric: volume.photometric,
         request: &request,
         semsam: args.semsam.then_some(SemSamConfig {
             k: args.semsam_k,

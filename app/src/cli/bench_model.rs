@@ -46,8 +46,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 pub fn run(args: BenchModelArgs) -> anyhow::Result<ExitCode> {
-    let dtype: DType = super::ask::parse_dtype(&args.dtype)?;
     let device = best_device();
+    let dtype: DType = super::ask::parse_dtype(&args.dtype, &device)?;
     let mut model = PaliGemma::load(&args.model, dtype, &device)?;
     let size = model.config.vision_config.image_size;
     let pixels = Tensor::rand(-1f32, 1f32, (1, 3, size, size), &device)?;

@@ -61,7 +61,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         semsam_m: 10,
         semsam_p: 0.9,
         max_new_tokens: groundglass_model::session::MAX_NEW_TOKENS,
-        dtype: "f32".into(),
+        dtype: "auto".into(),
+        soft_capping: "auto".into(),
         json: args.json,
     };
     super::ask::run(ask)

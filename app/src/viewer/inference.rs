@@ -13,14 +13,13 @@ use groundglass_model::prompt::Request;
 use groundglass_model::semsam::SemSamConfig;
 use groundglass_model::session::MAX_NEW_TOKENS;
 use groundglass_model::{best_device, Answer, AskInput, ModelSession, ModelSummary};
-use groundglass_study::{Photometric, SliceImage};
+use groundglass_study::SliceImage;
 
 /// One question about one slice.
 pub struct AskJob {
     pub id: u64,
     pub slice: SliceImage,
     pub modality: String,
-    pub photometric: Photometric,
     pub request: Request,
     pub semsam: Option<SemSamConfig>,
 }
@@ -94,7 +93,6 @@ impl ModelWorker {
                             let input = AskInput {
                                 slice: &job.slice,
                                 modality: &job.modality,
-                                photometric: job.photometric,
                                 request: &job.request,
                                 semsam: job.semsam,
                                 max_new_tokens: MAX_NEW_TOKENS,
@@ -105,13 +103,8 @@ impl ModelWorker {
                                 send(ModelMessage::Done {
                                     id,
                                     answer: Box::new(groundglass_model::Answer {
-                                        text: String::new(),
-                                        findings: vec![],
-                                        masks: vec![],
-                                        tokens: 0,
-                                        ttft_ms: 0.0,
-                                        tok_per_s: 0.0,
                                         cancelled: true,
+                                        ..Default::default()
                                     }),
                                 });
                                 continue;

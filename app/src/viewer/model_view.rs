@@ -200,7 +200,6 @@ impl ViewerApp {
             id,
             slice,
             modality,
-            photometric: volume.photometric,
             request: request.clone(),
             semsam: semsam.then(SemSamConfig::default),
         };

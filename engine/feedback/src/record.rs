@@ -35,6 +35,9 @@ pub struct AskRecord {
     pub ttft_ms: f64,
     pub tok_per_s: f64,
     pub cancelled: bool,
+    /// The model input's pixel spacing (records from before it was kept have none).
+    #[serde(default)]
+    pub input_spacing_mm: Option<[f64; 2]>,
 }
 
 impl AskRecord {
@@ -68,6 +71,7 @@ impl AskRecord {
             ttft_ms: answer.ttft_ms,
             tok_per_s: answer.tok_per_s,
             cancelled: answer.cancelled,
+            input_spacing_mm: answer.input_spacing_mm,
         }
     }
 
@@ -81,6 +85,7 @@ impl AskRecord {
             ttft_ms: self.ttft_ms,
             tok_per_s: self.tok_per_s,
             cancelled: self.cancelled,
+            input_spacing_mm: self.input_spacing_mm,
         }
     }
 

@@ -46,6 +46,9 @@ pub struct TextConfig {
     pub hidden_activation: candle_nn::Activation,
     #[serde(default = "default_max_positions")]
     pub max_position_embeddings: usize,
+    /// transformers 4.x keeps the tie here, 5.x on the outer config.
+    #[serde(default)]
+    pub tie_word_embeddings: Option<bool>,
 }
 
 fn default_eps() -> f64 {
@@ -93,6 +96,8 @@ pub struct PaliGemmaConfig {
     pub image_token_index: u32,
     #[serde(default)]
     pub eos_token_id: Option<serde_json::Value>,
+    #[serde(default)]
+    pub tie_word_embeddings: Option<bool>,
 }
 
 impl PaliGemmaConfig {
@@ -135,6 +140,14 @@ impl PaliGemmaConfig {
     pub fn num_image_tokens(&self) -> usize {
         let side = self.vision_config.image_size / self.vision_config.patch_size.max(1);
         side * side
+    }
+
+    /// Whether the output projection is the token embedding (transformers' default, and how
+    /// PaliGemma 2 is trained); a stored `lm_head.weight` is then ignored, as transformers ties it.
+    pub fn tie_word_embeddings(&self) -> bool {
+        self.tie_word_embeddings
+            .or(self.text_config.tie_word_embeddings)
+            .unwrap_or(true)
     }
 
     /// End-of-sequence token ids (a number or a list in config.json).

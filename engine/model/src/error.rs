@@ -12,18 +12,24 @@ pub enum ModelError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: missing; a checkpoint folder needs config.json, model.safetensors (or a sharded index) and tokenizer.json")]
+    #[error("{path}: missing; a checkpoint folder needs config.json, weights (model.safetensors or pytorch_model.bin, single or with a sharded *.index.json) and tokenizer.json")]
     MissingFile { path: PathBuf },
     #[error("{path}: {message}")]
     Config { path: PathBuf, message: String },
     #[error("{path}: unknown architecture {found:?}; expected PaliGemmaForConditionalGeneration (model_type paligemma) with a gemma2 text model")]
     UnknownArchitecture { path: PathBuf, found: String },
-    #[error("{path}: not a readable safetensors file: {message}")]
+    #[error("{path}: {message}")]
     Weights { path: PathBuf, message: String },
     #[error("tensor {name}: {message}")]
     Tensor { name: String, message: String },
     #[error("{0}")]
     Candle(#[from] candle_core::Error),
+    #[error("the checkpoint in {dir} cannot answer a {task} request: {why}")]
+    UnsupportedTask {
+        dir: PathBuf,
+        task: String,
+        why: String,
+    },
     #[error("{path}: tokenizer: {message}")]
     Tokenizer { path: PathBuf, message: String },
 }

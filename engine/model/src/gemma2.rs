@@ -10,6 +10,56 @@ use candle_nn::{Linear, VarBuilder};
 use crate::config::TextConfig;
 use crate::linear::{linear_no_bias, FastLinear};
 
+/// Which of Gemma 2's soft-caps (`attn_logit_softcapping`, `final_logit_softcapping`) are
+/// applied. The config names the caps; whether they run depends on the code the model was run
+/// with: transformers' eager attention caps attention logits, its SDPA attention silently does
+/// not; transformers 4.x's PaliGemma never caps the final logits, 5.x does. RadGrounder was
+/// trained with eager attention on 4.54 (attention capped, logits not) and evaluated with SDPA
+/// (neither). The final cap changes no greedy token (tanh is monotonic) but does change the
+/// probabilities MIS-SemSam weighs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SoftCapping {
+    pub attention: bool,
+    pub final_logits: bool,
+}
+
+impl SoftCapping {
+    /// What RadGrounder's published evaluation ran (transformers 4.54, SDPA): no cap at all.
+    pub const AUTHORS_EVALUATION: SoftCapping = SoftCapping {
+        attention: false,
+        final_logits: false,
+    };
+    /// Every cap the config names (Gemma 2 as designed; transformers 5.x eager; our trainer).
+    pub const ALL: SoftCapping = SoftCapping {
+        attention: true,
+        final_logits: true,
+    };
+
+    /// `none`, `attention`, `final` or `both`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (attention, final_logits) = match text {
+            "none" => (false, false),
+            "attention" => (true, false),
+            "final" => (false, true),
+            "both" => (true, true),
+            _ => return None,
+        };
+        Some(SoftCapping {
+            attention,
+            final_logits,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match (self.attention, self.final_logits) {
+            (false, false) => "none",
+            (true, false) => "attention",
+            (false, true) => "final",
+            (true, true) => "both",
+        }
+    }
+}
+
 /// Gemma's RMSNorm: computed in f32, scaled by (1 + weight).
 #[derive(Clone, Debug)]
 struct RmsNorm {
@@ -109,6 +159,8 @@ struct Attention {
     head_dim: usize,
     scale: f64,
     softcap: Option<f64>,
+    /// Whether `softcap` is applied (SDPA in transformers skips it).
+    softcap_on: bool,
     cache: Option<(Tensor, Tensor)>,
 }
 
@@ -136,7 +188,7 @@ impl Attention {
         let k = candle_transformers::utils::repeat_kv(k, groups)?.contiguous()?;
         let v = candle_transformers::utils::repeat_kv(v, groups)?.contiguous()?;
         let mut w = (q.contiguous()?.matmul(&k.transpose(2, 3)?.contiguous()?)? * self.scale)?;
-        if let Some(cap) = self.softcap {
+        if let (Some(cap), true) = (self.softcap, self.softcap_on) {
             w = crate::fast_gelu::soft_cap(&w, cap)?;
         }
         let dtype = w.dtype();
@@ -172,6 +224,7 @@ pub struct Gemma2 {
     hidden: usize,
     sliding_window: Option<usize>,
     final_softcap: Option<f64>,
+    final_softcap_on: bool,
     /// Tokens already in the KV cache.
     seen: usize,
     /// Length of the bidirectional prefix (image + prompt), fixed at prefill.
@@ -212,6 +265,7 @@ impl Gemma2 {
                 head_dim: d,
                 scale: cfg.query_pre_attn_scalar.powf(-0.5),
                 softcap: cfg.attn_logit_softcapping,
+                softcap_on: true,
                 cache: None,
             };
             let m = l.pp("mlp");
@@ -243,9 +297,29 @@ impl Gemma2 {
             hidden: cfg.hidden_size,
             sliding_window: cfg.sliding_window,
             final_softcap: cfg.final_logit_softcapping,
+            final_softcap_on: true,
             seen: 0,
             prefix: 0,
         })
+    }
+
+    /// Which of the config's soft-caps run (both by default, as the config describes the model).
+    pub fn set_soft_capping(&mut self, capping: SoftCapping) {
+        for l in &mut self.layers {
+            l.attn.softcap_on = capping.attention;
+        }
+        self.final_softcap_on = capping.final_logits;
+    }
+
+    pub fn soft_capping(&self) -> SoftCapping {
+        SoftCapping {
+            attention: self
+                .layers
+                .first()
+                .map(|l| l.attn.softcap_on)
+                .unwrap_or(true),
+            final_logits: self.final_softcap_on,
+        }
     }
 
     pub fn embed_tokens(&self, ids: &Tensor) -> Result<Tensor> {
@@ -326,9 +400,9 @@ impl Gemma2 {
             hidden.clone()
         };
         let logits = for_logits.apply(&self.lm_head)?.to_dtype(DType::F32)?;
-        let logits = match self.final_softcap {
-            Some(cap) => crate::fast_gelu::soft_cap(&logits, cap)?,
-            None => logits,
+        let logits = match (self.final_softcap, self.final_softcap_on) {
+            (Some(cap), true) => crate::fast_gelu::soft_cap(&logits, cap)?,
+            _ => logits,
         };
         Ok((logits, hidden))
     }
@@ -383,9 +457,9 @@ impl Gemma2 {
             .forward(&x)?
             .apply(&self.lm_head)?
             .to_dtype(DType::F32)?;
-        match self.final_softcap {
-            Some(cap) => crate::fast_gelu::soft_cap(&logits, cap),
-            None => Ok(logits),
+        match (self.final_softcap, self.final_softcap_on) {
+            (Some(cap), true) => crate::fast_gelu::soft_cap(&logits, cap),
+            _ => Ok(logits),
         }
     }
 

@@ -21,5 +21,9 @@ pub mod tokenizer;
 pub use checkpoint::Checkpoint;
 pub use config::PaliGemmaConfig;
 pub use error::{ModelError, Result};
+pub use gemma2::SoftCapping;
 pub use paligemma::PaliGemma;
-pub use session::{best_device, Answer, AskInput, ModelSession, ModelSummary, SliceMask};
+pub use session::{
+    best_device, default_dtype, default_soft_capping, Answer, AskInput, ModelSession, ModelSummary,
+    SliceMask, TrainingNotes,
+};

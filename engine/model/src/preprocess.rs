@@ -2,10 +2,16 @@
 //! values at full resolution, CT is clipped below -1000 HU and split into three windows (W2250/L-100,
 //! W350/L40, W80/L40), each mapped to [-1, 1]; anything else is min-max scaled to [-1, 1] on one
 //! channel. Then a bilinear resize to the model's size (torch `interpolate`, align_corners=False, no
-//! antialias, aspect ratio not kept) and the single channel repeated to three. MONOCHROME1 images
-//! are inverted first, so bright means dense as the model was trained.
+//! antialias, aspect ratio not kept) and the single channel repeated to three.
+//!
+//! Two things the authors never meet and we must: MONOCHROME1 is not inverted (their reader never
+//! inverts, and Hounsfield units do not depend on the photometric tag, so inverting would break
+//! the CT windows); and a reformatted plane whose pixels are not square (a coronal or sagittal cut
+//! through thick slices) is first resampled to square pixels over the same extent, since the
+//! model was trained on native slices with square pixels. Fractions of the model input still mean
+//! the same place on the slice, so findings map back unchanged.
 
-use groundglass_study::{Photometric, SliceImage};
+use groundglass_study::{square_values, SliceImage};
 
 const CT_WINDOWS: [(f32, f32); 3] = [(2250.0, -100.0), (350.0, 40.0), (80.0, 40.0)];
 
@@ -14,15 +20,13 @@ const CT_WINDOWS: [(f32, f32); 3] = [(2250.0, -100.0), (350.0, 40.0), (80.0, 40.
 pub struct ModelImage {
     pub size: usize,
     pub pixels: Vec<f32>,
+    /// Pixel spacing (x, y) in mm of the image handed to the resize (after squaring); `None`
+    /// for raw values whose spacing is not known.
+    pub input_spacing_mm: Option<[f64; 2]>,
 }
 
 /// Preprocesses an engine slice (modality values; NaN outside the volume counts as the lowest value).
-pub fn preprocess_slice(
-    slice: &SliceImage,
-    modality: &str,
-    photometric: Photometric,
-    size: usize,
-) -> ModelImage {
+pub fn preprocess_slice(slice: &SliceImage, modality: &str, size: usize) -> ModelImage {
     let grey: Vec<f32> = if slice.channels == 3 {
         slice
             .values
@@ -37,15 +41,21 @@ pub fn preprocess_slice(
         .copied()
         .filter(|v| v.is_finite())
         .fold(f32::INFINITY, f32::min);
-    let mut values: Vec<f32> = grey
+    let values: Vec<f32> = grey
         .iter()
         .map(|v| if v.is_finite() { *v } else { lowest })
         .collect();
-    if photometric == Photometric::Monochrome1 {
-        let highest = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        values.iter_mut().for_each(|v| *v = highest + lowest - *v);
-    }
-    preprocess_values(&values, slice.width, slice.height, modality == "CT", size)
+    let spacing = [slice.grid.spacing[0], slice.grid.spacing[1]];
+    let square = square_values(&values, slice.width, slice.height, 1, spacing);
+    let mut image = preprocess_values(
+        &square.values,
+        square.width,
+        square.height,
+        modality == "CT",
+        size,
+    );
+    image.input_spacing_mm = Some(square.spacing);
+    image
 }
 
 /// The same on a raw row-major array of modality values.
@@ -81,7 +91,11 @@ pub fn preprocess_values(
             pixels.extend_from_slice(&one);
         }
     }
-    ModelImage { size, pixels }
+    ModelImage {
+        size,
+        pixels,
+        input_spacing_mm: None,
+    }
 }
 
 /// torch.nn.functional.interpolate(mode="bilinear", align_corners=False, antialias=False).

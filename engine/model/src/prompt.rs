@@ -1,6 +1,8 @@
 //! Prompts in RadGrounder's layout: `<image>` x N, `<bos>`, then `"\n{prefix}\n{prompt} "` and a
 //! final `"\n"` (its `dataset_utils.py`). The prefix holds optional clinical information and
-//! question lines; VQA puts the question (and options) in the prefix and `Answer:` as the prompt.
+//! question lines, each cleaned as the authors clean them (`clean_punctuation`) and written once
+//! when both say the same (their `load_prefix`); VQA puts the question (and options) in the prefix
+//! and `Answer:` as the prompt.
 
 use serde::Serialize;
 
@@ -81,11 +83,14 @@ impl Request {
                     Lang::En => ("Clinical information:", "Question:"),
                     Lang::De => ("Klinische angaben:", "Fragestellung:"),
                 };
-                if let Some(c) = non_empty(&self.clinical) {
+                let clinical = non_empty(&self.clinical).map(clean_punctuation);
+                let question = non_empty(&self.question).map(clean_punctuation);
+                if let Some(c) = &clinical {
                     prefix.push(format!("{ka} {c}"));
                 }
-                if let Some(q) = non_empty(&self.question) {
-                    prefix.push(format!("{fs} {q}"));
+                match question {
+                    Some(q) if clinical.as_ref() != Some(&q) => prefix.push(format!("{fs} {q}")),
+                    _ => {}
                 }
             }
         }
@@ -95,6 +100,125 @@ impl Request {
             task_prompt(self.task, self.lang)
         )
     }
+}
+
+/// Whitespace as Python's `str.isspace` (and so `\s` in its `re`) sees it: Unicode White_Space
+/// plus the four information separators U+001C..U+001F.
+fn is_py_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+fn is_mark(c: char) -> bool {
+    matches!(c, '.' | ',' | ':' | ';' | '!' | '?')
+}
+
+/// Characters RadGrounder's cleaning replaces after spacing (mis-decoded Windows-1252 bytes,
+/// invisible spaces and joiners), in its order.
+const REPLACEMENTS: [(char, &str); 29] = [
+    ('\u{202f}', " "),
+    ('\u{ad}', ""),
+    ('\u{200b}', ""),
+    ('\u{2009}', " "),
+    ('\u{96}', "-"),
+    ('\u{84}', "\""),
+    ('\u{93}', "\""),
+    ('\u{91}', "'"),
+    ('\u{92}', "'"),
+    ('\u{a0}', " "),
+    ('\u{1f}', ""),
+    ('\u{85}', "..."),
+    ('\u{7f}', ""),
+    ('\u{82}', "'"),
+    ('\u{94}', "\""),
+    ('\u{2}', ""),
+    ('\u{b}', " "),
+    ('\u{200c}', ""),
+    ('\u{2060}', ""),
+    ('\u{feff}', ""),
+    ('\u{200d}', ""),
+    ('\u{2006}', " "),
+    ('\u{2003}', " "),
+    ('\u{0}', ""),
+    ('\u{200e}', ""),
+    ('\u{2028}', "\n"),
+    ('\u{8f}', ""),
+    ('\u{8a}', "S"),
+    ('\u{80}', "€"),
+];
+
+/// RadGrounder's `clean_punctuation` for clinical text, step by step as its regular expressions
+/// do it: no whitespace before `.,:;!?`; one space after each of them unless whitespace or another
+/// mark follows (so "3.5" becomes "3. 5", as in their training data); no whitespace before a line
+/// break; trimmed; a final "." unless the text ends in `.`, `!` or `?`; then the replacements.
+pub fn clean_punctuation(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    // 1. Drop whitespace runs that stand before a mark.
+    let mut step1: Vec<char> = Vec::with_capacity(chars.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if is_py_space(chars[i]) {
+            let mut j = i;
+            while j < chars.len() && is_py_space(chars[j]) {
+                j += 1;
+            }
+            if j < chars.len() && is_mark(chars[j]) {
+                i = j;
+                continue;
+            }
+            step1.extend_from_slice(&chars[i..j]);
+            i = j;
+            continue;
+        }
+        step1.push(chars[i]);
+        i += 1;
+    }
+    // 2. A space after a mark that is followed by neither whitespace nor a mark (nor nothing:
+    //    the regex adds one at the end too, which the trim removes).
+    let mut step2: Vec<char> = Vec::with_capacity(step1.len() + 8);
+    for (k, &c) in step1.iter().enumerate() {
+        step2.push(c);
+        if is_mark(c) {
+            match step1.get(k + 1) {
+                Some(&n) if is_py_space(n) || is_mark(n) => {}
+                _ => step2.push(' '),
+            }
+        }
+    }
+    // 3. Whitespace runs ending in a line break become the line break alone.
+    let mut step3 = String::with_capacity(step2.len());
+    let mut k = 0;
+    while k < step2.len() {
+        if is_py_space(step2[k]) {
+            let mut j = k;
+            while j < step2.len() && is_py_space(step2[j]) {
+                j += 1;
+            }
+            // The regex is greedy with backtracking: the run up to its last '\n' collapses.
+            match step2[k..j].iter().rposition(|&c| c == '\n') {
+                Some(last) if last > 0 => {
+                    step3.push('\n');
+                    step3.extend(&step2[k + last + 1..j]);
+                }
+                _ => step3.extend(&step2[k..j]),
+            }
+            k = j;
+            continue;
+        }
+        step3.push(step2[k]);
+        k += 1;
+    }
+    // 4. Trim, 5. end with a sentence mark.
+    let mut text: String = step3.trim_matches(is_py_space).to_string();
+    if !matches!(text.chars().last(), Some('.' | '!' | '?')) {
+        text.push('.');
+    }
+    // 6. Replacements.
+    for (from, to) in REPLACEMENTS {
+        if text.contains(from) {
+            text = text.replace(from, to);
+        }
+    }
+    text
 }
 
 #[cfg(test)]
@@ -109,6 +233,50 @@ mod tests {
             question: None,
             options: vec![],
         }
+    }
+
+    /// Expected outputs computed with RadGrounder's `clean_punctuation` (its regular expressions
+    /// and replacement table, Python 3.11) on these inputs.
+    #[test]
+    fn clinical_text_is_cleaned_as_the_authors_clean_it() {
+        for (input, expected) in [
+            ("Sturz auf den Kopf", "Sturz auf den Kopf."),
+            ("Z.n. Sturz ,Kopfschmerzen", "Z. n. Sturz, Kopfschmerzen."),
+            ("Fever  ;  cough?", "Fever;  cough?"),
+            ("Tumour 3.5 cm", "Tumour 3. 5 cm."),
+            ("a\u{a0}b\u{202f}c", "a b c."),
+            ("Line one   \nLine two", "Line one\nLine two."),
+            ("x \n\n y", "x\n y."),
+            ("\n lead", "lead."),
+            ("Dyspnoe!!", "Dyspnoe!!"),
+            ("ends with colon:", "ends with colon:."),
+            ("tab\tand\u{1f}sep", "tab\tandsep."),
+            ("Weird\u{96}dash\u{85}", "Weird-dash."),
+            ("  Blutung?  ", "Blutung?"),
+        ] {
+            assert_eq!(clean_punctuation(input), expected, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn identical_clinical_and_question_lines_are_written_once() {
+        let r = Request {
+            clinical: Some("Sturz".into()),
+            question: Some("Sturz.".into()),
+            ..req(Task::Grounded, Lang::De)
+        };
+        assert_eq!(
+            r.text(),
+            "\nKlinische angaben: Sturz.\nBeschreibe dieses Bild und detektiere Schlüsselwörter: \n"
+        );
+        let only_question = Request {
+            question: Some("Blutung ?".into()),
+            ..req(Task::Report, Lang::En)
+        };
+        assert_eq!(
+            only_question.text(),
+            "\nQuestion: Blutung?\nCaption this image: \n"
+        );
     }
 
     #[test]

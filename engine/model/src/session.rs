@@ -8,15 +8,16 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 use groundglass_grounding::{parser_for, BoxNorm, Format, LabelMap, Language, LocatedFinding};
-use groundglass_study::{Photometric, SliceImage};
+use groundglass_study::SliceImage;
 use serde::Serialize;
 
-use crate::error::Result;
+use crate::error::{ModelError, Result};
+use crate::gemma2::SoftCapping;
 use crate::generate::generate;
 use crate::mask_head::Mask;
 use crate::paligemma::PaliGemma;
 use crate::preprocess::preprocess_slice;
-use crate::prompt::{Lang, Request};
+use crate::prompt::{Lang, Request, Task};
 use crate::semsam::{NeighbourTable, SemSamConfig};
 use crate::tokenizer::PromptTokenizer;
 
@@ -36,6 +37,18 @@ pub fn best_device() -> Device {
     Device::Cpu
 }
 
+/// The dtype a device runs by default: the fastest that keeps the parity fixtures' greedy
+/// tokens. On the CPU that is f32 (Candle's bf16 and f16 matrix products are several times slower
+/// there, and f32 keeps the tokens); on CUDA bf16, what the authors run (its tokens on the
+/// fixtures are checked by `bench/gpu.sh`, not by CI, which has no GPU); on Metal f16.
+pub fn default_dtype(device: &Device) -> DType {
+    match device {
+        Device::Cpu => DType::F32,
+        Device::Cuda(_) => DType::BF16,
+        Device::Metal(_) => DType::F16,
+    }
+}
+
 /// What the model panel shows about a loaded checkpoint.
 #[derive(Clone, Debug, Serialize)]
 pub struct ModelSummary {
@@ -45,6 +58,13 @@ pub struct ModelSummary {
     pub device: String,
     pub dtype: String,
     pub mask_head: bool,
+    /// The tasks this checkpoint was trained for (boxes or masks, never both).
+    pub tasks: Vec<Task>,
+    pub soft_capping: SoftCapping,
+    /// `safetensors` or `pytorch`.
+    pub weights: crate::checkpoint::WeightFormat,
+    /// Bytes the weights take in memory at the loaded dtype.
+    pub weight_bytes: usize,
 }
 
 /// A mask on the slice it was asked on, run-length encoded row by row: counts alternate outside,
@@ -110,14 +130,13 @@ impl SliceMask {
 pub struct AskInput<'a> {
     pub slice: &'a SliceImage,
     pub modality: &'a str,
-    pub photometric: Photometric,
     pub request: &'a Request,
     /// MIS-SemSam decoding; greedy when `None`.
     pub semsam: Option<SemSamConfig>,
     pub max_new_tokens: usize,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct Answer {
     pub text: String,
     /// Findings on the slice; a mask finding's `mask_index` points into `masks`, and its box is
@@ -128,6 +147,43 @@ pub struct Answer {
     pub ttft_ms: f64,
     pub tok_per_s: f64,
     pub cancelled: bool,
+    /// Pixel spacing (x, y) in mm of the image handed to the model's preprocessing: square
+    /// (equal within 1 %) whatever the plane, since reformats are resampled first.
+    pub input_spacing_mm: Option<[f64; 2]>,
+}
+
+/// `groundglass.json` beside a checkpoint's config, written by Groundglass' trainer: what the
+/// runtime must know about how the model was trained that config.json does not say.
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
+pub struct TrainingNotes {
+    /// The soft-caps applied in training; absent for checkpoints made elsewhere.
+    #[serde(default)]
+    pub soft_capping: Option<SoftCapping>,
+}
+
+impl TrainingNotes {
+    pub const FILE: &'static str = "groundglass.json";
+
+    /// The notes in `dir`, or none (a missing or unreadable file means a foreign checkpoint).
+    pub fn read(dir: &Path) -> Self {
+        std::fs::read_to_string(dir.join(Self::FILE))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        std::fs::write(dir.join(Self::FILE), text + "\n")
+    }
+}
+
+/// The soft-capping a checkpoint runs with unless the user chooses: what its training notes say
+/// (our own checkpoints), else what RadGrounder's published evaluation ran.
+pub fn default_soft_capping(dir: &Path) -> SoftCapping {
+    TrainingNotes::read(dir)
+        .soft_capping
+        .unwrap_or(SoftCapping::AUTHORS_EVALUATION)
 }
 
 pub struct ModelSession {
@@ -135,12 +191,35 @@ pub struct ModelSession {
     pub tokenizer: PromptTokenizer,
     dir: PathBuf,
     dtype: DType,
+    weights: crate::checkpoint::WeightFormat,
+    weight_bytes: usize,
     semsam_table: Option<NeighbourTable>,
 }
 
 impl ModelSession {
+    /// Loads a checkpoint with its default soft-capping ([`default_soft_capping`]).
     pub fn load(dir: &Path, dtype: DType, device: &Device) -> Result<Self> {
-        let mut model = PaliGemma::load(dir, dtype, device)?;
+        Self::load_with(dir, dtype, None, device)
+    }
+
+    /// Loads a checkpoint; `soft_capping` overrides the checkpoint's default.
+    pub fn load_with(
+        dir: &Path,
+        dtype: DType,
+        soft_capping: Option<SoftCapping>,
+        device: &Device,
+    ) -> Result<Self> {
+        let checkpoint = crate::checkpoint::Checkpoint::open(dir, dtype, device)?;
+        let weights = checkpoint.format;
+        let weight_bytes = checkpoint
+            .tensors
+            .values()
+            .map(|t| t.elem_count() * t.dtype().size_in_bytes())
+            .sum();
+        let mut model = PaliGemma::new(checkpoint, dtype, device)?;
+        model
+            .text
+            .set_soft_capping(soft_capping.unwrap_or_else(|| default_soft_capping(dir)));
         let tokenizer = PromptTokenizer::from_dir(dir)?;
         model.set_seg_end_token(tokenizer.token_id("</seg>"));
         Ok(ModelSession {
@@ -148,7 +227,37 @@ impl ModelSession {
             tokenizer,
             dir: dir.to_path_buf(),
             dtype,
+            weights,
+            weight_bytes,
             semsam_table: None,
+        })
+    }
+
+    /// What the checkpoint was trained for: RadGrounder's detection checkpoint knows boxes
+    /// ("detect keywords"), its segmentation checkpoint (with the mask head) masks ("segment
+    /// keywords"); both write reports and answer questions.
+    pub fn tasks(&self) -> Vec<Task> {
+        let grounding = if self.model.has_mask_head() {
+            Task::Segment
+        } else {
+            Task::Grounded
+        };
+        vec![Task::Report, grounding, Task::Vqa]
+    }
+
+    /// An error naming why `task` cannot be asked of this checkpoint, if it cannot.
+    pub fn check_task(&self, task: Task) -> Result<()> {
+        if self.tasks().contains(&task) {
+            return Ok(());
+        }
+        let why = match task {
+            Task::Segment => "it has no mask head (segmentation_head.*), so it is a detection checkpoint: ask for boxes (grounded) instead",
+            _ => "it has a mask head, so it is a segmentation checkpoint trained on \"segment keywords\" only: ask for masks (segment) instead",
+        };
+        Err(ModelError::UnsupportedTask {
+            dir: self.dir.clone(),
+            task: format!("{task:?}").to_lowercase(),
+            why: why.into(),
         })
     }
 
@@ -176,6 +285,10 @@ impl ModelSession {
             },
             dtype: format!("{:?}", self.dtype).to_lowercase(),
             mask_head: self.model.has_mask_head(),
+            tasks: self.tasks(),
+            soft_capping: self.model.text.soft_capping(),
+            weights: self.weights,
+            weight_bytes: self.weight_bytes,
         }
     }
 
@@ -196,8 +309,10 @@ impl ModelSession {
         input: &AskInput,
         mut on_token: impl FnMut(&str) -> bool,
     ) -> Result<Answer> {
+        self.check_task(input.request.task)?;
         let size = self.model.config.vision_config.image_size;
-        let image = preprocess_slice(input.slice, input.modality, input.photometric, size);
+        let image = preprocess_slice(input.slice, input.modality, size);
+        let input_spacing_mm = image.input_spacing_mm;
         let device = self.model.device().clone();
         let pixel_values = Tensor::from_vec(image.pixels, (1, 3, size, size), &device)?;
         let ids = self.tokenizer.prompt_ids(
@@ -267,6 +382,7 @@ impl ModelSession {
             ttft_ms: generation.ttft_ms,
             tok_per_s: generation.tok_per_s,
             cancelled: generation.cancelled,
+            input_spacing_mm,
         })
     }
 }

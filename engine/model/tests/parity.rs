@@ -226,3 +226,150 @@ fn broken_checkpoints_fail_with_the_file_or_tensor_named() {
         .to_string();
     assert!(err.contains("unknown architecture"), "{err}");
 }
+
+fn fixture_dir(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures")
+        .join(name)
+}
+
+fn json(name: &str) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(fixture().join(name)).expect(name)).expect(name)
+}
+
+fn ids_of(v: &serde_json::Value) -> Vec<u32> {
+    v.as_array()
+        .expect("ids")
+        .iter()
+        .map(|x| x.as_u64().expect("id") as u32)
+        .collect()
+}
+
+fn greedy(m: &mut PaliGemma, e: &Expected, n: usize) -> Vec<u32> {
+    groundglass_model::generate::generate_greedy(m, &e.pixel_values, &e.input_ids, n, |_| true)
+        .expect("generate")
+        .tokens
+}
+
+/// RadGrounder's published evaluation (transformers 4.54.1, SDPA attention) applies neither soft-cap;
+/// so does the runtime set to `none`: prefill logits equal 4.54's, and greedy tokens equal
+/// transformers' own with the caps removed (make_nocap_fixture.py).
+#[test]
+fn without_soft_capping_the_logits_are_the_authors_evaluation() {
+    let e = expected();
+    let mut m = model();
+    m.text
+        .set_soft_capping(groundglass_model::SoftCapping::AUTHORS_EVALUATION);
+    let logits = m.prefill(&e.pixel_values, &e.input_ids).expect("prefill");
+    for file in ["expected-sdpa.safetensors", "expected-nocap.safetensors"] {
+        let t = candle_core::safetensors::load(fixture().join(file), &Device::Cpu).expect(file);
+        let d = max_diff(&logits, &t["prefix_logits"]);
+        assert!(d < 1e-4, "{file}: max |logit difference| {d}");
+    }
+    let reference = ids_of(&json("expected-nocap.json")["generated"]);
+    assert_eq!(greedy(&mut m, &e, reference.len()), reference);
+    // With the caps the same weights answer differently (so the setting is tested, not idle).
+    m.text.set_soft_capping(groundglass_model::SoftCapping::ALL);
+    assert_ne!(greedy(&mut m, &e, reference.len()), reference);
+}
+
+/// The authors' training (4.54, eager attention): attention capped, final logits not.
+#[test]
+fn attention_capping_alone_is_the_authors_training() {
+    let e = expected();
+    let mut m = model();
+    m.text
+        .set_soft_capping(groundglass_model::SoftCapping::parse("attention").expect("name"));
+    let logits = m
+        .prefill_last(&e.pixel_values, &e.input_ids)
+        .expect("prefill");
+    let reference: Vec<f32> = json("expected-eager-4.54.json")["last_logits"]
+        .as_array()
+        .expect("logits")
+        .iter()
+        .map(|v| v.as_f64().expect("logit") as f32)
+        .collect();
+    let reference = Tensor::new(reference.as_slice(), &Device::Cpu).expect("tensor");
+    let d = max_diff(&logits, &reference);
+    assert!(d < 1e-4, "max |logit difference| {d}");
+}
+
+/// The checkpoint as RadGrounder's training scripts save it (`safe_serialization=False`): a
+/// PyTorch pickle with the tied `lm_head` stored, f32 here, answers exactly as the safetensors one.
+#[test]
+fn a_pytorch_checkpoint_answers_as_the_safetensors_one() {
+    let e = expected();
+    let dir = fixture_dir("tiny-paligemma2-bin");
+    let checkpoint =
+        groundglass_model::Checkpoint::open(&dir, DType::F32, &Device::Cpu).expect("opens");
+    assert_eq!(
+        checkpoint.format,
+        groundglass_model::checkpoint::WeightFormat::Pytorch
+    );
+    assert!(
+        !checkpoint.tensors.contains_key("lm_head.weight"),
+        "a tied head is not read a second time"
+    );
+    let safetensors =
+        groundglass_model::Checkpoint::open(&fixture(), DType::F32, &Device::Cpu).expect("opens");
+    assert_eq!(
+        checkpoint.tensors.len(),
+        safetensors.tensors.len(),
+        "the same tensors, mask head included"
+    );
+    let mut m = PaliGemma::new(checkpoint, DType::F32, &Device::Cpu).expect("builds");
+    assert!(m.has_mask_head());
+    let logits = m.prefill(&e.pixel_values, &e.input_ids).expect("prefill");
+    let d = max_diff(&logits, &e.prefix_logits);
+    assert!(d < 1e-4, "{d}");
+    assert_eq!(greedy(&mut m, &e, e.generated.len()), e.generated);
+}
+
+/// The sharded bf16 copy (`pytorch_model-0000N-of-0000M.bin` and its index): every tensor is the
+/// safetensors one rounded to bf16.
+#[test]
+fn a_sharded_bf16_pytorch_checkpoint_holds_the_same_weights() {
+    let dir = fixture_dir("tiny-paligemma2-bin-sharded");
+    let shards =
+        groundglass_model::Checkpoint::open(&dir, DType::F32, &Device::Cpu).expect("opens");
+    let rounded =
+        groundglass_model::Checkpoint::open(&fixture(), DType::BF16, &Device::Cpu).expect("opens");
+    assert_eq!(shards.tensors.len(), rounded.tensors.len());
+    for (name, t) in &rounded.tensors {
+        let s = shards
+            .tensors
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} missing"));
+        let t = t.to_dtype(DType::F32).expect("f32");
+        assert_eq!(max_diff(s, &t), 0.0, "{name}");
+    }
+    // A shard named by the index but absent is named in the error.
+    let broken = std::env::temp_dir().join(format!("gg-shards-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&broken);
+    std::fs::create_dir_all(&broken).expect("dir");
+    for f in [
+        "config.json",
+        "pytorch_model.bin.index.json",
+        "pytorch_model-00001-of-00002.bin",
+    ] {
+        std::fs::copy(dir.join(f), broken.join(f)).expect("copy");
+    }
+    let err = groundglass_model::Checkpoint::open(&broken, DType::F32, &Device::Cpu)
+        .err()
+        .expect("a shard is missing")
+        .to_string();
+    assert!(err.contains("pytorch_model-00002-of-00002.bin"), "{err}");
+    // A truncated pickle is named too.
+    let bytes = std::fs::read(dir.join("pytorch_model-00002-of-00002.bin")).expect("read");
+    std::fs::write(
+        broken.join("pytorch_model-00002-of-00002.bin"),
+        &bytes[..bytes.len() / 3],
+    )
+    .expect("write");
+    let err = groundglass_model::Checkpoint::open(&broken, DType::F32, &Device::Cpu)
+        .err()
+        .expect("truncated")
+        .to_string();
+    assert!(err.contains("pytorch_model-00002-of-00002.bin"), "{err}");
+    let _ = std::fs::remove_dir_all(&broken);
+}

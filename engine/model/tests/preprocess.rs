@@ -66,7 +66,7 @@ fn the_engine_slice_is_what_gets_preprocessed() {
         .position(|p| p.ends_with("IM0055.dcm"))
         .expect("file");
     let slice = groundglass_study::extract(&volume, groundglass_study::Plane::Acquired, k);
-    let ours = preprocess_slice(&slice, "CT", volume.photometric, 224);
+    let ours = preprocess_slice(&slice, "CT", 224);
     let d = max_diff(&ours.pixels, &values(&fixture()["ct_expected"]));
     assert!(d < 1e-5, "{d}");
 }

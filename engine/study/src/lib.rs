@@ -18,7 +18,7 @@ pub use geometry::{Affine, Vec3};
 pub use labels::{Dirty, LabelVolume};
 pub use mpr::{extract, EdgeLetters, Plane, PlaneGrid, SliceImage};
 pub use pixel::{Photometric, Rescale, VoiFunction, Window, WindowPreset};
-pub use render::{square_pixels, to_display, DisplayImage, VoiMapping};
+pub use render::{square_pixels, square_values, to_display, DisplayImage, SquareImage, VoiMapping};
 pub use study::{open, Series, SeriesSource, Study};
 pub use volume::{
     LoadObserver, ModalityTransform, NoProgress, Volume, VolumeLayout, VoxelData, VoxelKind,

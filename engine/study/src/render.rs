@@ -1,5 +1,6 @@
 //! Turning a [`SliceImage`] into display pixels: VOI (window or VOI LUT), MONOCHROME1 inversion,
-//! 8 bits, and square pixels so the image keeps its physical aspect ratio.
+//! 8 bits, and square pixels so the image keeps its physical aspect ratio (for the screen and for
+//! the model's input alike).
 
 use crate::mpr::SliceImage;
 use crate::pixel::{Lut, Photometric, VoiFunction, Window};
@@ -76,43 +77,87 @@ pub fn to_display(
 /// Resamples so one pixel is the same size in x and y (the smaller of the two spacings), with
 /// bilinear interpolation. Returns the image unchanged when pixels are already square.
 pub fn square_pixels(image: &DisplayImage, spacing: [f64; 2]) -> DisplayImage {
+    let values: Vec<f32> = image.pixels.iter().map(|&p| f32::from(p)).collect();
+    let square = square_values(&values, image.width, image.height, image.channels, spacing);
+    DisplayImage {
+        width: square.width,
+        height: square.height,
+        channels: square.channels,
+        pixels: square
+            .values
+            .iter()
+            .map(|v| v.round().clamp(0.0, 255.0) as u8)
+            .collect(),
+    }
+}
+
+/// A row-major image of 1 or 3 channels of values, and its pixel spacing (x, y) in mm.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SquareImage {
+    pub width: usize,
+    pub height: usize,
+    pub channels: usize,
+    pub values: Vec<f32>,
+    pub spacing: [f64; 2],
+}
+
+/// Resamples values to square pixels of the smaller spacing, covering the same physical extent
+/// (so fractions of the image mean the same place before and after), bilinear between pixel
+/// centres. The new spacing of each axis is the extent over the rounded pixel count: equal within
+/// half a pixel. Unchanged when the pixels are square already or the spacing is unknown.
+pub fn square_values(
+    values: &[f32],
+    width: usize,
+    height: usize,
+    channels: usize,
+    spacing: [f64; 2],
+) -> SquareImage {
     let [sx, sy] = spacing;
-    if !(sx > 0.0 && sy > 0.0) || (sx - sy).abs() < 1e-6 * sx.max(sy) {
-        return image.clone();
+    if !(sx > 0.0 && sy > 0.0) || (sx - sy).abs() < 1e-6 * sx.max(sy) || width * height == 0 {
+        return SquareImage {
+            width,
+            height,
+            channels,
+            values: values.to_vec(),
+            spacing,
+        };
     }
     let unit = sx.min(sy);
-    let width = ((image.width as f64 * sx / unit).round() as usize).clamp(1, 16384);
-    let height = ((image.height as f64 * sy / unit).round() as usize).clamp(1, 16384);
-    let ch = image.channels;
-    let mut pixels = vec![0u8; width * height * ch];
-    for y in 0..height {
-        // Map output pixel centres onto input pixel centres.
-        let fy = ((y as f64 + 0.5) * image.height as f64 / height as f64 - 0.5)
-            .clamp(0.0, (image.height - 1) as f64);
-        let y0 = fy.floor() as usize;
-        let y1 = (y0 + 1).min(image.height - 1);
-        let ty = fy - y0 as f64;
-        for x in 0..width {
-            let fx = ((x as f64 + 0.5) * image.width as f64 / width as f64 - 0.5)
-                .clamp(0.0, (image.width - 1) as f64);
-            let x0 = fx.floor() as usize;
-            let x1 = (x0 + 1).min(image.width - 1);
-            let tx = fx - x0 as f64;
+    let out_w = ((width as f64 * sx / unit).round() as usize).clamp(1, 16384);
+    let out_h = ((height as f64 * sy / unit).round() as usize).clamp(1, 16384);
+    let ch = channels;
+    // Output pixel centres onto input pixel centres: (index, next index, weight of next).
+    let taps = |n_in: usize, n_out: usize| -> Vec<(usize, usize, f32)> {
+        (0..n_out)
+            .map(|o| {
+                let f = ((o as f64 + 0.5) * n_in as f64 / n_out as f64 - 0.5)
+                    .clamp(0.0, (n_in - 1) as f64);
+                let i0 = f.floor() as usize;
+                (i0, (i0 + 1).min(n_in - 1), (f - i0 as f64) as f32)
+            })
+            .collect()
+    };
+    let (xs, ys) = (taps(width, out_w), taps(height, out_h));
+    let mut out = Vec::with_capacity(out_w * out_h * ch);
+    for &(y0, y1, ty) in &ys {
+        for &(x0, x1, tx) in &xs {
             for c in 0..ch {
-                let p = |xx: usize, yy: usize| {
-                    f64::from(image.pixels[(yy * image.width + xx) * ch + c])
-                };
+                let p = |x: usize, y: usize| values[(y * width + x) * ch + c];
                 let top = p(x0, y0) + (p(x1, y0) - p(x0, y0)) * tx;
                 let bottom = p(x0, y1) + (p(x1, y1) - p(x0, y1)) * tx;
-                pixels[(y * width + x) * ch + c] = (top + (bottom - top) * ty).round() as u8;
+                out.push(top + (bottom - top) * ty);
             }
         }
     }
-    DisplayImage {
-        width,
-        height,
+    SquareImage {
+        width: out_w,
+        height: out_h,
         channels: ch,
-        pixels,
+        values: out,
+        spacing: [
+            width as f64 * sx / out_w as f64,
+            height as f64 * sy / out_h as f64,
+        ],
     }
 }
 
@@ -215,5 +260,22 @@ mod tests {
         let out = square_pixels(&image, [0.5, 1.5]);
         assert_eq!((out.width, out.height), (4, 6));
         assert!(out.pixels.iter().all(|p| *p == 10));
+    }
+
+    #[test]
+    fn square_values_keep_the_extent_and_interpolate_between_centres() {
+        // Two rows 7 mm apart, 0.86 mm columns: 16 rows of 0.875 mm (14 mm / 16, within half a
+        // pixel of square), the extent kept.
+        let values = [0.0f32, 0.0, 100.0, 100.0];
+        let out = square_values(&values, 2, 2, 1, [0.86, 7.0]);
+        assert_eq!((out.width, out.height), (2, 16));
+        assert_eq!(out.spacing, [0.86, 0.875]);
+        // Rows up to the first centre keep its value; rows 7 and 8 straddle the middle.
+        assert_eq!(out.values[0], 0.0);
+        assert_eq!(out.values[2 * 7], 43.75);
+        assert_eq!(out.values[2 * 8], 56.25);
+        assert_eq!(out.values[31], 100.0);
+        let same = square_values(&values, 2, 2, 1, [1.0, 1.0]);
+        assert_eq!(same.values, values.to_vec());
     }
 }

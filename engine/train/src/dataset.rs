@@ -8,7 +8,7 @@ use groundglass_model::preprocess::{preprocess_slice, preprocess_values};
 use groundglass_model::prompt::Lang;
 use groundglass_model::tokenizer::PromptTokenizer;
 use groundglass_phantom::Phantom;
-use groundglass_study::{extract, Photometric, Plane, PlaneGrid, Volume};
+use groundglass_study::{extract, Plane, PlaneGrid, Volume};
 
 use crate::text::{self, OpenQuestion};
 use crate::Result;
@@ -264,13 +264,7 @@ impl PhantomSamples {
         let index = self.rng.below(grid.count);
         let truth = slice_truth(phantom, plane, index);
         let slice = extract(volume, plane, index);
-        let pixels = preprocess_slice(
-            &slice,
-            phantom.modality.code(),
-            Photometric::Monochrome2,
-            self.size,
-        )
-        .pixels;
+        let pixels = preprocess_slice(&slice, phantom.modality.code(), self.size).pixels;
         let lang = if self.rng.below(2) == 0 {
             Lang::En
         } else {

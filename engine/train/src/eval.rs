@@ -18,7 +18,7 @@ use groundglass_model::prompt::Lang;
 use groundglass_model::semsam::SemSamConfig;
 use groundglass_model::{AskInput, ModelSession};
 use groundglass_phantom::{generate, PhantomConfig};
-use groundglass_study::{extract, Photometric, Plane, PlaneGrid};
+use groundglass_study::{extract, Plane, PlaneGrid};
 use serde::Serialize;
 
 use crate::dataset::{open_answer, open_questions, slice_truth, target_boxes};
@@ -220,7 +220,6 @@ pub fn evaluate(opts: &EvalOptions, mut progress: impl FnMut(&str)) -> Result<Re
                                 &AskInput {
                                     slice: &slice,
                                     modality: phantom.modality.code(),
-                                    photometric: Photometric::Monochrome2,
                                     request,
                                     semsam: config,
                                     max_new_tokens: 120,

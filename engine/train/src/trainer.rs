@@ -108,6 +108,13 @@ pub fn save_checkpoint(varmap: &VarMap, dir: &Path, state: &TrainState) -> Resul
     std::fs::rename(&tmp, &path).map_err(|e| file_err(&path, e))?;
     let state = serde_json::to_vec_pretty(state).map_err(|e| TrainError::Invalid(e.to_string()))?;
     write_atomic(&dir.join("train_state.json"), &state)?;
+    // The forward pass trains with every soft-cap the config names: the runtime must run so too.
+    let notes = groundglass_model::TrainingNotes {
+        soft_capping: Some(groundglass_model::SoftCapping::ALL),
+    };
+    let notes =
+        serde_json::to_vec_pretty(&notes).map_err(|e| TrainError::Invalid(e.to_string()))?;
+    write_atomic(&dir.join(groundglass_model::TrainingNotes::FILE), &notes)?;
     // A SemSam neighbour table cached beside older weights (an evaluation during training) no
     // longer matches the embeddings.
     if let Ok(entries) = std::fs::read_dir(dir) {

@@ -69,7 +69,6 @@ fn trains_resumes_and_fine_tunes_on_corrections() {
             &AskInput {
                 slice: &slice,
                 modality: "CT",
-                photometric: Photometric::Monochrome2,
                 request: &groundglass_train::text::grounded_request(Lang::En),
                 semsam: None,
                 max_new_tokens: 8,
