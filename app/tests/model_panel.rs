@@ -43,6 +43,10 @@ fn fresh_stores(name: &str) -> PathBuf {
 }
 
 fn ready_with(stores: PathBuf) -> Harness<'static, ViewerApp> {
+    ready_with_model(stores, scripted())
+}
+
+fn ready_with_model(stores: PathBuf, model: PathBuf) -> Harness<'static, ViewerApp> {
     let mut h = Harness::builder()
         .with_size(egui::vec2(1100.0, 700.0))
         .with_step_dt(1.0 / 60.0)
@@ -52,7 +56,7 @@ fn ready_with(stores: PathBuf) -> Harness<'static, ViewerApp> {
                 cc,
                 Options {
                     path: Some(ct_path()),
-                    model: Some(scripted()),
+                    model: Some(model),
                     store_root: Some(stores),
                     ..Default::default()
                 },
@@ -152,7 +156,7 @@ fn a_grounded_answer_comes_back_and_its_box_and_mask_are_drawn() {
 #[test]
 fn cancel_stops_the_answer_at_once() {
     let mut h = ready("cancel");
-    h.state_mut().ask(Task::Grounded);
+    h.state_mut().ask(Task::Segment);
     h.state_mut().cancel_ask();
     until(&mut h, "the cancelled answer", |a| {
         a.model_panel.running.is_none()
@@ -166,7 +170,7 @@ fn cancel_stops_the_answer_at_once() {
 fn answers_belong_to_their_slice() {
     let mut h = ready("slices");
     let first_index = h.state().views[0].index;
-    h.state_mut().ask(Task::Grounded);
+    h.state_mut().ask(Task::Segment);
     until(&mut h, "answer 1", |a| a.model_panel.running.is_none());
     let first = h.state().shown.expect("shown");
     // Another slice: no answer there yet, the first one stays listed for its own slice.
@@ -191,7 +195,7 @@ fn answers_belong_to_their_slice() {
 #[test]
 fn tokens_stream_from_the_model_thread_as_they_are_made() {
     let worker = ModelWorker::spawn(egui::Context::default());
-    worker.load(scripted());
+    worker.load(scripted(), None);
     let (_, volume) = {
         let study = groundglass_study::open(&ct_path()).expect("opens");
         let series = study.series[0].clone();
@@ -206,7 +210,7 @@ fn tokens_stream_from_the_model_thread_as_they_are_made() {
         slice,
         modality: "CT".into(),
         request: Request {
-            task: Task::Grounded,
+            task: Task::Segment,
             lang: Lang::En,
             clinical: None,
             question: None,
@@ -364,4 +368,35 @@ fn annotators_draw_move_paint_undo_and_find_it_all_again() {
     assert!(c.annotations[&id].deleted);
     assert_eq!(c.annotations[&id].class_id, Some(1));
     assert_eq!(c.strokes.len(), 1);
+}
+
+/// RadGrounder's checkpoints as its training scripts save them (pytorch_model.bin) load in the panel,
+/// which offers only the grounding the checkpoint was trained for, and answer as the safetensors copy.
+#[test]
+fn a_pytorch_checkpoint_loads_in_the_panel_and_offers_only_its_tasks() {
+    let fixtures = root().join("tests/fixtures");
+    let mut texts = Vec::new();
+    for name in ["tiny-paligemma2-bin", "tiny-paligemma2"] {
+        let mut h = ready_with_model(fresh_stores(name), fixtures.join(name));
+        let summary = h.state().model_panel.summary.clone().expect("summary");
+        assert_eq!(summary.tasks, vec![Task::Report, Task::Segment, Task::Vqa]);
+        h.run_steps(2);
+        assert!(h.query_by_label("Grounded report (masks)").is_some());
+        assert!(
+            h.query_by_label("Grounded report (boxes)").is_none(),
+            "a segmentation checkpoint is not offered boxes"
+        );
+        h.get_by_label("Grounded report (masks)").click();
+        h.run_steps(1);
+        until(&mut h, "the answer", |a| a.model_panel.running.is_none());
+        texts.push(h.state().corrections.answers[0].text.clone());
+        if name == "tiny-paligemma2-bin" {
+            assert_eq!(
+                summary.weights,
+                groundglass_model::checkpoint::WeightFormat::Pytorch
+            );
+        }
+    }
+    assert!(!texts[0].is_empty());
+    assert_eq!(texts[0], texts[1]);
 }

