@@ -225,7 +225,10 @@ fn tokens_stream_from_the_model_thread_as_they_are_made() {
             .recv_timeout(Duration::from_secs(120))
             .expect("a message")
         {
-            ModelMessage::Loaded(_) => {}
+            ModelMessage::Loaded(_)
+            | ModelMessage::SemSamProgress(_)
+            | ModelMessage::SemSamReady => {}
+            ModelMessage::SemSamFailed(error) => panic!("{error}"),
             ModelMessage::Token { id, text } => {
                 assert_eq!(id, 7);
                 streamed.push(text);
@@ -399,4 +402,51 @@ fn a_pytorch_checkpoint_loads_in_the_panel_and_offers_only_its_tasks() {
     }
     assert!(!texts[0].is_empty());
     assert_eq!(texts[0], texts[1]);
+}
+
+/// Switching SemSam on builds its neighbour table on the model thread, reporting progress, and
+/// caches it beside the model; the panel shows the bar while it builds.
+#[test]
+fn semsam_table_builds_in_the_background_with_progress() {
+    let model = fresh_stores("semsam-model");
+    std::fs::create_dir_all(&model).expect("dir");
+    for f in ["config.json", "model.safetensors", "tokenizer.json"] {
+        std::fs::copy(
+            root().join("tests/fixtures/tiny-paligemma2").join(f),
+            model.join(f),
+        )
+        .expect("copy");
+    }
+    let mut h = ready_with_model(fresh_stores("semsam"), model.clone());
+    h.state_mut().model_panel.semsam = true;
+    h.state_mut().prepare_semsam();
+    assert!(
+        h.state().model_panel.semsam_progress.is_some(),
+        "the bar shows"
+    );
+    until(&mut h, "the table", |a| {
+        a.model_panel.semsam_progress.is_none()
+    });
+    assert!(model.join("semsam_neighbours_k8.safetensors").exists());
+    let worker = ModelWorker::spawn(egui::Context::default());
+    worker.load(model.clone(), None);
+    worker.prepare_semsam(3);
+    let mut progress = Vec::new();
+    loop {
+        match worker
+            .rx
+            .recv_timeout(Duration::from_secs(120))
+            .expect("a message")
+        {
+            ModelMessage::Loaded(_) => {}
+            ModelMessage::SemSamProgress(f) => progress.push(f),
+            ModelMessage::SemSamReady => break,
+            ModelMessage::SemSamFailed(e) | ModelMessage::LoadFailed { error: e, .. } => {
+                panic!("{e}")
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(progress.last().copied(), Some(1.0), "{progress:?}");
+    assert!(model.join("semsam_neighbours_k3.safetensors").exists());
 }

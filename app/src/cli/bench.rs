@@ -39,6 +39,11 @@ pub enum BenchWhat {
     /// tokens plus a short prompt, then cached greedy steps without stopping at end-of-sequence),
     /// the same loop `bench/model_torch.py` times in PyTorch.
     Model(super::bench_model::BenchModelArgs),
+    /// RadGrounder's vocabulary at full size: load time of a tokenizer.json (e.g. the one
+    /// `bench/make_gemma_tokenizer.py` writes) and MIS-SemSam's neighbour table over a random
+    /// embedding of that many rows, timed on its first `--rows` query rows (the build is linear in
+    /// them) and extrapolated to the whole table.
+    Vocab(super::bench_vocab::BenchVocabArgs),
 }
 
 #[derive(Serialize)]
@@ -81,6 +86,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.what {
         BenchWhat::Frames { path, frames, size } => super::bench_frames::run(&path, frames, &size),
         BenchWhat::Model(args) => super::bench_model::run(args),
+        BenchWhat::Vocab(args) => super::bench_vocab::run(args),
         BenchWhat::Load { path, series } => {
             let t0 = Instant::now();
             let study = open(&path)?;

@@ -31,6 +31,10 @@ enum Command {
         dtype: Option<DType>,
     },
     Ask(Box<AskJob>, Arc<AtomicBool>),
+    /// Build MIS-SemSam's neighbour table (minutes at a 257k vocabulary), reporting progress.
+    PrepareSemSam {
+        k: usize,
+    },
 }
 
 pub enum ModelMessage {
@@ -52,6 +56,10 @@ pub enum ModelMessage {
         id: u64,
         error: String,
     },
+    /// The neighbour table build: the fraction done, then ready (or failed).
+    SemSamProgress(f32),
+    SemSamReady,
+    SemSamFailed(String),
 }
 
 pub struct ModelWorker {
@@ -87,6 +95,29 @@ impl ModelWorker {
                                     dir,
                                 }),
                             }
+                        }
+                        Command::PrepareSemSam { k } => {
+                            let Some(s) = session.as_mut() else { continue };
+                            if s.semsam_ready(k) {
+                                send(ModelMessage::SemSamReady);
+                                continue;
+                            }
+                            // At most one progress message per percent.
+                            let last = std::sync::atomic::AtomicU32::new(u32::MAX);
+                            let progress = |f: f32| {
+                                let pct = (f * 100.0) as u32;
+                                if last.swap(pct, Ordering::Relaxed) != pct {
+                                    send(ModelMessage::SemSamProgress(f));
+                                }
+                            };
+                            let control = groundglass_model::semsam::BuildControl {
+                                progress: &progress,
+                                cancel: None,
+                            };
+                            send(match s.prepare_semsam(k, &control) {
+                                Ok(()) => ModelMessage::SemSamReady,
+                                Err(e) => ModelMessage::SemSamFailed(e.to_string()),
+                            });
                         }
                         Command::Ask(job, cancel) => {
                             let Some(s) = session.as_mut() else {
@@ -142,6 +173,11 @@ impl ModelWorker {
 
     pub fn load(&self, dir: PathBuf, dtype: Option<DType>) {
         let _ = self.tx.send(Command::Load { dir, dtype });
+    }
+
+    /// Queues the build of MIS-SemSam's neighbour table for `k` neighbours.
+    pub fn prepare_semsam(&self, k: usize) {
+        let _ = self.tx.send(Command::PrepareSemSam { k });
     }
 
     /// Queues a question; the returned flag cancels it.

@@ -53,6 +53,8 @@ pub struct ModelPanel {
     pub semsam: bool,
     /// The weights' dtype asked for; `None` is the device's default.
     pub dtype: Option<DType>,
+    /// MIS-SemSam's neighbour table: the fraction built while it is being built.
+    pub semsam_progress: Option<f32>,
     pub running: Option<Running>,
 }
 
@@ -69,6 +71,7 @@ impl Default for ModelPanel {
             question: String::new(),
             semsam: false,
             dtype: None,
+            semsam_progress: None,
             running: None,
         }
     }
@@ -80,6 +83,8 @@ pub enum PanelAction {
     LoadModel(PathBuf),
     /// Load the current checkpoint again at another dtype (`None`: the device's default).
     SetDtype(Option<DType>),
+    /// SemSam was switched on: build its neighbour table now, in the background.
+    PrepareSemSam,
     Ask(Task),
     Cancel,
     /// Show an answer (and go to its slice).
@@ -272,7 +277,21 @@ fn ask_section(
         )
         .labelled_by(label.id);
     });
-    ui.checkbox(&mut panel.semsam, "MIS-SemSam decoding");
+    if ui
+        .checkbox(&mut panel.semsam, "MIS-SemSam decoding")
+        .changed()
+        && panel.semsam
+    {
+        actions.push(PanelAction::PrepareSemSam);
+    }
+    if let Some(f) = panel.semsam_progress {
+        ui.add(
+            egui::ProgressBar::new(f)
+                .show_percentage()
+                .text(format!("SemSam neighbour table {:.0} %", f * 100.0)),
+        )
+        .on_hover_text("built once per model, then cached beside it");
+    }
     // Only what the checkpoint was trained for: boxes or masks, never both.
     let tasks: Vec<Task> = panel
         .summary

@@ -61,6 +61,14 @@ impl ViewerApp {
         self.model_worker.load(dir, self.model_panel.dtype);
     }
 
+    /// Starts building SemSam's neighbour table on the model thread (it reports its progress).
+    pub fn prepare_semsam(&mut self) {
+        if self.model_ready() {
+            self.model_panel.semsam_progress = Some(0.0);
+            self.model_worker.prepare_semsam(SemSamConfig::default().k);
+        }
+    }
+
     pub fn model_ready(&self) -> bool {
         self.model_panel.summary.is_some() && self.model_panel.loading.is_none()
     }
@@ -73,6 +81,15 @@ impl ViewerApp {
                     self.settings.model_dir = Some(summary.dir.clone());
                     self.save_settings();
                     self.model_panel.summary = Some(*summary);
+                    if self.model_panel.semsam {
+                        self.prepare_semsam();
+                    }
+                }
+                ModelMessage::SemSamProgress(f) => self.model_panel.semsam_progress = Some(f),
+                ModelMessage::SemSamReady => self.model_panel.semsam_progress = None,
+                ModelMessage::SemSamFailed(error) => {
+                    self.model_panel.semsam_progress = None;
+                    self.notice(true, format!("MIS-SemSam: {error}"));
                 }
                 ModelMessage::LoadFailed { error, .. } => {
                     self.model_panel.loading = None;
@@ -359,6 +376,7 @@ impl ViewerApp {
         for action in actions {
             match action {
                 PanelAction::LoadModel(dir) => self.load_model(dir),
+                PanelAction::PrepareSemSam => self.prepare_semsam(),
                 PanelAction::SetDtype(_) => {
                     if let Some(dir) = self.model_panel.dir.clone() {
                         self.load_model(dir);

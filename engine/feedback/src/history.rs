@@ -106,6 +106,7 @@ mod tests {
             ttft_ms: 0.0,
             tok_per_s: 0.0,
             cancelled: false,
+            input_spacing_mm: None,
         }
     }
 

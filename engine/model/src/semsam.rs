@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, Tensor, D};
+use candle_core::{DType, Device, Tensor};
 
 use crate::error::{ModelError, Result};
 
@@ -37,53 +37,200 @@ pub struct NeighbourTable {
     pub neighbours: Vec<Vec<(u32, f32)>>,
 }
 
+/// How far a table build has come, and a way to stop it.
+pub struct BuildControl<'a> {
+    /// Called with the fraction of rows done (0..=1), at most once per block.
+    pub progress: &'a (dyn Fn(f32) + Sync),
+    /// Set to stop the build; it then fails with [`ModelError::Cancelled`].
+    pub cancel: Option<&'a std::sync::atomic::AtomicBool>,
+}
+
+impl BuildControl<'_> {
+    pub const SILENT: BuildControl<'static> = BuildControl {
+        progress: &|_| {},
+        cancel: None,
+    };
+}
+
+/// Rows of similarities computed at once: the block of 256 rows against a 257k vocabulary is
+/// 263 MB of f32.
+const BLOCK_ROWS: usize = 256;
+
+/// The content rows of the embedding, each scaled to unit length, row-major (rows, hidden), and a
+/// fingerprint of them (CRC-32 of their bytes with the content ids), so a cached table is known
+/// to belong to exactly these embeddings.
+struct UnitRows {
+    ids: Vec<u32>,
+    hidden: usize,
+    rows: Vec<f32>,
+    fingerprint: u32,
+}
+
+fn unit_rows(embeddings: &Tensor, content: &[bool]) -> Result<UnitRows> {
+    let e = embeddings.to_device(&Device::Cpu)?.to_dtype(DType::F32)?;
+    let (vocab, hidden) = e.dims2()?;
+    let ids: Vec<u32> = (0..content.len().min(vocab) as u32)
+        .filter(|&t| content[t as usize])
+        .collect();
+    let picked = e.index_select(&Tensor::new(ids.as_slice(), &Device::Cpu)?, 0)?;
+    drop(e);
+    let mut rows = picked.flatten_all()?.to_vec1::<f32>()?;
+    drop(picked);
+    use rayon::prelude::*;
+    rows.par_chunks_mut(hidden.max(1)).for_each(|r| {
+        let norm = r.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+        r.iter_mut().for_each(|v| *v /= norm);
+    });
+    let mut crc = crc32fast::Hasher::new();
+    for id in &ids {
+        crc.update(&id.to_le_bytes());
+    }
+    // Little-endian bytes, a chunk at a time (no second full copy).
+    for chunk in rows.chunks(1 << 16) {
+        let bytes: Vec<u8> = chunk.iter().flat_map(|v| v.to_le_bytes()).collect();
+        crc.update(&bytes);
+    }
+    Ok(UnitRows {
+        ids,
+        hidden,
+        rows,
+        fingerprint: crc.finalize(),
+    })
+}
+
+/// `c (m, n) = a (m, k) · b (n, k)ᵀ` into `c` (one buffer reused across the blocks), through the
+/// AVX-512 kernel where the CPU has it.
+fn similarities(
+    a: &[f32],
+    m: usize,
+    k: usize,
+    b: &[f32],
+    n: usize,
+    c: &mut Vec<f32>,
+) -> Result<()> {
+    c.resize(m * n, 0.0);
+    if crate::linear::avx512::available() {
+        crate::linear::avx512::matmul_wt(a, m, k, b, n, c);
+        return Ok(());
+    }
+    let at = Tensor::from_slice(a, (m, k), &Device::Cpu)?;
+    let bt = Tensor::from_slice(b, (n, k), &Device::Cpu)?;
+    *c = at.matmul(&bt.t()?)?.flatten_all()?.to_vec1::<f32>()?;
+    Ok(())
+}
+
+/// The `k` largest of `row` with their ids, the token itself first (similarity 1).
+fn top_k(token: u32, ids: &[u32], row: &[f32], k: usize) -> Vec<(u32, f32)> {
+    let mut best: Vec<(u32, f32)> = vec![(token, 1.0)];
+    let want = k.max(1);
+    let mut floor = f32::NEG_INFINITY;
+    for (&id, &v) in ids.iter().zip(row) {
+        if id == token || (best.len() == want && v <= floor) {
+            continue;
+        }
+        // Insert after the token itself, keeping the rest in descending order.
+        let at = 1 + best[1..].partition_point(|(_, s)| *s >= v);
+        best.insert(at, (id, v));
+        best.truncate(want);
+        if best.len() == want {
+            floor = best[want - 1].1;
+        }
+    }
+    best
+}
+
 impl NeighbourTable {
     /// Computes the table from the embedding matrix (vocab, hidden); `content[t]` marks content
-    /// tokens. Rows are processed in blocks so memory stays at block x vocab similarities.
+    /// tokens. Blocks of rows against every content row, so memory stays at the unit rows plus
+    /// one block of similarities.
     pub fn build(embeddings: &Tensor, content: &[bool], k: usize) -> Result<Self> {
-        let e = embeddings.to_dtype(DType::F32)?.to_device(&Device::Cpu)?;
-        let norms = e
-            .sqr()?
-            .sum_keepdim(D::Minus1)?
-            .sqrt()?
-            .clamp(1e-12, f64::MAX)?;
-        let unit = e.broadcast_div(&norms)?;
-        let ids: Vec<u32> = (0..content.len() as u32)
-            .filter(|&t| content[t as usize])
-            .collect();
-        let content_t = Tensor::new(ids.as_slice(), &Device::Cpu)?;
-        let content_rows = unit.index_select(&content_t, 0)?;
-        let mut neighbours = vec![Vec::new(); content.len()];
-        for block in ids.chunks(256) {
-            let rows = unit.index_select(&Tensor::new(block, &Device::Cpu)?, 0)?;
-            let sims = rows.matmul(&content_rows.t()?)?.to_vec2::<f32>()?;
-            for (&token, row) in block.iter().zip(sims) {
-                let mut scored: Vec<(u32, f32)> = ids.iter().copied().zip(row).collect();
-                // The token itself first, then by similarity.
-                scored.sort_by(|a, b| {
-                    (b.0 == token)
-                        .cmp(&(a.0 == token))
-                        .then(b.1.total_cmp(&a.1))
-                });
-                scored.truncate(k.max(1));
-                neighbours[token as usize] = scored;
+        Self::build_with(embeddings, content, k, &BuildControl::SILENT)
+    }
+
+    /// As [`build`](Self::build), reporting progress and stoppable.
+    pub fn build_with(
+        embeddings: &Tensor,
+        content: &[bool],
+        k: usize,
+        control: &BuildControl,
+    ) -> Result<Self> {
+        let unit = unit_rows(embeddings, content)?;
+        Self::from_unit_rows(&unit, content.len(), k, control, usize::MAX)
+    }
+
+    /// The table for the first `rows` content tokens only (the others get none): what a
+    /// benchmark times, since the build is linear in the rows.
+    pub fn build_rows(
+        embeddings: &Tensor,
+        content: &[bool],
+        k: usize,
+        rows: usize,
+    ) -> Result<Self> {
+        let unit = unit_rows(embeddings, content)?;
+        Self::from_unit_rows(&unit, content.len(), k, &BuildControl::SILENT, rows)
+    }
+
+    fn from_unit_rows(
+        unit: &UnitRows,
+        vocab: usize,
+        k: usize,
+        control: &BuildControl,
+        rows: usize,
+    ) -> Result<Self> {
+        use rayon::prelude::*;
+        let (n, h) = (unit.ids.len(), unit.hidden);
+        let mut neighbours = vec![Vec::new(); vocab];
+        let mut done = 0;
+        let mut sims = Vec::new();
+        for block in unit.ids[..rows.min(n)].chunks(BLOCK_ROWS) {
+            if control
+                .cancel
+                .is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+            {
+                return Err(ModelError::Cancelled);
             }
+            let m = block.len();
+            let a = &unit.rows[done * h..(done + m) * h];
+            similarities(a, m, h, &unit.rows, n, &mut sims)?;
+            let found: Vec<Vec<(u32, f32)>> = block
+                .par_iter()
+                .zip(sims.par_chunks(n))
+                .map(|(&token, row)| top_k(token, &unit.ids, row, k))
+                .collect();
+            for (&token, list) in block.iter().zip(found) {
+                neighbours[token as usize] = list;
+            }
+            done += m;
+            (control.progress)(done as f32 / n.max(1) as f32);
         }
         Ok(NeighbourTable { k, neighbours })
     }
 
-    /// Loads the table cached at `path`, or builds and saves it there.
+    /// Loads the table cached at `path` when it was built from exactly these embeddings (same
+    /// fingerprint), or builds and saves it there.
     pub fn cached(path: &Path, embeddings: &Tensor, content: &[bool], k: usize) -> Result<Self> {
-        if let Ok(t) = Self::load(path, content.len(), k) {
+        Self::cached_with(path, embeddings, content, k, &BuildControl::SILENT)
+    }
+
+    pub fn cached_with(
+        path: &Path,
+        embeddings: &Tensor,
+        content: &[bool],
+        k: usize,
+        control: &BuildControl,
+    ) -> Result<Self> {
+        let unit = unit_rows(embeddings, content)?;
+        if let Ok(t) = Self::load(path, content.len(), k, unit.fingerprint) {
+            (control.progress)(1.0);
             return Ok(t);
         }
-        let table = Self::build(embeddings, content, k)?;
+        let table = Self::from_unit_rows(&unit, content.len(), k, control, usize::MAX)?;
         // A read-only model folder only costs the rebuild next time.
-        let _ = table.save(path);
+        let _ = table.save(path, unit.fingerprint);
         Ok(table)
     }
 
-    fn save(&self, path: &Path) -> Result<()> {
+    fn save(&self, path: &Path, fingerprint: u32) -> Result<()> {
         let v = self.neighbours.len();
         let mut ids = vec![u32::MAX; v * self.k];
         let mut sims = vec![0f32; v * self.k];
@@ -95,9 +242,12 @@ impl NeighbourTable {
         }
         let ids = Tensor::from_vec(ids, (v, self.k), &Device::Cpu)?;
         let sims = Tensor::from_vec(sims, (v, self.k), &Device::Cpu)?;
+        let fingerprint = Tensor::new(&[fingerprint], &Device::Cpu)?;
         let tmp = path.with_extension("tmp");
         candle_core::safetensors::save(
-            &[("ids", ids), ("sims", sims)].into_iter().collect(),
+            &[("ids", ids), ("sims", sims), ("fingerprint", fingerprint)]
+                .into_iter()
+                .collect(),
             &tmp,
         )?;
         std::fs::rename(&tmp, path).map_err(|e| ModelError::Io {
@@ -106,7 +256,7 @@ impl NeighbourTable {
         })
     }
 
-    fn load(path: &Path, vocab: usize, k: usize) -> Result<Self> {
+    fn load(path: &Path, vocab: usize, k: usize, fingerprint: u32) -> Result<Self> {
         let t = candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| {
             ModelError::Weights {
                 path: path.to_path_buf(),
@@ -117,6 +267,10 @@ impl NeighbourTable {
             path: path.to_path_buf(),
             message: "not a neighbour table for this model".into(),
         };
+        let stored = t.get("fingerprint").ok_or_else(bad)?.to_vec1::<u32>()?;
+        if stored != [fingerprint] {
+            return Err(bad());
+        }
         let ids = t.get("ids").ok_or_else(bad)?.to_vec2::<u32>()?;
         let sims = t.get("sims").ok_or_else(bad)?.to_vec2::<f32>()?;
         if ids.len() != vocab || ids.first().map(|r| r.len()) != Some(k) {
@@ -239,5 +393,61 @@ mod tests {
         assert!(path.exists());
         let loaded = NeighbourTable::cached(&path, &e, &content, 2).expect("load");
         assert_eq!(built, loaded);
+        // Other embeddings (a fine-tuned model in the same folder): the cache is not taken.
+        let changed =
+            Tensor::new(&[[1.0f32, 0.0], [0.0, 1.0], [0.9, 0.1]], &Device::Cpu).expect("tensor");
+        let content = [true, true, true];
+        let rebuilt = NeighbourTable::cached(&path, &changed, &content, 2).expect("rebuild");
+        assert_eq!(
+            rebuilt.neighbours[0][1].0, 2,
+            "row 0's neighbour is now row 2"
+        );
+        assert_eq!(
+            rebuilt,
+            NeighbourTable::build(&changed, &content, 2).expect("build")
+        );
+    }
+
+    /// The blocked build with its top-k scan equals a plain sort of every similarity, over more
+    /// rows than one block and a ragged last block.
+    #[test]
+    fn the_blocked_build_equals_sorting_every_similarity() {
+        let (vocab, hidden, k) = (300usize, 20usize, 5usize);
+        let mut seed = 7u64;
+        let data: Vec<f32> = (0..vocab * hidden)
+            .map(|_| {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((seed >> 33) as f32 / (1u64 << 31) as f32) - 0.5
+            })
+            .collect();
+        let e = Tensor::from_vec(data.clone(), (vocab, hidden), &Device::Cpu).expect("tensor");
+        let content: Vec<bool> = (0..vocab).map(|t| t % 7 != 0).collect();
+        let table = NeighbourTable::build(&e, &content, k).expect("build");
+        let unit = |t: usize| {
+            let r = &data[t * hidden..(t + 1) * hidden];
+            let n = r.iter().map(|v| v * v).sum::<f32>().sqrt();
+            r.iter().map(|v| v / n).collect::<Vec<f32>>()
+        };
+        for t in (0..vocab).filter(|&t| content[t]) {
+            let u = unit(t);
+            let mut all: Vec<(u32, f32)> = (0..vocab)
+                .filter(|&o| content[o] && o != t)
+                .map(|o| (o as u32, unit(o).iter().zip(&u).map(|(a, b)| a * b).sum()))
+                .collect();
+            all.sort_by(|a, b| b.1.total_cmp(&a.1));
+            let got = &table.neighbours[t];
+            assert_eq!(got[0].0, t as u32);
+            for (i, (id, s)) in got[1..].iter().enumerate() {
+                assert!(
+                    (s - all[i].1).abs() < 1e-5,
+                    "{t}: {got:?} vs {:?}",
+                    &all[..k]
+                );
+                assert!(*id == all[i].0 || (all[i].1 - s).abs() < 1e-6);
+            }
+        }
+        assert!(table.neighbours[0].is_empty());
     }
 }

@@ -18,7 +18,7 @@ use crate::mask_head::Mask;
 use crate::paligemma::PaliGemma;
 use crate::preprocess::preprocess_slice;
 use crate::prompt::{Lang, Request, Task};
-use crate::semsam::{NeighbourTable, SemSamConfig};
+use crate::semsam::{BuildControl, NeighbourTable, SemSamConfig};
 use crate::tokenizer::PromptTokenizer;
 
 /// RadGrounder's evaluation limit.
@@ -171,11 +171,6 @@ impl TrainingNotes {
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or_default()
     }
-
-    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
-        let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
-        std::fs::write(dir.join(Self::FILE), text + "\n")
-    }
 }
 
 /// The soft-capping a checkpoint runs with unless the user chooses: what its training notes say
@@ -292,14 +287,25 @@ impl ModelSession {
         }
     }
 
-    fn semsam_table(&mut self, k: usize) -> Result<&NeighbourTable> {
+    /// Builds (or loads from its cache beside the model, when it was built from these very
+    /// embeddings) MIS-SemSam's neighbour table for `k` neighbours; at RadGrounder's 257k
+    /// vocabulary this takes minutes on a CPU, so callers run it off the UI thread and show the
+    /// progress. A later `ask` with SemSam reuses it.
+    pub fn prepare_semsam(&mut self, k: usize, control: &BuildControl) -> Result<()> {
         if self.semsam_table.as_ref().map(|t| t.k) != Some(k) {
             let embeddings = self.model.text.embedding_matrix();
             let content = self.tokenizer.content_mask(embeddings.dim(0)?);
             let path = NeighbourTable::cache_path(&self.dir, k);
-            self.semsam_table = Some(NeighbourTable::cached(&path, embeddings, &content, k)?);
+            self.semsam_table = Some(NeighbourTable::cached_with(
+                &path, embeddings, &content, k, control,
+            )?);
         }
-        Ok(self.semsam_table.as_ref().expect("set above"))
+        Ok(())
+    }
+
+    /// Whether the neighbour table for `k` is ready.
+    pub fn semsam_ready(&self, k: usize) -> bool {
+        self.semsam_table.as_ref().map(|t| t.k) == Some(k)
     }
 
     /// Runs the request on the slice; after each token `on_token` gets the answer so far (decoded
@@ -322,7 +328,7 @@ impl ModelSession {
         )?;
         let semsam = match input.semsam {
             Some(config) => {
-                self.semsam_table(config.k)?;
+                self.prepare_semsam(config.k, &BuildControl::SILENT)?;
                 Some(config)
             }
             None => None,

@@ -9,7 +9,7 @@ use groundglass_feedback::export::radgrounder;
 use groundglass_feedback::{Corrections, Entry, Store};
 use groundglass_model::prompt::Lang;
 use groundglass_model::{AskInput, ModelSession};
-use groundglass_study::{extract, open, NoProgress, Photometric, Plane};
+use groundglass_study::{extract, open, NoProgress, Plane};
 use groundglass_train::trainer::{train, TrainOptions};
 
 fn root() -> PathBuf {
