@@ -43,14 +43,14 @@ impl Checkpoint {
         let (format, files) = weight_files(dir)?;
         let skip_head = config.tie_word_embeddings();
         let mut tensors = HashMap::new();
+        let wanted = |name: &str| !(skip_head && canonical_name(name) == "lm_head.weight");
         let mut keep = |name: &str, tensor: Tensor| -> Result<()> {
-            let name = canonical_name(name);
-            if !(skip_head && name == "lm_head.weight") {
-                tensors.insert(name, tensor.to_dtype(dtype)?.to_device(device)?);
-            }
+            tensors.insert(
+                canonical_name(name),
+                tensor.to_dtype(dtype)?.to_device(device)?,
+            );
             Ok(())
         };
-        let wanted = |name: &str| !(skip_head && canonical_name(name) == "lm_head.weight");
         for file in files {
             match format {
                 WeightFormat::Safetensors => read_safetensors(&file, &wanted, &mut keep)?,

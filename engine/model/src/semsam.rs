@@ -144,18 +144,8 @@ impl NeighbourTable {
     /// tokens. Blocks of rows against every content row, so memory stays at the unit rows plus
     /// one block of similarities.
     pub fn build(embeddings: &Tensor, content: &[bool], k: usize) -> Result<Self> {
-        Self::build_with(embeddings, content, k, &BuildControl::SILENT)
-    }
-
-    /// As [`build`](Self::build), reporting progress and stoppable.
-    pub fn build_with(
-        embeddings: &Tensor,
-        content: &[bool],
-        k: usize,
-        control: &BuildControl,
-    ) -> Result<Self> {
         let unit = unit_rows(embeddings, content)?;
-        Self::from_unit_rows(&unit, content.len(), k, control, usize::MAX)
+        Self::from_unit_rows(&unit, content.len(), k, &BuildControl::SILENT, usize::MAX)
     }
 
     /// The table for the first `rows` content tokens only (the others get none): what a
@@ -212,6 +202,7 @@ impl NeighbourTable {
         Self::cached_with(path, embeddings, content, k, &BuildControl::SILENT)
     }
 
+    /// As [`cached`](Self::cached), reporting the build's progress and stoppable.
     pub fn cached_with(
         path: &Path,
         embeddings: &Tensor,
