@@ -36,14 +36,18 @@ for f in config.json tokenizer.json model.safetensors; do
   [[ -e "$MODEL/$f" || -e "$MODEL/model.safetensors.index.json" ]] || { echo "$MODEL has no $f" >&2; exit 1; }
 done
 
+# Cargo's output folder: CARGO_TARGET_DIR when set (relative to where the script is called from),
+# else the workspace's target/.
+TARGET_DIR="$(realpath -m "${CARGO_TARGET_DIR:-$ROOT/target}")"
+
 build() {
   local features="${1:-}"
   if [[ "$PROFILE" == "release" ]]; then
     cargo build --release -p groundglass ${features:+--features $features} --manifest-path "$ROOT/Cargo.toml" >&2
-    echo "$ROOT/target/release/groundglass"
+    echo "$TARGET_DIR/release/groundglass"
   else
     cargo build -p groundglass ${features:+--features $features} --manifest-path "$ROOT/Cargo.toml" >&2
-    echo "$ROOT/target/debug/groundglass"
+    echo "$TARGET_DIR/debug/groundglass"
   fi
 }
 
@@ -114,7 +118,7 @@ EOF
       # FUSE), marked as an AppImage type 2 ("AI\x02" at byte 8 of the ELF header).
       cargo build --release --locked --manifest-path "$ROOT/packaging/appimage-runtime/Cargo.toml" >&2
       APPIMAGE_RUNTIME="$OUT/runtime"
-      cp "$ROOT/packaging/appimage-runtime/target/release/groundglass-appimage-runtime" "$APPIMAGE_RUNTIME"
+      cp "$(realpath -m "${CARGO_TARGET_DIR:-$ROOT/packaging/appimage-runtime/target}")/release/groundglass-appimage-runtime" "$APPIMAGE_RUNTIME"
       printf 'AI\x02' | dd of="$APPIMAGE_RUNTIME" bs=1 seek=8 conv=notrunc status=none
     fi
     IMG="$OUT/Groundglass-$VERSION-$(uname -m).AppImage"

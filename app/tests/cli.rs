@@ -142,6 +142,19 @@ fn slice_rejects_bad_arguments_clearly() {
         .expect("run");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("purple"));
+    // A negative level as users type it (clap would take "-600" for an option).
+    let out = bin()
+        .arg("slice")
+        .arg(&ct)
+        .args(["--window", "-600,1500", "--out"])
+        .arg(dir.join("lung.png"))
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

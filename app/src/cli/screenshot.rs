@@ -25,7 +25,8 @@ pub struct ScreenshotArgs {
     pub plane: Option<String>,
     #[arg(long)]
     pub index: Option<usize>,
-    #[arg(long)]
+    // A negative level is typed as users type it: `--window -600,1500`.
+    #[arg(long, allow_hyphen_values = true)]
     pub window: Option<String>,
     #[arg(long, default_value = "1280x800")]
     pub size: String,

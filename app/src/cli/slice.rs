@@ -14,7 +14,8 @@ pub struct SliceArgs {
     #[command(flatten)]
     pub selection: super::selection::SliceSelection,
     /// A preset (lung, soft_tissue, bone, brain, liver), "C,W", "auto", or "file" (the default).
-    #[arg(long)]
+    // A negative level is typed as users type it: `--window -600,1500`.
+    #[arg(long, allow_hyphen_values = true)]
     pub window: Option<String>,
     /// Output PNG.
     #[arg(long)]
