@@ -44,6 +44,15 @@ pub enum BenchWhat {
     /// embedding of that many rows, timed on its first `--rows` query rows (the build is linear in
     /// them) and extrapolated to the whole table.
     Vocab(super::bench_vocab::BenchVocabArgs),
+    /// This machine's memory read bandwidth over all threads (the limit of batch-1 decoding,
+    /// which reads every weight once per token): GB/s reading a buffer far larger than the caches.
+    Bandwidth {
+        /// Buffer size in MiB.
+        #[arg(long, default_value_t = 2048)]
+        mib: usize,
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
 }
 
 #[derive(Serialize)]
@@ -87,6 +96,27 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         BenchWhat::Frames { path, frames, size } => super::bench_frames::run(&path, frames, &size),
         BenchWhat::Model(args) => super::bench_model::run(args),
         BenchWhat::Vocab(args) => super::bench_vocab::run(args),
+        BenchWhat::Bandwidth { mib, runs } => {
+            use rayon::prelude::*;
+            let data = vec![1u64; mib * 1024 * 1024 / 8];
+            let mut best = 0f64;
+            for _ in 0..runs.max(1) {
+                let t = Instant::now();
+                // Wide independent sums per chunk keep the loads, not the adds, the limit.
+                let sum: u64 = data
+                    .par_chunks(1 << 16)
+                    .map(|c| c.iter().fold(0u64, |a, &v| a.wrapping_add(v)))
+                    .sum();
+                let s = t.elapsed().as_secs_f64();
+                std::hint::black_box(sum);
+                best = best.max((data.len() * 8) as f64 / s / 1e9);
+            }
+            println!(
+                "{}",
+                serde_json::json!({"read_gb_per_s": best, "threads": rayon::current_num_threads(), "mib": mib})
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         BenchWhat::Load { path, series } => {
             let t0 = Instant::now();
             let study = open(&path)?;
