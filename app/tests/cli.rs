@@ -124,32 +124,24 @@ fn slice_writes_planes_with_physical_aspect() {
 fn slice_rejects_bad_arguments_clearly() {
     let dir = out_dir();
     let ct = testdata("dicom/series/ct_head_invesalius");
-    let out = bin()
-        .arg("slice")
-        .arg(&ct)
-        .args(["--index", "999", "--out"])
-        .arg(dir.join("x.png"))
-        .output()
-        .expect("run");
+    let slice = |args: &[&str], out: &str| {
+        bin()
+            .arg("slice")
+            .arg(&ct)
+            .args(args)
+            .arg("--out")
+            .arg(dir.join(out))
+            .output()
+            .expect("run")
+    };
+    let out = slice(&["--index", "999"], "x.png");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("108 slices"));
-    let out = bin()
-        .arg("slice")
-        .arg(&ct)
-        .args(["--window", "purple", "--out"])
-        .arg(dir.join("x.png"))
-        .output()
-        .expect("run");
+    let out = slice(&["--window", "purple"], "x.png");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("purple"));
     // A negative level as users type it (clap would take "-600" for an option).
-    let out = bin()
-        .arg("slice")
-        .arg(&ct)
-        .args(["--window", "-600,1500", "--out"])
-        .arg(dir.join("lung.png"))
-        .output()
-        .expect("run");
+    let out = slice(&["--window", "-600,1500"], "lung.png");
     assert!(
         out.status.success(),
         "{}",
@@ -262,16 +254,8 @@ fn ask_runs_the_tiny_checkpoint_on_a_real_slice() {
     );
     assert_eq!(bin_copy["text"], v["text"]);
     assert_eq!(bin_copy["tokens"], v["tokens"]);
-    let err = bin()
-        .arg("ask")
-        .arg(testdata("dicom/series/ct_head_invesalius"))
-        .arg("--model")
-        .arg("/nonexistent")
-        .args(["--task", "report"])
-        .output()
-        .expect("run");
-    assert!(!err.status.success());
-    assert!(String::from_utf8_lossy(&err.stderr).contains("config.json"));
+    let err = ask_refused(std::path::Path::new("/nonexistent"), "report");
+    assert!(err.contains("config.json"), "{err}");
 }
 
 #[test]
@@ -294,35 +278,31 @@ fn a_sagittal_reformat_of_a_thick_slice_series_reaches_the_model_with_square_pix
     assert!((sx - 0.86).abs() < 0.01, "{v}");
 }
 
-#[test]
-fn a_checkpoint_is_asked_only_what_it_was_trained_for() {
-    // The demo model has no mask head: a detection checkpoint.
-    let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../assets/models/demo");
+/// The stderr of an `ask` that must fail.
+fn ask_refused(model: &std::path::Path, task: &str) -> String {
     let out = bin()
         .arg("ask")
         .arg(testdata("dicom/series/ct_head_invesalius"))
         .arg("--model")
-        .arg(&demo)
-        .args(["--task", "segment", "--json"])
+        .arg(model)
+        .args(["--task", task, "--json"])
         .output()
         .expect("run");
     assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_checkpoint_is_asked_only_what_it_was_trained_for() {
+    // The demo model has no mask head: a detection checkpoint.
+    let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../assets/models/demo");
+    let err = ask_refused(&demo, "segment");
     assert!(
         err.contains("mask head") && err.contains("segment"),
         "{err}"
     );
     // And a segmentation checkpoint (with the head) is not asked for boxes.
-    let out = bin()
-        .arg("ask")
-        .arg(testdata("dicom/series/ct_head_invesalius"))
-        .arg("--model")
-        .arg(fixture_model("tiny-paligemma2"))
-        .args(["--task", "grounded", "--json"])
-        .output()
-        .expect("run");
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = ask_refused(&fixture_model("tiny-paligemma2"), "grounded");
     assert!(err.contains("segmentation checkpoint"), "{err}");
 }
 

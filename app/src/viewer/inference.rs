@@ -112,7 +112,6 @@ impl ModelWorker {
                             };
                             let control = groundglass_model::semsam::BuildControl {
                                 progress: &progress,
-                                cancel: None,
                             };
                             send(match s.prepare_semsam(k, &control) {
                                 Ok(()) => ModelMessage::SemSamReady,

@@ -81,8 +81,8 @@ impl Default for ModelPanel {
 #[derive(Clone, Debug, PartialEq)]
 pub enum PanelAction {
     LoadModel(PathBuf),
-    /// Load the current checkpoint again at another dtype (`None`: the device's default).
-    SetDtype(Option<DType>),
+    /// Load the current checkpoint again (the precision changed).
+    ReloadModel,
     /// SemSam was switched on: build its neighbour table now, in the background.
     PrepareSemSam,
     Ask(Task),
@@ -243,7 +243,7 @@ fn model_section(ui: &mut egui::Ui, panel: &mut ModelPanel, actions: &mut Vec<Pa
                  CPU, bf16 on CUDA); changing it loads the checkpoint again",
             );
         if panel.dtype != before {
-            actions.push(PanelAction::SetDtype(panel.dtype));
+            actions.push(PanelAction::ReloadModel);
         }
     });
     if let Some(e) = &panel.error {

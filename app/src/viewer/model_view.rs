@@ -377,7 +377,7 @@ impl ViewerApp {
             match action {
                 PanelAction::LoadModel(dir) => self.load_model(dir),
                 PanelAction::PrepareSemSam => self.prepare_semsam(),
-                PanelAction::SetDtype(_) => {
+                PanelAction::ReloadModel => {
                     if let Some(dir) = self.model_panel.dir.clone() {
                         self.load_model(dir);
                     }

@@ -22,8 +22,6 @@ pub enum ModelError {
     Weights { path: PathBuf, message: String },
     #[error("tensor {name}: {message}")]
     Tensor { name: String, message: String },
-    #[error("cancelled")]
-    Cancelled,
     #[error("{0}")]
     Candle(#[from] candle_core::Error),
     #[error("the checkpoint in {dir} cannot answer a {task} request: {why}")]

@@ -159,8 +159,6 @@ struct Attention {
     head_dim: usize,
     scale: f64,
     softcap: Option<f64>,
-    /// Whether `softcap` is applied (SDPA in transformers skips it).
-    softcap_on: bool,
     cache: Option<(Tensor, Tensor)>,
 }
 
@@ -171,6 +169,8 @@ impl Attention {
         rotary: &Rotary,
         first_position: usize,
         mask: &Tensor,
+        // Whether the attention soft-cap runs (transformers' SDPA skips it).
+        capped: bool,
     ) -> Result<Tensor> {
         let (b, len, _) = x.dims3()?;
         let shape = |t: Tensor, h: usize| t.reshape((b, len, h, self.head_dim))?.transpose(1, 2);
@@ -188,7 +188,7 @@ impl Attention {
         let k = candle_transformers::utils::repeat_kv(k, groups)?.contiguous()?;
         let v = candle_transformers::utils::repeat_kv(v, groups)?.contiguous()?;
         let mut w = (q.contiguous()?.matmul(&k.transpose(2, 3)?.contiguous()?)? * self.scale)?;
-        if let (Some(cap), true) = (self.softcap, self.softcap_on) {
+        if let (Some(cap), true) = (self.softcap, capped) {
             w = crate::fast_gelu::soft_cap(&w, cap)?;
         }
         let dtype = w.dtype();
@@ -224,7 +224,8 @@ pub struct Gemma2 {
     hidden: usize,
     sliding_window: Option<usize>,
     final_softcap: Option<f64>,
-    final_softcap_on: bool,
+    /// Which of the caps run (both by default, as the config describes the model).
+    capping: SoftCapping,
     /// Tokens already in the KV cache.
     seen: usize,
     /// Length of the bidirectional prefix (image + prompt), fixed at prefill.
@@ -265,7 +266,6 @@ impl Gemma2 {
                 head_dim: d,
                 scale: cfg.query_pre_attn_scalar.powf(-0.5),
                 softcap: cfg.attn_logit_softcapping,
-                softcap_on: true,
                 cache: None,
             };
             let m = l.pp("mlp");
@@ -297,7 +297,7 @@ impl Gemma2 {
             hidden: cfg.hidden_size,
             sliding_window: cfg.sliding_window,
             final_softcap: cfg.final_logit_softcapping,
-            final_softcap_on: true,
+            capping: SoftCapping::ALL,
             seen: 0,
             prefix: 0,
         })
@@ -305,20 +305,18 @@ impl Gemma2 {
 
     /// Which of the config's soft-caps run (both by default, as the config describes the model).
     pub fn set_soft_capping(&mut self, capping: SoftCapping) {
-        for l in &mut self.layers {
-            l.attn.softcap_on = capping.attention;
-        }
-        self.final_softcap_on = capping.final_logits;
+        self.capping = capping;
     }
 
     pub fn soft_capping(&self) -> SoftCapping {
-        SoftCapping {
-            attention: self
-                .layers
-                .first()
-                .map(|l| l.attn.softcap_on)
-                .unwrap_or(true),
-            final_logits: self.final_softcap_on,
+        self.capping
+    }
+
+    /// The final-logit cap, when the config names one and it runs.
+    fn cap_logits(&self, logits: Tensor) -> Result<Tensor> {
+        match (self.final_softcap, self.capping.final_logits) {
+            (Some(cap), true) => crate::fast_gelu::soft_cap(&logits, cap),
+            _ => Ok(logits),
         }
     }
 
@@ -385,7 +383,10 @@ impl Gemma2 {
             let residual = x.clone();
             let h = layer.input_norm.forward(&x)?;
             // PaliGemma counts positions from 1.
-            let h = layer.attn.forward(&h, &self.rotary, offset + 1, mask)?;
+            let h =
+                layer
+                    .attn
+                    .forward(&h, &self.rotary, offset + 1, mask, self.capping.attention)?;
             x = (residual + layer.post_attn_norm.forward(&h)?)?;
             let residual = x.clone();
             let h = layer.pre_ff_norm.forward(&x)?;
@@ -400,11 +401,7 @@ impl Gemma2 {
             hidden.clone()
         };
         let logits = for_logits.apply(&self.lm_head)?.to_dtype(DType::F32)?;
-        let logits = match (self.final_softcap, self.final_softcap_on) {
-            (Some(cap), true) => crate::fast_gelu::soft_cap(&logits, cap)?,
-            _ => logits,
-        };
-        Ok((logits, hidden))
+        Ok((self.cap_logits(logits)?, hidden))
     }
 
     /// Training forward: a batch of left-aligned sequences (B, L, hidden), no cache; the first
@@ -444,7 +441,9 @@ impl Gemma2 {
             };
             let residual = x.clone();
             let h = layer.input_norm.forward(&x)?;
-            let h = layer.attn.forward(&h, &self.rotary, 1, m)?;
+            let h = layer
+                .attn
+                .forward(&h, &self.rotary, 1, m, self.capping.attention)?;
             layer.attn.cache = None;
             x = (residual + layer.post_attn_norm.forward(&h)?)?;
             let residual = x.clone();
@@ -457,10 +456,7 @@ impl Gemma2 {
             .forward(&x)?
             .apply(&self.lm_head)?
             .to_dtype(DType::F32)?;
-        match (self.final_softcap, self.final_softcap_on) {
-            (Some(cap), true) => crate::fast_gelu::soft_cap(&logits, cap),
-            _ => Ok(logits),
-        }
+        self.cap_logits(logits)
     }
 
     /// Additive mask (0 or -inf), shape (len, offset + len): causal, within `window` when given,

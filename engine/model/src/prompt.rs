@@ -146,6 +146,30 @@ const REPLACEMENTS: [(char, &str); 29] = [
     ('\u{80}', "€"),
 ];
 
+/// `chars` with each maximal run of whitespace replaced by what `rewrite` makes of it, given the
+/// character after the run (if any).
+fn rewrite_space_runs(
+    chars: &[char],
+    rewrite: impl Fn(&[char], Option<char>) -> Vec<char>,
+) -> Vec<char> {
+    let mut out = Vec::with_capacity(chars.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if !is_py_space(chars[i]) {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        let end = chars[i..]
+            .iter()
+            .position(|&c| !is_py_space(c))
+            .map_or(chars.len(), |n| i + n);
+        out.extend(rewrite(&chars[i..end], chars.get(end).copied()));
+        i = end;
+    }
+    out
+}
+
 /// RadGrounder's `clean_punctuation` for clinical text, step by step as its regular expressions
 /// do it: no whitespace before `.,:;!?`; one space after each of them unless whitespace or another
 /// mark follows (so "3.5" becomes "3. 5", as in their training data); no whitespace before a line
@@ -153,25 +177,13 @@ const REPLACEMENTS: [(char, &str); 29] = [
 pub fn clean_punctuation(text: &str) -> String {
     let chars: Vec<char> = text.chars().collect();
     // 1. Drop whitespace runs that stand before a mark.
-    let mut step1: Vec<char> = Vec::with_capacity(chars.len());
-    let mut i = 0;
-    while i < chars.len() {
-        if is_py_space(chars[i]) {
-            let mut j = i;
-            while j < chars.len() && is_py_space(chars[j]) {
-                j += 1;
-            }
-            if j < chars.len() && is_mark(chars[j]) {
-                i = j;
-                continue;
-            }
-            step1.extend_from_slice(&chars[i..j]);
-            i = j;
-            continue;
+    let step1 = rewrite_space_runs(&chars, |run, next| {
+        if next.is_some_and(is_mark) {
+            Vec::new()
+        } else {
+            run.to_vec()
         }
-        step1.push(chars[i]);
-        i += 1;
-    }
+    });
     // 2. A space after a mark that is followed by neither whitespace nor a mark (nor nothing:
     //    the regex adds one at the end too, which the trim removes).
     let mut step2: Vec<char> = Vec::with_capacity(step1.len() + 8);
@@ -184,29 +196,18 @@ pub fn clean_punctuation(text: &str) -> String {
             }
         }
     }
-    // 3. Whitespace runs ending in a line break become the line break alone.
-    let mut step3 = String::with_capacity(step2.len());
-    let mut k = 0;
-    while k < step2.len() {
-        if is_py_space(step2[k]) {
-            let mut j = k;
-            while j < step2.len() && is_py_space(step2[j]) {
-                j += 1;
-            }
-            // The regex is greedy with backtracking: the run up to its last '\n' collapses.
-            match step2[k..j].iter().rposition(|&c| c == '\n') {
-                Some(last) if last > 0 => {
-                    step3.push('\n');
-                    step3.extend(&step2[k + last + 1..j]);
-                }
-                _ => step3.extend(&step2[k..j]),
-            }
-            k = j;
-            continue;
+    // 3. Whitespace runs ending in a line break become the line break alone. The regex is greedy
+    //    with backtracking: the run up to its last '\n' collapses, if anything stands before it.
+    let step3: String = rewrite_space_runs(&step2, |run, _| {
+        match run.iter().rposition(|&c| c == '\n') {
+            Some(last) if last > 0 => std::iter::once('\n')
+                .chain(run[last + 1..].iter().copied())
+                .collect(),
+            _ => run.to_vec(),
         }
-        step3.push(step2[k]);
-        k += 1;
-    }
+    })
+    .into_iter()
+    .collect();
     // 4. Trim, 5. end with a sentence mark.
     let mut text: String = step3.trim_matches(is_py_space).to_string();
     if !matches!(text.chars().last(), Some('.' | '!' | '?')) {

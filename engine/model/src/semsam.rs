@@ -37,19 +37,14 @@ pub struct NeighbourTable {
     pub neighbours: Vec<Vec<(u32, f32)>>,
 }
 
-/// How far a table build has come, and a way to stop it.
+/// How far a table build has come.
 pub struct BuildControl<'a> {
     /// Called with the fraction of rows done (0..=1), at most once per block.
     pub progress: &'a (dyn Fn(f32) + Sync),
-    /// Set to stop the build; it then fails with [`ModelError::Cancelled`].
-    pub cancel: Option<&'a std::sync::atomic::AtomicBool>,
 }
 
 impl BuildControl<'_> {
-    pub const SILENT: BuildControl<'static> = BuildControl {
-        progress: &|_| {},
-        cancel: None,
-    };
+    pub const SILENT: BuildControl<'static> = BuildControl { progress: &|_| {} };
 }
 
 /// Rows of similarities computed at once: the block of 256 rows against a 257k vocabulary is
@@ -173,12 +168,6 @@ impl NeighbourTable {
         let mut done = 0;
         let mut sims = Vec::new();
         for block in unit.ids[..rows.min(n)].chunks(BLOCK_ROWS) {
-            if control
-                .cancel
-                .is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
-            {
-                return Err(ModelError::Cancelled);
-            }
             let m = block.len();
             let a = &unit.rows[done * h..(done + m) * h];
             similarities(a, m, h, &unit.rows, n, &mut sims)?;
@@ -202,7 +191,7 @@ impl NeighbourTable {
         Self::cached_with(path, embeddings, content, k, &BuildControl::SILENT)
     }
 
-    /// As [`cached`](Self::cached), reporting the build's progress and stoppable.
+    /// As [`cached`](Self::cached), reporting the build's progress.
     pub fn cached_with(
         path: &Path,
         embeddings: &Tensor,

@@ -40,7 +40,7 @@ pub fn best_device() -> Device {
 /// The dtype a device runs by default: the fastest that keeps the parity fixtures' greedy
 /// tokens. On the CPU that is f32 (Candle's bf16 and f16 matrix products are several times slower
 /// there, and f32 keeps the tokens); on CUDA bf16, what the authors run (its tokens on the
-/// fixtures are checked by `bench/gpu.sh`, not by CI, which has no GPU); on Metal f16.
+/// fixtures are not checked: CI has no GPU); on Metal f16.
 pub fn default_dtype(device: &Device) -> DType {
     match device {
         Device::Cpu => DType::F32,
