@@ -10,8 +10,8 @@ pub mod viewer;
 /// Opens the viewer window; with no study given, the bundled demo study and model.
 pub fn run_viewer(path: Option<std::path::PathBuf>) -> anyhow::Result<std::process::ExitCode> {
     match path {
-        Some(p) => run_viewer_with(Some(p), None),
-        None => run_viewer_with(demo::study(), demo::model()),
+        Some(p) => run_viewer_with(Some(p), None, None),
+        None => run_viewer_with(demo::study(), demo::model(), None),
     }
 }
 
@@ -19,10 +19,12 @@ pub fn run_viewer(path: Option<std::path::PathBuf>) -> anyhow::Result<std::proce
 pub fn run_viewer_with(
     path: Option<std::path::PathBuf>,
     model: Option<std::path::PathBuf>,
+    precision: Option<groundglass_model::Precision>,
 ) -> anyhow::Result<std::process::ExitCode> {
     let options = viewer::Options {
         path,
         model,
+        precision,
         settings_path: viewer::settings::Settings::default_path(),
         ..Default::default()
     };

@@ -8,12 +8,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use candle_core::DType;
 use clap::Args;
 use groundglass_model::prompt::{Lang, Request, Task};
 use groundglass_model::semsam::SemSamConfig;
 use groundglass_model::session::MAX_NEW_TOKENS;
-use groundglass_model::{best_device, Answer, AskInput, ModelSession, SoftCapping};
+use groundglass_model::{best_device, Answer, AskInput, ModelSession, Precision, SoftCapping};
 use groundglass_study::Plane;
 use serde::Serialize;
 
@@ -48,7 +47,8 @@ pub struct AskArgs {
     pub semsam_p: f32,
     #[arg(long, default_value_t = MAX_NEW_TOKENS)]
     pub max_new_tokens: usize,
-    /// Weights' dtype: auto (the device's default: f32 on the CPU, bf16 on CUDA), f32, f16 or bf16.
+    /// Precision: auto (on the CPU the checkpoint's own, bf16 or f32; bf16 on CUDA), f32, bf16,
+    /// f16, or quantized at load: q8_0, q4_k (the text decoder; the vision tower stays bf16).
     #[arg(long, default_value = "auto")]
     pub dtype: String,
     /// Gemma 2 soft-capping: auto (the checkpoint's training notes, else RadGrounder's published
@@ -82,15 +82,17 @@ pub fn parse_lang(lang: &str) -> anyhow::Result<Lang> {
     }
 }
 
-/// `auto` is the device's default dtype.
-pub fn parse_dtype(dtype: &str, device: &candle_core::Device) -> anyhow::Result<DType> {
-    match dtype {
-        "auto" => Ok(groundglass_model::default_dtype(device)),
-        "f32" => Ok(DType::F32),
-        "f16" => Ok(DType::F16),
-        "bf16" => Ok(DType::BF16),
-        other => bail!("--dtype {other:?}: expected auto, f32, f16 or bf16"),
+/// `auto` is the checkpoint's default on the device ([`groundglass_model::default_precision`]).
+pub fn parse_precision(
+    text: &str,
+    model: &std::path::Path,
+    device: &candle_core::Device,
+) -> anyhow::Result<Precision> {
+    if text == "auto" {
+        return Ok(groundglass_model::default_precision(model, device));
     }
+    Precision::parse(text)
+        .with_context(|| format!("--dtype {text:?}: expected auto, f32, bf16, f16, q8_0 or q4_k"))
 }
 
 /// `auto` leaves the choice to the checkpoint ([`groundglass_model::default_soft_capping`]).
@@ -116,11 +118,11 @@ pub fn run(args: AskArgs) -> anyhow::Result<ExitCode> {
     let lang = parse_lang(&args.lang)?;
     check_question(task, args.question.as_deref())?;
     let device = best_device();
-    let dtype = parse_dtype(&args.dtype, &device)?;
+    let precision = parse_precision(&args.dtype, &args.model, &device)?;
     let soft_capping = parse_soft_capping(&args.soft_capping)?;
     let super::selection::Selected { series, slice, .. } = args.selection.select(&args.study)?;
 
-    let mut session = ModelSession::load_with(&args.model, dtype, soft_capping, &device)
+    let mut session = ModelSession::load_with(&args.model, precision, soft_capping, &device)
         .with_context(|| format!("loading the model in {}", args.model.display()))?;
     session.check_task(task)?;
     let request = Request {

@@ -111,9 +111,24 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 std::hint::black_box(sum);
                 best = best.max((data.len() * 8) as f64 / s / 1e9);
             }
+            drop(data);
+            // The decoding kernel over a bf16 matrix of the same size, Gemma 2's width.
+            let k = 2304;
+            let n = mib * 1024 * 1024 / 2 / k;
+            let w = vec![half::bf16::from_f32(0.5); n * k];
+            let x = vec![1f32; k];
+            let mut y = vec![0f32; n];
+            let mut gemv = 0f64;
+            for _ in 0..runs.max(1) {
+                let t = Instant::now();
+                groundglass_model::kernels::gemv::gemv(&x, 1, k, &w, n, &mut y);
+                let s = t.elapsed().as_secs_f64();
+                std::hint::black_box(&y);
+                gemv = gemv.max((n * k * 2) as f64 / s / 1e9);
+            }
             println!(
                 "{}",
-                serde_json::json!({"read_gb_per_s": best, "threads": rayon::current_num_threads(), "mib": mib})
+                serde_json::json!({"read_gb_per_s": best, "gemv_bf16_gb_per_s": gemv, "threads": rayon::current_num_threads(), "mib": mib})
             );
             Ok(ExitCode::SUCCESS)
         }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 use clap::Args;
 use groundglass_model::{best_device, PaliGemma};
 use serde::Serialize;
@@ -47,8 +47,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 pub fn run(args: BenchModelArgs) -> anyhow::Result<ExitCode> {
     let device = best_device();
-    let dtype: DType = super::ask::parse_dtype(&args.dtype, &device)?;
-    let mut model = PaliGemma::load(&args.model, dtype, &device)?;
+    let precision = super::ask::parse_precision(&args.dtype, &args.model, &device)?;
+    let mut model = PaliGemma::load(&args.model, precision, &device)?;
     let size = model.config.vision_config.image_size;
     let pixels = Tensor::rand(-1f32, 1f32, (1, 3, size, size), &device)?;
     // Image tokens, <bos> (2 in Gemma's vocabulary), then fixed ordinary token ids.

@@ -20,6 +20,9 @@ pub struct DemoArgs {
     /// Language of the report.
     #[arg(long, default_value = "en")]
     pub lang: String,
+    /// Precision, as `ask --dtype` (auto, f32, bf16, f16, q8_0, q4_k).
+    #[arg(long, default_value = "auto")]
+    pub dtype: String,
 }
 
 /// The demo's axial slice: the middle of the upper abdomen, where the liver, the spleen, the
@@ -34,7 +37,13 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         "the demo model is not installed (assets/models/demo beside the program or in ../share/groundglass)",
     )?;
     if !args.headless {
-        return crate::run_viewer_with(Some(study), Some(model));
+        let precision = match args.dtype.as_str() {
+            "auto" => None,
+            text => Some(groundglass_model::Precision::parse(text).with_context(|| {
+                format!("--dtype {text:?}: expected auto, f32, bf16, f16, q8_0 or q4_k")
+            })?),
+        };
+        return crate::run_viewer_with(Some(study), Some(model), precision);
     }
     let opened = groundglass_study::open(&study)?;
     let slices = opened
@@ -61,7 +70,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         semsam_m: 10,
         semsam_p: 0.9,
         max_new_tokens: groundglass_model::session::MAX_NEW_TOKENS,
-        dtype: "auto".into(),
+        dtype: args.dtype,
         soft_capping: "auto".into(),
         json: args.json,
     };

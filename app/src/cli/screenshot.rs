@@ -94,6 +94,7 @@ pub fn run(args: ScreenshotArgs) -> anyhow::Result<ExitCode> {
         window,
         settings_path: None,
         model: args.model.clone(),
+        precision: None,
         // A screenshot's answer is not the user's work: keep it out of their corrections.
         store_root: Some(
             std::env::temp_dir().join(format!("groundglass-screenshot-{}", std::process::id())),

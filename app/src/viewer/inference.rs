@@ -7,12 +7,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 
-use candle_core::DType;
 use eframe::egui;
 use groundglass_model::prompt::Request;
 use groundglass_model::semsam::SemSamConfig;
 use groundglass_model::session::MAX_NEW_TOKENS;
-use groundglass_model::{best_device, default_dtype, Answer, AskInput, ModelSession, ModelSummary};
+use groundglass_model::{
+    best_device, default_precision, Answer, AskInput, ModelSession, ModelSummary, Precision,
+};
 use groundglass_study::SliceImage;
 
 /// One question about one slice.
@@ -25,10 +26,10 @@ pub struct AskJob {
 }
 
 enum Command {
-    /// `dtype` None: the device's default.
+    /// `precision` None: the checkpoint's default on the device.
     Load {
         dir: PathBuf,
-        dtype: Option<DType>,
+        precision: Option<Precision>,
     },
     Ask(Box<AskJob>, Arc<AtomicBool>),
     /// Build MIS-SemSam's neighbour table (minutes at a 257k vocabulary), reporting progress.
@@ -81,11 +82,12 @@ impl ModelWorker {
                 };
                 while let Ok(command) = commands.recv() {
                     match command {
-                        Command::Load { dir, dtype } => {
+                        Command::Load { dir, precision } => {
                             session = None;
                             let device = best_device();
-                            let dtype = dtype.unwrap_or_else(|| default_dtype(&device));
-                            match ModelSession::load(&dir, dtype, &device) {
+                            let precision =
+                                precision.unwrap_or_else(|| default_precision(&dir, &device));
+                            match ModelSession::load(&dir, precision, &device) {
                                 Ok(s) => {
                                     send(ModelMessage::Loaded(Box::new(s.summary())));
                                     session = Some(s);
@@ -170,8 +172,8 @@ impl ModelWorker {
         ModelWorker { tx, rx }
     }
 
-    pub fn load(&self, dir: PathBuf, dtype: Option<DType>) {
-        let _ = self.tx.send(Command::Load { dir, dtype });
+    pub fn load(&self, dir: PathBuf, precision: Option<Precision>) {
+        let _ = self.tx.send(Command::Load { dir, precision });
     }
 
     /// Queues the build of MIS-SemSam's neighbour table for `k` neighbours.

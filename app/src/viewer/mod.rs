@@ -51,6 +51,8 @@ pub struct Options {
     pub settings_path: Option<PathBuf>,
     /// A checkpoint folder to load at start (else the last one used, else the bundled demo).
     pub model: Option<PathBuf>,
+    /// The precision to load it at (`None`: the checkpoint's default on the device).
+    pub precision: Option<groundglass_model::Precision>,
     /// Where per-study correction stores live (default: the platform's data directory).
     pub store_root: Option<PathBuf>,
 }
@@ -181,6 +183,7 @@ impl ViewerApp {
             app.open(path);
         }
         app.edit.reviewer = app.settings.reviewer.clone().unwrap_or_default();
+        app.model_panel.dtype = app.options.precision;
         if let Some(dir) = app.initial_model() {
             app.load_model(dir);
         }

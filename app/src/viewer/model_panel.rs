@@ -8,13 +8,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use candle_core::DType;
 use eframe::egui::{self, Color32, RichText};
 use groundglass_feedback::{finding_id, AskRecord, Corrections, Edit, Origin, SliceRef, Verdict};
 use groundglass_grounding::parse::RadGrounder;
 use groundglass_grounding::{LabelMap, Language};
 use groundglass_model::prompt::{Lang, Task};
-use groundglass_model::ModelSummary;
+use groundglass_model::{ModelSummary, Precision};
 
 use super::editing::{EditState, Tool};
 use super::overlay::class_colour;
@@ -51,8 +50,8 @@ pub struct ModelPanel {
     /// The question of a VQA request.
     pub question: String,
     pub semsam: bool,
-    /// The weights' dtype asked for; `None` is the device's default.
-    pub dtype: Option<DType>,
+    /// The precision asked for; `None` is the checkpoint's default on the device.
+    pub dtype: Option<Precision>,
     /// MIS-SemSam's neighbour table: the fraction built while it is being built.
     pub semsam_progress: Option<f32>,
     pub running: Option<Running>,
@@ -224,23 +223,26 @@ fn model_section(ui: &mut egui::Ui, panel: &mut ModelPanel, actions: &mut Vec<Pa
     }
     ui.horizontal(|ui| {
         let label = ui.label("Precision");
-        let name = |d: Option<DType>| match d {
+        let name = |d: Option<Precision>| match d {
             None => "auto".to_string(),
-            Some(d) => format!("{d:?}").to_lowercase(),
+            Some(d) => d.name().to_string(),
         };
         let before = panel.dtype;
         egui::ComboBox::from_id_salt("model dtype")
             .selected_text(name(panel.dtype))
             .show_ui(ui, |ui| {
-                for d in [None, Some(DType::F32), Some(DType::BF16), Some(DType::F16)] {
-                    ui.selectable_value(&mut panel.dtype, d, name(d));
+                ui.selectable_value(&mut panel.dtype, None, name(None));
+                for d in Precision::ALL {
+                    ui.selectable_value(&mut panel.dtype, Some(d), name(Some(d)));
                 }
             })
             .response
             .labelled_by(label.id)
             .on_hover_text(
-                "auto: the fastest that keeps the reference answers on this device (f32 on the \
-                 CPU, bf16 on CUDA); changing it loads the checkpoint again",
+                "auto: on the CPU the checkpoint's own (bf16 weights with f32 arithmetic for a \
+                 bf16 checkpoint, else f32), bf16 on CUDA. q8_0 and q4_k quantize the text \
+                 decoder at load: faster and smaller, slightly different answers. Changing it \
+                 loads the checkpoint again",
             );
         if panel.dtype != before {
             actions.push(PanelAction::ReloadModel);

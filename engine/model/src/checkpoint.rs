@@ -18,6 +18,7 @@ use candle_core::{DType, Device, Tensor};
 
 use crate::config::PaliGemmaConfig;
 use crate::error::{ModelError, Result};
+use crate::precision::Precision;
 
 pub struct Checkpoint {
     pub dir: PathBuf,
@@ -37,18 +38,36 @@ pub enum WeightFormat {
 }
 
 impl Checkpoint {
-    /// Reads config.json and the weights from `dir` onto `device` as `dtype`.
+    /// Reads config.json and the weights from `dir` onto `device`, every tensor as `dtype`.
     pub fn open(dir: &Path, dtype: DType, device: &Device) -> Result<Self> {
+        Self::open_with(dir, &|_, _| dtype, device)
+    }
+
+    /// As [`Self::open`], each tensor at the dtype `precision` holds it in (bf16 matrices and f32
+    /// norms on a CPU in bf16, for instance).
+    pub fn open_as(dir: &Path, precision: Precision, device: &Device) -> Result<Self> {
+        Self::open_with(
+            dir,
+            &|name, rank| precision.stored_dtype(name, rank, device),
+            device,
+        )
+    }
+
+    /// As [`Self::open`], tensor `name` (canonical) of rank `rank` read as `dtype_of(name, rank)`.
+    pub fn open_with(
+        dir: &Path,
+        dtype_of: &dyn Fn(&str, usize) -> DType,
+        device: &Device,
+    ) -> Result<Self> {
         let config = PaliGemmaConfig::from_file(&dir.join("config.json"))?;
         let (format, files) = weight_files(dir)?;
         let skip_head = config.tie_word_embeddings();
         let mut tensors = HashMap::new();
         let wanted = |name: &str| !(skip_head && canonical_name(name) == "lm_head.weight");
         let mut keep = |name: &str, tensor: Tensor| -> Result<()> {
-            tensors.insert(
-                canonical_name(name),
-                tensor.to_dtype(dtype)?.to_device(device)?,
-            );
+            let name = canonical_name(name);
+            let dtype = dtype_of(&name, tensor.rank());
+            tensors.insert(name, tensor.to_dtype(dtype)?.to_device(device)?);
             Ok(())
         };
         for file in files {
@@ -64,6 +83,74 @@ impl Checkpoint {
             format,
         })
     }
+}
+
+/// The dtype a checkpoint's weights are stored in (that of its largest tensor), read from the
+/// first weight file's header without loading any tensor.
+pub fn stored_dtype(dir: &Path) -> Result<DType> {
+    let (format, files) = weight_files(dir)?;
+    let Some(file) = files.first() else {
+        return Err(ModelError::MissingFile {
+            path: dir.join("model.safetensors"),
+        });
+    };
+    let largest = match format {
+        WeightFormat::Safetensors => {
+            let bytes = safetensors_header(file)?;
+            let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| {
+                weights_error(file, format!("not a readable safetensors file: {e}"))
+            })?;
+            meta.tensors()
+                .values()
+                .max_by_key(|i| i.shape.iter().product::<usize>())
+                .map(|i| safetensors_dtype(i.dtype))
+        }
+        WeightFormat::Pytorch => {
+            let pth = candle_core::pickle::PthTensors::new(file, None).map_err(|e| {
+                weights_error(file, format!("not a readable PyTorch checkpoint: {e}"))
+            })?;
+            pth.tensor_infos()
+                .values()
+                .max_by_key(|i| i.layout.shape().elem_count())
+                .map(|i| Some(i.dtype))
+        }
+    };
+    largest
+        .flatten()
+        .ok_or_else(|| weights_error(file, "holds no tensors of a known dtype"))
+}
+
+/// The header of a safetensors file (its 8-byte length and the JSON), without the data.
+fn safetensors_header(path: &Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let io = |e| ModelError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len).map_err(io)?;
+    let n = u64::from_le_bytes(len);
+    if n > 100_000_000 {
+        return Err(weights_error(path, format!("header of {n} bytes")));
+    }
+    let mut bytes = len.to_vec();
+    bytes.resize(8 + n as usize, 0);
+    file.read_exact(&mut bytes[8..]).map_err(io)?;
+    Ok(bytes)
+}
+
+fn safetensors_dtype(dtype: safetensors::Dtype) -> Option<DType> {
+    Some(match dtype {
+        safetensors::Dtype::F32 => DType::F32,
+        safetensors::Dtype::F16 => DType::F16,
+        safetensors::Dtype::BF16 => DType::BF16,
+        safetensors::Dtype::F64 => DType::F64,
+        safetensors::Dtype::I64 => DType::I64,
+        safetensors::Dtype::U32 => DType::U32,
+        safetensors::Dtype::U8 => DType::U8,
+        _ => return None,
+    })
 }
 
 fn weights_error(path: &Path, message: impl ToString) -> ModelError {
@@ -102,20 +189,11 @@ fn read_safetensors(
     // for a reason not found (the allocations' placement); name order measured as the old loader.
     views.sort_by(|a, b| a.0.cmp(&b.0));
     for (name, view) in views {
-        let dtype = match view.dtype() {
-            safetensors::Dtype::F32 => DType::F32,
-            safetensors::Dtype::F16 => DType::F16,
-            safetensors::Dtype::BF16 => DType::BF16,
-            safetensors::Dtype::F64 => DType::F64,
-            safetensors::Dtype::I64 => DType::I64,
-            safetensors::Dtype::U32 => DType::U32,
-            safetensors::Dtype::U8 => DType::U8,
-            other => {
-                return Err(weights_error(
-                    path,
-                    format!("tensor {name}: unsupported dtype {other:?}"),
-                ))
-            }
+        let Some(dtype) = safetensors_dtype(view.dtype()) else {
+            return Err(weights_error(
+                path,
+                format!("tensor {name}: unsupported dtype {:?}", view.dtype()),
+            ));
         };
         let data = view.data();
         let tensor = Tensor::from_raw_buffer(data, dtype, view.shape(), &Device::Cpu)

@@ -5,10 +5,11 @@
 //! window on the sliding layers, soft-capped attention and logits, and a KV cache.
 
 use candle_core::{DType, Device, Module, Result, Tensor, D};
-use candle_nn::{Linear, VarBuilder};
+use candle_nn::kv_cache::KvCache;
+use candle_nn::VarBuilder;
 
 use crate::config::TextConfig;
-use crate::linear::{linear_no_bias, FastLinear};
+use crate::linear::{linear_no_bias, FastLinear, WeightPlan};
 
 /// Which of Gemma 2's soft-caps (`attn_logit_softcapping`, `final_logit_softcapping`) are
 /// applied. The config names the caps; whether they run depends on the code the model was run
@@ -159,8 +160,13 @@ struct Attention {
     head_dim: usize,
     scale: f64,
     softcap: Option<f64>,
-    cache: Option<(Tensor, Tensor)>,
+    /// Keys and values so far, in buffers that grow by blocks (appending copies only the new
+    /// token's, where concatenating copied the whole cache every step).
+    cache: KvCache,
 }
+
+/// Positions a KV cache grows by: a prompt (256 image tokens and the text) and a report fit in two.
+const CACHE_BLOCK: usize = 512;
 
 impl Attention {
     fn forward(
@@ -171,6 +177,8 @@ impl Attention {
         mask: &Tensor,
         // Whether the attention soft-cap runs (transformers' SDPA skips it).
         capped: bool,
+        // Whether the keys and values join the cache (decoding) or not (training's batches).
+        cached: bool,
     ) -> Result<Tensor> {
         let (b, len, _) = x.dims3()?;
         let shape = |t: Tensor, h: usize| t.reshape((b, len, h, self.head_dim))?.transpose(1, 2);
@@ -179,23 +187,31 @@ impl Attention {
         let v = shape(x.apply(&self.v)?, self.kv_heads)?;
         let q = rotary.apply(&q, first_position)?;
         let k = rotary.apply(&k, first_position)?;
-        let (k, v) = match &self.cache {
-            Some((pk, pv)) => (Tensor::cat(&[pk, &k], 2)?, Tensor::cat(&[pv, &v], 2)?),
-            None => (k, v),
+        let (k, v) = if cached {
+            self.cache.append(&k.contiguous()?, &v.contiguous()?)?
+        } else {
+            (k, v)
         };
-        self.cache = Some((k.clone(), v.clone()));
+        // Grouped-query attention without repeating the keys: the `groups` query heads that share
+        // a key head are consecutive, so (b, heads, len, d) is (b, kv_heads, groups * len, d).
         let groups = self.heads / self.kv_heads;
-        let k = candle_transformers::utils::repeat_kv(k, groups)?.contiguous()?;
-        let v = candle_transformers::utils::repeat_kv(v, groups)?.contiguous()?;
-        let mut w = (q.contiguous()?.matmul(&k.transpose(2, 3)?.contiguous()?)? * self.scale)?;
+        let keys = k.dim(2)?;
+        let q = q
+            .contiguous()?
+            .reshape((b, self.kv_heads, groups * len, self.head_dim))?;
+        let mut w =
+            (q.matmul(&k.transpose(2, 3)?)? * self.scale)?.reshape((b, self.heads, len, keys))?;
         if let (Some(cap), true) = (self.softcap, capped) {
             w = crate::fast_gelu::soft_cap(&w, cap)?;
         }
         let dtype = w.dtype();
         let w = w.to_dtype(DType::F32)?.broadcast_add(mask)?;
         // Plain softmax (not the fused op) keeps the graph differentiable for training later.
-        let w = candle_nn::ops::softmax(&w, D::Minus1)?.to_dtype(dtype)?;
+        let w = candle_nn::ops::softmax(&w, D::Minus1)?
+            .to_dtype(dtype)?
+            .reshape((b, self.kv_heads, groups * len, keys))?;
         w.matmul(&v)?
+            .reshape((b, self.heads, len, self.head_dim))?
             .transpose(1, 2)?
             .reshape((b, len, ()))?
             .apply(&self.o)
@@ -219,8 +235,10 @@ pub struct Gemma2 {
     embed: candle_nn::Embedding,
     layers: Vec<Layer>,
     norm: RmsNorm,
-    lm_head: Linear,
+    lm_head: FastLinear,
     rotary: Rotary,
+    /// The activations' dtype (embeddings are looked up in the matrices' and converted).
+    dtype: DType,
     hidden: usize,
     sliding_window: Option<usize>,
     final_softcap: Option<f64>,
@@ -234,16 +252,23 @@ pub struct Gemma2 {
 
 impl Gemma2 {
     /// `vb` points at the decoder weights (`language_model` in canonical names); `head` at the
-    /// output projection when it is not tied to the embeddings.
-    pub fn new(cfg: &TextConfig, vb: VarBuilder, head: Option<Tensor>) -> Result<Self> {
+    /// output projection when it is not tied to the embeddings. Activations are `vb`'s dtype,
+    /// the linear layers (and the output projection) follow `plan`.
+    pub fn new(
+        cfg: &TextConfig,
+        vb: VarBuilder,
+        head: Option<Tensor>,
+        plan: WeightPlan,
+    ) -> Result<Self> {
         // The initialiser matters only when training from scratch (a VarMap-backed builder).
-        let embeddings = vb.pp("embed_tokens").get_with_hints(
+        let embeddings = vb.pp("embed_tokens").get_with_hints_dtype(
             (cfg.vocab_size, cfg.hidden_size),
             "weight",
             candle_nn::Init::Randn {
                 mean: 0.0,
                 stdev: 0.02,
             },
+            plan.matrices,
         )?;
         let embed = candle_nn::Embedding::new(embeddings, cfg.hidden_size);
         let rotary = Rotary::new(cfg, vb.dtype(), vb.device())?;
@@ -257,22 +282,37 @@ impl Gemma2 {
                 cfg.head_dim,
             );
             let attn = Attention {
-                q: linear_no_bias(cfg.hidden_size, h * d, a.pp("q_proj"))?,
-                k: linear_no_bias(cfg.hidden_size, kv * d, a.pp("k_proj"))?,
-                v: linear_no_bias(cfg.hidden_size, kv * d, a.pp("v_proj"))?,
-                o: linear_no_bias(h * d, cfg.hidden_size, a.pp("o_proj"))?,
+                q: linear_no_bias(cfg.hidden_size, h * d, a.pp("q_proj"), plan)?,
+                k: linear_no_bias(cfg.hidden_size, kv * d, a.pp("k_proj"), plan)?,
+                v: linear_no_bias(cfg.hidden_size, kv * d, a.pp("v_proj"), plan)?,
+                o: linear_no_bias(h * d, cfg.hidden_size, a.pp("o_proj"), plan)?,
                 heads: h,
                 kv_heads: kv,
                 head_dim: d,
                 scale: cfg.query_pre_attn_scalar.powf(-0.5),
                 softcap: cfg.attn_logit_softcapping,
-                cache: None,
+                cache: KvCache::new(2, CACHE_BLOCK),
             };
             let m = l.pp("mlp");
             let mlp = Mlp {
-                gate: linear_no_bias(cfg.hidden_size, cfg.intermediate_size, m.pp("gate_proj"))?,
-                up: linear_no_bias(cfg.hidden_size, cfg.intermediate_size, m.pp("up_proj"))?,
-                down: linear_no_bias(cfg.intermediate_size, cfg.hidden_size, m.pp("down_proj"))?,
+                gate: linear_no_bias(
+                    cfg.hidden_size,
+                    cfg.intermediate_size,
+                    m.pp("gate_proj"),
+                    plan,
+                )?,
+                up: linear_no_bias(
+                    cfg.hidden_size,
+                    cfg.intermediate_size,
+                    m.pp("up_proj"),
+                    plan,
+                )?,
+                down: linear_no_bias(
+                    cfg.intermediate_size,
+                    cfg.hidden_size,
+                    m.pp("down_proj"),
+                    plan,
+                )?,
                 act: cfg.hidden_activation,
             };
             let norm = |name: &str| RmsNorm::new(cfg.hidden_size, cfg.rms_norm_eps, l.pp(name));
@@ -287,13 +327,27 @@ impl Gemma2 {
             });
         }
         let norm = RmsNorm::new(cfg.hidden_size, cfg.rms_norm_eps, vb.pp("norm"))?;
-        let lm_head = Linear::new(head.unwrap_or_else(|| embed.embeddings().clone()), None);
+        let head = match head {
+            Some(h) => h.to_dtype(plan.matrices)?,
+            None => embed.embeddings().clone(),
+        };
+        let lm_head = match plan.quantize {
+            // A quantized copy for the projection; the lookup keeps the unquantized table.
+            Some(q) if cfg.hidden_size % q.block_size() == 0 => {
+                let mut tensors = std::collections::HashMap::new();
+                tensors.insert("weight".to_string(), head);
+                let vb_head = VarBuilder::from_tensors(tensors, vb.dtype(), vb.device());
+                linear_no_bias(cfg.hidden_size, cfg.vocab_size, vb_head, plan)?
+            }
+            _ => FastLinear::new(head, None, vb.dtype())?,
+        };
         Ok(Gemma2 {
             embed,
             layers,
             norm,
             lm_head,
             rotary,
+            dtype: vb.dtype(),
             hidden: cfg.hidden_size,
             sliding_window: cfg.sliding_window,
             final_softcap: cfg.final_logit_softcapping,
@@ -321,7 +375,34 @@ impl Gemma2 {
     }
 
     pub fn embed_tokens(&self, ids: &Tensor) -> Result<Tensor> {
-        self.embed.forward(ids)
+        self.embed.forward(ids)?.to_dtype(self.dtype)
+    }
+
+    /// Bytes the decoder's weight matrices take (the embedding table counted once when tied).
+    pub fn matrix_bytes(&self) -> usize {
+        let e = self.embed.embeddings();
+        let layers: usize = self
+            .layers
+            .iter()
+            .map(|l| {
+                let (a, m) = (&l.attn, &l.mlp);
+                [&a.q, &a.k, &a.v, &a.o, &m.gate, &m.up, &m.down]
+                    .iter()
+                    .map(|x| x.weight_bytes())
+                    .sum::<usize>()
+            })
+            .sum();
+        let head = if self.head_is_embedding() {
+            0
+        } else {
+            self.lm_head.weight_bytes()
+        };
+        layers + e.elem_count() * e.dtype().size_in_bytes() + head
+    }
+
+    /// Whether the output projection reads the embedding table itself (tied, unquantized).
+    fn head_is_embedding(&self) -> bool {
+        self.lm_head.shares(self.embed.embeddings())
     }
 
     /// The token-embedding matrix (vocab, hidden), e.g. for MIS-SemSam's neighbour table.
@@ -335,7 +416,7 @@ impl Gemma2 {
 
     pub fn clear_cache(&mut self) {
         for l in &mut self.layers {
-            l.attn.cache = None;
+            l.attn.cache.reset();
         }
         self.seen = 0;
         self.prefix = 0;
@@ -383,10 +464,14 @@ impl Gemma2 {
             let residual = x.clone();
             let h = layer.input_norm.forward(&x)?;
             // PaliGemma counts positions from 1.
-            let h =
-                layer
-                    .attn
-                    .forward(&h, &self.rotary, offset + 1, mask, self.capping.attention)?;
+            let h = layer.attn.forward(
+                &h,
+                &self.rotary,
+                offset + 1,
+                mask,
+                self.capping.attention,
+                true,
+            )?;
             x = (residual + layer.post_attn_norm.forward(&h)?)?;
             let residual = x.clone();
             let h = layer.pre_ff_norm.forward(&x)?;
@@ -443,8 +528,7 @@ impl Gemma2 {
             let h = layer.input_norm.forward(&x)?;
             let h = layer
                 .attn
-                .forward(&h, &self.rotary, 1, m, self.capping.attention)?;
-            layer.attn.cache = None;
+                .forward(&h, &self.rotary, 1, m, self.capping.attention, false)?;
             x = (residual + layer.post_attn_norm.forward(&h)?)?;
             let residual = x.clone();
             let h = layer.pre_ff_norm.forward(&x)?;

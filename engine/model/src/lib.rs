@@ -8,9 +8,11 @@ pub mod error;
 pub mod fast_gelu;
 pub mod gemma2;
 pub mod generate;
+pub mod kernels;
 pub mod linear;
 pub mod mask_head;
 pub mod paligemma;
+pub mod precision;
 pub mod preprocess;
 pub mod prompt;
 pub mod semsam;
@@ -23,7 +25,8 @@ pub use config::PaliGemmaConfig;
 pub use error::{ModelError, Result};
 pub use gemma2::SoftCapping;
 pub use paligemma::PaliGemma;
+pub use precision::Precision;
 pub use session::{
-    best_device, default_dtype, default_soft_capping, Answer, AskInput, ModelSession, ModelSummary,
-    SliceMask, TrainingNotes,
+    best_device, default_precision, default_soft_capping, Answer, AskInput, ModelSession,
+    ModelSummary, SliceMask, TrainingNotes,
 };

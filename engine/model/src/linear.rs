@@ -1,76 +1,232 @@
-//! Linear layers with a faster CPU path for the prefill's large matrix products.
+//! Linear layers, held the way the precision asks: Candle's `Linear` (GPUs, training, f16),
+//! a CPU matrix in f32 or bf16 multiplied through this crate's kernels with f32 activations, or a
+//! matrix quantized at load (q8_0, q4_k) multiplied by Candle's quantized kernels.
 //!
-//! Candle's CPU matmul uses the `gemm` crate, whose AVX-512 kernels need a nightly compiler; on
-//! stable Rust it runs its AVX2 kernels. The prompt's prefill (hundreds of rows times every weight
-//! matrix) is most of the time to the first token, so on CPUs with AVX-512 `x · Wᵀ` runs through
-//! the kernel in [`avx512`]: Wᵀ packed into panels of 32 columns per block of K, a 12 × 32
-//! register tile, threads over column blocks. Everything else (decoding's single rows, other
-//! dtypes and devices, and training, which needs gradients) uses Candle's matmul. Setting
-//! `GROUNDGLASS_NO_AVX512` turns the kernel off (for comparisons).
+//! On the CPU, products of many rows (the prefill) go to the AVX-512 panel kernel when the CPU
+//! has it, products of a few rows (decoding) to the bandwidth-bound GEMV; see [`crate::kernels`].
+//! Setting `GROUNDGLASS_NO_AVX512` keeps both off AVX-512 (for comparisons).
 
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{CpuStorage, CustomOp2, DType, Device, Layout, Module, Shape, Tensor};
 
 use crate::fast_gelu::{differentiable, f32_slice};
+use crate::kernels::{gemv, matmul};
 
-/// Rows below this go to Candle (packing the weight would cost more than it saves).
+/// Rows below this take the GEMV (packing the weight would cost more than it saves).
 const MIN_ROWS: usize = 16;
+
+/// How the linear layers of one part of the model hold their weights.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WeightPlan {
+    /// The dtype weight matrices are held in when not quantized.
+    pub matrices: DType,
+    /// Quantize each weight whose input width is a multiple of the type's block.
+    pub quantize: Option<GgmlDType>,
+}
+
+impl WeightPlan {
+    /// Weights at one dtype, nothing quantized (training, and the uniform dtypes).
+    pub const fn uniform(dtype: DType) -> Self {
+        WeightPlan {
+            matrices: dtype,
+            quantize: None,
+        }
+    }
+
+    /// The same plan without quantization (parts kept at full width, e.g. the vision tower).
+    pub fn unquantized(self) -> Self {
+        WeightPlan {
+            quantize: None,
+            ..self
+        }
+    }
+}
 
 /// `x · Wᵀ + b`, as `candle_nn::Linear`.
 #[derive(Clone, Debug)]
 pub struct FastLinear {
-    inner: candle_nn::Linear,
+    weight: Weight,
+    /// At the activations' dtype.
+    bias: Option<Tensor>,
+}
+
+#[derive(Clone, Debug)]
+enum Weight {
+    /// At the activations' dtype, multiplied by Candle (GPUs, f16, training's gradients).
+    Candle(Tensor),
+    /// A contiguous CPU matrix (N, K), f32 or bf16, activations f32: this crate's kernels.
+    Cpu(Tensor),
+    /// Quantized, through Candle's quantized matmul (activations f32).
+    Quantized(QMatMul),
 }
 
 impl FastLinear {
-    pub fn new(inner: candle_nn::Linear) -> Self {
-        FastLinear { inner }
+    /// A layer around a weight (N, K) and bias as they are, picking the CPU kernels when they apply
+    /// (weight and activations on the CPU, weight f32 or bf16, activations `activations`).
+    pub fn new(
+        weight: Tensor,
+        bias: Option<Tensor>,
+        activations: DType,
+    ) -> candle_core::Result<Self> {
+        let cpu = matches!(weight.device(), Device::Cpu)
+            && activations == DType::F32
+            && matches!(weight.dtype(), DType::F32 | DType::BF16)
+            && weight.rank() == 2;
+        let weight = if cpu {
+            Weight::Cpu(weight.contiguous()?)
+        } else {
+            Weight::Candle(weight.to_dtype(activations)?)
+        };
+        let bias = bias.map(|b| b.to_dtype(activations)).transpose()?;
+        Ok(FastLinear { weight, bias })
+    }
+
+    /// Loads `weight` (and `bias`) from `vb` per `plan`; activations are `vb`'s dtype.
+    pub fn load(
+        in_dim: usize,
+        out_dim: usize,
+        with_bias: bool,
+        vb: candle_nn::VarBuilder,
+        plan: WeightPlan,
+    ) -> candle_core::Result<Self> {
+        // The initialisers matter only for a VarMap-backed builder (training from scratch), and
+        // are candle_nn::linear's.
+        let bound = 1.0 / (in_dim as f64).sqrt();
+        let weight = vb.get_with_hints_dtype(
+            (out_dim, in_dim),
+            "weight",
+            candle_nn::init::DEFAULT_KAIMING_NORMAL,
+            plan.matrices,
+        )?;
+        let bias = if with_bias {
+            Some(vb.get_with_hints(
+                out_dim,
+                "bias",
+                candle_nn::Init::Uniform {
+                    lo: -bound,
+                    up: bound,
+                },
+            )?)
+        } else {
+            None
+        };
+        match plan.quantize {
+            Some(q) if in_dim % q.block_size() == 0 => {
+                let quantized = quantize_rows(&weight, q)?;
+                drop(weight);
+                Ok(FastLinear {
+                    weight: Weight::Quantized(QMatMul::from_qtensor(quantized)?),
+                    bias: bias.map(|b| b.to_dtype(DType::F32)).transpose()?,
+                })
+            }
+            _ => FastLinear::new(weight, bias, vb.dtype()),
+        }
+    }
+
+    /// Whether the weight is `tensor` itself (a tied projection reading the embedding table).
+    pub fn shares(&self, tensor: &Tensor) -> bool {
+        match &self.weight {
+            Weight::Candle(w) | Weight::Cpu(w) => w.id() == tensor.id(),
+            Weight::Quantized(_) => false,
+        }
+    }
+
+    /// Bytes the weight takes in memory.
+    pub fn weight_bytes(&self) -> usize {
+        match &self.weight {
+            Weight::Candle(w) | Weight::Cpu(w) => w.elem_count() * w.dtype().size_in_bytes(),
+            Weight::Quantized(QMatMul::QTensor(q)) => q.storage_size_in_bytes(),
+            Weight::Quantized(QMatMul::Tensor(w) | QMatMul::TensorF16(w)) => {
+                w.elem_count() * w.dtype().size_in_bytes()
+            }
+        }
     }
 }
 
 impl Module for FastLinear {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let w = self.inner.weight();
-        let rows = x.elem_count() / x.dim(candle_core::D::Minus1)?;
-        let fast = avx512::available()
-            && rows >= MIN_ROWS
-            && matches!(x.device(), Device::Cpu)
-            && x.dtype() == DType::F32
-            && w.dtype() == DType::F32
-            && w.rank() == 2
-            && !differentiable();
-        if !fast {
-            return self.inner.forward(x);
-        }
-        let y = x.contiguous()?.apply_op2_no_bwd(w, &MatmulWt)?;
-        match self.inner.bias() {
+        let y = match &self.weight {
+            Weight::Candle(w) => plain(x, w)?,
+            Weight::Quantized(q) => q.forward(x)?,
+            Weight::Cpu(w) => {
+                let rows = x.elem_count() / x.dim(candle_core::D::Minus1)?;
+                let kernels = x.dtype() == DType::F32
+                    && matches!(x.device(), Device::Cpu)
+                    && !differentiable()
+                    && (rows < MIN_ROWS || matmul::available());
+                if kernels {
+                    x.contiguous()?.apply_op2_no_bwd(w, &MatmulWt)?
+                } else {
+                    // Training (gradients), or a large product on a CPU without AVX-512: Candle's
+                    // matmul, at f32.
+                    plain(x, &w.to_dtype(x.dtype())?)?
+                }
+            }
+        };
+        match &self.bias {
             Some(b) => y.broadcast_add(b),
             None => Ok(y),
         }
     }
 }
 
+/// Rows quantized per task: a bounded f32 copy at a time (the 257,216-row embedding in f32
+/// would be 2.4 GB) and work for every thread (Candle quantizes on one).
+const QUANTIZE_ROWS: usize = 2048;
+
+/// `weight` (N, K) quantized to `q`, in blocks of rows on all threads. GGML lays a matrix out row
+/// by row, so the blocks' bytes, concatenated, are the whole matrix's.
+fn quantize_rows(weight: &Tensor, q: GgmlDType) -> candle_core::Result<QTensor> {
+    use rayon::prelude::*;
+    let (n, k) = weight.dims2()?;
+    let parts: Vec<Vec<u8>> = (0..n.div_ceil(QUANTIZE_ROWS))
+        .into_par_iter()
+        .map(|b| {
+            let rows = QUANTIZE_ROWS.min(n - b * QUANTIZE_ROWS);
+            let block = weight
+                .narrow(0, b * QUANTIZE_ROWS, rows)?
+                .to_dtype(DType::F32)?;
+            Ok(QTensor::quantize(&block, q)?.data()?.into_owned())
+        })
+        .collect::<candle_core::Result<_>>()?;
+    let bytes = parts.concat();
+    let storage = candle_core::quantized::QStorage::from_data(
+        std::borrow::Cow::Owned(bytes),
+        weight.device(),
+        q,
+    )?;
+    QTensor::new(storage, (n, k))
+}
+
+/// `x · Wᵀ` as `candle_nn::Linear` computes it.
+fn plain(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
+    candle_nn::Linear::new(w.clone(), None).forward(x)
+}
+
 pub fn linear(
     in_dim: usize,
     out_dim: usize,
     vb: candle_nn::VarBuilder,
+    plan: WeightPlan,
 ) -> candle_core::Result<FastLinear> {
-    candle_nn::linear(in_dim, out_dim, vb).map(FastLinear::new)
+    FastLinear::load(in_dim, out_dim, true, vb, plan)
 }
 
 pub fn linear_no_bias(
     in_dim: usize,
     out_dim: usize,
     vb: candle_nn::VarBuilder,
+    plan: WeightPlan,
 ) -> candle_core::Result<FastLinear> {
-    candle_nn::linear_no_bias(in_dim, out_dim, vb).map(FastLinear::new)
+    FastLinear::load(in_dim, out_dim, false, vb, plan)
 }
 
-/// `x (…, K) · Wᵀ` with W (N, K), both f32 on the CPU.
+/// `x (…, K) · Wᵀ` with x f32 and W (N, K) f32 or bf16, on the CPU.
 struct MatmulWt;
 
 impl CustomOp2 for MatmulWt {
     fn name(&self) -> &'static str {
-        "matmul-wt-avx512"
+        "matmul-wt"
     }
 
     fn cpu_fwd(
@@ -80,18 +236,22 @@ impl CustomOp2 for MatmulWt {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (x, w) = (
-            f32_slice(self.name(), s1, l1)?,
-            f32_slice(self.name(), s2, l2)?,
-        );
+        let x = f32_slice(self.name(), s1, l1)?;
         let (n, k) = l2.shape().dims2()?;
         let dims = l1.shape().dims();
         if dims.last() != Some(&k) {
             candle_core::bail!("matmul-wt: input {:?} against weight ({n}, {k})", dims);
         }
+        let Some((w0, w1)) = l2.contiguous_offsets() else {
+            candle_core::bail!("matmul-wt: contiguous weight only");
+        };
         let m = x.len() / k.max(1);
         let mut out = vec![0f32; m * n];
-        avx512::matmul_wt(x, m, k, w, n, &mut out);
+        match s2 {
+            CpuStorage::F32(w) => product(x, m, k, &w[w0..w1], n, &mut out),
+            CpuStorage::BF16(w) => product(x, m, k, &w[w0..w1], n, &mut out),
+            _ => candle_core::bail!("matmul-wt: f32 or bf16 weights only"),
+        }
         let mut shape = dims.to_vec();
         if let Some(last) = shape.last_mut() {
             *last = n;
@@ -100,384 +260,87 @@ impl CustomOp2 for MatmulWt {
     }
 }
 
-pub mod avx512 {
-    //! `C = A · Wᵀ` in f32 with AVX-512F: A (M, K) and W (N, K) row-major, C (M, N).
-    //!
-    //! The loop nest follows BLIS: for each block of columns and of K (`KC`), Wᵀ's block is
-    //! packed into 32-column panels (each K step's 32 values contiguous, zero-padded past N),
-    //! then 12-row strips of A run against each panel in the register tile (24 accumulators).
-    //! Column blocks are split across threads; each thread owns its columns of C.
-    #![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-
-    /// Whether this CPU runs the kernel (checked once).
-    pub fn available() -> bool {
-        #[cfg(target_arch = "x86_64")]
-        {
-            static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-            *AVAILABLE.get_or_init(|| {
-                std::is_x86_feature_detected!("avx512f")
-                    && std::env::var_os("GROUNDGLASS_NO_AVX512").is_none()
-            })
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            false
-        }
-    }
-
-    const MR: usize = 12;
-    const NR: usize = 32;
-    const KC: usize = 256;
-    /// Panels per column block at most (the packed block, KC × 256 floats, stays in L2).
-    const MAX_PANELS: usize = 8;
-
-    /// C = A · Wᵀ. Panics if the slices are shorter than the sizes say, or if AVX-512F is not
-    /// available (callers check [`available`]).
-    pub fn matmul_wt(a: &[f32], m: usize, k: usize, w: &[f32], n: usize, c: &mut [f32]) {
-        assert!(a.len() >= m * k && w.len() >= n * k && c.len() >= m * n);
-        assert!(available(), "AVX-512F is not available");
-        if m == 0 || n == 0 {
-            return;
-        }
-        #[cfg(target_arch = "x86_64")]
-        {
-            use rayon::prelude::*;
-            // Blocks of at most MAX_PANELS panels, as many as a multiple of the threads so
-            // that none idles at the end (768 columns on 2 threads: 4 blocks of 6 panels).
-            let panels = n.div_ceil(NR);
-            let threads = rayon::current_num_threads().max(1);
-            let rounds = panels.div_ceil(threads * MAX_PANELS);
-            let per_block = panels.div_ceil(threads * rounds).max(1);
-            let blocks = panels.div_ceil(per_block);
-            let c_ptr = SendPtr(c.as_mut_ptr());
-            (0..blocks).into_par_iter().for_each_init(
-                || vec![0f32; KC * MAX_PANELS * NR],
-                |packed, block| {
-                    let j0 = block * per_block * NR;
-                    let nc = (per_block * NR).min(n - j0);
-                    // SAFETY: AVX-512F is available (asserted above); each block writes only its own
-                    // columns j0..j0+nc of C, which no other block touches; the sizes were checked.
-                    unsafe { block_product(a, m, k, w, n, j0, nc, packed, c_ptr) };
-                },
-            );
-        }
-    }
-
-    #[derive(Clone, Copy)]
-    struct SendPtr(*mut f32);
-    // SAFETY: the blocks write disjoint columns of C (see `matmul_wt`).
-    unsafe impl Send for SendPtr {}
-    unsafe impl Sync for SendPtr {}
-
-    /// Columns j0..j0+nc of C for all rows.
-    #[cfg(target_arch = "x86_64")]
-    #[allow(clippy::too_many_arguments)]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn block_product(
-        a: &[f32],
-        m: usize,
-        k: usize,
-        w: &[f32],
-        n: usize,
-        j0: usize,
-        nc: usize,
-        packed: &mut [f32],
-        c: SendPtr,
-    ) {
-        let panels = nc.div_ceil(NR);
-        let mut p0 = 0;
-        while p0 < k {
-            let kc = KC.min(k - p0);
-            // Pack Wᵀ[p0..p0+kc, j0..j0+nc]: panel q, step p, lane l = W[j0 + q*NR + l][p0 + p].
-            for q in 0..panels {
-                let panel = packed.as_mut_ptr().add(q * KC * NR);
-                for half in 0..NR / 16 {
-                    let first = j0 + q * NR + half * 16;
-                    let lanes = 16.min((j0 + nc).saturating_sub(first));
-                    pack_16(w, k, first, lanes, p0, kc, panel.add(half * 16));
-                }
-            }
-            let accumulate = p0 > 0;
-            let mut i0 = 0;
-            while i0 < m {
-                let rows = MR.min(m - i0);
-                let a_strip = a.as_ptr().add(i0 * k + p0);
-                for q in 0..panels {
-                    let jq = j0 + q * NR;
-                    let cols = NR.min(j0 + nc - jq);
-                    let b = packed.as_ptr().add(q * KC * NR);
-                    let c_tile = c.0.add(i0 * n + jq);
-                    let t = Tile {
-                        kc,
-                        a: a_strip,
-                        lda: k,
-                        b,
-                        c: c_tile,
-                        ldc: n,
-                        accumulate,
-                    };
-                    if cols == NR {
-                        tile(rows, t);
-                    } else {
-                        // A partial panel: run the full tile on a scratch copy of C.
-                        let mut scratch = [0f32; MR * NR];
-                        if accumulate {
-                            for r in 0..rows {
-                                for l in 0..cols {
-                                    scratch[r * NR + l] = *c_tile.add(r * n + l);
-                                }
-                            }
-                        }
-                        let c = scratch.as_mut_ptr();
-                        tile(rows, Tile { c, ldc: NR, ..t });
-                        for r in 0..rows {
-                            for l in 0..cols {
-                                *c_tile.add(r * n + l) = scratch[r * NR + l];
-                            }
-                        }
-                    }
-                }
-                i0 += MR;
-            }
-            p0 += kc;
-        }
-    }
-
-    /// Writes 16 lanes of a panel: lane l, step p (at `panel[p * NR + l]`) = W[first + l][p0 + p]
-    /// for the first `lanes` lanes, zero for the rest. Sixteen steps at a time go through a 16 × 16
-    /// register transpose (a plain strided copy took a sixth of the product's time).
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn pack_16(
-        w: &[f32],
-        k: usize,
-        first: usize,
-        lanes: usize,
-        p0: usize,
-        kc: usize,
-        panel: *mut f32,
-    ) {
-        use std::arch::x86_64::*;
-        let zeros = [0f32; 16];
-        let row = |l: usize| -> *const f32 {
-            if l < lanes {
-                w.as_ptr().add((first + l) * k + p0)
-            } else {
-                zeros.as_ptr()
-            }
-        };
-        let rows: [*const f32; 16] = std::array::from_fn(row);
-        let mut p = 0;
-        while p + 16 <= kc {
-            let step = |l: usize| if l < lanes { p } else { 0 };
-            let r: [__m512; 16] = std::array::from_fn(|l| _mm512_loadu_ps(rows[l].add(step(l))));
-            let t = transpose_16(r);
-            for (i, v) in t.iter().enumerate() {
-                _mm512_storeu_ps(panel.add((p + i) * NR), *v);
-            }
-            p += 16;
-        }
-        while p < kc {
-            for (l, r) in rows.iter().enumerate() {
-                *panel.add(p * NR + l) = if l < lanes { *r.add(p) } else { 0.0 };
-            }
-            p += 1;
-        }
-    }
-
-    /// The transpose of a 16 × 16 block held in 16 registers (row i in `r[i]`).
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    fn transpose_16(r: [std::arch::x86_64::__m512; 16]) -> [std::arch::x86_64::__m512; 16] {
-        use std::arch::x86_64::*;
-        // Pairs of rows interleaved, then pairs of pairs, then 128-bit lanes twice.
-        let t: [__m512; 16] = std::array::from_fn(|i| {
-            let (a, b) = (r[i / 2 * 2], r[i / 2 * 2 + 1]);
-            if i % 2 == 0 {
-                _mm512_unpacklo_ps(a, b)
-            } else {
-                _mm512_unpackhi_ps(a, b)
-            }
-        });
-        let u: [__m512; 16] = std::array::from_fn(|i| {
-            let base = i / 4 * 4;
-            let (a, b) = (t[base + (i % 4) / 2], t[base + 2 + (i % 4) / 2]);
-            if i % 2 == 0 {
-                _mm512_shuffle_ps::<0x44>(a, b)
-            } else {
-                _mm512_shuffle_ps::<0xEE>(a, b)
-            }
-        });
-        let v: [__m512; 16] = std::array::from_fn(|i| {
-            let base = i / 8 * 8;
-            let (a, b) = (u[base + i % 4], u[base + 4 + i % 4]);
-            if (i % 8) < 4 {
-                _mm512_shuffle_f32x4::<0x88>(a, b)
-            } else {
-                _mm512_shuffle_f32x4::<0xDD>(a, b)
-            }
-        });
-        std::array::from_fn(|i| {
-            let (a, b) = (v[i % 8], v[8 + i % 8]);
-            if i < 8 {
-                _mm512_shuffle_f32x4::<0x88>(a, b)
-            } else {
-                _mm512_shuffle_f32x4::<0xDD>(a, b)
-            }
-        })
-    }
-
-    /// One call of the register tile: `kc` steps of a strip of A (row stride `lda`) against a
-    /// packed panel `b`, into C at `c` (row stride `ldc`), added to what is there or not.
-    #[derive(Clone, Copy)]
-    struct Tile {
-        kc: usize,
-        a: *const f32,
-        lda: usize,
-        b: *const f32,
-        c: *mut f32,
-        ldc: usize,
-        accumulate: bool,
-    }
-
-    /// Dispatches a strip of `rows` (1..=MR) rows to the kernel for that many rows.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn tile(rows: usize, t: Tile) {
-        match rows {
-            12 => kernel::<12>(t),
-            11 => kernel::<11>(t),
-            10 => kernel::<10>(t),
-            9 => kernel::<9>(t),
-            8 => kernel::<8>(t),
-            7 => kernel::<7>(t),
-            6 => kernel::<6>(t),
-            5 => kernel::<5>(t),
-            4 => kernel::<4>(t),
-            3 => kernel::<3>(t),
-            2 => kernel::<2>(t),
-            _ => kernel::<1>(t),
-        }
-    }
-
-    /// The register tile: R rows of A (broadcast one value at a time) against a 32-wide panel
-    /// (two vectors), accumulated over `kc` steps in 2·R registers.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn kernel<const R: usize>(t: Tile) {
-        let Tile {
-            kc,
-            a,
-            lda,
-            b,
-            c,
-            ldc,
-            accumulate,
-        } = t;
-        use std::arch::x86_64::*;
-        let mut lo = [_mm512_setzero_ps(); R];
-        let mut hi = [_mm512_setzero_ps(); R];
-        for p in 0..kc {
-            let b0 = _mm512_loadu_ps(b.add(p * NR));
-            let b1 = _mm512_loadu_ps(b.add(p * NR + 16));
-            for r in 0..R {
-                let av = _mm512_set1_ps(*a.add(r * lda + p));
-                lo[r] = _mm512_fmadd_ps(av, b0, lo[r]);
-                hi[r] = _mm512_fmadd_ps(av, b1, hi[r]);
-            }
-        }
-        for r in 0..R {
-            let out = c.add(r * ldc);
-            if accumulate {
-                lo[r] = _mm512_add_ps(lo[r], _mm512_loadu_ps(out));
-                hi[r] = _mm512_add_ps(hi[r], _mm512_loadu_ps(out.add(16)));
-            }
-            _mm512_storeu_ps(out, lo[r]);
-            _mm512_storeu_ps(out.add(16), hi[r]);
-        }
+fn product<W: matmul::Packable + gemv::Load32>(
+    x: &[f32],
+    m: usize,
+    k: usize,
+    w: &[W],
+    n: usize,
+    out: &mut [f32],
+) {
+    if m < MIN_ROWS || !matmul::available() {
+        gemv::gemv(x, m, k, w, n, out);
+    } else {
+        matmul::matmul_wt(x, m, k, w, n, out);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::reference::values;
 
-    fn reference(a: &[f32], m: usize, k: usize, w: &[f32], n: usize) -> Vec<f32> {
-        let mut c = vec![0f32; m * n];
-        for i in 0..m {
-            for j in 0..n {
-                let mut s = 0f64;
-                for p in 0..k {
-                    s += f64::from(a[i * k + p]) * f64::from(w[j * k + p]);
-                }
-                c[i * n + j] = s as f32;
-            }
-        }
-        c
-    }
-
-    fn values(len: usize, seed: u32) -> Vec<f32> {
-        let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                (x as f32 / u32::MAX as f32) * 2.0 - 1.0
-            })
-            .collect()
+    fn max_diff(a: &Tensor, b: &Tensor) -> candle_core::Result<f32> {
+        (a - b)?.abs()?.max_all()?.to_scalar::<f32>()
     }
 
     #[test]
-    fn kernel_matches_a_plain_product_on_ragged_sizes() {
-        if !avx512::available() {
-            eprintln!("skipped: this CPU has no AVX-512F");
-            return;
-        }
-        // Edges in every direction: rows not a multiple of 12, columns not of 32 nor of a block,
-        // K over one block and not a multiple of it.
-        for (m, k, n) in [
-            (1, 1, 1),
-            (13, 7, 33),
-            (25, 300, 290),
-            (12, 256, 32),
-            (40, 513, 7),
-        ] {
-            let a = values(m * k, 1);
-            let w = values(n * k, 2);
-            let mut c = vec![f32::NAN; m * n];
-            avx512::matmul_wt(&a, m, k, &w, n, &mut c);
-            let expected = reference(&a, m, k, &w, n);
-            for (i, (x, y)) in c.iter().zip(&expected).enumerate() {
-                assert!(
-                    (x - y).abs() < 1e-4 * (k as f32).sqrt(),
-                    "{m}x{k}x{n} at {i}: {x} vs {y}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn linear_equals_candles_on_both_paths() -> candle_core::Result<()> {
+    fn linear_equals_candles_for_prefill_and_decoding_rows() -> candle_core::Result<()> {
         let dev = Device::Cpu;
         let (m, k, n) = (37, 70, 45);
         let x = Tensor::from_vec(values(2 * m * k, 3), (2, m, k), &dev)?;
         let w = Tensor::from_vec(values(n * k, 4), (n, k), &dev)?;
         let b = Tensor::from_vec(values(n, 5), n, &dev)?;
         let plain = candle_nn::Linear::new(w.clone(), Some(b.clone()));
-        let fast = FastLinear::new(plain.clone());
-        let diff = (fast.forward(&x)? - plain.forward(&x)?)?
-            .abs()?
-            .max_all()?
-            .to_scalar::<f32>()?;
-        assert!(diff < 1e-4, "{diff}");
-        // One row (decoding) takes Candle's path and is identical.
+        let fast = FastLinear::new(w.clone(), Some(b.clone()), DType::F32)?;
         let one = x.narrow(1, 0, 1)?;
-        let same = (fast.forward(&one)? - plain.forward(&one)?)?
-            .abs()?
-            .max_all()?
-            .to_scalar::<f32>()?;
-        assert_eq!(same, 0.0);
+        for input in [&x, &one] {
+            let diff = max_diff(&fast.forward(input)?, &plain.forward(input)?)?;
+            assert!(diff < 1e-4, "f32 weights: {diff}");
+        }
+        // bf16 weights, f32 activations: the product of the rounded weights, in f32.
+        let wb = w.to_dtype(DType::BF16)?;
+        let rounded = candle_nn::Linear::new(wb.to_dtype(DType::F32)?, Some(b.clone()));
+        let fast = FastLinear::new(wb, Some(b), DType::F32)?;
+        for input in [&x, &one] {
+            let y = fast.forward(input)?;
+            assert_eq!(y.dtype(), DType::F32);
+            let diff = max_diff(&y, &rounded.forward(input)?)?;
+            assert!(diff < 1e-4, "bf16 weights: {diff}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn q8_0_keeps_products_close_and_a_misfit_width_stays_unquantized() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        let (k, n) = (64, 24);
+        let w = Tensor::from_vec(values(n * k, 6), (n, k), &dev)?;
+        let mut tensors = std::collections::HashMap::new();
+        tensors.insert("fits.weight".to_string(), w.clone());
+        tensors.insert(
+            "misfit.weight".to_string(),
+            w.narrow(1, 0, 40)?.contiguous()?,
+        );
+        let vb = candle_nn::VarBuilder::from_tensors(tensors, DType::F32, &dev);
+        let plan = WeightPlan {
+            matrices: DType::F32,
+            quantize: Some(GgmlDType::Q8_0),
+        };
+        let fits = linear_no_bias(k, n, vb.pp("fits"), plan)?;
+        assert!(matches!(fits.weight, Weight::Quantized(_)));
+        assert!(
+            fits.weight_bytes() < n * k * 4 / 3,
+            "{}",
+            fits.weight_bytes()
+        );
+        let misfit = linear_no_bias(40, n, vb.pp("misfit"), plan)?;
+        assert!(matches!(misfit.weight, Weight::Cpu(_)));
+        let x = Tensor::from_vec(values(3 * k, 7), (1, 3, k), &dev)?;
+        let exact = candle_nn::Linear::new(w, None).forward(&x)?;
+        let diff = max_diff(&fits.forward(&x)?, &exact)?;
+        // 8-bit weights and activations: about 1 % of a product of this size (|y| ~ 4).
+        assert!(diff < 0.1, "{diff}");
         Ok(())
     }
 }

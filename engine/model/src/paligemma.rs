@@ -4,19 +4,21 @@
 //! embeddings, 5.x scales inside the text embedding; the result is the same, and so is ours.
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::{Linear, VarBuilder};
+use candle_nn::VarBuilder;
 
 use crate::checkpoint::Checkpoint;
 use crate::config::PaliGemmaConfig;
 use crate::error::{ModelError, Result};
 use crate::gemma2::Gemma2;
+use crate::linear::{FastLinear, WeightPlan};
 use crate::mask_head::{Mask, MaskHead};
+use crate::precision::Precision;
 use crate::siglip::VisionTower;
 
 pub struct PaliGemma {
     pub config: PaliGemmaConfig,
     vision: VisionTower,
-    projector: Linear,
+    projector: FastLinear,
     pub text: Gemma2,
     /// RadGrounder's mask head, when the checkpoint has `segmentation_head.*`.
     mask_head: Option<MaskHead>,
@@ -27,31 +29,54 @@ pub struct PaliGemma {
     /// Final hidden states at each `</seg>` fed back since the last prefill.
     seg_queries: Vec<Tensor>,
     parameters: usize,
+    /// Bytes the weights take as loaded (quantized where they are).
+    weight_bytes: usize,
     device: Device,
+    /// The activations' dtype.
     dtype: DType,
+    precision: Precision,
 }
 
 impl PaliGemma {
-    /// Builds the model from a loaded checkpoint; a missing or mis-shaped tensor is named.
-    pub fn new(checkpoint: Checkpoint, dtype: DType, device: &Device) -> Result<Self> {
+    /// Builds the model from a loaded checkpoint at `precision`; a missing or mis-shaped tensor
+    /// is named.
+    pub fn new(checkpoint: Checkpoint, precision: Precision, device: &Device) -> Result<Self> {
         let Checkpoint {
             config, tensors, ..
         } = checkpoint;
         let head = tensors.get("lm_head.weight").cloned();
         let has_mask_head = tensors.keys().any(|k| k.starts_with("segmentation_head."));
         let parameters = tensors.values().map(|t| t.elem_count()).sum();
-        let vb = VarBuilder::from_tensors(tensors, dtype, device);
-        Self::from_var_builder(config, vb, head, has_mask_head, parameters)
+        // Everything but the text decoder, at the dtype it was read in.
+        let other_bytes: usize = tensors
+            .iter()
+            .filter(|(name, _)| !name.starts_with("language_model.") && *name != "lm_head.weight")
+            .map(|(_, t)| t.elem_count() * t.dtype().size_in_bytes())
+            .sum();
+        let vb = VarBuilder::from_tensors(tensors, precision.activations(device), device);
+        let mut model = Self::from_var_builder(
+            config,
+            vb,
+            head,
+            has_mask_head,
+            parameters,
+            precision.plan(),
+        )?;
+        model.weight_bytes = other_bytes + model.text.matrix_bytes();
+        model.precision = precision;
+        Ok(model)
     }
 
     /// Builds the model from any variable builder in canonical names (a checkpoint's tensors, or a
-    /// `VarMap` for training, which creates what is missing).
+    /// `VarMap` for training, which creates what is missing). Activations are `vb`'s dtype; the
+    /// text decoder's linear layers follow `plan`, the vision tower's the same unquantized.
     pub fn from_var_builder(
         config: PaliGemmaConfig,
         vb: VarBuilder,
         head: Option<Tensor>,
         has_mask_head: bool,
         parameters: usize,
+        plan: WeightPlan,
     ) -> Result<Self> {
         let (dtype, device) = (vb.dtype(), vb.device().clone());
         let device = &device;
@@ -62,15 +87,20 @@ impl PaliGemma {
                 message: e.to_string(),
             }
         };
-        let vision = VisionTower::new(&config.vision_config, vb.pp("vision_tower"))
-            .map_err(named("vision_tower"))?;
-        let projector = candle_nn::linear(
+        let vision = VisionTower::new(
+            &config.vision_config,
+            vb.pp("vision_tower"),
+            plan.unquantized(),
+        )
+        .map_err(named("vision_tower"))?;
+        let projector = crate::linear::linear(
             config.vision_config.hidden_size,
             config.projection_dim,
             vb.pp("multi_modal_projector").pp("linear"),
+            plan.unquantized(),
         )
         .map_err(named("multi_modal_projector.linear"))?;
-        let text = Gemma2::new(&config.text_config, vb.pp("language_model"), head)
+        let text = Gemma2::new(&config.text_config, vb.pp("language_model"), head, plan)
             .map_err(named("language_model"))?;
         let mask_head = if has_mask_head {
             Some(
@@ -94,14 +124,34 @@ impl PaliGemma {
             last_vision: None,
             seg_queries: Vec::new(),
             parameters,
+            weight_bytes: 0,
             device: device.clone(),
             dtype,
+            precision: Precision::from(plan.matrices),
         })
     }
 
-    /// Opens a checkpoint folder.
-    pub fn load(dir: &std::path::Path, dtype: DType, device: &Device) -> Result<Self> {
-        Self::new(Checkpoint::open(dir, dtype, device)?, dtype, device)
+    /// Opens a checkpoint folder at `precision` (a `DType` converts: bf16, f16 or f32).
+    pub fn load(
+        dir: &std::path::Path,
+        precision: impl Into<Precision>,
+        device: &Device,
+    ) -> Result<Self> {
+        let precision = precision.into();
+        Self::new(
+            Checkpoint::open_as(dir, precision, device)?,
+            precision,
+            device,
+        )
+    }
+
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// Bytes the weights take as loaded.
+    pub fn weight_bytes(&self) -> usize {
+        self.weight_bytes
     }
 
     pub fn device(&self) -> &Device {

@@ -104,8 +104,8 @@ fn similarities(
     c: &mut Vec<f32>,
 ) -> Result<()> {
     c.resize(m * n, 0.0);
-    if crate::linear::avx512::available() {
-        crate::linear::avx512::matmul_wt(a, m, k, b, n, c);
+    if crate::kernels::matmul::available() {
+        crate::kernels::matmul::matmul_wt(a, m, k, b, n, c);
         return Ok(());
     }
     let at = Tensor::from_slice(a, (m, k), &Device::Cpu)?;

@@ -7,6 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
+
+use crate::precision::Precision;
 use groundglass_grounding::{parser_for, BoxNorm, Format, LabelMap, Language, LocatedFinding};
 use groundglass_study::SliceImage;
 use serde::Serialize;
@@ -37,15 +39,18 @@ pub fn best_device() -> Device {
     Device::Cpu
 }
 
-/// The dtype a device runs by default: the fastest that keeps the parity fixtures' greedy
-/// tokens. On the CPU that is f32 (Candle's bf16 and f16 matrix products are several times slower
-/// there, and f32 keeps the tokens); on CUDA bf16, what the authors run (its tokens on the
+/// The precision a checkpoint runs at by default on a device. On the CPU, the checkpoint's own:
+/// a bf16 checkpoint (as RadGrounder's are released) keeps bf16 weights, which are exact, with f32
+/// activations; anything else runs in f32. On CUDA bf16, what the authors run (its tokens on the
 /// fixtures are not checked: CI has no GPU); on Metal f16.
-pub fn default_dtype(device: &Device) -> DType {
+pub fn default_precision(dir: &Path, device: &Device) -> Precision {
     match device {
-        Device::Cpu => DType::F32,
-        Device::Cuda(_) => DType::BF16,
-        Device::Metal(_) => DType::F16,
+        Device::Cpu => match crate::checkpoint::stored_dtype(dir) {
+            Ok(DType::BF16) => Precision::Bf16,
+            _ => Precision::F32,
+        },
+        Device::Cuda(_) => Precision::Bf16,
+        Device::Metal(_) => Precision::F16,
     }
 }
 
@@ -56,6 +61,7 @@ pub struct ModelSummary {
     pub architecture: String,
     pub parameters: usize,
     pub device: String,
+    /// The precision's name (`f32`, `bf16`, `f16`, `q8_0`, `q4_k`).
     pub dtype: String,
     pub mask_head: bool,
     /// The tasks this checkpoint was trained for (boxes or masks, never both).
@@ -63,8 +69,10 @@ pub struct ModelSummary {
     pub soft_capping: SoftCapping,
     /// `safetensors` or `pytorch`.
     pub weights: crate::checkpoint::WeightFormat,
-    /// Bytes the weights take in memory at the loaded dtype.
+    /// Bytes the weights take in memory as loaded (quantized where they are).
     pub weight_bytes: usize,
+    /// Bytes one decoded token reads: the text decoder's matrices (what bounds decoding's speed).
+    pub decode_bytes: usize,
 }
 
 /// A mask on the slice it was asked on, run-length encoded row by row: counts alternate outside,
@@ -185,33 +193,28 @@ pub struct ModelSession {
     pub model: PaliGemma,
     pub tokenizer: PromptTokenizer,
     dir: PathBuf,
-    dtype: DType,
     weights: crate::checkpoint::WeightFormat,
-    weight_bytes: usize,
     semsam_table: Option<NeighbourTable>,
 }
 
 impl ModelSession {
-    /// Loads a checkpoint with its default soft-capping ([`default_soft_capping`]).
-    pub fn load(dir: &Path, dtype: DType, device: &Device) -> Result<Self> {
-        Self::load_with(dir, dtype, None, device)
+    /// Loads a checkpoint with its default soft-capping ([`default_soft_capping`]) at `precision`
+    /// (a `DType` converts).
+    pub fn load(dir: &Path, precision: impl Into<Precision>, device: &Device) -> Result<Self> {
+        Self::load_with(dir, precision, None, device)
     }
 
     /// Loads a checkpoint; `soft_capping` overrides the checkpoint's default.
     pub fn load_with(
         dir: &Path,
-        dtype: DType,
+        precision: impl Into<Precision>,
         soft_capping: Option<SoftCapping>,
         device: &Device,
     ) -> Result<Self> {
-        let checkpoint = crate::checkpoint::Checkpoint::open(dir, dtype, device)?;
+        let precision = precision.into();
+        let checkpoint = crate::checkpoint::Checkpoint::open_as(dir, precision, device)?;
         let weights = checkpoint.format;
-        let weight_bytes = checkpoint
-            .tensors
-            .values()
-            .map(|t| t.elem_count() * t.dtype().size_in_bytes())
-            .sum();
-        let mut model = PaliGemma::new(checkpoint, dtype, device)?;
+        let mut model = PaliGemma::new(checkpoint, precision, device)?;
         model
             .text
             .set_soft_capping(soft_capping.unwrap_or_else(|| default_soft_capping(dir)));
@@ -221,9 +224,7 @@ impl ModelSession {
             model,
             tokenizer,
             dir: dir.to_path_buf(),
-            dtype,
             weights,
-            weight_bytes,
             semsam_table: None,
         })
     }
@@ -278,12 +279,13 @@ impl ModelSession {
                 Device::Cuda(_) => "CUDA".into(),
                 Device::Metal(_) => "Metal".into(),
             },
-            dtype: format!("{:?}", self.dtype).to_lowercase(),
+            dtype: self.model.precision().name().into(),
             mask_head: self.model.has_mask_head(),
             tasks: self.tasks(),
             soft_capping: self.model.text.soft_capping(),
             weights: self.weights,
-            weight_bytes: self.weight_bytes,
+            weight_bytes: self.model.weight_bytes(),
+            decode_bytes: self.model.text.matrix_bytes(),
         }
     }
 

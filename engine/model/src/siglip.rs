@@ -10,7 +10,7 @@ use candle_nn::{layer_norm, LayerNorm, LayerNormConfig, VarBuilder};
 use candle_transformers::models::siglip::VisionConfig;
 
 use crate::fast_gelu::{gelu_tanh, layer_norm as norm, softmax_last};
-use crate::linear::{linear, FastLinear};
+use crate::linear::{linear, FastLinear, WeightPlan};
 
 struct Layer {
     norm1: LayerNorm,
@@ -37,7 +37,8 @@ pub struct VisionTower {
 }
 
 impl VisionTower {
-    pub fn new(cfg: &VisionConfig, vb: VarBuilder) -> candle_core::Result<Self> {
+    /// Linear layers per `plan`; activations are `vb`'s dtype.
+    pub fn new(cfg: &VisionConfig, vb: VarBuilder, plan: WeightPlan) -> candle_core::Result<Self> {
         let (h, p, c) = (cfg.hidden_size, cfg.patch_size, cfg.num_channels);
         let ln = |vb: VarBuilder| {
             layer_norm(
@@ -71,13 +72,13 @@ impl VisionTower {
                 let a = l.pp("self_attn");
                 Ok(Layer {
                     norm1: ln(l.pp("layer_norm1"))?,
-                    q: linear(h, h, a.pp("q_proj"))?,
-                    k: linear(h, h, a.pp("k_proj"))?,
-                    v: linear(h, h, a.pp("v_proj"))?,
-                    out: linear(h, h, a.pp("out_proj"))?,
+                    q: linear(h, h, a.pp("q_proj"), plan)?,
+                    k: linear(h, h, a.pp("k_proj"), plan)?,
+                    v: linear(h, h, a.pp("v_proj"), plan)?,
+                    out: linear(h, h, a.pp("out_proj"), plan)?,
                     norm2: ln(l.pp("layer_norm2"))?,
-                    fc1: linear(h, cfg.intermediate_size, l.pp("mlp").pp("fc1"))?,
-                    fc2: linear(cfg.intermediate_size, h, l.pp("mlp").pp("fc2"))?,
+                    fc1: linear(h, cfg.intermediate_size, l.pp("mlp").pp("fc1"), plan)?,
+                    fc2: linear(cfg.intermediate_size, h, l.pp("mlp").pp("fc2"), plan)?,
                 })
             })
             .collect::<candle_core::Result<_>>()?;

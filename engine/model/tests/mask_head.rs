@@ -98,7 +98,7 @@ fn missing_head_tensor_is_named() {
     checkpoint
         .tensors
         .remove("segmentation_head.transformer.layers.1.norm4.bias");
-    let err = PaliGemma::new(checkpoint, DType::F32, &Device::Cpu)
+    let err = PaliGemma::new(checkpoint, DType::F32.into(), &Device::Cpu)
         .err()
         .expect("must fail");
     let text = err.to_string();

@@ -317,7 +317,7 @@ fn a_pytorch_checkpoint_answers_as_the_safetensors_one() {
         safetensors.tensors.len(),
         "the same tensors, mask head included"
     );
-    let mut m = PaliGemma::new(checkpoint, DType::F32, &Device::Cpu).expect("builds");
+    let mut m = PaliGemma::new(checkpoint, DType::F32.into(), &Device::Cpu).expect("builds");
     assert!(m.has_mask_head());
     let logits = m.prefill(&e.pixel_values, &e.input_ids).expect("prefill");
     let d = max_diff(&logits, &e.prefix_logits);

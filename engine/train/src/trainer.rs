@@ -13,6 +13,7 @@ use std::time::Instant;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 use groundglass_model::config::PaliGemmaConfig;
+use groundglass_model::linear::WeightPlan;
 use groundglass_model::tokenizer::PromptTokenizer;
 use groundglass_model::{Checkpoint, PaliGemma};
 use groundglass_phantom::{generate, PhantomConfig};
@@ -317,7 +318,8 @@ pub fn train(opts: &TrainOptions, mut progress: impl FnMut(&Progress)) -> Result
     groundglass_model::fast_gelu::set_differentiable(true);
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-    let mut model = PaliGemma::from_var_builder(config, vb, None, false, 0)?;
+    let mut model =
+        PaliGemma::from_var_builder(config, vb, None, false, 0, WeightPlan::uniform(DType::F32))?;
     if resume {
         load_weights(&varmap, &opts.out, opts.seed)?;
     } else if let Some(init) = &opts.init {

@@ -6,6 +6,7 @@
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use groundglass_model::config::PaliGemmaConfig;
+use groundglass_model::linear::WeightPlan;
 use groundglass_model::tokenizer::PromptTokenizer;
 use groundglass_model::PaliGemma;
 use groundglass_train::config::{config_json, DemoSize};
@@ -42,7 +43,9 @@ fn every_weight_gets_a_gradient_and_batched_logits_match_prefill() {
     groundglass_model::fast_gelu::set_differentiable(true);
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-    let mut model = PaliGemma::from_var_builder(config, vb, None, false, 0).expect("model");
+    let mut model =
+        PaliGemma::from_var_builder(config, vb, None, false, 0, WeightPlan::uniform(DType::F32))
+            .expect("model");
     let phantom = groundglass_phantom::generate(&groundglass_phantom::PhantomConfig {
         dims: [48, 48, 32],
         ..groundglass_phantom::PhantomConfig::ct(3)
