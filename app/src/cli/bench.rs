@@ -97,21 +97,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         BenchWhat::Model(args) => super::bench_model::run(args),
         BenchWhat::Vocab(args) => super::bench_vocab::run(args),
         BenchWhat::Bandwidth { mib, runs } => {
-            use rayon::prelude::*;
-            let data = vec![1u64; mib * 1024 * 1024 / 8];
-            let mut best = 0f64;
-            for _ in 0..runs.max(1) {
-                let t = Instant::now();
-                // Wide independent sums per chunk keep the loads, not the adds, the limit.
-                let sum: u64 = data
-                    .par_chunks(1 << 16)
-                    .map(|c| c.iter().fold(0u64, |a, &v| a.wrapping_add(v)))
-                    .sum();
-                let s = t.elapsed().as_secs_f64();
-                std::hint::black_box(sum);
-                best = best.max((data.len() * 8) as f64 / s / 1e9);
-            }
-            drop(data);
+            let best = groundglass_model::kernels::read_bandwidth_gb_per_s(mib, runs);
             // The decoding kernel over a bf16 matrix of the same size, Gemma 2's width.
             let k = 2304;
             let n = mib * 1024 * 1024 / 2 / k;

@@ -204,17 +204,33 @@ fn model_section(ui: &mut egui::Ui, panel: &mut ModelPanel, actions: &mut Vec<Pa
     if let Some(s) = &panel.summary {
         ui.label(&s.architecture);
         ui.label(format!(
-            "{:.1} M parameters · {} · {} ({:.1} MB) · {} weights{}",
+            "{:.1} M parameters · {} · {} ({}) · {} weights{}",
             s.parameters as f64 / 1e6,
             s.device,
             s.dtype,
-            s.weight_bytes as f64 / 1e6,
+            human_bytes(s.weight_bytes),
             match s.weights {
                 groundglass_model::checkpoint::WeightFormat::Safetensors => "safetensors",
                 groundglass_model::checkpoint::WeightFormat::Pytorch => "PyTorch",
             },
             if s.mask_head { " · mask head" } else { "" }
         ));
+        if let Some(ms) = s.ms_per_token_limit {
+            // The kernels reach about 80 % of the bandwidth bound (BENCHMARKS.md).
+            let per_token = ms / 0.8;
+            ui.label(format!(
+                "≈ {:.0} ms per token ({:.0} s for a 100-token report)",
+                per_token,
+                per_token * 100.0 / 1e3
+            ))
+            .on_hover_text(format!(
+                "Decoding reads every weight of the text decoder ({:.2} GB) once per token: at \
+                 this machine's measured memory bandwidth that takes at least {:.0} ms; a \
+                 quantized precision (q8_0, q4_k) reads fewer bytes",
+                s.decode_bytes as f64 / 1e9,
+                ms
+            ));
+        }
         ui.label(format!("soft-capping: {}", s.soft_capping.name()))
             .on_hover_text(
                 "Gemma 2's attention and final-logit caps as this checkpoint runs them: its \
@@ -648,4 +664,14 @@ fn history_section(ui: &mut egui::Ui, view: &PanelView<'_>, actions: &mut Vec<Pa
             entry(ui, r, actions);
         }
     });
+}
+
+/// "6.1 GB", "427 MB", "6.6 MB".
+fn human_bytes(bytes: usize) -> String {
+    let b = bytes as f64;
+    if b >= 1e9 {
+        format!("{:.1} GB", b / 1e9)
+    } else {
+        format!("{:.1} MB", b / 1e6)
+    }
 }

@@ -14,18 +14,35 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use candle_core::quantized::GgmlDType;
 use candle_core::{DType, Device, Tensor};
 
 use crate::config::PaliGemmaConfig;
 use crate::error::{ModelError, Result};
+use crate::linear::QuantizedMatrices;
 use crate::precision::Precision;
 
 pub struct Checkpoint {
     pub dir: PathBuf,
     pub config: PaliGemmaConfig,
     pub tensors: HashMap<String, Tensor>,
+    /// The text decoder's matrices quantized as they were read (q8_0, q4_k), not in `tensors`;
+    /// `lm_head.weight` here is the tied embedding's quantized copy.
+    pub quantized: QuantizedMatrices,
     /// What the weights were read from.
     pub format: WeightFormat,
+    /// Where the quantized matrices came from or went: the cache file and whether it was read.
+    pub quantized_cache: Option<(PathBuf, CacheUse)>,
+}
+
+/// What a quantized load did with the cache beside the checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheUse {
+    Read,
+    Written,
+    /// Could not be written (the message says why); the next load quantizes again.
+    NotWritten(String),
 }
 
 /// The on-disk form of a checkpoint's weights.
@@ -44,13 +61,36 @@ impl Checkpoint {
     }
 
     /// As [`Self::open`], each tensor at the dtype `precision` holds it in (bf16 matrices and f32
-    /// norms on a CPU in bf16, for instance).
+    /// norms on a CPU in bf16, for instance). Quantized precisions quantize the text decoder's
+    /// matrices as they are read (one bf16 matrix at a time in memory), or read them from the
+    /// cache beside the checkpoint ([`crate::quantized_cache`]) and skip them in the weights.
     pub fn open_as(dir: &Path, precision: Precision, device: &Device) -> Result<Self> {
-        Self::open_with(
-            dir,
-            &|name, rank| precision.stored_dtype(name, rank, device),
-            device,
-        )
+        let dtype_of = |name: &str, rank: usize| precision.stored_dtype(name, rank, device);
+        let Some(q) = precision.quantized() else {
+            return Self::open_with(dir, &dtype_of, device);
+        };
+        let (_, files) = weight_files(dir)?;
+        let stamp = crate::quantized_cache::stamp(&files);
+        let cache = crate::quantized_cache::path(dir, q);
+        if let Some(cached) = crate::quantized_cache::read(&cache, &stamp, device) {
+            let mut checkpoint = Self::read(
+                dir,
+                &dtype_of,
+                &|name| cached.contains_key(name),
+                None,
+                device,
+            )?;
+            checkpoint.quantized = cached;
+            checkpoint.quantized_cache = Some((cache, CacheUse::Read));
+            return Ok(checkpoint);
+        }
+        let mut checkpoint = Self::read(dir, &dtype_of, &|_| false, Some(q), device)?;
+        let outcome = match crate::quantized_cache::write(&cache, &stamp, &checkpoint.quantized) {
+            Ok(()) => CacheUse::Written,
+            Err(e) => CacheUse::NotWritten(e.to_string()),
+        };
+        checkpoint.quantized_cache = Some((cache, outcome));
+        Ok(checkpoint)
     }
 
     /// As [`Self::open`], tensor `name` (canonical) of rank `rank` read as `dtype_of(name, rank)`.
@@ -59,15 +99,58 @@ impl Checkpoint {
         dtype_of: &dyn Fn(&str, usize) -> DType,
         device: &Device,
     ) -> Result<Self> {
+        Self::read(dir, dtype_of, &|_| false, None, device)
+    }
+
+    /// Reads every tensor but those `skip` names (canonical), quantizing the text decoder's
+    /// matrices (and the output projection) to `quantize` when given.
+    fn read(
+        dir: &Path,
+        dtype_of: &dyn Fn(&str, usize) -> DType,
+        skip: &dyn Fn(&str) -> bool,
+        quantize: Option<GgmlDType>,
+        device: &Device,
+    ) -> Result<Self> {
         let config = PaliGemmaConfig::from_file(&dir.join("config.json"))?;
         let (format, files) = weight_files(dir)?;
-        let skip_head = config.tie_word_embeddings();
+        let tied = config.tie_word_embeddings();
         let mut tensors = HashMap::new();
-        let wanted = |name: &str| !(skip_head && canonical_name(name) == "lm_head.weight");
+        let mut quantized = HashMap::new();
+        let wanted = |name: &str| {
+            let name = canonical_name(name);
+            !(tied && name == "lm_head.weight") && !skip(&name)
+        };
         let mut keep = |name: &str, tensor: Tensor| -> Result<()> {
             let name = canonical_name(name);
             let dtype = dtype_of(&name, tensor.rank());
-            tensors.insert(name, tensor.to_dtype(dtype)?.to_device(device)?);
+            let tensor = tensor.to_dtype(dtype)?.to_device(device)?;
+            let Some(q) = quantize else {
+                tensors.insert(name, tensor);
+                return Ok(());
+            };
+            let cols = tensor.dims().get(1).copied().unwrap_or(0);
+            let quantized_as = if tensor.rank() != 2 || cols % q.block_size() != 0 {
+                None
+            } else if crate::linear::quantizable(&name, cols, q) || name == "lm_head.weight" {
+                Some(name.clone())
+            } else if tied && name == "language_model.embed_tokens.weight" {
+                // The lookup keeps the table; the projection gets a quantized copy.
+                Some("lm_head.weight".to_string())
+            } else {
+                None
+            };
+            match quantized_as {
+                Some(as_name) => {
+                    let matrix = crate::linear::quantize_rows(&tensor, q)?;
+                    quantized.insert(as_name.clone(), std::sync::Arc::new(matrix));
+                    if as_name != name {
+                        tensors.insert(name, tensor);
+                    }
+                }
+                None => {
+                    tensors.insert(name, tensor);
+                }
+            }
             Ok(())
         };
         for file in files {
@@ -80,7 +163,9 @@ impl Checkpoint {
             dir: dir.to_path_buf(),
             config,
             tensors,
+            quantized,
             format,
+            quantized_cache: None,
         })
     }
 }

@@ -258,7 +258,7 @@ impl Gemma2 {
         cfg: &TextConfig,
         vb: VarBuilder,
         head: Option<Tensor>,
-        plan: WeightPlan,
+        plan: &WeightPlan,
     ) -> Result<Self> {
         // The initialiser matters only when training from scratch (a VarMap-backed builder).
         let embeddings = vb.pp("embed_tokens").get_with_hints_dtype(
@@ -331,15 +331,10 @@ impl Gemma2 {
             Some(h) => h.to_dtype(plan.matrices)?,
             None => embed.embeddings().clone(),
         };
-        let lm_head = match plan.quantize {
-            // A quantized copy for the projection; the lookup keeps the unquantized table.
-            Some(q) if cfg.hidden_size % q.block_size() == 0 => {
-                let mut tensors = std::collections::HashMap::new();
-                tensors.insert("weight".to_string(), head);
-                let vb_head = VarBuilder::from_tensors(tensors, vb.dtype(), vb.device());
-                linear_no_bias(cfg.hidden_size, cfg.vocab_size, vb_head, plan)?
-            }
-            _ => FastLinear::new(head, None, vb.dtype())?,
+        // Quantized, the projection has its own copy (the lookup keeps the unquantized table).
+        let lm_head = match plan.quantized("lm_head.weight") {
+            Some(q) => FastLinear::quantized(q)?,
+            None => FastLinear::new(head, None, vb.dtype())?,
         };
         Ok(Gemma2 {
             embed,

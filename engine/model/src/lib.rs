@@ -15,6 +15,7 @@ pub mod paligemma;
 pub mod precision;
 pub mod preprocess;
 pub mod prompt;
+pub mod quantized_cache;
 pub mod semsam;
 pub mod session;
 pub mod siglip;

@@ -6,6 +6,9 @@
 //! has it, products of a few rows (decoding) to the bandwidth-bound GEMV; see [`crate::kernels`].
 //! Setting `GROUNDGLASS_NO_AVX512` keeps both off AVX-512 (for comparisons).
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{CpuStorage, CustomOp2, DType, Device, Layout, Module, Shape, Tensor};
 
@@ -15,31 +18,46 @@ use crate::kernels::{gemv, matmul};
 /// Rows below this take the GEMV (packing the weight would cost more than it saves).
 const MIN_ROWS: usize = 16;
 
+/// Matrices already quantized, by canonical name (`language_model.layers.0.mlp.up_proj.weight`).
+pub type QuantizedMatrices = HashMap<String, Arc<QTensor>>;
+
 /// How the linear layers of one part of the model hold their weights.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct WeightPlan {
     /// The dtype weight matrices are held in when not quantized.
     pub matrices: DType,
     /// Quantize each weight whose input width is a multiple of the type's block.
     pub quantize: Option<GgmlDType>,
+    /// Matrices the checkpoint reader quantized already (taken instead of the builder's).
+    pub quantized: Arc<QuantizedMatrices>,
 }
 
 impl WeightPlan {
     /// Weights at one dtype, nothing quantized (training, and the uniform dtypes).
-    pub const fn uniform(dtype: DType) -> Self {
+    pub fn uniform(dtype: DType) -> Self {
         WeightPlan {
             matrices: dtype,
             quantize: None,
+            quantized: Arc::default(),
         }
     }
 
     /// The same plan without quantization (parts kept at full width, e.g. the vision tower).
-    pub fn unquantized(self) -> Self {
-        WeightPlan {
-            quantize: None,
-            ..self
-        }
+    pub fn unquantized(&self) -> Self {
+        WeightPlan::uniform(self.matrices)
     }
+
+    /// The quantized matrix `name`, when the reader made it.
+    pub fn quantized(&self, name: &str) -> Option<Arc<QTensor>> {
+        self.quantized.get(name).cloned()
+    }
+}
+
+/// Whether a checkpoint matrix of the text decoder with input width `cols` is quantized to `q`.
+pub fn quantizable(name: &str, cols: usize, q: GgmlDType) -> bool {
+    name.starts_with("language_model.layers.")
+        && name.ends_with(".weight")
+        && cols % q.block_size() == 0
 }
 
 /// `x · Wᵀ + b`, as `candle_nn::Linear`.
@@ -81,35 +99,48 @@ impl FastLinear {
         Ok(FastLinear { weight, bias })
     }
 
+    /// A layer around a quantized matrix, without bias.
+    pub fn quantized(weight: Arc<QTensor>) -> candle_core::Result<Self> {
+        Ok(FastLinear {
+            weight: Weight::Quantized(QMatMul::from_arc(weight)?),
+            bias: None,
+        })
+    }
+
     /// Loads `weight` (and `bias`) from `vb` per `plan`; activations are `vb`'s dtype.
     pub fn load(
         in_dim: usize,
         out_dim: usize,
         with_bias: bool,
         vb: candle_nn::VarBuilder,
-        plan: WeightPlan,
+        plan: &WeightPlan,
     ) -> candle_core::Result<Self> {
+        let bias_of = |vb: &candle_nn::VarBuilder| -> candle_core::Result<Option<Tensor>> {
+            if !with_bias {
+                return Ok(None);
+            }
+            let bound = 1.0 / (in_dim as f64).sqrt();
+            let init = candle_nn::Init::Uniform {
+                lo: -bound,
+                up: bound,
+            };
+            Ok(Some(vb.get_with_hints(out_dim, "bias", init)?))
+        };
+        if let Some(q) = plan.quantized(&format!("{}.weight", vb.prefix())) {
+            return Ok(FastLinear {
+                weight: Weight::Quantized(QMatMul::from_arc(q)?),
+                bias: bias_of(&vb)?.map(|b| b.to_dtype(DType::F32)).transpose()?,
+            });
+        }
         // The initialisers matter only for a VarMap-backed builder (training from scratch), and
         // are candle_nn::linear's.
-        let bound = 1.0 / (in_dim as f64).sqrt();
         let weight = vb.get_with_hints_dtype(
             (out_dim, in_dim),
             "weight",
             candle_nn::init::DEFAULT_KAIMING_NORMAL,
             plan.matrices,
         )?;
-        let bias = if with_bias {
-            Some(vb.get_with_hints(
-                out_dim,
-                "bias",
-                candle_nn::Init::Uniform {
-                    lo: -bound,
-                    up: bound,
-                },
-            )?)
-        } else {
-            None
-        };
+        let bias = bias_of(&vb)?;
         match plan.quantize {
             Some(q) if in_dim % q.block_size() == 0 => {
                 let quantized = quantize_rows(&weight, q)?;
@@ -176,7 +207,7 @@ const QUANTIZE_ROWS: usize = 2048;
 
 /// `weight` (N, K) quantized to `q`, in blocks of rows on all threads. GGML lays a matrix out row
 /// by row, so the blocks' bytes, concatenated, are the whole matrix's.
-fn quantize_rows(weight: &Tensor, q: GgmlDType) -> candle_core::Result<QTensor> {
+pub fn quantize_rows(weight: &Tensor, q: GgmlDType) -> candle_core::Result<QTensor> {
     use rayon::prelude::*;
     let (n, k) = weight.dims2()?;
     let parts: Vec<Vec<u8>> = (0..n.div_ceil(QUANTIZE_ROWS))
@@ -207,7 +238,7 @@ pub fn linear(
     in_dim: usize,
     out_dim: usize,
     vb: candle_nn::VarBuilder,
-    plan: WeightPlan,
+    plan: &WeightPlan,
 ) -> candle_core::Result<FastLinear> {
     FastLinear::load(in_dim, out_dim, true, vb, plan)
 }
@@ -216,7 +247,7 @@ pub fn linear_no_bias(
     in_dim: usize,
     out_dim: usize,
     vb: candle_nn::VarBuilder,
-    plan: WeightPlan,
+    plan: &WeightPlan,
 ) -> candle_core::Result<FastLinear> {
     FastLinear::load(in_dim, out_dim, false, vb, plan)
 }
@@ -326,15 +357,16 @@ mod tests {
         let plan = WeightPlan {
             matrices: DType::F32,
             quantize: Some(GgmlDType::Q8_0),
+            quantized: Arc::default(),
         };
-        let fits = linear_no_bias(k, n, vb.pp("fits"), plan)?;
+        let fits = linear_no_bias(k, n, vb.pp("fits"), &plan)?;
         assert!(matches!(fits.weight, Weight::Quantized(_)));
         assert!(
             fits.weight_bytes() < n * k * 4 / 3,
             "{}",
             fits.weight_bytes()
         );
-        let misfit = linear_no_bias(40, n, vb.pp("misfit"), plan)?;
+        let misfit = linear_no_bias(40, n, vb.pp("misfit"), &plan)?;
         assert!(matches!(misfit.weight, Weight::Cpu(_)));
         let x = Tensor::from_vec(values(3 * k, 7), (1, 3, k), &dev)?;
         let exact = candle_nn::Linear::new(w, None).forward(&x)?;

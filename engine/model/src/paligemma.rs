@@ -42,11 +42,20 @@ impl PaliGemma {
     /// is named.
     pub fn new(checkpoint: Checkpoint, precision: Precision, device: &Device) -> Result<Self> {
         let Checkpoint {
-            config, tensors, ..
+            config,
+            tensors,
+            quantized,
+            ..
         } = checkpoint;
         let head = tensors.get("lm_head.weight").cloned();
         let has_mask_head = tensors.keys().any(|k| k.starts_with("segmentation_head."));
-        let parameters = tensors.values().map(|t| t.elem_count()).sum();
+        let parameters = tensors.values().map(|t| t.elem_count()).sum::<usize>()
+            + quantized
+                .iter()
+                // A tied head's quantized copy is the embedding again.
+                .filter(|(name, _)| *name != "lm_head.weight" || !config.tie_word_embeddings())
+                .map(|(_, q)| q.shape().elem_count())
+                .sum::<usize>();
         // Everything but the text decoder, at the dtype it was read in.
         let other_bytes: usize = tensors
             .iter()
@@ -60,7 +69,7 @@ impl PaliGemma {
             head,
             has_mask_head,
             parameters,
-            precision.plan(),
+            precision.plan(quantized),
         )?;
         model.weight_bytes = other_bytes + model.text.matrix_bytes();
         model.precision = precision;
@@ -90,17 +99,17 @@ impl PaliGemma {
         let vision = VisionTower::new(
             &config.vision_config,
             vb.pp("vision_tower"),
-            plan.unquantized(),
+            &plan.unquantized(),
         )
         .map_err(named("vision_tower"))?;
         let projector = crate::linear::linear(
             config.vision_config.hidden_size,
             config.projection_dim,
             vb.pp("multi_modal_projector").pp("linear"),
-            plan.unquantized(),
+            &plan.unquantized(),
         )
         .map_err(named("multi_modal_projector.linear"))?;
-        let text = Gemma2::new(&config.text_config, vb.pp("language_model"), head, plan)
+        let text = Gemma2::new(&config.text_config, vb.pp("language_model"), head, &plan)
             .map_err(named("language_model"))?;
         let mask_head = if has_mask_head {
             Some(

@@ -10,7 +10,7 @@
 use candle_core::quantized::GgmlDType;
 use candle_core::{DType, Device};
 
-use crate::linear::WeightPlan;
+use crate::linear::{QuantizedMatrices, WeightPlan};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -82,11 +82,13 @@ impl Precision {
         }
     }
 
-    /// What the text decoder's linear layers do (the vision tower takes `unquantized()` of it).
-    pub fn plan(self) -> WeightPlan {
+    /// What the text decoder's linear layers do (the vision tower takes `unquantized()` of it),
+    /// with the matrices the checkpoint reader quantized already.
+    pub fn plan(self, quantized: QuantizedMatrices) -> WeightPlan {
         WeightPlan {
             matrices: self.matrices(),
             quantize: self.quantized(),
+            quantized: std::sync::Arc::new(quantized),
         }
     }
 

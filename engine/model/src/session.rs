@@ -73,6 +73,10 @@ pub struct ModelSummary {
     pub weight_bytes: usize,
     /// Bytes one decoded token reads: the text decoder's matrices (what bounds decoding's speed).
     pub decode_bytes: usize,
+    /// Milliseconds a decoded token takes at best on the CPU: `decode_bytes` at this machine's
+    /// read bandwidth, measured at load (decoding one answer at a time is bound by memory; the
+    /// kernels reach about 80 % of it). `None` on GPUs.
+    pub ms_per_token_limit: Option<f64>,
 }
 
 /// A mask on the slice it was asked on, run-length encoded row by row: counts alternate outside,
@@ -194,6 +198,7 @@ pub struct ModelSession {
     pub tokenizer: PromptTokenizer,
     dir: PathBuf,
     weights: crate::checkpoint::WeightFormat,
+    ms_per_token_limit: Option<f64>,
     semsam_table: Option<NeighbourTable>,
 }
 
@@ -219,12 +224,18 @@ impl ModelSession {
             .text
             .set_soft_capping(soft_capping.unwrap_or_else(|| default_soft_capping(dir)));
         let tokenizer = PromptTokenizer::from_dir(dir)?;
+        // 256 MiB read twice: about 20 ms here.
+        let ms_per_token_limit = matches!(device, Device::Cpu).then(|| {
+            let gb_per_s = crate::kernels::read_bandwidth_gb_per_s(256, 2);
+            model.text.matrix_bytes() as f64 / (gb_per_s * 1e9) * 1e3
+        });
         model.set_seg_end_token(tokenizer.token_id("</seg>"));
         Ok(ModelSession {
             model,
             tokenizer,
             dir: dir.to_path_buf(),
             weights,
+            ms_per_token_limit,
             semsam_table: None,
         })
     }
@@ -286,6 +297,7 @@ impl ModelSession {
             weights: self.weights,
             weight_bytes: self.model.weight_bytes(),
             decode_bytes: self.model.text.matrix_bytes(),
+            ms_per_token_limit: self.ms_per_token_limit,
         }
     }
 

@@ -38,7 +38,7 @@ pub struct VisionTower {
 
 impl VisionTower {
     /// Linear layers per `plan`; activations are `vb`'s dtype.
-    pub fn new(cfg: &VisionConfig, vb: VarBuilder, plan: WeightPlan) -> candle_core::Result<Self> {
+    pub fn new(cfg: &VisionConfig, vb: VarBuilder, plan: &WeightPlan) -> candle_core::Result<Self> {
         let (h, p, c) = (cfg.hidden_size, cfg.patch_size, cfg.num_channels);
         let ln = |vb: VarBuilder| {
             layer_norm(

@@ -373,3 +373,47 @@ fn a_sharded_bf16_pytorch_checkpoint_holds_the_same_weights() {
     assert!(err.contains("pytorch_model-00002-of-00002.bin"), "{err}");
     let _ = std::fs::remove_dir_all(&broken);
 }
+
+/// The fixture in a temporary folder (a quantized load writes its cache beside the checkpoint).
+fn fixture_copy(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gg-parity-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    for entry in std::fs::read_dir(fixture()).expect("fixture") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), dir.join(entry.file_name())).expect("copy");
+    }
+    dir
+}
+
+/// Under q8_0 the matrices whose width is a multiple of 32 (here the MLP's down projections; the
+/// fixture's 48-wide layers fit no block and stay f32) are quantized, and the greedy tokens are
+/// transformers' f32 ones. A second load reads the cache and answers the same; bf16 (exact
+/// weights rounded, f32 arithmetic) keeps the tokens too.
+#[test]
+fn q8_0_and_bf16_keep_the_greedy_tokens() {
+    use groundglass_model::checkpoint::{CacheUse, Checkpoint};
+    use groundglass_model::Precision;
+    let e = expected();
+    let dir = fixture_copy("q8");
+    let f32_bytes = model().weight_bytes();
+    for expected_cache in [CacheUse::Written, CacheUse::Read] {
+        let checkpoint =
+            Checkpoint::open_as(&dir, Precision::Q8_0, &Device::Cpu).expect("q8_0 loads");
+        assert_eq!(
+            checkpoint.quantized_cache.as_ref().map(|(_, u)| u.clone()),
+            Some(expected_cache)
+        );
+        assert_eq!(checkpoint.quantized.len(), 2, "the two layers' down_proj");
+        let mut m = PaliGemma::new(checkpoint, Precision::Q8_0, &Device::Cpu).expect("builds");
+        assert!(
+            m.weight_bytes() < f32_bytes,
+            "{} vs {f32_bytes}",
+            m.weight_bytes()
+        );
+        assert_eq!(greedy(&mut m, &e, e.generated.len()), e.generated);
+    }
+    let mut m = PaliGemma::load(&dir, Precision::Bf16, &Device::Cpu).expect("bf16 loads");
+    assert_eq!(greedy(&mut m, &e, e.generated.len()), e.generated);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -13,6 +13,26 @@
 pub mod gemv;
 pub mod matmul;
 
+/// This machine's memory read bandwidth in GB/s on all threads: the best of `runs` sums over a
+/// buffer of `mib` MiB (wide independent sums per chunk keep the loads, not the adds, the limit).
+/// What bounds decoding at batch 1, so the speed estimate the panel shows comes from it.
+pub fn read_bandwidth_gb_per_s(mib: usize, runs: usize) -> f64 {
+    use rayon::prelude::*;
+    let data = vec![1u64; mib * 1024 * 1024 / 8];
+    let mut best = 0f64;
+    for _ in 0..runs.max(1) {
+        let t = std::time::Instant::now();
+        let sum: u64 = data
+            .par_chunks(1 << 16)
+            .map(|c| c.iter().fold(0u64, |a, &v| a.wrapping_add(v)))
+            .sum();
+        let s = t.elapsed().as_secs_f64();
+        std::hint::black_box(sum);
+        best = best.max((data.len() * 8) as f64 / s / 1e9);
+    }
+    best
+}
+
 /// A weight element the kernels read: f32, or bf16 widened to f32 (exact: bf16 is the top half of
 /// an f32).
 pub trait WeightElem: Copy + Send + Sync + 'static {
