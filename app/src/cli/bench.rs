@@ -39,6 +39,9 @@ pub enum BenchWhat {
     /// tokens plus a short prompt, then cached greedy steps without stopping at end-of-sequence),
     /// the same loop `bench/model_torch.py` times in PyTorch.
     Model(super::bench_model::BenchModelArgs),
+    /// Top-1 agreement and KL divergence of a precision's prefill logits against f32's (what
+    /// bf16, q8_0 and q4_k cost in accuracy), on fixed random pixels, CPU.
+    Agreement(super::bench_agreement::BenchAgreementArgs),
     /// RadGrounder's vocabulary at full size: load time of a tokenizer.json (e.g. the one
     /// `bench/make_gemma_tokenizer.py` writes) and MIS-SemSam's neighbour table over a random
     /// embedding of that many rows, timed on its first `--rows` query rows (the build is linear in
@@ -95,6 +98,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.what {
         BenchWhat::Frames { path, frames, size } => super::bench_frames::run(&path, frames, &size),
         BenchWhat::Model(args) => super::bench_model::run(args),
+        BenchWhat::Agreement(args) => super::bench_agreement::run(args),
         BenchWhat::Vocab(args) => super::bench_vocab::run(args),
         BenchWhat::Bandwidth { mib, runs } => {
             let best = groundglass_model::kernels::read_bandwidth_gb_per_s(mib, runs);

@@ -57,7 +57,7 @@ pub enum WeightFormat {
 impl Checkpoint {
     /// Reads config.json and the weights from `dir` onto `device`, every tensor as `dtype`.
     pub fn open(dir: &Path, dtype: DType, device: &Device) -> Result<Self> {
-        Self::open_with(dir, &|_, _| dtype, device)
+        Self::open_with(dir, &|_, _, _| dtype, device)
     }
 
     /// As [`Self::open`], each tensor at the dtype `precision` holds it in (bf16 matrices and f32
@@ -65,7 +65,9 @@ impl Checkpoint {
     /// matrices as they are read (one bf16 matrix at a time in memory), or read them from the
     /// cache beside the checkpoint ([`crate::quantized_cache`]) and skip them in the weights.
     pub fn open_as(dir: &Path, precision: Precision, device: &Device) -> Result<Self> {
-        let dtype_of = |name: &str, rank: usize| precision.stored_dtype(name, rank, device);
+        let dtype_of = |name: &str, rank: usize, stored: DType| {
+            precision.stored_dtype(name, rank, stored, device)
+        };
         let Some(q) = precision.quantized() else {
             return Self::open_with(dir, &dtype_of, device);
         };
@@ -93,10 +95,11 @@ impl Checkpoint {
         Ok(checkpoint)
     }
 
-    /// As [`Self::open`], tensor `name` (canonical) of rank `rank` read as `dtype_of(name, rank)`.
+    /// As [`Self::open`], tensor `name` (canonical) of rank `rank`, stored as `stored`, read as
+    /// `dtype_of(name, rank, stored)`.
     pub fn open_with(
         dir: &Path,
-        dtype_of: &dyn Fn(&str, usize) -> DType,
+        dtype_of: &dyn Fn(&str, usize, DType) -> DType,
         device: &Device,
     ) -> Result<Self> {
         Self::read(dir, dtype_of, &|_| false, None, device)
@@ -106,7 +109,7 @@ impl Checkpoint {
     /// matrices (and the output projection) to `quantize` when given.
     fn read(
         dir: &Path,
-        dtype_of: &dyn Fn(&str, usize) -> DType,
+        dtype_of: &dyn Fn(&str, usize, DType) -> DType,
         skip: &dyn Fn(&str) -> bool,
         quantize: Option<GgmlDType>,
         device: &Device,
@@ -122,7 +125,7 @@ impl Checkpoint {
         };
         let mut keep = |name: &str, tensor: Tensor| -> Result<()> {
             let name = canonical_name(name);
-            let dtype = dtype_of(&name, tensor.rank());
+            let dtype = dtype_of(&name, tensor.rank(), tensor.dtype());
             let tensor = tensor.to_dtype(dtype)?.to_device(device)?;
             let Some(q) = quantize else {
                 tensors.insert(name, tensor);

@@ -190,7 +190,8 @@ impl Attention {
         let (k, v) = if cached {
             self.cache.append(&k.contiguous()?, &v.contiguous()?)?
         } else {
-            (k, v)
+            // Training's batches: more than one sequence, which the matrix product wants dense.
+            (k.contiguous()?, v.contiguous()?)
         };
         // Grouped-query attention without repeating the keys: the `groups` query heads that share
         // a key head are consecutive, so (b, heads, len, d) is (b, kv_heads, groups * len, d).

@@ -48,6 +48,11 @@ impl PaliGemma {
             ..
         } = checkpoint;
         let head = tensors.get("lm_head.weight").cloned();
+        // The dtype the embedding table was read in: what unquantized matrices keep.
+        let stored = tensors
+            .get("language_model.embed_tokens.weight")
+            .map(|t| t.dtype())
+            .unwrap_or(DType::F32);
         let has_mask_head = tensors.keys().any(|k| k.starts_with("segmentation_head."));
         let parameters = tensors.values().map(|t| t.elem_count()).sum::<usize>()
             + quantized
@@ -69,7 +74,7 @@ impl PaliGemma {
             head,
             has_mask_head,
             parameters,
-            precision.plan(quantized),
+            precision.plan(stored, quantized),
         )?;
         model.weight_bytes = other_bytes + model.text.matrix_bytes();
         model.precision = precision;

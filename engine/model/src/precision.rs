@@ -82,21 +82,32 @@ impl Precision {
         }
     }
 
-    /// What the text decoder's linear layers do (the vision tower takes `unquantized()` of it),
-    /// with the matrices the checkpoint reader quantized already.
-    pub fn plan(self, quantized: QuantizedMatrices) -> WeightPlan {
+    /// What the text decoder's linear layers do (the vision tower takes `unquantized()` of it)
+    /// for a checkpoint stored as `stored`, with the matrices the checkpoint reader quantized.
+    pub fn plan(self, stored: DType, quantized: QuantizedMatrices) -> WeightPlan {
         WeightPlan {
-            matrices: self.matrices(),
+            matrices: self.matrices_for(stored),
             quantize: self.quantized(),
             quantized: std::sync::Arc::new(quantized),
         }
     }
 
-    /// The dtype a checkpoint tensor is read into: matrices (rank-2 `*.weight`) at
-    /// [`Self::matrices`], everything else (norms, biases, convolutions) at the activations'.
-    pub fn stored_dtype(self, name: &str, rank: usize, device: &Device) -> DType {
+    /// The dtype matrices left unquantized are held in, for a checkpoint stored as `stored`:
+    /// quantized precisions keep them as stored (bf16 or f32), the others at [`Self::matrices`].
+    pub fn matrices_for(self, stored: DType) -> DType {
+        match (self.quantized(), stored) {
+            (Some(_), DType::BF16) => DType::BF16,
+            (Some(_), _) => DType::F32,
+            (None, _) => self.matrices(),
+        }
+    }
+
+    /// The dtype a checkpoint tensor stored as `stored` is read into: matrices (rank-2
+    /// `*.weight`) at [`Self::matrices_for`], everything else (norms, biases, convolutions) at the
+    /// activations'.
+    pub fn stored_dtype(self, name: &str, rank: usize, stored: DType, device: &Device) -> DType {
         if rank == 2 && name.ends_with(".weight") {
-            self.matrices()
+            self.matrices_for(stored)
         } else {
             self.activations(device)
         }
@@ -142,12 +153,15 @@ mod tests {
         assert_eq!(Precision::parse("int3"), None);
         assert_eq!(Precision::Bf16.activations(&Device::Cpu), DType::F32);
         assert_eq!(
-            Precision::Bf16.stored_dtype("language_model.norm.weight", 1, &Device::Cpu),
+            Precision::Bf16.stored_dtype("language_model.norm.weight", 1, DType::F32, &Device::Cpu),
             DType::F32
         );
         assert_eq!(
-            Precision::Bf16.stored_dtype("lm_head.weight", 2, &Device::Cpu),
+            Precision::Bf16.stored_dtype("lm_head.weight", 2, DType::F32, &Device::Cpu),
             DType::BF16
         );
+        // Quantized: what stays unquantized keeps the checkpoint's own dtype.
+        assert_eq!(Precision::Q8_0.matrices_for(DType::F32), DType::F32);
+        assert_eq!(Precision::Q4K.matrices_for(DType::BF16), DType::BF16);
     }
 }
