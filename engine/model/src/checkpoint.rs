@@ -121,7 +121,7 @@ impl Checkpoint {
         let mut quantized = HashMap::new();
         let wanted = |name: &str| {
             let name = canonical_name(name);
-            !(tied && name == "lm_head.weight") && !skip(&name)
+            !(skip(&name) || tied && name == "lm_head.weight")
         };
         let mut keep = |name: &str, tensor: Tensor| -> Result<()> {
             let name = canonical_name(name);
@@ -132,7 +132,7 @@ impl Checkpoint {
                 return Ok(());
             };
             let cols = tensor.dims().get(1).copied().unwrap_or(0);
-            let quantized_as = if tensor.rank() != 2 || cols % q.block_size() != 0 {
+            let quantized_as = if tensor.rank() != 2 || !cols.is_multiple_of(q.block_size()) {
                 None
             } else if crate::linear::quantizable(&name, cols, q) || name == "lm_head.weight" {
                 Some(name.clone())

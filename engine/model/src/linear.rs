@@ -57,7 +57,7 @@ impl WeightPlan {
 pub fn quantizable(name: &str, cols: usize, q: GgmlDType) -> bool {
     name.starts_with("language_model.layers.")
         && name.ends_with(".weight")
-        && cols % q.block_size() == 0
+        && cols.is_multiple_of(q.block_size())
 }
 
 /// `x · Wᵀ + b`, as `candle_nn::Linear`.
@@ -142,7 +142,7 @@ impl FastLinear {
         )?;
         let bias = bias_of(&vb)?;
         match plan.quantize {
-            Some(q) if in_dim % q.block_size() == 0 => {
+            Some(q) if in_dim.is_multiple_of(q.block_size()) => {
                 let quantized = quantize_rows(&weight, q)?;
                 drop(weight);
                 Ok(FastLinear {
