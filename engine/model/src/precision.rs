@@ -112,16 +112,6 @@ impl Precision {
             self.activations(device)
         }
     }
-
-    /// Bits per weight of the decoder's matrices, for estimates.
-    pub fn bits_per_weight(self) -> f64 {
-        match self {
-            Precision::F32 => 32.0,
-            Precision::Bf16 | Precision::F16 => 16.0,
-            Precision::Q8_0 => 8.5,
-            Precision::Q4K => 4.5,
-        }
-    }
 }
 
 impl From<DType> for Precision {
