@@ -291,7 +291,7 @@ impl CustomOp2 for MatmulWt {
     }
 }
 
-fn product<W: matmul::Packable + gemv::Load32>(
+fn product<W: crate::kernels::WeightElem>(
     x: &[f32],
     m: usize,
     k: usize,

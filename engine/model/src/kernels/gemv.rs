@@ -10,21 +10,11 @@ use rayon::prelude::*;
 
 use super::WeightElem;
 
-/// A weight element the AVX-512 GEMV reads 32 at a time.
-pub trait Load32: WeightElem {
-    /// 32 consecutive elements at `p` as two f32 vectors.
-    ///
-    /// # Safety
-    /// `p` must be valid for 32 reads and the CPU must have AVX-512F.
-    #[cfg(target_arch = "x86_64")]
-    unsafe fn load32(p: *const Self) -> (std::arch::x86_64::__m512, std::arch::x86_64::__m512);
-}
-
 /// W rows per task: enough work to amortise the scheduling, small enough to balance two cores.
 const ROWS_PER_TASK: usize = 64;
 
 /// C (M, N) = A (M, K) · Wᵀ, W (N, K). Panics if a slice is shorter than the sizes say.
-pub fn gemv<W: Load32>(a: &[f32], m: usize, k: usize, w: &[W], n: usize, c: &mut [f32]) {
+pub fn gemv<W: WeightElem>(a: &[f32], m: usize, k: usize, w: &[W], n: usize, c: &mut [f32]) {
     assert!(a.len() >= m * k && w.len() >= n * k && c.len() >= m * n);
     if m == 0 || n == 0 {
         return;
@@ -55,33 +45,6 @@ pub fn gemv<W: Load32>(a: &[f32], m: usize, k: usize, w: &[W], n: usize, c: &mut
         for i in 0..m {
             c[i * n + j] = transposed[j * m + i];
         }
-    }
-}
-
-impl Load32 for f32 {
-    #[cfg(target_arch = "x86_64")]
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn load32(p: *const Self) -> (std::arch::x86_64::__m512, std::arch::x86_64::__m512) {
-        use std::arch::x86_64::*;
-        (_mm512_loadu_ps(p), _mm512_loadu_ps(p.add(16)))
-    }
-}
-
-impl Load32 for half::bf16 {
-    #[cfg(target_arch = "x86_64")]
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn load32(p: *const Self) -> (std::arch::x86_64::__m512, std::arch::x86_64::__m512) {
-        use std::arch::x86_64::*;
-        // One 64-byte load; bf16 is an f32's top half: widen each half and shift into place.
-        let v = _mm512_loadu_si512(p as *const __m512i);
-        let lo = _mm512_cvtepu16_epi32(_mm512_castsi512_si256(v));
-        let hi = _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64::<1>(v));
-        (
-            _mm512_castsi512_ps(_mm512_slli_epi32::<16>(lo)),
-            _mm512_castsi512_ps(_mm512_slli_epi32::<16>(hi)),
-        )
     }
 }
 
@@ -116,7 +79,7 @@ fn level() -> Level {
 }
 
 /// For each row j of `w` (rows of K), `out[j * m + i]` = A row i · W row j.
-fn rows<W: Load32>(level: Level, a: &[f32], m: usize, k: usize, w: &[W], out: &mut [f32]) {
+fn rows<W: WeightElem>(level: Level, a: &[f32], m: usize, k: usize, w: &[W], out: &mut [f32]) {
     match level {
         // SAFETY: the level was detected on this CPU.
         #[cfg(target_arch = "x86_64")]
@@ -134,7 +97,7 @@ const PREFETCH: usize = 512;
 /// FMAs), 32 values per step; the rest of K and of the rows through the plain body.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn rows_avx512<W: Load32>(a: &[f32], m: usize, k: usize, w: &[W], out: &mut [f32]) {
+unsafe fn rows_avx512<W: WeightElem>(a: &[f32], m: usize, k: usize, w: &[W], out: &mut [f32]) {
     use std::arch::x86_64::*;
     let n = w.len() / k.max(1);
     let steps = k / 32;
@@ -149,7 +112,8 @@ unsafe fn rows_avx512<W: Load32>(a: &[f32], m: usize, k: usize, w: &[W], out: &m
                 let x1 = _mm512_loadu_ps(x.add(32 * s + 16));
                 for r in 0..4 {
                     _mm_prefetch::<_MM_HINT_T0>(rows[r].add(32 * s + PREFETCH) as *const i8);
-                    let (w0, w1) = W::load32(rows[r].add(32 * s));
+                    let w0 = W::load16(rows[r].add(32 * s));
+                    let w1 = W::load16(rows[r].add(32 * s + 16));
                     acc[2 * r] = _mm512_fmadd_ps(x0, w0, acc[2 * r]);
                     acc[2 * r + 1] = _mm512_fmadd_ps(x1, w1, acc[2 * r + 1]);
                 }
@@ -215,7 +179,7 @@ mod tests {
     use super::*;
     use crate::kernels::reference::{assert_close, bf16s, product, values};
 
-    fn check_all_levels<W: Load32>(w_of: impl Fn(&[f32]) -> Vec<W>) {
+    fn check_all_levels<W: WeightElem>(w_of: impl Fn(&[f32]) -> Vec<W>) {
         // Ragged: K under, over and not a multiple of the 32 lanes; N not a multiple of a task.
         for (m, k, n) in [
             (1, 1, 1),

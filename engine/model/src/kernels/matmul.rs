@@ -33,7 +33,7 @@ const MAX_PANELS: usize = 8;
 
 /// C = A · Wᵀ. Panics if the slices are shorter than the sizes say, or if AVX-512F is not
 /// available (callers check [`available`]).
-pub fn matmul_wt<W: Packable>(a: &[f32], m: usize, k: usize, w: &[W], n: usize, c: &mut [f32]) {
+pub fn matmul_wt<W: WeightElem>(a: &[f32], m: usize, k: usize, w: &[W], n: usize, c: &mut [f32]) {
     assert!(a.len() >= m * k && w.len() >= n * k && c.len() >= m * n);
     assert!(available(), "AVX-512F is not available");
     if m == 0 || n == 0 {
@@ -73,7 +73,7 @@ unsafe impl Sync for SendPtr {}
 #[cfg(target_arch = "x86_64")]
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f")]
-unsafe fn block_product<W: Packable>(
+unsafe fn block_product<W: WeightElem>(
     a: &[f32],
     m: usize,
     k: usize,
@@ -148,7 +148,7 @@ unsafe fn block_product<W: Packable>(
 /// register transpose (a plain strided copy took a sixth of the product's time).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn pack_16<W: Packable>(
+unsafe fn pack_16<W: WeightElem>(
     w: &[W],
     k: usize,
     first: usize,
@@ -294,37 +294,6 @@ unsafe fn kernel<const R: usize>(t: Tile) {
         }
         _mm512_storeu_ps(out, lo[r]);
         _mm512_storeu_ps(out.add(16), hi[r]);
-    }
-}
-
-/// A weight element the packing reads sixteen at a time as f32.
-pub trait Packable: WeightElem {
-    /// Sixteen consecutive elements at `p`, as f32.
-    ///
-    /// # Safety
-    /// `p` must be valid for sixteen reads and the CPU must have AVX-512F.
-    #[cfg(target_arch = "x86_64")]
-    unsafe fn load16(p: *const Self) -> std::arch::x86_64::__m512;
-}
-
-impl Packable for f32 {
-    #[cfg(target_arch = "x86_64")]
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn load16(p: *const Self) -> std::arch::x86_64::__m512 {
-        std::arch::x86_64::_mm512_loadu_ps(p)
-    }
-}
-
-impl Packable for half::bf16 {
-    #[cfg(target_arch = "x86_64")]
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn load16(p: *const Self) -> std::arch::x86_64::__m512 {
-        use std::arch::x86_64::*;
-        // bf16 is an f32's top half: widen to 32 bits and shift into place.
-        let halves = _mm256_loadu_si256(p as *const __m256i);
-        _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(halves)))
     }
 }
 

@@ -38,6 +38,13 @@ pub fn read_bandwidth_gb_per_s(mib: usize, runs: usize) -> f64 {
 pub trait WeightElem: Copy + Send + Sync + 'static {
     const ZERO: Self;
     fn to_f32(self) -> f32;
+
+    /// Sixteen consecutive elements at `p`, as f32.
+    ///
+    /// # Safety
+    /// `p` must be valid for sixteen reads and the CPU must have AVX-512F.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn load16(p: *const Self) -> std::arch::x86_64::__m512;
 }
 
 impl WeightElem for f32 {
@@ -46,6 +53,13 @@ impl WeightElem for f32 {
     fn to_f32(self) -> f32 {
         self
     }
+
+    #[cfg(target_arch = "x86_64")]
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn load16(p: *const Self) -> std::arch::x86_64::__m512 {
+        std::arch::x86_64::_mm512_loadu_ps(p)
+    }
 }
 
 impl WeightElem for half::bf16 {
@@ -53,6 +67,16 @@ impl WeightElem for half::bf16 {
     #[inline(always)]
     fn to_f32(self) -> f32 {
         f32::from_bits(u32::from(self.to_bits()) << 16)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn load16(p: *const Self) -> std::arch::x86_64::__m512 {
+        use std::arch::x86_64::*;
+        // bf16 is an f32's top half: widen to 32 bits and shift into place.
+        let halves = _mm256_loadu_si256(p as *const __m256i);
+        _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(halves)))
     }
 }
 
