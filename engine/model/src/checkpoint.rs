@@ -131,18 +131,7 @@ impl Checkpoint {
                 tensors.insert(name, tensor);
                 return Ok(());
             };
-            let cols = tensor.dims().get(1).copied().unwrap_or(0);
-            let quantized_as = if tensor.rank() != 2 || !cols.is_multiple_of(q.block_size()) {
-                None
-            } else if crate::linear::quantizable(&name, cols, q) || name == "lm_head.weight" {
-                Some(name.clone())
-            } else if tied && name == "language_model.embed_tokens.weight" {
-                // The lookup keeps the table; the projection gets a quantized copy.
-                Some("lm_head.weight".to_string())
-            } else {
-                None
-            };
-            match quantized_as {
+            match crate::linear::quantized_as(&name, tensor.dims(), q, tied) {
                 Some(as_name) => {
                     let matrix = crate::linear::quantize_rows(&tensor, q)?;
                     quantized.insert(as_name.clone(), std::sync::Arc::new(matrix));

@@ -334,7 +334,7 @@ impl Gemma2 {
         };
         // Quantized, the projection has its own copy (the lookup keeps the unquantized table).
         let lm_head = match plan.quantized("lm_head.weight") {
-            Some(q) => FastLinear::quantized(q)?,
+            Some(q) => FastLinear::quantized(q, None)?,
             None => FastLinear::new(head, None, vb.dtype())?,
         };
         Ok(Gemma2 {

@@ -26,9 +26,7 @@ pub type QuantizedMatrices = HashMap<String, Arc<QTensor>>;
 pub struct WeightPlan {
     /// The dtype weight matrices are held in when not quantized.
     pub matrices: DType,
-    /// Quantize each weight whose input width is a multiple of the type's block.
-    pub quantize: Option<GgmlDType>,
-    /// Matrices the checkpoint reader quantized already (taken instead of the builder's).
+    /// Matrices the checkpoint reader quantized (taken instead of the builder's).
     pub quantized: Arc<QuantizedMatrices>,
 }
 
@@ -37,7 +35,6 @@ impl WeightPlan {
     pub fn uniform(dtype: DType) -> Self {
         WeightPlan {
             matrices: dtype,
-            quantize: None,
             quantized: Arc::default(),
         }
     }
@@ -53,11 +50,25 @@ impl WeightPlan {
     }
 }
 
-/// Whether a checkpoint matrix of the text decoder with input width `cols` is quantized to `q`.
-pub fn quantizable(name: &str, cols: usize, q: GgmlDType) -> bool {
-    name.starts_with("language_model.layers.")
-        && name.ends_with(".weight")
-        && cols.is_multiple_of(q.block_size())
+/// The name a checkpoint tensor (canonical `name`, shape `dims`) is quantized to `q` under, if it
+/// is: the text decoder's layer matrices and the output projection as themselves, a tied
+/// embedding table as the projection's copy (`lm_head.weight`); only matrices whose input width
+/// is a multiple of the type's block.
+pub fn quantized_as(name: &str, dims: &[usize], q: GgmlDType, tied: bool) -> Option<String> {
+    let [_, cols] = dims else { return None };
+    if !cols.is_multiple_of(q.block_size()) {
+        return None;
+    }
+    if (name.starts_with("language_model.layers.") && name.ends_with(".weight"))
+        || name == "lm_head.weight"
+    {
+        Some(name.to_string())
+    } else if tied && name == "language_model.embed_tokens.weight" {
+        // The lookup keeps the table; the projection gets a quantized copy.
+        Some("lm_head.weight".to_string())
+    } else {
+        None
+    }
 }
 
 /// `x · Wᵀ + b`, as `candle_nn::Linear`.
@@ -99,11 +110,11 @@ impl FastLinear {
         Ok(FastLinear { weight, bias })
     }
 
-    /// A layer around a quantized matrix, without bias.
-    pub fn quantized(weight: Arc<QTensor>) -> candle_core::Result<Self> {
+    /// A layer around a quantized matrix (activations f32).
+    pub fn quantized(weight: Arc<QTensor>, bias: Option<Tensor>) -> candle_core::Result<Self> {
         Ok(FastLinear {
             weight: Weight::Quantized(QMatMul::from_arc(weight)?),
-            bias: None,
+            bias: bias.map(|b| b.to_dtype(DType::F32)).transpose()?,
         })
     }
 
@@ -127,10 +138,7 @@ impl FastLinear {
             Ok(Some(vb.get_with_hints(out_dim, "bias", init)?))
         };
         if let Some(q) = plan.quantized(&format!("{}.weight", vb.prefix())) {
-            return Ok(FastLinear {
-                weight: Weight::Quantized(QMatMul::from_arc(q)?),
-                bias: bias_of(&vb)?.map(|b| b.to_dtype(DType::F32)).transpose()?,
-            });
+            return FastLinear::quantized(q, bias_of(&vb)?);
         }
         // The initialisers matter only for a VarMap-backed builder (training from scratch), and
         // are candle_nn::linear's.
@@ -140,18 +148,7 @@ impl FastLinear {
             candle_nn::init::DEFAULT_KAIMING_NORMAL,
             plan.matrices,
         )?;
-        let bias = bias_of(&vb)?;
-        match plan.quantize {
-            Some(q) if in_dim.is_multiple_of(q.block_size()) => {
-                let quantized = quantize_rows(&weight, q)?;
-                drop(weight);
-                Ok(FastLinear {
-                    weight: Weight::Quantized(QMatMul::from_qtensor(quantized)?),
-                    bias: bias.map(|b| b.to_dtype(DType::F32)).transpose()?,
-                })
-            }
-            _ => FastLinear::new(weight, bias, vb.dtype()),
-        }
+        FastLinear::new(weight, bias_of(&vb)?, vb.dtype())
     }
 
     /// Whether the weight is `tensor` itself (a tied projection reading the embedding table).
@@ -348,25 +345,33 @@ mod tests {
         let (k, n) = (64, 24);
         let w = Tensor::from_vec(values(n * k, 6), (n, k), &dev)?;
         let mut tensors = std::collections::HashMap::new();
-        tensors.insert("fits.weight".to_string(), w.clone());
-        tensors.insert(
-            "misfit.weight".to_string(),
-            w.narrow(1, 0, 40)?.contiguous()?,
+        let (fits_name, misfit_name) = (
+            "language_model.layers.0.fits.weight",
+            "language_model.layers.0.misfit.weight",
         );
+        tensors.insert(fits_name.to_string(), w.clone());
+        tensors.insert(misfit_name.to_string(), w.narrow(1, 0, 40)?.contiguous()?);
+        // What the checkpoint reader does: quantize the matrices that fit a block.
+        let mut quantized = HashMap::new();
+        for (name, t) in &tensors {
+            if let Some(as_name) = quantized_as(name, t.dims(), GgmlDType::Q8_0, false) {
+                quantized.insert(as_name, Arc::new(quantize_rows(t, GgmlDType::Q8_0)?));
+            }
+        }
         let vb = candle_nn::VarBuilder::from_tensors(tensors, DType::F32, &dev);
         let plan = WeightPlan {
             matrices: DType::F32,
-            quantize: Some(GgmlDType::Q8_0),
-            quantized: Arc::default(),
+            quantized: Arc::new(quantized),
         };
-        let fits = linear_no_bias(k, n, vb.pp("fits"), &plan)?;
+        let layer = vb.pp("language_model").pp("layers").pp(0);
+        let fits = linear_no_bias(k, n, layer.pp("fits"), &plan)?;
         assert!(matches!(fits.weight, Weight::Quantized(_)));
         assert!(
             fits.weight_bytes() < n * k * 4 / 3,
             "{}",
             fits.weight_bytes()
         );
-        let misfit = linear_no_bias(40, n, vb.pp("misfit"), &plan)?;
+        let misfit = linear_no_bias(40, n, layer.pp("misfit"), &plan)?;
         assert!(matches!(misfit.weight, Weight::Cpu(_)));
         let x = Tensor::from_vec(values(3 * k, 7), (1, 3, k), &dev)?;
         let exact = candle_nn::Linear::new(w, None).forward(&x)?;

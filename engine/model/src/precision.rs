@@ -87,7 +87,6 @@ impl Precision {
     pub fn plan(self, stored: DType, quantized: QuantizedMatrices) -> WeightPlan {
         WeightPlan {
             matrices: self.matrices_for(stored),
-            quantize: self.quantized(),
             quantized: std::sync::Arc::new(quantized),
         }
     }
