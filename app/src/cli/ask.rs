@@ -82,17 +82,24 @@ pub fn parse_lang(lang: &str) -> anyhow::Result<Lang> {
     }
 }
 
+/// `--dtype`: `None` for `auto`, else the precision named.
+pub fn parse_precision_choice(text: &str) -> anyhow::Result<Option<Precision>> {
+    if text == "auto" {
+        return Ok(None);
+    }
+    Precision::parse(text)
+        .map(Some)
+        .with_context(|| format!("--dtype {text:?}: expected auto, f32, bf16, f16, q8_0 or q4_k"))
+}
+
 /// `auto` is the checkpoint's default on the device ([`groundglass_model::default_precision`]).
 pub fn parse_precision(
     text: &str,
     model: &std::path::Path,
     device: &candle_core::Device,
 ) -> anyhow::Result<Precision> {
-    if text == "auto" {
-        return Ok(groundglass_model::default_precision(model, device));
-    }
-    Precision::parse(text)
-        .with_context(|| format!("--dtype {text:?}: expected auto, f32, bf16, f16, q8_0 or q4_k"))
+    Ok(parse_precision_choice(text)?
+        .unwrap_or_else(|| groundglass_model::default_precision(model, device)))
 }
 
 /// `auto` leaves the choice to the checkpoint ([`groundglass_model::default_soft_capping`]).

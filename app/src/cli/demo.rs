@@ -37,12 +37,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         "the demo model is not installed (assets/models/demo beside the program or in ../share/groundglass)",
     )?;
     if !args.headless {
-        let precision = match args.dtype.as_str() {
-            "auto" => None,
-            text => Some(groundglass_model::Precision::parse(text).with_context(|| {
-                format!("--dtype {text:?}: expected auto, f32, bf16, f16, q8_0 or q4_k")
-            })?),
-        };
+        let precision = super::ask::parse_precision_choice(&args.dtype)?;
         return crate::run_viewer_with(Some(study), Some(model), precision);
     }
     let opened = groundglass_study::open(&study)?;

@@ -224,9 +224,8 @@ impl ModelSession {
             .text
             .set_soft_capping(soft_capping.unwrap_or_else(|| default_soft_capping(dir)));
         let tokenizer = PromptTokenizer::from_dir(dir)?;
-        // 256 MiB read twice: about 20 ms here.
         let ms_per_token_limit = matches!(device, Device::Cpu).then(|| {
-            let gb_per_s = crate::kernels::read_bandwidth_gb_per_s(256, 2);
+            let gb_per_s = crate::kernels::machine_read_bandwidth_gb_per_s();
             model.text.matrix_bytes() as f64 / (gb_per_s * 1e9) * 1e3
         });
         model.set_seg_end_token(tokenizer.token_id("</seg>"));

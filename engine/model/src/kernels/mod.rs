@@ -13,6 +13,13 @@
 pub mod gemv;
 pub mod matmul;
 
+/// [`read_bandwidth_gb_per_s`] over 256 MiB, measured once per process (about 20 ms): what the
+/// speed estimates shown after each model load are made from.
+pub fn machine_read_bandwidth_gb_per_s() -> f64 {
+    static MEASURED: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *MEASURED.get_or_init(|| read_bandwidth_gb_per_s(256, 2))
+}
+
 /// This machine's memory read bandwidth in GB/s on all threads: the best of `runs` sums over a
 /// buffer of `mib` MiB (wide independent sums per chunk keep the loads, not the adds, the limit).
 /// What bounds decoding at batch 1, so the speed estimate the panel shows comes from it.
