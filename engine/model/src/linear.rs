@@ -277,6 +277,10 @@ impl CustomOp2 for MatmulWt {
         let mut out = vec![0f32; m * n];
         match s2 {
             CpuStorage::F32(w) => product(x, m, k, &w[w0..w1], n, &mut out),
+            CpuStorage::BF16(w) if m >= MIN_ROWS && matmul::bf16_available() => {
+                // bf16 weights in a prefill: bf16 products, as the bf16 model computes them.
+                matmul::matmul_wt_bf16(x, m, k, &w[w0..w1], n, &mut out)
+            }
             CpuStorage::BF16(w) => product(x, m, k, &w[w0..w1], n, &mut out),
             _ => candle_core::bail!("matmul-wt: f32 or bf16 weights only"),
         }
@@ -326,14 +330,20 @@ mod tests {
             let diff = max_diff(&fast.forward(input)?, &plain.forward(input)?)?;
             assert!(diff < 1e-4, "f32 weights: {diff}");
         }
-        // bf16 weights, f32 activations: the product of the rounded weights, in f32.
+        // bf16 weights, f32 activations: the product of the rounded weights, in f32; a prefill's
+        // rows rounded to bf16 too where the CPU has bf16 dot products.
         let wb = w.to_dtype(DType::BF16)?;
         let rounded = candle_nn::Linear::new(wb.to_dtype(DType::F32)?, Some(b.clone()));
         let fast = FastLinear::new(wb, Some(b), DType::F32)?;
-        for input in [&x, &one] {
+        let prefill_as_computed = if matmul::bf16_available() {
+            x.to_dtype(DType::BF16)?.to_dtype(DType::F32)?
+        } else {
+            x.clone()
+        };
+        for (input, as_computed) in [(&x, &prefill_as_computed), (&one, &one)] {
             let y = fast.forward(input)?;
             assert_eq!(y.dtype(), DType::F32);
-            let diff = max_diff(&y, &rounded.forward(input)?)?;
+            let diff = max_diff(&y, &rounded.forward(as_computed)?)?;
             assert!(diff < 1e-4, "bf16 weights: {diff}");
         }
         Ok(())

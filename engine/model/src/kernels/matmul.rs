@@ -1,15 +1,22 @@
-//! `C = A · Wᵀ` with AVX-512F: A (M, K) f32 and W (N, K) f32 or bf16, row-major, C (M, N) f32.
+//! `C = A · Wᵀ` with AVX-512: A (M, K) f32 and W (N, K) f32 or bf16, row-major, C (M, N) f32.
 //!
-//! The loop nest follows BLIS: for each block of columns and of K (`KC`), Wᵀ's block is
-//! packed into 32-column panels (each K step's 32 values contiguous, zero-padded past N; bf16
-//! widened to f32 while packing, so the register tile is the same for both),
+//! The loop nest follows BLIS: for each block of columns and of K (`KC` lane steps), Wᵀ's
+//! block is packed into 32-column panels (each step's 32 lanes contiguous, zero-padded past N),
 //! then 12-row strips of A run against each panel in the register tile (24 accumulators).
 //! Column blocks are split across threads; each thread owns its columns of C.
+//!
+//! Two schemes share that loop:
+//! - [`matmul_wt`], exact: a lane is one f32 (bf16 weights widened while packing), one FMA a
+//!   step;
+//! - [`matmul_wt_bf16`], for bf16 weights on CPUs with AVX512-BF16: a lane is a pair of bf16 (two
+//!   K steps), A is rounded to bf16 once, and `vdpbf16ps` does two multiply-adds per lane in the
+//!   time of one FMA, accumulating in f32. What PyTorch's bf16 matmul computes; the prefill of the
+//!   3B model in bf16 is bound by these products, so it runs about twice as fast.
 #![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 
 use super::WeightElem;
 
-/// Whether this CPU runs the kernel (checked once).
+/// Whether this CPU runs [`matmul_wt`] (checked once).
 pub fn available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
@@ -25,17 +32,175 @@ pub fn available() -> bool {
     }
 }
 
+/// Whether this CPU runs [`matmul_wt_bf16`] (AVX512-BF16; `GROUNDGLASS_EXACT_BF16` turns it off
+/// so that bf16 weights meet f32 activations exactly, as [`matmul_wt`] does).
+pub fn bf16_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *AVAILABLE.get_or_init(|| {
+            available()
+                && std::is_x86_feature_detected!("avx512bf16")
+                && std::env::var_os("GROUNDGLASS_EXACT_BF16").is_none()
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 const MR: usize = 12;
 const NR: usize = 32;
 const KC: usize = 256;
-/// Panels per column block at most (the packed block, KC × 256 floats, stays in L2).
+/// Panels per column block at most (the packed block, KC × 256 lanes, stays in L2).
 const MAX_PANELS: usize = 8;
 
-/// C = A · Wᵀ. Panics if the slices are shorter than the sizes say, or if AVX-512F is not
-/// available (callers check [`available`]).
+/// One call of the register tile: `kc` steps of a strip of A (row stride `lda`) against a
+/// packed panel `b`, into C at `c` (row stride `ldc`), added to what is there or not.
+#[derive(Clone, Copy)]
+struct Tile<L> {
+    kc: usize,
+    a: *const L,
+    lda: usize,
+    b: *const L,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+}
+
+/// Calls `$kernel::<rows>` for a strip of 1..=MR rows.
+macro_rules! dispatch {
+    ($rows:expr, $kernel:ident, $t:expr) => {
+        match $rows {
+            12 => $kernel::<12>($t),
+            11 => $kernel::<11>($t),
+            10 => $kernel::<10>($t),
+            9 => $kernel::<9>($t),
+            8 => $kernel::<8>($t),
+            7 => $kernel::<7>($t),
+            6 => $kernel::<6>($t),
+            5 => $kernel::<5>($t),
+            4 => $kernel::<4>($t),
+            3 => $kernel::<3>($t),
+            2 => $kernel::<2>($t),
+            _ => $kernel::<1>($t),
+        }
+    };
+}
+
+/// C = A · Wᵀ, exactly (f32 products of f32 activations and f32 or widened bf16 weights).
+/// Panics if the slices are shorter than the sizes say, or if AVX-512F is not available (callers
+/// check [`available`]).
 pub fn matmul_wt<W: WeightElem>(a: &[f32], m: usize, k: usize, w: &[W], n: usize, c: &mut [f32]) {
     assert!(a.len() >= m * k && w.len() >= n * k && c.len() >= m * n);
     assert!(available(), "AVX-512F is not available");
+    run::<Widened<W>>(a, m, k, w, k, n, c);
+}
+
+/// C = A · Wᵀ with A rounded to bf16 (to nearest even) and products summed in f32. Panics if the
+/// slices are shorter than the sizes say, or if AVX512-BF16 is not available (callers check
+/// [`bf16_available`]).
+pub fn matmul_wt_bf16(a: &[f32], m: usize, k: usize, w: &[half::bf16], n: usize, c: &mut [f32]) {
+    assert!(a.len() >= m * k && w.len() >= n * k && c.len() >= m * n);
+    assert!(bf16_available(), "AVX512-BF16 is not available");
+    let pairs = k.div_ceil(2);
+    let a = bf16_pairs(&a[..m * k], m, k);
+    run::<Bf16Pairs>(&a, m, pairs, w, k, n, c);
+}
+
+/// A (M, K) as bf16 pairs, one u32 per two K steps (the first in the low half, as `vdpbf16ps`
+/// reads them), rows padded with a zero to an even K. Rounded to nearest even, as
+/// `half::bf16::from_f32` and PyTorch round.
+fn bf16_pairs(a: &[f32], m: usize, k: usize) -> Vec<u32> {
+    use rayon::prelude::*;
+    let pairs = k.div_ceil(2);
+    let mut out = vec![0u32; m * pairs];
+    if k == 0 {
+        return out;
+    }
+    out.par_chunks_mut(pairs)
+        .zip(a.par_chunks(k))
+        .for_each(|(to, from)| {
+            let mut p = 0;
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX512-BF16 was checked by the caller; 32 values are read from `from` and
+            // 16 pairs written to `to` only while both hold that many.
+            unsafe {
+                use std::arch::x86_64::*;
+                while 2 * p + 32 <= from.len() {
+                    let lo = _mm512_loadu_ps(from.as_ptr().add(2 * p));
+                    let hi = _mm512_loadu_ps(from.as_ptr().add(2 * p + 16));
+                    // The second operand fills the low 16 bf16: memory order is kept.
+                    let both = convert_32(hi, lo);
+                    _mm512_storeu_si512(to.as_mut_ptr().add(p) as *mut _, both);
+                    p += 16;
+                }
+            }
+            while p < pairs {
+                let lo = half::bf16::from_f32(from[2 * p]).to_bits();
+                let hi = from
+                    .get(2 * p + 1)
+                    .map_or(0, |&v| half::bf16::from_f32(v).to_bits());
+                to[p] = u32::from(lo) | (u32::from(hi) << 16);
+                p += 1;
+            }
+        });
+    out
+}
+
+/// 32 f32 rounded to bf16, `b`'s 16 in the low half.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn convert_32(
+    a: std::arch::x86_64::__m512,
+    b: std::arch::x86_64::__m512,
+) -> std::arch::x86_64::__m512i {
+    std::mem::transmute(std::arch::x86_64::_mm512_cvtne2ps_pbh(a, b))
+}
+
+/// One way of laying K steps into panel lanes and multiplying them.
+trait Scheme {
+    /// The weight's element.
+    type W: Copy + Send + Sync;
+    /// A panel lane and an element of A as the tile reads it (f32, or a u32 holding two bf16).
+    type Lane: Copy + Default + Send + Sync + 'static;
+
+    /// Writes 16 lanes of a panel: lane l, step p (at `panel[p * NR + l]`) = W's row `first + l`
+    /// at step `p0 + p` for the first `lanes` lanes, zero for the rest.
+    ///
+    /// # Safety
+    /// AVX-512F; W holds rows `first..first + lanes` of `k` elements; `panel` is valid for
+    /// `kc * NR` lanes.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn pack_16(
+        w: &[Self::W],
+        k: usize,
+        first: usize,
+        lanes: usize,
+        p0: usize,
+        kc: usize,
+        panel: *mut Self::Lane,
+    );
+
+    /// `rows` (1..=MR) rows of the register tile.
+    ///
+    /// # Safety
+    /// The scheme's CPU features; the pointers in `t` valid for the sizes it names.
+    unsafe fn tile(rows: usize, t: Tile<Self::Lane>);
+}
+
+/// The blocked product with scheme S: A has `steps` lanes a row (K, or K's pairs), W `k` elements.
+fn run<S: Scheme>(
+    a: &[S::Lane],
+    m: usize,
+    steps: usize,
+    w: &[S::W],
+    k: usize,
+    n: usize,
+    c: &mut [f32],
+) {
     if m == 0 || n == 0 {
         return;
     }
@@ -51,57 +216,85 @@ pub fn matmul_wt<W: WeightElem>(a: &[f32], m: usize, k: usize, w: &[W], n: usize
         let blocks = panels.div_ceil(per_block);
         let c_ptr = SendPtr(c.as_mut_ptr());
         (0..blocks).into_par_iter().for_each_init(
-            || vec![0f32; KC * MAX_PANELS * NR],
+            || vec![S::Lane::default(); KC * MAX_PANELS * NR],
             |packed, block| {
                 let j0 = block * per_block * NR;
                 let nc = (per_block * NR).min(n - j0);
-                // SAFETY: AVX-512F is available (asserted above); each block writes only its own
-                // columns j0..j0+nc of C, which no other block touches; the sizes were checked.
-                unsafe { block_product(a, m, k, w, n, j0, nc, packed, c_ptr) };
+                let shape = Shape {
+                    m,
+                    steps,
+                    k,
+                    n,
+                    j0,
+                    nc,
+                };
+                // SAFETY: the callers asserted the scheme's CPU features and the sizes; each
+                // block writes only its own columns j0..j0+nc of C, which no other block touches.
+                unsafe { block_product::<S>(a, w, shape, packed, c_ptr) };
             },
         );
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (a, steps, w, k, c);
+        unreachable!("the AVX-512 kernels run on x86-64 only");
     }
 }
 
 #[derive(Clone, Copy)]
 struct SendPtr(*mut f32);
-// SAFETY: the blocks write disjoint columns of C (see `matmul_wt`).
+// SAFETY: the blocks write disjoint columns of C (see `run`).
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
 
-/// Columns j0..j0+nc of C for all rows.
-#[cfg(target_arch = "x86_64")]
-#[allow(clippy::too_many_arguments)]
-#[target_feature(enable = "avx512f")]
-unsafe fn block_product<W: WeightElem>(
-    a: &[f32],
+/// Sizes of one column block's product.
+#[derive(Clone, Copy)]
+struct Shape {
     m: usize,
+    /// Lanes of A a row.
+    steps: usize,
+    /// Elements of W a row.
     k: usize,
-    w: &[W],
     n: usize,
     j0: usize,
     nc: usize,
-    packed: &mut [f32],
+}
+
+/// Columns j0..j0+nc of C for all rows.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn block_product<S: Scheme>(
+    a: &[S::Lane],
+    w: &[S::W],
+    shape: Shape,
+    packed: &mut [S::Lane],
     c: SendPtr,
 ) {
+    let Shape {
+        m,
+        steps,
+        k,
+        n,
+        j0,
+        nc,
+    } = shape;
     let panels = nc.div_ceil(NR);
     let mut p0 = 0;
-    while p0 < k {
-        let kc = KC.min(k - p0);
-        // Pack Wᵀ[p0..p0+kc, j0..j0+nc]: panel q, step p, lane l = W[j0 + q*NR + l][p0 + p].
+    while p0 < steps {
+        let kc = KC.min(steps - p0);
         for q in 0..panels {
             let panel = packed.as_mut_ptr().add(q * KC * NR);
             for half in 0..NR / 16 {
                 let first = j0 + q * NR + half * 16;
                 let lanes = 16.min((j0 + nc).saturating_sub(first));
-                pack_16(w, k, first, lanes, p0, kc, panel.add(half * 16));
+                S::pack_16(w, k, first, lanes, p0, kc, panel.add(half * 16));
             }
         }
         let accumulate = p0 > 0;
         let mut i0 = 0;
         while i0 < m {
             let rows = MR.min(m - i0);
-            let a_strip = a.as_ptr().add(i0 * k + p0);
+            let a_strip = a.as_ptr().add(i0 * steps + p0);
             for q in 0..panels {
                 let jq = j0 + q * NR;
                 let cols = NR.min(j0 + nc - jq);
@@ -110,14 +303,14 @@ unsafe fn block_product<W: WeightElem>(
                 let t = Tile {
                     kc,
                     a: a_strip,
-                    lda: k,
+                    lda: steps,
                     b,
                     c: c_tile,
                     ldc: n,
                     accumulate,
                 };
                 if cols == NR {
-                    tile(rows, t);
+                    S::tile(rows, t);
                 } else {
                     // A partial panel: run the full tile on a scratch copy of C.
                     let mut scratch = [0f32; MR * NR];
@@ -129,7 +322,7 @@ unsafe fn block_product<W: WeightElem>(
                         }
                     }
                     let c = scratch.as_mut_ptr();
-                    tile(rows, Tile { c, ldc: NR, ..t });
+                    S::tile(rows, Tile { c, ldc: NR, ..t });
                     for r in 0..rows {
                         for l in 0..cols {
                             *c_tile.add(r * n + l) = scratch[r * NR + l];
@@ -143,49 +336,150 @@ unsafe fn block_product<W: WeightElem>(
     }
 }
 
-/// Writes 16 lanes of a panel: lane l, step p (at `panel[p * NR + l]`) = W[first + l][p0 + p]
-/// for the first `lanes` lanes, zero for the rest. Sixteen steps at a time go through a 16 × 16
-/// register transpose (a plain strided copy took a sixth of the product's time).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn pack_16<W: WeightElem>(
-    w: &[W],
-    k: usize,
-    first: usize,
-    lanes: usize,
-    p0: usize,
-    kc: usize,
-    panel: *mut f32,
-) {
-    use std::arch::x86_64::*;
-    let zeros = [W::ZERO; 16];
-    let row = |l: usize| -> *const W {
-        if l < lanes {
-            w.as_ptr().add((first + l) * k + p0)
-        } else {
-            zeros.as_ptr()
+/// The exact scheme: one f32 lane a K step, bf16 weights widened while packing.
+struct Widened<W>(std::marker::PhantomData<W>);
+
+impl<W: WeightElem> Scheme for Widened<W> {
+    type W = W;
+    type Lane = f32;
+
+    /// Sixteen steps at a time go through a 16 × 16 register transpose (a plain strided copy
+    /// took a sixth of the product's time).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn pack_16(
+        w: &[W],
+        k: usize,
+        first: usize,
+        lanes: usize,
+        p0: usize,
+        kc: usize,
+        panel: *mut f32,
+    ) {
+        use std::arch::x86_64::*;
+        let zeros = [W::ZERO; 16];
+        let rows: [*const W; 16] = std::array::from_fn(|l| {
+            if l < lanes {
+                w.as_ptr().add((first + l) * k + p0)
+            } else {
+                zeros.as_ptr()
+            }
+        });
+        let mut p = 0;
+        while p + 16 <= kc {
+            let step = |l: usize| if l < lanes { p } else { 0 };
+            let r: [__m512; 16] = std::array::from_fn(|l| W::load16(rows[l].add(step(l))));
+            let t = transpose_16(r);
+            for (i, v) in t.iter().enumerate() {
+                _mm512_storeu_ps(panel.add((p + i) * NR), *v);
+            }
+            p += 16;
         }
-    };
-    let rows: [*const W; 16] = std::array::from_fn(row);
-    let mut p = 0;
-    while p + 16 <= kc {
-        let step = |l: usize| if l < lanes { p } else { 0 };
-        let r: [__m512; 16] = std::array::from_fn(|l| W::load16(rows[l].add(step(l))));
-        let t = transpose_16(r);
-        for (i, v) in t.iter().enumerate() {
-            _mm512_storeu_ps(panel.add((p + i) * NR), *v);
+        while p < kc {
+            for (l, r) in rows.iter().enumerate() {
+                *panel.add(p * NR + l) = if l < lanes { (*r.add(p)).to_f32() } else { 0.0 };
+            }
+            p += 1;
         }
-        p += 16;
     }
-    while p < kc {
-        for (l, r) in rows.iter().enumerate() {
-            *panel.add(p * NR + l) = if l < lanes { (*r.add(p)).to_f32() } else { 0.0 };
-        }
-        p += 1;
+
+    #[cfg(not(target_arch = "x86_64"))]
+    unsafe fn pack_16(_: &[W], _: usize, _: usize, _: usize, _: usize, _: usize, _: *mut f32) {}
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn tile(rows: usize, t: Tile<f32>) {
+        dispatch!(rows, fma_kernel, t);
     }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    unsafe fn tile(_: usize, _: Tile<f32>) {}
 }
 
-/// The transpose of a 16 × 16 block held in 16 registers (row i in `r[i]`).
+/// The bf16 scheme: a u32 lane holds two K steps as bf16 (W's are its row's consecutive pair,
+/// so packing is the same 16 × 16 transpose on 32-bit lanes, without conversion).
+struct Bf16Pairs;
+
+impl Scheme for Bf16Pairs {
+    type W = half::bf16;
+    type Lane = u32;
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn pack_16(
+        w: &[half::bf16],
+        k: usize,
+        first: usize,
+        lanes: usize,
+        p0: usize,
+        kc: usize,
+        panel: *mut u32,
+    ) {
+        use std::arch::x86_64::*;
+        let zeros = [half::bf16::ZERO; 32];
+        let rows: [*const half::bf16; 16] = std::array::from_fn(|l| {
+            if l < lanes {
+                w.as_ptr().add((first + l) * k + 2 * p0)
+            } else {
+                zeros.as_ptr()
+            }
+        });
+        // Whole pairs of this row left from step p0 (an odd K's last pair is padded below).
+        let whole = (k / 2).saturating_sub(p0);
+        let mut p = 0;
+        while p + 16 <= kc.min(whole) {
+            let step = |l: usize| if l < lanes { 2 * p } else { 0 };
+            let r: [__m512; 16] =
+                std::array::from_fn(|l| _mm512_loadu_ps(rows[l].add(step(l)) as *const f32));
+            let t = transpose_16(r);
+            for (i, v) in t.iter().enumerate() {
+                _mm512_storeu_ps(panel.add((p + i) * NR) as *mut f32, *v);
+            }
+            p += 16;
+        }
+        while p < kc {
+            for (l, r) in rows.iter().enumerate() {
+                let pair = if l < lanes {
+                    let lo = (*r.add(2 * p)).to_bits();
+                    let hi = if 2 * (p0 + p) + 1 < k {
+                        (*r.add(2 * p + 1)).to_bits()
+                    } else {
+                        0
+                    };
+                    u32::from(lo) | (u32::from(hi) << 16)
+                } else {
+                    0
+                };
+                *panel.add(p * NR + l) = pair;
+            }
+            p += 1;
+        }
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    unsafe fn pack_16(
+        _: &[half::bf16],
+        _: usize,
+        _: usize,
+        _: usize,
+        _: usize,
+        _: usize,
+        _: *mut u32,
+    ) {
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    unsafe fn tile(rows: usize, t: Tile<u32>) {
+        dispatch!(rows, dot_kernel, t);
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    unsafe fn tile(_: usize, _: Tile<u32>) {}
+}
+
+/// The transpose of a 16 × 16 block held in 16 registers (row i in `r[i]`). Pure data movement:
+/// the bits of each lane, f32 or a pair of bf16, arrive unchanged.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 fn transpose_16(r: [std::arch::x86_64::__m512; 16]) -> [std::arch::x86_64::__m512; 16] {
@@ -227,73 +521,69 @@ fn transpose_16(r: [std::arch::x86_64::__m512; 16]) -> [std::arch::x86_64::__m51
     })
 }
 
-/// One call of the register tile: `kc` steps of a strip of A (row stride `lda`) against a
-/// packed panel `b`, into C at `c` (row stride `ldc`), added to what is there or not.
-#[derive(Clone, Copy)]
-struct Tile {
-    kc: usize,
-    a: *const f32,
-    lda: usize,
-    b: *const f32,
-    c: *mut f32,
-    ldc: usize,
-    accumulate: bool,
-}
-
-/// Dispatches a strip of `rows` (1..=MR) rows to the kernel for that many rows.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn tile(rows: usize, t: Tile) {
-    match rows {
-        12 => kernel::<12>(t),
-        11 => kernel::<11>(t),
-        10 => kernel::<10>(t),
-        9 => kernel::<9>(t),
-        8 => kernel::<8>(t),
-        7 => kernel::<7>(t),
-        6 => kernel::<6>(t),
-        5 => kernel::<5>(t),
-        4 => kernel::<4>(t),
-        3 => kernel::<3>(t),
-        2 => kernel::<2>(t),
-        _ => kernel::<1>(t),
-    }
-}
-
-/// The register tile: R rows of A (broadcast one value at a time) against a 32-wide panel
+/// The exact register tile: R rows of A (broadcast one value at a time) against a 32-wide panel
 /// (two vectors), accumulated over `kc` steps in 2·R registers.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn kernel<const R: usize>(t: Tile) {
-    let Tile {
-        kc,
-        a,
-        lda,
-        b,
-        c,
-        ldc,
-        accumulate,
-    } = t;
+unsafe fn fma_kernel<const R: usize>(t: Tile<f32>) {
     use std::arch::x86_64::*;
+    let (a, b) = (t.a, t.b);
     let mut lo = [_mm512_setzero_ps(); R];
     let mut hi = [_mm512_setzero_ps(); R];
-    for p in 0..kc {
+    for p in 0..t.kc {
         let b0 = _mm512_loadu_ps(b.add(p * NR));
         let b1 = _mm512_loadu_ps(b.add(p * NR + 16));
         for r in 0..R {
-            let av = _mm512_set1_ps(*a.add(r * lda + p));
+            let av = _mm512_set1_ps(*a.add(r * t.lda + p));
             lo[r] = _mm512_fmadd_ps(av, b0, lo[r]);
             hi[r] = _mm512_fmadd_ps(av, b1, hi[r]);
         }
     }
+    store(&lo, &hi, t.c, t.ldc, t.accumulate);
+}
+
+/// The bf16 register tile: as [`fma_kernel`], each lane a pair of K steps (`vdpbf16ps`: two
+/// products of bf16 added to the f32 accumulator).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn dot_kernel<const R: usize>(t: Tile<u32>) {
+    use std::arch::x86_64::*;
+    let (a, b) = (t.a, t.b);
+    let mut lo = [_mm512_setzero_ps(); R];
+    let mut hi = [_mm512_setzero_ps(); R];
+    for p in 0..t.kc {
+        let b0: __m512bh = std::mem::transmute(_mm512_loadu_si512(b.add(p * NR) as *const _));
+        let b1: __m512bh = std::mem::transmute(_mm512_loadu_si512(b.add(p * NR + 16) as *const _));
+        for r in 0..R {
+            let av: __m512bh = std::mem::transmute(_mm512_set1_epi32(*a.add(r * t.lda + p) as i32));
+            lo[r] = _mm512_dpbf16_ps(lo[r], av, b0);
+            hi[r] = _mm512_dpbf16_ps(hi[r], av, b1);
+        }
+    }
+    store(&lo, &hi, t.c, t.ldc, t.accumulate);
+}
+
+/// Writes (or adds) a tile's accumulators to R rows of C.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn store<const R: usize>(
+    lo: &[std::arch::x86_64::__m512; R],
+    hi: &[std::arch::x86_64::__m512; R],
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
+    use std::arch::x86_64::*;
     for r in 0..R {
         let out = c.add(r * ldc);
+        let (mut l, mut h) = (lo[r], hi[r]);
         if accumulate {
-            lo[r] = _mm512_add_ps(lo[r], _mm512_loadu_ps(out));
-            hi[r] = _mm512_add_ps(hi[r], _mm512_loadu_ps(out.add(16)));
+            l = _mm512_add_ps(l, _mm512_loadu_ps(out));
+            h = _mm512_add_ps(h, _mm512_loadu_ps(out.add(16)));
         }
-        _mm512_storeu_ps(out, lo[r]);
-        _mm512_storeu_ps(out.add(16), hi[r]);
+        _mm512_storeu_ps(out, l);
+        _mm512_storeu_ps(out.add(16), h);
     }
 }
 
@@ -316,6 +606,8 @@ mod tests {
             (25, 300, 290),
             (12, 256, 32),
             (40, 513, 7),
+            (17, 1100, 70),
+            (3, 33, 16),
         ] {
             let a = values(m * k, 1);
             let w = values(n * k, 2);
@@ -336,6 +628,18 @@ mod tests {
                 k,
                 &format!("bf16 {m}x{k}x{n}"),
             );
+            if bf16_available() {
+                // The product of A rounded to bf16 (to nearest even) with the bf16 weights.
+                let rounded: Vec<f32> = bf16s(&a).iter().map(|v| v.to_f32()).collect();
+                let mut c = vec![f32::NAN; m * n];
+                matmul_wt_bf16(&a, m, k, &w, n, &mut c);
+                assert_close(
+                    &c,
+                    &product(&rounded, m, k, &w, n),
+                    k,
+                    &format!("bf16 pairs {m}x{k}x{n}"),
+                );
+            }
         }
     }
 }
