@@ -56,13 +56,13 @@ const KC: usize = 256;
 /// Panels per column block at most (the packed block, KC × 256 lanes, stays in L2).
 const MAX_PANELS: usize = 8;
 
-/// One call of the register tile: `kc` steps of a strip of A (row stride `lda`) against a
+/// One call of the register tile: `kc` steps of a strip of A against a
 /// packed panel `b`, into C at `c` (row stride `ldc`), added to what is there or not.
 #[derive(Clone, Copy)]
 struct Tile<L> {
     kc: usize,
+    /// A's strip: step p's MR rows at `a[p * MR..]`.
     a: *const L,
-    lda: usize,
     b: *const L,
     c: *mut f32,
     ldc: usize,
@@ -95,7 +95,8 @@ macro_rules! dispatch {
 pub fn matmul_wt<W: WeightElem>(a: &[f32], m: usize, k: usize, w: &[W], n: usize, c: &mut [f32]) {
     assert!(a.len() >= m * k && w.len() >= n * k && c.len() >= m * n);
     assert!(available(), "AVX-512F is not available");
-    run::<Widened<W>>(a, m, k, w, k, n, c);
+    let a = strips(&a[..m * k], m, k, |row, to| to.copy_from_slice(row));
+    run::<Widened<W>>(&a, m, k, w, k, n, c);
 }
 
 /// C = A · Wᵀ with A rounded to bf16 (to nearest even) and products summed in f32. Panics if the
@@ -105,48 +106,74 @@ pub fn matmul_wt_bf16(a: &[f32], m: usize, k: usize, w: &[half::bf16], n: usize,
     assert!(a.len() >= m * k && w.len() >= n * k && c.len() >= m * n);
     assert!(bf16_available(), "AVX512-BF16 is not available");
     let pairs = k.div_ceil(2);
-    let a = bf16_pairs(&a[..m * k], m, k);
+    let a = strips(&a[..m * k], m, pairs, row_to_pairs);
     run::<Bf16Pairs>(&a, m, pairs, w, k, n, c);
 }
 
-/// A (M, K) as bf16 pairs, one u32 per two K steps (the first in the low half, as `vdpbf16ps`
-/// reads them), rows padded with a zero to an even K. Rounded to nearest even, as
-/// `half::bf16::from_f32` and PyTorch round.
-fn bf16_pairs(a: &[f32], m: usize, k: usize) -> Vec<u32> {
+/// A (M rows of K) in the tile's layout: strips of MR rows, each row made `steps` lanes by `lanes`
+/// (a copy, or bf16 pairs); strip s, step p, row r at `(s * steps + p) * MR + r`, so that the tile
+/// finds a step's MR values together at offsets known when it is compiled (read row by row, the
+/// loop spent an integer op per broadcast on addresses). Rows past M are zero.
+fn strips<L: Copy + Default + Send + Sync>(
+    a: &[f32],
+    m: usize,
+    steps: usize,
+    lanes: impl Fn(&[f32], &mut [L]) + Sync,
+) -> Vec<L> {
     use rayon::prelude::*;
-    let pairs = k.div_ceil(2);
-    let mut out = vec![0u32; m * pairs];
-    if k == 0 {
+    let k = a.len() / m.max(1);
+    let mut out = vec![L::default(); m.div_ceil(MR) * MR * steps];
+    if steps == 0 || m == 0 {
         return out;
     }
-    out.par_chunks_mut(pairs)
-        .zip(a.par_chunks(k))
-        .for_each(|(to, from)| {
-            let mut p = 0;
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: AVX512-BF16 was checked by the caller; 32 values are read from `from` and
-            // 16 pairs written to `to` only while both hold that many.
-            unsafe {
-                use std::arch::x86_64::*;
-                while 2 * p + 32 <= from.len() {
-                    let lo = _mm512_loadu_ps(from.as_ptr().add(2 * p));
-                    let hi = _mm512_loadu_ps(from.as_ptr().add(2 * p + 16));
-                    // The second operand fills the low 16 bf16: memory order is kept.
-                    let both = convert_32(hi, lo);
-                    _mm512_storeu_si512(to.as_mut_ptr().add(p) as *mut _, both);
-                    p += 16;
+    out.par_chunks_mut(steps * MR).enumerate().for_each_init(
+        || vec![L::default(); steps],
+        |row, (strip, to)| {
+            for r in 0..MR.min(m - strip * MR) {
+                let i = strip * MR + r;
+                lanes(&a[i * k..(i + 1) * k], row);
+                for (p, &lane) in row.iter().enumerate() {
+                    to[p * MR + r] = lane;
                 }
             }
-            while p < pairs {
-                let lo = half::bf16::from_f32(from[2 * p]).to_bits();
-                let hi = from
-                    .get(2 * p + 1)
-                    .map_or(0, |&v| half::bf16::from_f32(v).to_bits());
-                to[p] = u32::from(lo) | (u32::from(hi) << 16);
-                p += 1;
-            }
-        });
+        },
+    );
     out
+}
+
+/// One row of A as bf16 pairs, one u32 per two K steps (the first in the low half, as
+/// `vdpbf16ps` reads them; an odd K's last pair padded with zero), rounded to nearest even (as
+/// `half::bf16::from_f32` and PyTorch round). `to` holds K/2 rounded up.
+fn row_to_pairs(from: &[f32], to: &mut [u32]) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: AVX512-BF16 was checked by the caller (`matmul_wt_bf16`).
+    let mut p = unsafe { whole_pairs(from, to) };
+    #[cfg(not(target_arch = "x86_64"))]
+    let mut p = 0;
+    while p < to.len() {
+        let lo = half::bf16::from_f32(from[2 * p]).to_bits();
+        let hi = from
+            .get(2 * p + 1)
+            .map_or(0, |&v| half::bf16::from_f32(v).to_bits());
+        to[p] = u32::from(lo) | (u32::from(hi) << 16);
+        p += 1;
+    }
+}
+
+/// The pairs of [`row_to_pairs`] 16 at a time while 32 values are left; returns how many it wrote.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn whole_pairs(from: &[f32], to: &mut [u32]) -> usize {
+    use std::arch::x86_64::*;
+    let mut p = 0;
+    while 2 * p + 32 <= from.len() && p + 16 <= to.len() {
+        let lo = _mm512_loadu_ps(from.as_ptr().add(2 * p));
+        let hi = _mm512_loadu_ps(from.as_ptr().add(2 * p + 16));
+        // The second operand fills the low 16 bf16: memory order is kept.
+        _mm512_storeu_si512(to.as_mut_ptr().add(p) as *mut _, convert_32(hi, lo));
+        p += 16;
+    }
+    p
 }
 
 /// 32 f32 rounded to bf16, `b`'s 16 in the low half.
@@ -294,7 +321,8 @@ unsafe fn block_product<S: Scheme>(
         let mut i0 = 0;
         while i0 < m {
             let rows = MR.min(m - i0);
-            let a_strip = a.as_ptr().add(i0 * steps + p0);
+            // A in strips (see `strips`): this strip's step p0.
+            let a_strip = a.as_ptr().add((i0 / MR * steps + p0) * MR);
             for q in 0..panels {
                 let jq = j0 + q * NR;
                 let cols = NR.min(j0 + nc - jq);
@@ -303,7 +331,6 @@ unsafe fn block_product<S: Scheme>(
                 let t = Tile {
                     kc,
                     a: a_strip,
-                    lda: steps,
                     b,
                     c: c_tile,
                     ldc: n,
@@ -534,7 +561,7 @@ unsafe fn fma_kernel<const R: usize>(t: Tile<f32>) {
         let b0 = _mm512_loadu_ps(b.add(p * NR));
         let b1 = _mm512_loadu_ps(b.add(p * NR + 16));
         for r in 0..R {
-            let av = _mm512_set1_ps(*a.add(r * t.lda + p));
+            let av = _mm512_set1_ps(*a.add(p * MR + r));
             lo[r] = _mm512_fmadd_ps(av, b0, lo[r]);
             hi[r] = _mm512_fmadd_ps(av, b1, hi[r]);
         }
@@ -555,7 +582,7 @@ unsafe fn dot_kernel<const R: usize>(t: Tile<u32>) {
         let b0: __m512bh = std::mem::transmute(_mm512_loadu_si512(b.add(p * NR) as *const _));
         let b1: __m512bh = std::mem::transmute(_mm512_loadu_si512(b.add(p * NR + 16) as *const _));
         for r in 0..R {
-            let av: __m512bh = std::mem::transmute(_mm512_set1_epi32(*a.add(r * t.lda + p) as i32));
+            let av: __m512bh = std::mem::transmute(_mm512_set1_epi32(*a.add(p * MR + r) as i32));
             lo[r] = _mm512_dpbf16_ps(lo[r], av, b0);
             hi[r] = _mm512_dpbf16_ps(hi[r], av, b1);
         }
