@@ -10,6 +10,7 @@ mod demo;
 mod export;
 mod grounding;
 mod info;
+mod measure;
 pub mod offscreen;
 mod phantom;
 mod review;
@@ -42,6 +43,8 @@ pub enum Command {
     Info(info::InfoArgs),
     /// Write one slice as an 8-bit PNG in radiological display convention.
     Slice(slice::SliceArgs),
+    /// Measure on one slice: a line's length, a region's statistics, a pixel's value.
+    Measure(measure::MeasureArgs),
     /// Benchmarks (timings as JSON; `bench/load.sh` sets them against the peers).
     Bench(bench::BenchArgs),
     /// Render the viewer offscreen (software adapter is fine) and write a PNG.
@@ -68,6 +71,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Some(Command::Info(args)) => info::run(args),
         Some(Command::Slice(args)) => slice::run(args),
+        Some(Command::Measure(args)) => measure::run(args),
         Some(Command::Bench(args)) => bench::run(args),
         Some(Command::Screenshot(args)) => screenshot::run(args),
         Some(Command::Grounding(args)) => grounding::run(args),

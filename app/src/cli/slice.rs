@@ -1,10 +1,12 @@
-//! `groundglass slice PATH [--series N] [--plane P] [--index K] [--window W] --out FILE.png`.
+//! `groundglass slice PATH [--series N] [--plane P] [--index K] [--window W]
+//! [--slab MM [--projection mip|minip|mean]] --out FILE.png`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::Args;
+use groundglass_study::slab::{extract_slab, Projection};
 use groundglass_study::{square_pixels, to_display, DisplayImage, VoiMapping, Volume};
 
 #[derive(Args, Debug)]
@@ -17,6 +19,12 @@ pub struct SliceArgs {
     // A negative level is typed as users type it: `--window -600,1500`.
     #[arg(long, allow_hyphen_values = true)]
     pub window: Option<String>,
+    /// A thick slab of this many millimetres centred on the slice, projected (see --projection).
+    #[arg(long, value_name = "MM", allow_negative_numbers = true)]
+    pub slab: Option<f64>,
+    /// How the slab's slices combine: mip (maximum), minip (minimum) or mean.
+    #[arg(long, default_value = "mip", requires = "slab")]
+    pub projection: String,
     /// Output PNG.
     #[arg(long)]
     pub out: PathBuf,
@@ -48,7 +56,21 @@ fn file_mapping(volume: &Volume) -> VoiMapping {
 }
 
 pub fn run(args: SliceArgs) -> anyhow::Result<ExitCode> {
-    let super::selection::Selected { volume, slice, .. } = args.selection.select(&args.path)?;
+    let super::selection::Selected {
+        volume, mut slice, ..
+    } = args.selection.select(&args.path)?;
+    if let Some(mm) = args.slab {
+        let projection = Projection::parse(&args.projection).with_context(|| {
+            format!(
+                "--projection {:?}: expected mip, minip or mean",
+                args.projection
+            )
+        })?;
+        if !(mm.is_finite() && mm > 0.0) {
+            bail!("--slab {mm}: the thickness must be a positive number of millimetres");
+        }
+        slice = extract_slab(&volume, slice.grid.plane, slice.index, mm, projection);
+    }
     let mapping = match &args.window {
         Some(w) => parse_window(w, &volume)?,
         None => file_mapping(&volume),

@@ -101,6 +101,20 @@ pub struct SquareImage {
     pub spacing: [f64; 2],
 }
 
+/// The size [`square_values`] gives an image of `width` × `height` pixels of `spacing` (x, y):
+/// the same size when the pixels are square already or the spacing is unknown.
+pub fn square_size(width: usize, height: usize, spacing: [f64; 2]) -> [usize; 2] {
+    let [sx, sy] = spacing;
+    if !(sx > 0.0 && sy > 0.0) || (sx - sy).abs() < 1e-6 * sx.max(sy) {
+        return [width, height];
+    }
+    let unit = sx.min(sy);
+    [
+        ((width as f64 * sx / unit).round() as usize).clamp(1, 16384),
+        ((height as f64 * sy / unit).round() as usize).clamp(1, 16384),
+    ]
+}
+
 /// Resamples values to square pixels of the smaller spacing, covering the same physical extent
 /// (so fractions of the image mean the same place before and after), bilinear between pixel
 /// centres. The new spacing of each axis is the extent over the rounded pixel count: equal within
@@ -113,7 +127,8 @@ pub fn square_values(
     spacing: [f64; 2],
 ) -> SquareImage {
     let [sx, sy] = spacing;
-    if !(sx > 0.0 && sy > 0.0) || (sx - sy).abs() < 1e-6 * sx.max(sy) || width * height == 0 {
+    let [out_w, out_h] = square_size(width, height, spacing);
+    if [out_w, out_h] == [width, height] || width * height == 0 {
         return SquareImage {
             width,
             height,
@@ -122,9 +137,6 @@ pub fn square_values(
             spacing,
         };
     }
-    let unit = sx.min(sy);
-    let out_w = ((width as f64 * sx / unit).round() as usize).clamp(1, 16384);
-    let out_h = ((height as f64 * sy / unit).round() as usize).clamp(1, 16384);
     let ch = channels;
     // Output pixel centres onto input pixel centres: (index, next index, weight of next).
     let taps = |n_in: usize, n_out: usize| -> Vec<(usize, usize, f32)> {
