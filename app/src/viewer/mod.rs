@@ -2,6 +2,7 @@
 //! this module keeps only what the screen needs: which series, which slice, window, zoom, flips.
 
 mod browser;
+pub mod cine;
 mod corrections;
 pub mod editing;
 pub mod inference;
@@ -115,6 +116,8 @@ pub struct ViewerApp {
     pub segmentations: Vec<groundglass_study::dicom::seg::Segmentation>,
     /// The slice shown last, to notice a change of slice.
     last_slice: Option<groundglass_feedback::SliceRef>,
+    /// Cine playback of the active viewport.
+    pub cine: cine::Cine,
 }
 
 impl ViewerApp {
@@ -174,6 +177,7 @@ impl ViewerApp {
             edit: editing::EditState::default(),
             segmentations: Vec::new(),
             last_slice: None,
+            cine: cine::Cine::default(),
             options,
         };
         if app.render_state.is_none() {
@@ -520,6 +524,45 @@ impl ViewerApp {
                     }
                 }
                 ui.separator();
+                // The slab of the viewport the keys act on (`+` / `-`, `m`).
+                let active = self.active.min(self.views.len().saturating_sub(1));
+                if let Some(view) = self.views.get_mut(active) {
+                    ui.label("Slab (active viewport)");
+                    ui.add(
+                        egui::Slider::new(&mut view.slab_mm, 0.0..=view::MAX_SLAB_MM)
+                            .suffix(" mm")
+                            .text("thickness"),
+                    );
+                    ui.horizontal(|ui| {
+                        use groundglass_study::slab::Projection;
+                        for (p, name) in [
+                            (Projection::Max, "MIP"),
+                            (Projection::Min, "MinIP"),
+                            (Projection::Mean, "Mean"),
+                        ] {
+                            ui.radio_value(&mut view.projection, p, name);
+                        }
+                    });
+                }
+                ui.separator();
+                ui.horizontal(|ui| {
+                    let label = if self.cine.playing {
+                        "Stop cine"
+                    } else {
+                        "Play cine"
+                    };
+                    if ui.button(label).on_hover_text("Space").clicked() {
+                        self.cine.toggle();
+                    }
+                    ui.radio_value(&mut self.cine.mode, cine::CineMode::Loop, "Loop");
+                    ui.radio_value(&mut self.cine.mode, cine::CineMode::Bounce, "Bounce");
+                });
+                ui.add(
+                    egui::Slider::new(&mut self.cine.fps, cine::FPS_RANGE)
+                        .suffix(" /s")
+                        .text("cine rate"),
+                );
+                ui.separator();
                 ui.checkbox(&mut self.show_patient, "Show patient name and ID");
             });
         });
@@ -579,13 +622,31 @@ impl eframe::App for ViewerApp {
                 Some(keys::Action::Delete) => self.delete_selected(),
                 Some(keys::Action::Tool(t)) => self.edit.tool = t,
                 Some(keys::Action::BrushSize(d)) => self.edit.change_brush(d),
+                Some(keys::Action::Cine) => self.cine.toggle(),
                 None => {}
             }
+            self.play_cine(&ctx);
         }
     }
 }
 
 impl ViewerApp {
+    /// Moves the active viewport on while cine plays (and keeps frames coming).
+    fn play_cine(&mut self, ctx: &egui::Context) {
+        if !self.cine.playing {
+            return;
+        }
+        let Some(layout) = &self.layout_info else {
+            return;
+        };
+        let active = self.active.min(self.views.len().saturating_sub(1));
+        let view = &mut self.views[active];
+        let count = PlaneGrid::from_layout(layout, view.plane).count;
+        let now = ctx.input(|i| i.time);
+        view.index = self.cine.advance(now, view.index, count);
+        ctx.request_repaint();
+    }
+
     fn status(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
             if let Some((done, total)) = self.progress {

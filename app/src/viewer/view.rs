@@ -1,7 +1,8 @@
-//! One viewport's transient state (plane, slice, window, zoom, pan, flips) and the pure geometry
+//! One viewport's transient state (plane, slice, window, zoom, pan, flips, slab) and the pure geometry
 //! that maps screen points to slice pixels and patient positions. No GPU, no egui painting here.
 
 use groundglass_study::geometry::{dot, scale, sub, Vec3};
+use groundglass_study::slab::Projection;
 use groundglass_study::{
     EdgeLetters, Plane, PlaneGrid, Volume, VolumeLayout, Window, WindowPreset,
 };
@@ -20,7 +21,13 @@ pub struct ViewState {
     pub zoom: Option<f64>,
     /// Slice pixel at the viewport centre; `None` centres the slice.
     pub center_px: Option<[f64; 2]>,
+    /// Thick slab: millimetres around the slice (0 = the slice alone) and how it is projected.
+    pub slab_mm: f64,
+    pub projection: Projection,
 }
+
+/// The thickest slab the keys and the panel set (a whole torso is ~400 mm).
+pub const MAX_SLAB_MM: f64 = 200.0;
 
 impl ViewState {
     pub fn new(plane: Plane, grid: &PlaneGrid, window: Window) -> Self {
@@ -33,6 +40,8 @@ impl ViewState {
             flip_v: false,
             zoom: None,
             center_px: None,
+            slab_mm: 0.0,
+            projection: Projection::Max,
         }
     }
 
@@ -44,6 +53,44 @@ impl ViewState {
         self.flip_v = false;
         self.zoom = None;
         self.center_px = None;
+        self.slab_mm = 0.0;
+    }
+
+    /// `+` / `-`: the slab thicker or thinner by `delta_mm`, within 0..=MAX_SLAB_MM.
+    pub fn change_slab(&mut self, delta_mm: f64) {
+        self.slab_mm = (self.slab_mm + delta_mm).clamp(0.0, MAX_SLAB_MM);
+    }
+
+    /// `m`: the next projection (MIP, MinIP, mean); a slab of 10 mm when there was none.
+    pub fn next_projection(&mut self) {
+        if self.slab_mm <= 0.0 {
+            self.slab_mm = 10.0;
+            self.projection = Projection::Max;
+            return;
+        }
+        self.projection = match self.projection {
+            Projection::Max => Projection::Min,
+            Projection::Min => Projection::Mean,
+            Projection::Mean => Projection::Max,
+        };
+    }
+
+    /// The slab as the shader samples it: the first sample's offset from the slice (in slices,
+    /// zero or negative), the number of samples, and the projection's code (0 max, 1 min, 2
+    /// mean); `None` for a single slice.
+    pub fn slab_samples(&self, grid: &PlaneGrid) -> Option<[f32; 3]> {
+        // The count a slab of this thickness holds away from the volume's ends.
+        let centre = grid.count / 2;
+        let mut unbounded = *grid;
+        unbounded.count = usize::MAX;
+        let range = groundglass_study::slab::slab_slices(&unbounded, centre, self.slab_mm);
+        let (first, n) = (*range.start() as f32 - centre as f32, range.count());
+        let code = match self.projection {
+            Projection::Max => 0.0,
+            Projection::Min => 1.0,
+            Projection::Mean => 2.0,
+        };
+        (n > 1).then_some([first, n as f32, code])
     }
 
     pub fn set_preset(&mut self, preset: WindowPreset) {
@@ -157,10 +204,12 @@ impl ViewTransform {
         let o = inverse.apply(origin);
         let lin = |v: Vec3| sub(inverse.apply(v), inverse.apply([0.0; 3]));
         let (cx, cy) = (lin(ex), lin(ey));
+        // Third column: one slice of this plane along its normal (the slab's step).
+        let cz = lin(scale(self.grid.normal, self.grid.spacing[2]));
         Some([
             [cx[0] as f32, cx[1] as f32, cx[2] as f32, 0.0],
             [cy[0] as f32, cy[1] as f32, cy[2] as f32, 0.0],
-            [0.0, 0.0, 0.0, 0.0],
+            [cz[0] as f32, cz[1] as f32, cz[2] as f32, 0.0],
             [o[0] as f32, o[1] as f32, o[2] as f32, 1.0],
         ])
     }
@@ -288,5 +337,24 @@ mod tests {
             (f64::from(ijk[0]) - px[0]).abs() < 1e-3 && (f64::from(ijk[1]) - px[1]).abs() < 1e-3
         );
         assert!((ijk[2] - 7.0).abs() < 1e-4);
+        // The slab's step: one 2 mm slice along the normal is one voxel along k.
+        assert_eq!(m[2], [0.0, 0.0, 1.0, 0.0]);
+    }
+
+    #[test]
+    fn slab_keys_set_thickness_and_projection_and_the_samples_follow() {
+        let g = grid();
+        let mut view = ViewState::new(Plane::Axial, &g, Window::new(40.0, 400.0));
+        assert_eq!(view.slab_samples(&g), None);
+        view.next_projection();
+        // 10 mm at 2 mm slices: five samples, two before the slice.
+        assert_eq!(view.slab_samples(&g), Some([-2.0, 5.0, 0.0]));
+        view.next_projection();
+        view.change_slab(-3.0);
+        assert_eq!(view.slab_samples(&g), Some([-1.0, 4.0, 1.0]));
+        view.change_slab(1000.0);
+        assert_eq!(view.slab_mm, MAX_SLAB_MM);
+        view.reset(Window::new(40.0, 400.0));
+        assert_eq!(view.slab_samples(&g), None);
     }
 }

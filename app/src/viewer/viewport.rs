@@ -143,6 +143,9 @@ pub fn show(ui: &mut egui::Ui, rect: Rect, input: ViewportInput<'_>) -> Viewport
                 },
                 mask_opacity,
             ],
+            slab: view
+                .slab_samples(&grid)
+                .map_or([0.0; 4], |[first, n, code]| [first, n, code, 0.0]),
         };
         painter.add(egui_wgpu::Callback::new_paint_callback(
             rect,
@@ -223,6 +226,46 @@ fn handle_mouse(
     }
 }
 
+/// Lines of corner text from `anchor` (stacked down for a top corner, up for a bottom one), each
+/// cut to `max_width` with an ellipsis.
+fn corner_lines(
+    painter: &egui::Painter,
+    anchor: Pos2,
+    align: Align2,
+    text: &str,
+    max_width: f32,
+    font: &FontId,
+    color: Color32,
+) {
+    let galleys: Vec<_> = text
+        .lines()
+        .map(|line| {
+            let mut job =
+                egui::text::LayoutJob::simple_singleline(line.to_string(), font.clone(), color);
+            job.wrap = egui::text::TextWrapping::truncate_at_width(max_width.max(1.0));
+            painter.layout_job(job)
+        })
+        .collect();
+    let bottom = align.y() == egui::Align::Max;
+    let mut y = anchor.y;
+    let ordered: Box<dyn Iterator<Item = _>> = if bottom {
+        Box::new(galleys.into_iter().rev())
+    } else {
+        Box::new(galleys.into_iter())
+    };
+    for galley in ordered {
+        let size = galley.size();
+        let x = if align.x() == egui::Align::Max {
+            anchor.x - size.x
+        } else {
+            anchor.x
+        };
+        let top = if bottom { y - size.y } else { y };
+        y = if bottom { y - size.y } else { y + size.y };
+        painter.galley(Pos2::new(x, top), galley, color);
+    }
+}
+
 fn draw_overlays(
     painter: &egui::Painter,
     rect: Rect,
@@ -264,24 +307,50 @@ fn draw_overlays(
         text,
     );
 
+    // Each corner gets the width beside the edge letter in its half (and, bottom right, the scale
+    // bar); longer lines end in an ellipsis instead of running into their neighbours.
     let small = FontId::monospace(12.0);
-    painter.text(
+    let letter_width = |s: &str| {
+        painter
+            .layout_no_wrap(s.to_string(), font.clone(), text)
+            .size()
+            .x
+    };
+    let beside =
+        |letter: &str| (rect.width() / 2.0 - letter_width(letter) / 2.0 - 2.0 * m).max(0.0);
+    let top_width = beside(&letters.top);
+    corner_lines(
+        painter,
         rect.min + Vec2::new(m, m),
         Align2::LEFT_TOP,
         &corner.top_left,
-        small.clone(),
+        top_width,
+        &small,
         text,
     );
-    painter.text(
+    corner_lines(
+        painter,
         Pos2::new(rect.max.x - m, rect.min.y + m),
         Align2::RIGHT_TOP,
         &corner.top_right,
-        small.clone(),
+        top_width,
+        &small,
         text,
     );
     let position = dot_position(t);
+    let slab = if view.slab_samples(&t.grid).is_some() {
+        let name = match view.projection {
+            groundglass_study::slab::Projection::Max => "MIP",
+            groundglass_study::slab::Projection::Min => "MinIP",
+            groundglass_study::slab::Projection::Mean => "Mean",
+        };
+        format!("  {name} {:.0} mm", view.slab_mm)
+    } else {
+        String::new()
+    };
     let bottom_left = format!(
-        "{} {}/{}  {:+.1} mm\nW {:.0} L {:.0}{}  zoom {:.2}",
+        // Short lines: in the narrow viewports of the 1x3 layout a long one is cut.
+        "{} {}/{}\n{:+.1} mm{slab}\nW {:.0} L {:.0}{}\nzoom {:.2}",
         t.grid.plane.name(),
         t.index + 1,
         t.grid.count,
@@ -291,17 +360,18 @@ fn draw_overlays(
         if view.invert { "  inverted" } else { "" },
         t.zoom
     );
-    painter.text(
-        Pos2::new(rect.min.x + m, rect.max.y - m),
-        Align2::LEFT_BOTTOM,
-        bottom_left,
-        small.clone(),
-        text,
-    );
-
     // Scale bar, bottom right.
     let mm = scale_bar_mm(t.zoom, f64::from(rect.width()));
     let len = (mm * t.zoom) as f32;
+    corner_lines(
+        painter,
+        Pos2::new(rect.min.x + m, rect.max.y - m),
+        Align2::LEFT_BOTTOM,
+        &bottom_left,
+        beside(&letters.bottom).min(rect.width() - len - 12.0 - 3.0 * m),
+        &small,
+        text,
+    );
     let y = rect.max.y - 24.0;
     let x1 = rect.max.x - 12.0;
     let stroke = Stroke::new(2.0, text);
