@@ -218,11 +218,16 @@ fn model_section(ui: &mut egui::Ui, panel: &mut ModelPanel, actions: &mut Vec<Pa
         if let Some(ms) = s.ms_per_token_limit {
             // The kernels reach about 80 % of the bandwidth bound (BENCHMARKS.md).
             let per_token = ms / 0.8;
-            ui.label(format!(
-                "≈ {:.0} ms per token ({:.0} s for a 100-token report)",
-                per_token,
-                per_token * 100.0 / 1e3
-            ))
+            // A small model's estimate rounds to nothing: say so rather than "0 ms".
+            ui.label(if per_token < 1.0 {
+                "≈ under 1 ms per token".to_string()
+            } else {
+                format!(
+                    "≈ {:.0} ms per token ({:.0} s for a 100-token report)",
+                    per_token,
+                    per_token * 100.0 / 1e3
+                )
+            })
             .on_hover_text(format!(
                 "Decoding reads every weight of the text decoder ({:.2} GB) once per token: at \
                  this machine's measured memory bandwidth that takes at least {:.0} ms; a \
