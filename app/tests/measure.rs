@@ -77,6 +77,34 @@ fn region_statistics_equal_numpys_on_the_same_voxels() {
 }
 
 #[test]
+fn lengths_on_an_oblique_series_equal_the_patient_positions_distance() {
+    let f = fixture();
+    let o = &f["oblique"];
+    for line in o["lines"].as_array().expect("lines") {
+        let l: Vec<String> = line["line"]
+            .as_array()
+            .expect("line")
+            .iter()
+            .map(|v| v.to_string())
+            .collect();
+        let out = bin()
+            .arg("measure")
+            .arg(root(o["series"].as_str().expect("series")))
+            .args(["--index", &o["index"].to_string(), "--json", "--line"])
+            .arg(l.join(","))
+            .output()
+            .expect("run");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        close(&got, line, "length_mm", 1e-9);
+    }
+}
+
+#[test]
 fn measure_takes_negative_coordinates_and_refuses_bad_input_clearly() {
     // Typed as users type them: a box that starts off the image is clipped to it.
     let clipped = measure(&["--rect", "-10,-10,0,0"]).expect("measure");
