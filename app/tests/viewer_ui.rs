@@ -415,3 +415,56 @@ fn space_plays_and_stops_the_cine_of_a_multiframe_angiogram() {
     h.run_steps(30);
     assert_eq!(h.state().views[0].index, stopped, "stays where it stopped");
 }
+
+#[test]
+fn the_volumes_of_a_4d_series_are_stepped_through_one_at_a_time_keeping_the_view() {
+    let mut h = harness(Options {
+        path: Some(testdata("nifti/nibabel_example4d.nii.gz")),
+        ..Default::default()
+    });
+    wait_loaded(&mut h);
+    assert!(h.state().is_loaded(), "{:?}", h.state().notices);
+    assert_eq!(h.state().volume_count(), 2);
+    let first = h.state().volume.clone().expect("volume 0");
+    h.hover_at(CENTRE);
+    h.key_press(Key::ArrowDown);
+    h.key_press(Key::Num1);
+    h.run_steps(1);
+    let view = h.state().views[0].clone();
+    h.key_press(Key::Period);
+    h.run_steps(1);
+    assert_eq!(h.state().volume_index, 1);
+    wait_loaded(&mut h);
+    let second = h.state().volume.clone().expect("volume 1");
+    assert_eq!(first.dims, second.dims);
+    assert_ne!(
+        first.voxels.as_bytes(),
+        second.voxels.as_bytes(),
+        "another time point"
+    );
+    assert_eq!(h.state().views[0], view, "slice, window and zoom kept");
+    // Past the last volume: nothing happens; `,` goes back.
+    h.key_press(Key::Period);
+    h.run_steps(1);
+    assert_eq!(h.state().volume_index, 1);
+    h.key_press(Key::Comma);
+    h.run_steps(1);
+    wait_loaded(&mut h);
+    assert_eq!(h.state().volume_index, 0);
+    let again = h.state().volume.clone().expect("volume 0 again");
+    assert_eq!(again.voxels.as_bytes(), first.voxels.as_bytes());
+    // A tired user's quick `.` `,`: the replaced load's slices and result are dropped.
+    h.key_press(Key::Period);
+    h.run_steps(1);
+    h.key_press(Key::Comma);
+    h.run_steps(1);
+    wait_loaded(&mut h);
+    assert_eq!(h.state().volume_index, 0);
+    let last = h.state().volume.clone().expect("volume 0 once more");
+    assert_eq!(last.voxels.as_bytes(), first.voxels.as_bytes());
+    assert!(
+        h.state().notices.iter().all(|n| !n.error),
+        "{:?}",
+        h.state().notices
+    );
+}

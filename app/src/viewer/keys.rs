@@ -1,7 +1,7 @@
 //! PACS keyboard: arrows / PgUp / PgDn / Home / End move through slices, number keys pick window
 //! presets (0 = the file's), `i` inverts, `h`/`v` flip, `r` resets, `f` fits, `+` / `-` thicken or
 //! thin the slab by 2 mm, `m` switches its projection (MIP, MinIP, mean; a 10 mm MIP from none),
-//! space starts and stops cine. Keys act on the
+//! space starts and stops cine, `,` / `.` step through the volumes of a 4D series. Keys act on the
 //! viewport under the pointer (the last one hovered). Corrections: `a` / `x` accept / reject the
 //! selected finding, Delete removes it, `b` box tool, `p` brush, `e` eraser, Esc back to
 //! reading, `[` / `]` brush size, Ctrl+Z / Ctrl+Y undo / redo (returned to the caller, which owns
@@ -26,6 +26,8 @@ pub enum Action {
     BrushSize(f64),
     /// Space: start or stop cine.
     Cine,
+    /// `,` / `.`: the previous or next volume of a 4D series.
+    Volume(i64),
 }
 
 pub fn handle(app: &mut ViewerApp, ctx: &egui::Context) -> Option<Action> {
@@ -90,6 +92,8 @@ pub fn handle(app: &mut ViewerApp, ctx: &egui::Context) -> Option<Action> {
                 Key::Minus => view.change_slab(-2.0),
                 Key::M => view.next_projection(),
                 Key::Space => action = Some(Action::Cine),
+                Key::Comma => action = Some(Action::Volume(-1)),
+                Key::Period => action = Some(Action::Volume(1)),
                 Key::F => {
                     view.zoom = None;
                     view.center_px = None;

@@ -23,14 +23,16 @@ pub enum LoadMessage {
     },
     /// A preview for the series browser.
     Thumbnail { series: usize, image: DisplayImage },
-    /// Loading series `series` began; its layout is known.
+    /// Load `load` (the number [`Loader::load`] was given) began; its layout is known. The
+    /// number tells a load's messages from those of one it replaced (another series, or another
+    /// volume of the same one).
     Started {
-        series: usize,
+        load: u64,
         layout: Box<VolumeLayout>,
     },
     /// One decoded slice (acquisition order).
     Slice {
-        series: usize,
+        load: u64,
         k: usize,
         done: usize,
         total: usize,
@@ -38,7 +40,7 @@ pub enum LoadMessage {
     },
     /// The whole volume is in (or loading failed).
     Finished {
-        series: usize,
+        load: u64,
         result: Result<Arc<Volume>, String>,
     },
     /// Opening the path failed altogether (the message names the path).
@@ -63,7 +65,7 @@ pub struct Loader {
 }
 
 struct Forward {
-    series: usize,
+    load: u64,
     tx: Sender<LoadMessage>,
     ctx: egui::Context,
     cancel: Arc<AtomicBool>,
@@ -72,7 +74,7 @@ struct Forward {
 impl LoadObserver for Forward {
     fn started(&self, layout: &VolumeLayout) {
         let _ = self.tx.send(LoadMessage::Started {
-            series: self.series,
+            load: self.load,
             layout: Box::new(layout.clone()),
         });
         self.ctx.request_repaint();
@@ -80,7 +82,7 @@ impl LoadObserver for Forward {
 
     fn slice_ready(&self, k: usize, done: usize, total: usize, slice: VoxelSlice<'_>) {
         let _ = self.tx.send(LoadMessage::Slice {
-            series: self.series,
+            load: self.load,
             k,
             done,
             total,
@@ -137,11 +139,12 @@ impl Loader {
         Job { cancel }
     }
 
-    /// Loads one series' pixels, forwarding slices as they are decoded.
-    pub fn load(&self, index: usize, series: Series, volume_index: usize) -> Job {
+    /// Loads one volume of a series' pixels, forwarding slices as they are decoded, its messages
+    /// tagged `load`.
+    pub fn load(&self, load: u64, series: Series, volume_index: usize) -> Job {
         let cancel = Arc::new(AtomicBool::new(false));
         let observer = Forward {
-            series: index,
+            load,
             tx: self.tx.clone(),
             ctx: self.ctx.clone(),
             cancel: cancel.clone(),
@@ -151,10 +154,7 @@ impl Loader {
                 .load(volume_index, &observer)
                 .map(Arc::new)
                 .map_err(|e| e.to_string());
-            let _ = observer.tx.send(LoadMessage::Finished {
-                series: index,
-                result,
-            });
+            let _ = observer.tx.send(LoadMessage::Finished { load, result });
             observer.ctx.request_repaint();
         });
         Job { cancel }

@@ -118,6 +118,12 @@ pub struct ViewerApp {
     last_slice: Option<groundglass_feedback::SliceRef>,
     /// Cine playback of the active viewport.
     pub cine: cine::Cine,
+    /// The volume (time point) of a 4D series on screen; one is decoded at a time.
+    pub volume_index: usize,
+    /// The next load is another volume of the same series: keep the views as they are.
+    keep_views: bool,
+    /// The number of the load in progress or last done (messages of earlier ones are dropped).
+    load_number: u64,
 }
 
 impl ViewerApp {
@@ -178,6 +184,9 @@ impl ViewerApp {
             segmentations: Vec::new(),
             last_slice: None,
             cine: cine::Cine::default(),
+            volume_index: 0,
+            keep_views: false,
+            load_number: 0,
             options,
         };
         if app.render_state.is_none() {
@@ -229,6 +238,35 @@ impl ViewerApp {
 
     /// Starts loading series `index`; slices show up as they are decoded.
     pub fn load_series(&mut self, index: usize) {
+        self.volume_index = 0;
+        self.keep_views = false;
+        self.start_loading(index, 0);
+    }
+
+    /// Volumes (time points) of the series on screen: 1 unless it is 4D.
+    pub fn volume_count(&self) -> usize {
+        self.current
+            .and_then(|i| self.series.get(i))
+            .and_then(|s| s.dims.get(3).copied())
+            .unwrap_or(1)
+            .max(1)
+    }
+
+    /// Shows volume `t` of the 4D series on screen, keeping plane, slice, window and zoom (the
+    /// volumes share one geometry). Only that volume is decoded; the one before is let go.
+    pub fn load_volume(&mut self, t: usize) {
+        let (Some(index), true) = (self.current, t < self.volume_count()) else {
+            return;
+        };
+        if t == self.volume_index && (self.volume.is_some() || self.load_job.is_some()) {
+            return;
+        }
+        self.volume_index = t;
+        self.keep_views = true;
+        self.start_loading(index, t);
+    }
+
+    fn start_loading(&mut self, index: usize, volume_index: usize) {
         let Some(series) = self.series.get(index).cloned() else {
             return;
         };
@@ -247,14 +285,21 @@ impl ViewerApp {
         }
         self.current = Some(index);
         self.volume = None;
-        self.layout_info = None;
-        self.labels = None;
+        if !self.keep_views {
+            // A new series: its geometry and masks come with it. (Another volume of the same
+            // series keeps both; the views go on drawing while its slices stream in.)
+            self.layout_info = None;
+            self.labels = None;
+        }
         self.labels_stale = true;
         self.progress = Some((0, series.dims.get(2).copied().unwrap_or(0)));
-        for w in &series.warnings {
-            self.notice(false, format!("{}: {w}", series.description));
+        if !self.keep_views {
+            for w in &series.warnings {
+                self.notice(false, format!("{}: {w}", series.description));
+            }
         }
-        self.load_job = Some(self.loader.load(index, series, 0));
+        self.load_number += 1;
+        self.load_job = Some(self.loader.load(self.load_number, series, volume_index));
     }
 
     /// True once the shown series is completely loaded.
@@ -329,8 +374,8 @@ impl ViewerApp {
                         ));
                     }
                 }
-                LoadMessage::Started { series, layout } => {
-                    if Some(series) != self.current {
+                LoadMessage::Started { load, layout } => {
+                    if load != self.load_number {
                         continue;
                     }
                     let mut problem = None;
@@ -343,17 +388,24 @@ impl ViewerApp {
                     if let Some(e) = problem {
                         self.notice(true, e);
                     }
+                    // Another volume of the same series keeps the views unless its grid differs.
+                    let same_grid = self
+                        .layout_info
+                        .as_ref()
+                        .is_some_and(|l| l.dims == layout.dims && l.affine == layout.affine);
+                    self.pending_initial_view =
+                        !(self.keep_views && same_grid) || self.views.is_empty();
+                    self.keep_views = false;
                     self.layout_info = Some(*layout);
-                    self.pending_initial_view = true;
                 }
                 LoadMessage::Slice {
-                    series,
+                    load,
                     k,
                     done,
                     total,
                     data,
                 } => {
-                    if Some(series) != self.current {
+                    if load != self.load_number {
                         continue;
                     }
                     self.progress = Some((done, total));
@@ -364,8 +416,8 @@ impl ViewerApp {
                         }
                     }
                 }
-                LoadMessage::Finished { series, result } => {
-                    if Some(series) != self.current {
+                LoadMessage::Finished { load, result } => {
+                    if load != self.load_number {
                         continue;
                     }
                     self.load_job = None;
@@ -623,6 +675,11 @@ impl eframe::App for ViewerApp {
                 Some(keys::Action::Tool(t)) => self.edit.tool = t,
                 Some(keys::Action::BrushSize(d)) => self.edit.change_brush(d),
                 Some(keys::Action::Cine) => self.cine.toggle(),
+                Some(keys::Action::Volume(step)) => {
+                    let last = self.volume_count() as i64 - 1;
+                    let t = (self.volume_index as i64 + step).clamp(0, last.max(0));
+                    self.load_volume(t as usize);
+                }
                 None => {}
             }
             self.play_cine(&ctx);
@@ -660,6 +717,15 @@ impl ViewerApp {
                         .desired_width(200.0)
                         .text(format!("loading {done}/{total}")),
                 );
+            }
+            let volumes = self.volume_count();
+            if volumes > 1 {
+                let mut t = self.volume_index;
+                let slider = egui::Slider::new(&mut t, 0..=volumes - 1)
+                    .text(format!("volume (of {volumes}; , and .)"));
+                if ui.add(slider).changed() {
+                    self.load_volume(t);
+                }
             }
             if let Some((p, value)) = self.readout {
                 let unit = match self

@@ -172,6 +172,7 @@ impl ViewerApp {
         let grid = groundglass_study::PlaneGrid::from_layout(layout, view.plane);
         Some(SliceRef {
             series_uid: series.uid.clone(),
+            volume: self.volume_index,
             plane: view.plane,
             index: view.index.min(grid.count.saturating_sub(1)),
             size: [grid.width, grid.height],

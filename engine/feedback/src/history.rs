@@ -88,6 +88,7 @@ mod tests {
             id,
             slice: SliceRef {
                 series_uid: "1.2.3".into(),
+                volume: 0,
                 plane: Plane::Axial,
                 index,
                 size: [4, 4],

@@ -6,14 +6,22 @@ use groundglass_model::{Answer, SliceMask};
 use groundglass_study::Plane;
 use serde::{Deserialize, Serialize};
 
-/// Which slice: a series (by UID), a plane and an index along it.
+/// Which slice: a series (by UID), a volume of it (a 4D series' time point), a plane and an index
+/// along it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SliceRef {
     pub series_uid: String,
+    /// 0 for 3D series; absent in stores written before 4D series had volumes (read as 0).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub volume: usize,
     pub plane: Plane,
     pub index: usize,
     /// Slice size in pixels (width, height).
     pub size: [usize; 2],
+}
+
+fn is_zero(v: &usize) -> bool {
+    *v == 0
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -284,6 +284,7 @@ mod undo_tests {
                     id: "a".into(),
                     slice: crate::record::SliceRef {
                         series_uid: "1".into(),
+                        volume: 0,
                         plane: groundglass_study::Plane::Axial,
                         index: 0,
                         size: [4, 4],
