@@ -44,9 +44,10 @@ fn store(name: &str) -> PathBuf {
             &root().join("tests/fixtures/review-edits.jsonl"),
         ],
     );
-    assert_eq!(report["applied"], 11);
+    assert_eq!(report["applied"], 13);
     assert_eq!(report["annotations"], 4);
     assert_eq!(report["strokes"], 3);
+    assert_eq!(report["measurements"], 2);
     assert_eq!(report["problems"].as_array().map(Vec::len), Some(0));
     dir
 }

@@ -41,6 +41,8 @@ struct Applied {
     entries: usize,
     annotations: usize,
     strokes: usize,
+    /// Live measurements (not deleted).
+    measurements: usize,
     problems: Vec<String>,
 }
 
@@ -82,7 +84,9 @@ pub fn run(args: ReviewArgs) -> anyhow::Result<ExitCode> {
         let mut entry: Entry = serde_json::from_str(line)
             .with_context(|| format!("{} line {}: not an edit record", edits.display(), n + 1))?;
         let slice = match &entry.edit {
-            Edit::AddBox { slice, .. } | Edit::MaskStroke { slice, .. } => Some(slice),
+            Edit::AddBox { slice, .. }
+            | Edit::MaskStroke { slice, .. }
+            | Edit::Measure { slice, .. } => Some(slice),
             Edit::Answer { record } => Some(&record.slice),
             _ => None,
         };
@@ -117,6 +121,7 @@ pub fn run(args: ReviewArgs) -> anyhow::Result<ExitCode> {
         entries: store.entries().len(),
         annotations: c.annotations.len(),
         strokes: c.strokes.len(),
+        measurements: c.measurements.values().filter(|m| !m.deleted).count(),
         problems: c
             .problems
             .iter()

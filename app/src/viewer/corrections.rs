@@ -206,6 +206,17 @@ impl ViewerApp {
                 };
                 Edit::Move { annotation, box_px }
             }
+            // The tool stays on for the next measurement (Esc goes back to reading).
+            EditEvent::Measure { shape, points } => Edit::Measure {
+                id: format!(
+                    "ms{}-{}",
+                    groundglass_feedback::now_unix_ms(),
+                    self.corrections.measurements.len()
+                ),
+                slice,
+                shape,
+                points,
+            },
             EditEvent::Stroke { points, erase } => Edit::MaskStroke {
                 slice,
                 class_id,

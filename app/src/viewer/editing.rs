@@ -1,8 +1,10 @@
 //! The annotator's tools on the asked viewport: move or resize the selected box (drag inside it or
-//! on its edges and corners), draw a new box, paint or erase a mask with a round brush. The tools
+//! on its edges and corners), draw a new box, paint or erase a mask with a round brush, measure a
+//! length or a region (rectangle or ellipse). The tools
 //! only produce events in slice pixels when a drag ends; the app turns them into store entries.
 
 use eframe::egui::{self, Color32, PointerButton, Pos2, Rect, Stroke};
+use groundglass_feedback::record::MeasureShape;
 
 use super::view::ViewTransform;
 
@@ -14,6 +16,8 @@ pub enum Tool {
     Box,
     Brush,
     Eraser,
+    /// Measurements: drag from one end (corner) to the other.
+    Measure(MeasureShape),
 }
 
 impl Tool {
@@ -23,6 +27,9 @@ impl Tool {
             Tool::Box => "Draw box (b)",
             Tool::Brush => "Brush (p)",
             Tool::Eraser => "Eraser (e)",
+            Tool::Measure(MeasureShape::Line) => "Length (l)",
+            Tool::Measure(MeasureShape::Rectangle) => "Rectangle ROI (o)",
+            Tool::Measure(MeasureShape::Ellipse) => "Ellipse ROI (c)",
         }
     }
 }
@@ -47,6 +54,12 @@ pub enum Drag {
     Draw { start: [f64; 2], now: [f64; 2] },
     /// A brush stroke through these pixel centres.
     Stroke { points: Vec<[f64; 2]>, erase: bool },
+    /// A measurement from `start` to `now` (slice pixel edges, as `Draw`).
+    Measure {
+        shape: MeasureShape,
+        start: [f64; 2],
+        now: [f64; 2],
+    },
     /// The selected box held by `handle`.
     Handle {
         handle: Handle,
@@ -71,7 +84,15 @@ pub struct EditInput {
 pub enum EditEvent {
     AddBox([f64; 4]),
     MoveBox([f64; 4]),
-    Stroke { points: Vec<[f64; 2]>, erase: bool },
+    Stroke {
+        points: Vec<[f64; 2]>,
+        erase: bool,
+    },
+    /// A measurement: a line's ends or a region's corners (slice pixel centres).
+    Measure {
+        shape: MeasureShape,
+        points: [[f64; 2]; 2],
+    },
 }
 
 /// The tool state the app keeps between frames.
@@ -208,6 +229,11 @@ pub fn interact(
                     points: vec![[at[0] - 0.5, at[1] - 0.5]],
                     erase: input.tool == Tool::Eraser,
                 }),
+                Tool::Measure(shape) => Some(Drag::Measure {
+                    shape,
+                    start: at,
+                    now: at,
+                }),
                 Tool::Read => input.selected_box.and_then(|b| {
                     handle_at(screen_rect(t, rect, b), origin, 6.0).map(|handle| Drag::Handle {
                         handle,
@@ -226,7 +252,9 @@ pub fn interact(
     ) {
         let at = to_edges(t, rect, p);
         match d {
-            Drag::Draw { now, .. } | Drag::Handle { now, .. } => *now = at,
+            Drag::Draw { now, .. } | Drag::Handle { now, .. } | Drag::Measure { now, .. } => {
+                *now = at
+            }
             Drag::Stroke { points, .. } => {
                 let c = [at[0] - 0.5, at[1] - 0.5];
                 if points
@@ -252,6 +280,19 @@ pub fn interact(
                 ((b[2] - b[0]) >= 1.0 && (b[3] - b[1]) >= 1.0).then_some(EditEvent::AddBox(b))
             }
             Some(Drag::Stroke { points, erase }) => Some(EditEvent::Stroke { points, erase }),
+            Some(Drag::Measure { shape, start, now }) => {
+                let centre = |e: [f64; 2]| [e[0] - 0.5, e[1] - 0.5];
+                let (dx, dy) = ((now[0] - start[0]).abs(), (now[1] - start[1]).abs());
+                // A click measures nothing: a line needs a pixel of length, a region one each way.
+                let big_enough = match shape {
+                    MeasureShape::Line => dx.hypot(dy) >= 1.0,
+                    _ => dx >= 1.0 && dy >= 1.0,
+                };
+                big_enough.then_some(EditEvent::Measure {
+                    shape,
+                    points: [centre(start), centre(now)],
+                })
+            }
             Some(Drag::Handle {
                 handle,
                 start_box,
@@ -290,6 +331,24 @@ pub fn interact(
                 egui::StrokeKind::Middle,
             );
         }
+        Some(Drag::Measure { shape, start, now }) => {
+            let (a, b) = (to_screen(t, rect, *start), to_screen(t, rect, *now));
+            let stroke = Stroke::new(2.0, MEASURE_COLOUR);
+            match shape {
+                MeasureShape::Line => {
+                    painter.line_segment([a, b], stroke);
+                }
+                MeasureShape::Rectangle => {
+                    painter.rect_stroke(
+                        Rect::from_two_pos(a, b),
+                        0.0,
+                        stroke,
+                        egui::StrokeKind::Middle,
+                    );
+                }
+                MeasureShape::Ellipse => ellipse(painter, Rect::from_two_pos(a, b), stroke),
+            }
+        }
         Some(Drag::Stroke { points, erase }) => {
             let r = (input.brush_radius_px * t.zoom * t.grid.spacing[0]) as f32;
             let colour = if *erase {
@@ -326,6 +385,23 @@ pub fn interact(
         }
     }
     (drag.is_some() || event.is_some(), event)
+}
+
+/// Measurements' colour: apart from the classes' palette.
+pub const MEASURE_COLOUR: Color32 = Color32::from_rgb(120, 230, 255);
+
+/// The outline of the ellipse inscribed in `r` (screen points).
+pub fn ellipse(painter: &egui::Painter, r: Rect, stroke: Stroke) {
+    let points: Vec<Pos2> = (0..=64)
+        .map(|i| {
+            let a = i as f32 / 64.0 * std::f32::consts::TAU;
+            Pos2::new(
+                r.center().x + r.width() / 2.0 * a.cos(),
+                r.center().y + r.height() / 2.0 * a.sin(),
+            )
+        })
+        .collect();
+    painter.add(egui::Shape::line(points, stroke));
 }
 
 #[cfg(test)]

@@ -3,13 +3,15 @@
 //! thin the slab by 2 mm, `m` switches its projection (MIP, MinIP, mean; a 10 mm MIP from none),
 //! space starts and stops cine, `,` / `.` step through the volumes of a 4D series. Keys act on the
 //! viewport under the pointer (the last one hovered). Corrections: `a` / `x` accept / reject the
-//! selected finding, Delete removes it, `b` box tool, `p` brush, `e` eraser, Esc back to
+//! selected finding, Delete removes it, `b` box tool, `p` brush, `e` eraser, `l` length, `o`
+//! rectangle and `c` ellipse statistics, Esc back to
 //! reading, `[` / `]` brush size, Ctrl+Z / Ctrl+Y undo / redo (returned to the caller, which owns
 //! the corrections).
 
 use eframe::egui::{self, Key};
 use groundglass_study::{PlaneGrid, WindowPreset};
 
+use groundglass_feedback::record::MeasureShape;
 use groundglass_feedback::Verdict;
 
 use super::editing::Tool;
@@ -104,6 +106,9 @@ pub fn handle(app: &mut ViewerApp, ctx: &egui::Context) -> Option<Action> {
                 Key::B => action = Some(Action::Tool(Tool::Box)),
                 Key::P => action = Some(Action::Tool(Tool::Brush)),
                 Key::E => action = Some(Action::Tool(Tool::Eraser)),
+                Key::L => action = Some(Action::Tool(Tool::Measure(MeasureShape::Line))),
+                Key::O => action = Some(Action::Tool(Tool::Measure(MeasureShape::Rectangle))),
+                Key::C => action = Some(Action::Tool(Tool::Measure(MeasureShape::Ellipse))),
                 Key::Escape => action = Some(Action::Tool(Tool::Read)),
                 Key::OpenBracket => action = Some(Action::BrushSize(-1.0)),
                 Key::CloseBracket => action = Some(Action::BrushSize(1.0)),

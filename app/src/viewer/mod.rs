@@ -8,6 +8,7 @@ pub mod editing;
 pub mod inference;
 mod keys;
 mod loader;
+mod measurements;
 pub mod model_panel;
 mod model_view;
 pub mod overlay;
@@ -124,6 +125,8 @@ pub struct ViewerApp {
     keep_views: bool,
     /// The number of the load in progress or last done (messages of earlier ones are dropped).
     load_number: u64,
+    /// Measurements' figures, by id, computed once from the slice.
+    measure_labels: std::collections::HashMap<String, String>,
 }
 
 impl ViewerApp {
@@ -187,6 +190,7 @@ impl ViewerApp {
             volume_index: 0,
             keep_views: false,
             load_number: 0,
+            measure_labels: Default::default(),
             options,
         };
         if app.render_state.is_none() {
@@ -238,6 +242,7 @@ impl ViewerApp {
 
     /// Starts loading series `index`; slices show up as they are decoded.
     pub fn load_series(&mut self, index: usize) {
+        self.measure_labels.clear();
         self.volume_index = 0;
         self.keep_views = false;
         self.start_loading(index, 0);
@@ -777,6 +782,7 @@ impl ViewerApp {
         let mut readout = None;
         let mut crosshair = None;
         let findings = self.finding_overlays();
+        let measurements = self.measurement_overlays();
         let mask_opacity = self.mask_opacity();
         let mut clicked_finding = None;
         let mut edit_events = Vec::new();
@@ -821,6 +827,7 @@ impl ViewerApp {
                     corner_text: corner,
                     wheel_accum: &mut self.wheel_accum,
                     findings: &findings,
+                    measurements: &measurements,
                     mask_opacity,
                     edit: (id == asked).then(|| edit_input.clone()),
                     drag: &mut self.edit.drag,

@@ -99,6 +99,8 @@ pub enum PanelAction {
 
 /// What the panel shows besides its own state.
 pub struct PanelView<'a> {
+    /// The measurements of the series on screen: id and figure.
+    pub measurements: Vec<(String, String)>,
     pub corrections: &'a Corrections,
     pub shown: Option<u64>,
     pub current_slice: Option<SliceRef>,
@@ -539,6 +541,30 @@ fn annotations_section(
             ui.radio_value(&mut edit.tool, tool, tool.name());
         }
     });
+    ui.horizontal_wrapped(|ui| {
+        use groundglass_feedback::record::MeasureShape;
+        for shape in [
+            MeasureShape::Line,
+            MeasureShape::Rectangle,
+            MeasureShape::Ellipse,
+        ] {
+            let tool = Tool::Measure(shape);
+            ui.radio_value(&mut edit.tool, tool, tool.name());
+        }
+    });
+    if !view.measurements.is_empty() {
+        ui.label(format!("Measurements ({})", view.measurements.len()));
+        for (id, figure) in &view.measurements {
+            ui.horizontal(|ui| {
+                if ui.small_button("Delete").clicked() {
+                    actions.push(PanelAction::Edit(Edit::Delete {
+                        annotation: id.clone(),
+                    }));
+                }
+                ui.monospace(figure);
+            });
+        }
+    }
     ui.horizontal(|ui| {
         let label = ui.label("Brush radius (px, [ ])");
         ui.add(egui::Slider::new(&mut edit.brush_radius_px, 0.5..=64.0))

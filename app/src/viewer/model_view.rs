@@ -356,7 +356,13 @@ impl ViewerApp {
     }
 
     pub(super) fn model_panel_ui(&mut self, ui: &mut egui::Ui) {
+        let measurements = self
+            .measurement_overlays()
+            .into_iter()
+            .map(|m| (m.id, m.label))
+            .collect();
         let view = PanelView {
+            measurements,
             corrections: &self.corrections,
             shown: self.shown,
             current_slice: self.current_slice(),

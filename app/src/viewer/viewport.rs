@@ -37,6 +37,8 @@ pub struct ViewportInput<'a> {
     pub wheel_accum: &'a mut f32,
     /// Grounded findings to draw (boxes, or lines where they cross this slice).
     pub findings: &'a [FindingOverlay],
+    /// Hand-drawn measurements (drawn where their slice is shown).
+    pub measurements: &'a [super::measurements::MeasurementOverlay],
     /// Opacity of the mask labels (0 hides them).
     pub mask_opacity: f32,
     /// The editing tools, on the viewport the model is asked about.
@@ -62,6 +64,7 @@ pub fn show(ui: &mut egui::Ui, rect: Rect, input: ViewportInput<'_>) -> Viewport
         corner_text,
         wheel_accum,
         findings,
+        measurements,
         mask_opacity,
         edit,
         drag,
@@ -159,6 +162,7 @@ pub fn show(ui: &mut egui::Ui, rect: Rect, input: ViewportInput<'_>) -> Viewport
     draw_overlays(&painter, rect, &transform, view, crosshair, &corner_text);
     outcome.hovered_finding =
         overlay::draw(&painter, rect, &transform, findings, response.hover_pos());
+    super::measurements::draw(&painter, rect, &transform, measurements);
     if response.clicked_by(PointerButton::Primary) && !tool_drag {
         outcome.clicked_finding = outcome.hovered_finding;
     }

@@ -12,15 +12,16 @@
 //! | `keyword` | `annotation`, `keyword` | the keyword text |
 //! | `delete` | `annotation` | the annotation is removed |
 //! | `mask_stroke` | `slice`, `class_id`, `erase`, `radius_px`, `points` | a brush stroke on a slice |
+//! | `measure` | `id`, `slice`, `shape` (`line`, `rectangle`, `ellipse`), `points` | a measurement: a line's two ends, or two opposite corners of a region's box (slice pixel centres); `delete` with its `id` removes it |
 //! | `undo`, `redo` | `entry` | takes back (or restores) the entry numbered `entry` |
 //!
-//! `slice` is `{"series_uid", "plane", "index", "size": [w, h]}`; `box_px` is `[x0, y0, x1, y1]`
+//! `slice` is `{"series_uid", "volume"?, "plane", "index", "size": [w, h]}`; `box_px` is `[x0, y0, x1, y1]`
 //! in slice pixel edges; `points` are slice pixel centres `[x, y]`. Lines may carry `reviewer` and
 //! `at_unix_ms`; the store numbers them (`seq`).
 
 use serde::{Deserialize, Serialize};
 
-use crate::record::{AskRecord, SliceRef};
+use crate::record::{AskRecord, MeasureShape, SliceRef};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -69,6 +70,12 @@ pub enum Edit {
         erase: bool,
         radius_px: f64,
         points: Vec<[f64; 2]>,
+    },
+    Measure {
+        id: String,
+        slice: SliceRef,
+        shape: MeasureShape,
+        points: [[f64; 2]; 2],
     },
     Undo {
         entry: u64,

@@ -127,3 +127,15 @@ pub fn now_unix_ms() -> u64 {
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }
+
+/// What a hand-drawn measurement measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MeasureShape {
+    /// A length between two points.
+    Line,
+    /// Statistics of the pixels inside the box with these two corners.
+    Rectangle,
+    /// Statistics of the pixels inside the ellipse inscribed in that box.
+    Ellipse,
+}

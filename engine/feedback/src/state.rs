@@ -10,7 +10,7 @@ use groundglass_study::{Dirty, LabelVolume, PlaneGrid, VolumeLayout};
 use serde::Serialize;
 
 use crate::edit::{finding_id, Edit, Entry};
-use crate::record::{AskRecord, SliceRef, Verdict};
+use crate::record::{AskRecord, MeasureShape, SliceRef, Verdict};
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub enum Origin {
@@ -39,6 +39,19 @@ pub struct Annotation {
     pub edited_at_unix_ms: u64,
 }
 
+/// A measurement drawn by hand (its figures are computed from the slice when shown).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Measurement {
+    pub id: String,
+    pub slice: SliceRef,
+    pub shape: MeasureShape,
+    /// A line's ends, or two opposite corners of a region's box (slice pixel centres).
+    pub points: [[f64; 2]; 2],
+    pub deleted: bool,
+    pub edited_by: String,
+    pub edited_at_unix_ms: u64,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Stroke {
     pub seq: u64,
@@ -54,6 +67,7 @@ pub struct Corrections {
     pub answers: Vec<AskRecord>,
     pub annotations: BTreeMap<String, Annotation>,
     pub strokes: Vec<Stroke>,
+    pub measurements: BTreeMap<String, Measurement>,
     /// Entries that could not apply (e.g. an unknown annotation id), with why.
     pub problems: Vec<(u64, String)>,
 }
@@ -191,7 +205,39 @@ impl Corrections {
                 annotation,
                 keyword,
             } => self.corrected(annotation, e)?.keyword = keyword.clone(),
-            Edit::Delete { annotation } => self.annotation(annotation, e)?.deleted = true,
+            Edit::Delete { annotation } => match self.measurements.get_mut(annotation) {
+                Some(m) => {
+                    m.deleted = true;
+                    m.edited_by = e.reviewer.clone();
+                    m.edited_at_unix_ms = e.at_unix_ms;
+                }
+                None => self.annotation(annotation, e)?.deleted = true,
+            },
+            Edit::Measure {
+                id,
+                slice,
+                shape,
+                points,
+            } => {
+                if self.measurements.contains_key(id) || self.annotations.contains_key(id) {
+                    return Err(format!("annotation {id:?} exists already"));
+                }
+                if points.iter().flatten().any(|v| !v.is_finite()) {
+                    return Err(format!("measurement {id:?}: points must be numbers"));
+                }
+                self.measurements.insert(
+                    id.clone(),
+                    Measurement {
+                        id: id.clone(),
+                        slice: slice.clone(),
+                        shape: *shape,
+                        points: *points,
+                        deleted: false,
+                        edited_by: e.reviewer.clone(),
+                        edited_at_unix_ms: e.at_unix_ms,
+                    },
+                );
+            }
             Edit::MaskStroke {
                 slice,
                 class_id,
@@ -370,4 +416,49 @@ fn ordered(b: [f64; 4]) -> [f64; 4] {
         b[0].max(b[2]),
         b[1].max(b[3]),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(seq: u64, line: &str) -> Entry {
+        let mut e: Entry = serde_json::from_str(line).expect("an edit record");
+        e.seq = seq;
+        e.reviewer = "dr a".into();
+        e
+    }
+
+    #[test]
+    fn measurements_replay_delete_and_undo_like_annotations() {
+        let slice =
+            r#""slice": {"series_uid": "1.2", "plane": "axial", "index": 3, "size": [8, 8]}"#;
+        let measure = |id: &str, shape: &str| {
+            format!(
+                r#"{{"op": "measure", "id": "{id}", {slice}, "shape": "{shape}", "points": [[1, 2], [5, 6.5]]}}"#
+            )
+        };
+        let entries = vec![
+            entry(1, &measure("ms1", "line")),
+            entry(2, &measure("ms2", "ellipse")),
+            entry(3, r#"{"op": "delete", "annotation": "ms1"}"#),
+            entry(4, &measure("ms2", "rectangle")),
+        ];
+        let c = Corrections::replay(&entries);
+        assert_eq!(c.measurements.len(), 2);
+        assert!(c.measurements["ms1"].deleted);
+        assert_eq!(c.measurements["ms2"].shape, MeasureShape::Ellipse);
+        assert_eq!(c.measurements["ms2"].points, [[1.0, 2.0], [5.0, 6.5]]);
+        assert_eq!(c.measurements["ms2"].slice.index, 3);
+        assert_eq!(
+            c.problems.len(),
+            1,
+            "a second ms2 is refused: {:?}",
+            c.problems
+        );
+        // Undoing the delete brings the line back.
+        let mut undone = entries.clone();
+        undone.push(entry(5, r#"{"op": "undo", "entry": 3}"#));
+        assert!(!Corrections::replay(&undone).measurements["ms1"].deleted);
+    }
 }
