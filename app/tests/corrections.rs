@@ -283,3 +283,58 @@ fn the_viewer_reads_the_exported_seg_back_as_an_overlay() {
         "every SEG pixel lands on its voxel (class 90, brain)"
     );
 }
+
+#[test]
+fn measurements_export_as_json_with_lps_geometry_and_numpys_figures() {
+    let dir = store("json");
+    let written = export(&dir, "json", &[]);
+    assert_eq!(written[0]["count"], 2, "{written}");
+    let path = PathBuf::from(written[0]["path"].as_str().expect("path"));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("json")).expect("parses");
+    let items = v["measurements"].as_array().expect("measurements");
+    let line = items.iter().find(|m| m["shape"] == "line").expect("line");
+    let ends: Vec<Vec<f64>> = line["points_lps"]
+        .as_array()
+        .expect("points")
+        .iter()
+        .map(|p| {
+            p.as_array()
+                .expect("xyz")
+                .iter()
+                .map(|c| c.as_f64().expect("mm"))
+                .collect()
+        })
+        .collect();
+    let apart = (0..3)
+        .map(|i| (ends[0][i] - ends[1][i]).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    let length = line["length_mm"].as_f64().expect("length");
+    assert!(
+        (apart - length).abs() < 1e-9 && length > 100.0,
+        "{apart} vs {length}"
+    );
+    assert_eq!(line["reviewer"], "dr. example");
+    // The ellipse is the measure fixture's third region: numpy's figures on the same voxels.
+    let fixture: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("tests/fixtures/measure/ct_head_invesalius.json"))
+            .expect("fixture"),
+    )
+    .expect("json");
+    let numpy = &fixture["regions"][2];
+    assert_eq!(numpy["kind"], "ellipse");
+    let ellipse = items
+        .iter()
+        .find(|m| m["shape"] == "ellipse")
+        .expect("ellipse");
+    assert_eq!(ellipse["voxels"], numpy["voxels"]);
+    assert_eq!(ellipse["unit"], "HU");
+    for key in ["mean", "sd", "min", "max", "area_mm2"] {
+        let (a, b) = (
+            ellipse[key].as_f64().expect("ours"),
+            numpy[key].as_f64().expect("numpy"),
+        );
+        assert!((a - b).abs() < 1e-9 * b.abs().max(1.0), "{key}: {a} vs {b}");
+    }
+}

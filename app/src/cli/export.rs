@@ -1,13 +1,14 @@
-//! `groundglass export --study STUDY [--store DIR] --format radgrounder|nifti|dicom-seg --out DIR
-//! [--keep-identifiers]`: the study's confirmed corrections as training data (RadGrounder format)
-//! or label images (NIfTI label maps, DICOM SEG). De-identified unless `--keep-identifiers`.
+//! `groundglass export --study STUDY [--store DIR] --format radgrounder|nifti|dicom-seg|json --out
+//! DIR [--keep-identifiers]`: the study's confirmed corrections as training data (RadGrounder
+//! format) or label images (NIfTI label maps, DICOM SEG), or its measurements as JSON (geometry in
+//! LPS, figures from the voxels). De-identified unless `--keep-identifiers`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use groundglass_feedback::export::{dicom_seg, nifti, radgrounder, Deidentify};
+use groundglass_feedback::export::{dicom_seg, measurements, nifti, radgrounder, Deidentify};
 use groundglass_feedback::{Corrections, Store};
 use groundglass_grounding::LabelMap;
 use groundglass_study::{NoProgress, SeriesSource};
@@ -19,7 +20,7 @@ pub struct ExportArgs {
     pub study: PathBuf,
     #[arg(long)]
     pub store: Option<PathBuf>,
-    /// radgrounder, nifti or dicom-seg.
+    /// radgrounder, nifti, dicom-seg (corrections) or json (measurements).
     #[arg(long)]
     pub format: String,
     #[arg(long)]
@@ -33,14 +34,14 @@ pub struct ExportArgs {
 struct Written {
     series_uid: String,
     path: PathBuf,
-    /// Slices (radgrounder), labelled voxels (nifti) or frames (dicom-seg).
+    /// Slices (radgrounder), labelled voxels (nifti), frames (dicom-seg) or measurements (json).
     count: usize,
 }
 
 pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
-    if !["radgrounder", "nifti", "dicom-seg"].contains(&args.format.as_str()) {
+    if !["radgrounder", "nifti", "dicom-seg", "json"].contains(&args.format.as_str()) {
         bail!(
-            "--format {:?}: expected radgrounder, nifti or dicom-seg",
+            "--format {:?}: expected radgrounder, nifti, dicom-seg or json",
             args.format
         );
     }
@@ -60,31 +61,61 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let classes = LabelMap::radgrounder();
     let mut written = Vec::new();
     for series in &study.series {
-        let used = corrections
-            .annotations
-            .values()
-            .any(|a| a.slice.series_uid == series.uid)
-            || corrections
-                .strokes
-                .iter()
-                .any(|s| s.slice.series_uid == series.uid);
+        let used = if args.format == "json" {
+            corrections
+                .measurements
+                .values()
+                .any(|m| !m.deleted && m.slice.series_uid == series.uid)
+        } else {
+            corrections
+                .annotations
+                .values()
+                .any(|a| a.slice.series_uid == series.uid)
+                || corrections
+                    .strokes
+                    .iter()
+                    .any(|s| s.slice.series_uid == series.uid)
+        };
         if !used {
+            continue;
+        }
+        if args.format == "json" {
+            // Every volume of a 4D series that carries measurements.
+            let mut volumes: Vec<usize> = corrections
+                .measurements
+                .values()
+                .filter(|m| !m.deleted && m.slice.series_uid == series.uid)
+                .map(|m| m.slice.volume)
+                .collect();
+            volumes.sort_unstable();
+            volumes.dedup();
+            let mut all = Vec::new();
+            for t in volumes {
+                let volume = series
+                    .load(t, &NoProgress)
+                    .with_context(|| format!("loading series {} volume {t}", series.uid))?;
+                all.extend(measurements::reports(series, &volume, t, &corrections));
+            }
+            let path = args
+                .out
+                .join(format!("{}_measurements.json", file_stem(&series.uid)));
+            let text = serde_json::to_string_pretty(&serde_json::json!({
+                "series_uid": series.uid, "measurements": all,
+            }))?;
+            let tmp = path.with_extension("json.tmp");
+            std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+            std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+            written.push(Written {
+                series_uid: series.uid.clone(),
+                path,
+                count: all.len(),
+            });
             continue;
         }
         let volume = series
             .load(0, &NoProgress)
             .with_context(|| format!("loading series {}", series.uid))?;
-        let stem: String = series
-            .uid
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '.' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+        let stem = file_stem(&series.uid);
         match args.format.as_str() {
             "radgrounder" => {
                 let n = radgrounder::export(&args.out, series, &volume, &corrections)?;
@@ -140,4 +171,17 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
     }
     println!("{}", serde_json::to_string_pretty(&written)?);
     Ok(ExitCode::SUCCESS)
+}
+
+/// A series UID as a file name (anything but letters, digits and dots becomes `_`).
+fn file_stem(uid: &str) -> String {
+    uid.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }

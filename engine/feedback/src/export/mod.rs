@@ -5,6 +5,7 @@
 //! (`Deidentify::Yes`); the caller opts out explicitly.
 
 pub mod dicom_seg;
+pub mod measurements;
 pub mod nifti;
 pub mod radgrounder;
 

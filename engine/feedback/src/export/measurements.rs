@@ -1,0 +1,67 @@
+//! The study's measurements as JSON: each with its shape, its slice, its points in slice pixels
+//! and in LPS millimetres, and its figures computed from the stored voxels (the engine's
+//! `measure`): a length, or a region's mean, SD, minimum, maximum, area and voxel count.
+
+use groundglass_study::measure::{length_mm, modality_unit, region_stats, Region, RegionStats};
+use groundglass_study::{extract, Series, Volume};
+use serde::Serialize;
+
+use crate::record::{MeasureShape, SliceRef};
+use crate::state::Corrections;
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MeasurementReport {
+    pub id: String,
+    pub shape: MeasureShape,
+    pub slice: SliceRef,
+    /// A line's ends or a region's corners, slice pixel centres.
+    pub points_px: [[f64; 2]; 2],
+    /// The same points in patient space (LPS, mm).
+    pub points_lps: [[f64; 3]; 2],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub length_mm: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", flatten)]
+    pub stats: Option<RegionStats>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit: Option<&'static str>,
+    pub reviewer: String,
+    pub at_unix_ms: u64,
+}
+
+/// The live measurements of `series` on `volume` (its volume `volume_index`), in the store's order
+/// of ids.
+pub fn reports(
+    series: &Series,
+    volume: &Volume,
+    volume_index: usize,
+    corrections: &Corrections,
+) -> Vec<MeasurementReport> {
+    corrections
+        .measurements
+        .values()
+        .filter(|m| {
+            !m.deleted && m.slice.series_uid == series.uid && m.slice.volume == volume_index
+        })
+        .map(|m| {
+            let slice = extract(volume, m.slice.plane, m.slice.index);
+            let [a, b] = m.points;
+            let (length, stats) = match m.shape {
+                MeasureShape::Line => (Some(length_mm(&slice, a, b)), None),
+                MeasureShape::Rectangle => (None, region_stats(&slice, Region::Rectangle { a, b })),
+                MeasureShape::Ellipse => (None, region_stats(&slice, Region::Ellipse { a, b })),
+            };
+            MeasurementReport {
+                id: m.id.clone(),
+                shape: m.shape,
+                slice: m.slice.clone(),
+                points_px: m.points,
+                points_lps: m.points.map(|p| slice.pixel_to_lps(p[0], p[1])),
+                length_mm: length,
+                unit: stats.map(|_| modality_unit(&series.modality)),
+                stats,
+                reviewer: m.edited_by.clone(),
+                at_unix_ms: m.edited_at_unix_ms,
+            }
+        })
+        .collect()
+}
