@@ -1,16 +1,17 @@
 //! Hand-drawn measurements on the viewports: a line with its length, a rectangle or an ellipse with
 //! its statistics (the engine's `measure`, on the slice's stored values), drawn on the viewport
-//! that shows their slice and listed in the panel. They are entries of the corrections store, so
+//! that shows their slice (and, thin, where they cross the other planes) and listed in the panel. They are entries of the corrections store, so
 //! they reload with the study and undo like every edit.
 
 use eframe::egui::{self, Align2, Color32, FontId, Pos2, Rect, Stroke};
 use groundglass_feedback::record::MeasureShape;
 use groundglass_feedback::state::Measurement;
-use groundglass_study::geometry::{dot, sub, Vec3};
+use groundglass_study::geometry::Vec3;
 use groundglass_study::measure::{length_mm, modality_unit, region_stats, Region};
 use groundglass_study::{extract, PlaneGrid, Volume};
 
 use super::editing::{ellipse, MEASURE_COLOUR};
+use super::overlay::{footprint, Footprint};
 use super::view::ViewTransform;
 use super::ViewerApp;
 
@@ -21,6 +22,9 @@ pub struct MeasurementOverlay {
     pub shape: MeasureShape,
     /// Its two points in LPS (a line's ends, a region's corners).
     pub ends: [Vec3; 2],
+    /// The region's four corners in LPS (a line's: its ends twice), for where it crosses other
+    /// slices and planes.
+    pub corners: [Vec3; 4],
     pub label: String,
 }
 
@@ -72,10 +76,16 @@ impl ViewerApp {
                 }
                 (None, None) => "…".to_string(),
             };
+            let [a, b] = m.points;
+            let corners = match m.shape {
+                MeasureShape::Line => [lps(a), lps(b), lps(b), lps(a)],
+                _ => [lps(a), lps([b[0], a[1]]), lps(b), lps([a[0], b[1]])],
+            };
             out.push(MeasurementOverlay {
                 id: m.id.clone(),
                 shape: m.shape,
-                ends: [lps(m.points[0]), lps(m.points[1])],
+                ends: [lps(a), lps(b)],
+                corners,
                 label,
             });
         }
@@ -83,25 +93,30 @@ impl ViewerApp {
     }
 }
 
-/// Draws the measurements that lie in the slice `t` shows (both points within half a slice of
-/// its plane), each with its figure beside its second point.
+/// Draws the measurements that lie in the slice `t` shows (within half a slice of its plane), each
+/// with its figure beside its second point; on other slices and planes, where they cross them: a
+/// line's crossing point, a region's crossing segment (thin, without a figure).
 pub fn draw(painter: &egui::Painter, rect: Rect, t: &ViewTransform, items: &[MeasurementOverlay]) {
-    let origin = t.grid.pixel_to_lps(t.index, 0.0, 0.0);
-    let half_slice = t.grid.spacing[2] / 2.0 + 1e-6;
     let stroke = Stroke::new(2.0, MEASURE_COLOUR);
+    let at = |p: [f64; 2]| Pos2::new(rect.min.x + p[0] as f32, rect.min.y + p[1] as f32);
     for m in items {
-        let in_plane = m
-            .ends
-            .iter()
-            .all(|p| dot(sub(*p, origin), t.grid.normal).abs() <= half_slice);
-        if !in_plane {
-            continue;
+        match footprint(t, &m.corners) {
+            Footprint::Box(_) => {}
+            Footprint::Line([p, q]) => {
+                let (p, q) = (at(p), at(q));
+                if p.distance(q) < 1.0 {
+                    painter.circle_stroke(p, 4.0, Stroke::new(1.5, MEASURE_COLOUR));
+                } else {
+                    painter.line_segment([p, q], Stroke::new(1.0, MEASURE_COLOUR));
+                }
+                continue;
+            }
+            Footprint::None => continue,
         }
-        let screen = |p: Vec3| {
-            let s = t.lps_to_screen(p);
-            Pos2::new(rect.min.x + s[0] as f32, rect.min.y + s[1] as f32)
-        };
-        let (a, b) = (screen(m.ends[0]), screen(m.ends[1]));
+        let (a, b) = (
+            at(t.lps_to_screen(m.ends[0])),
+            at(t.lps_to_screen(m.ends[1])),
+        );
         match m.shape {
             MeasureShape::Line => {
                 painter.line_segment([a, b], stroke);
@@ -119,11 +134,54 @@ pub fn draw(painter: &egui::Painter, rect: Rect, t: &ViewTransform, items: &[Mea
             }
             MeasureShape::Ellipse => ellipse(painter, Rect::from_two_pos(a, b), stroke),
         }
-        let at = Pos2::new(a.x.max(b.x) + 6.0, a.y.max(b.y));
+        let anchor = Pos2::new(a.x.max(b.x) + 6.0, a.y.max(b.y));
         let galley =
             painter.layout_no_wrap(m.label.clone(), FontId::monospace(12.0), MEASURE_COLOUR);
-        let text_rect = Align2::LEFT_BOTTOM.anchor_size(at, galley.size());
+        let text_rect = Align2::LEFT_BOTTOM.anchor_size(anchor, galley.size());
         painter.rect_filled(text_rect.expand(2.0), 2.0, Color32::from_black_alpha(160));
         painter.galley(text_rect.min, galley, MEASURE_COLOUR);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::viewer::view::ViewState;
+    use groundglass_study::{Affine, Plane, Window};
+
+    #[test]
+    fn a_line_on_an_axial_slice_crosses_the_sagittal_plane_in_a_point() {
+        // 100 x 100 x 50 voxels of 1 mm; a line along x on axial slice 10, at row 50.
+        let affine = Affine::from_axes([1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.0; 3]);
+        let grid = |plane| PlaneGrid::from_geometry([100, 100, 50], &affine, plane);
+        let axial = grid(Plane::Axial);
+        let lps = |x: f64, y: f64| axial.pixel_to_lps(10, x, y);
+        let (a, b) = (lps(20.0, 50.0), lps(80.0, 50.0));
+        let corners = [a, b, b, a];
+        let view = |plane, index| {
+            let g = grid(plane);
+            let state = ViewState {
+                index,
+                ..ViewState::new(plane, &g, Window::new(0.0, 1.0))
+            };
+            ViewTransform::new(g, &state, [400.0, 400.0])
+        };
+        assert!(matches!(
+            footprint(&view(Plane::Axial, 10), &corners),
+            Footprint::Box(_)
+        ));
+        assert_eq!(
+            footprint(&view(Plane::Axial, 12), &corners),
+            Footprint::None
+        );
+        // The sagittal slice through x = 50 meets the line at one point.
+        let sagittal = view(Plane::Sagittal, 50);
+        let Footprint::Line([p, q]) = footprint(&sagittal, &corners) else {
+            panic!("the line crosses the sagittal plane");
+        };
+        let expected = sagittal.lps_to_screen(lps(50.0, 50.0));
+        for point in [p, q] {
+            assert!((point[0] - expected[0]).abs() < 1e-6 && (point[1] - expected[1]).abs() < 1e-6);
+        }
     }
 }
