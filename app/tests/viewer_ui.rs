@@ -560,3 +560,49 @@ fn measurements_are_drawn_listed_undone_and_reloaded_with_the_study() {
     assert_eq!(live(&again), vec![(MeasureShape::Line, *line)]);
     let _ = std::fs::remove_dir_all(&store_root);
 }
+
+#[test]
+fn a_measurement_end_is_dragged_to_a_new_place_and_undone() {
+    let store_root = std::env::temp_dir().join(format!("gg-ui-handle-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&store_root);
+    let mut h = harness(Options {
+        path: Some(testdata("dicom/series/ct_head_invesalius")),
+        store_root: Some(store_root.clone()),
+        ..Default::default()
+    });
+    wait_loaded(&mut h);
+    h.hover_at(CENTRE);
+    h.key_press(Key::L);
+    h.run_steps(1);
+    let (from, to) = (CENTRE - egui::vec2(80.0, 0.0), CENTRE + egui::vec2(80.0, 0.0));
+    drag(&mut h, from, to);
+    h.key_press(Key::Escape);
+    h.run_steps(1);
+    let points = |h: &Harness<'static, ViewerApp>| {
+        let m = h.state().corrections.measurements.values().next().cloned();
+        m.expect("a measurement").points
+    };
+    let drawn = points(&h);
+    // Reading tool: grab the second end and pull it 40 points down.
+    drag(&mut h, to, to + egui::vec2(0.0, 40.0));
+    let moved = points(&h);
+    assert_eq!(moved[0], drawn[0], "the first end stays");
+    assert!(moved[1][1] > drawn[1][1] + 10.0, "{drawn:?} -> {moved:?}");
+    assert_eq!(h.state().corrections.measurements.len(), 1, "moved, not added");
+    // The figure follows: the panel shows the new length.
+    let app = h.state();
+    let volume = app.volume.clone().expect("volume");
+    let slice = groundglass_study::extract(&volume, Plane::Acquired, app.views[0].index);
+    let mm = groundglass_study::measure::length_mm(&slice, moved[0], moved[1]);
+    h.get_by_label_contains(&format!("{mm:.1} mm"));
+    h.event(Event::Key {
+        key: Key::Z,
+        physical_key: None,
+        pressed: true,
+        repeat: false,
+        modifiers: egui::Modifiers::COMMAND,
+    });
+    h.run_steps(2);
+    assert_eq!(points(&h), drawn, "undo puts the end back");
+    let _ = std::fs::remove_dir_all(&store_root);
+}

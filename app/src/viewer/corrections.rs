@@ -165,11 +165,20 @@ impl ViewerApp {
             .filter(|id| findings.iter().any(|f| &f.id == *id))
             .and_then(|id| self.corrections.annotations.get(id))
             .and_then(|a| a.box_px);
+        let slice = self.current_slice();
+        let measurements = self
+            .corrections
+            .measurements
+            .values()
+            .filter(|m| !m.deleted && Some(&m.slice) == slice.as_ref())
+            .map(|m| (m.id.clone(), m.shape, m.points))
+            .collect();
         EditInput {
             tool: self.edit.tool,
             selected_box,
             brush_radius_px: self.edit.brush_radius_px,
             colour: class_colour(Some(self.edit.class_id), 0),
+            measurements,
         }
     }
 
@@ -206,6 +215,7 @@ impl ViewerApp {
                 };
                 Edit::Move { annotation, box_px }
             }
+            EditEvent::MoveMeasurement { id, points } => Edit::MoveMeasurement { id, points },
             // The tool stays on for the next measurement (Esc goes back to reading).
             EditEvent::Measure { shape, points } => Edit::Measure {
                 id: format!(

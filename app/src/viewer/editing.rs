@@ -54,6 +54,15 @@ pub enum Drag {
     Draw { start: [f64; 2], now: [f64; 2] },
     /// A brush stroke through these pixel centres.
     Stroke { points: Vec<[f64; 2]>, erase: bool },
+    /// Point `which` (0 or 1) of measurement `id` held, its points when the drag began (pixel
+    /// centres) and where the pointer is now (pixel edges).
+    MeasureHandle {
+        id: String,
+        shape: MeasureShape,
+        which: usize,
+        points: [[f64; 2]; 2],
+        now: [f64; 2],
+    },
     /// A measurement from `start` to `now` (slice pixel edges, as `Draw`).
     Measure {
         shape: MeasureShape,
@@ -77,6 +86,9 @@ pub struct EditInput {
     pub selected_box: Option<[f64; 4]>,
     pub brush_radius_px: f64,
     pub colour: Color32,
+    /// The measurements on this slice: id, shape and points (slice pixel centres), whose points
+    /// the reading tool can drag.
+    pub measurements: Vec<(String, MeasureShape, [[f64; 2]; 2])>,
 }
 
 /// A finished gesture, in slice pixels.
@@ -91,6 +103,11 @@ pub enum EditEvent {
     /// A measurement: a line's ends or a region's corners (slice pixel centres).
     Measure {
         shape: MeasureShape,
+        points: [[f64; 2]; 2],
+    },
+    /// Measurement `id`'s points after one was dragged.
+    MoveMeasurement {
+        id: String,
         points: [[f64; 2]; 2],
     },
 }
@@ -234,14 +251,17 @@ pub fn interact(
                     start: at,
                     now: at,
                 }),
-                Tool::Read => input.selected_box.and_then(|b| {
-                    handle_at(screen_rect(t, rect, b), origin, 6.0).map(|handle| Drag::Handle {
-                        handle,
-                        start_box: b,
-                        start: at,
-                        now: at,
+                Tool::Read => input
+                    .selected_box
+                    .and_then(|b| {
+                        handle_at(screen_rect(t, rect, b), origin, 6.0).map(|handle| Drag::Handle {
+                            handle,
+                            start_box: b,
+                            start: at,
+                            now: at,
+                        })
                     })
-                }),
+                    .or_else(|| measurement_handle(t, rect, &input.measurements, origin, at)),
             };
         }
     }
@@ -252,9 +272,10 @@ pub fn interact(
     ) {
         let at = to_edges(t, rect, p);
         match d {
-            Drag::Draw { now, .. } | Drag::Handle { now, .. } | Drag::Measure { now, .. } => {
-                *now = at
-            }
+            Drag::Draw { now, .. }
+            | Drag::Handle { now, .. }
+            | Drag::Measure { now, .. }
+            | Drag::MeasureHandle { now, .. } => *now = at,
             Drag::Stroke { points, .. } => {
                 let c = [at[0] - 0.5, at[1] - 0.5];
                 if points
@@ -280,6 +301,16 @@ pub fn interact(
                 ((b[2] - b[0]) >= 1.0 && (b[3] - b[1]) >= 1.0).then_some(EditEvent::AddBox(b))
             }
             Some(Drag::Stroke { points, erase }) => Some(EditEvent::Stroke { points, erase }),
+            Some(Drag::MeasureHandle {
+                id,
+                which,
+                points,
+                now,
+                ..
+            }) => {
+                let moved = moved_points(points, which, now);
+                (moved != points).then_some(EditEvent::MoveMeasurement { id, points: moved })
+            }
             Some(Drag::Measure { shape, start, now }) => {
                 let centre = |e: [f64; 2]| [e[0] - 0.5, e[1] - 0.5];
                 let (dx, dy) = ((now[0] - start[0]).abs(), (now[1] - start[1]).abs());
@@ -331,23 +362,20 @@ pub fn interact(
                 egui::StrokeKind::Middle,
             );
         }
+        Some(Drag::MeasureHandle {
+            shape,
+            which,
+            points,
+            now,
+            ..
+        }) => {
+            let [p, q] = moved_points(*points, *which, *now);
+            let edge = |c: [f64; 2]| to_screen(t, rect, [c[0] + 0.5, c[1] + 0.5]);
+            preview_measurement(painter, *shape, edge(p), edge(q));
+        }
         Some(Drag::Measure { shape, start, now }) => {
             let (a, b) = (to_screen(t, rect, *start), to_screen(t, rect, *now));
-            let stroke = Stroke::new(2.0, MEASURE_COLOUR);
-            match shape {
-                MeasureShape::Line => {
-                    painter.line_segment([a, b], stroke);
-                }
-                MeasureShape::Rectangle => {
-                    painter.rect_stroke(
-                        Rect::from_two_pos(a, b),
-                        0.0,
-                        stroke,
-                        egui::StrokeKind::Middle,
-                    );
-                }
-                MeasureShape::Ellipse => ellipse(painter, Rect::from_two_pos(a, b), stroke),
-            }
+            preview_measurement(painter, *shape, a, b);
         }
         Some(Drag::Stroke { points, erase }) => {
             let r = (input.brush_radius_px * t.zoom * t.grid.spacing[0]) as f32;
@@ -368,6 +396,20 @@ pub fn interact(
             painter.circle_stroke(p, r, Stroke::new(1.0, Color32::WHITE));
         }
     }
+    if let (Tool::Read, None) = (input.tool, drag.as_ref()) {
+        // Grips on the measurements' points.
+        for (_, _, points) in &input.measurements {
+            for c in points {
+                let p = to_screen(t, rect, [c[0] + 0.5, c[1] + 0.5]);
+                painter.rect_stroke(
+                    Rect::from_center_size(p, egui::vec2(7.0, 7.0)),
+                    1.0,
+                    Stroke::new(1.0, MEASURE_COLOUR),
+                    egui::StrokeKind::Middle,
+                );
+            }
+        }
+    }
     if let (Tool::Read, Some(b), None) = (input.tool, input.selected_box, drag.as_ref()) {
         // Grips on the selected box.
         let s = screen_rect(t, rect, b);
@@ -385,6 +427,55 @@ pub fn interact(
         }
     }
     (drag.is_some() || event.is_some(), event)
+}
+
+/// The measurement point under the pointer (within 6 points), as a drag of it.
+fn measurement_handle(
+    t: &ViewTransform,
+    rect: Rect,
+    measurements: &[(String, MeasureShape, [[f64; 2]; 2])],
+    origin: Pos2,
+    at: [f64; 2],
+) -> Option<Drag> {
+    measurements.iter().find_map(|(id, shape, points)| {
+        let which = points
+            .iter()
+            .position(|c| to_screen(t, rect, [c[0] + 0.5, c[1] + 0.5]).distance(origin) <= 6.0)?;
+        Some(Drag::MeasureHandle {
+            id: id.clone(),
+            shape: *shape,
+            which,
+            points: *points,
+            now: at,
+        })
+    })
+}
+
+/// `points` with point `which` at the pointer (`now`, pixel edges, taken to the pixel centre
+/// grid's coordinates).
+fn moved_points(points: [[f64; 2]; 2], which: usize, now: [f64; 2]) -> [[f64; 2]; 2] {
+    let mut moved = points;
+    moved[which.min(1)] = [now[0] - 0.5, now[1] - 0.5];
+    moved
+}
+
+/// A measurement's outline between screen points `a` and `b`.
+fn preview_measurement(painter: &egui::Painter, shape: MeasureShape, a: Pos2, b: Pos2) {
+    let stroke = Stroke::new(2.0, MEASURE_COLOUR);
+    match shape {
+        MeasureShape::Line => {
+            painter.line_segment([a, b], stroke);
+        }
+        MeasureShape::Rectangle => {
+            painter.rect_stroke(
+                Rect::from_two_pos(a, b),
+                0.0,
+                stroke,
+                egui::StrokeKind::Middle,
+            );
+        }
+        MeasureShape::Ellipse => ellipse(painter, Rect::from_two_pos(a, b), stroke),
+    }
 }
 
 /// Measurements' colour: apart from the classes' palette.

@@ -67,11 +67,17 @@ impl ViewerApp {
             }
             let grid = PlaneGrid::from_layout(&layout, m.slice.plane);
             let lps = |p: [f64; 2]| grid.pixel_to_lps(m.slice.index, p[0], p[1]);
-            let label = match (self.measure_labels.get(&m.id), &self.volume) {
-                (Some(l), _) => l.clone(),
+            // Cached with the points it was computed for (a move or its undo recomputes it).
+            let cached = self
+                .measure_labels
+                .get(&m.id)
+                .filter(|(points, _)| *points == m.points);
+            let label = match (cached, &self.volume) {
+                (Some((_, l)), _) => l.clone(),
                 (None, Some(volume)) => {
                     let l = label(volume, &modality, m);
-                    self.measure_labels.insert(m.id.clone(), l.clone());
+                    self.measure_labels
+                        .insert(m.id.clone(), (m.points, l.clone()));
                     l
                 }
                 (None, None) => "…".to_string(),

@@ -125,8 +125,8 @@ pub struct ViewerApp {
     keep_views: bool,
     /// The number of the load in progress or last done (messages of earlier ones are dropped).
     load_number: u64,
-    /// Measurements' figures, by id, computed once from the slice.
-    measure_labels: std::collections::HashMap<String, String>,
+    /// Measurements' figures by id, with the points they were computed for.
+    measure_labels: std::collections::HashMap<String, ([[f64; 2]; 2], String)>,
 }
 
 impl ViewerApp {

@@ -13,6 +13,7 @@
 //! | `delete` | `annotation` | the annotation is removed |
 //! | `mask_stroke` | `slice`, `class_id`, `erase`, `radius_px`, `points` | a brush stroke on a slice |
 //! | `measure` | `id`, `slice`, `shape` (`line`, `rectangle`, `ellipse`), `points` | a measurement: a line's two ends, or two opposite corners of a region's box (slice pixel centres); `delete` with its `id` removes it |
+//! | `move_measurement` | `id`, `points` | a measurement's points moved (an end or a corner dragged) |
 //! | `undo`, `redo` | `entry` | takes back (or restores) the entry numbered `entry` |
 //!
 //! `slice` is `{"series_uid", "volume"?, "plane", "index", "size": [w, h]}`; `box_px` is `[x0, y0, x1, y1]`
@@ -75,6 +76,10 @@ pub enum Edit {
         id: String,
         slice: SliceRef,
         shape: MeasureShape,
+        points: [[f64; 2]; 2],
+    },
+    MoveMeasurement {
+        id: String,
         points: [[f64; 2]; 2],
     },
     Undo {

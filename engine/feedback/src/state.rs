@@ -213,6 +213,18 @@ impl Corrections {
                 }
                 None => self.annotation(annotation, e)?.deleted = true,
             },
+            Edit::MoveMeasurement { id, points } => {
+                if points.iter().flatten().any(|v| !v.is_finite()) {
+                    return Err(format!("measurement {id:?}: points must be numbers"));
+                }
+                let m = self
+                    .measurements
+                    .get_mut(id)
+                    .ok_or_else(|| format!("no measurement {id:?}"))?;
+                m.points = *points;
+                m.edited_by = e.reviewer.clone();
+                m.edited_at_unix_ms = e.at_unix_ms;
+            }
             Edit::Measure {
                 id,
                 slice,
@@ -443,6 +455,14 @@ mod tests {
             entry(2, &measure("ms2", "ellipse")),
             entry(3, r#"{"op": "delete", "annotation": "ms1"}"#),
             entry(4, &measure("ms2", "rectangle")),
+            entry(
+                5,
+                r#"{"op": "move_measurement", "id": "ms2", "points": [[0, 0], [3, 4]]}"#,
+            ),
+            entry(
+                6,
+                r#"{"op": "move_measurement", "id": "nope", "points": [[0, 0], [3, 4]]}"#,
+            ),
         ];
         let c = Corrections::replay(&entries);
         assert_eq!(c.measurements.len(), 2);
