@@ -574,7 +574,10 @@ fn a_measurement_end_is_dragged_to_a_new_place_and_undone() {
     h.hover_at(CENTRE);
     h.key_press(Key::L);
     h.run_steps(1);
-    let (from, to) = (CENTRE - egui::vec2(80.0, 0.0), CENTRE + egui::vec2(80.0, 0.0));
+    let (from, to) = (
+        CENTRE - egui::vec2(80.0, 0.0),
+        CENTRE + egui::vec2(80.0, 0.0),
+    );
     drag(&mut h, from, to);
     h.key_press(Key::Escape);
     h.run_steps(1);
@@ -588,7 +591,11 @@ fn a_measurement_end_is_dragged_to_a_new_place_and_undone() {
     let moved = points(&h);
     assert_eq!(moved[0], drawn[0], "the first end stays");
     assert!(moved[1][1] > drawn[1][1] + 10.0, "{drawn:?} -> {moved:?}");
-    assert_eq!(h.state().corrections.measurements.len(), 1, "moved, not added");
+    assert_eq!(
+        h.state().corrections.measurements.len(),
+        1,
+        "moved, not added"
+    );
     // The figure follows: the panel shows the new length.
     let app = h.state();
     let volume = app.volume.clone().expect("volume");

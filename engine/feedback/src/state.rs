@@ -468,17 +468,24 @@ mod tests {
         assert_eq!(c.measurements.len(), 2);
         assert!(c.measurements["ms1"].deleted);
         assert_eq!(c.measurements["ms2"].shape, MeasureShape::Ellipse);
-        assert_eq!(c.measurements["ms2"].points, [[1.0, 2.0], [5.0, 6.5]]);
+        assert_eq!(
+            c.measurements["ms2"].points,
+            [[0.0, 0.0], [3.0, 4.0]],
+            "moved"
+        );
         assert_eq!(c.measurements["ms2"].slice.index, 3);
         assert_eq!(
             c.problems.len(),
-            1,
-            "a second ms2 is refused: {:?}",
+            2,
+            "a second ms2 and a move of nothing are refused: {:?}",
             c.problems
         );
-        // Undoing the delete brings the line back.
+        // Undoing the delete brings the line back; undoing the move, the ellipse's points.
         let mut undone = entries.clone();
-        undone.push(entry(5, r#"{"op": "undo", "entry": 3}"#));
-        assert!(!Corrections::replay(&undone).measurements["ms1"].deleted);
+        undone.push(entry(7, r#"{"op": "undo", "entry": 3}"#));
+        undone.push(entry(8, r#"{"op": "undo", "entry": 5}"#));
+        let c = Corrections::replay(&undone);
+        assert!(!c.measurements["ms1"].deleted);
+        assert_eq!(c.measurements["ms2"].points, [[1.0, 2.0], [5.0, 6.5]]);
     }
 }
