@@ -613,3 +613,59 @@ fn a_measurement_end_is_dragged_to_a_new_place_and_undone() {
     assert_eq!(points(&h), drawn, "undo puts the end back");
     let _ = std::fs::remove_dir_all(&store_root);
 }
+
+#[test]
+fn a_damaged_journal_keeps_the_other_measurements_and_says_what_it_left_out() {
+    let store_root = std::env::temp_dir().join(format!("gg-ui-damage-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&store_root);
+    let options = Options {
+        path: Some(testdata("dicom/series/ct_head_invesalius")),
+        store_root: Some(store_root.clone()),
+        ..Default::default()
+    };
+    let mut h = harness(options.clone());
+    wait_loaded(&mut h);
+    h.hover_at(CENTRE);
+    h.key_press(Key::L);
+    h.run_steps(1);
+    for dy in [-60.0, 0.0, 60.0] {
+        let y = egui::vec2(0.0, dy);
+        drag(
+            &mut h,
+            CENTRE - egui::vec2(80.0, 0.0) + y,
+            CENTRE + egui::vec2(80.0, 0.0) + y,
+        );
+    }
+    assert_eq!(h.state().corrections.measurements.len(), 3);
+    drop(h);
+    // A stray write in the middle of the journal: a byte of the second entry flipped.
+    let journal = std::fs::read_dir(&store_root)
+        .expect("store root")
+        .filter_map(Result::ok)
+        .map(|e| e.path().join("journal.bin"))
+        .find(|p| p.exists())
+        .expect("a journal");
+    let mut bytes = std::fs::read(&journal).expect("journal");
+    let first = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
+    bytes[8 + first + 20] ^= 0x40;
+    std::fs::write(&journal, &bytes).expect("damage");
+    let mut again = harness(options);
+    wait_loaded(&mut again);
+    assert_eq!(
+        again.state().corrections.measurements.len(),
+        2,
+        "the first and the third"
+    );
+    let said: Vec<&str> = again
+        .state()
+        .notices
+        .iter()
+        .map(|n| n.text.as_str())
+        .collect();
+    assert!(
+        said.iter()
+            .any(|t| t.contains("damaged bytes between entries 1 and 3") && t.contains("kept as")),
+        "{said:?}"
+    );
+    let _ = std::fs::remove_dir_all(&store_root);
+}

@@ -40,6 +40,25 @@ impl ViewerApp {
                         ),
                     );
                 }
+                if !store.damage.is_empty() {
+                    let what: Vec<String> = store.damage.iter().map(|d| d.to_string()).collect();
+                    self.notice(
+                        true,
+                        format!(
+                            "corrections store {}: {} were left out; every other entry is kept{}",
+                            dir.display(),
+                            what.join(", "),
+                            store
+                                .damaged_copy
+                                .as_ref()
+                                .map(|p| format!(
+                                    " (the damaged journal is kept as {})",
+                                    p.display()
+                                ))
+                                .unwrap_or_default()
+                        ),
+                    );
+                }
                 self.corrections = Corrections::replay(store.entries());
                 self.next_answer_id = self
                     .corrections

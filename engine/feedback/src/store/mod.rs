@@ -43,6 +43,32 @@ pub struct Store {
     in_journal: usize,
     /// Bytes of a torn record dropped when the store was opened.
     pub recovered_bytes: u64,
+    /// Damaged records left out when the store was opened (the entries around them are kept),
+    /// and where the damaged journal was kept.
+    pub damage: Vec<StoreDamage>,
+    pub damaged_copy: Option<PathBuf>,
+}
+
+/// A damaged stretch of the journal, between two entries that were kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreDamage {
+    pub bytes: u64,
+    /// The entries kept on either side (`None` at the start or the end).
+    pub after_seq: Option<u64>,
+    pub before_seq: Option<u64>,
+}
+
+impl std::fmt::Display for StoreDamage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let seq = |s: Option<u64>| s.map_or("none".to_string(), |s| s.to_string());
+        write!(
+            f,
+            "{} damaged bytes between entries {} and {}",
+            self.bytes,
+            seq(self.after_seq),
+            seq(self.before_seq)
+        )
+    }
 }
 
 /// The store folder for a study key under the platform's data directory
@@ -93,24 +119,40 @@ impl Store {
         let (journal, recovered) = Journal::open(&journal_path)?;
         let last = entries.last().map(|e| e.seq).unwrap_or(0);
         let mut in_journal = 0;
+        let mut seqs = Vec::with_capacity(recovered.records.len());
         for record in recovered.records {
             let entry: Entry =
                 serde_json::from_slice(&record).map_err(|e| StoreError::Corrupt {
                     path: journal_path.clone(),
                     message: format!("entry after {}: {e}", entries.len()),
                 })?;
+            seqs.push(entry.seq);
             // Entries already in the snapshot (a crash between snapshot and journal reset).
             if entry.seq > last {
                 entries.push(entry);
                 in_journal += 1;
             }
         }
+        let damage = recovered
+            .damaged
+            .iter()
+            .map(|d| StoreDamage {
+                bytes: d.bytes,
+                after_seq: d
+                    .after_records
+                    .checked_sub(1)
+                    .and_then(|i| seqs.get(i).copied()),
+                before_seq: seqs.get(d.after_records).copied(),
+            })
+            .collect();
         Ok(Store {
             dir: dir.to_path_buf(),
             journal,
             entries,
             in_journal,
             recovered_bytes: recovered.dropped_bytes,
+            damage,
+            damaged_copy: recovered.damaged_copy,
         })
     }
 
@@ -249,6 +291,55 @@ mod tests {
         s.append(accept(9), "dr").expect("append after recovery");
         drop(s);
         assert_eq!(Store::open(&dir).expect("reopen").entries().len(), 4);
+    }
+
+    #[test]
+    fn a_damaged_record_in_the_middle_loses_only_itself_and_the_file_is_kept() {
+        let dir = tmp("damaged");
+        {
+            let mut s = Store::open(&dir).expect("open");
+            for i in 0..5 {
+                s.append(accept(i), "dr").expect("append");
+            }
+        }
+        // One flipped byte inside the third record's payload.
+        let journal = dir.join("journal.bin");
+        let mut bytes = std::fs::read(&journal).expect("read");
+        let third = {
+            let mut at = 0;
+            for _ in 0..2 {
+                let len =
+                    u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+                at += 8 + len as usize;
+            }
+            at
+        };
+        bytes[third + 12] ^= 0x55;
+        std::fs::write(&journal, &bytes).expect("write");
+        let mut s = Store::open(&dir).expect("reopen");
+        let seqs: Vec<u64> = s.entries().iter().map(|e| e.seq).collect();
+        assert_eq!(
+            seqs,
+            vec![1, 2, 4, 5],
+            "every intact entry before and after it"
+        );
+        assert_eq!(s.recovered_bytes, 0);
+        assert_eq!(s.damage.len(), 1);
+        assert_eq!(
+            s.damage[0].to_string(),
+            format!(
+                "{} damaged bytes between entries 2 and 4",
+                s.damage[0].bytes
+            )
+        );
+        let copy = s.damaged_copy.clone().expect("the damaged file is kept");
+        assert_eq!(std::fs::read(&copy).expect("copy"), bytes);
+        // Appends go on cleanly, and the next open finds nothing wrong.
+        s.append(accept(9), "dr").expect("append after recovery");
+        drop(s);
+        let again = Store::open(&dir).expect("reopen");
+        assert_eq!(again.entries().len(), 5);
+        assert!(again.damage.is_empty() && again.recovered_bytes == 0);
     }
 
     #[test]
