@@ -156,8 +156,17 @@ impl Journal {
         frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
         frame.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
         frame.extend_from_slice(payload);
-        self.file.write_all(&frame).map_err(io)?;
-        self.file.sync_data().map_err(io)?;
+        if let Err(e) = self
+            .file
+            .write_all(&frame)
+            .and_then(|()| self.file.sync_data())
+        {
+            // A full disk or a write error: take back whatever part of the frame got in, so
+            // the next append follows the last good record (nothing earlier is touched).
+            let _ = self.file.set_len(self.len);
+            let _ = self.file.seek(SeekFrom::Start(self.len));
+            return Err(io(e));
+        }
         self.len += frame.len() as u64;
         Ok(())
     }
