@@ -50,6 +50,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
         bail!("no corrections store at {}", dir.display());
     }
     let store = Store::open(&dir)?;
+    super::review::report_store_damage(&dir, &store);
     let corrections = Corrections::replay(store.entries());
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;

@@ -46,6 +46,30 @@ struct Applied {
     problems: Vec<String>,
 }
 
+/// Tells the user, on stderr, what opening the store at `dir` had to leave out (a damaged
+/// record in the journal, or an unfinished last write).
+pub fn report_store_damage(dir: &Path, store: &Store) {
+    for d in &store.damage {
+        eprintln!(
+            "groundglass: corrections store {}: {d} were left out",
+            dir.display()
+        );
+    }
+    if let Some(copy) = &store.damaged_copy {
+        eprintln!(
+            "groundglass: the damaged journal is kept as {}",
+            copy.display()
+        );
+    }
+    if store.recovered_bytes > 0 {
+        eprintln!(
+            "groundglass: corrections store {}: an unfinished last write ({} bytes) was dropped",
+            dir.display(),
+            store.recovered_bytes
+        );
+    }
+}
+
 /// The store folder for `study`: `--store`, or the default one keyed by the study's series.
 pub fn store_dir(
     study: &Path,
@@ -110,6 +134,7 @@ pub fn run(args: ReviewArgs) -> anyhow::Result<ExitCode> {
         entries.push(entry);
     }
     let mut store = Store::open(&dir)?;
+    super::review::report_store_damage(&dir, &store);
     let applied = entries.len();
     for entry in entries {
         store.append_entry(entry)?;
