@@ -491,16 +491,22 @@ fn drag(h: &mut Harness<'static, ViewerApp>, from: Pos2, to: Pos2) {
     h.run_steps(2);
 }
 
-#[test]
-fn measurements_are_drawn_listed_undone_and_reloaded_with_the_study() {
-    use groundglass_feedback::record::MeasureShape;
-    let store_root = std::env::temp_dir().join(format!("gg-ui-measure-{}", std::process::id()));
+/// Options for the head CT with its corrections store in a fresh folder of its own.
+fn ct_with_store(name: &str) -> (Options, PathBuf) {
+    let store_root = std::env::temp_dir().join(format!("gg-ui-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&store_root);
     let options = Options {
         path: Some(testdata("dicom/series/ct_head_invesalius")),
         store_root: Some(store_root.clone()),
         ..Default::default()
     };
+    (options, store_root)
+}
+
+#[test]
+fn measurements_are_drawn_listed_undone_and_reloaded_with_the_study() {
+    use groundglass_feedback::record::MeasureShape;
+    let (options, store_root) = ct_with_store("measure");
     let mut h = harness(options.clone());
     wait_loaded(&mut h);
     h.hover_at(CENTRE);
@@ -563,13 +569,8 @@ fn measurements_are_drawn_listed_undone_and_reloaded_with_the_study() {
 
 #[test]
 fn a_measurement_end_is_dragged_to_a_new_place_and_undone() {
-    let store_root = std::env::temp_dir().join(format!("gg-ui-handle-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&store_root);
-    let mut h = harness(Options {
-        path: Some(testdata("dicom/series/ct_head_invesalius")),
-        store_root: Some(store_root.clone()),
-        ..Default::default()
-    });
+    let (options, store_root) = ct_with_store("handle");
+    let mut h = harness(options);
     wait_loaded(&mut h);
     h.hover_at(CENTRE);
     h.key_press(Key::L);
@@ -616,13 +617,7 @@ fn a_measurement_end_is_dragged_to_a_new_place_and_undone() {
 
 #[test]
 fn a_damaged_journal_keeps_the_other_measurements_and_says_what_it_left_out() {
-    let store_root = std::env::temp_dir().join(format!("gg-ui-damage-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&store_root);
-    let options = Options {
-        path: Some(testdata("dicom/series/ct_head_invesalius")),
-        store_root: Some(store_root.clone()),
-        ..Default::default()
-    };
+    let (options, store_root) = ct_with_store("damage");
     let mut h = harness(options.clone());
     wait_loaded(&mut h);
     h.hover_at(CENTRE);

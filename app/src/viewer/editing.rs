@@ -371,11 +371,11 @@ pub fn interact(
         }) => {
             let [p, q] = moved_points(*points, *which, *now);
             let edge = |c: [f64; 2]| to_screen(t, rect, [c[0] + 0.5, c[1] + 0.5]);
-            preview_measurement(painter, *shape, edge(p), edge(q));
+            measurement_outline(painter, *shape, edge(p), edge(q));
         }
         Some(Drag::Measure { shape, start, now }) => {
             let (a, b) = (to_screen(t, rect, *start), to_screen(t, rect, *now));
-            preview_measurement(painter, *shape, a, b);
+            measurement_outline(painter, *shape, a, b);
         }
         Some(Drag::Stroke { points, erase }) => {
             let r = (input.brush_radius_px * t.zoom * t.grid.spacing[0]) as f32;
@@ -459,8 +459,8 @@ fn moved_points(points: [[f64; 2]; 2], which: usize, now: [f64; 2]) -> [[f64; 2]
     moved
 }
 
-/// A measurement's outline between screen points `a` and `b`.
-fn preview_measurement(painter: &egui::Painter, shape: MeasureShape, a: Pos2, b: Pos2) {
+/// A measurement's outline between screen points `a` and `b` (its ends, or its box's corners).
+pub fn measurement_outline(painter: &egui::Painter, shape: MeasureShape, a: Pos2, b: Pos2) {
     let stroke = Stroke::new(2.0, MEASURE_COLOUR);
     match shape {
         MeasureShape::Line => {

@@ -10,7 +10,7 @@ use groundglass_study::geometry::Vec3;
 use groundglass_study::measure::{length_mm, modality_unit, region_stats, Region};
 use groundglass_study::{extract, PlaneGrid, Volume};
 
-use super::editing::{ellipse, MEASURE_COLOUR};
+use super::editing::{measurement_outline, MEASURE_COLOUR};
 use super::overlay::{footprint, Footprint};
 use super::view::ViewTransform;
 use super::ViewerApp;
@@ -103,7 +103,6 @@ impl ViewerApp {
 /// with its figure beside its second point; on other slices and planes, where they cross them: a
 /// line's crossing point, a region's crossing segment (thin, without a figure).
 pub fn draw(painter: &egui::Painter, rect: Rect, t: &ViewTransform, items: &[MeasurementOverlay]) {
-    let stroke = Stroke::new(2.0, MEASURE_COLOUR);
     let at = |p: [f64; 2]| Pos2::new(rect.min.x + p[0] as f32, rect.min.y + p[1] as f32);
     for m in items {
         match footprint(t, &m.corners) {
@@ -123,22 +122,11 @@ pub fn draw(painter: &egui::Painter, rect: Rect, t: &ViewTransform, items: &[Mea
             at(t.lps_to_screen(m.ends[0])),
             at(t.lps_to_screen(m.ends[1])),
         );
-        match m.shape {
-            MeasureShape::Line => {
-                painter.line_segment([a, b], stroke);
-                for p in [a, b] {
-                    painter.circle_filled(p, 3.0, MEASURE_COLOUR);
-                }
+        measurement_outline(painter, m.shape, a, b);
+        if m.shape == MeasureShape::Line {
+            for p in [a, b] {
+                painter.circle_filled(p, 3.0, MEASURE_COLOUR);
             }
-            MeasureShape::Rectangle => {
-                painter.rect_stroke(
-                    Rect::from_two_pos(a, b),
-                    0.0,
-                    stroke,
-                    egui::StrokeKind::Middle,
-                );
-            }
-            MeasureShape::Ellipse => ellipse(painter, Rect::from_two_pos(a, b), stroke),
         }
         let anchor = Pos2::new(a.x.max(b.x) + 6.0, a.y.max(b.y));
         let galley =
