@@ -35,6 +35,16 @@ fn measure(args: &[&str]) -> Result<serde_json::Value, String> {
     serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
 }
 
+/// A fixture's coordinates as the command line takes them: "x0,y0,x1,y1".
+fn csv(numbers: &serde_json::Value) -> String {
+    let numbers = numbers.as_array().expect("numbers");
+    numbers
+        .iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 fn close(got: &serde_json::Value, expected: &serde_json::Value, key: &str, tol: f64) {
     let (g, e) = (got[key].as_f64(), expected[key].as_f64());
     let (Some(g), Some(e)) = (g, e) else {
@@ -50,28 +60,18 @@ fn close(got: &serde_json::Value, expected: &serde_json::Value, key: &str, tol: 
 fn region_statistics_equal_numpys_on_the_same_voxels() {
     let f = fixture();
     for region in f["regions"].as_array().expect("regions") {
-        let b: Vec<String> = region["box"]
-            .as_array()
-            .expect("box")
-            .iter()
-            .map(|v| v.to_string())
-            .collect();
+        let b = csv(&region["box"]);
         let option = format!("--{}", region["kind"].as_str().expect("kind"));
-        let got = measure(&[&option, &b.join(",")]).expect("measure");
-        assert_eq!(got["voxels"], region["voxels"], "{option} {b:?}: {got}");
+        let got = measure(&[&option, &b]).expect("measure");
+        assert_eq!(got["voxels"], region["voxels"], "{option} {b}: {got}");
         assert_eq!(got["unit"], "HU");
         for key in ["mean", "sd", "min", "max", "area_mm2"] {
             close(&got, region, key, 1e-9);
         }
     }
     for line in f["lines"].as_array().expect("lines") {
-        let l: Vec<String> = line["line"]
-            .as_array()
-            .expect("line")
-            .iter()
-            .map(|v| v.to_string())
-            .collect();
-        let got = measure(&["--line", &l.join(",")]).expect("measure");
+        let l = csv(&line["line"]);
+        let got = measure(&["--line", &l]).expect("measure");
         close(&got, line, "length_mm", 1e-9);
     }
 }
@@ -81,17 +81,12 @@ fn lengths_on_an_oblique_series_equal_the_patient_positions_distance() {
     let f = fixture();
     let o = &f["oblique"];
     for line in o["lines"].as_array().expect("lines") {
-        let l: Vec<String> = line["line"]
-            .as_array()
-            .expect("line")
-            .iter()
-            .map(|v| v.to_string())
-            .collect();
+        let l = csv(&line["line"]);
         let out = bin()
             .arg("measure")
             .arg(root(o["series"].as_str().expect("series")))
             .args(["--index", &o["index"].to_string(), "--json", "--line"])
-            .arg(l.join(","))
+            .arg(&l)
             .output()
             .expect("run");
         assert!(

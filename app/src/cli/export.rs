@@ -50,7 +50,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
         bail!("no corrections store at {}", dir.display());
     }
     let store = Store::open(&dir)?;
-    super::review::report_store_damage(&dir, &store);
+    super::review::report_store_damage(&store);
     let corrections = Corrections::replay(store.entries());
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
@@ -62,32 +62,17 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let classes = LabelMap::radgrounder();
     let mut written = Vec::new();
     for series in &study.series {
-        let used = if args.format == "json" {
-            corrections
-                .measurements
-                .values()
-                .any(|m| !m.deleted && m.slice.series_uid == series.uid)
-        } else {
-            corrections
-                .annotations
-                .values()
-                .any(|a| a.slice.series_uid == series.uid)
-                || corrections
-                    .strokes
-                    .iter()
-                    .any(|s| s.slice.series_uid == series.uid)
-        };
-        if !used {
-            continue;
-        }
         if args.format == "json" {
-            // Every volume of a 4D series that carries measurements.
+            // Every volume (time point) of the series that carries measurements.
             let mut volumes: Vec<usize> = corrections
                 .measurements
                 .values()
                 .filter(|m| !m.deleted && m.slice.series_uid == series.uid)
                 .map(|m| m.slice.volume)
                 .collect();
+            if volumes.is_empty() {
+                continue;
+            }
             volumes.sort_unstable();
             volumes.dedup();
             let mut all = Vec::new();
@@ -111,6 +96,17 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
                 path,
                 count: all.len(),
             });
+            continue;
+        }
+        let used = corrections
+            .annotations
+            .values()
+            .any(|a| a.slice.series_uid == series.uid)
+            || corrections
+                .strokes
+                .iter()
+                .any(|s| s.slice.series_uid == series.uid);
+        if !used {
             continue;
         }
         let volume = series

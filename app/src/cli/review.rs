@@ -46,27 +46,10 @@ struct Applied {
     problems: Vec<String>,
 }
 
-/// Tells the user, on stderr, what opening the store at `dir` had to leave out (a damaged
-/// record in the journal, or an unfinished last write).
-pub fn report_store_damage(dir: &Path, store: &Store) {
-    for d in &store.damage {
-        eprintln!(
-            "groundglass: corrections store {}: {d} were left out",
-            dir.display()
-        );
-    }
-    if let Some(copy) = &store.damaged_copy {
-        eprintln!(
-            "groundglass: the damaged journal is kept as {}",
-            copy.display()
-        );
-    }
-    if store.recovered_bytes > 0 {
-        eprintln!(
-            "groundglass: corrections store {}: an unfinished last write ({} bytes) was dropped",
-            dir.display(),
-            store.recovered_bytes
-        );
+/// Tells the user, on stderr, what opening the store had to leave out.
+pub fn report_store_damage(store: &Store) {
+    for (_, text) in store.recovery_notes() {
+        eprintln!("groundglass: {text}");
     }
 }
 
@@ -134,7 +117,7 @@ pub fn run(args: ReviewArgs) -> anyhow::Result<ExitCode> {
         entries.push(entry);
     }
     let mut store = Store::open(&dir)?;
-    super::review::report_store_damage(&dir, &store);
+    report_store_damage(&store);
     let applied = entries.len();
     for entry in entries {
         store.append_entry(entry)?;

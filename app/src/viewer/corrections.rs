@@ -30,34 +30,8 @@ impl ViewerApp {
         };
         match Store::open(&dir) {
             Ok(store) => {
-                if store.recovered_bytes > 0 {
-                    self.notice(
-                        false,
-                        format!(
-                            "corrections store {}: an unfinished last write ({} bytes) was dropped",
-                            dir.display(),
-                            store.recovered_bytes
-                        ),
-                    );
-                }
-                if !store.damage.is_empty() {
-                    let what: Vec<String> = store.damage.iter().map(|d| d.to_string()).collect();
-                    self.notice(
-                        true,
-                        format!(
-                            "corrections store {}: {} were left out; every other entry is kept{}",
-                            dir.display(),
-                            what.join(", "),
-                            store
-                                .damaged_copy
-                                .as_ref()
-                                .map(|p| format!(
-                                    " (the damaged journal is kept as {})",
-                                    p.display()
-                                ))
-                                .unwrap_or_default()
-                        ),
-                    );
+                for (lost, text) in store.recovery_notes() {
+                    self.notice(lost, text);
                 }
                 self.corrections = Corrections::replay(store.entries());
                 self.next_answer_id = self

@@ -4,10 +4,11 @@
 //! they reload with the study and undo like every edit.
 
 use eframe::egui::{self, Align2, Color32, FontId, Pos2, Rect, Stroke};
+use groundglass_feedback::export::measurements::{figures, Figures};
 use groundglass_feedback::record::MeasureShape;
 use groundglass_feedback::state::Measurement;
 use groundglass_study::geometry::Vec3;
-use groundglass_study::measure::{length_mm, modality_unit, region_stats, Region};
+use groundglass_study::measure::modality_unit;
 use groundglass_study::{extract, PlaneGrid, Volume};
 
 use super::editing::{measurement_outline, MEASURE_COLOUR};
@@ -31,21 +32,16 @@ pub struct MeasurementOverlay {
 /// The figure a measurement shows: "23.4 mm", or "mean 31.2 HU, SD 4.0, 126.6 mm²".
 pub fn label(volume: &Volume, modality: &str, m: &Measurement) -> String {
     let slice = extract(volume, m.slice.plane, m.slice.index);
-    let [a, b] = m.points;
-    let region = match m.shape {
-        MeasureShape::Line => return format!("{:.1} mm", length_mm(&slice, a, b)),
-        MeasureShape::Rectangle => Region::Rectangle { a, b },
-        MeasureShape::Ellipse => Region::Ellipse { a, b },
-    };
-    match region_stats(&slice, region) {
-        Some(s) => format!(
+    match figures(&slice, m) {
+        Figures::Length(mm) => format!("{mm:.1} mm"),
+        Figures::Region(Some(s)) => format!(
             "mean {:.1} {}, SD {:.1}, {:.1} mm²",
             s.mean,
             modality_unit(modality),
             s.sd,
             s.area_mm2
         ),
-        None => "no pixel inside".to_string(),
+        Figures::Region(None) => "no pixel inside".to_string(),
     }
 }
 

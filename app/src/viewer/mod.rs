@@ -592,12 +592,8 @@ impl ViewerApp {
                     );
                     ui.horizontal(|ui| {
                         use groundglass_study::slab::Projection;
-                        for (p, name) in [
-                            (Projection::Max, "MIP"),
-                            (Projection::Min, "MinIP"),
-                            (Projection::Mean, "Mean"),
-                        ] {
-                            ui.radio_value(&mut view.projection, p, name);
+                        for p in [Projection::Max, Projection::Min, Projection::Mean] {
+                            ui.radio_value(&mut view.projection, p, p.label());
                         }
                     });
                 }

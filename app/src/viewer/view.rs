@@ -79,12 +79,9 @@ impl ViewState {
     /// zero or negative), the number of samples, and the projection's code (0 max, 1 min, 2
     /// mean); `None` for a single slice.
     pub fn slab_samples(&self, grid: &PlaneGrid) -> Option<[f32; 3]> {
-        // The count a slab of this thickness holds away from the volume's ends.
-        let centre = grid.count / 2;
-        let mut unbounded = *grid;
-        unbounded.count = usize::MAX;
-        let range = groundglass_study::slab::slab_slices(&unbounded, centre, self.slab_mm);
-        let (first, n) = (*range.start() as f32 - centre as f32, range.count());
+        // Centred as `slab_slices` centres it; the shader skips samples outside the volume.
+        let n = groundglass_study::slab::slab_len(grid.spacing[2], self.slab_mm);
+        let first = -(((n - 1) / 2) as f32);
         let code = match self.projection {
             Projection::Max => 0.0,
             Projection::Min => 1.0,

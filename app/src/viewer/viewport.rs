@@ -343,12 +343,7 @@ fn draw_overlays(
     );
     let position = dot_position(t);
     let slab = if view.slab_samples(&t.grid).is_some() {
-        let name = match view.projection {
-            groundglass_study::slab::Projection::Max => "MIP",
-            groundglass_study::slab::Projection::Min => "MinIP",
-            groundglass_study::slab::Projection::Mean => "Mean",
-        };
-        format!("  {name} {:.0} mm", view.slab_mm)
+        format!("  {} {:.0} mm", view.projection.label(), view.slab_mm)
     } else {
         String::new()
     };

@@ -32,10 +32,28 @@ impl Projection {
             Projection::Mean => "mean",
         }
     }
+    /// As radiologists read it on screen: "MIP", "MinIP", "Mean".
+    pub fn label(self) -> &'static str {
+        match self {
+            Projection::Max => "MIP",
+            Projection::Min => "MinIP",
+            Projection::Mean => "Mean",
+        }
+    }
 }
 
-/// The slices of `grid` in a slab `thickness_mm` thick centred on slice `index`: as many as the
-/// thickness holds at the plane's slice spacing (at least the one slice), cut at the volume's ends.
+/// Slices in a slab `thickness_mm` thick at `spacing_mm` between slices: as many as it holds, at
+/// least one.
+pub fn slab_len(spacing_mm: f64, thickness_mm: f64) -> usize {
+    if thickness_mm.is_finite() && thickness_mm > 0.0 {
+        ((thickness_mm / spacing_mm.max(1e-6)).round() as usize).max(1)
+    } else {
+        1
+    }
+}
+
+/// The slices of `grid` in a slab `thickness_mm` thick centred on slice `index` ([`slab_len`] of
+/// them at the plane's slice spacing, the extra one after it when even), cut at the volume's ends.
 pub fn slab_slices(
     grid: &PlaneGrid,
     index: usize,
@@ -43,11 +61,7 @@ pub fn slab_slices(
 ) -> std::ops::RangeInclusive<usize> {
     let last = grid.count.saturating_sub(1);
     let index = index.min(last);
-    let n = if thickness_mm.is_finite() && thickness_mm > 0.0 {
-        ((thickness_mm / grid.spacing[2].max(1e-6)).round() as usize).max(1)
-    } else {
-        1
-    };
+    let n = slab_len(grid.spacing[2], thickness_mm);
     let first = index.saturating_sub((n - 1) / 2);
     first..=(index + n / 2).min(last)
 }

@@ -3,11 +3,11 @@
 //! `measure`): a length, or a region's mean, SD, minimum, maximum, area and voxel count.
 
 use groundglass_study::measure::{length_mm, modality_unit, region_stats, Region, RegionStats};
-use groundglass_study::{extract, Series, Volume};
+use groundglass_study::{extract, Series, SliceImage, Volume};
 use serde::Serialize;
 
 use crate::record::{MeasureShape, SliceRef};
-use crate::state::Corrections;
+use crate::state::{Corrections, Measurement};
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct MeasurementReport {
@@ -28,6 +28,25 @@ pub struct MeasurementReport {
     pub at_unix_ms: u64,
 }
 
+/// What a measurement measures on its slice.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Figures {
+    Length(f64),
+    /// `None` when no pixel centre lies inside.
+    Region(Option<RegionStats>),
+}
+
+/// The figures of `m` on `slice`, the slice it was drawn on (the viewer's label and this export
+/// both read them here).
+pub fn figures(slice: &SliceImage, m: &Measurement) -> Figures {
+    let [a, b] = m.points;
+    match m.shape {
+        MeasureShape::Line => Figures::Length(length_mm(slice, a, b)),
+        MeasureShape::Rectangle => Figures::Region(region_stats(slice, Region::Rectangle { a, b })),
+        MeasureShape::Ellipse => Figures::Region(region_stats(slice, Region::Ellipse { a, b })),
+    }
+}
+
 /// The live measurements of `series` on `volume` (its volume `volume_index`), in the store's order
 /// of ids.
 pub fn reports(
@@ -44,11 +63,9 @@ pub fn reports(
         })
         .map(|m| {
             let slice = extract(volume, m.slice.plane, m.slice.index);
-            let [a, b] = m.points;
-            let (length, stats) = match m.shape {
-                MeasureShape::Line => (Some(length_mm(&slice, a, b)), None),
-                MeasureShape::Rectangle => (None, region_stats(&slice, Region::Rectangle { a, b })),
-                MeasureShape::Ellipse => (None, region_stats(&slice, Region::Ellipse { a, b })),
+            let (length, stats) = match figures(&slice, m) {
+                Figures::Length(mm) => (Some(mm), None),
+                Figures::Region(stats) => (None, stats),
             };
             MeasurementReport {
                 id: m.id.clone(),

@@ -160,6 +160,40 @@ impl Store {
         &self.dir
     }
 
+    /// What opening had to leave out, as the user is told it (the viewer's notices, the CLI's
+    /// stderr): `true` with damaged records (entries lost), `false` with an unfinished last write
+    /// (never acknowledged).
+    pub fn recovery_notes(&self) -> Vec<(bool, String)> {
+        let mut notes = Vec::new();
+        if self.recovered_bytes > 0 {
+            notes.push((
+                false,
+                format!(
+                    "corrections store {}: an unfinished last write ({} bytes) was dropped",
+                    self.dir.display(),
+                    self.recovered_bytes
+                ),
+            ));
+        }
+        if !self.damage.is_empty() {
+            let what: Vec<String> = self.damage.iter().map(|d| d.to_string()).collect();
+            let kept = self
+                .damaged_copy
+                .as_ref()
+                .map(|p| format!(" (the damaged journal is kept as {})", p.display()))
+                .unwrap_or_default();
+            notes.push((
+                true,
+                format!(
+                    "corrections store {}: {} were left out; every other entry is kept{kept}",
+                    self.dir.display(),
+                    what.join(", ")
+                ),
+            ));
+        }
+        notes
+    }
+
     pub fn entries(&self) -> &[Entry] {
         &self.entries
     }
