@@ -1,5 +1,5 @@
 //! `groundglass ask STUDY --model DIR [--series N] [--plane P] [--index K] --task
-//! report|grounded|segment|vqa [--question TEXT] [--clinical TEXT] [--lang en|de] [--json]`.
+//! report|grounded|segment|vqa [--question TEXT] [--clinical TEXT] [--lang en|de] [--mark M] [--json]`.
 //! The engine's slice (never screen pixels) goes through the model's own preprocessing; the answer's
 //! grounding is placed back on that slice in pixels and patient LPS.
 
@@ -12,6 +12,7 @@ use clap::Args;
 use groundglass_model::prompt::{Lang, Request, Task};
 use groundglass_model::semsam::SemSamConfig;
 use groundglass_model::session::MAX_NEW_TOKENS;
+use groundglass_model::visual_prompt::VisualPrompt;
 use groundglass_model::{best_device, Answer, AskInput, ModelSession, Precision, SoftCapping};
 use groundglass_study::Plane;
 use serde::Serialize;
@@ -57,6 +58,10 @@ pub struct AskArgs {
     pub soft_capping: String,
     #[arg(long)]
     pub json: bool,
+    /// A mark drawn into the model's input for questions about "the marked structure":
+    /// `box:X0,Y0,X1,Y1`, `point:X,Y`, `arrow:X,Y` or `label:X,Y`, in pixels of the slice.
+    #[arg(long)]
+    pub mark: Option<String>,
 }
 
 /// The `ask` JSON: the model's answer and where it was asked.
@@ -67,6 +72,9 @@ pub struct AskJson {
     pub plane: Plane,
     pub index: usize,
     pub slice_size: [usize; 2],
+    /// The mark drawn into the model's input (fractions of the slice).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mark: Option<VisualPrompt>,
 }
 
 pub fn parse_task(task: &str) -> anyhow::Result<Task> {
@@ -139,6 +147,12 @@ pub fn run(args: AskArgs) -> anyhow::Result<ExitCode> {
         question: args.question.clone(),
         options: vec![],
     };
+    let mark = args
+        .mark
+        .as_deref()
+        .map(|m| VisualPrompt::parse_pixels(m, slice.width, slice.height))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--mark {e}"))?;
     let input = AskInput {
         slice: &slice,
         modality: &series.modality,
@@ -149,6 +163,7 @@ pub fn run(args: AskArgs) -> anyhow::Result<ExitCode> {
             top_p: args.semsam_p,
         }),
         max_new_tokens: args.max_new_tokens,
+        visual_prompt: mark.as_ref(),
     };
     let stream = !args.json;
     let mut printed = String::new();
@@ -168,6 +183,7 @@ pub fn run(args: AskArgs) -> anyhow::Result<ExitCode> {
         plane: slice.grid.plane,
         index: slice.index,
         slice_size: [slice.width, slice.height],
+        mark,
         answer,
     };
     if args.json {

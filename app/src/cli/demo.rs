@@ -68,6 +68,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         dtype: args.dtype,
         soft_capping: "auto".into(),
         json: args.json,
+        mark: None,
     };
     super::ask::run(ask)
 }

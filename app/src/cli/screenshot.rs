@@ -122,6 +122,7 @@ pub fn run(args: ScreenshotArgs) -> anyhow::Result<ExitCode> {
                 plane: record.slice.plane,
                 index: record.slice.index,
                 slice_size: record.slice.size,
+                mark: record.mark.clone(),
             };
             std::fs::write(path, serde_json::to_string_pretty(&json)?)
                 .with_context(|| format!("cannot write {}", path.display()))?;

@@ -108,6 +108,7 @@ mod tests {
             tok_per_s: 0.0,
             cancelled: false,
             input_spacing_mm: None,
+            mark: None,
         }
     }
 

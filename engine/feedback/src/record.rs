@@ -46,6 +46,9 @@ pub struct AskRecord {
     /// The model input's pixel spacing (records from before it was kept have none).
     #[serde(default)]
     pub input_spacing_mm: Option<[f64; 2]>,
+    /// The mark drawn into the model's input for a question about "the marked structure".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mark: Option<groundglass_model::visual_prompt::VisualPrompt>,
 }
 
 impl AskRecord {
@@ -80,6 +83,7 @@ impl AskRecord {
             tok_per_s: answer.tok_per_s,
             cancelled: answer.cancelled,
             input_spacing_mm: answer.input_spacing_mm,
+            mark: None,
         }
     }
 

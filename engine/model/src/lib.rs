@@ -20,6 +20,7 @@ pub mod semsam;
 pub mod session;
 pub mod siglip;
 pub mod tokenizer;
+pub mod visual_prompt;
 
 pub use checkpoint::Checkpoint;
 pub use config::PaliGemmaConfig;
@@ -29,5 +30,5 @@ pub use paligemma::PaliGemma;
 pub use precision::Precision;
 pub use session::{
     best_device, default_precision, default_soft_capping, Answer, AskInput, ModelSession,
-    ModelSummary, SliceMask, TrainingNotes,
+    ModelSummary, SliceMask, TrainedOn, TrainingNotes,
 };

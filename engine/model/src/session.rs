@@ -22,6 +22,7 @@ use crate::preprocess::preprocess_slice;
 use crate::prompt::{Lang, Request, Task};
 use crate::semsam::{BuildControl, NeighbourTable, SemSamConfig};
 use crate::tokenizer::PromptTokenizer;
+use crate::visual_prompt::VisualPrompt;
 
 /// RadGrounder's evaluation limit.
 pub const MAX_NEW_TOKENS: usize = 200;
@@ -77,6 +78,9 @@ pub struct ModelSummary {
     /// read bandwidth, measured at load (decoding one answer at a time is bound by memory; the
     /// kernels reach about 80 % of it). `None` on GPUs.
     pub ms_per_token_limit: Option<f64>,
+    /// What the checkpoint's trainer says it was trained on (`groundglass.json`); `None` for
+    /// checkpoints made elsewhere, which do not say.
+    pub trained_on: Option<TrainedOn>,
 }
 
 /// A mask on the slice it was asked on, run-length encoded row by row: counts alternate outside,
@@ -146,6 +150,8 @@ pub struct AskInput<'a> {
     /// MIS-SemSam decoding; greedy when `None`.
     pub semsam: Option<SemSamConfig>,
     pub max_new_tokens: usize,
+    /// A mark drawn into the model's input, for questions about "the marked structure".
+    pub visual_prompt: Option<&'a VisualPrompt>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -171,6 +177,29 @@ pub struct TrainingNotes {
     /// The soft-caps applied in training; absent for checkpoints made elsewhere.
     #[serde(default)]
     pub soft_capping: Option<SoftCapping>,
+    /// What the model was trained on; absent for checkpoints made elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trained_on: Option<TrainedOn>,
+}
+
+/// The data a model knows, as its trainer recorded it.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct TrainedOn {
+    /// In words, for the panel ("Groundglass synthetic torso phantoms (CT and MR) only").
+    pub description: String,
+    /// The kind of study it knows; [`TrainedOn::PHANTOMS`] for the trainer's phantoms.
+    pub domain: String,
+}
+
+impl TrainedOn {
+    pub const PHANTOMS: &'static str = "groundglass-phantom";
+
+    /// Whether a study described by `series_description` (its series or NIfTI description) is
+    /// of the kind the model knows; `None` where the domain is not one Groundglass can recognise.
+    pub fn knows(&self, series_description: &str) -> Option<bool> {
+        (self.domain == Self::PHANTOMS)
+            .then(|| series_description.starts_with("Groundglass phantom"))
+    }
 }
 
 impl TrainingNotes {
@@ -296,6 +325,7 @@ impl ModelSession {
             weights: self.weights,
             weight_bytes: self.model.weight_bytes(),
             decode_bytes: self.model.text.matrix_bytes(),
+            trained_on: TrainingNotes::read(&self.dir).trained_on,
             ms_per_token_limit: self.ms_per_token_limit,
         }
     }
@@ -330,7 +360,10 @@ impl ModelSession {
     ) -> Result<Answer> {
         self.check_task(input.request.task)?;
         let size = self.model.config.vision_config.image_size;
-        let image = preprocess_slice(input.slice, input.modality, size);
+        let mut image = preprocess_slice(input.slice, input.modality, size);
+        if let Some(mark) = input.visual_prompt {
+            mark.burn(&mut image);
+        }
         let input_spacing_mm = image.input_spacing_mm;
         let device = self.model.device().clone();
         let pixel_values = Tensor::from_vec(image.pixels, (1, 3, size, size), &device)?;

@@ -67,14 +67,18 @@ impl PromptTokenizer {
         self.inner.token_to_id(token)
     }
 
-    /// Content tokens for MIS-SemSam: everything but added/special tokens and markup such as
-    /// `<loc0001>`, `<seg012>`, `<image>`, `<bos>`.
+    /// Content tokens for MIS-SemSam: words, not special tokens or markup such as `<loc0001>`,
+    /// `<seg012>`, `<image>`, `<bos>`, `<p bbox=`.
     pub fn content_mask(&self, vocab_size: usize) -> Vec<bool> {
         let added = self.inner.get_added_tokens_decoder();
         (0..vocab_size as u32)
             .map(|id| {
-                if added.contains_key(&id) {
-                    return false;
+                // Added tokens are special tokens and markup (`<loc…>`, `<seg…>`, `<image>`,
+                // `<p bbox=`, `id=`, `>`), or words a fine-tuned tokenizer gained (the demo
+                // trainer adds new words as added tokens): those are content like any word.
+                if let Some(t) = added.get(&id) {
+                    let markup = t.content.contains(['<', '>']) || t.content.ends_with('=');
+                    return !t.special && !markup && !t.content.trim().is_empty();
                 }
                 match self.inner.id_to_token(id) {
                     Some(t) => {
