@@ -413,3 +413,143 @@ fn every_subcommand_has_help_and_the_binary_a_version() {
         );
     }
 }
+
+/// `eval mis-ground` prints the JSON the issue names: every factor with its levels, greedy and
+/// SemSam side by side, the paired difference with its interval.
+#[test]
+fn mis_ground_reports_every_factor_with_greedy_and_semsam() {
+    let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../assets/models/demo");
+    let out = bin()
+        .args(["eval", "mis-ground", "--model"])
+        .arg(&demo)
+        .args([
+            "--phantoms",
+            "2",
+            "--slices",
+            "1",
+            "--seed",
+            "5",
+            "--semsam",
+            "--json",
+        ])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let n = v["questions"].as_u64().expect("questions");
+    assert!(n >= 30, "{n} questions");
+    for key in ["greedy", "semsam", "difference"] {
+        let x = v["overall"][key].as_f64().unwrap_or(f64::NAN);
+        assert!(
+            (-1.0..=1.0).contains(&x),
+            "overall.{key} = {}",
+            v["overall"][key]
+        );
+    }
+    let ci = v["overall"]["difference_ci95"]
+        .as_array()
+        .expect("interval");
+    assert!(ci[0].as_f64() <= ci[1].as_f64(), "{ci:?}");
+    let factors = &v["factors"];
+    for (factor, levels) in [
+        ("modality", &["CT", "MR"][..]),
+        ("plane", &["axial", "coronal", "sagittal"]),
+        (
+            "convention",
+            &["radiological", "neurological", "stored_lps", "stored_ras"],
+        ),
+        (
+            "visual_prompt",
+            &["none", "box", "mask", "point", "arrow", "label"],
+        ),
+        (
+            "terminology",
+            &["anatomical", "synonym", "directional", "relational"],
+        ),
+        ("question_form", &["yes_no", "multiple_choice", "open"]),
+        ("wording", &["seen", "held_out"]),
+    ] {
+        let mut total = 0;
+        for level in levels {
+            let l = &factors[factor][level];
+            let count = l["n"].as_u64().unwrap_or(0);
+            total += count;
+            if count > 0 {
+                assert!(
+                    l["greedy"].is_f64() && l["semsam"].is_f64(),
+                    "{factor}.{level}: {l}"
+                );
+            }
+        }
+        assert_eq!(
+            total, n,
+            "{factor}: levels {:?} do not add up",
+            factors[factor]
+        );
+    }
+    // With two phantoms, both modalities and every plane are asked about.
+    for (factor, level) in [
+        ("modality", "MR"),
+        ("plane", "sagittal"),
+        ("wording", "held_out"),
+    ] {
+        assert!(
+            factors[factor][level]["n"].as_u64() > Some(0),
+            "{factor}.{level}"
+        );
+    }
+    let bad = bin()
+        .args(["eval", "mis-ground", "--model"])
+        .arg(&demo)
+        .args(["--phantoms", "0"])
+        .output()
+        .expect("run");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("at least 1"));
+}
+
+/// `ask --mark` draws the mark into the model's input (the answer says so) and a wrong mark is
+/// refused with what was wrong.
+#[test]
+fn ask_about_a_marked_region() {
+    let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../assets/models/demo");
+    let args = [
+        "--task",
+        "vqa",
+        "--question",
+        "what is the marked structure ?",
+        "--mark",
+        "box:60,60,140,120",
+        "--max-new-tokens",
+        "4",
+    ];
+    let v = ask_json("dicom/series/ct_head_invesalius", &demo, &args);
+    assert_eq!(v["mark"]["kind"], "box", "{v}");
+    let w = v["slice_size"][0].as_f64().expect("width");
+    assert!((v["mark"]["rect"][0].as_f64().expect("x0") - 60.0 / w).abs() < 1e-9);
+    let out = bin()
+        .arg("ask")
+        .arg(testdata("dicom/series/ct_head_invesalius"))
+        .arg("--model")
+        .arg(&demo)
+        .args([
+            "--task",
+            "vqa",
+            "--question",
+            "what ?",
+            "--mark",
+            "box:1,2,3",
+        ])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--mark") && err.contains("four numbers"),
+        "{err}"
+    );
+}

@@ -6,6 +6,10 @@
 //! `groundglass eval grounding --model DIR --phantoms N --seed S [--slices K] [--json]`: scores a
 //! model on fresh phantoms (Acc@0.5, laterality swaps, yes/no and open-question accuracy, with and
 //! without SemSam).
+//!
+//! `groundglass eval mis-ground --model DIR --phantoms N --seed S [--slices K] [--semsam]
+//! [--json]`: the MIS-Ground-style benchmark, accuracy per factor level with 95 % intervals, greedy
+//! and SemSam side by side.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -13,6 +17,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use groundglass_train::eval::{evaluate, EvalOptions};
+use groundglass_train::mis_ground;
 use groundglass_train::trainer::{train, TrainOptions};
 
 #[derive(Args, Debug)]
@@ -48,6 +53,9 @@ pub struct TrainArgs {
     /// The share of yes/no questions; the rest are open questions.
     #[arg(long, default_value_t = 0.4)]
     pub yes_no_share: f64,
+    /// The share of MIS-Ground questions (marked structures, sides, relations, synonyms).
+    #[arg(long, default_value_t = 0.0)]
+    pub mis_ground_share: f64,
 }
 
 #[derive(Args, Debug)]
@@ -72,6 +80,25 @@ pub enum EvalWhat {
         #[arg(long)]
         json: bool,
     },
+    /// MIS-Ground-style spatial robustness on fresh phantoms: modality, plane, coordinate
+    /// convention, visual prompt, terminology, question form, seen and held-out wording.
+    MisGround {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long, default_value_t = 8)]
+        phantoms: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Slices per plane and phantom.
+        #[arg(long, default_value_t = 4)]
+        slices: usize,
+        /// Also decode with MIS-SemSam and report the difference.
+        #[arg(long)]
+        semsam: bool,
+        /// Print the report (every question and answer included) as JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
@@ -88,6 +115,7 @@ pub fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
         checkpoint_every: args.checkpoint_every,
         grounded_share: args.grounded_share,
         yes_no_share: args.yes_no_share,
+        mis_ground_share: args.mis_ground_share,
     };
     let mut mean = 0.0;
     let state = train(&opts, |p| {
@@ -120,13 +148,44 @@ pub fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn run_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
-    let EvalWhat::Grounding {
-        model,
-        phantoms,
-        seed,
-        slices,
-        json,
-    } = args.what;
+    let (model, phantoms, seed, slices, json) = match args.what {
+        EvalWhat::Grounding {
+            model,
+            phantoms,
+            seed,
+            slices,
+            json,
+        } => (model, phantoms, seed, slices, json),
+        EvalWhat::MisGround {
+            model,
+            phantoms,
+            seed,
+            slices,
+            semsam,
+            json,
+        } => {
+            anyhow::ensure!(
+                phantoms > 0 && slices > 0,
+                "--phantoms and --slices must be at least 1"
+            );
+            let report = mis_ground::evaluate(
+                &mis_ground::MisOptions {
+                    model,
+                    phantoms,
+                    seed,
+                    slices,
+                    semsam,
+                },
+                |m| eprintln!("{m}"),
+            )?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", mis_ground::table(&report));
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     let report = evaluate(
         &EvalOptions {
             model,

@@ -15,12 +15,14 @@ use crate::Result;
 
 /// Slices need this many pixels of a class for it to count (slivers are not findings).
 pub const MIN_PIXELS: usize = 16;
-/// What share of phantom samples are grounded reports and yes/no questions; the rest are open
-/// questions.
+/// What share of phantom samples are grounded reports, yes/no questions and MIS-Ground questions;
+/// the rest are open questions.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Mix {
     pub grounded: f64,
     pub yes_no: f64,
+    /// MIS-Ground questions (marked structures, sides, relations, synonyms; seen wording only).
+    pub mis_ground: f64,
 }
 
 impl Default for Mix {
@@ -28,9 +30,14 @@ impl Default for Mix {
         Mix {
             grounded: 0.4,
             yes_no: 0.4,
+            mis_ground: 0.0,
         }
     }
 }
+
+/// Share of MIS-Ground training samples shown in the neurological convention (flipped left to
+/// right, axial and coronal), whose sides still follow the patient.
+pub const NEUROLOGICAL_SHARE: f64 = 0.2;
 
 /// At most this many phrases per grounded target (the largest classes).
 pub const MAX_PHRASES: usize = 8;
@@ -272,13 +279,35 @@ impl PhantomSamples {
         };
         let open = open_questions(&truth);
         let kind = self.rng.unit();
-        let (prompt, target) = if kind < self.mix.grounded {
+        let mix = self.mix;
+        if kind >= mix.grounded && kind < mix.grounded + mix.mis_ground {
+            let s = mis_ground_sample(
+                &mut self.rng,
+                &self.labels,
+                self.size,
+                phantom,
+                volume,
+                plane,
+                index,
+                lang,
+            )?;
+            if let Some(s) = s {
+                return sample(tokenizer, image_token, image_tokens, s.0, &s.1, &s.2);
+            }
+        }
+        let rest = kind
+            - if kind >= mix.grounded {
+                mix.mis_ground
+            } else {
+                0.0
+            };
+        let (prompt, target) = if rest < self.mix.grounded {
             let boxes = target_boxes(&truth);
             (
                 text::grounded_request(lang).text(),
                 text::grounded_target(&self.labels, &boxes, lang),
             )
-        } else if kind >= self.mix.grounded + self.mix.yes_no && !open.is_empty() {
+        } else if rest >= self.mix.grounded + self.mix.yes_no && !open.is_empty() {
             let q = open[self.rng.below(open.len())];
             (
                 text::vqa_request(text::open_question(&self.labels, q, lang), lang).text(),
@@ -321,6 +350,42 @@ impl PhantomSamples {
             &target,
         )
     }
+}
+
+/// A MIS-Ground question about slice `index` of `plane` (pixels with the mark burned in,
+/// prompt, target), or `None` where the slice gives none.
+#[allow(clippy::too_many_arguments)]
+fn mis_ground_sample(
+    rng: &mut Rng,
+    labels: &LabelMap,
+    size: usize,
+    phantom: &Phantom,
+    volume: &Volume,
+    plane: Plane,
+    index: usize,
+    lang: Lang,
+) -> Result<Option<(Vec<f32>, String, String)>> {
+    use crate::mis_ground::{items::items, scene};
+    let convention = if plane != Plane::Sagittal && rng.unit() < NEUROLOGICAL_SHARE {
+        scene::Convention::Neurological
+    } else {
+        scene::Convention::Radiological
+    };
+    let scene = scene::scene(phantom, volume, None, plane, index, convention)?;
+    let mut all = items(&scene, labels, lang, 0.0, 0.3, rng);
+    if all.is_empty() {
+        return Ok(None);
+    }
+    let item = all.swap_remove(rng.below(all.len()));
+    let mut image = preprocess_slice(&scene.slice, scene.modality, size);
+    if let Some(mark) = &item.mark {
+        mark.burn(&mut image);
+    }
+    Ok(Some((
+        image.pixels,
+        text::vqa_request(item.question, lang).text(),
+        item.target,
+    )))
 }
 
 /// Samples from a RadGrounder export of corrections (`groundglass export --format radgrounder`):

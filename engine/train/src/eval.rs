@@ -7,7 +7,8 @@
 //! their mirror twin. Yes/no accuracy: one question about a class on the slice, one about a class
 //! that is not, per slice and language (also broken down by the class asked about). Open questions:
 //! which structures the slice shows, the largest, and which side an organ lies on, scored by exact
-//! words. Everything again with MIS-SemSam decoding.
+//! words (a side or the largest structure in any of its wordings, "dexter" or "hepar" too; yes and
+//! no likewise). Everything again with MIS-SemSam decoding.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -22,6 +23,7 @@ use groundglass_study::{extract, Plane, PlaneGrid};
 use serde::Serialize;
 
 use crate::dataset::{open_answer, open_questions, slice_truth, target_boxes};
+use crate::mis_ground::terms::{concept_of, Concept};
 use crate::text;
 use crate::text::OpenQuestion;
 use crate::Result;
@@ -223,6 +225,7 @@ pub fn evaluate(opts: &EvalOptions, mut progress: impl FnMut(&str)) -> Result<Re
                                     request,
                                     semsam: config,
                                     max_new_tokens: 120,
+                                    visual_prompt: None,
                                 },
                                 |_| true,
                             )
@@ -305,14 +308,10 @@ pub fn evaluate(opts: &EvalOptions, mut progress: impl FnMut(&str)) -> Result<Re
                             let Some(class) = class else { continue };
                             let q = text::yes_no_question(&labels, class, lang);
                             let answer = ask(&text::vqa_request(q, lang))?;
-                            let said_yes = answer
-                                .text
-                                .trim_start()
-                                .starts_with(text::yes_no_answer(true, lang));
-                            let said_no = answer
-                                .text
-                                .trim_start()
-                                .starts_with(text::yes_no_answer(false, lang));
+                            // Any wording of yes or no ("correct", "richtig", ...).
+                            let said = concept_of(&labels, &answer.text, &[]);
+                            let said_yes = said == Some(Concept::Yes);
+                            let said_no = said == Some(Concept::No);
                             let hit = if yes { said_yes } else { said_no };
                             scores.yes_no.add(hit);
                             let name = labels.get(class).map_or("?", |c| c.name.as_str());
@@ -377,7 +376,17 @@ fn score_open_questions(
         let answer = ask(&text::vqa_request(question, lang))?;
         let expected = open_answer(labels, truth, q, lang);
         let (said, truth_words) = (text::words(&answer.text), text::words(&expected));
-        let hit = said == truth_words;
+        // A side or the largest structure counts in any wording of it ("dexter", "hepar"); the
+        // list of structures must be word for word.
+        let classes: Vec<u32> = groundglass_phantom::classes::CLASSES
+            .iter()
+            .map(|(c, _)| u32::from(*c))
+            .collect();
+        let hit = said == truth_words
+            || (q != OpenQuestion::Structures
+                && concept_of(labels, &expected, &classes).is_some()
+                && concept_of(labels, &answer.text, &classes)
+                    == concept_of(labels, &expected, &classes));
         scores.open_vqa.add(hit);
         if q == OpenQuestion::Structures {
             scores.structures_f1.add(name_f1(&said, &truth_words));

@@ -2,11 +2,13 @@
 //! a dataset builder over synthetic phantoms (grounded reports with one union box per class,
 //! yes/no and open questions; English and German; axial, coronal and sagittal slices), the demo tokenizer and
 //! configuration, a trainer (AdamW, resumable checkpoints in Hugging Face layout, fine-tuning from a
-//! checkpoint and on exported corrections) and the grounding evaluation.
+//! checkpoint and on exported corrections), the grounding evaluation and a MIS-Ground-style
+//! spatial-robustness benchmark (`mis_ground`, whose questions the trainer also draws from).
 
 pub mod config;
 pub mod dataset;
 pub mod eval;
+pub mod mis_ground;
 pub mod text;
 pub mod tokenizer;
 pub mod trainer;

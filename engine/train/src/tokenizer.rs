@@ -42,6 +42,7 @@ pub fn dataset_words(classes: &[u32]) -> BTreeSet<String> {
             texts.push(text::side_word(x, lang).into());
         }
     }
+    texts.extend(crate::mis_ground::terms::training_texts(&labels));
     // The phrase separator and sentence punctuation of targets.
     texts.push(", . ; : ? ( ) -".into());
     // Every class name, so relabelled corrections stay in the vocabulary.
@@ -217,5 +218,38 @@ mod tests {
         // A new word inside another word is not split out.
         let ids = after.encode("largestness", false).expect("encodes");
         assert_eq!(ids.get_ids(), &[unk.expect("unk")]);
+    }
+
+    /// MIS-SemSam re-scores words only: the words a fine-tuning run added (as added tokens) are
+    /// words like the others; special tokens and the grounding markup are not.
+    #[test]
+    fn added_words_are_content_for_semsam_and_markup_is_not() {
+        let classes: Vec<u32> = vec![1, 2];
+        let mut small: BTreeSet<String> = dataset_words(&classes);
+        small.remove("hepar");
+        let mut json = tokenizer_json(&small);
+        extend_tokenizer(&mut json, &dataset_words(&classes));
+        let dir = std::env::temp_dir().join(format!("gg-content-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(dir.join("tokenizer.json"), json.to_string()).expect("write");
+        let tok = groundglass_model::tokenizer::PromptTokenizer::from_dir(&dir).expect("loads");
+        let _ = std::fs::remove_dir_all(&dir);
+        let content = tok.content_mask(vocab_size(&json));
+        let is = |t: &str| content[tok.token_id(t).unwrap_or_else(|| panic!("{t}")) as usize];
+        for word in ["liver", "hepar", "left", "yes"] {
+            assert!(is(word), "{word} is a word");
+        }
+        for markup in [
+            "<loc0001>",
+            "<seg005>",
+            "<image>",
+            "<eos>",
+            "<p bbox=",
+            "id=",
+            ">",
+            "</p>",
+        ] {
+            assert!(!is(markup), "{markup:?} is markup");
+        }
     }
 }

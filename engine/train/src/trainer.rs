@@ -46,6 +46,9 @@ pub struct TrainOptions {
     /// The share of yes/no questions; the rest are open questions.
     #[serde(default = "default_yes_no_share")]
     pub yes_no_share: f64,
+    /// The share of MIS-Ground questions (state files written before this option read as 0).
+    #[serde(default)]
+    pub mis_ground_share: f64,
 }
 
 fn default_grounded_share() -> f64 {
@@ -94,6 +97,21 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(|e| file_err(path, e))
 }
 
+/// What a run trains on, for the checkpoint's notes: the phantoms always (a model trained only on
+/// corrections still started from them), and the corrections where they were mixed in.
+fn trained_on(opts: Option<&TrainOptions>) -> groundglass_model::TrainedOn {
+    let mut description =
+        "Groundglass synthetic torso phantoms only (CT and MR, axial, coronal and sagittal slices)"
+            .to_string();
+    if let Some(dir) = opts.and_then(|o| o.corrections.as_ref()) {
+        description.push_str(&format!(", with corrections from {}", dir.display()));
+    }
+    groundglass_model::TrainedOn {
+        description,
+        domain: groundglass_model::TrainedOn::PHANTOMS.into(),
+    }
+}
+
 /// Saves the weights (transformers' names) and the state into `dir`.
 pub fn save_checkpoint(varmap: &VarMap, dir: &Path, state: &TrainState) -> Result<()> {
     let tensors: HashMap<String, Tensor> = varmap
@@ -107,11 +125,13 @@ pub fn save_checkpoint(varmap: &VarMap, dir: &Path, state: &TrainState) -> Resul
     let tmp = dir.join("model.safetensors.tmp");
     candle_core::safetensors::save(&tensors, &tmp)?;
     std::fs::rename(&tmp, &path).map_err(|e| file_err(&path, e))?;
-    let state = serde_json::to_vec_pretty(state).map_err(|e| TrainError::Invalid(e.to_string()))?;
-    write_atomic(&dir.join("train_state.json"), &state)?;
+    let state_json =
+        serde_json::to_vec_pretty(state).map_err(|e| TrainError::Invalid(e.to_string()))?;
+    write_atomic(&dir.join("train_state.json"), &state_json)?;
     // The forward pass trains with every soft-cap the config names: the runtime must run so too.
     let notes = groundglass_model::TrainingNotes {
         soft_capping: Some(groundglass_model::SoftCapping::ALL),
+        trained_on: Some(trained_on(state.options.as_ref())),
     };
     let notes =
         serde_json::to_vec_pretty(&notes).map_err(|e| TrainError::Invalid(e.to_string()))?;
@@ -350,11 +370,16 @@ pub fn train(opts: &TrainOptions, mut progress: impl FnMut(&Progress)) -> Result
     let mix = Mix {
         grounded: opts.grounded_share,
         yes_no: opts.yes_no_share,
+        mis_ground: opts.mis_ground_share,
     };
-    if !(mix.grounded >= 0.0 && mix.yes_no >= 0.0 && mix.grounded + mix.yes_no <= 1.0) {
+    if !(mix.grounded >= 0.0
+        && mix.yes_no >= 0.0
+        && mix.mis_ground >= 0.0
+        && mix.grounded + mix.yes_no + mix.mis_ground <= 1.0)
+    {
         return Err(TrainError::Invalid(format!(
-            "the grounded ({}) and yes/no ({}) shares must be at least 0 and add up to at most 1",
-            mix.grounded, mix.yes_no
+            "the grounded ({}), yes/no ({}) and MIS-Ground ({}) shares must be at least 0 and add up to at most 1",
+            mix.grounded, mix.yes_no, mix.mis_ground
         )));
     }
     phantoms.mix = mix;

@@ -30,6 +30,7 @@ fn options(out: &Path, steps: usize) -> TrainOptions {
         checkpoint_every: 2,
         grounded_share: 0.4,
         yes_no_share: 0.4,
+        mis_ground_share: 0.2,
     }
 }
 
@@ -72,6 +73,7 @@ fn trains_resumes_and_fine_tunes_on_corrections() {
                 request: &groundglass_train::text::grounded_request(Lang::En),
                 semsam: None,
                 max_new_tokens: 8,
+                visual_prompt: None,
             },
             |_| true,
         )
