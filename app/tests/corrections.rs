@@ -1,6 +1,7 @@
 //! The corrections contract: `review apply` with the committed example edits on the real CT, then
-//! `export` in all three formats; the exports are read back independently (the NIfTI through the
-//! engine's reader, the DICOM SEG with dicom-rs and, where installed, checked by `dciodvfy`).
+//! `export` in every format; the exports are read back independently (the NIfTI through the
+//! engine's reader, the DICOM SEG and SR with dicom-rs and, where installed, checked by
+//! `dciodvfy`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -159,7 +160,12 @@ fn dicom_seg_is_valid_references_the_source_and_matches_the_label_map() {
     let (_, _, obj) = seg_frames_and_bits(Path::new(kept[0]["path"].as_str().expect("path")));
     assert_eq!(referenced(&obj), source_uid);
 
-    match Command::new("dciodvfy").arg(&path).output() {
+    assert_valid_dicom(&path);
+}
+
+/// `dciodvfy` finds no errors in the file (where it is installed; CI must have it).
+fn assert_valid_dicom(path: &Path) {
+    match Command::new("dciodvfy").arg(path).output() {
         Ok(out) => {
             let report = format!(
                 "{}{}",
@@ -176,6 +182,112 @@ fn dicom_seg_is_valid_references_the_source_and_matches_the_label_map() {
         }
         Err(e) => panic!("dciodvfy is required in CI: {e}"),
     }
+}
+
+/// The measurements as a DICOM SR (TID 1500): valid to `dciodvfy`, and read back with dicom-rs
+/// its groups carry the same figures as the JSON export, with their regions in LPS.
+#[test]
+fn measurements_export_as_a_valid_dicom_sr_with_the_json_figures() {
+    use dicom_dictionary_std::tags;
+    let dir = store("sr");
+    let json = export(&dir, "json", &[]);
+    let v: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(json[0]["path"].as_str().expect("path")).expect("json"),
+    )
+    .expect("parses");
+    let written = export(&dir, "sr", &[]);
+    assert_eq!(written[0]["count"], 2, "{written}");
+    let path = PathBuf::from(written[0]["path"].as_str().expect("path"));
+    assert_valid_dicom(&path);
+    let obj = dicom_object::open_file(&path).expect("dicom-rs reads the SR");
+    let str_of = |o: &dicom_object::InMemDicomObject, tag| {
+        o.element(tag)
+            .ok()
+            .and_then(|e| {
+                e.to_str()
+                    .ok()
+                    .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        str_of(&obj, tags::SOP_CLASS_UID),
+        "1.2.840.10008.5.1.4.1.1.88.34"
+    );
+    assert_eq!(str_of(&obj, tags::MODALITY), "SR");
+    assert_eq!(str_of(&obj, tags::PATIENT_IDENTITY_REMOVED), "YES");
+    let concept = |o: &dicom_object::InMemDicomObject| {
+        o.element(tags::CONCEPT_NAME_CODE_SEQUENCE)
+            .ok()
+            .and_then(|e| e.items().map(|i| str_of(&i[0], tags::CODE_VALUE)))
+            .unwrap_or_default()
+    };
+    assert_eq!(concept(&obj), "126000");
+    let children = |o: &dicom_object::InMemDicomObject| -> Vec<dicom_object::InMemDicomObject> {
+        o.element(tags::CONTENT_SEQUENCE)
+            .ok()
+            .and_then(|e| e.items().map(|i| i.to_vec()))
+            .unwrap_or_default()
+    };
+    let root_items = children(&obj);
+    let library = root_items
+        .iter()
+        .find(|c| concept(c) == "111028")
+        .expect("image library");
+    let images = children(&children(library)[0]).len();
+    assert_eq!(images, 108, "every source instance in the image library");
+    let measurements = root_items
+        .iter()
+        .find(|c| concept(c) == "126010")
+        .expect("imaging measurements");
+    let groups = children(measurements);
+    assert_eq!(groups.len(), 2);
+    let number = |group: &dicom_object::InMemDicomObject, code: &str| -> Option<f64> {
+        children(group)
+            .iter()
+            .find(|c| concept(c) == code)
+            .map(|c| {
+                let value = &c
+                    .element(tags::MEASURED_VALUE_SEQUENCE)
+                    .expect("value")
+                    .items()
+                    .expect("items")[0];
+                str_of(value, tags::NUMERIC_VALUE).parse().expect("number")
+            })
+    };
+    let items = v["measurements"].as_array().expect("measurements");
+    let line = items.iter().find(|m| m["shape"] == "line").expect("line");
+    let ellipse = items
+        .iter()
+        .find(|m| m["shape"] == "ellipse")
+        .expect("ellipse");
+    let lengths: Vec<f64> = groups
+        .iter()
+        .filter_map(|g| number(g, "410668003"))
+        .collect();
+    assert_eq!(lengths.len(), 1);
+    assert!((lengths[0] - line["length_mm"].as_f64().expect("mm")).abs() < 1e-6);
+    let means: Vec<f64> = groups
+        .iter()
+        .filter_map(|g| number(g, "373098007"))
+        .collect();
+    assert_eq!(means.len(), 1);
+    assert!(
+        (means[0] - ellipse["mean"].as_f64().expect("mean")).abs() < 1e-6 * means[0].abs().max(1.0)
+    );
+    // The ellipse's region: its four axis ends in LPS, in the source's (mapped) frame of reference.
+    let region = groups
+        .iter()
+        .flat_map(children)
+        .find(|c| concept(c) == "111030" && str_of(c, tags::GRAPHIC_TYPE) == "ELLIPSE")
+        .expect("an ellipse region");
+    let data = region
+        .element(tags::GRAPHIC_DATA)
+        .expect("graphic data")
+        .to_multi_float32()
+        .expect("floats");
+    assert_eq!(data.len(), 12);
+    assert!(!str_of(&region, tags::REFERENCED_FRAME_OF_REFERENCE_UID).is_empty());
 }
 
 #[test]

@@ -1,14 +1,17 @@
-//! `groundglass export --study STUDY [--store DIR] --format radgrounder|nifti|dicom-seg|json --out
-//! DIR [--keep-identifiers]`: the study's confirmed corrections as training data (RadGrounder
-//! format) or label images (NIfTI label maps, DICOM SEG), or its measurements as JSON (geometry in
-//! LPS, figures from the voxels). De-identified unless `--keep-identifiers`.
+//! `groundglass export --study STUDY [--store DIR] --format radgrounder|nifti|dicom-seg|json|sr
+//! --out DIR [--keep-identifiers]`: the study's confirmed corrections as training data
+//! (RadGrounder format) or label images (NIfTI label maps, DICOM SEG), or its measurements as JSON
+//! (geometry in LPS, figures from the voxels) or as a DICOM SR (TID 1500 measurement report).
+//! De-identified unless `--keep-identifiers`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use groundglass_feedback::export::{dicom_seg, measurements, nifti, radgrounder, Deidentify};
+use groundglass_feedback::export::{
+    dicom_seg, dicom_sr, measurements, nifti, radgrounder, Deidentify,
+};
 use groundglass_feedback::{Corrections, Store};
 use groundglass_grounding::LabelMap;
 use groundglass_study::{NoProgress, SeriesSource};
@@ -20,7 +23,7 @@ pub struct ExportArgs {
     pub study: PathBuf,
     #[arg(long)]
     pub store: Option<PathBuf>,
-    /// radgrounder, nifti, dicom-seg (corrections) or json (measurements).
+    /// radgrounder, nifti, dicom-seg (corrections), json or sr (measurements).
     #[arg(long)]
     pub format: String,
     #[arg(long)]
@@ -34,14 +37,15 @@ pub struct ExportArgs {
 struct Written {
     series_uid: String,
     path: PathBuf,
-    /// Slices (radgrounder), labelled voxels (nifti), frames (dicom-seg) or measurements (json).
+    /// Slices (radgrounder), labelled voxels (nifti), frames (dicom-seg) or measurements (json,
+    /// sr).
     count: usize,
 }
 
 pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
-    if !["radgrounder", "nifti", "dicom-seg", "json"].contains(&args.format.as_str()) {
+    if !["radgrounder", "nifti", "dicom-seg", "json", "sr"].contains(&args.format.as_str()) {
         bail!(
-            "--format {:?}: expected radgrounder, nifti, dicom-seg or json",
+            "--format {:?}: expected radgrounder, nifti, dicom-seg, json or sr",
             args.format
         );
     }
@@ -62,7 +66,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let classes = LabelMap::radgrounder();
     let mut written = Vec::new();
     for series in &study.series {
-        if args.format == "json" {
+        if args.format == "json" || args.format == "sr" {
             // Every volume (time point) of the series that carries measurements.
             let mut volumes: Vec<usize> = corrections
                 .measurements
@@ -81,6 +85,29 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
                     .load(t, &NoProgress)
                     .with_context(|| format!("loading series {} volume {t}", series.uid))?;
                 all.extend(measurements::reports(series, &volume, t, &corrections));
+            }
+            if args.format == "sr" {
+                let SeriesSource::Dicom(plan) = &series.source else {
+                    eprintln!("series {} is not DICOM: no DICOM SR for it", series.uid);
+                    continue;
+                };
+                let path = args
+                    .out
+                    .join(format!("{}_measurements_sr.dcm", file_stem(&series.uid)));
+                let count = dicom_sr::write(
+                    &path,
+                    plan,
+                    &all,
+                    deidentify,
+                    &dir.display().to_string(),
+                    env!("CARGO_PKG_VERSION"),
+                )?;
+                written.push(Written {
+                    series_uid: series.uid.clone(),
+                    path,
+                    count,
+                });
+                continue;
             }
             let path = args
                 .out

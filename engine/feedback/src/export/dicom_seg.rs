@@ -8,70 +8,21 @@
 
 use std::path::Path;
 
-use dicom_core::value::{DataSetSequence, PrimitiveValue};
-use dicom_core::{DataElement, Length, Tag, VR};
+use dicom_core::value::PrimitiveValue;
+use dicom_core::{DataElement, Tag, VR};
 use dicom_dictionary_std::tags;
-use dicom_object::{FileMetaTableBuilder, InMemDicomObject, OpenFileOptions};
+use dicom_object::InMemDicomObject;
 use groundglass_grounding::LabelMap;
 use groundglass_study::dicom::build::{ds, multi, text, us};
 use groundglass_study::dicom::series::DicomSeriesPlan;
 use groundglass_study::LabelVolume;
 
+use super::dicom_parts::{
+    code, content_date_time, item, new_uid, put_common, seq, uid_from, write_file, Common, Source,
+};
 use super::{Deidentify, ExportError};
 
 const SEG_SOP_CLASS: &str = "1.2.840.10008.5.1.4.1.1.66.4";
-const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
-
-/// A UID under the 2.25 root (a 128-bit number as decimal), from `seed`.
-fn uid_from(seed: &[u8]) -> String {
-    // Two CRC-32 lanes are too few bits; FNV-1a 128 gives a stable, well-spread 128-bit value.
-    let mut h: u128 = 0x6c62272e07bb014262b821756295c58d;
-    for &b in seed {
-        h ^= u128::from(b);
-        h = h.wrapping_mul(0x0000000001000000000000000000013B);
-    }
-    format!("2.25.{h}")
-}
-
-/// A fresh UID.
-fn new_uid(what: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    uid_from(format!("{what}-{nanos}-{}", std::process::id()).as_bytes())
-}
-
-fn seq(tag: Tag, items: Vec<InMemDicomObject>) -> DataElement<InMemDicomObject> {
-    DataElement::new(tag, VR::SQ, DataSetSequence::new(items, Length::UNDEFINED))
-}
-
-fn item(elements: Vec<DataElement<InMemDicomObject>>) -> InMemDicomObject {
-    InMemDicomObject::from_element_iter(elements)
-}
-
-fn code(value: &str, scheme: &str, meaning: &str) -> InMemDicomObject {
-    item(vec![
-        text(tags::CODE_VALUE, VR::SH, value),
-        text(tags::CODING_SCHEME_DESIGNATOR, VR::SH, scheme),
-        text(tags::CODE_MEANING, VR::LO, meaning),
-    ])
-}
-
-/// Source attributes read from the first file of the series.
-struct Source {
-    get: InMemDicomObject,
-}
-
-impl Source {
-    fn str(&self, tag: Tag) -> String {
-        self.get
-            .get(tag)
-            .and_then(|e| e.value().to_str().ok())
-            .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
-            .unwrap_or_default()
-    }
-}
 
 /// Writes the SEG of `labels` (class ids) over the series `plan` to `path`. `salt` keys the UID
 /// mapping of de-identification, so exports of one store map UIDs the same way.
@@ -92,16 +43,7 @@ pub fn write(
         )));
     }
     let first = &plan.slices[0].header;
-    let source = Source {
-        get: OpenFileOptions::new()
-            .read_until(tags::PIXEL_DATA)
-            .open_file(&first.path)
-            .map_err(|e| ExportError::Dicom {
-                path: first.path.clone(),
-                message: e.to_string(),
-            })?
-            .into_inner(),
-    };
+    let source = Source::read(&first.path)?;
     let anonymous = deidentify == Deidentify::Yes;
     let map_uid = |uid: &str| -> String {
         if anonymous {
@@ -133,15 +75,7 @@ pub fn write(
         }
     }
 
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (date, time) = if anonymous {
-        ("19000101".to_string(), "000000".to_string())
-    } else {
-        civil_date_time(now)
-    };
+    let (date, time) = content_date_time(anonymous);
     let sop_instance = new_uid("seg-instance");
     let dimension_uid = new_uid("seg-dimension");
     let g = &first.frame_geometry[0];
@@ -153,17 +87,20 @@ pub fn write(
         .collect();
 
     let mut obj = InMemDicomObject::new_empty();
-    let copy = |tag: Tag| {
-        if anonymous {
-            String::new()
-        } else {
-            source.str(tag)
-        }
-    };
-    let charset = source.str(tags::SPECIFIC_CHARACTER_SET);
-    if !charset.is_empty() {
-        obj.put(text(tags::SPECIFIC_CHARACTER_SET, VR::CS, &charset));
-    }
+    put_common(
+        &mut obj,
+        &source,
+        &Common {
+            anonymous,
+            modality: "SEG",
+            series_description: "Groundglass corrections",
+            series_number: "9001",
+            content_date: &date,
+            content_time: &time,
+            software_version,
+        },
+        &map_uid,
+    );
     obj.put(multi(
         tags::IMAGE_TYPE,
         VR::CS,
@@ -171,32 +108,6 @@ pub fn write(
     ));
     obj.put(text(tags::SOP_CLASS_UID, VR::UI, SEG_SOP_CLASS));
     obj.put(text(tags::SOP_INSTANCE_UID, VR::UI, &sop_instance));
-    obj.put(text(tags::STUDY_DATE, VR::DA, &copy(tags::STUDY_DATE)));
-    obj.put(text(tags::CONTENT_DATE, VR::DA, &date));
-    obj.put(text(tags::STUDY_TIME, VR::TM, &copy(tags::STUDY_TIME)));
-    obj.put(text(tags::CONTENT_TIME, VR::TM, &time));
-    obj.put(text(
-        tags::ACCESSION_NUMBER,
-        VR::SH,
-        &copy(tags::ACCESSION_NUMBER),
-    ));
-    obj.put(text(tags::MODALITY, VR::CS, "SEG"));
-    obj.put(text(tags::MANUFACTURER, VR::LO, "Groundglass"));
-    obj.put(text(
-        tags::REFERRING_PHYSICIAN_NAME,
-        VR::PN,
-        &copy(tags::REFERRING_PHYSICIAN_NAME),
-    ));
-    obj.put(text(
-        tags::SERIES_DESCRIPTION,
-        VR::LO,
-        "Groundglass corrections",
-    ));
-    obj.put(text(
-        tags::MANUFACTURER_MODEL_NAME,
-        VR::LO,
-        "Groundglass viewer",
-    ));
     // Every instance a frame references, in slice order.
     let referenced: Vec<InMemDicomObject> = plan
         .files()
@@ -224,45 +135,6 @@ pub fn write(
             text(tags::SERIES_INSTANCE_UID, VR::UI, &map_uid(&plan.uid)),
         ])],
     ));
-    obj.put(text(tags::PATIENT_NAME, VR::PN, &copy(tags::PATIENT_NAME)));
-    obj.put(text(tags::PATIENT_ID, VR::LO, &copy(tags::PATIENT_ID)));
-    obj.put(text(
-        tags::PATIENT_BIRTH_DATE,
-        VR::DA,
-        &copy(tags::PATIENT_BIRTH_DATE),
-    ));
-    obj.put(text(tags::PATIENT_SEX, VR::CS, &copy(tags::PATIENT_SEX)));
-    if anonymous {
-        obj.put(text(tags::PATIENT_IDENTITY_REMOVED, VR::CS, "YES"));
-        obj.put(text(
-            tags::DEIDENTIFICATION_METHOD,
-            VR::LO,
-            "DICOM PS3.15 Basic Application Level Confidentiality Profile",
-        ));
-        obj.put(seq(
-            tags::DEIDENTIFICATION_METHOD_CODE_SEQUENCE,
-            vec![code(
-                "113100",
-                "DCM",
-                "Basic Application Confidentiality Profile",
-            )],
-        ));
-    }
-    obj.put(text(tags::DEVICE_SERIAL_NUMBER, VR::LO, "0"));
-    obj.put(text(tags::SOFTWARE_VERSIONS, VR::LO, software_version));
-    obj.put(text(
-        tags::STUDY_INSTANCE_UID,
-        VR::UI,
-        &map_uid(&source.str(tags::STUDY_INSTANCE_UID)),
-    ));
-    obj.put(text(
-        tags::SERIES_INSTANCE_UID,
-        VR::UI,
-        &new_uid("seg-series"),
-    ));
-    obj.put(text(tags::STUDY_ID, VR::SH, &copy(tags::STUDY_ID)));
-    obj.put(text(tags::SERIES_NUMBER, VR::IS, "9001"));
-    obj.put(text(tags::INSTANCE_NUMBER, VR::IS, "1"));
     let frame_of_reference = source.str(tags::FRAME_OF_REFERENCE_UID);
     if !frame_of_reference.is_empty() {
         obj.put(text(
@@ -480,63 +352,6 @@ pub fn write(
         VR::OB,
         PrimitiveValue::from(pixels),
     ));
-    let file = obj
-        .with_meta(
-            FileMetaTableBuilder::new()
-                .transfer_syntax(EXPLICIT_VR_LE)
-                .implementation_class_uid("2.25.1207372187062171098013245410921931751")
-                .implementation_version_name("GROUNDGLASS"),
-        )
-        .map_err(|e| ExportError::Dicom {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
-    file.write_to_file(path).map_err(|e| ExportError::Dicom {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
+    write_file(obj, path)?;
     Ok(frames.len())
-}
-
-/// UTC date (YYYYMMDD) and time (HHMMSS) of a Unix time.
-fn civil_date_time(secs: u64) -> (String, String) {
-    let days = (secs / 86_400) as i64;
-    let s = secs % 86_400;
-    // Howard Hinnant's days-to-civil.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (
-        format!("{y:04}{m:02}{d:02}"),
-        format!("{:02}{:02}{:02}", s / 3600, s / 60 % 60, s % 60),
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dates_are_civil() {
-        assert_eq!(civil_date_time(0), ("19700101".into(), "000000".into()));
-        // python: datetime.utcfromtimestamp(1795000000) = 2026-11-18 11:06:40
-        assert_eq!(
-            civil_date_time(1_795_000_000),
-            ("20261118".into(), "110640".into())
-        );
-    }
-
-    #[test]
-    fn uids_are_valid_and_deterministic() {
-        let a = uid_from(b"x");
-        assert_eq!(a, uid_from(b"x"));
-        assert_ne!(a, uid_from(b"y"));
-        assert!(a.len() <= 64 && a.bytes().all(|b| b.is_ascii_digit() || b == b'.'));
-    }
 }

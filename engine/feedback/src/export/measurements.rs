@@ -1,6 +1,7 @@
 //! The study's measurements as JSON: each with its shape, its slice, its points in slice pixels
 //! and in LPS millimetres, and its figures computed from the stored voxels (the engine's
-//! `measure`): a length, or a region's mean, SD, minimum, maximum, area and voxel count.
+//! `measure`): a length, or a region's mean, SD, minimum, maximum, area and voxel count. The DICOM
+//! SR export writes the same reports.
 
 use groundglass_study::measure::{length_mm, modality_unit, region_stats, Region, RegionStats};
 use groundglass_study::{extract, Series, SliceImage, Volume};
@@ -18,6 +19,10 @@ pub struct MeasurementReport {
     pub points_px: [[f64; 2]; 2],
     /// The same points in patient space (LPS, mm).
     pub points_lps: [[f64; 3]; 2],
+    /// Its outline in patient space: a line's two ends, a rectangle's four corners (closed: the
+    /// first again at the end), an ellipse's axis ends (the longer axis first), as DICOM SR's
+    /// POLYLINE, POLYGON and ELLIPSE take them.
+    pub outline_lps: Vec<[f64; 3]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub length_mm: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none", flatten)]
@@ -47,6 +52,34 @@ pub fn figures(slice: &SliceImage, m: &Measurement) -> Figures {
     }
 }
 
+/// The outline of a measurement with `points` (slice pixel centres) in LPS.
+pub fn outline(slice: &SliceImage, shape: MeasureShape, points: [[f64; 2]; 2]) -> Vec<[f64; 3]> {
+    let lps = |x: f64, y: f64| slice.pixel_to_lps(x, y);
+    let [a, b] = points;
+    match shape {
+        MeasureShape::Line => vec![lps(a[0], a[1]), lps(b[0], b[1])],
+        MeasureShape::Rectangle => vec![
+            lps(a[0], a[1]),
+            lps(b[0], a[1]),
+            lps(b[0], b[1]),
+            lps(a[0], b[1]),
+            lps(a[0], a[1]),
+        ],
+        MeasureShape::Ellipse => {
+            let (cx, cy) = ((a[0] + b[0]) / 2.0, (a[1] + b[1]) / 2.0);
+            let (rx, ry) = ((b[0] - a[0]).abs() / 2.0, (b[1] - a[1]).abs() / 2.0);
+            let across = [lps(cx - rx, cy), lps(cx + rx, cy)];
+            let down = [lps(cx, cy - ry), lps(cx, cy + ry)];
+            let [sx, sy] = slice.pixel_spacing();
+            if rx * sx >= ry * sy {
+                vec![across[0], across[1], down[0], down[1]]
+            } else {
+                vec![down[0], down[1], across[0], across[1]]
+            }
+        }
+    }
+}
+
 /// The live measurements of `series` on `volume` (its volume `volume_index`), in the store's order
 /// of ids.
 pub fn reports(
@@ -73,6 +106,7 @@ pub fn reports(
                 slice: m.slice.clone(),
                 points_px: m.points,
                 points_lps: m.points.map(|p| slice.pixel_to_lps(p[0], p[1])),
+                outline_lps: outline(&slice, m.shape, m.points),
                 length_mm: length,
                 unit: stats.map(|_| modality_unit(&series.modality)),
                 stats,

@@ -4,7 +4,9 @@
 //! SEG referencing the source series. Identifying attributes are removed by default
 //! (`Deidentify::Yes`); the caller opts out explicitly.
 
+pub mod dicom_parts;
 pub mod dicom_seg;
+pub mod dicom_sr;
 pub mod measurements;
 pub mod nifti;
 pub mod radgrounder;
