@@ -217,6 +217,7 @@ fn tokens_stream_from_the_model_thread_as_they_are_made() {
             options: vec![],
         },
         semsam: None,
+        visual_prompt: None,
     });
     let mut streamed: Vec<String> = Vec::new();
     loop {
@@ -449,4 +450,63 @@ fn semsam_table_builds_in_the_background_with_progress() {
     }
     assert_eq!(progress.last().copied(), Some(1.0), "{progress:?}");
     assert!(model.join("semsam_neighbours_k3.safetensors").exists());
+}
+
+/// A radiologist marks a region and asks what it is: the mark goes into the model's input, the
+/// answer keeps it, and the panel says plainly that the demo model knows phantoms only when the
+/// study in view (a real head CT) is not one.
+#[test]
+fn a_marked_region_is_asked_about_and_kept_with_its_answer() {
+    let demo = root().join("assets/models/demo");
+    let mut h = ready_with_model(fresh_stores("region"), demo);
+    h.set_render_every_step(true);
+    assert!(
+        h.query_by_label_contains("trained on Groundglass phantoms only")
+            .is_some(),
+        "no warning that the head CT is not what the demo model knows"
+    );
+    h.hover_at(egui::pos2(300.0, 300.0));
+    h.key_press(Key::Q);
+    h.run_steps(1);
+    drag(&mut h, egui::pos2(280.0, 280.0), egui::pos2(380.0, 360.0));
+    let mark = h.state().region_on_slice().cloned();
+    assert!(
+        matches!(
+            mark,
+            Some(groundglass_model::visual_prompt::VisualPrompt::Box { .. })
+        ),
+        "{mark:?}"
+    );
+    h.get_by_label("What is this?").click();
+    h.run_steps(1);
+    until(&mut h, "the answer", |a| a.model_panel.running.is_none());
+    let record = h.state().corrections.answers.last().expect("an answer");
+    assert_eq!(record.mark, mark);
+    assert_eq!(
+        record.question.as_deref(),
+        Some("what is the marked structure ?")
+    );
+    // A click marks a point instead; Clear forgets it.
+    h.hover_at(egui::pos2(320.0, 320.0));
+    h.run_steps(1);
+    h.event(egui::Event::PointerButton {
+        pos: egui::pos2(320.0, 320.0),
+        button: egui::PointerButton::Primary,
+        pressed: true,
+        modifiers: egui::Modifiers::NONE,
+    });
+    h.event(egui::Event::PointerButton {
+        pos: egui::pos2(320.0, 320.0),
+        button: egui::PointerButton::Primary,
+        pressed: false,
+        modifiers: egui::Modifiers::NONE,
+    });
+    h.run_steps(2);
+    assert!(matches!(
+        h.state().region_on_slice(),
+        Some(groundglass_model::visual_prompt::VisualPrompt::Point { .. })
+    ));
+    h.get_by_label("Clear").click();
+    h.run_steps(1);
+    assert!(h.state().region_on_slice().is_none());
 }

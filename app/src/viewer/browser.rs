@@ -38,7 +38,7 @@ pub fn show(
                         ui.label(format!("{:?}", s.dims));
                         if !s.warnings.is_empty() {
                             ui.label(
-                                RichText::new(format!("⚠ {} warning(s)", s.warnings.len()))
+                                RichText::new(format!("{} warning(s)", s.warnings.len()))
                                     .color(Color32::from_rgb(230, 200, 90)),
                             )
                             .on_hover_text(s.warnings.join("\n"));

@@ -172,6 +172,13 @@ impl ViewerApp {
             brush_radius_px: self.edit.brush_radius_px,
             colour: class_colour(Some(self.edit.class_id), 0),
             measurements,
+            // The region for the next question, else the one the shown answer was asked about.
+            region: self.region_on_slice().cloned().or_else(|| {
+                self.shown
+                    .and_then(|id| self.corrections.answer(id))
+                    .filter(|r| Some(&r.slice) == slice.as_ref())
+                    .and_then(|r| r.mark.clone())
+            }),
         }
     }
 
@@ -190,6 +197,11 @@ impl ViewerApp {
             .unwrap_or("finding")
             .to_string();
         let edit = match event {
+            EditEvent::Region(mark) => {
+                // Not a correction: the mark the next question about this slice is asked with.
+                self.region = Some((slice, mark));
+                return;
+            }
             EditEvent::AddBox(box_px) => {
                 let id = format!("m{}", groundglass_feedback::now_unix_ms());
                 self.selected_annotation = Some(id.clone());

@@ -1,10 +1,12 @@
 //! The annotator's tools on the asked viewport: move or resize the selected box (drag inside it or
 //! on its edges and corners), draw a new box, paint or erase a mask with a round brush, measure a
-//! length or a region (rectangle or ellipse). The tools
-//! only produce events in slice pixels when a drag ends; the app turns them into store entries.
+//! length or a region (rectangle or ellipse), mark a region to ask the model about (a box or a
+//! point). The tools only produce events in slice pixels when a drag ends; the app turns them into
+//! store entries (or, for a marked region, into the next question's mark).
 
 use eframe::egui::{self, Color32, PointerButton, Pos2, Rect, Stroke};
 use groundglass_feedback::record::MeasureShape;
+use groundglass_model::visual_prompt::VisualPrompt;
 
 use super::view::ViewTransform;
 
@@ -18,6 +20,8 @@ pub enum Tool {
     Eraser,
     /// Measurements: drag from one end (corner) to the other.
     Measure(MeasureShape),
+    /// A region to ask the model about: drag a box, or click a point.
+    Region,
 }
 
 impl Tool {
@@ -30,6 +34,7 @@ impl Tool {
             Tool::Measure(MeasureShape::Line) => "Length (l)",
             Tool::Measure(MeasureShape::Rectangle) => "Rectangle ROI (o)",
             Tool::Measure(MeasureShape::Ellipse) => "Ellipse ROI (c)",
+            Tool::Region => "Mark a region to ask about (q)",
         }
     }
 }
@@ -52,6 +57,8 @@ pub enum Handle {
 pub enum Drag {
     /// A new box from `start` to `now` (slice pixel edges).
     Draw { start: [f64; 2], now: [f64; 2] },
+    /// A region to ask about, from `start` to `now` (slice pixel edges).
+    Region { start: [f64; 2], now: [f64; 2] },
     /// A brush stroke through these pixel centres.
     Stroke { points: Vec<[f64; 2]>, erase: bool },
     /// Point `which` (0 or 1) of measurement `id` held, its points when the drag began (pixel
@@ -89,6 +96,8 @@ pub struct EditInput {
     /// The measurements on this slice: id, shape and points (slice pixel centres), whose points
     /// the reading tool can drag.
     pub measurements: Vec<(String, MeasureShape, [[f64; 2]; 2])>,
+    /// The region marked on this slice for a question (fractions of the slice).
+    pub region: Option<VisualPrompt>,
 }
 
 /// A finished gesture, in slice pixels.
@@ -110,6 +119,8 @@ pub enum EditEvent {
         id: String,
         points: [[f64; 2]; 2],
     },
+    /// A region marked to ask about (fractions of the slice).
+    Region(VisualPrompt),
 }
 
 /// The tool state the app keeps between frames.
@@ -146,6 +157,78 @@ impl EditState {
         self.brush_radius_px = (self.brush_radius_px + delta).clamp(0.5, 64.0);
     }
 }
+
+/// The mark a region gesture makes: a box where it spans two pixels each way, else a point where
+/// it began (fractions of the slice).
+fn region_mark(t: &ViewTransform, start: [f64; 2], now: [f64; 2]) -> VisualPrompt {
+    let (w, h) = (t.grid.width.max(1) as f64, t.grid.height.max(1) as f64);
+    let f = |e: [f64; 2]| [(e[0] / w).clamp(0.0, 1.0), (e[1] / h).clamp(0.0, 1.0)];
+    let (a, b) = (f(start), f(now));
+    if (now[0] - start[0]).abs() >= 2.0 && (now[1] - start[1]).abs() >= 2.0 {
+        VisualPrompt::Box {
+            rect: [
+                a[0].min(b[0]),
+                a[1].min(b[1]),
+                a[0].max(b[0]),
+                a[1].max(b[1]),
+            ],
+        }
+    } else {
+        VisualPrompt::Point { at: a }
+    }
+}
+
+/// The marked region in the colour the model sees it in (yellow), over the slice.
+fn draw_region(painter: &egui::Painter, t: &ViewTransform, rect: Rect, mark: &VisualPrompt) {
+    let (w, h) = (t.grid.width as f64, t.grid.height as f64);
+    let at = |f: [f64; 2]| to_screen(t, rect, [f[0] * w, f[1] * h]);
+    let stroke = Stroke::new(2.0, REGION_COLOUR);
+    match mark {
+        VisualPrompt::Box { rect: r } => {
+            painter.rect_stroke(
+                Rect::from_two_pos(at([r[0], r[1]]), at([r[2], r[3]])),
+                0.0,
+                stroke,
+                egui::StrokeKind::Middle,
+            );
+        }
+        VisualPrompt::Point { at: p } | VisualPrompt::Label { at: p } => {
+            painter.circle_filled(at(*p), 4.0, REGION_COLOUR);
+        }
+        VisualPrompt::Arrow { tip } => {
+            let p = at(*tip);
+            painter.arrow(p - egui::vec2(24.0, 24.0), egui::vec2(24.0, 24.0), stroke);
+        }
+        VisualPrompt::Mask {
+            width,
+            height,
+            inside,
+        } => {
+            // The painted mask is on screen already (the label overlay): its bounds say which
+            // one the question is about.
+            let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
+            for (i, _) in inside.iter().enumerate().filter(|(_, p)| **p) {
+                let (x, y) = (i % width.max(&1), i / width.max(&1));
+                (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x + 1), y1.max(y + 1));
+            }
+            if x0 < x1 {
+                let (fw, fh) = (*width as f64, *height as f64);
+                painter.rect_stroke(
+                    Rect::from_two_pos(
+                        at([x0 as f64 / fw, y0 as f64 / fh]),
+                        at([x1 as f64 / fw, y1 as f64 / fh]),
+                    ),
+                    2.0,
+                    Stroke::new(1.0, REGION_COLOUR),
+                    egui::StrokeKind::Outside,
+                );
+            }
+        }
+    }
+}
+
+/// Yellow: the colour the mark is burned into the model's input in.
+pub const REGION_COLOUR: Color32 = Color32::from_rgb(255, 230, 0);
 
 /// Screen point (absolute) to slice pixel edge coordinates.
 fn to_edges(t: &ViewTransform, rect: Rect, p: Pos2) -> [f64; 2] {
@@ -242,6 +325,7 @@ pub fn interact(
             let at = to_edges(t, rect, origin);
             *drag = match input.tool {
                 Tool::Box => Some(Drag::Draw { start: at, now: at }),
+                Tool::Region => Some(Drag::Region { start: at, now: at }),
                 Tool::Brush | Tool::Eraser => Some(Drag::Stroke {
                     points: vec![[at[0] - 0.5, at[1] - 0.5]],
                     erase: input.tool == Tool::Eraser,
@@ -273,6 +357,7 @@ pub fn interact(
         let at = to_edges(t, rect, p);
         match d {
             Drag::Draw { now, .. }
+            | Drag::Region { now, .. }
             | Drag::Handle { now, .. }
             | Drag::Measure { now, .. }
             | Drag::MeasureHandle { now, .. } => *now = at,
@@ -299,6 +384,9 @@ pub fn interact(
                 ];
                 // A click is not a box.
                 ((b[2] - b[0]) >= 1.0 && (b[3] - b[1]) >= 1.0).then_some(EditEvent::AddBox(b))
+            }
+            Some(Drag::Region { start, now }) => {
+                Some(EditEvent::Region(region_mark(t, start, now)))
             }
             Some(Drag::Stroke { points, erase }) => Some(EditEvent::Stroke { points, erase }),
             Some(Drag::MeasureHandle {
@@ -337,9 +425,27 @@ pub fn interact(
         };
     }
 
+    // A click with the region tool marks a point.
+    if event.is_none()
+        && drag.is_none()
+        && input.tool == Tool::Region
+        && response.clicked_by(PointerButton::Primary)
+    {
+        if let Some(p) = response.interact_pointer_pos() {
+            let at = to_edges(t, rect, p);
+            event = Some(EditEvent::Region(region_mark(t, at, at)));
+        }
+    }
+
     // Previews.
     let stroke = Stroke::new(2.0, input.colour);
+    if let Some(region) = &input.region {
+        draw_region(painter, t, rect, region);
+    }
     match drag.as_ref() {
+        Some(Drag::Region { start, now }) => {
+            draw_region(painter, t, rect, &region_mark(t, *start, *now));
+        }
         Some(Drag::Draw { start, now }) => {
             painter.rect_stroke(
                 Rect::from_two_pos(to_screen(t, rect, *start), to_screen(t, rect, *now)),

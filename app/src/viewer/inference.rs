@@ -23,6 +23,7 @@ pub struct AskJob {
     pub modality: String,
     pub request: Request,
     pub semsam: Option<SemSamConfig>,
+    pub visual_prompt: Option<groundglass_model::visual_prompt::VisualPrompt>,
 }
 
 enum Command {
@@ -134,6 +135,7 @@ impl ModelWorker {
                                 request: &job.request,
                                 semsam: job.semsam,
                                 max_new_tokens: MAX_NEW_TOKENS,
+                                visual_prompt: job.visual_prompt.as_ref(),
                             };
                             let id = job.id;
                             if cancel.load(Ordering::Relaxed) {

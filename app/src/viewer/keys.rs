@@ -109,6 +109,7 @@ pub fn handle(app: &mut ViewerApp, ctx: &egui::Context) -> Option<Action> {
                 Key::L => action = Some(Action::Tool(Tool::Measure(MeasureShape::Line))),
                 Key::O => action = Some(Action::Tool(Tool::Measure(MeasureShape::Rectangle))),
                 Key::C => action = Some(Action::Tool(Tool::Measure(MeasureShape::Ellipse))),
+                Key::Q => action = Some(Action::Tool(Tool::Region)),
                 Key::Escape => action = Some(Action::Tool(Tool::Read)),
                 Key::OpenBracket => action = Some(Action::BrushSize(-1.0)),
                 Key::CloseBracket => action = Some(Action::BrushSize(1.0)),

@@ -108,6 +108,11 @@ pub struct ViewerApp {
     hovered_last_frame: Option<String>,
     /// The annotation clicked last (edits and `a` / `x` apply to it).
     pub selected_annotation: Option<String>,
+    /// A region marked for the next question, on its slice (kept in the answer once asked).
+    pub region: Option<(
+        groundglass_feedback::SliceRef,
+        groundglass_model::visual_prompt::VisualPrompt,
+    )>,
     /// Masks and strokes as labels, voxel for voxel with the volume (what the GPU shows).
     pub labels: Option<LabelVolume>,
     labels_stale: bool,
@@ -181,6 +186,7 @@ impl ViewerApp {
             hovered_annotation: None,
             hovered_last_frame: None,
             selected_annotation: None,
+            region: None,
             labels: None,
             labels_stale: true,
             edit: editing::EditState::default(),

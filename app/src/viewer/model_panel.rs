@@ -27,6 +27,7 @@ pub struct Running {
     pub question: Option<String>,
     pub clinical: Option<String>,
     pub semsam: bool,
+    pub mark: Option<groundglass_model::visual_prompt::VisualPrompt>,
     pub text: String,
     pub cancel: Arc<AtomicBool>,
     pub started: Instant,
@@ -85,6 +86,12 @@ pub enum PanelAction {
     /// SemSam was switched on: build its neighbour table now, in the background.
     PrepareSemSam,
     Ask(Task),
+    /// Ask "what is the marked structure?" about the marked region.
+    AskMarked,
+    /// Forget the marked region.
+    ClearRegion,
+    /// Mark the mask painted on this slice (in the brush's class).
+    MarkPainted,
     Cancel,
     /// Show an answer (and go to its slice).
     Show(u64),
@@ -111,6 +118,10 @@ pub struct PanelView<'a> {
     pub can_undo: bool,
     pub can_redo: bool,
     pub store: Option<PathBuf>,
+    /// The kind of region marked on this slice for the next question (box, point).
+    pub region: Option<&'static str>,
+    /// The description of the series in view (its series or NIfTI description).
+    pub study_description: Option<String>,
 }
 
 /// Draws the panel; returns the actions and the annotation whose keyword or row is hovered.
@@ -124,8 +135,10 @@ pub fn show(
     let mut hovered = None;
     egui::ScrollArea::vertical().show(ui, |ui| {
         model_section(ui, panel, &mut actions);
+        domain_warning(ui, panel, view.study_description.as_deref());
         ui.separator();
         ask_section(ui, panel, view.can_ask, &mut actions);
+        region_section(ui, panel, &view, &mut actions);
         ui.separator();
         if let Some(r) = &panel.running {
             ui.horizontal(|ui| {
@@ -155,6 +168,76 @@ pub fn show(
         history_section(ui, &view, &mut actions);
     });
     (actions, hovered)
+}
+
+/// What the model was trained on, and a warning when the study in view is not of that kind: the
+/// demo model knows synthetic phantoms only and names a real head's brain "urinary bladder".
+fn domain_warning(ui: &mut egui::Ui, panel: &ModelPanel, study: Option<&str>) {
+    let Some(summary) = &panel.summary else {
+        return;
+    };
+    match &summary.trained_on {
+        Some(t) => {
+            ui.label(format!("Trained on: {}", t.description));
+            if let Some(study) = study {
+                if t.knows(study) == Some(false) {
+                    ui.label(
+                        RichText::new(format!(
+                            "Warning: this model was trained on Groundglass phantoms only; the series \
+                             in view ({study}) is not one, so its answers here are not meaningful."
+                        ))
+                        .color(Color32::from_rgb(255, 190, 80)),
+                    );
+                }
+            }
+        }
+        None => {
+            ui.label("Trained on: not stated by the checkpoint");
+        }
+    }
+}
+
+/// The region marked for the next question: what it is, "What is this?" and clearing it.
+fn region_section(
+    ui: &mut egui::Ui,
+    panel: &ModelPanel,
+    view: &PanelView<'_>,
+    actions: &mut Vec<PanelAction>,
+) {
+    let ready = view.can_ask && panel.summary.is_some() && panel.running.is_none();
+    match view.region {
+        Some(kind) => {
+            ui.horizontal_wrapped(|ui| {
+                ui.label(format!(
+                    "Marked {kind}: questions are about \"the marked structure\""
+                ));
+                if ui
+                    .add_enabled(ready, egui::Button::new("What is this?"))
+                    .clicked()
+                {
+                    actions.push(PanelAction::AskMarked);
+                }
+                if ui.button("Clear").clicked() {
+                    actions.push(PanelAction::ClearRegion);
+                }
+            });
+        }
+        None => {
+            ui.horizontal_wrapped(|ui| {
+                ui.label(
+                    RichText::new("Mark a region (q: drag a box or click a point) to ask about it")
+                        .weak(),
+                );
+                if ui
+                    .button("Mark the painted mask")
+                    .on_hover_text("what the brush painted on this slice in its class")
+                    .clicked()
+                {
+                    actions.push(PanelAction::MarkPainted);
+                }
+            });
+        }
+    }
 }
 
 pub fn task_name(task: Task) -> &'static str {
@@ -389,7 +472,12 @@ fn answer_section(
         .small(),
     );
     if let Some(q) = &record.question {
-        ui.label(RichText::new(format!("Q: {q}")).italics());
+        let about = record
+            .mark
+            .as_ref()
+            .map(|m| format!(" (the marked {}, shown in yellow)", m.kind()))
+            .unwrap_or_default();
+        ui.label(RichText::new(format!("Q: {q}{about}")).italics());
     }
     let parser = RadGrounder {
         labels: LabelMap::radgrounder(),
@@ -664,11 +752,15 @@ fn class_picker(
 fn history_section(ui: &mut egui::Ui, view: &PanelView<'_>, actions: &mut Vec<PanelAction>) {
     let entry = |ui: &mut egui::Ui, r: &AskRecord, actions: &mut Vec<PanelAction>| {
         let label = format!(
-            "{} · {} {} · {} · {} finding(s)",
+            "{} · {} {} · {}{} · {} finding(s)",
             r.time_of_day(),
             r.slice.plane.name(),
             r.slice.index + 1,
             task_name(r.task),
+            r.mark
+                .as_ref()
+                .map(|m| format!(" (marked {})", m.kind()))
+                .unwrap_or_default(),
             r.findings.len()
         );
         if ui

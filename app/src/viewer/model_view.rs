@@ -105,7 +105,8 @@ impl ViewerApp {
                     let Some(r) = self.model_panel.running.take().filter(|r| r.id == id) else {
                         continue;
                     };
-                    let record = AskRecord::new(
+                    let mark = r.mark.clone();
+                    let mut record = AskRecord::new(
                         id,
                         r.slice,
                         r.task,
@@ -120,6 +121,7 @@ impl ViewerApp {
                             .unwrap_or_default(),
                         *answer,
                     );
+                    record.mark = mark;
                     self.record_edit(
                         Edit::Answer {
                             record: Box::new(record),
@@ -229,6 +231,12 @@ impl ViewerApp {
             options: vec![],
         };
         let slice = groundglass_study::extract(&volume, slice_ref.plane, slice_ref.index);
+        // A question is asked with the region marked on its slice (burned into the model's
+        // input as MIS-Ground draws it); reports are not.
+        let mark = (task == Task::Vqa)
+            .then(|| self.region_on_slice().cloned())
+            .flatten();
+        let panel = &self.model_panel;
         let semsam = panel.semsam;
         let lang = panel.lang;
         let job = AskJob {
@@ -237,6 +245,7 @@ impl ViewerApp {
             modality,
             request: request.clone(),
             semsam: semsam.then(SemSamConfig::default),
+            visual_prompt: mark.clone(),
         };
         let cancel = self.model_worker.ask(job);
         self.model_panel.running = Some(Running {
@@ -247,10 +256,66 @@ impl ViewerApp {
             question,
             clinical: request.clinical,
             semsam,
+            mark,
             text: String::new(),
             cancel,
             started: Instant::now(),
         });
+    }
+
+    /// The region marked on the slice the model is asked about, if any.
+    pub fn region_on_slice(&self) -> Option<&groundglass_model::visual_prompt::VisualPrompt> {
+        let slice = self.current_slice()?;
+        self.region
+            .as_ref()
+            .filter(|(on, _)| *on == slice)
+            .map(|(_, mark)| mark)
+    }
+
+    /// Marks what is painted on this slice in the brush's class (the annotator's mask) as the
+    /// region for the next question.
+    pub fn mark_painted(&mut self) {
+        let (Some(slice), Some(layout)) = (self.current_slice(), self.layout_info.as_ref()) else {
+            return;
+        };
+        let grid = groundglass_study::PlaneGrid::from_layout(layout, slice.plane);
+        let class = u8::try_from(self.edit.class_id).unwrap_or(0);
+        let inside = self
+            .labels
+            .as_ref()
+            .map(|l| l.slice_mask(&grid, slice.index, class))
+            .unwrap_or_default();
+        if !inside.iter().any(|p| *p) {
+            self.notice(
+                false,
+                format!(
+                    "nothing is painted in class {:03} on this slice: paint it with the brush (p) first",
+                    self.edit.class_id
+                ),
+            );
+            return;
+        }
+        self.region = Some((
+            slice,
+            groundglass_model::visual_prompt::VisualPrompt::Mask {
+                width: grid.width,
+                height: grid.height,
+                inside,
+            },
+        ));
+    }
+
+    /// Asks "what is the marked structure?" about the marked region.
+    pub fn ask_marked(&mut self) {
+        if self.region_on_slice().is_none() {
+            return;
+        }
+        self.model_panel.question = match self.model_panel.lang {
+            groundglass_model::prompt::Lang::En => "what is the marked structure ?",
+            groundglass_model::prompt::Lang::De => "was ist die markierte struktur ?",
+        }
+        .into();
+        self.ask(Task::Vqa);
     }
 
     pub fn cancel_ask(&mut self) {
@@ -375,6 +440,11 @@ impl ViewerApp {
             can_undo: !self.undo_stack.is_empty(),
             can_redo: !self.redo_stack.is_empty(),
             store: self.store.as_ref().map(|s| s.dir().to_path_buf()),
+            region: self.region_on_slice().map(|m| m.kind()),
+            study_description: self
+                .current
+                .and_then(|i| self.series.get(i))
+                .map(|s| s.description.clone()),
         };
         let (actions, hovered) = model_panel::show(ui, &mut self.model_panel, &mut self.edit, view);
         if hovered.is_some() {
@@ -391,6 +461,9 @@ impl ViewerApp {
                 }
                 PanelAction::Ask(task) => self.ask(task),
                 PanelAction::Cancel => self.cancel_ask(),
+                PanelAction::AskMarked => self.ask_marked(),
+                PanelAction::ClearRegion => self.region = None,
+                PanelAction::MarkPainted => self.mark_painted(),
                 PanelAction::Show(id) => {
                     self.shown = Some(id);
                     if let Some(r) = self.corrections.answer(id).cloned() {
