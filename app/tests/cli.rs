@@ -280,12 +280,18 @@ fn a_sagittal_reformat_of_a_thick_slice_series_reaches_the_model_with_square_pix
 
 /// The stderr of an `ask` that must fail.
 fn ask_refused(model: &std::path::Path, task: &str) -> String {
+    ask_refused_with(model, &["--task", task])
+}
+
+/// The stderr of an `ask` with `args` that must fail.
+fn ask_refused_with(model: &std::path::Path, args: &[&str]) -> String {
     let out = bin()
         .arg("ask")
         .arg(testdata("dicom/series/ct_head_invesalius"))
         .arg("--model")
         .arg(model)
-        .args(["--task", task, "--json"])
+        .args(args)
+        .arg("--json")
         .output()
         .expect("run");
     assert!(!out.status.success());
@@ -531,23 +537,17 @@ fn ask_about_a_marked_region() {
     assert_eq!(v["mark"]["kind"], "box", "{v}");
     let w = v["slice_size"][0].as_f64().expect("width");
     assert!((v["mark"]["rect"][0].as_f64().expect("x0") - 60.0 / w).abs() < 1e-9);
-    let out = bin()
-        .arg("ask")
-        .arg(testdata("dicom/series/ct_head_invesalius"))
-        .arg("--model")
-        .arg(&demo)
-        .args([
+    let err = ask_refused_with(
+        &demo,
+        &[
             "--task",
             "vqa",
             "--question",
             "what ?",
             "--mark",
             "box:1,2,3",
-        ])
-        .output()
-        .expect("run");
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+        ],
+    );
     assert!(
         err.contains("--mark") && err.contains("four numbers"),
         "{err}"

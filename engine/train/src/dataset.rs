@@ -79,39 +79,50 @@ pub struct SliceTruth {
     pub boxes: Vec<(u32, [f64; 4], usize)>,
 }
 
-/// The label map of `phantom` on slice `index` of `plane`, as union boxes per class.
-pub fn slice_truth(phantom: &Phantom, plane: Plane, index: usize) -> SliceTruth {
+/// The label map of `phantom` on slice `index` of `plane` in the radiological view.
+pub fn label_raster(phantom: &Phantom, plane: Plane, index: usize) -> (usize, usize, Vec<u8>) {
     let grid = PlaneGrid::from_geometry(phantom.dims, &phantom.affine, plane);
     let (w, h) = (grid.width, grid.height);
-    let inverse = phantom.affine.inverse();
-    let mut bounds: std::collections::BTreeMap<u8, ([usize; 4], usize)> = Default::default();
-    if let Some(inv) = inverse {
-        for y in 0..h {
-            for x in 0..w {
-                let ijk = inv.apply(grid.pixel_to_lps(index, x as f64, y as f64));
-                let idx: Option<Vec<usize>> = (0..3)
-                    .map(|a| {
-                        let v = ijk[a].round();
-                        (v >= 0.0 && v < phantom.dims[a] as f64).then_some(v as usize)
-                    })
-                    .collect();
-                let Some(v) = idx else { continue };
-                let l = phantom.label(v[0], v[1], v[2]);
-                if l == 0 {
-                    continue;
-                }
-                let e = bounds
-                    .entry(l)
-                    .or_insert(([usize::MAX, usize::MAX, 0, 0], 0));
-                e.0 = [
-                    e.0[0].min(x),
-                    e.0[1].min(y),
-                    e.0[2].max(x + 1),
-                    e.0[3].max(y + 1),
-                ];
-                e.1 += 1;
+    let mut out = vec![0u8; w * h];
+    let Some(inv) = phantom.affine.inverse() else {
+        return (w, h, out);
+    };
+    for y in 0..h {
+        for x in 0..w {
+            let ijk = inv.apply(grid.pixel_to_lps(index, x as f64, y as f64));
+            let v: Option<Vec<usize>> = (0..3)
+                .map(|a| {
+                    let v = ijk[a].round();
+                    (v >= 0.0 && v < phantom.dims[a] as f64).then_some(v as usize)
+                })
+                .collect();
+            if let Some(v) = v {
+                out[y * w + x] = phantom.label(v[0], v[1], v[2]);
             }
         }
+    }
+    (w, h, out)
+}
+
+/// The label map of `phantom` on slice `index` of `plane`, as union boxes per class.
+pub fn slice_truth(phantom: &Phantom, plane: Plane, index: usize) -> SliceTruth {
+    let (w, h, raster) = label_raster(phantom, plane, index);
+    let mut bounds: std::collections::BTreeMap<u8, ([usize; 4], usize)> = Default::default();
+    for (i, &l) in raster.iter().enumerate() {
+        if l == 0 {
+            continue;
+        }
+        let (x, y) = (i % w, i / w);
+        let e = bounds
+            .entry(l)
+            .or_insert(([usize::MAX, usize::MAX, 0, 0], 0));
+        e.0 = [
+            e.0[0].min(x),
+            e.0[1].min(y),
+            e.0[2].max(x + 1),
+            e.0[3].max(y + 1),
+        ];
+        e.1 += 1;
     }
     let boxes = bounds
         .into_iter()
@@ -149,6 +160,17 @@ pub fn target_boxes(truth: &SliceTruth) -> Vec<(u32, [f64; 4])> {
         .collect();
     kept.sort_by_key(|(c, _)| *c);
     kept
+}
+
+/// Phantom `n` of a set starting at seed `first`: CT and MR alternating, seeds counting up (the
+/// training pool and every evaluation draw their phantoms so).
+pub fn alternating_phantom(first: u64, n: u64) -> groundglass_phantom::PhantomConfig {
+    use groundglass_phantom::PhantomConfig;
+    if n.is_multiple_of(2) {
+        PhantomConfig::ct(first + n)
+    } else {
+        PhantomConfig::mr(first + n)
+    }
 }
 
 /// The solid organs and large vessels of the phantoms (not lung lobes, airways or vertebrae).
@@ -269,15 +291,11 @@ impl PhantomSamples {
         };
         let grid = PlaneGrid::from_geometry(phantom.dims, &phantom.affine, plane);
         let index = self.rng.below(grid.count);
-        let truth = slice_truth(phantom, plane, index);
-        let slice = extract(volume, plane, index);
-        let pixels = preprocess_slice(&slice, phantom.modality.code(), self.size).pixels;
         let lang = if self.rng.below(2) == 0 {
             Lang::En
         } else {
             Lang::De
         };
-        let open = open_questions(&truth);
         let kind = self.rng.unit();
         let mix = self.mix;
         if kind >= mix.grounded && kind < mix.grounded + mix.mis_ground {
@@ -301,6 +319,12 @@ impl PhantomSamples {
             } else {
                 0.0
             };
+        // The slice, its truth and its pixels for the other kinds (a MIS-Ground sample builds
+        // its own scene).
+        let truth = slice_truth(phantom, plane, index);
+        let slice = extract(volume, plane, index);
+        let pixels = preprocess_slice(&slice, phantom.modality.code(), self.size).pixels;
+        let open = open_questions(&truth);
         let (prompt, target) = if rest < self.mix.grounded {
             let boxes = target_boxes(&truth);
             (

@@ -18,11 +18,11 @@ use groundglass_grounding::LabelMap;
 use groundglass_model::prompt::Lang;
 use groundglass_model::semsam::SemSamConfig;
 use groundglass_model::{AskInput, ModelSession};
-use groundglass_phantom::{generate, PhantomConfig};
+use groundglass_phantom::generate;
 use groundglass_study::{extract, Plane, PlaneGrid};
 use serde::Serialize;
 
-use crate::dataset::{open_answer, open_questions, slice_truth, target_boxes};
+use crate::dataset::{alternating_phantom, open_answer, open_questions, slice_truth, target_boxes};
 use crate::mis_ground::terms::{concept_of, Concept};
 use crate::text;
 use crate::text::OpenQuestion;
@@ -192,11 +192,7 @@ pub fn evaluate(opts: &EvalOptions, mut progress: impl FnMut(&str)) -> Result<Re
     let mut semsam = Scores::default();
     for n in 0..opts.phantoms as u64 {
         let seed = opts.seed + n;
-        let phantom = generate(&if n % 2 == 0 {
-            PhantomConfig::ct(seed)
-        } else {
-            PhantomConfig::mr(seed)
-        });
+        let phantom = generate(&alternating_phantom(opts.seed, n));
         let volume = phantom.to_volume();
         for plane in [Plane::Axial, Plane::Coronal, Plane::Sagittal] {
             let grid = PlaneGrid::from_geometry(phantom.dims, &phantom.affine, plane);

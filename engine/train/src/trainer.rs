@@ -16,11 +16,11 @@ use groundglass_model::config::PaliGemmaConfig;
 use groundglass_model::linear::WeightPlan;
 use groundglass_model::tokenizer::PromptTokenizer;
 use groundglass_model::{Checkpoint, PaliGemma};
-use groundglass_phantom::{generate, PhantomConfig};
+use groundglass_phantom::generate;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{config_json, DemoSize};
-use crate::dataset::{correction_samples, Mix, PhantomSamples, Rng, Sample};
+use crate::dataset::{alternating_phantom, correction_samples, Mix, PhantomSamples, Rng, Sample};
 use crate::tokenizer::{dataset_words, extend_tokenizer, tokenizer_json, vocab_size};
 use crate::{file_err, Result, TrainError};
 
@@ -355,14 +355,7 @@ pub fn train(opts: &TrainOptions, mut progress: impl FnMut(&Progress)) -> Result
     )?;
 
     let pool: Vec<_> = (0..opts.phantoms as u64)
-        .map(|i| {
-            let seed = opts.phantom_seed + i;
-            generate(&if i % 2 == 0 {
-                PhantomConfig::ct(seed)
-            } else {
-                PhantomConfig::mr(seed)
-            })
-        })
+        .map(|i| generate(&alternating_phantom(opts.phantom_seed, i)))
         .collect();
     // Resuming continues the sample stream from where the step count is (not bit-exact: AdamW's
     // moments start afresh, Candle does not expose them).

@@ -25,6 +25,18 @@ pub fn uid_from(seed: &[u8]) -> String {
     format!("2.25.{h}")
 }
 
+/// How an export writes the source's UIDs: as they are, or under de-identification replaced by a
+/// deterministic mapping keyed by `salt` (so exports of one store map them the same way).
+pub fn uid_mapper(anonymous: bool, salt: &str) -> impl Fn(&str) -> String + '_ {
+    move |uid| {
+        if anonymous {
+            uid_from(format!("{salt}\n{uid}").as_bytes())
+        } else {
+            uid.to_string()
+        }
+    }
+}
+
 /// A fresh UID.
 pub fn new_uid(what: &str) -> String {
     let nanos = std::time::SystemTime::now()

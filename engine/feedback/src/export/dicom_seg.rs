@@ -18,7 +18,7 @@ use groundglass_study::dicom::series::DicomSeriesPlan;
 use groundglass_study::LabelVolume;
 
 use super::dicom_parts::{
-    code, content_date_time, item, new_uid, put_common, seq, uid_from, write_file, Common, Source,
+    code, content_date_time, item, new_uid, put_common, seq, uid_mapper, write_file, Common, Source,
 };
 use super::{Deidentify, ExportError};
 
@@ -45,13 +45,7 @@ pub fn write(
     let first = &plan.slices[0].header;
     let source = Source::read(&first.path)?;
     let anonymous = deidentify == Deidentify::Yes;
-    let map_uid = |uid: &str| -> String {
-        if anonymous {
-            uid_from(format!("{salt}\n{uid}").as_bytes())
-        } else {
-            uid.to_string()
-        }
-    };
+    let map_uid = uid_mapper(anonymous, salt);
 
     // Segments: the class ids present, ascending; frames: segment-major, slices in order.
     let plane = nx * ny;

@@ -17,7 +17,8 @@ use groundglass_study::dicom::build::{ds, text};
 use groundglass_study::dicom::series::DicomSeriesPlan;
 
 use super::dicom_parts::{
-    code, content_date_time, item, new_uid, put_common, seq, uid_from, write_file, Common, Source,
+    code, content_date_time, item, new_uid, put_common, seq, uid_from, uid_mapper, write_file,
+    Common, Source,
 };
 use super::measurements::MeasurementReport;
 use super::{Deidentify, ExportError};
@@ -118,13 +119,7 @@ pub fn write(
     let first = plan.first();
     let source = Source::read(&first.path)?;
     let anonymous = deidentify == Deidentify::Yes;
-    let map_uid = |uid: &str| -> String {
-        if anonymous {
-            uid_from(format!("{salt}\n{uid}").as_bytes())
-        } else {
-            uid.to_string()
-        }
-    };
+    let map_uid = uid_mapper(anonymous, salt);
     let frame_of_reference = source.str(tags::FRAME_OF_REFERENCE_UID);
     if frame_of_reference.is_empty() {
         return Err(ExportError::Invalid(format!(

@@ -519,7 +519,8 @@ pub fn is_correct(labels: &LabelMap, item: &Item, answer: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mis_ground::scene::{label_raster, scene, Convention};
+    use crate::dataset::label_raster;
+    use crate::mis_ground::scene::{scene, Convention};
     use crate::mis_ground::terms::wordings;
     use crate::text::words;
     use crate::tokenizer::dataset_words;

@@ -16,15 +16,15 @@ use candle_core::{DType, Device};
 use groundglass_grounding::LabelMap;
 use groundglass_model::semsam::SemSamConfig;
 use groundglass_model::{AskInput, ModelSession};
-use groundglass_phantom::{generate, PhantomConfig};
+use groundglass_phantom::generate;
 use groundglass_study::{Plane, PlaneGrid};
 use serde::Serialize;
 
-use crate::dataset::Rng;
+use crate::dataset::{alternating_phantom, label_raster, Rng};
 use crate::text::vqa_request;
 use crate::Result;
 use items::{is_correct, items, Item};
-use scene::{label_raster, scene, Convention, StoredCopies};
+use scene::{scene, Convention, StoredCopies};
 
 #[derive(Clone, Debug)]
 pub struct MisOptions {
@@ -142,11 +142,7 @@ pub fn evaluate(opts: &MisOptions, mut progress: impl FnMut(&str)) -> Result<Mis
     let mut asked = Vec::new();
     for n in 0..opts.phantoms as u64 {
         let seed = opts.seed + n;
-        let phantom = generate(&if n % 2 == 0 {
-            PhantomConfig::ct(seed)
-        } else {
-            PhantomConfig::mr(seed)
-        });
+        let phantom = generate(&alternating_phantom(opts.seed, n));
         let volume = phantom.to_volume();
         let stored = StoredCopies::write(&phantom, &scratch.0)?;
         let mut rng = Rng::new(seed ^ 0x4D49_5347);

@@ -8,6 +8,7 @@ use std::path::Path;
 use groundglass_phantom::{write_nifti, Phantom};
 use groundglass_study::{extract, nifti, NoProgress, Plane, PlaneGrid, SliceImage, Volume};
 
+use crate::dataset::label_raster;
 use crate::mis_ground::terms::Concept;
 use crate::{file_err, Result, TrainError};
 
@@ -86,31 +87,6 @@ impl Scene {
     pub fn mask(&self, class: u32) -> Vec<bool> {
         self.labels.iter().map(|l| u32::from(*l) == class).collect()
     }
-}
-
-/// The label map of `phantom` on slice `index` of `plane` in the radiological view.
-pub fn label_raster(phantom: &Phantom, plane: Plane, index: usize) -> (usize, usize, Vec<u8>) {
-    let grid = PlaneGrid::from_geometry(phantom.dims, &phantom.affine, plane);
-    let (w, h) = (grid.width, grid.height);
-    let mut out = vec![0u8; w * h];
-    let Some(inv) = phantom.affine.inverse() else {
-        return (w, h, out);
-    };
-    for y in 0..h {
-        for x in 0..w {
-            let ijk = inv.apply(grid.pixel_to_lps(index, x as f64, y as f64));
-            let v: Option<Vec<usize>> = (0..3)
-                .map(|a| {
-                    let v = ijk[a].round();
-                    (v >= 0.0 && v < phantom.dims[a] as f64).then_some(v as usize)
-                })
-                .collect();
-            if let Some(v) = v {
-                out[y * w + x] = phantom.label(v[0], v[1], v[2]);
-            }
-        }
-    }
-    (w, h, out)
 }
 
 /// The phantom written in LPS and in RAS storage and read back, for the stored conventions.
