@@ -47,6 +47,12 @@ pub enum BenchWhat {
     /// embedding of that many rows, timed on its first `--rows` query rows (the build is linear in
     /// them) and extrapolated to the whole table.
     Vocab(super::bench_vocab::BenchVocabArgs),
+    /// GFLOPS of the prefill's bf16 products on the 3B model's shapes (273 tokens; the vision
+    /// tower's 256), each kernel this CPU runs: AMX tiles, `vdpbf16ps`, and bf16 widened to f32.
+    Matmul {
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
     /// This machine's memory read bandwidth over all threads (the limit of batch-1 decoding,
     /// which reads every weight once per token): GB/s reading a buffer far larger than the caches.
     Bandwidth {
@@ -100,6 +106,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         BenchWhat::Model(args) => super::bench_model::run(args),
         BenchWhat::Agreement(args) => super::bench_agreement::run(args),
         BenchWhat::Vocab(args) => super::bench_vocab::run(args),
+        BenchWhat::Matmul { runs } => super::bench_matmul::run(runs),
         BenchWhat::Bandwidth { mib, runs } => {
             let best = groundglass_model::kernels::read_bandwidth_gb_per_s(mib, runs);
             // The decoding kernel over a bf16 matrix of the same size, Gemma 2's width.

@@ -4,6 +4,7 @@ pub mod ask;
 mod bench;
 mod bench_agreement;
 mod bench_frames;
+mod bench_matmul;
 mod bench_model;
 mod bench_vocab;
 mod demo;

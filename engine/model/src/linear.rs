@@ -13,7 +13,7 @@ use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{CpuStorage, CustomOp2, DType, Device, Layout, Module, Shape, Tensor};
 
 use crate::fast_gelu::{differentiable, f32_slice};
-use crate::kernels::{gemv, matmul};
+use crate::kernels::{amx, gemv, matmul};
 
 /// Rows below this take the GEMV (packing the weight would cost more than it saves).
 const MIN_ROWS: usize = 16;
@@ -277,6 +277,10 @@ impl CustomOp2 for MatmulWt {
         let mut out = vec![0f32; m * n];
         match s2 {
             CpuStorage::F32(w) => product(x, m, k, &w[w0..w1], n, &mut out),
+            CpuStorage::BF16(w) if m >= MIN_ROWS && amx::available() => {
+                // The same products on AMX tiles.
+                amx::matmul_wt_bf16(x, m, k, &w[w0..w1], n, &mut out)
+            }
             CpuStorage::BF16(w) if m >= MIN_ROWS && matmul::bf16_available() => {
                 // bf16 weights in a prefill: bf16 products, as the bf16 model computes them.
                 matmul::matmul_wt_bf16(x, m, k, &w[w0..w1], n, &mut out)

@@ -144,7 +144,7 @@ fn strips<L: Copy + Default + Send + Sync>(
 /// One row of A as bf16 pairs, one u32 per two K steps (the first in the low half, as
 /// `vdpbf16ps` reads them; an odd K's last pair padded with zero), rounded to nearest even (as
 /// `half::bf16::from_f32` and PyTorch round). `to` holds K/2 rounded up.
-fn row_to_pairs(from: &[f32], to: &mut [u32]) {
+pub(super) fn row_to_pairs(from: &[f32], to: &mut [u32]) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: AVX512-BF16 was checked by the caller (`matmul_wt_bf16`).
     let mut p = unsafe { whole_pairs(from, to) };
@@ -509,7 +509,7 @@ impl Scheme for Bf16Pairs {
 /// the bits of each lane, f32 or a pair of bf16, arrive unchanged.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-fn transpose_16(r: [std::arch::x86_64::__m512; 16]) -> [std::arch::x86_64::__m512; 16] {
+pub(super) fn transpose_16(r: [std::arch::x86_64::__m512; 16]) -> [std::arch::x86_64::__m512; 16] {
     use std::arch::x86_64::*;
     // Pairs of rows interleaved, then pairs of pairs, then 128-bit lanes twice.
     let t: [__m512; 16] = std::array::from_fn(|i| {

@@ -5,11 +5,13 @@
 //! machine's memory bandwidth. Two kernels replace it where it matters:
 //! - [`matmul`]: the prefill's large products on CPUs with AVX-512F (W packed into panels,
 //!   converted from bf16 while packing);
+//! - [`amx`]: the same bf16 products on Intel's AMX tiles where the CPU has them;
 //! - [`gemv`]: decoding's few rows, streaming every weight once, on any x86-64 (AVX-512F, AVX2 +
 //!   FMA or baseline, picked at run time) and elsewhere in portable code.
 //!
 //! Both are checked against a plain f64 product on ragged sizes (tests below and in each file).
 
+pub mod amx;
 pub mod gemv;
 pub mod matmul;
 
