@@ -13,6 +13,7 @@ mod grounding;
 mod info;
 mod measure;
 pub mod offscreen;
+mod pacs;
 mod phantom;
 mod review;
 mod screenshot;
@@ -46,6 +47,8 @@ pub enum Command {
     Slice(slice::SliceArgs),
     /// Measure on one slice: a line's length, a region's statistics, a pixel's value.
     Measure(measure::MeasureArgs),
+    /// PACS: `pacs echo`, `pacs search` and `pacs retrieve` over DICOMweb or DIMSE.
+    Pacs(pacs::PacsArgs),
     /// Benchmarks (timings as JSON; `bench/load.sh` sets them against the peers).
     Bench(bench::BenchArgs),
     /// Render the viewer offscreen (software adapter is fine) and write a PNG.
@@ -74,6 +77,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Slice(args)) => slice::run(args),
         Some(Command::Measure(args)) => measure::run(args),
         Some(Command::Bench(args)) => bench::run(args),
+        Some(Command::Pacs(args)) => pacs::run(args),
         Some(Command::Screenshot(args)) => screenshot::run(args),
         Some(Command::Grounding(args)) => grounding::run(args),
         Some(Command::Ask(args)) => ask::run(args),

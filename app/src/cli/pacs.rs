@@ -1,0 +1,195 @@
+//! `groundglass pacs echo | search | retrieve`: the PACS from the command line.
+//!
+//! Credentials come from the environment, never from the command line (where `ps` shows them)
+//! nor the settings file: `--user U` with `GROUNDGLASS_PACS_PASSWORD`, or `GROUNDGLASS_PACS_TOKEN`
+//! for a bearer token.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use groundglass_pacs::{Credentials, DateRange, Server, StudyQuery};
+
+#[derive(Args, Debug)]
+pub struct PacsArgs {
+    #[command(subcommand)]
+    pub what: PacsWhat,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServerArgs {
+    /// `http(s)://host:port/path-to-dicom-web` or `dicom://AET@host:port`.
+    #[arg(long)]
+    server: String,
+    /// Our AE title, for DIMSE peers.
+    #[arg(long, default_value = "GROUNDGLASS")]
+    calling_ae: String,
+    /// DICOMweb basic authentication: the user (the password comes from
+    /// GROUNDGLASS_PACS_PASSWORD).
+    #[arg(long)]
+    user: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PacsWhat {
+    /// Check that a server answers (C-ECHO, or a one-study QIDO search).
+    Echo {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Search studies; prints each with its series.
+    Search {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// DICOM wildcards allowed: `DOE^*`.
+        #[arg(long)]
+        patient_name: Option<String>,
+        #[arg(long)]
+        patient_id: Option<String>,
+        #[arg(long)]
+        modality: Option<String>,
+        /// YYYYMMDD-YYYYMMDD (either end may be left open) or one day.
+        #[arg(long)]
+        date: Option<String>,
+        #[arg(long)]
+        accession: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// Studies per page.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Retrieve a study or one series into a folder (DICOMweb: WADO-RS), which `info`, `slice`,
+    /// `ask` and the viewer open like any other.
+    Retrieve {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(long)]
+        study: String,
+        #[arg(long)]
+        series: Option<String>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn server(args: &ServerArgs) -> anyhow::Result<Server> {
+    let mut server = Server::parse(&args.server, &args.calling_ae)?;
+    if let Server::Web(web) = &mut server {
+        web.credentials = match (&args.user, std::env::var("GROUNDGLASS_PACS_TOKEN")) {
+            (Some(user), _) => Credentials::Basic {
+                user: user.clone(),
+                password: std::env::var("GROUNDGLASS_PACS_PASSWORD").with_context(|| {
+                    format!("--user {user}: set GROUNDGLASS_PACS_PASSWORD to the password")
+                })?,
+            },
+            (None, Ok(token)) if !token.is_empty() => Credentials::Bearer(token),
+            _ => Credentials::None,
+        };
+    } else if args.user.is_some() {
+        anyhow::bail!("--user is for DICOMweb servers; a DIMSE peer knows us by --calling-ae");
+    }
+    Ok(server)
+}
+
+pub fn run(args: PacsArgs) -> anyhow::Result<ExitCode> {
+    match args.what {
+        PacsWhat::Echo { server: s } => {
+            let server = server(&s)?;
+            groundglass_pacs::echo(&server)?;
+            println!("{} answers", server.name());
+        }
+        PacsWhat::Search {
+            server: s,
+            patient_name,
+            patient_id,
+            modality,
+            date,
+            accession,
+            description,
+            limit,
+            offset,
+            json,
+        } => {
+            let server = server(&s)?;
+            let date = date
+                .map(|d| DateRange::parse(&d).map_err(|e| anyhow::anyhow!("--date: {e}")))
+                .transpose()?;
+            let query = StudyQuery {
+                patient_name,
+                patient_id,
+                modality,
+                date,
+                accession,
+                description,
+                limit,
+                offset,
+            };
+            let studies = groundglass_pacs::search(&server, &query)?;
+            if json {
+                println!("{}", serde_json::json!({ "studies": studies }));
+            } else if studies.is_empty() {
+                println!("no study on {} matches", server.name());
+            } else {
+                for st in &studies {
+                    println!(
+                        "{}  {}  {}  {}  {}  {}",
+                        st.date,
+                        st.patient_name,
+                        st.patient_id,
+                        st.modalities.join("/"),
+                        st.description,
+                        st.study_uid
+                    );
+                    for se in &st.series {
+                        println!(
+                            "    {:>4}  {:<4} {:>5} images  {}  {}",
+                            se.number.map(|n| n.to_string()).unwrap_or_default(),
+                            se.modality,
+                            se.instances.map(|n| n.to_string()).unwrap_or("?".into()),
+                            se.description,
+                            se.series_uid
+                        );
+                    }
+                }
+            }
+        }
+        PacsWhat::Retrieve {
+            server: s,
+            study,
+            series,
+            out,
+        } => {
+            let server = server(&s)?;
+            let Server::Web(web) = &server else {
+                anyhow::bail!(
+                    "{}: retrieval over DIMSE (C-GET / C-MOVE) is not built yet; use the server's DICOMweb address",
+                    server.name()
+                );
+            };
+            let client = groundglass_pacs::web::Client::new(web.clone());
+            let t = std::time::Instant::now();
+            let mut first = None;
+            let done = client.retrieve(&study, series.as_deref(), &out, |n| {
+                first.get_or_insert(t.elapsed());
+                if n % 50 == 0 {
+                    eprintln!("{n} instances");
+                }
+            })?;
+            println!(
+                "{} instances ({:.1} MB) into {} in {:.2} s (first after {:.2} s)",
+                done.instances,
+                done.bytes as f64 / 1e6,
+                out.display(),
+                t.elapsed().as_secs_f64(),
+                first.unwrap_or_default().as_secs_f64()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

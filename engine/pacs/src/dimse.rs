@@ -1,0 +1,358 @@
+//! DIMSE over dicom-rs's `dicom-ul` associations: C-ECHO and C-FIND (Study Root, study and
+//! series levels). The command sets are built as dicom-rs's own `echoscu` and `findscu` build
+//! them; every association has connect, read and write timeouts.
+
+use std::time::Duration;
+
+use dicom_core::{dicom_value, DataElement, PrimitiveValue, VR};
+use dicom_dictionary_std::{tags, uids};
+use dicom_encoding::TransferSyntaxIndex;
+use dicom_object::{mem::InMemDicomObject, StandardDataDictionary};
+use dicom_transfer_syntax_registry::{entries, TransferSyntaxRegistry};
+use dicom_ul::association::client::{ClientAssociation, ClientAssociationOptions};
+use dicom_ul::pdu::{PDataValue, PDataValueType, Pdu};
+use std::io::Read;
+
+use crate::server::DimsePeer;
+use crate::{PacsError, SeriesInfo, StudyInfo, StudyQuery};
+
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+type Object = InMemDicomObject<StandardDataDictionary>;
+type Element = dicom_object::mem::InMemElement<StandardDataDictionary>;
+
+/// An open association and the presentation context it negotiated.
+struct Association {
+    inner: ClientAssociation<std::net::TcpStream>,
+    context: u8,
+    transfer_syntax: String,
+    server: String,
+    calling_ae: String,
+}
+
+fn connect(peer: &DimsePeer, abstract_syntax: &str) -> Result<Association, PacsError> {
+    let server = peer.name();
+    let inner = ClientAssociationOptions::new()
+        .with_abstract_syntax(abstract_syntax)
+        .calling_ae_title(peer.calling_ae.as_str())
+        .called_ae_title(peer.called_ae.as_str())
+        .connection_timeout(TIMEOUT)
+        .read_timeout(TIMEOUT)
+        .write_timeout(TIMEOUT)
+        .establish_with(&peer.address())
+        .map_err(|e| association_error(&server, e))?;
+    let Some(pc) = inner.presentation_contexts().first() else {
+        let _ = inner.abort();
+        return Err(PacsError::Association {
+            server,
+            detail: format!("no presentation context accepted for {abstract_syntax}"),
+        });
+    };
+    Ok(Association {
+        context: pc.id,
+        transfer_syntax: pc.transfer_syntax.trim_end_matches('\0').to_string(),
+        inner,
+        server,
+        calling_ae: peer.calling_ae.clone(),
+    })
+}
+
+/// Sorts dicom-ul's errors into refused connections, timeouts and rejections.
+fn association_error(server: &str, e: dicom_ul::association::Error) -> PacsError {
+    use dicom_ul::association::Error as E;
+    let detail = error_chain(&e);
+    match e {
+        E::Connect { .. } | E::ToAddress { .. } => PacsError::Connect {
+            server: server.to_string(),
+            detail,
+        },
+        E::Timeout { .. } => PacsError::Timeout {
+            server: server.to_string(),
+            what: "the association".into(),
+            seconds: TIMEOUT.as_secs(),
+        },
+        _ => PacsError::Association {
+            server: server.to_string(),
+            detail,
+        },
+    }
+}
+
+/// An error and its sources, one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+impl Association {
+    fn send(&mut self, kind: PDataValueType, data: Vec<u8>) -> Result<(), PacsError> {
+        let pdu = Pdu::PData {
+            data: vec![PDataValue {
+                presentation_context_id: self.context,
+                value_type: kind,
+                is_last: true,
+                data,
+            }],
+        };
+        self.inner
+            .send(&pdu)
+            .map_err(|e| association_error(&self.server, e))
+    }
+
+    fn malformed(&self, what: &str, detail: String) -> PacsError {
+        PacsError::Malformed {
+            server: self.server.clone(),
+            what: what.to_string(),
+            detail,
+        }
+    }
+
+    /// The next command from the peer, and a dataset that came in the same PDU.
+    fn receive_command(&mut self, what: &str) -> Result<(Object, Option<Vec<u8>>), PacsError> {
+        let pdu = self
+            .inner
+            .receive()
+            .map_err(|e| association_error(&self.server, e))?;
+        match pdu {
+            Pdu::PData { mut data } if !data.is_empty() => {
+                let dataset = (data.len() > 1).then(|| data.remove(1).data);
+                let command = Object::read_dataset_with_ts(
+                    data[0].data.as_slice(),
+                    &entries::IMPLICIT_VR_LITTLE_ENDIAN.erased(),
+                )
+                .map_err(|e| self.malformed(what, format!("a command that does not parse: {e}")))?;
+                Ok((command, dataset))
+            }
+            Pdu::AbortRQ { source } => Err(PacsError::Association {
+                server: self.server.clone(),
+                detail: format!(
+                    "aborted by the peer during {what} ({source:?}); a PACS usually does this when it does not know our AE title `{}`: ask for it to be registered",
+                    self.calling_ae
+                ),
+            }),
+            other => Err(self.malformed(what, format!("unexpected PDU {other:?}"))),
+        }
+    }
+
+    fn read_dataset(&mut self, bytes: Vec<u8>, what: &str) -> Result<Object, PacsError> {
+        let ts = TransferSyntaxRegistry
+            .get(&self.transfer_syntax)
+            .ok_or_else(|| {
+                self.malformed(
+                    what,
+                    format!("unknown transfer syntax {}", self.transfer_syntax),
+                )
+            })?;
+        Object::read_dataset_with_ts(bytes.as_slice(), ts)
+            .map_err(|e| self.malformed(what, format!("a dataset that does not parse: {e}")))
+    }
+
+    fn write_dataset(&self, object: &Object, what: &str) -> Result<Vec<u8>, PacsError> {
+        let ts = TransferSyntaxRegistry
+            .get(&self.transfer_syntax)
+            .ok_or_else(|| {
+                self.malformed(
+                    what,
+                    format!("unknown transfer syntax {}", self.transfer_syntax),
+                )
+            })?;
+        let mut out = Vec::new();
+        object
+            .write_dataset_with_ts(&mut out, ts)
+            .map_err(|e| self.malformed(what, format!("could not encode the request: {e}")))?;
+        Ok(out)
+    }
+
+    fn release(self) {
+        let _ = self.inner.release();
+    }
+}
+
+fn command(elements: Vec<Element>) -> Result<Vec<u8>, PacsError> {
+    let object = Object::command_from_element_iter(elements);
+    let mut out = Vec::new();
+    object
+        .write_dataset_with_ts(&mut out, &entries::IMPLICIT_VR_LITTLE_ENDIAN.erased())
+        .map_err(|e| PacsError::Malformed {
+            server: String::new(),
+            what: "a command".into(),
+            detail: e.to_string(),
+        })?;
+    Ok(out)
+}
+
+fn status(command: &Object) -> Option<u16> {
+    command.get(tags::STATUS)?.to_int::<u16>().ok()
+}
+
+/// C-ECHO.
+pub fn echo(peer: &DimsePeer) -> Result<(), PacsError> {
+    let mut a = connect(peer, uids::VERIFICATION)?;
+    let request = command(vec![
+        DataElement::new(tags::AFFECTED_SOP_CLASS_UID, VR::UI, uids::VERIFICATION),
+        DataElement::new(tags::COMMAND_FIELD, VR::US, dicom_value!(U16, [0x0030])),
+        DataElement::new(tags::MESSAGE_ID, VR::US, dicom_value!(U16, [1])),
+        DataElement::new(
+            tags::COMMAND_DATA_SET_TYPE,
+            VR::US,
+            dicom_value!(U16, [0x0101]),
+        ),
+    ])?;
+    a.send(PDataValueType::Command, request)?;
+    let (response, _) = a.receive_command("C-ECHO")?;
+    let code = status(&response);
+    a.release();
+    match code {
+        Some(0) => Ok(()),
+        Some(status) => Err(PacsError::DimseStatus {
+            server: peer.name(),
+            what: "C-ECHO".into(),
+            status,
+        }),
+        None => Err(PacsError::Malformed {
+            server: peer.name(),
+            what: "C-ECHO".into(),
+            detail: "the response has no status".into(),
+        }),
+    }
+}
+
+/// One C-FIND over an open association: every matching identifier.
+fn find(a: &mut Association, identifier: &Object, what: &str) -> Result<Vec<Object>, PacsError> {
+    let request = command(vec![
+        DataElement::new(
+            tags::AFFECTED_SOP_CLASS_UID,
+            VR::UI,
+            PrimitiveValue::from(uids::STUDY_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_FIND),
+        ),
+        DataElement::new(tags::COMMAND_FIELD, VR::US, dicom_value!(U16, [0x0020])),
+        DataElement::new(tags::MESSAGE_ID, VR::US, dicom_value!(U16, [1])),
+        DataElement::new(tags::PRIORITY, VR::US, dicom_value!(U16, [0x0000])),
+        DataElement::new(
+            tags::COMMAND_DATA_SET_TYPE,
+            VR::US,
+            dicom_value!(U16, [0x0001]),
+        ),
+    ])?;
+    let data = a.write_dataset(identifier, what)?;
+    a.send(PDataValueType::Command, request)?;
+    a.send(PDataValueType::Data, data)?;
+    let mut matches = Vec::new();
+    loop {
+        let (response, dataset) = a.receive_command(what)?;
+        match status(&response) {
+            Some(0) => return Ok(matches),
+            Some(0xFF00 | 0xFF01) => {
+                let bytes = match dataset {
+                    Some(b) => b,
+                    None => {
+                        let mut bytes = Vec::new();
+                        a.inner
+                            .receive_pdata()
+                            .read_to_end(&mut bytes)
+                            .map_err(|e| a.malformed(what, format!("reading a match: {e}")))?;
+                        bytes
+                    }
+                };
+                matches.push(a.read_dataset(bytes, what)?);
+            }
+            Some(status) => {
+                return Err(PacsError::DimseStatus {
+                    server: a.server.clone(),
+                    what: what.to_string(),
+                    status,
+                })
+            }
+            None => return Err(a.malformed(what, "a response without a status".into())),
+        }
+    }
+}
+
+fn text(object: &Object, tag: dicom_core::Tag) -> String {
+    object
+        .get(tag)
+        .and_then(|e| e.to_str().ok())
+        .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
+        .unwrap_or_default()
+}
+
+fn key(tag: dicom_core::Tag, vr: VR, value: &str) -> Element {
+    DataElement::new(tag, vr, PrimitiveValue::from(value))
+}
+
+/// Studies (Study Root C-FIND at STUDY level), then each study's series.
+pub fn search(peer: &DimsePeer, query: &StudyQuery) -> Result<Vec<StudyInfo>, PacsError> {
+    let mut a = connect(peer, uids::STUDY_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_FIND)?;
+    let given = |v: &Option<String>| v.as_deref().map(str::trim).unwrap_or("").to_string();
+    let identifier = Object::from_element_iter([
+        key(tags::QUERY_RETRIEVE_LEVEL, VR::CS, "STUDY"),
+        key(tags::STUDY_INSTANCE_UID, VR::UI, ""),
+        key(tags::PATIENT_NAME, VR::PN, &given(&query.patient_name)),
+        key(tags::PATIENT_ID, VR::LO, &given(&query.patient_id)),
+        key(
+            tags::STUDY_DATE,
+            VR::DA,
+            &query
+                .date
+                .as_ref()
+                .map(|d| d.to_dicom())
+                .unwrap_or_default(),
+        ),
+        key(tags::ACCESSION_NUMBER, VR::SH, &given(&query.accession)),
+        key(tags::MODALITIES_IN_STUDY, VR::CS, &given(&query.modality)),
+        key(tags::STUDY_DESCRIPTION, VR::LO, &given(&query.description)),
+    ]);
+    let found = find(&mut a, &identifier, "the study search")?;
+    let mut studies = Vec::new();
+    // DIMSE has no paging: the page is cut here.
+    for d in found.iter().skip(query.offset).take(query.limit.max(1)) {
+        let study_uid = text(d, tags::STUDY_INSTANCE_UID);
+        let series_query = Object::from_element_iter([
+            key(tags::QUERY_RETRIEVE_LEVEL, VR::CS, "SERIES"),
+            key(tags::STUDY_INSTANCE_UID, VR::UI, &study_uid),
+            key(tags::SERIES_INSTANCE_UID, VR::UI, ""),
+            key(tags::MODALITY, VR::CS, ""),
+            key(tags::SERIES_DESCRIPTION, VR::LO, ""),
+            key(tags::SERIES_NUMBER, VR::IS, ""),
+            key(tags::NUMBER_OF_SERIES_RELATED_INSTANCES, VR::IS, ""),
+        ]);
+        let what = format!("the series of study {study_uid}");
+        let mut series: Vec<SeriesInfo> = find(&mut a, &series_query, &what)?
+            .iter()
+            .map(|s| SeriesInfo {
+                series_uid: text(s, tags::SERIES_INSTANCE_UID),
+                modality: text(s, tags::MODALITY),
+                description: text(s, tags::SERIES_DESCRIPTION),
+                number: text(s, tags::SERIES_NUMBER).trim().parse().ok(),
+                instances: text(s, tags::NUMBER_OF_SERIES_RELATED_INSTANCES)
+                    .trim()
+                    .parse()
+                    .ok(),
+            })
+            .collect();
+        series.sort_by_key(|s| (s.number.unwrap_or(i64::MAX), s.series_uid.clone()));
+        let modalities = text(d, tags::MODALITIES_IN_STUDY);
+        studies.push(StudyInfo {
+            patient_name: text(d, tags::PATIENT_NAME),
+            patient_id: text(d, tags::PATIENT_ID),
+            date: text(d, tags::STUDY_DATE),
+            modalities: modalities
+                .split('\\')
+                .filter(|m| !m.is_empty())
+                .map(str::to_string)
+                .collect(),
+            description: text(d, tags::STUDY_DESCRIPTION),
+            accession: text(d, tags::ACCESSION_NUMBER),
+            study_uid,
+            series,
+        });
+    }
+    a.release();
+    Ok(studies)
+}

@@ -1,0 +1,317 @@
+//! DICOMweb: QIDO-RS searches and WADO-RS retrieval on a blocking HTTP client (`ureq`), with
+//! timeouts so a silent server cannot hang the caller.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::dicom_json::{integer, string, strings};
+use crate::multipart;
+use crate::retrieve::{Retrieved, Sink};
+use crate::server::WebServer;
+use crate::{Credentials, PacsError, SeriesInfo, StudyInfo, StudyQuery};
+
+/// How long a request may wait for the server to answer (connect and first byte).
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a body may take between two reads.
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct Client {
+    server: WebServer,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    pub fn new(server: WebServer) -> Client {
+        let agent = ureq::Agent::config_builder()
+            .timeout_connect(Some(ANSWER_TIMEOUT))
+            .timeout_recv_response(Some(ANSWER_TIMEOUT))
+            .timeout_recv_body(None)
+            .timeout_per_call(None)
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Client { server, agent }
+    }
+
+    fn name(&self) -> String {
+        self.server.base.clone()
+    }
+
+    /// GET `path` (after the base) with `accept`; the response when its status is 2xx.
+    fn get(
+        &self,
+        path: &str,
+        accept: &str,
+        what: &str,
+    ) -> Result<ureq::http::Response<ureq::Body>, PacsError> {
+        let url = format!("{}{}", self.server.base, path);
+        let mut request = self.agent.get(&url).header("Accept", accept);
+        match &self.server.credentials {
+            Credentials::None => {}
+            Credentials::Basic { user, password } => {
+                use base64::Engine;
+                let token =
+                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+                request = request.header("Authorization", format!("Basic {token}"));
+            }
+            Credentials::Bearer(token) => {
+                request = request.header("Authorization", format!("Bearer {token}"));
+            }
+        }
+        let response = request.call().map_err(|e| self.transport(e, what))?;
+        let status = response.status().as_u16();
+        if (200..300).contains(&status) {
+            return Ok(response);
+        }
+        Err(match status {
+            404 => PacsError::NotFound {
+                server: self.name(),
+                what: what.to_string(),
+            },
+            _ => PacsError::Status {
+                server: self.name(),
+                what: what.to_string(),
+                status,
+                hint: match status {
+                    401 => ": the server wants credentials (--user with GROUNDGLASS_PACS_PASSWORD, or GROUNDGLASS_PACS_TOKEN), or they are wrong",
+                    403 => ": these credentials may not do this",
+                    406 => ": the server cannot answer in the format asked",
+                    500..=599 => ": the server failed",
+                    _ => "",
+                },
+            },
+        })
+    }
+
+    fn transport(&self, e: ureq::Error, what: &str) -> PacsError {
+        match e {
+            ureq::Error::Timeout(_) => PacsError::Timeout {
+                server: self.name(),
+                what: what.to_string(),
+                seconds: ANSWER_TIMEOUT.as_secs(),
+            },
+            ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
+                PacsError::Timeout {
+                    server: self.name(),
+                    what: what.to_string(),
+                    seconds: READ_TIMEOUT.as_secs(),
+                }
+            }
+            other => PacsError::Connect {
+                server: self.name(),
+                detail: other.to_string(),
+            },
+        }
+    }
+
+    /// A JSON array answer (204 or an empty body: no matches).
+    fn get_json(&self, path: &str, what: &str) -> Result<Vec<Value>, PacsError> {
+        let mut response = self.get(path, "application/dicom+json", what)?;
+        let malformed = |detail: String| PacsError::Malformed {
+            server: self.name(),
+            what: what.to_string(),
+            detail,
+        };
+        if response.status().as_u16() == 204 {
+            return Ok(Vec::new());
+        }
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(256 << 20)
+            .read_to_string()
+            .map_err(|e| self.transport(e, what))?;
+        if text.trim().is_empty() {
+            return Ok(Vec::new());
+        }
+        match serde_json::from_str::<Value>(&text) {
+            Ok(Value::Array(items)) => Ok(items),
+            Ok(_) => Err(malformed("not a JSON array of datasets".into())),
+            Err(e) => Err(malformed(format!("not JSON ({e})"))),
+        }
+    }
+
+    /// A one-study search: the service answers and understands QIDO-RS.
+    pub fn echo(&self) -> Result<(), PacsError> {
+        self.get_json("/studies?limit=1", "a one-study search")
+            .map(|_| ())
+    }
+
+    pub fn search(&self, query: &StudyQuery) -> Result<Vec<StudyInfo>, PacsError> {
+        let mut params: Vec<(&str, String)> = Vec::new();
+        let mut add = |key: &'static str, v: &Option<String>| {
+            if let Some(v) = v.as_ref().filter(|v| !v.trim().is_empty()) {
+                params.push((key, v.trim().to_string()));
+            }
+        };
+        add("PatientName", &query.patient_name);
+        add("PatientID", &query.patient_id);
+        add("ModalitiesInStudy", &query.modality);
+        add("AccessionNumber", &query.accession);
+        add("StudyDescription", &query.description);
+        if let Some(d) = &query.date {
+            params.push(("StudyDate", d.to_dicom()));
+        }
+        params.push(("limit", query.limit.max(1).to_string()));
+        if query.offset > 0 {
+            params.push(("offset", query.offset.to_string()));
+        }
+        for tag in ["00081030", "00080061", "00080050"] {
+            params.push(("includefield", tag.into()));
+        }
+        let path = format!("/studies?{}", encode_query(&params));
+        let found = self.get_json(&path, "the study search")?;
+        let mut studies = Vec::with_capacity(found.len());
+        for d in &found {
+            let study_uid = string(d, "0020000D");
+            if study_uid.is_empty() {
+                return Err(PacsError::Malformed {
+                    server: self.name(),
+                    what: "the study search".into(),
+                    detail: "a study without its Study Instance UID (0020000D)".into(),
+                });
+            }
+            let series = self.series(&study_uid)?;
+            studies.push(StudyInfo {
+                patient_name: string(d, "00100010"),
+                patient_id: string(d, "00100020"),
+                date: string(d, "00080020"),
+                modalities: strings(d, "00080061"),
+                description: string(d, "00081030"),
+                accession: string(d, "00080050"),
+                study_uid,
+                series,
+            });
+        }
+        Ok(studies)
+    }
+
+    /// The series of one study.
+    pub fn series(&self, study_uid: &str) -> Result<Vec<SeriesInfo>, PacsError> {
+        let what = format!("the series of study {study_uid}");
+        let path = format!(
+            "/studies/{}/series?includefield=0008103E&includefield=00201209&includefield=00200011",
+            encode(study_uid)
+        );
+        let mut series: Vec<SeriesInfo> = self
+            .get_json(&path, &what)?
+            .iter()
+            .map(|d| SeriesInfo {
+                series_uid: string(d, "0020000E"),
+                modality: string(d, "00080060"),
+                description: string(d, "0008103E"),
+                number: integer(d, "00200011"),
+                instances: integer(d, "00201209").and_then(|n| u64::try_from(n).ok()),
+            })
+            .collect();
+        series.sort_by_key(|s| (s.number.unwrap_or(i64::MAX), s.series_uid.clone()));
+        Ok(series)
+    }
+
+    /// Retrieves a study, or one of its series, into `dir` (WADO-RS multipart, each instance
+    /// written as it arrives; `progress` is told the count so far).
+    pub fn retrieve(
+        &self,
+        study_uid: &str,
+        series_uid: Option<&str>,
+        dir: &Path,
+        mut progress: impl FnMut(usize),
+    ) -> Result<Retrieved, PacsError> {
+        let (path, what) = match series_uid {
+            Some(s) => (
+                format!("/studies/{}/series/{}", encode(study_uid), encode(s)),
+                format!("series {s} of study {study_uid}"),
+            ),
+            None => (
+                format!("/studies/{}", encode(study_uid)),
+                format!("study {study_uid}"),
+            ),
+        };
+        let response = self.get(
+            &path,
+            "multipart/related; type=\"application/dicom\"; transfer-syntax=*",
+            &what,
+        )?;
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let malformed = |detail: String| PacsError::Malformed {
+            server: self.name(),
+            what: what.clone(),
+            detail,
+        };
+        let boundary = multipart::boundary(&content_type).ok_or_else(|| {
+            malformed(format!(
+                "expected a multipart/related answer with a boundary, got `{content_type}`"
+            ))
+        })?;
+        let mut sink = Sink::new(dir)?;
+        let mut write_error = None;
+        let body = response.into_body().into_reader();
+        let parsed = multipart::for_each_part(body, &boundary, |part| match sink.add(&part.body) {
+            Ok(_) => {
+                progress(sink.count());
+                Ok(())
+            }
+            Err(e) => {
+                let text = e.to_string();
+                write_error = Some(e);
+                Err(text)
+            }
+        });
+        if let Some(e) = write_error {
+            return Err(e);
+        }
+        match parsed {
+            Ok(0) => Err(PacsError::NotFound {
+                server: self.name(),
+                what: format!("any instance of {what}"),
+            }),
+            Ok(_) => sink.finish(&self.name(), study_uid, series_uid),
+            Err(multipart::MultipartError::Io(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
+                Err(PacsError::Timeout {
+                    server: self.name(),
+                    what,
+                    seconds: READ_TIMEOUT.as_secs(),
+                })
+            }
+            Err(e) => Err(malformed(e.to_string())),
+        }
+    }
+}
+
+/// Percent-encodes a query value or path segment: unreserved characters and the `*` wildcard
+/// stay, everything else (`?`, `^`, spaces, non-ASCII) is escaped.
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'*') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn encode_query(params: &[(&str, String)]) -> String {
+    params
+        .iter()
+        .map(|(k, v)| format!("{k}={}", encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn query_values_are_escaped() {
+        assert_eq!(super::encode("Doe^J* x&y"), "Doe%5EJ*%20x%26y");
+        assert_eq!(super::encode("1.2.840.99"), "1.2.840.99");
+    }
+}
