@@ -150,6 +150,65 @@ fn slice_rejects_bad_arguments_clearly() {
 }
 
 #[test]
+fn pacs_rejects_wrong_addresses_and_inputs_clearly() {
+    // No server is started: every case fails before or at connecting (loopback port 1 is closed).
+    let pacs = |args: &[&str]| {
+        let out = bin()
+            .arg("pacs")
+            .args(args)
+            .env_remove("GROUNDGLASS_PACS_PASSWORD")
+            .env_remove("GROUNDGLASS_PACS_TOKEN")
+            .output()
+            .expect("run");
+        assert!(!out.status.success(), "{args:?} succeeded");
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let e = pacs(&["echo", "--server", "ftp://pacs.example"]);
+    assert!(
+        e.contains("unknown scheme") && e.contains("dicom://AET@host:port"),
+        "{e}"
+    );
+    let e = pacs(&["echo", "--server", "dicom://127.0.0.1:104"]);
+    assert!(e.contains("called AE title"), "{e}");
+    let e = pacs(&[
+        "search",
+        "--server",
+        "dicom://PACS@127.0.0.1:1",
+        "--date",
+        "2020-01-01",
+    ]);
+    assert!(e.contains("--date") && e.contains("YYYYMMDD"), "{e}");
+    let e = pacs(&["echo", "--server", "http://127.0.0.1:1/dicom-web"]);
+    assert!(
+        e.contains("http://127.0.0.1:1/dicom-web") && e.contains("could not connect"),
+        "{e}"
+    );
+    let e = pacs(&["echo", "--server", "dicom://PACS@127.0.0.1:1"]);
+    assert!(
+        e.contains("dicom://PACS@127.0.0.1:1") && e.contains("could not connect"),
+        "{e}"
+    );
+    let e = pacs(&[
+        "echo",
+        "--server",
+        "http://127.0.0.1:1/dicom-web",
+        "--user",
+        "reader",
+    ]);
+    assert!(e.contains("GROUNDGLASS_PACS_PASSWORD"), "{e}");
+    let e = pacs(&[
+        "retrieve",
+        "--server",
+        "dicom://PACS@127.0.0.1:1",
+        "--study",
+        "1.2.3",
+        "--out",
+        "/tmp/gg-never",
+    ]);
+    assert!(e.contains("not built yet"), "{e}");
+}
+
+#[test]
 fn grounding_parse_reads_stdin_and_returns_slice_pixels() {
     use std::io::Write as _;
     use std::process::Stdio;

@@ -16,11 +16,11 @@ const SHAPES: [(usize, usize, usize); 5] = [
     (256, 4304, 1152),
 ];
 
+/// `C = A · Wᵀ` with bf16 weights, as every prefill kernel takes it.
+type Kernel = fn(&[f32], usize, usize, &[half::bf16], usize, &mut [f32]);
+
 pub fn run(runs: usize) -> anyhow::Result<ExitCode> {
-    let mut kernels: Vec<(
-        &str,
-        fn(&[f32], usize, usize, &[half::bf16], usize, &mut [f32]),
-    )> = Vec::new();
+    let mut kernels: Vec<(&str, Kernel)> = Vec::new();
     if amx::available() {
         kernels.push(("amx", amx::matmul_wt_bf16));
     }

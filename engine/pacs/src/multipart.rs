@@ -63,7 +63,7 @@ pub fn for_each_part(
     let first = format!("--{boundary}");
     let delimiter = format!("\r\n--{boundary}");
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
-    let mut chunk = vec![0u8; 1 << 16];
+    let mut chunk = vec![0u8; 1 << 18];
     let mut ended = false;
     let mut fill = |buf: &mut Vec<u8>, ended: &mut bool| -> Result<(), MultipartError> {
         let n = body.read(&mut chunk).map_err(MultipartError::Io)?;
@@ -150,10 +150,7 @@ fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     if from >= haystack.len() || needle.is_empty() {
         return None;
     }
-    haystack[from..]
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| p + from)
+    memchr::memmem::find(&haystack[from..], needle).map(|p| p + from)
 }
 
 #[cfg(test)]

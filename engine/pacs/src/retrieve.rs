@@ -1,7 +1,7 @@
 //! Where retrieved instances land: a folder the study loader opens like any other. Each instance
 //! is written under a temporary name and renamed when whole, so a file the loader sees is never
-//! half written; a marker written last (`MARKER`) says the transfer finished, so a half-received
-//! series is never taken for a complete one.
+//! half written; a marker written last (`MARKER`) says the transfer finished and what it held, so
+//! a half-received series is never taken for a complete one ([`finished`]).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -23,10 +23,24 @@ pub struct Retrieved {
     pub bytes: u64,
 }
 
-/// Whether `dir` holds a finished transfer (its marker), and what it was.
+/// Whether `dir` holds a finished transfer, and what it was: its marker, and as many instance
+/// files of as many bytes as the marker counts. The instances are not synced one by one (that
+/// made a 300-slice retrieval twice as slow); the count and size check catches files a power cut
+/// left short.
 pub fn finished(dir: &Path) -> Option<Retrieved> {
     let text = std::fs::read_to_string(dir.join(MARKER)).ok()?;
-    serde_json::from_str(&text).ok()
+    let done: Retrieved = serde_json::from_str(&text).ok()?;
+    let (mut count, mut bytes) = (0usize, 0u64);
+    for entry in std::fs::read_dir(dir).ok()? {
+        let entry = entry.ok()?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.ends_with(".dcm") && !name.starts_with('.') {
+            count += 1;
+            bytes += entry.metadata().ok()?.len();
+        }
+    }
+    (count == done.instances && bytes == done.bytes).then_some(done)
 }
 
 /// Writes instances into one folder as they arrive.
@@ -64,7 +78,6 @@ impl Sink {
         let write = || -> std::io::Result<()> {
             let mut f = std::fs::File::create(&partial)?;
             f.write_all(bytes)?;
-            f.sync_data()?;
             std::fs::rename(&partial, &path)
         };
         write().map_err(|e| PacsError::io(&path, e))?;

@@ -250,6 +250,20 @@ fn inside_the_namespace() {
         "the marker says it is complete"
     );
     let retrieved = groundglass_study::open(&out).expect("the retrieved folder opens");
+    // A file cut short (as a power cut may leave one) makes the folder incomplete again.
+    let first_file = std::fs::read_dir(&out)
+        .expect("out")
+        .map(|e| e.expect("entry").path())
+        .find(|p| p.extension().is_some_and(|x| x == "dcm"))
+        .expect("an instance");
+    let whole = std::fs::read(&first_file).expect("instance");
+    std::fs::write(&first_file, &whole[..whole.len() / 2]).expect("cut");
+    assert!(
+        retrieve::finished(&out).is_none(),
+        "a short file is noticed"
+    );
+    std::fs::write(&first_file, &whole).expect("restore");
+    assert!(retrieve::finished(&out).is_some());
     assert_eq!(retrieved.series.len(), 1);
     let a = local_series
         .load(0, &groundglass_study::NoProgress)

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# PACS retrieval benchmark: WADO-RS of one series from a local Orthanc (Debian's orthanc +
+# orthanc-dicomweb), Groundglass's `pacs retrieve` against curl fetching the same multipart, in one
+# run, printing the ratio (<= 1.2: the target). Orthanc runs on loopback inside a private network
+# namespace that this script makes for itself (`unshare -n`).
+#
+#   SERIES=/tmp/s300 bash bench/pacs.sh     # e.g. the 300 x 512^2 series of ../shared/bench:
+#   python3 ../shared/bench/make_series.py from-slice \
+#       --src ../shared/testdata/dicom/transfer-syntax/pydicomdata_693_UNCI.dcm --out /tmp/s300 --count 300
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+SERIES="${SERIES:-/tmp/s300}"
+RUNS="${RUNS:-3}"
+GG="${GG:-${CARGO_TARGET_DIR:-$ROOT/target}/release/groundglass}"
+if [[ -z "${GG_PACS_BENCH_NETNS:-}" ]]; then
+  [[ -x "$GG" ]] || cargo build --release -p groundglass --manifest-path "$ROOT/Cargo.toml" >/dev/null
+  exec unshare -n env GG_PACS_BENCH_NETNS=1 SERIES="$SERIES" RUNS="$RUNS" GG="$GG" bash "$0"
+fi
+ip link set lo up
+WORK="$(mktemp -d)"
+trap 'kill "$ORTHANC" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+cat > "$WORK/orthanc.json" <<JSON
+{"HttpPort": 18042, "DicomPort": 14242, "RemoteAccessAllowed": false, "AuthenticationEnabled": false,
+ "StorageDirectory": "$WORK/db", "IndexDirectory": "$WORK/db",
+ "Plugins": ["/usr/share/orthanc/plugins/libOrthancDicomWeb.so"], "DicomWeb": {"Enable": true, "Root": "/dicom-web/"}}
+JSON
+Orthanc "$WORK/orthanc.json" > "$WORK/orthanc.log" 2>&1 &
+ORTHANC=$!
+for _ in $(seq 100); do curl -sf http://127.0.0.1:18042/system >/dev/null && break; sleep 0.2; done
+for f in "$SERIES"/*; do curl -sf -X POST --data-binary @"$f" http://127.0.0.1:18042/instances >/dev/null; done
+BASE=http://127.0.0.1:18042/dicom-web
+IDS=$("$GG" pacs search --server "$BASE" --json | python3 -c '
+import json, sys
+s = json.load(sys.stdin)["studies"][0]
+print(s["study_uid"], s["series"][0]["series_uid"], s["series"][0]["instances"])')
+read -r STUDY SER COUNT <<<"$IDS"
+echo "series $SER: $COUNT instances, $(du -sh "$SERIES" | cut -f1) on disk"
+ACCEPT='Accept: multipart/related; type="application/dicom"; transfer-syntax=*'
+for run in $(seq "$RUNS"); do
+  C=$(curl -s -o "$WORK/curl.multipart" -H "$ACCEPT" -w '%{time_starttransfer} %{time_total} %{size_download}' "$BASE/studies/$STUDY/series/$SER")
+  rm -rf "$WORK/out"
+  G=$("$GG" pacs retrieve --server "$BASE" --study "$STUDY" --series "$SER" --out "$WORK/out" 2>/dev/null)
+  python3 - "$C" "$G" <<'PY'
+import re, sys
+first_c, total_c, size = map(float, sys.argv[1].split())
+m = re.search(r"\(([\d.]+) MB\) into .* in ([\d.]+) s \(first after ([\d.]+) s\)", sys.argv[2])
+mb, total_g, first_g = map(float, m.groups())
+print(f"curl {total_c:.2f} s ({size / 1e6:.0f} MB, first byte {first_c:.3f} s); groundglass {total_g:.2f} s "
+      f"({mb:.0f} MB written, first instance on disk {first_g:.3f} s); ratio {total_g / total_c:.2f} (target <= 1.2)")
+PY
+done
