@@ -64,7 +64,10 @@ fn association_error(server: &str, e: dicom_ul::association::Error) -> PacsError
     match e {
         E::Connect { .. } | E::ToAddress { .. } => PacsError::Connect {
             server: server.to_string(),
-            detail,
+            // The cause alone: "could not connect" is said once.
+            detail: std::error::Error::source(&e)
+                .map(error_chain)
+                .unwrap_or(detail),
         },
         E::Timeout { .. } => PacsError::Timeout {
             server: server.to_string(),
