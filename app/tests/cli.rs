@@ -206,6 +206,13 @@ fn pacs_rejects_wrong_addresses_and_inputs_clearly() {
         "/tmp/gg-never",
     ]);
     assert!(e.contains("not built yet"), "{e}");
+    let e = pacs(&[
+        "send",
+        "--server",
+        "http://127.0.0.1:1/dicom-web",
+        "/tmp/gg-no-such-file.dcm",
+    ]);
+    assert!(e.contains("gg-no-such-file.dcm"), "{e}");
 }
 
 #[test]

@@ -31,6 +31,16 @@ pub struct ExportArgs {
     /// Keep patient and study identifiers (exports are de-identified by default).
     #[arg(long)]
     pub keep_identifiers: bool,
+    /// Send the exported DICOM (dicom-seg, sr) to this PACS (DICOMweb STOW-RS), where it is
+    /// linked to the source study: implies --keep-identifiers.
+    #[arg(long)]
+    pub send: Option<String>,
+    /// Our AE title, for a DIMSE --send address.
+    #[arg(long, default_value = "GROUNDGLASS")]
+    pub calling_ae: String,
+    /// DICOMweb basic authentication for --send (the password from GROUNDGLASS_PACS_PASSWORD).
+    #[arg(long)]
+    pub user: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -49,6 +59,24 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
             args.format
         );
     }
+    // The address is checked before any work, so a typo costs nothing.
+    let send_to = match &args.send {
+        Some(address) if args.format == "dicom-seg" || args.format == "sr" => {
+            Some(super::pacs::server(&super::pacs::ServerArgs {
+                server: address.clone(),
+                calling_ae: args.calling_ae.clone(),
+                user: args.user.clone(),
+            })?)
+        }
+        Some(_) => bail!("--send: only dicom-seg and sr exports are DICOM a PACS stores"),
+        None => None,
+    };
+    if let Some(server @ groundglass_pacs::Server::Dimse(_)) = &send_to {
+        bail!(
+            "--send {}: sending over DIMSE (C-STORE) is not built yet; use the server's DICOMweb address",
+            server.name()
+        );
+    }
     let (dir, study) = super::review::store_dir(&args.study, args.store.clone())?;
     if !dir.join("journal.bin").exists() && !dir.join("snapshot.json").exists() {
         bail!("no corrections store at {}", dir.display());
@@ -58,7 +86,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let corrections = Corrections::replay(store.entries());
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
-    let deidentify = if args.keep_identifiers {
+    let deidentify = if args.keep_identifiers || send_to.is_some() {
         Deidentify::No
     } else {
         Deidentify::Yes
@@ -194,6 +222,10 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
         );
     }
     println!("{}", serde_json::to_string_pretty(&written)?);
+    if let Some(server) = &send_to {
+        let files: Vec<PathBuf> = written.iter().map(|w| w.path.clone()).collect();
+        super::pacs::send(server, &files)?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

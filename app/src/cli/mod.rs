@@ -13,7 +13,7 @@ mod grounding;
 mod info;
 mod measure;
 pub mod offscreen;
-mod pacs;
+pub mod pacs;
 mod phantom;
 mod review;
 mod screenshot;

@@ -21,14 +21,14 @@ pub struct PacsArgs {
 pub struct ServerArgs {
     /// `http(s)://host:port/path-to-dicom-web` or `dicom://AET@host:port`.
     #[arg(long)]
-    server: String,
+    pub server: String,
     /// Our AE title, for DIMSE peers.
     #[arg(long, default_value = "GROUNDGLASS")]
-    calling_ae: String,
+    pub calling_ae: String,
     /// DICOMweb basic authentication: the user (the password comes from
     /// GROUNDGLASS_PACS_PASSWORD).
     #[arg(long)]
-    user: Option<String>,
+    pub user: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -64,6 +64,13 @@ pub enum PacsWhat {
         #[arg(long)]
         json: bool,
     },
+    /// Send DICOM files to the server (DICOMweb: STOW-RS), e.g. an exported SEG or SR.
+    Send {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Retrieve a study or one series into a folder (DICOMweb: WADO-RS), which `info`, `slice`,
     /// `ask` and the viewer open like any other.
     Retrieve {
@@ -78,7 +85,20 @@ pub enum PacsWhat {
     },
 }
 
-fn server(args: &ServerArgs) -> anyhow::Result<Server> {
+/// Sends files with STOW-RS; prints what was stored. Shared with `export --send`.
+pub fn send(server: &Server, files: &[PathBuf]) -> anyhow::Result<()> {
+    let Server::Web(web) = server else {
+        anyhow::bail!(
+            "{}: sending over DIMSE (C-STORE) is not built yet; use the server's DICOMweb address",
+            server.name()
+        );
+    };
+    let stored = groundglass_pacs::web::Client::new(web.clone()).store(files)?;
+    eprintln!("{} instance(s) stored on {}", stored.stored, server.name());
+    Ok(())
+}
+
+pub fn server(args: &ServerArgs) -> anyhow::Result<Server> {
     let mut server = Server::parse(&args.server, &args.calling_ae)?;
     if let Server::Web(web) = &mut server {
         web.credentials = match (&args.user, std::env::var("GROUNDGLASS_PACS_TOKEN")) {
@@ -159,6 +179,7 @@ pub fn run(args: PacsArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        PacsWhat::Send { server: s, files } => send(&server(&s)?, &files)?,
         PacsWhat::Retrieve {
             server: s,
             study,

@@ -34,6 +34,12 @@ pub enum PacsError {
         what: String,
         status: u16,
     },
+    #[error("{server}: {what}: {detail}")]
+    NotStored {
+        server: String,
+        what: String,
+        detail: String,
+    },
     #[error("{server}: {what} not found")]
     NotFound { server: String, what: String },
     #[error("{path}: {source}")]

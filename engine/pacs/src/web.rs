@@ -47,20 +47,33 @@ impl Client {
         what: &str,
     ) -> Result<ureq::http::Response<ureq::Body>, PacsError> {
         let url = format!("{}{}", self.server.base, path);
-        let mut request = self.agent.get(&url).header("Accept", accept);
+        let request = self.authorized(self.agent.get(&url).header("Accept", accept));
+        let response = request.call().map_err(|e| self.transport(e, what))?;
+        self.check(response, what)
+    }
+
+    /// The request with this server's credentials.
+    fn authorized<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
         match &self.server.credentials {
-            Credentials::None => {}
+            Credentials::None => request,
             Credentials::Basic { user, password } => {
                 use base64::Engine;
                 let token =
                     base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-                request = request.header("Authorization", format!("Basic {token}"));
+                request.header("Authorization", format!("Basic {token}"))
             }
             Credentials::Bearer(token) => {
-                request = request.header("Authorization", format!("Bearer {token}"));
+                request.header("Authorization", format!("Bearer {token}"))
             }
         }
-        let response = request.call().map_err(|e| self.transport(e, what))?;
+    }
+
+    /// The response when its status is 2xx, else the error that status means.
+    fn check(
+        &self,
+        response: ureq::http::Response<ureq::Body>,
+        what: &str,
+    ) -> Result<ureq::http::Response<ureq::Body>, PacsError> {
         let status = response.status().as_u16();
         if (200..300).contains(&status) {
             return Ok(response);
@@ -282,6 +295,81 @@ impl Client {
             }
             Err(e) => Err(malformed(e.to_string())),
         }
+    }
+}
+
+/// What a STOW-RS store did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stored {
+    /// Instances the server says it stored (its Referenced SOP Sequence).
+    pub stored: usize,
+}
+
+impl Client {
+    /// Sends DICOM files to the server (STOW-RS, one multipart request). Every instance must be
+    /// stored: a partial or failed store is an error naming how many failed.
+    pub fn store(&self, files: &[std::path::PathBuf]) -> Result<Stored, PacsError> {
+        let what = format!("storing {} instance(s)", files.len());
+        let boundary = format!(
+            "groundglass-{:016x}",
+            std::process::id() as u64 ^ 0x9e37_79b9_7f4a_7c15
+        );
+        let mut body = Vec::new();
+        for f in files {
+            let bytes = std::fs::read(f).map_err(|e| PacsError::io(f, e))?;
+            body.extend_from_slice(
+                format!("--{boundary}\r\nContent-Type: application/dicom\r\n\r\n").as_bytes(),
+            );
+            body.extend_from_slice(&bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        let url = format!("{}/studies", self.server.base);
+        let request = self.authorized(
+            self.agent
+                .post(&url)
+                .header("Accept", "application/dicom+json")
+                .header(
+                    "Content-Type",
+                    format!("multipart/related; type=\"application/dicom\"; boundary={boundary}"),
+                ),
+        );
+        let response = request
+            .send(&body[..])
+            .map_err(|e| self.transport(e, &what))?;
+        let status = response.status().as_u16();
+        // 409: nothing stored; its body still says why, so read it like a partial store's.
+        let mut response = if status == 409 {
+            response
+        } else {
+            self.check(response, &what)?
+        };
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_string()
+            .unwrap_or_default();
+        let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let count = |tag: &str| {
+            answer
+                .get(tag)
+                .and_then(|a| a.get("Value"))
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len)
+        };
+        let (stored, failed) = (count("00081199"), count("00081198"));
+        if failed > 0 || status == 409 || stored < files.len() {
+            return Err(PacsError::NotStored {
+                server: self.name(),
+                what,
+                detail: format!(
+                    "HTTP {status}: the server stored {stored} and refused {failed} of {} instance(s)",
+                    files.len()
+                ),
+            });
+        }
+        Ok(Stored { stored })
     }
 }
 

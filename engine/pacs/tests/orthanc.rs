@@ -276,6 +276,29 @@ fn inside_the_namespace() {
     assert_eq!(a.voxels, b.voxels, "every voxel the same");
     let _ = std::fs::remove_dir_all(&out);
 
+    // Send back (STOW-RS): three slices of another study; the server then holds that study.
+    let ct = series_dir().join("../ct_head_invesalius");
+    let mut ct_files: Vec<PathBuf> = std::fs::read_dir(&ct)
+        .expect("ct series")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    ct_files.sort();
+    ct_files.truncate(3);
+    let stored = client.store(&ct_files).expect("STOW-RS");
+    assert_eq!(stored.stored, 3);
+    let studies =
+        groundglass_pacs::search(&servers[0], &query(&|q| q.modality = Some("CT".into())))
+            .expect("search after the store");
+    assert_eq!(studies.len(), 1, "{studies:?}");
+    assert_eq!(studies[0].series[0].instances, Some(3));
+    let not_dicom = std::env::temp_dir().join(format!("gg-not-dicom-{}.dcm", std::process::id()));
+    std::fs::write(&not_dicom, b"not a DICOM file").expect("write");
+    let e = client
+        .store(std::slice::from_ref(&not_dicom))
+        .expect_err("Orthanc refuses a non-DICOM part");
+    let _ = std::fs::remove_file(&not_dicom);
+    assert!(e.to_string().contains(&web_address), "{e}");
+
     // Wrong inputs, against the same server: each a clear error naming the server.
     let wrong_port = Server::parse(
         &format!("http://127.0.0.1:{}/dicom-web", HTTP_PORT + 1),
