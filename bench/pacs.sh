@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # PACS retrieval benchmark: WADO-RS of one series from a local Orthanc (Debian's orthanc +
 # orthanc-dicomweb), Groundglass's `pacs retrieve` against curl fetching the same multipart, in one
-# run, printing the ratio (<= 1.2: the target). Orthanc runs on loopback inside a private network
+# run, printing the ratio (<= 1.2: the target); then C-GET, `pacs retrieve` over DIMSE against
+# dcmtk's getscu (<= 1.0). Orthanc runs on loopback inside a private network
 # namespace that this script makes for itself (`unshare -n`).
 #
 #   SERIES=/tmp/s300 bash bench/pacs.sh     # e.g. the 300 x 512^2 series of ../shared/bench:
@@ -22,7 +23,8 @@ trap 'kill "$ORTHANC" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 cat > "$WORK/orthanc.json" <<JSON
 {"HttpPort": 18042, "DicomPort": 14242, "RemoteAccessAllowed": false, "AuthenticationEnabled": false,
  "StorageDirectory": "$WORK/db", "IndexDirectory": "$WORK/db",
- "Plugins": ["/usr/share/orthanc/plugins/libOrthancDicomWeb.so"], "DicomWeb": {"Enable": true, "Root": "/dicom-web/"}}
+ "Plugins": ["/usr/share/orthanc/plugins/libOrthancDicomWeb.so"], "DicomWeb": {"Enable": true, "Root": "/dicom-web/"},
+ "DicomModalities": {"gg": ["GROUNDGLASS", "127.0.0.1", 11112], "getscu": ["GETSCU", "127.0.0.1", 11113]}}
 JSON
 Orthanc "$WORK/orthanc.json" > "$WORK/orthanc.log" 2>&1 &
 ORTHANC=$!
@@ -49,3 +51,25 @@ print(f"curl {total_c:.2f} s ({size / 1e6:.0f} MB, first byte {first_c:.3f} s); 
       f"({mb:.0f} MB written, first instance on disk {first_g:.3f} s); ratio {total_g / total_c:.2f} (target <= 1.2)")
 PY
 done
+# C-GET: dcmtk's getscu against `pacs retrieve` over DIMSE (both write one file per instance).
+if command -v getscu >/dev/null; then
+  for run in $(seq "$RUNS"); do
+    rm -rf "$WORK/getscu" "$WORK/out" && mkdir "$WORK/getscu"
+    T0=$(date +%s.%N)
+    getscu -aet GETSCU -aec ORTHANC -k QueryRetrieveLevel=SERIES -k StudyInstanceUID="$STUDY" \
+      -k SeriesInstanceUID="$SER" -od "$WORK/getscu" 127.0.0.1 14242
+    T1=$(date +%s.%N)
+    G=$("$GG" pacs retrieve --server dicom://ORTHANC@127.0.0.1:14242 --study "$STUDY" --series "$SER" --out "$WORK/out" 2>/dev/null)
+    python3 - "$T0" "$T1" "$G" "$(ls "$WORK/getscu" | wc -l)" <<'PY'
+import re, sys
+t0, t1 = float(sys.argv[1]), float(sys.argv[2])
+m = re.search(r"^(\d+) instances .* in ([\d.]+) s \(first after ([\d.]+) s\)", sys.argv[3])
+n, total_g, first_g = int(m.group(1)), float(m.group(2)), float(m.group(3))
+print(f"C-GET: getscu {t1 - t0:.2f} s ({sys.argv[4]} files); groundglass {total_g:.2f} s ({n} files, first on disk {first_g:.3f} s); "
+      f"ratio {total_g / (t1 - t0):.2f} (target <= 1.0)")
+PY
+  done
+else
+  echo "getscu (dcmtk) not installed: no C-GET comparison"
+fi
+

@@ -71,8 +71,8 @@ pub enum PacsWhat {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Retrieve a study or one series into a folder (DICOMweb: WADO-RS), which `info`, `slice`,
-    /// `ask` and the viewer open like any other.
+    /// Retrieve a study or one series into a folder (DICOMweb: WADO-RS; DIMSE: C-GET), which
+    /// `info`, `slice`, `ask` and the viewer open like any other.
     Retrieve {
         #[command(flatten)]
         server: ServerArgs,
@@ -187,21 +187,30 @@ pub fn run(args: PacsArgs) -> anyhow::Result<ExitCode> {
             out,
         } => {
             let server = server(&s)?;
-            let Server::Web(web) = &server else {
-                anyhow::bail!(
-                    "{}: retrieval over DIMSE (C-GET / C-MOVE) is not built yet; use the server's DICOMweb address",
-                    server.name()
-                );
-            };
-            let client = groundglass_pacs::web::Client::new(web.clone());
             let t = std::time::Instant::now();
             let mut first = None;
-            let done = client.retrieve(&study, series.as_deref(), &out, |n| {
+            let progress = |n: usize| {
                 first.get_or_insert(t.elapsed());
                 if n % 50 == 0 {
                     eprintln!("{n} instances");
                 }
-            })?;
+            };
+            let done = match &server {
+                Server::Web(web) => groundglass_pacs::web::Client::new(web.clone()).retrieve(
+                    &study,
+                    series.as_deref(),
+                    &out,
+                    progress,
+                )?,
+                // C-GET: the instances come back on the same association.
+                Server::Dimse(peer) => groundglass_pacs::cget::retrieve(
+                    peer,
+                    &study,
+                    series.as_deref(),
+                    &out,
+                    progress,
+                )?,
+            };
             println!(
                 "{} instances ({:.1} MB) into {} in {:.2} s (first after {:.2} s)",
                 done.instances,

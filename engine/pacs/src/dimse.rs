@@ -16,10 +16,10 @@ use std::io::Read;
 use crate::server::DimsePeer;
 use crate::{PacsError, SeriesInfo, StudyInfo, StudyQuery};
 
-const TIMEOUT: Duration = Duration::from_secs(20);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(20);
 
-type Object = InMemDicomObject<StandardDataDictionary>;
-type Element = dicom_object::mem::InMemElement<StandardDataDictionary>;
+pub(crate) type Object = InMemDicomObject<StandardDataDictionary>;
+pub(crate) type Element = dicom_object::mem::InMemElement<StandardDataDictionary>;
 
 /// An open association and the presentation context it negotiated.
 struct Association {
@@ -58,7 +58,7 @@ fn connect(peer: &DimsePeer, abstract_syntax: &str) -> Result<Association, PacsE
 }
 
 /// Sorts dicom-ul's errors into refused connections, timeouts and rejections.
-fn association_error(server: &str, e: dicom_ul::association::Error) -> PacsError {
+pub(crate) fn association_error(server: &str, e: dicom_ul::association::Error) -> PacsError {
     use dicom_ul::association::Error as E;
     let detail = error_chain(&e);
     match e {
@@ -177,7 +177,7 @@ impl Association {
     }
 }
 
-fn command(elements: Vec<Element>) -> Result<Vec<u8>, PacsError> {
+pub(crate) fn command(elements: Vec<Element>) -> Result<Vec<u8>, PacsError> {
     let object = Object::command_from_element_iter(elements);
     let mut out = Vec::new();
     object
@@ -190,7 +190,7 @@ fn command(elements: Vec<Element>) -> Result<Vec<u8>, PacsError> {
     Ok(out)
 }
 
-fn status(command: &Object) -> Option<u16> {
+pub(crate) fn status(command: &Object) -> Option<u16> {
     command.get(tags::STATUS)?.to_int::<u16>().ok()
 }
 
@@ -285,7 +285,7 @@ fn text(object: &Object, tag: dicom_core::Tag) -> String {
         .unwrap_or_default()
 }
 
-fn key(tag: dicom_core::Tag, vr: VR, value: &str) -> Element {
+pub(crate) fn key(tag: dicom_core::Tag, vr: VR, value: &str) -> Element {
     DataElement::new(tag, vr, PrimitiveValue::from(value))
 }
 

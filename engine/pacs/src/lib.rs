@@ -8,6 +8,7 @@
 //! or `dicom://AET@host:port`. Every failure names the server and what went wrong
 //! ([`PacsError`]); nothing here panics on a server's answer.
 
+pub mod cget;
 pub mod dicom_json;
 pub mod dimse;
 mod error;

@@ -276,6 +276,41 @@ fn inside_the_namespace() {
     assert_eq!(a.voxels, b.voxels, "every voxel the same");
     let _ = std::fs::remove_dir_all(&out);
 
+    // The same series over DIMSE (C-GET, the instances coming back as C-STORE sub-operations).
+    let Server::Dimse(peer) = &servers[1] else {
+        unreachable!()
+    };
+    let mut progress = Vec::new();
+    let done = groundglass_pacs::cget::retrieve(
+        peer,
+        &found[0].study_uid,
+        Some(&found[0].series[0].series_uid),
+        &out,
+        |n| progress.push(n),
+    )
+    .expect("C-GET");
+    assert_eq!(done.instances, count);
+    assert_eq!(progress, (1..=count).collect::<Vec<_>>());
+    assert!(retrieve::finished(&out).is_some());
+    let over_dimse = groundglass_study::open(&out).expect("the C-GET folder opens");
+    let c = over_dimse.series[0]
+        .load(0, &groundglass_study::NoProgress)
+        .expect("C-GET voxels");
+    assert_eq!(a.affine, c.affine, "the same geometry over DIMSE");
+    assert_eq!(a.voxels, c.voxels, "every voxel the same over DIMSE");
+    let _ = std::fs::remove_dir_all(&out);
+    let e = groundglass_pacs::cget::retrieve(peer, "1.2.3.4.5.404", None, &out, |_| {})
+        .expect_err("no such study");
+    assert!(
+        matches!(
+            e,
+            PacsError::NotFound { .. } | PacsError::DimseStatus { .. }
+        ),
+        "{e}"
+    );
+    assert!(retrieve::finished(&out).is_none());
+    let _ = std::fs::remove_dir_all(&out);
+
     // Send back (STOW-RS): three slices of another study; the server then holds that study.
     let ct = series_dir().join("../ct_head_invesalius");
     let mut ct_files: Vec<PathBuf> = std::fs::read_dir(&ct)

@@ -1,0 +1,309 @@
+//! Retrieval over DIMSE with C-GET (Study Root): the PACS sends each instance back on the same
+//! association as a C-STORE sub-operation, for which we take the storage SCP role (negotiated
+//! per storage SOP class). No listening port is needed, unlike C-MOVE.
+
+use std::path::Path;
+
+use dicom_core::{dicom_value, DataElement, PrimitiveValue, VR};
+use dicom_dictionary_std::{tags, uids};
+use dicom_encoding::TransferSyntaxIndex;
+use dicom_object::FileMetaTableBuilder;
+use dicom_transfer_syntax_registry::entries;
+use dicom_ul::association::client::ClientAssociationOptions;
+use dicom_ul::pdu::{PDataValue, PDataValueType, Pdu, PresentationContextResultReason};
+
+use crate::dimse::{association_error, command, key, status, Object, TIMEOUT};
+use crate::retrieve::{Retrieved, Sink};
+use crate::server::DimsePeer;
+use crate::PacsError;
+
+/// The storage SOP classes we accept back: the cross-sectional images, their derived objects
+/// and the common projection ones (a C-GET can only return classes negotiated up front).
+const STORAGE: [&str; 18] = [
+    "1.2.840.10008.5.1.4.1.1.2",     // CT Image
+    "1.2.840.10008.5.1.4.1.1.2.1",   // Enhanced CT Image
+    "1.2.840.10008.5.1.4.1.1.4",     // MR Image
+    "1.2.840.10008.5.1.4.1.1.4.1",   // Enhanced MR Image
+    "1.2.840.10008.5.1.4.1.1.7",     // Secondary Capture Image
+    "1.2.840.10008.5.1.4.1.1.66.4",  // Segmentation
+    "1.2.840.10008.5.1.4.1.1.88.11", // Basic Text SR
+    "1.2.840.10008.5.1.4.1.1.88.22", // Enhanced SR
+    "1.2.840.10008.5.1.4.1.1.88.33", // Comprehensive SR
+    "1.2.840.10008.5.1.4.1.1.88.34", // Comprehensive 3D SR
+    "1.2.840.10008.5.1.4.1.1.128",   // PET Image
+    "1.2.840.10008.5.1.4.1.1.20",    // NM Image
+    "1.2.840.10008.5.1.4.1.1.6.1",   // Ultrasound Image
+    "1.2.840.10008.5.1.4.1.1.1",     // CR Image
+    "1.2.840.10008.5.1.4.1.1.1.1",   // Digital X-Ray Image (presentation)
+    "1.2.840.10008.5.1.4.1.1.1.2",   // Digital Mammography (presentation)
+    "1.2.840.10008.5.1.4.1.1.12.1",  // X-Ray Angiographic Image
+    "1.2.840.10008.5.1.4.1.1.481.3", // RT Structure Set
+];
+const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
+const IMPLICIT_LE: &str = "1.2.840.10008.1.2";
+
+/// Retrieves a study, or one of its series, into `dir` with C-GET; `progress` is told the count
+/// of instances written so far.
+pub fn retrieve(
+    peer: &DimsePeer,
+    study_uid: &str,
+    series_uid: Option<&str>,
+    dir: &Path,
+    mut progress: impl FnMut(usize),
+) -> Result<Retrieved, PacsError> {
+    let server = peer.name();
+    let what = match series_uid {
+        Some(s) => format!("C-GET of series {s} of study {study_uid}"),
+        None => format!("C-GET of study {study_uid}"),
+    };
+    let get_model = uids::STUDY_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_GET;
+    let mut options = ClientAssociationOptions::new()
+        .with_presentation_context(get_model, vec![IMPLICIT_LE, EXPLICIT_LE])
+        .calling_ae_title(peer.calling_ae.as_str())
+        .called_ae_title(peer.called_ae.as_str())
+        .connection_timeout(TIMEOUT)
+        .read_timeout(TIMEOUT)
+        .write_timeout(TIMEOUT);
+    for class in STORAGE {
+        options = options
+            .with_presentation_context(class, vec![EXPLICIT_LE, IMPLICIT_LE])
+            .with_role_selection(class, false, true);
+    }
+    let mut association = options
+        .establish_with(&peer.address())
+        .map_err(|e| association_error(&server, e))?;
+    let contexts: Vec<_> = association
+        .presentation_contexts()
+        .iter()
+        .filter(|pc| pc.reason == PresentationContextResultReason::Acceptance)
+        .cloned()
+        .collect();
+    let malformed = |detail: String| PacsError::Malformed {
+        server: server.clone(),
+        what: what.clone(),
+        detail,
+    };
+    let Some(get_context) = contexts
+        .iter()
+        .find(|pc| pc.abstract_syntax.trim_end_matches('\0') == get_model)
+    else {
+        let _ = association.abort();
+        return Err(PacsError::Association {
+            server,
+            detail: "the peer does not accept C-GET (Study Root); it may offer C-MOVE only".into(),
+        });
+    };
+    let request = command(vec![
+        DataElement::new(
+            tags::AFFECTED_SOP_CLASS_UID,
+            VR::UI,
+            PrimitiveValue::from(get_model),
+        ),
+        DataElement::new(tags::COMMAND_FIELD, VR::US, dicom_value!(U16, [0x0010])),
+        DataElement::new(tags::MESSAGE_ID, VR::US, dicom_value!(U16, [1])),
+        DataElement::new(tags::PRIORITY, VR::US, dicom_value!(U16, [0x0000])),
+        DataElement::new(
+            tags::COMMAND_DATA_SET_TYPE,
+            VR::US,
+            dicom_value!(U16, [0x0001]),
+        ),
+    ])?;
+    let mut keys = vec![
+        key(
+            tags::QUERY_RETRIEVE_LEVEL,
+            VR::CS,
+            if series_uid.is_some() {
+                "SERIES"
+            } else {
+                "STUDY"
+            },
+        ),
+        key(tags::STUDY_INSTANCE_UID, VR::UI, study_uid),
+    ];
+    if let Some(s) = series_uid {
+        keys.push(key(tags::SERIES_INSTANCE_UID, VR::UI, s));
+    }
+    let identifier = Object::from_element_iter(keys);
+    let ts = dicom_transfer_syntax_registry::TransferSyntaxRegistry
+        .get(get_context.transfer_syntax.trim_end_matches('\0'))
+        .ok_or_else(|| {
+            malformed(format!(
+                "unknown transfer syntax {}",
+                get_context.transfer_syntax
+            ))
+        })?;
+    let mut data = Vec::new();
+    identifier
+        .write_dataset_with_ts(&mut data, ts)
+        .map_err(|e| malformed(format!("could not encode the request: {e}")))?;
+    let send = |association: &mut dicom_ul::association::client::ClientAssociation<
+        std::net::TcpStream,
+    >,
+                id: u8,
+                kind: PDataValueType,
+                data: Vec<u8>| {
+        association
+            .send(&Pdu::PData {
+                data: vec![PDataValue {
+                    presentation_context_id: id,
+                    value_type: kind,
+                    is_last: true,
+                    data,
+                }],
+            })
+            .map_err(|e| association_error(&server, e))
+    };
+    send(
+        &mut association,
+        get_context.id,
+        PDataValueType::Command,
+        request,
+    )?;
+    send(&mut association, get_context.id, PDataValueType::Data, data)?;
+
+    let mut sink = Sink::new(dir)?;
+    let mut command_bytes = Vec::new();
+    let mut data_bytes = Vec::new();
+    // The C-STORE request whose dataset is arriving: (context id, SOP class, SOP instance, message id).
+    let mut storing: Option<(u8, String, String, u16)> = None;
+    let implicit = entries::IMPLICIT_VR_LITTLE_ENDIAN.erased();
+    loop {
+        let pdu = association
+            .receive()
+            .map_err(|e| association_error(&server, e))?;
+        let values = match pdu {
+            Pdu::PData { data } => data,
+            Pdu::AbortRQ { source } => {
+                return Err(PacsError::Association {
+                    server,
+                    detail: format!(
+                        "aborted by the peer during the {what} after {} instance(s) ({source:?})",
+                        sink.count()
+                    ),
+                })
+            }
+            other => return Err(malformed(format!("unexpected PDU {other:?}"))),
+        };
+        for value in values {
+            match value.value_type {
+                PDataValueType::Command => {
+                    command_bytes.extend_from_slice(&value.data);
+                    if !value.is_last {
+                        continue;
+                    }
+                    let cmd = Object::read_dataset_with_ts(command_bytes.as_slice(), &implicit)
+                        .map_err(|e| malformed(format!("a command that does not parse: {e}")))?;
+                    command_bytes.clear();
+                    let field = cmd
+                        .get(tags::COMMAND_FIELD)
+                        .and_then(|e| e.to_int::<u16>().ok());
+                    match field {
+                        Some(0x0001) => {
+                            let text = |tag| {
+                                cmd.get(tag)
+                                    .and_then(|e| e.to_str().ok())
+                                    .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
+                                    .unwrap_or_default()
+                            };
+                            let message = cmd
+                                .get(tags::MESSAGE_ID)
+                                .and_then(|e| e.to_int::<u16>().ok())
+                                .unwrap_or(0);
+                            storing = Some((
+                                value.presentation_context_id,
+                                text(tags::AFFECTED_SOP_CLASS_UID),
+                                text(tags::AFFECTED_SOP_INSTANCE_UID),
+                                message,
+                            ));
+                        }
+                        Some(0x8010) => match status(&cmd) {
+                            Some(0xFF00) => {}
+                            Some(0x0000) => {
+                                let _ = association.release();
+                                if sink.count() == 0 {
+                                    return Err(PacsError::NotFound {
+                                        server,
+                                        what: format!("any instance of the {what}"),
+                                    });
+                                }
+                                return sink.finish(&server, study_uid, series_uid);
+                            }
+                            Some(code) => {
+                                let _ = association.release();
+                                return Err(PacsError::DimseStatus {
+                                    server,
+                                    what,
+                                    status: code,
+                                });
+                            }
+                            None => {
+                                return Err(malformed("a C-GET response without a status".into()))
+                            }
+                        },
+                        other => return Err(malformed(format!("an unexpected command {other:?}"))),
+                    }
+                }
+                PDataValueType::Data => {
+                    data_bytes.extend_from_slice(&value.data);
+                    if !value.is_last {
+                        continue;
+                    }
+                    let dataset = std::mem::take(&mut data_bytes);
+                    let Some((context, class, instance, message)) = storing.take() else {
+                        // A C-GET response's identifier (failed instances): nothing to keep.
+                        continue;
+                    };
+                    let ts = contexts
+                        .iter()
+                        .find(|pc| pc.id == context)
+                        .map(|pc| pc.transfer_syntax.trim_end_matches('\0').to_string())
+                        .ok_or_else(|| {
+                            malformed(format!("an instance on unknown context {context}"))
+                        })?;
+                    let meta = FileMetaTableBuilder::new()
+                        .media_storage_sop_class_uid(class.as_str())
+                        .media_storage_sop_instance_uid(instance.as_str())
+                        .transfer_syntax(ts.as_str())
+                        .build()
+                        .map_err(|e| malformed(format!("instance {instance}: {e}")))?;
+                    // The file as stored: preamble, magic, meta group, then the dataset's bytes as
+                    // they came (already in the negotiated transfer syntax).
+                    let mut file = vec![0u8; 128];
+                    file.extend_from_slice(b"DICM");
+                    meta.write(&mut file)
+                        .map_err(|e| malformed(format!("instance {instance}: {e}")))?;
+                    file.extend_from_slice(&dataset);
+                    let written = sink.add(&file);
+                    let code: u16 = if written.is_ok() { 0x0000 } else { 0xA700 };
+                    let response = command(vec![
+                        DataElement::new(
+                            tags::AFFECTED_SOP_CLASS_UID,
+                            VR::UI,
+                            PrimitiveValue::from(class.as_str()),
+                        ),
+                        DataElement::new(tags::COMMAND_FIELD, VR::US, dicom_value!(U16, [0x8001])),
+                        DataElement::new(
+                            tags::MESSAGE_ID_BEING_RESPONDED_TO,
+                            VR::US,
+                            dicom_value!(U16, [message]),
+                        ),
+                        DataElement::new(
+                            tags::COMMAND_DATA_SET_TYPE,
+                            VR::US,
+                            dicom_value!(U16, [0x0101]),
+                        ),
+                        DataElement::new(tags::STATUS, VR::US, dicom_value!(U16, [code])),
+                        DataElement::new(
+                            tags::AFFECTED_SOP_INSTANCE_UID,
+                            VR::UI,
+                            PrimitiveValue::from(instance.as_str()),
+                        ),
+                    ])?;
+                    send(&mut association, context, PDataValueType::Command, response)?;
+                    written?;
+                    progress(sink.count());
+                }
+            }
+        }
+    }
+}
