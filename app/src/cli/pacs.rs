@@ -191,7 +191,7 @@ pub fn run(args: PacsArgs) -> anyhow::Result<ExitCode> {
             let mut first = None;
             let progress = |n: usize| {
                 first.get_or_insert(t.elapsed());
-                if n % 50 == 0 {
+                if n.is_multiple_of(50) {
                     eprintln!("{n} instances");
                 }
             };
