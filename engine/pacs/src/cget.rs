@@ -12,7 +12,7 @@ use dicom_transfer_syntax_registry::entries;
 use dicom_ul::association::client::ClientAssociationOptions;
 use dicom_ul::pdu::{PDataValue, PDataValueType, Pdu, PresentationContextResultReason};
 
-use crate::dimse::{association_error, command, key, status, Object, TIMEOUT};
+use crate::dimse::{association_error, command, key, query_request, status, text, Object, TIMEOUT};
 use crate::retrieve::{Retrieved, Sink};
 use crate::server::DimsePeer;
 use crate::PacsError;
@@ -93,21 +93,7 @@ pub fn retrieve(
             detail: "the peer does not accept C-GET (Study Root); it may offer C-MOVE only".into(),
         });
     };
-    let request = command(vec![
-        DataElement::new(
-            tags::AFFECTED_SOP_CLASS_UID,
-            VR::UI,
-            PrimitiveValue::from(get_model),
-        ),
-        DataElement::new(tags::COMMAND_FIELD, VR::US, dicom_value!(U16, [0x0010])),
-        DataElement::new(tags::MESSAGE_ID, VR::US, dicom_value!(U16, [1])),
-        DataElement::new(tags::PRIORITY, VR::US, dicom_value!(U16, [0x0000])),
-        DataElement::new(
-            tags::COMMAND_DATA_SET_TYPE,
-            VR::US,
-            dicom_value!(U16, [0x0001]),
-        ),
-    ])?;
+    let request = query_request(get_model, 0x0010)?;
     let mut keys = vec![
         key(
             tags::QUERY_RETRIEVE_LEVEL,
@@ -199,12 +185,7 @@ pub fn retrieve(
                         .and_then(|e| e.to_int::<u16>().ok());
                     match field {
                         Some(0x0001) => {
-                            let text = |tag| {
-                                cmd.get(tag)
-                                    .and_then(|e| e.to_str().ok())
-                                    .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
-                                    .unwrap_or_default()
-                            };
+                            let text = |tag| text(&cmd, tag);
                             let message = cmd
                                 .get(tags::MESSAGE_ID)
                                 .and_then(|e| e.to_int::<u16>().ok())

@@ -143,28 +143,29 @@ impl Association {
         }
     }
 
-    fn read_dataset(&mut self, bytes: Vec<u8>, what: &str) -> Result<Object, PacsError> {
-        let ts = TransferSyntaxRegistry
+    /// The negotiated transfer syntax, which the identifiers and matches are encoded in.
+    fn transfer_syntax(
+        &self,
+        what: &str,
+    ) -> Result<&'static dicom_encoding::TransferSyntax, PacsError> {
+        TransferSyntaxRegistry
             .get(&self.transfer_syntax)
             .ok_or_else(|| {
                 self.malformed(
                     what,
                     format!("unknown transfer syntax {}", self.transfer_syntax),
                 )
-            })?;
+            })
+    }
+
+    fn read_dataset(&mut self, bytes: Vec<u8>, what: &str) -> Result<Object, PacsError> {
+        let ts = self.transfer_syntax(what)?;
         Object::read_dataset_with_ts(bytes.as_slice(), ts)
             .map_err(|e| self.malformed(what, format!("a dataset that does not parse: {e}")))
     }
 
     fn write_dataset(&self, object: &Object, what: &str) -> Result<Vec<u8>, PacsError> {
-        let ts = TransferSyntaxRegistry
-            .get(&self.transfer_syntax)
-            .ok_or_else(|| {
-                self.malformed(
-                    what,
-                    format!("unknown transfer syntax {}", self.transfer_syntax),
-                )
-            })?;
+        let ts = self.transfer_syntax(what)?;
         let mut out = Vec::new();
         object
             .write_dataset_with_ts(&mut out, ts)
@@ -188,6 +189,30 @@ pub(crate) fn command(elements: Vec<Element>) -> Result<Vec<u8>, PacsError> {
             detail: e.to_string(),
         })?;
     Ok(out)
+}
+
+/// A C-FIND-RQ (0x0020) or C-GET-RQ (0x0010) command: message 1, medium priority, an
+/// identifier follows.
+pub(crate) fn query_request(sop_class: &str, command_field: u16) -> Result<Vec<u8>, PacsError> {
+    command(vec![
+        DataElement::new(
+            tags::AFFECTED_SOP_CLASS_UID,
+            VR::UI,
+            PrimitiveValue::from(sop_class),
+        ),
+        DataElement::new(
+            tags::COMMAND_FIELD,
+            VR::US,
+            dicom_value!(U16, [command_field]),
+        ),
+        DataElement::new(tags::MESSAGE_ID, VR::US, dicom_value!(U16, [1])),
+        DataElement::new(tags::PRIORITY, VR::US, dicom_value!(U16, [0x0000])),
+        DataElement::new(
+            tags::COMMAND_DATA_SET_TYPE,
+            VR::US,
+            dicom_value!(U16, [0x0001]),
+        ),
+    ])
 }
 
 pub(crate) fn status(command: &Object) -> Option<u16> {
@@ -228,21 +253,10 @@ pub fn echo(peer: &DimsePeer) -> Result<(), PacsError> {
 
 /// One C-FIND over an open association: every matching identifier.
 fn find(a: &mut Association, identifier: &Object, what: &str) -> Result<Vec<Object>, PacsError> {
-    let request = command(vec![
-        DataElement::new(
-            tags::AFFECTED_SOP_CLASS_UID,
-            VR::UI,
-            PrimitiveValue::from(uids::STUDY_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_FIND),
-        ),
-        DataElement::new(tags::COMMAND_FIELD, VR::US, dicom_value!(U16, [0x0020])),
-        DataElement::new(tags::MESSAGE_ID, VR::US, dicom_value!(U16, [1])),
-        DataElement::new(tags::PRIORITY, VR::US, dicom_value!(U16, [0x0000])),
-        DataElement::new(
-            tags::COMMAND_DATA_SET_TYPE,
-            VR::US,
-            dicom_value!(U16, [0x0001]),
-        ),
-    ])?;
+    let request = query_request(
+        uids::STUDY_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_FIND,
+        0x0020,
+    )?;
     let data = a.write_dataset(identifier, what)?;
     a.send(PDataValueType::Command, request)?;
     a.send(PDataValueType::Data, data)?;
@@ -277,7 +291,7 @@ fn find(a: &mut Association, identifier: &Object, what: &str) -> Result<Vec<Obje
     }
 }
 
-fn text(object: &Object, tag: dicom_core::Tag) -> String {
+pub(crate) fn text(object: &Object, tag: dicom_core::Tag) -> String {
     object
         .get(tag)
         .and_then(|e| e.to_str().ok())
