@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use candle_transformers::models::siglip;
 use serde::Deserialize;
 
 use crate::error::{ModelError, Result};
@@ -83,6 +82,55 @@ impl TextConfig {
     }
 }
 
+/// The SigLIP vision tower, with transformers' `SiglipVisionConfig` defaults. Ours rather than
+/// candle-transformers' twin: that crate was the workspace's slowest to compile (3.5 CPU minutes)
+/// for this one struct.
+#[derive(Clone, Debug, Deserialize)]
+pub struct VisionConfig {
+    #[serde(default = "vision::hidden_size")]
+    pub hidden_size: usize,
+    #[serde(default = "vision::intermediate_size")]
+    pub intermediate_size: usize,
+    #[serde(default = "vision::layers_or_heads")]
+    pub num_hidden_layers: usize,
+    #[serde(default = "vision::layers_or_heads")]
+    pub num_attention_heads: usize,
+    #[serde(default = "vision::num_channels")]
+    pub num_channels: usize,
+    #[serde(default = "vision::image_size")]
+    pub image_size: usize,
+    #[serde(default = "vision::patch_size")]
+    pub patch_size: usize,
+    #[serde(default = "vision::hidden_act")]
+    pub hidden_act: candle_nn::Activation,
+    #[serde(default = "default_eps")]
+    pub layer_norm_eps: f64,
+}
+
+mod vision {
+    pub fn hidden_size() -> usize {
+        768
+    }
+    pub fn intermediate_size() -> usize {
+        3072
+    }
+    pub fn layers_or_heads() -> usize {
+        12
+    }
+    pub fn num_channels() -> usize {
+        3
+    }
+    pub fn image_size() -> usize {
+        224
+    }
+    pub fn patch_size() -> usize {
+        16
+    }
+    pub fn hidden_act() -> candle_nn::Activation {
+        candle_nn::Activation::GeluPytorchTanh
+    }
+}
+
 #[derive(Clone, Debug, Deserialize)]
 pub struct PaliGemmaConfig {
     #[serde(default)]
@@ -90,7 +138,7 @@ pub struct PaliGemmaConfig {
     #[serde(default)]
     pub model_type: Option<String>,
     pub text_config: TextConfig,
-    pub vision_config: siglip::VisionConfig,
+    pub vision_config: VisionConfig,
     pub projection_dim: usize,
     #[serde(alias = "image_token_id")]
     pub image_token_index: u32,

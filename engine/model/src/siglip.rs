@@ -7,8 +7,7 @@
 use candle_core::{Module, Tensor};
 use candle_nn::{layer_norm, LayerNorm, LayerNormConfig, VarBuilder};
 
-use candle_transformers::models::siglip::VisionConfig;
-
+use crate::config::VisionConfig;
 use crate::fast_gelu::{gelu_tanh, layer_norm as norm, softmax_last};
 use crate::linear::{linear, FastLinear, WeightPlan};
 
