@@ -93,7 +93,9 @@ pub fn send(server: &Server, files: &[PathBuf]) -> anyhow::Result<()> {
             server.name()
         );
     };
-    let stored = groundglass_pacs::web::Client::new(web.clone()).store(files)?;
+    let stored = groundglass_pacs::web::Client::new(web.clone())
+        .store(files)
+        .map_err(|e| credentials_hint(e.into()))?;
     eprintln!("{} instance(s) stored on {}", stored.stored, server.name());
     Ok(())
 }
@@ -117,7 +119,28 @@ pub fn server(args: &ServerArgs) -> anyhow::Result<Server> {
     Ok(server)
 }
 
+/// A refusal for want of credentials, with how to give them here.
+pub fn credentials_hint(e: anyhow::Error) -> anyhow::Error {
+    let refused = e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<groundglass_pacs::PacsError>(),
+            Some(groundglass_pacs::PacsError::Status { status: 401, .. })
+        )
+    });
+    if refused {
+        anyhow::anyhow!(
+            "{e:#}; give them with --user and GROUNDGLASS_PACS_PASSWORD, or GROUNDGLASS_PACS_TOKEN"
+        )
+    } else {
+        e
+    }
+}
+
 pub fn run(args: PacsArgs) -> anyhow::Result<ExitCode> {
+    run_what(args).map_err(credentials_hint)
+}
+
+fn run_what(args: PacsArgs) -> anyhow::Result<ExitCode> {
     match args.what {
         PacsWhat::Echo { server: s } => {
             let server = server(&s)?;
@@ -194,23 +217,10 @@ pub fn run(args: PacsArgs) -> anyhow::Result<ExitCode> {
                 if n.is_multiple_of(50) {
                     eprintln!("{n} instances");
                 }
+                std::ops::ControlFlow::Continue(())
             };
-            let done = match &server {
-                Server::Web(web) => groundglass_pacs::web::Client::new(web.clone()).retrieve(
-                    &study,
-                    series.as_deref(),
-                    &out,
-                    progress,
-                )?,
-                // C-GET: the instances come back on the same association.
-                Server::Dimse(peer) => groundglass_pacs::cget::retrieve(
-                    peer,
-                    &study,
-                    series.as_deref(),
-                    &out,
-                    progress,
-                )?,
-            };
+            let done =
+                groundglass_pacs::retrieve(&server, &study, series.as_deref(), &out, progress)?;
             println!(
                 "{} instances ({:.1} MB) into {} in {:.2} s (first after {:.2} s)",
                 done.instances,

@@ -99,6 +99,7 @@ pub fn run(args: ScreenshotArgs) -> anyhow::Result<ExitCode> {
         store_root: Some(
             std::env::temp_dir().join(format!("groundglass-screenshot-{}", std::process::id())),
         ),
+        pacs_cache: None,
     };
     let mut harness = egui_kittest::Harness::builder()
         .with_size(egui::vec2(w, h))

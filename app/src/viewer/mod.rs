@@ -12,6 +12,8 @@ mod measurements;
 pub mod model_panel;
 mod model_view;
 pub mod overlay;
+pub mod pacs_secrets;
+pub mod pacs_window;
 pub mod settings;
 pub mod view;
 mod viewport;
@@ -57,7 +59,12 @@ pub struct Options {
     pub precision: Option<groundglass_model::Precision>,
     /// Where per-study correction stores live (default: the platform's data directory).
     pub store_root: Option<PathBuf>,
+    /// Where series retrieved from a PACS are kept (default: the platform's cache directory).
+    pub pacs_cache: Option<PathBuf>,
 }
+
+/// The PACS cache's size when the settings do not say.
+const PACS_CACHE_GB: f64 = 20.0;
 
 /// A message in the status area.
 #[derive(Clone, Debug, PartialEq)]
@@ -132,6 +139,12 @@ pub struct ViewerApp {
     load_number: u64,
     /// Measurements' figures by id, with the points they were computed for.
     measure_labels: std::collections::HashMap<String, ([[f64; 2]; 2], String)>,
+    /// File > Open from PACS.
+    pub pacs: pacs_window::PacsWindow,
+    /// PACS passwords and tokens (their own file, not the settings).
+    pub pacs_secrets: pacs_secrets::Secrets,
+    /// The path being opened is a preview (the first instance of a transfer): not a recent study.
+    opening_preview: bool,
 }
 
 impl ViewerApp {
@@ -153,7 +166,25 @@ impl ViewerApp {
             .as_deref()
             .map(Settings::load)
             .unwrap_or_default();
+        let pacs_secrets = options
+            .settings_path
+            .as_deref()
+            .map(|p| pacs_secrets::Secrets::load(&pacs_secrets::Secrets::path_beside(p)))
+            .unwrap_or_default();
+        let cache_root = options.pacs_cache.clone().unwrap_or_else(|| {
+            directories::ProjectDirs::from("org", "groundglass", "groundglass")
+                .map(|d| d.cache_dir().join("pacs"))
+                .unwrap_or_else(|| std::env::temp_dir().join("groundglass-pacs"))
+        });
+        let cache_gb = settings.pacs_cache_gb.unwrap_or(PACS_CACHE_GB);
+        let pacs = pacs_window::PacsWindow::new(
+            cc.egui_ctx.clone(),
+            groundglass_pacs::cache::Cache::new(cache_root, (cache_gb * 1e9) as u64),
+        );
         let mut app = ViewerApp {
+            pacs,
+            pacs_secrets,
+            opening_preview: false,
             loader: Loader::new(cc.egui_ctx.clone()),
             open_job: None,
             load_job: None,
@@ -314,6 +345,11 @@ impl ViewerApp {
     }
 
     /// True once the shown series is completely loaded.
+    /// Recently opened studies, the latest first.
+    pub fn recent_studies(&self) -> &[PathBuf] {
+        &self.settings.recent
+    }
+
     pub fn is_loaded(&self) -> bool {
         self.volume.is_some()
     }
@@ -354,8 +390,10 @@ impl ViewerApp {
                     self.segmentations = segmentations;
                     self.open_job = None;
                     self.study_path = Some(path.clone());
-                    self.settings.remember(&path);
-                    self.save_settings();
+                    if !std::mem::take(&mut self.opening_preview) {
+                        self.settings.remember(&path);
+                        self.save_settings();
+                    }
                     for e in errors {
                         self.notice(true, e);
                     }
@@ -542,6 +580,10 @@ impl ViewerApp {
                     }
                     ui.close();
                 }
+                if ui.button("Open from PACS…").clicked() {
+                    self.pacs.open = true;
+                    ui.close();
+                }
                 if ui.button("Open segmentation (DICOM SEG)…").clicked() {
                     if let Some(p) = rfd::FileDialog::new().pick_file() {
                         self.open_segmentation(&p);
@@ -653,6 +695,7 @@ impl eframe::App for ViewerApp {
         }
 
         egui::Panel::top("menu").show(ui, |ui| self.menu(ui));
+        self.pacs_ui(&ctx);
         egui::Panel::bottom("status").show(ui, |ui| self.status(ui));
         egui::Panel::right("model")
             .resizable(true)
@@ -695,6 +738,34 @@ impl eframe::App for ViewerApp {
 }
 
 impl ViewerApp {
+    /// The PACS window, and what it asks: open a preview or a retrieved series, save servers.
+    fn pacs_ui(&mut self, ctx: &egui::Context) {
+        let requests = self
+            .pacs
+            .show(ctx, &mut self.settings.pacs_servers, &mut self.pacs_secrets);
+        for request in requests {
+            match request {
+                pacs_window::Request::Open(path) => {
+                    let preview = path.is_file();
+                    self.open(path);
+                    self.opening_preview = preview;
+                }
+                pacs_window::Request::SaveSettings => {
+                    self.save_settings();
+                    if let Some(p) = self.options.settings_path.clone() {
+                        let path = pacs_secrets::Secrets::path_beside(&p);
+                        if let Err(e) = self.pacs_secrets.save(&path) {
+                            self.notice(
+                                true,
+                                format!("cannot save PACS credentials to {}: {e}", path.display()),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Moves the active viewport on while cine plays (and keeps frames coming).
     fn play_cine(&mut self, ctx: &egui::Context) {
         if !self.cine.playing {

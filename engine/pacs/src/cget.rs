@@ -2,6 +2,7 @@
 //! association as a C-STORE sub-operation, for which we take the storage SCP role (negotiated
 //! per storage SOP class). No listening port is needed, unlike C-MOVE.
 
+use std::ops::ControlFlow;
 use std::path::Path;
 
 use dicom_core::{dicom_value, DataElement, PrimitiveValue, VR};
@@ -43,13 +44,13 @@ const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
 const IMPLICIT_LE: &str = "1.2.840.10008.1.2";
 
 /// Retrieves a study, or one of its series, into `dir` with C-GET; `progress` is told the count
-/// of instances written so far.
+/// of instances written so far and may stop the transfer (the association is then aborted).
 pub fn retrieve(
     peer: &DimsePeer,
     study_uid: &str,
     series_uid: Option<&str>,
     dir: &Path,
-    mut progress: impl FnMut(usize),
+    mut progress: impl FnMut(usize) -> ControlFlow<()>,
 ) -> Result<Retrieved, PacsError> {
     let server = peer.name();
     let what = match series_uid {
@@ -282,7 +283,14 @@ pub fn retrieve(
                     ])?;
                     send(&mut association, context, PDataValueType::Command, response)?;
                     written?;
-                    progress(sink.count());
+                    if progress(sink.count()).is_break() {
+                        let _ = association.abort();
+                        return Err(PacsError::Cancelled {
+                            server,
+                            what,
+                            instances: sink.count(),
+                        });
+                    }
                 }
             }
         }

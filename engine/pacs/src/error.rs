@@ -40,6 +40,12 @@ pub enum PacsError {
         what: String,
         detail: String,
     },
+    #[error("{server}: {what} cancelled after {instances} instance(s)")]
+    Cancelled {
+        server: String,
+        what: String,
+        instances: usize,
+    },
     #[error("{server}: {what} not found")]
     NotFound { server: String, what: String },
     #[error("{path}: {source}")]

@@ -2,12 +2,15 @@
 //! ways PACS speak.
 //! - DICOMweb ([`web`]): QIDO-RS searches, WADO-RS retrieval (multipart, each instance written as
 //!   it arrives), on a blocking HTTP client run off the UI thread.
-//! - DIMSE ([`dimse`]): C-ECHO and C-FIND through dicom-rs's `dicom-ul` associations.
+//! - DIMSE ([`dimse`], [`cget`]): C-ECHO, C-FIND and C-GET through dicom-rs's `dicom-ul`
+//!   associations.
+//! - [`cache`]: retrieved series kept in a size-bounded folder, least recently used out first.
 //!
 //! One address form names a server ([`Server::parse`]): `http(s)://host:port/path-to-dicom-web`
 //! or `dicom://AET@host:port`. Every failure names the server and what went wrong
 //! ([`PacsError`]); nothing here panics on a server's answer.
 
+pub mod cache;
 pub mod cget;
 pub mod dicom_json;
 pub mod dimse;
@@ -17,6 +20,9 @@ pub mod retrieve;
 mod server;
 mod study;
 pub mod web;
+
+use std::ops::ControlFlow;
+use std::path::Path;
 
 pub use error::PacsError;
 pub use server::{Credentials, Server};
@@ -35,5 +41,23 @@ pub fn search(server: &Server, query: &StudyQuery) -> Result<Vec<StudyInfo>, Pac
     match server {
         Server::Web(web) => web::Client::new(web.clone()).search(query),
         Server::Dimse(peer) => dimse::search(peer, query),
+    }
+}
+
+/// Retrieves a study, or one of its series, into `dir`: WADO-RS from a DICOMweb server, C-GET
+/// from a DIMSE peer (the instances come back on the same association). `progress` is told the
+/// count written so far and may stop the transfer.
+pub fn retrieve(
+    server: &Server,
+    study_uid: &str,
+    series_uid: Option<&str>,
+    dir: &Path,
+    progress: impl FnMut(usize) -> ControlFlow<()>,
+) -> Result<retrieve::Retrieved, PacsError> {
+    match server {
+        Server::Web(web) => {
+            web::Client::new(web.clone()).retrieve(study_uid, series_uid, dir, progress)
+        }
+        Server::Dimse(peer) => cget::retrieve(peer, study_uid, series_uid, dir, progress),
     }
 }

@@ -103,7 +103,7 @@ impl Server {
             }
             if host.contains('@') {
                 return Err(bad(
-                    "credentials do not belong in the address; give them with --user and GROUNDGLASS_PACS_PASSWORD, or GROUNDGLASS_PACS_TOKEN",
+                    "credentials do not belong in the address; give them apart from it (the viewer's User and Password fields; on the command line --user with GROUNDGLASS_PACS_PASSWORD, or GROUNDGLASS_PACS_TOKEN)",
                 ));
             }
             if given_trimmed.contains(['?', '#']) {

@@ -1,6 +1,7 @@
 //! DICOMweb: QIDO-RS searches and WADO-RS retrieval on a blocking HTTP client (`ureq`), with
 //! timeouts so a silent server cannot hang the caller.
 
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::Duration;
 
@@ -88,7 +89,7 @@ impl Client {
                 what: what.to_string(),
                 status,
                 hint: match status {
-                    401 => ": the server wants credentials (--user with GROUNDGLASS_PACS_PASSWORD, or GROUNDGLASS_PACS_TOKEN), or they are wrong",
+                    401 => ": the server wants credentials, or they are wrong",
                     403 => ": these credentials may not do this",
                     406 => ": the server cannot answer in the format asked",
                     500..=599 => ": the server failed",
@@ -224,13 +225,13 @@ impl Client {
     }
 
     /// Retrieves a study, or one of its series, into `dir` (WADO-RS multipart, each instance
-    /// written as it arrives; `progress` is told the count so far).
+    /// written as it arrives; `progress` is told the count so far and may stop the transfer).
     pub fn retrieve(
         &self,
         study_uid: &str,
         series_uid: Option<&str>,
         dir: &Path,
-        mut progress: impl FnMut(usize),
+        mut progress: impl FnMut(usize) -> ControlFlow<()>,
     ) -> Result<Retrieved, PacsError> {
         let (path, what) = match series_uid {
             Some(s) => (
@@ -264,20 +265,28 @@ impl Client {
             ))
         })?;
         let mut sink = Sink::new(dir)?;
-        let mut write_error = None;
+        let mut stopped = None;
         let body = response.into_body().into_reader();
         let parsed = multipart::for_each_part(body, &boundary, |part| match sink.add(&part.body) {
-            Ok(_) => {
-                progress(sink.count());
-                Ok(())
-            }
+            Ok(_) => match progress(sink.count()) {
+                ControlFlow::Continue(()) => Ok(()),
+                ControlFlow::Break(()) => {
+                    stopped = Some(PacsError::Cancelled {
+                        server: self.name(),
+                        what: format!("the retrieval of {what}"),
+                        instances: sink.count(),
+                    });
+                    Err("cancelled".to_string())
+                }
+            },
             Err(e) => {
                 let text = e.to_string();
-                write_error = Some(e);
+                stopped = Some(e);
                 Err(text)
             }
         });
-        if let Some(e) = write_error {
+        // Dropping the answer's reader closes the connection: the server stops sending.
+        if let Some(e) = stopped {
             return Err(e);
         }
         match parsed {

@@ -4,13 +4,12 @@
 //! Without Orthanc or `unshare` it is skipped with a message, except under CI, where `.ci/run`
 //! installs Orthanc and the test must run.
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use groundglass_pacs::{retrieve, web, DateRange, PacsError, Server, StudyQuery};
+use groundglass_tests::orthanc::{in_private_network, Orthanc};
 
-const INSIDE: &str = "GROUNDGLASS_PACS_TEST_NETNS";
 const HTTP_PORT: u16 = 18042;
 const DICOM_PORT: u16 = 14242;
 
@@ -21,132 +20,14 @@ fn series_dir() -> PathBuf {
 
 #[test]
 fn orthanc_search_retrieve_and_errors() {
-    if std::env::var_os(INSIDE).is_some() {
+    if in_private_network("orthanc_search_retrieve_and_errors") {
         inside_the_namespace();
-        return;
     }
-    let have_orthanc = Command::new("Orthanc")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    let have_unshare = Command::new("unshare")
-        .args(["-n", "true"])
-        .status()
-        .is_ok_and(|s| s.success());
-    let plugin = Path::new("/usr/share/orthanc/plugins/libOrthancDicomWeb.so").exists();
-    if !(have_orthanc && have_unshare && plugin) {
-        let why = format!(
-            "Orthanc {have_orthanc}, its DICOMweb plugin {plugin}, unshare -n {have_unshare}"
-        );
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the Orthanc test: {why}"
-        );
-        eprintln!("skipped: {why}");
-        return;
-    }
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let status = Command::new("unshare")
-        .args(["-n", "sh", "-c", "ip link set lo up && exec \"$0\" --exact orthanc_search_retrieve_and_errors --nocapture --test-threads 1"])
-        .arg(exe)
-        .env(INSIDE, "1")
-        .status()
-        .expect("unshare runs");
-    assert!(
-        status.success(),
-        "the test inside the network namespace failed"
-    );
-}
-
-/// Orthanc, killed when dropped.
-struct Orthanc {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Drop for Orthanc {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let log = std::fs::read_to_string(self.dir.join("orthanc.log")).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(30).collect();
-            eprintln!("Orthanc's log, last lines:");
-            for line in tail.iter().rev() {
-                eprintln!("  {line}");
-            }
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn start_orthanc() -> Orthanc {
-    let dir = std::env::temp_dir().join(format!("gg-orthanc-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("db")).expect("temp dir");
-    let config = serde_json::json!({
-        "Name": "groundglass-test",
-        "HttpPort": HTTP_PORT,
-        "DicomPort": DICOM_PORT,
-        "DicomAet": "ORTHANC",
-        "DicomCheckCalledAet": true,
-        "RemoteAccessAllowed": false,
-        "AuthenticationEnabled": false,
-        "StorageDirectory": dir.join("db"),
-        "IndexDirectory": dir.join("db"),
-        "Plugins": ["/usr/share/orthanc/plugins/libOrthancDicomWeb.so"],
-        "DicomWeb": {"Enable": true, "Root": "/dicom-web/"},
-        // Orthanc answers C-FIND only to modalities it knows, as a hospital's PACS does.
-        "DicomModalities": {"groundglass": ["GGTEST", "127.0.0.1", 11112]},
-    });
-    std::fs::write(dir.join("orthanc.json"), config.to_string()).expect("config");
-    let log = std::fs::File::create(dir.join("orthanc.log")).expect("log");
-    let child = Command::new("Orthanc")
-        .arg(dir.join("orthanc.json"))
-        .stdout(Stdio::from(log.try_clone().expect("log")))
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("Orthanc starts");
-    let orthanc = Orthanc { child, dir };
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(2)))
-        .build()
-        .into();
-    let t = Instant::now();
-    while agent
-        .get(&format!("http://127.0.0.1:{HTTP_PORT}/system"))
-        .call()
-        .is_err()
-    {
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "Orthanc did not answer within 30 s"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    orthanc
-}
-
-fn upload(dir: &Path) -> usize {
-    let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .expect("series")
-        .map(|e| e.expect("entry").path())
-        .collect();
-    files.sort();
-    for f in &files {
-        let bytes = std::fs::read(f).expect("file");
-        agent
-            .post(&format!("http://127.0.0.1:{HTTP_PORT}/instances"))
-            .send(&bytes[..])
-            .unwrap_or_else(|e| panic!("upload {}: {e}", f.display()));
-    }
-    files.len()
 }
 
 fn inside_the_namespace() {
-    let _orthanc = start_orthanc();
-    let count = upload(&series_dir());
+    let orthanc = Orthanc::start(HTTP_PORT, DICOM_PORT, None);
+    let count = orthanc.upload(&series_dir());
     let web_address = format!("http://127.0.0.1:{HTTP_PORT}/dicom-web");
     let dimse_address = format!("dicom://ORTHANC@127.0.0.1:{DICOM_PORT}");
     let servers = [
@@ -235,7 +116,10 @@ fn inside_the_namespace() {
             &found[0].study_uid,
             Some(&found[0].series[0].series_uid),
             &out,
-            |n| progress.push(n),
+            |n| {
+                progress.push(n);
+                ControlFlow::Continue(())
+            },
         )
         .expect("retrieve");
     assert_eq!(done.instances, count);
@@ -286,11 +170,48 @@ fn inside_the_namespace() {
         &found[0].study_uid,
         Some(&found[0].series[0].series_uid),
         &out,
-        |n| progress.push(n),
+        |n| {
+            progress.push(n);
+            ControlFlow::Continue(())
+        },
     )
     .expect("C-GET");
     assert_eq!(done.instances, count);
     assert_eq!(progress, (1..=count).collect::<Vec<_>>());
+
+    // Cancelled after three instances, on both protocols: an error that says so, and a folder
+    // that is not taken for a finished one.
+    for server in &servers {
+        let cancelled = std::env::temp_dir().join(format!("gg-cancelled-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&cancelled);
+        let e = groundglass_pacs::retrieve(
+            server,
+            &found[0].study_uid,
+            Some(&found[0].series[0].series_uid),
+            &cancelled,
+            |n| {
+                if n < 3 {
+                    ControlFlow::Continue(())
+                } else {
+                    ControlFlow::Break(())
+                }
+            },
+        )
+        .expect_err("cancelled");
+        assert!(
+            matches!(e, PacsError::Cancelled { instances: 3, .. }),
+            "{}: {e}",
+            server.name()
+        );
+        assert!(
+            e.to_string().contains("cancelled after 3 instance(s)"),
+            "{e}"
+        );
+        assert!(retrieve::finished(&cancelled).is_none());
+        let _ = std::fs::remove_dir_all(&cancelled);
+        // The server is still fine afterwards.
+        groundglass_pacs::echo(server).unwrap_or_else(|e| panic!("echo after cancel: {e}"));
+    }
     assert!(retrieve::finished(&out).is_some());
     let over_dimse = groundglass_study::open(&out).expect("the C-GET folder opens");
     let c = over_dimse.series[0]
@@ -299,8 +220,10 @@ fn inside_the_namespace() {
     assert_eq!(a.affine, c.affine, "the same geometry over DIMSE");
     assert_eq!(a.voxels, c.voxels, "every voxel the same over DIMSE");
     let _ = std::fs::remove_dir_all(&out);
-    let e = groundglass_pacs::cget::retrieve(peer, "1.2.3.4.5.404", None, &out, |_| {})
-        .expect_err("no such study");
+    let e = groundglass_pacs::cget::retrieve(peer, "1.2.3.4.5.404", None, &out, |_| {
+        ControlFlow::Continue(())
+    })
+    .expect_err("no such study");
     assert!(
         matches!(
             e,
@@ -363,7 +286,7 @@ fn inside_the_namespace() {
     assert!(matches!(e, PacsError::Association { .. }), "{e}");
     assert!(e.to_string().contains("NOT_ORTHANC"), "{e}");
     let e = client
-        .retrieve("1.2.3.4.5.404", None, &out, |_| {})
+        .retrieve("1.2.3.4.5.404", None, &out, |_| ControlFlow::Continue(()))
         .expect_err("no such study");
     assert!(matches!(e, PacsError::NotFound { .. }), "{e}");
     assert!(
@@ -381,4 +304,47 @@ fn inside_the_namespace() {
         matches!(e, PacsError::NotFound { .. } | PacsError::Status { .. }),
         "{e}"
     );
+
+    // A server that wants a user: none, a wrong password and the right one.
+    let guarded = Orthanc::start(HTTP_PORT + 1, DICOM_PORT + 1, Some(("reader", "s3cret")));
+    let address = guarded.dicom_web();
+    let with = |credentials: groundglass_pacs::Credentials| {
+        let Server::Web(mut web) = Server::parse(&address, "GGTEST").expect("address") else {
+            unreachable!()
+        };
+        web.credentials = credentials;
+        Server::Web(web)
+    };
+    use groundglass_pacs::Credentials;
+    for (what, credentials) in [
+        ("no credentials", Credentials::None),
+        (
+            "a wrong password",
+            Credentials::Basic {
+                user: "reader".into(),
+                password: "guess".into(),
+            },
+        ),
+    ] {
+        let e = groundglass_pacs::search(&with(credentials), &query(&|_| {})).expect_err(what);
+        assert!(
+            matches!(e, PacsError::Status { status: 401, .. }),
+            "{what}: {e}"
+        );
+        let text = e.to_string();
+        assert!(
+            text.contains(&address) && text.contains("credentials"),
+            "{what}: {text}"
+        );
+        assert!(
+            !text.contains("guess"),
+            "the password is never shown: {text}"
+        );
+    }
+    let right = with(Credentials::Basic {
+        user: "reader".into(),
+        password: "s3cret".into(),
+    });
+    let hits = groundglass_pacs::search(&right, &query(&|_| {})).expect("the right password");
+    assert!(hits.is_empty(), "nothing stored there: {hits:?}");
 }

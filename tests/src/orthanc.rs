@@ -1,0 +1,187 @@
+//! A real Orthanc (Debian's `orthanc` and `orthanc-dicomweb`) for tests. Orthanc listens on every
+//! address, so it runs only inside a private network namespace with nothing but its own loopback:
+//! [`in_private_network`] re-runs the calling test inside one (`unshare -n`, then
+//! `ip link set lo up`). Without Orthanc or `unshare` a test is skipped with a message, except
+//! under CI, where `.ci/run` installs Orthanc and the test must run.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const INSIDE: &str = "GROUNDGLASS_TEST_NETNS";
+const PLUGIN: &str = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so";
+
+/// Whether the calling test (named `test`, as `cargo test` names it) runs here, inside the
+/// namespace. Outside it, re-runs the test binary with only that test inside a new namespace and
+/// asserts that it passed, then returns `false`; also `false` when it is skipped.
+pub fn in_private_network(test: &str) -> bool {
+    if std::env::var_os(INSIDE).is_some() {
+        return true;
+    }
+    let have_orthanc = Command::new("Orthanc")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let have_unshare = Command::new("unshare")
+        .args(["-n", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    let plugin = Path::new(PLUGIN).exists();
+    if !(have_orthanc && have_unshare && plugin) {
+        let why = format!(
+            "Orthanc {have_orthanc}, its DICOMweb plugin {plugin}, unshare -n {have_unshare}"
+        );
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the Orthanc tests: {why}"
+        );
+        eprintln!("skipped: {why}");
+        return false;
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let status = Command::new("unshare")
+        .args([
+            "-n",
+            "sh",
+            "-c",
+            "ip link set lo up && exec \"$0\" --exact \"$1\" --nocapture --test-threads 1",
+        ])
+        .arg(exe)
+        .arg(test)
+        .env(INSIDE, "1")
+        .status()
+        .expect("unshare runs");
+    assert!(
+        status.success(),
+        "{test}: the test inside the network namespace failed"
+    );
+    false
+}
+
+/// Orthanc, killed when dropped (its log printed when the test panicked).
+pub struct Orthanc {
+    child: Child,
+    dir: PathBuf,
+    /// The `Authorization` header the REST API wants, when a user is configured.
+    authorization: Option<String>,
+    pub http_port: u16,
+    pub dicom_port: u16,
+}
+
+impl Drop for Orthanc {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.dir.join("orthanc.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            eprintln!("Orthanc's log, last lines:");
+            for line in tail.iter().rev() {
+                eprintln!("  {line}");
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Orthanc {
+    /// Starts Orthanc on these loopback ports (AE title `ORTHANC`, which it checks; it knows the
+    /// modality `GGTEST`); with `user`, its HTTP side asks for that user and password. Waits
+    /// until it answers.
+    pub fn start(http_port: u16, dicom_port: u16, user: Option<(&str, &str)>) -> Orthanc {
+        let dir =
+            std::env::temp_dir().join(format!("gg-orthanc-{}-{http_port}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("db")).expect("temp dir");
+        let config = serde_json::json!({
+            "Name": "groundglass-test",
+            "HttpPort": http_port,
+            "DicomPort": dicom_port,
+            "DicomAet": "ORTHANC",
+            "DicomCheckCalledAet": true,
+            "RemoteAccessAllowed": false,
+            "AuthenticationEnabled": user.is_some(),
+            // An object even when empty: Orthanc refuses `null` ("Bad file format").
+            "RegisteredUsers": user.map_or_else(|| serde_json::json!({}), |(u, p)| serde_json::json!({ u: p })),
+            "StorageDirectory": dir.join("db"),
+            "IndexDirectory": dir.join("db"),
+            "Plugins": [PLUGIN],
+            "DicomWeb": {"Enable": true, "Root": "/dicom-web/"},
+            // Orthanc answers C-FIND only to modalities it knows, as a hospital's PACS does.
+            "DicomModalities": {"groundglass": ["GGTEST", "127.0.0.1", 11112]},
+        });
+        std::fs::write(dir.join("orthanc.json"), config.to_string()).expect("config");
+        let log = std::fs::File::create(dir.join("orthanc.log")).expect("log");
+        let child = Command::new("Orthanc")
+            .arg(dir.join("orthanc.json"))
+            .stdout(Stdio::from(log.try_clone().expect("log")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("Orthanc starts");
+        let authorization = user.map(|(u, p)| {
+            use base64::Engine as _;
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+            )
+        });
+        let mut orthanc = Orthanc {
+            authorization,
+            child,
+            dir,
+            http_port,
+            dicom_port,
+        };
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(2)))
+            .build()
+            .into();
+        let t = Instant::now();
+        // Any answer, "401 Unauthorized" included, means it is up.
+        loop {
+            match agent
+                .get(&format!("http://127.0.0.1:{http_port}/system"))
+                .call()
+            {
+                Ok(_) | Err(ureq::Error::StatusCode(_)) => break,
+                Err(e) => {
+                    if let Ok(Some(exit)) = orthanc.child.try_wait() {
+                        panic!("Orthanc exited while starting ({exit})");
+                    }
+                    assert!(
+                        t.elapsed() < Duration::from_secs(30),
+                        "Orthanc did not answer within 30 s (last: {e})"
+                    )
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        orthanc
+    }
+
+    /// `http://127.0.0.1:PORT/dicom-web`.
+    pub fn dicom_web(&self) -> String {
+        format!("http://127.0.0.1:{}/dicom-web", self.http_port)
+    }
+
+    /// Uploads every file of `dir` through the REST API; returns the count.
+    pub fn upload(&self, dir: &Path) -> usize {
+        let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .expect("series")
+            .map(|e| e.expect("entry").path())
+            .collect();
+        files.sort();
+        for f in &files {
+            let bytes = std::fs::read(f).expect("file");
+            let mut request = agent.post(&format!("http://127.0.0.1:{}/instances", self.http_port));
+            if let Some(a) = &self.authorization {
+                request = request.header("Authorization", a);
+            }
+            request
+                .send(&bytes[..])
+                .unwrap_or_else(|e| panic!("upload {}: {e}", f.display()));
+        }
+        files.len()
+    }
+}
