@@ -21,6 +21,7 @@ BANDWIDTH_GB_PER_S="${BANDWIDTH_GB_PER_S:-4800}"   # H200 HBM3e
 case "${1:-run}" in
   build)
     export PATH="$CUDA_PY/bin:$PATH" CUDA_ROOT="$CUDA_PY" CUDA_PATH="$CUDA_PY" CUDA_COMPUTE_CAP=90
+    export CUDAFORGE_THREADS="${CUDAFORGE_THREADS:-$(nproc)}"   # one nvcc per core (default: half)
     export LIBRARY_PATH="${CUDA_LIBS:+$CUDA_LIBS:}$CUDA_PY/lib${LIBRARY_PATH:+:$LIBRARY_PATH}"
     CARGO_TARGET_DIR="$ROOT/target/gpu-build" cargo build --release -p groundglass --features cuda \
       --manifest-path "$ROOT/Cargo.toml"
