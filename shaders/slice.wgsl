@@ -29,6 +29,29 @@ struct Palette {
 // Mask labels, voxel for voxel with the volume (0 = none).
 @group(0) @binding(2) var labels: texture_3d<u32>;
 @group(0) @binding(3) var<uniform> palette: Palette;
+// A volume longer than the 3D-texture limit on one axis, folded (app/src/render/fold.rs): that
+// axis (-1: not folded), voxels per part, parts laid along the next axis before the one after.
+@group(0) @binding(4) var<uniform> folding: vec4<f32>;
+
+// The texel that holds voxel p: within part n of the long axis, the voxel moves by n's place
+// along the two other axes (the same arithmetic as Fold::texel).
+fn fold(p: vec3<i32>) -> vec3<i32> {
+    let axis = i32(folding.x);
+    if axis < 0 {
+        return p;
+    }
+    let part_len = i32(folding.y);
+    let across = i32(folding.z);
+    let dims = vec3<i32>(params.dims.xyz);
+    let b = (axis + 1) % 3;
+    let c = (axis + 2) % 3;
+    let part = p[axis] / part_len;
+    var q = p;
+    q[axis] = p[axis] % part_len;
+    q[b] = p[b] + (part % across) * dims[b];
+    q[c] = p[c] + (part / across) * dims[c];
+    return q;
+}
 
 struct VertexOut {
     @builtin(position) position: vec4<f32>,
@@ -47,7 +70,7 @@ fn vs_main(@builtin(vertex_index) index: u32) -> VertexOut {
 }
 
 fn texel(p: vec3<i32>) -> vec4<f32> {
-    return vec4<f32>(textureLoad(volume, p, 0));
+    return vec4<f32>(textureLoad(volume, fold(p), 0));
 }
 
 // Trilinear interpolation with textureLoad: integer textures cannot be filtered by samplers.
@@ -86,7 +109,7 @@ fn overlay(rgb: vec3<f32>, ijk: vec3<f32>) -> vec3<f32> {
         return rgb;
     }
     let p = vec3<i32>(clamp(round(ijk), vec3<f32>(0.0), params.dims.xyz - vec3<f32>(1.0)));
-    let label = textureLoad(labels, p, 0).r;
+    let label = textureLoad(labels, fold(p), 0).r;
     if label == 0u {
         return rgb;
     }

@@ -664,3 +664,24 @@ fn a_damaged_journal_keeps_the_other_measurements_and_says_what_it_left_out() {
     );
     let _ = std::fs::remove_dir_all(&store_root);
 }
+
+/// A study opened while another is still being read replaces it: the first one's late answer
+/// (108 CT headers, slower than one MR file) is dropped, not shown in place of the second.
+#[test]
+fn a_second_open_replaces_a_first_still_being_read() {
+    let mut h = harness(Options::default());
+    h.run_steps(1);
+    h.state_mut()
+        .open(testdata("dicom/series/ct_head_invesalius"));
+    let mr = testdata("dicom/transfer-syntax/pydicom_MR_small.dcm");
+    h.state_mut().open(mr.clone());
+    wait_loaded(&mut h);
+    // Long enough for the CT's headers to have come in too.
+    for _ in 0..50 {
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(h.state().study_path.as_ref(), Some(&mr));
+    let dims = h.state().volume.as_ref().expect("a volume").dims;
+    assert_eq!(dims[2], 1, "the MR file, not the CT: {dims:?}");
+}

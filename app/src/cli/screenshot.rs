@@ -139,7 +139,8 @@ pub fn run(args: ScreenshotArgs) -> anyhow::Result<ExitCode> {
     for n in &app.notices {
         eprintln!("{}: {}", if n.error { "error" } else { "warning" }, n.text);
     }
-    Ok(if app.is_loaded() {
+    // A picture with an error in the status line (a volume the GPU could not take) is a failure.
+    Ok(if app.is_loaded() && !app.notices.iter().any(|n| n.error) {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -5,6 +5,9 @@
 use eframe::egui_wgpu::wgpu;
 use groundglass_study::{Dirty, LabelVolume};
 
+use super::fold::Fold;
+use super::volume_texture::write_box;
+
 /// Label ids index this palette modulo its size; 0 is never drawn.
 pub const PALETTE_SIZE: usize = 16;
 
@@ -18,18 +21,21 @@ pub struct Palette {
 pub struct LabelTexture {
     pub texture: wgpu::Texture,
     pub view: wgpu::TextureView,
-    dims: [u32; 3],
+    /// The volume's voxels; the texture is folded as the volume's is.
+    dims: [usize; 3],
+    fold: Option<Fold>,
 }
 
 impl LabelTexture {
-    pub fn new(device: &wgpu::Device, dims: [usize; 3]) -> Self {
-        let dims = dims.map(|d| d.max(1) as u32);
+    pub fn new(device: &wgpu::Device, dims: [usize; 3], fold: Option<Fold>) -> Self {
+        let dims = dims.map(|d| d.max(1));
+        let size = fold.map_or(dims, |f| f.texture_dims(dims));
         let texture = device.create_texture(&wgpu::TextureDescriptor {
             label: Some("groundglass labels"),
             size: wgpu::Extent3d {
-                width: dims[0],
-                height: dims[1],
-                depth_or_array_layers: dims[2],
+                width: size[0] as u32,
+                height: size[1] as u32,
+                depth_or_array_layers: size[2] as u32,
             },
             mip_level_count: 1,
             sample_count: 1,
@@ -43,39 +49,30 @@ impl LabelTexture {
             texture,
             view,
             dims,
+            fold,
         }
     }
 
     /// Copies the dirty z-slices of `labels`; returns the bytes written (0 when the dims differ).
     pub fn write(&self, queue: &wgpu::Queue, labels: &LabelVolume, dirty: Dirty) -> usize {
-        if labels.dims.map(|d| d as u32) != self.dims || dirty.is_empty() {
+        if labels.dims != self.dims || dirty.is_empty() {
             return 0;
         }
-        let plane = (self.dims[0] * self.dims[1]) as usize;
-        let z1 = dirty.z1.min(self.dims[2] as usize);
+        let [w, h, depth] = self.dims;
+        let plane = w * h;
+        let z1 = dirty.z1.min(depth);
+        if dirty.z0 >= z1 {
+            return 0;
+        }
         let bytes = &labels.labels[dirty.z0 * plane..z1 * plane];
-        queue.write_texture(
-            wgpu::TexelCopyTextureInfo {
-                texture: &self.texture,
-                mip_level: 0,
-                origin: wgpu::Origin3d {
-                    x: 0,
-                    y: 0,
-                    z: dirty.z0 as u32,
-                },
-                aspect: wgpu::TextureAspect::All,
-            },
+        write_box(
+            queue,
+            &self.texture,
+            self.fold,
+            self.dims,
+            [0..w, 0..h, dirty.z0..z1],
             bytes,
-            wgpu::TexelCopyBufferLayout {
-                offset: 0,
-                bytes_per_row: Some(self.dims[0]),
-                rows_per_image: Some(self.dims[1]),
-            },
-            wgpu::Extent3d {
-                width: self.dims[0],
-                height: self.dims[1],
-                depth_or_array_layers: (z1 - dirty.z0) as u32,
-            },
+            1,
         );
         bytes.len()
     }

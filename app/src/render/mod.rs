@@ -3,6 +3,7 @@
 //! viewport. It lives in egui_wgpu's callback resources; paint callbacks carry only parameters.
 
 mod callback;
+mod fold;
 mod label_texture;
 mod volume_texture;
 
@@ -41,6 +42,11 @@ pub struct RenderContext {
     volume: Option<VolumeTexture>,
     labels: Option<LabelTexture>,
     palette: wgpu::Buffer,
+    /// How the volume is folded into its texture (`Fold::uniform`): one per volume, not per frame.
+    fold: wgpu::Buffer,
+    /// The longest side of a 3D texture: the adapter's, or lower with GROUNDGLASS_MAX_TEXTURE_3D
+    /// (to see and test folding on a small series).
+    texture_limit: usize,
     bind_groups: Vec<wgpu::BindGroup>,
     pub stats: UploadStats,
 }
@@ -92,9 +98,19 @@ impl RenderContext {
                 binding: 3,
                 ..uniform_entry
             };
+            let fold_entry = wgpu::BindGroupLayoutEntry {
+                binding: 4,
+                ..uniform_entry
+            };
             let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
                 label: Some("groundglass slice"),
-                entries: &[uniform_entry, texture_entry, labels_entry, palette_entry],
+                entries: &[
+                    uniform_entry,
+                    texture_entry,
+                    labels_entry,
+                    palette_entry,
+                    fold_entry,
+                ],
             });
             let source = SHADER.replace("TEXEL", class.wgsl_type());
             let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
@@ -147,6 +163,18 @@ impl RenderContext {
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
+        let fold = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("groundglass volume fold"),
+            size: 16,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let adapter_limit = device.limits().max_texture_dimension_3d as usize;
+        let texture_limit = std::env::var("GROUNDGLASS_MAX_TEXTURE_3D")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|&v| v > 0)
+            .map_or(adapter_limit, |v| v.min(adapter_limit));
         RenderContext {
             layouts,
             pipelines,
@@ -154,6 +182,8 @@ impl RenderContext {
             volume: None,
             labels: None,
             palette,
+            fold,
+            texture_limit,
             bind_groups: Vec::new(),
             stats: UploadStats::default(),
         }
@@ -163,10 +193,16 @@ impl RenderContext {
     pub fn begin_volume(
         &mut self,
         device: &wgpu::Device,
+        queue: &wgpu::Queue,
         layout: &VolumeLayout,
     ) -> Result<(), String> {
-        let volume = VolumeTexture::new(device, layout)?;
-        let labels = LabelTexture::new(device, layout.dims);
+        let volume = VolumeTexture::new(device, layout, self.texture_limit)?;
+        let labels = LabelTexture::new(device, layout.dims, volume.fold);
+        queue.write_buffer(
+            &self.fold,
+            0,
+            bytemuck::bytes_of(&fold::Fold::uniform(volume.fold)),
+        );
         let class = volume.class as usize;
         self.bind_groups = self
             .uniforms
@@ -191,6 +227,10 @@ impl RenderContext {
                         wgpu::BindGroupEntry {
                             binding: 3,
                             resource: self.palette.as_entire_binding(),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 4,
+                            resource: self.fold.as_entire_binding(),
                         },
                     ],
                 })
@@ -233,6 +273,14 @@ impl RenderContext {
 
     pub fn has_volume(&self) -> bool {
         self.volume.is_some()
+    }
+
+    /// Into how many parts the volume's long axis is folded (1: not folded).
+    pub fn volume_parts(&self) -> usize {
+        self.volume
+            .as_ref()
+            .and_then(|v| v.fold)
+            .map_or(1, |f| f.parts)
     }
 
     pub fn drop_volume(&mut self) {

@@ -5,6 +5,8 @@
 use eframe::egui_wgpu::wgpu;
 use groundglass_study::{ModalityTransform, VolumeLayout, VoxelKind, VoxelSlice};
 
+use super::fold::Fold;
+
 /// Which shader variant samples the texture.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TexelClass {
@@ -38,7 +40,9 @@ pub struct VolumeTexture {
     pub view: wgpu::TextureView,
     pub class: TexelClass,
     format: wgpu::TextureFormat,
-    dims: [u32; 3],
+    /// The volume's voxels (the texture's own size differs when folded).
+    dims: [usize; 3],
+    pub fold: Option<Fold>,
 }
 
 /// Texture format, texel class and bytes per texel for a layout.
@@ -59,22 +63,17 @@ pub fn format_of(layout: &VolumeLayout) -> (wgpu::TextureFormat, TexelClass, usi
 }
 
 impl VolumeTexture {
-    pub fn new(device: &wgpu::Device, layout: &VolumeLayout) -> Result<Self, String> {
-        let limit = device.limits().max_texture_dimension_3d as usize;
-        if layout.dims.iter().any(|d| *d > limit || *d == 0) {
-            return Err(format!(
-                "the volume is {:?} voxels; this GPU takes 3D textures up to {limit} on a side",
-                layout.dims
-            ));
-        }
+    /// `limit`: the longest side a 3D texture may have (the adapter's, or lower to test folding).
+    pub fn new(device: &wgpu::Device, layout: &VolumeLayout, limit: usize) -> Result<Self, String> {
+        let fold = Fold::plan(layout.dims, limit)?;
         let (format, class, _) = format_of(layout);
-        let dims = layout.dims.map(|d| d as u32);
+        let size = fold.map_or(layout.dims, |f| f.texture_dims(layout.dims));
         let texture = device.create_texture(&wgpu::TextureDescriptor {
             label: Some("groundglass volume"),
             size: wgpu::Extent3d {
-                width: dims[0],
-                height: dims[1],
-                depth_or_array_layers: dims[2],
+                width: size[0] as u32,
+                height: size[1] as u32,
+                depth_or_array_layers: size[2] as u32,
             },
             mip_level_count: 1,
             sample_count: 1,
@@ -89,7 +88,8 @@ impl VolumeTexture {
             view,
             class,
             format,
-            dims,
+            dims: layout.dims,
+            fold,
         })
     }
 
@@ -102,7 +102,8 @@ impl VolumeTexture {
         layout: &VolumeLayout,
     ) -> usize {
         let (_, _, texel_bytes) = format_of(layout);
-        let n = (self.dims[0] * self.dims[1]) as usize;
+        let [w, h, depth] = self.dims;
+        let n = w * h;
         let converted: Vec<u8>;
         let data: &[u8] = match (self.format, &slice) {
             (wgpu::TextureFormat::Rgba8Unorm, VoxelSlice::Rgb8(rgb)) => {
@@ -121,32 +122,59 @@ impl VolumeTexture {
             }
             (_, s) => s.as_bytes(),
         };
-        if data.len() < n * texel_bytes || k as u32 >= self.dims[2] {
+        if data.len() < n * texel_bytes || k >= depth {
             return 0;
         }
+        write_box(
+            queue,
+            &self.texture,
+            self.fold,
+            self.dims,
+            [0..w, 0..h, k..k + 1],
+            &data[..n * texel_bytes],
+            texel_bytes,
+        );
+        n * texel_bytes
+    }
+}
+
+/// Writes the voxel box `range` of a volume with `dims` (its values in `data`, from the box's
+/// first z-slice on, whole slices) into `texture`, folded or not.
+pub fn write_box(
+    queue: &wgpu::Queue,
+    texture: &wgpu::Texture,
+    fold: Option<Fold>,
+    dims: [usize; 3],
+    range: [std::ops::Range<usize>; 3],
+    data: &[u8],
+    texel_bytes: usize,
+) {
+    let z0 = range[2].start;
+    for piece in Fold::pieces(fold, dims, range) {
+        let [x, y, z] = piece.first_voxel;
+        let offset = (((z - z0) * dims[1] + y) * dims[0] + x) * texel_bytes;
         queue.write_texture(
             wgpu::TexelCopyTextureInfo {
-                texture: &self.texture,
+                texture,
                 mip_level: 0,
                 origin: wgpu::Origin3d {
-                    x: 0,
-                    y: 0,
-                    z: k as u32,
+                    x: piece.origin[0],
+                    y: piece.origin[1],
+                    z: piece.origin[2],
                 },
                 aspect: wgpu::TextureAspect::All,
             },
-            &data[..n * texel_bytes],
+            data,
             wgpu::TexelCopyBufferLayout {
-                offset: 0,
-                bytes_per_row: Some(self.dims[0] * texel_bytes as u32),
-                rows_per_image: Some(self.dims[1]),
+                offset: offset as u64,
+                bytes_per_row: Some((dims[0] * texel_bytes) as u32),
+                rows_per_image: Some(dims[1] as u32),
             },
             wgpu::Extent3d {
-                width: self.dims[0],
-                height: self.dims[1],
-                depth_or_array_layers: 1,
+                width: piece.extent[0],
+                height: piece.extent[1],
+                depth_or_array_layers: piece.extent[2],
             },
         );
-        n * texel_bytes
     }
 }

@@ -13,8 +13,11 @@ use groundglass_study::{
 
 /// What a background job reports.
 pub enum LoadMessage {
-    /// Headers read: the series found, and files that could not be read.
+    /// Headers read by open `open` (the number [`Loader::open`] was given: a path opened after
+    /// it replaces it, and its messages are then dropped): the series found, and files that could
+    /// not be read.
     Opened {
+        open: u64,
         path: PathBuf,
         series: Vec<Series>,
         errors: Vec<String>,
@@ -22,7 +25,11 @@ pub enum LoadMessage {
         segmentations: Vec<groundglass_study::dicom::seg::Segmentation>,
     },
     /// A preview for the series browser.
-    Thumbnail { series: usize, image: DisplayImage },
+    Thumbnail {
+        open: u64,
+        series: usize,
+        image: DisplayImage,
+    },
     /// Load `load` (the number [`Loader::load`] was given) began; its layout is known. The
     /// number tells a load's messages from those of one it replaced (another series, or another
     /// volume of the same one).
@@ -44,7 +51,7 @@ pub enum LoadMessage {
         result: Result<Arc<Volume>, String>,
     },
     /// Opening the path failed altogether (the message names the path).
-    Failed { error: String },
+    Failed { open: u64, error: String },
 }
 
 /// A running job; dropping the handle does not stop it, `cancel` does.
@@ -103,7 +110,7 @@ impl Loader {
     }
 
     /// Reads the headers under `path`, then thumbnails of every series.
-    pub fn open(&self, path: PathBuf) -> Job {
+    pub fn open(&self, open_number: u64, path: PathBuf) -> Job {
         let tx = self.tx.clone();
         let ctx = self.ctx.clone();
         let cancel = Arc::new(AtomicBool::new(false));
@@ -113,6 +120,7 @@ impl Loader {
                 let errors = study.errors.iter().map(|e| e.to_string()).collect();
                 let series = study.series.clone();
                 let _ = tx.send(LoadMessage::Opened {
+                    open: open_number,
                     path,
                     series: series.clone(),
                     errors,
@@ -124,13 +132,18 @@ impl Loader {
                         return;
                     }
                     if let Ok(image) = s.thumbnail(96) {
-                        let _ = tx.send(LoadMessage::Thumbnail { series: n, image });
+                        let _ = tx.send(LoadMessage::Thumbnail {
+                            open: open_number,
+                            series: n,
+                            image,
+                        });
                         ctx.request_repaint();
                     }
                 }
             }
             Err(e) => {
                 let _ = tx.send(LoadMessage::Failed {
+                    open: open_number,
                     error: e.to_string(),
                 });
                 ctx.request_repaint();

@@ -137,6 +137,8 @@ pub struct ViewerApp {
     keep_views: bool,
     /// The number of the load in progress or last done (messages of earlier ones are dropped).
     load_number: u64,
+    /// Numbers opens as `load_number` numbers loads: a replaced open's answer is dropped.
+    open_number: u64,
     /// Measurements' figures by id, with the points they were computed for.
     measure_labels: std::collections::HashMap<String, ([[f64; 2]; 2], String)>,
     /// File > Open from PACS.
@@ -227,6 +229,7 @@ impl ViewerApp {
             volume_index: 0,
             keep_views: false,
             load_number: 0,
+            open_number: 0,
             measure_labels: Default::default(),
             options,
         };
@@ -274,7 +277,8 @@ impl ViewerApp {
         self.selected_annotation = None;
         self.labels = None;
         self.labels_stale = true;
-        self.open_job = Some(self.loader.open(path));
+        self.open_number += 1;
+        self.open_job = Some(self.loader.open(self.open_number, path));
     }
 
     /// Starts loading series `index`; slices show up as they are decoded.
@@ -381,11 +385,16 @@ impl ViewerApp {
     fn pump(&mut self, ctx: &egui::Context) {
         while let Ok(message) = self.loader.rx.try_recv() {
             match message {
+                LoadMessage::Opened { open, .. }
+                | LoadMessage::Failed { open, .. }
+                | LoadMessage::Thumbnail { open, .. }
+                    if open != self.open_number => {}
                 LoadMessage::Opened {
                     path,
                     series,
                     errors,
                     segmentations,
+                    ..
                 } => {
                     self.segmentations = segmentations;
                     self.open_job = None;
@@ -409,12 +418,12 @@ impl ViewerApp {
                         self.progress = None;
                     }
                 }
-                LoadMessage::Failed { error } => {
+                LoadMessage::Failed { error, .. } => {
                     self.open_job = None;
                     self.progress = None;
                     self.notice(true, error);
                 }
-                LoadMessage::Thumbnail { series, image } => {
+                LoadMessage::Thumbnail { series, image, .. } => {
                     if let Some(slot) = self.thumbnails.get_mut(series) {
                         *slot = Some(ctx.load_texture(
                             format!("thumb{series}"),
@@ -431,7 +440,7 @@ impl ViewerApp {
                     if let Some(state) = &self.render_state {
                         let mut renderer = state.renderer.write();
                         if let Some(rc) = renderer.callback_resources.get_mut::<RenderContext>() {
-                            problem = rc.begin_volume(&state.device, &layout).err();
+                            problem = rc.begin_volume(&state.device, &state.queue, &layout).err();
                         }
                     }
                     if let Some(e) = problem {

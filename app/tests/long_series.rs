@@ -1,0 +1,181 @@
+//! Series longer than the GPU's 3D-texture limit (app/src/render/fold.rs): the real binary's
+//! `screenshot` with the limit lowered (GROUNDGLASS_MAX_TEXTURE_3D) draws exactly what it draws
+//! unfolded, on every plane, on both sides of a part boundary; and a 2,100-slice CT shows on every
+//! plane at the adapter's own limit.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn scratch() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("gg-long-{}", std::process::id()));
+    std::fs::create_dir_all(&d).expect("scratch");
+    d
+}
+
+/// A NIfTI-1 int16 volume, 1 mm voxels, RAS+ axes along i, j, k, value `f(i, j, k)`.
+fn write_nifti(path: &Path, dims: [usize; 3], f: impl Fn(usize, usize, usize) -> i16) {
+    let mut h = vec![0u8; 352];
+    h[0..4].copy_from_slice(&348i32.to_le_bytes());
+    for (n, v) in [3, dims[0], dims[1], dims[2], 1, 1, 1, 1]
+        .iter()
+        .enumerate()
+    {
+        h[40 + 2 * n..42 + 2 * n].copy_from_slice(&(*v as i16).to_le_bytes());
+    }
+    h[70..72].copy_from_slice(&4i16.to_le_bytes()); // DT_INT16
+    h[72..74].copy_from_slice(&16i16.to_le_bytes());
+    for n in 0..8 {
+        h[76 + 4 * n..80 + 4 * n].copy_from_slice(&1f32.to_le_bytes());
+    }
+    h[108..112].copy_from_slice(&352f32.to_le_bytes());
+    h[112..116].copy_from_slice(&1f32.to_le_bytes()); // scl_slope
+    h[254..256].copy_from_slice(&1i16.to_le_bytes()); // sform: scanner
+    for (row, offset) in [280, 296, 312].iter().enumerate() {
+        for col in 0..4 {
+            let v = if col == row { 1f32 } else { 0.0 };
+            h[offset + 4 * col..offset + 4 * col + 4].copy_from_slice(&v.to_le_bytes());
+        }
+    }
+    h[344..348].copy_from_slice(b"n+1\0");
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path).expect("nifti"));
+    file.write_all(&h).expect("header");
+    for k in 0..dims[2] {
+        for j in 0..dims[1] {
+            for i in 0..dims[0] {
+                file.write_all(&f(i, j, k).to_le_bytes()).expect("voxel");
+            }
+        }
+    }
+}
+
+/// `groundglass screenshot`, with the 3D-texture limit lowered when given; the PNG's bytes.
+fn screenshot(
+    study: &Path,
+    plane: &str,
+    index: usize,
+    limit: Option<usize>,
+    out: &Path,
+) -> Vec<u8> {
+    // Winit wants a private runtime folder even offscreen (else it prints an error of its own).
+    let runtime = out.with_file_name("runtime");
+    std::fs::create_dir_all(&runtime).expect("runtime dir");
+    std::fs::set_permissions(
+        &runtime,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .expect("runtime dir mode");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_groundglass"));
+    c.env("XDG_RUNTIME_DIR", &runtime);
+    c.arg("screenshot")
+        .arg(study)
+        .args(["--plane", plane, "--index", &index.to_string()])
+        .args(["--window", "500,1000", "--size", "900x500", "--out"])
+        .arg(out);
+    match limit {
+        Some(l) => c.env("GROUNDGLASS_MAX_TEXTURE_3D", l.to_string()),
+        None => c.env_remove("GROUNDGLASS_MAX_TEXTURE_3D"),
+    };
+    let run = c.output().expect("groundglass runs");
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        run.status.success(),
+        "{plane} {index} (limit {limit:?}): {err}"
+    );
+    assert!(!err.contains("error:"), "{err}");
+    std::fs::read(out).expect("png")
+}
+
+/// The brightest red level along the middle row of the viewport (left of the model panel, clear of
+/// the orientation letters at its edges).
+fn centre_grey(png_bytes: &[u8]) -> u8 {
+    let decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+    let mut reader = decoder.read_info().expect("png");
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).expect("frame");
+    let channels = buf.len() / (info.width * info.height) as usize;
+    let (w, y) = (info.width as usize, info.height as usize / 2);
+    (w / 10..w * 2 / 5)
+        .map(|x| buf[(y * w + x) * channels])
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_folded_volume_draws_what_an_unfolded_one_draws() {
+    let dir = scratch();
+    // Long along k (a long series) and long along i; every voxel's value says where it is.
+    let cases = [
+        ("long-k.nii", [16, 12, 100], 32, 2usize),
+        ("long-i.nii", [100, 12, 16], 32, 0usize),
+    ];
+    for (name, dims, limit, axis) in cases {
+        let study = dir.join(name);
+        write_nifti(&study, dims, |i, j, k| {
+            (10 * [i, j, k][axis] + i + j + k) as i16
+        });
+        for (plane, index) in [
+            ("axial", 24),
+            ("axial", 25),
+            ("coronal", 5),
+            ("sagittal", 7),
+        ] {
+            let plain = screenshot(&study, plane, index, None, &dir.join("plain.png"));
+            let folded = screenshot(&study, plane, index, Some(limit), &dir.join("folded.png"));
+            assert!(
+                plain == folded,
+                "{name} {plane} {index}: the folded volume draws something else"
+            );
+        }
+    }
+    // Axial slices 24 and 25 of the long-k volume sit in different parts (25 per part): each
+    // shows its own value, not its neighbour part's.
+    let study = dir.join("long-k.nii");
+    let before = centre_grey(&screenshot(
+        &study,
+        "axial",
+        24,
+        Some(32),
+        &dir.join("a.png"),
+    ));
+    let after = centre_grey(&screenshot(
+        &study,
+        "axial",
+        25,
+        Some(32),
+        &dir.join("b.png"),
+    ));
+    assert!(
+        after > before,
+        "slice 25 ({after}) is brighter than 24 ({before})"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_2100_slice_ct_shows_on_every_plane() {
+    let dir = scratch().join("ct2100");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let study = dir.join("ct2100.nii");
+    // A body of 600 HU in air, its brightness rising with k, so every plane has something on it.
+    write_nifti(&study, [128, 128, 2100], |i, j, k| {
+        let inside = (i as i32 - 64).pow(2) + (j as i32 - 64).pow(2) < 50 * 50;
+        if inside {
+            200 + (k / 5) as i16
+        } else {
+            -1000
+        }
+    });
+    // At 2,048, wgpu's guaranteed 3D-texture side (an adapter that takes more is held to it).
+    for (plane, index) in [("axial", 1500), ("coronal", 64), ("sagittal", 64)] {
+        let png = screenshot(
+            &study,
+            plane,
+            index,
+            Some(2048),
+            &dir.join(format!("{plane}.png")),
+        );
+        assert!(centre_grey(&png) > 0, "{plane}: the viewport is black");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
