@@ -8,29 +8,21 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const INSIDE: &str = "GROUNDGLASS_TEST_NETNS";
 const PLUGIN: &str = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so";
 
-/// Whether the calling test (named `test`, as `cargo test` names it) runs here, inside the
-/// namespace. Outside it, re-runs the test binary with only that test inside a new namespace and
-/// asserts that it passed, then returns `false`; also `false` when it is skipped.
+/// [`crate::netns::in_private_network`], when Orthanc and its DICOMweb plugin are installed
+/// (required under CI; skipped with a message elsewhere).
 pub fn in_private_network(test: &str) -> bool {
-    if std::env::var_os(INSIDE).is_some() {
+    if std::env::var_os(crate::netns::INSIDE).is_some() {
         return true;
     }
     let have_orthanc = Command::new("Orthanc")
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
-    let have_unshare = Command::new("unshare")
-        .args(["-n", "true"])
-        .status()
-        .is_ok_and(|s| s.success());
     let plugin = Path::new(PLUGIN).exists();
-    if !(have_orthanc && have_unshare && plugin) {
-        let why = format!(
-            "Orthanc {have_orthanc}, its DICOMweb plugin {plugin}, unshare -n {have_unshare}"
-        );
+    if !(have_orthanc && plugin) {
+        let why = format!("Orthanc {have_orthanc}, its DICOMweb plugin {plugin}");
         assert!(
             std::env::var_os("CI").is_none(),
             "CI must run the Orthanc tests: {why}"
@@ -38,24 +30,7 @@ pub fn in_private_network(test: &str) -> bool {
         eprintln!("skipped: {why}");
         return false;
     }
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let status = Command::new("unshare")
-        .args([
-            "-n",
-            "sh",
-            "-c",
-            "ip link set lo up && exec \"$0\" --exact \"$1\" --nocapture --test-threads 1",
-        ])
-        .arg(exe)
-        .arg(test)
-        .env(INSIDE, "1")
-        .status()
-        .expect("unshare runs");
-    assert!(
-        status.success(),
-        "{test}: the test inside the network namespace failed"
-    );
-    false
+    crate::netns::in_private_network(test)
 }
 
 /// Orthanc, killed when dropped (its log printed when the test panicked).

@@ -21,8 +21,12 @@ use serde::Serialize;
 pub struct AskArgs {
     pub study: PathBuf,
     /// A checkpoint folder in Hugging Face layout (config.json, safetensors, tokenizer.json).
+    #[arg(long, required_unless_present = "remote", conflicts_with = "remote")]
+    pub model: Option<PathBuf>,
+    /// A Groundglass server (`groundglass serve`), e.g. http://gpu-host:8080, instead of a local
+    /// model; its bearer token from GROUNDGLASS_REMOTE_TOKEN.
     #[arg(long)]
-    pub model: PathBuf,
+    pub remote: Option<String>,
     #[command(flatten)]
     pub selection: super::selection::SliceSelection,
     /// report, grounded, segment or vqa.
@@ -128,18 +132,39 @@ pub fn check_question(task: Task, question: Option<&str>) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// The answer from the model on this machine, streamed to stdout unless `--json`.
+fn ask_here(
+    model: &std::path::Path,
+    args: &AskArgs,
+    input: &AskInput,
+) -> anyhow::Result<groundglass_model::Answer> {
+    let device = best_device();
+    let precision = parse_precision(&args.dtype, model, &device)?;
+    let soft_capping = parse_soft_capping(&args.soft_capping)?;
+    let mut session = ModelSession::load_with(model, precision, soft_capping, &device)
+        .with_context(|| format!("loading the model in {}", model.display()))?;
+    session.check_task(input.request.task)?;
+    let stream = !args.json;
+    let mut printed = String::new();
+    Ok(session.ask(input, |so_far| {
+        if stream {
+            // Print what is new; the whole answer again if decoding changed earlier text.
+            match so_far.strip_prefix(printed.as_str()) {
+                Some(new) => print!("{new}"),
+                None => print!("\n{so_far}"),
+            }
+            printed = so_far.to_string();
+            let _ = std::io::stdout().flush();
+        }
+        true
+    })?)
+}
+
 pub fn run(args: AskArgs) -> anyhow::Result<ExitCode> {
     let task = parse_task(&args.task)?;
     let lang = parse_lang(&args.lang)?;
     check_question(task, args.question.as_deref())?;
-    let device = best_device();
-    let precision = parse_precision(&args.dtype, &args.model, &device)?;
-    let soft_capping = parse_soft_capping(&args.soft_capping)?;
     let super::selection::Selected { series, slice, .. } = args.selection.select(&args.study)?;
-
-    let mut session = ModelSession::load_with(&args.model, precision, soft_capping, &device)
-        .with_context(|| format!("loading the model in {}", args.model.display()))?;
-    session.check_task(task)?;
     let request = Request {
         task,
         lang,
@@ -165,20 +190,23 @@ pub fn run(args: AskArgs) -> anyhow::Result<ExitCode> {
         max_new_tokens: args.max_new_tokens,
         visual_prompt: mark.as_ref(),
     };
-    let stream = !args.json;
-    let mut printed = String::new();
-    let answer = session.ask(&input, |so_far| {
-        if stream {
-            // Print what is new; the whole answer again if decoding changed earlier text.
-            match so_far.strip_prefix(printed.as_str()) {
-                Some(new) => print!("{new}"),
-                None => print!("\n{so_far}"),
+    let answer = match (&args.model, &args.remote) {
+        (_, Some(url)) => {
+            let token = std::env::var("GROUNDGLASS_REMOTE_TOKEN").ok();
+            let remote = groundglass_serve::Remote::new(url, token);
+            let got = remote.ask(&input)?;
+            if !args.json {
+                print!("{}", got.answer.text);
             }
-            printed = so_far.to_string();
-            let _ = std::io::stdout().flush();
+            eprintln!(
+                "answered by {url} in {:.0} ms ({:.0} ms waiting in its queue)",
+                got.round_trip_ms, got.queue_ms
+            );
+            got.answer
         }
-        true
-    })?;
+        (Some(model), None) => ask_here(model, &args, &input)?,
+        (None, None) => bail!("--model DIR or --remote URL is needed"),
+    };
     let json = AskJson {
         plane: slice.grid.plane,
         index: slice.index,

@@ -49,7 +49,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let index = ((slices as f64 - 1.0) * DEMO_SLICE_FRACTION).round() as usize;
     let ask = AskArgs {
         study,
-        model,
+        model: Some(model),
+        remote: None,
         selection: super::selection::SliceSelection {
             series: 0,
             plane: "axial".into(),

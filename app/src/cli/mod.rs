@@ -18,6 +18,7 @@ mod phantom;
 mod review;
 mod screenshot;
 mod selection;
+mod serve;
 mod slice;
 mod train;
 
@@ -55,6 +56,8 @@ pub enum Command {
     Screenshot(screenshot::ScreenshotArgs),
     /// Ask the model about one slice: report, grounded report, segmentation or a question.
     Ask(ask::AskArgs),
+    /// Serve the model to other machines (`ask --remote`): OpenAI-shaped HTTP.
+    Serve(serve::ServeArgs),
     /// Grounded model output: `grounding parse` reads model text on stdin.
     Grounding(grounding::GroundingArgs),
     /// Corrections: `review apply` applies a JSON-lines file of edits to a study's store.
@@ -81,6 +84,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Screenshot(args)) => screenshot::run(args),
         Some(Command::Grounding(args)) => grounding::run(args),
         Some(Command::Ask(args)) => ask::run(args),
+        Some(Command::Serve(args)) => serve::run(args),
         Some(Command::Review(args)) => review::run(args),
         Some(Command::Export(args)) => export::run(args),
         Some(Command::Train(args)) => train::run_train(args),

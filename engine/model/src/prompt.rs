@@ -35,7 +35,7 @@ pub enum Lang {
 }
 
 /// What the user asked.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct Request {
     pub task: Task,
     pub lang: Lang,

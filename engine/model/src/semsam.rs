@@ -12,7 +12,7 @@ use candle_core::{DType, Device, Tensor};
 
 use crate::error::{ModelError, Result};
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SemSamConfig {
     pub k: usize,
     pub top_m: usize,

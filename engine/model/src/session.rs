@@ -154,7 +154,7 @@ pub struct AskInput<'a> {
     pub visual_prompt: Option<&'a VisualPrompt>,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
 pub struct Answer {
     pub text: String,
     /// Findings on the slice; a mask finding's `mask_index` points into `masks`, and its box is

@@ -41,7 +41,7 @@ impl Plane {
 }
 
 /// Letters on the four edges of a displayed slice.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct EdgeLetters {
     pub left: String,
     pub right: String,
@@ -61,7 +61,7 @@ impl EdgeLetters {
 }
 
 /// The sampling grid of a plane through a volume: unit screen axes in LPS, spacing, size.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct PlaneGrid {
     pub plane: Plane,
     pub right: Vec3,

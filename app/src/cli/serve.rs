@@ -1,0 +1,81 @@
+//! `groundglass serve --model DIR --listen HOST:PORT [--token T | --token-file F] [--queue N]
+//! [--dtype D]`: the model for other machines (`ask --remote`, the viewer later), over HTTP in
+//! OpenAI's chat-completions shape with the Groundglass extension (engine/serve).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use groundglass_model::{best_device, ModelSession};
+use groundglass_serve::{Server, ServerConfig};
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// A checkpoint folder (as `ask --model`).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Where to listen, e.g. 127.0.0.1:8080 (or 0.0.0.0:8080 for the department's network).
+    #[arg(long)]
+    pub listen: String,
+    /// The bearer token clients must send (visible in the process list: prefer --token-file).
+    #[arg(long, conflicts_with = "token_file")]
+    pub token: Option<String>,
+    /// A file holding the bearer token (its first line).
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// Requests waiting for the model at most; more are answered 503.
+    #[arg(long, default_value_t = 16)]
+    pub queue: usize,
+    /// Request bodies up to this many MB (a 512 x 512 slice takes about 1.4 MB).
+    #[arg(long, default_value_t = 64)]
+    pub max_body_mb: usize,
+    /// As `ask --dtype`.
+    #[arg(long, default_value = "auto")]
+    pub dtype: String,
+    #[arg(long, default_value = "auto")]
+    pub soft_capping: String,
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let token = match (&args.token, &args.token_file) {
+        (Some(t), _) => Some(t.trim().to_string()),
+        (None, Some(f)) => {
+            let text = std::fs::read_to_string(f)
+                .with_context(|| format!("--token-file {}", f.display()))?;
+            Some(text.lines().next().unwrap_or("").trim().to_string())
+        }
+        (None, None) => None,
+    };
+    if token.as_deref() == Some("") {
+        bail!("the token is empty");
+    }
+    let device = best_device();
+    let precision = super::ask::parse_precision(&args.dtype, &args.model, &device)?;
+    let soft_capping = super::ask::parse_soft_capping(&args.soft_capping)?;
+    let session = ModelSession::load_with(&args.model, precision, soft_capping, &device)
+        .with_context(|| format!("loading the model in {}", args.model.display()))?;
+    let name = args
+        .model
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "groundglass".into());
+    let mut config = ServerConfig::new(&args.listen, &name);
+    config.token = token;
+    config.queue = args.queue;
+    config.max_body_bytes = args.max_body_mb << 20;
+    let server = Server::start(session, config)?;
+    // Tests and scripts wait for this line.
+    eprintln!(
+        "serving {} on http://{}{}",
+        args.model.display(),
+        server.address,
+        if args.token.is_some() || args.token_file.is_some() {
+            " (bearer token required)"
+        } else {
+            ""
+        }
+    );
+    server.wait();
+    Ok(ExitCode::SUCCESS)
+}

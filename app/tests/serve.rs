@@ -1,0 +1,185 @@
+//! `groundglass serve` and `ask --remote`, real processes on loopback in a private network
+//! namespace: the remote answer is the local one; a missing token, a broken request, an
+//! oversized body, a task the checkpoint cannot do and an unknown path are answered with a
+//! status and a JSON error naming what is wrong; the server keeps serving after each.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use groundglass_tests::netns::in_private_network;
+
+const PORT: u16 = 18091;
+
+fn root(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
+}
+
+fn groundglass() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_groundglass"))
+}
+
+struct Serving(Child);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the server and waits for its "serving" line.
+fn serve() -> Serving {
+    let mut child = groundglass()
+        .args(["serve", "--model"])
+        .arg(root("assets/models/demo"))
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{PORT}"),
+            "--token",
+            "s3cret",
+        ])
+        .args(["--max-body-mb", "2"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.starts_with("serving") => break,
+            Ok(_) => {}
+            Err(_) => panic!("the server did not start within 60 s"),
+        }
+    }
+    Serving(child)
+}
+
+/// `ask` on the demo study's slice 40; the JSON without its timings.
+fn ask(args: &[&str], token: Option<&str>) -> Result<serde_json::Value, String> {
+    let mut c = groundglass();
+    c.arg("ask")
+        .arg(root("assets/demo/study"))
+        .args(["--index", "40", "--json"])
+        .args(args);
+    match token {
+        Some(t) => c.env("GROUNDGLASS_REMOTE_TOKEN", t),
+        None => c.env_remove("GROUNDGLASS_REMOTE_TOKEN"),
+    };
+    let out = c.output().expect("ask runs");
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    let mut json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ask's JSON");
+    let map = json.as_object_mut().expect("an object");
+    map.remove("ttft_ms");
+    map.remove("tok_per_s");
+    Ok(json)
+}
+
+/// A raw HTTP request; the status and the body.
+fn http(method: &str, path: &str, token: Option<&str>, body: &[u8]) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", PORT)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).expect("head");
+    // A refused body may be cut short by the server: that is its right.
+    let _ = s.write_all(body);
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}
+
+#[test]
+fn serve_answers_as_a_local_model_and_refuses_bad_requests_clearly() {
+    if in_private_network("serve_answers_as_a_local_model_and_refuses_bad_requests_clearly") {
+        inside_the_namespace();
+    }
+}
+
+fn inside_the_namespace() {
+    let _server = serve();
+    let url = format!("http://127.0.0.1:{PORT}");
+    let model = root("assets/models/demo");
+    let model = model.to_str().expect("path");
+
+    // The same answer, findings and their patient positions included, for two tasks.
+    for task in [
+        &["--task", "grounded"][..],
+        &["--task", "vqa", "--question", "Is the liver visible?"][..],
+    ] {
+        let local = ask(&[&["--model", model][..], task].concat(), None).expect("local ask");
+        let remote =
+            ask(&[&["--remote", &url][..], task].concat(), Some("s3cret")).expect("remote ask");
+        assert_eq!(local, remote, "{task:?}");
+    }
+    let grounded = ask(&["--remote", &url, "--task", "grounded"], Some("s3cret")).expect("ask");
+    assert!(
+        !grounded["findings"]
+            .as_array()
+            .expect("findings")
+            .is_empty(),
+        "the demo model grounds something on slice 40"
+    );
+
+    // Refusals, each with a status and a message, and the server still there after each.
+    let e = ask(&["--remote", &url, "--task", "grounded"], None).expect_err("no token");
+    assert!(e.contains("401") && e.contains("bearer token"), "{e}");
+    let e = ask(&["--remote", &url, "--task", "segment"], Some("s3cret")).expect_err("segment");
+    assert!(e.contains("422") && e.contains("mask head"), "{e}");
+    let (status, body) = http("POST", "/v1/chat/completions", Some("s3cret"), b"{nope");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("\"invalid_request_error\""), "{body}");
+    let (status, body) = http(
+        "POST",
+        "/v1/chat/completions",
+        Some("s3cret"),
+        br#"{"messages":[{"role":"user","content":"hi"}]}"#,
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("groundglass"), "{body}");
+    let (status, body) = http(
+        "POST",
+        "/v1/chat/completions",
+        Some("s3cret"),
+        &vec![b' '; 3 << 20],
+    );
+    assert_eq!(status, 413, "{body}");
+    let (status, body) = http("GET", "/nothing", None, b"");
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = http("GET", "/health", None, b"");
+    assert_eq!(status, 200, "{body}");
+    let again = ask(&["--remote", &url, "--task", "grounded"], Some("s3cret")).expect("ask");
+    assert_eq!(again, grounded, "still serving, the same answer");
+
+    // Nobody there: a message naming the address, not a hang.
+    let e = ask(
+        &["--remote", "http://127.0.0.1:9", "--task", "grounded"],
+        None,
+    )
+    .expect_err("dead server");
+    assert!(
+        e.contains("127.0.0.1:9") && e.contains("could not connect"),
+        "{e}"
+    );
+}

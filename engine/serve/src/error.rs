@@ -1,0 +1,22 @@
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ServeError {
+    #[error("cannot listen on {address}: {detail}")]
+    Bind { address: String, detail: String },
+}
+
+/// What asking a remote server can go wrong with; each names the server.
+#[derive(Debug, Error)]
+pub enum RemoteError {
+    #[error("{url}: could not connect: {detail}")]
+    Connect { url: String, detail: String },
+    #[error("{url}: the server refused the request with HTTP {status}: {message}")]
+    Refused {
+        url: String,
+        status: u16,
+        message: String,
+    },
+    #[error("{url}: the answer is not a Groundglass answer: {detail}")]
+    BadAnswer { url: String, detail: String },
+}

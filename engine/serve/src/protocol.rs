@@ -1,0 +1,193 @@
+//! What goes over the wire: OpenAI's chat-completions shape, plus a `groundglass` field on the
+//! request (the slice's modality values, its geometry and the task) and on the answer (findings
+//! and masks), which stock servers do not have. With the slice's values rather than a rendered
+//! picture, the server runs the model's own preprocessing, so a remote answer is the answer a
+//! local `ask` gives for the same checkpoint.
+
+use base64::Engine as _;
+use groundglass_model::prompt::Request;
+use groundglass_model::semsam::SemSamConfig;
+use groundglass_model::visual_prompt::VisualPrompt;
+use groundglass_model::Answer;
+use groundglass_study::{EdgeLetters, PlaneGrid, SliceImage};
+use serde::{Deserialize, Serialize};
+
+pub const CHAT_PATH: &str = "/v1/chat/completions";
+pub const HEALTH_PATH: &str = "/health";
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ChatRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub messages: Vec<ChatMessage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<usize>,
+    /// Only greedy decoding (0) is served: grounding is read from the greedy answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groundglass: Option<SliceRequest>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub role: String,
+    pub content: Content,
+}
+
+/// A message's content: a string, or OpenAI's list of parts.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Content {
+    Text(String),
+    Parts(Vec<Part>),
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Part {
+    Text { text: String },
+    ImageUrl { image_url: ImageUrl },
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ImageUrl {
+    pub url: String,
+}
+
+/// The Groundglass part of a request.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SliceRequest {
+    pub slice: WireSlice,
+    /// DICOM modality (CT, MR, ...): the preprocessing's windows depend on it.
+    pub modality: String,
+    pub request: Request,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub semsam: Option<SemSamConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mark: Option<VisualPrompt>,
+}
+
+/// A slice as the engine holds it: modality values as little-endian f32 (NaN outside the volume,
+/// which JSON numbers cannot carry), base64; its grid places findings in patient space.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WireSlice {
+    pub grid: PlaneGrid,
+    pub index: usize,
+    pub width: usize,
+    pub height: usize,
+    pub channels: usize,
+    pub letters: EdgeLetters,
+    pub values_f32le: String,
+}
+
+impl WireSlice {
+    pub fn from_slice(slice: &SliceImage) -> WireSlice {
+        let bytes: Vec<u8> = slice.values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        WireSlice {
+            grid: slice.grid,
+            index: slice.index,
+            width: slice.width,
+            height: slice.height,
+            channels: slice.channels,
+            letters: slice.letters.clone(),
+            values_f32le: base64::engine::general_purpose::STANDARD.encode(bytes),
+        }
+    }
+
+    /// The slice, checked: its size bounded by `max_pixels`, its values as many as its size says.
+    pub fn to_slice(&self, max_pixels: usize) -> Result<SliceImage, String> {
+        if self.width == 0 || self.height == 0 || !matches!(self.channels, 1 | 3) {
+            return Err(format!(
+                "slice of {} x {} pixels with {} channel(s): expected a non-empty slice with 1 or 3",
+                self.width, self.height, self.channels
+            ));
+        }
+        let pixels = self.width.saturating_mul(self.height);
+        if pixels > max_pixels {
+            return Err(format!(
+                "slice of {} x {} pixels: this server takes up to {max_pixels} pixels",
+                self.width, self.height
+            ));
+        }
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&self.values_f32le)
+            .map_err(|e| format!("values_f32le is not base64: {e}"))?;
+        let want = pixels * self.channels * 4;
+        if bytes.len() != want {
+            return Err(format!(
+                "values_f32le holds {} bytes; a {} x {} x {} slice needs {want}",
+                bytes.len(),
+                self.width,
+                self.height,
+                self.channels
+            ));
+        }
+        Ok(SliceImage {
+            grid: self.grid,
+            index: self.index,
+            width: self.width,
+            height: self.height,
+            channels: self.channels,
+            values: bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+            letters: self.letters.clone(),
+        })
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ChatResponse {
+    pub id: String,
+    pub object: String,
+    pub created: u64,
+    pub model: String,
+    pub choices: Vec<Choice>,
+    pub usage: Usage,
+    pub groundglass: AnswerExtension,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Choice {
+    pub index: usize,
+    pub message: AssistantMessage,
+    /// `stop`, or `length` when max_tokens ended the answer.
+    pub finish_reason: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AssistantMessage {
+    pub role: String,
+    pub content: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Usage {
+    pub completion_tokens: usize,
+}
+
+/// The Groundglass part of an answer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AnswerExtension {
+    /// Text, findings (pixels and patient LPS), masks (run-length encoded), timings.
+    pub answer: Answer,
+    /// Time in the server's queue before the model took the request.
+    pub queue_ms: f64,
+}
+
+/// `{"error": {"message", "type", "code"}}`, as OpenAI-compatible servers answer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    pub message: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub code: u16,
+}

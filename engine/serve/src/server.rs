@@ -1,0 +1,355 @@
+//! The server: each connection's request is read and checked on a short-lived thread, then queued
+//! (bounded) for the one thread that owns the model. Requests are answered one after another:
+//! decode steps of concurrent requests do not share a pass over the weights yet (no batching).
+
+use std::io::Read as _;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use groundglass_model::session::MAX_NEW_TOKENS;
+use groundglass_model::{AskInput, ModelSession};
+use tiny_http::{Header, Method, Response, StatusCode};
+
+use crate::error::ServeError;
+use crate::protocol::*;
+
+/// What the server accepts.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// `host:port`; tests and single machines use loopback.
+    pub listen: String,
+    /// The bearer token clients must send; `None` serves anyone who can connect.
+    pub token: Option<String>,
+    /// Requests waiting for the model at most; more are answered 503.
+    pub queue: usize,
+    /// Request bodies up to this size (a 1,024 x 1,024 slice is about 5.6 MB of base64).
+    pub max_body_bytes: usize,
+    /// Slices up to this many pixels.
+    pub max_pixels: usize,
+    /// Connections being read at once at most; more are answered 503.
+    pub max_readers: usize,
+    /// The name answers carry in `model`.
+    pub model_name: String,
+}
+
+impl ServerConfig {
+    pub fn new(listen: &str, model_name: &str) -> ServerConfig {
+        ServerConfig {
+            listen: listen.to_string(),
+            token: None,
+            queue: 16,
+            max_body_bytes: 64 << 20,
+            max_pixels: 2048 * 2048,
+            max_readers: 32,
+            model_name: model_name.to_string(),
+        }
+    }
+}
+
+struct Job {
+    http: tiny_http::Request,
+    request: SliceRequest,
+    max_tokens: usize,
+    queued: Instant,
+}
+
+/// A running server; [`Server::stop`] (or dropping it) ends it.
+pub struct Server {
+    pub address: std::net::SocketAddr,
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Binds `config.listen` and serves `session` until stopped.
+    pub fn start(session: ModelSession, config: ServerConfig) -> Result<Server, ServeError> {
+        let http = tiny_http::Server::http(&config.listen).map_err(|e| ServeError::Bind {
+            address: config.listen.clone(),
+            detail: e.to_string(),
+        })?;
+        let address = http.server_addr().to_ip().ok_or_else(|| ServeError::Bind {
+            address: config.listen.clone(),
+            detail: "not an IP address".into(),
+        })?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let (queue, jobs) = sync_channel::<Job>(config.queue.max(1));
+        let config = Arc::new(config);
+        let model = {
+            let config = config.clone();
+            std::thread::spawn(move || run_model(session, jobs, &config))
+        };
+        let accept = {
+            let stop = stop.clone();
+            std::thread::spawn(move || accept(http, queue, config, &stop))
+        };
+        Ok(Server {
+            address,
+            stop,
+            threads: vec![accept, model],
+        })
+    }
+
+    pub fn stop(mut self) {
+        self.halt();
+    }
+
+    fn halt(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+
+    /// Serves until the process ends.
+    pub fn wait(mut self) {
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+fn accept(
+    http: tiny_http::Server,
+    queue: SyncSender<Job>,
+    config: Arc<ServerConfig>,
+    stop: &AtomicBool,
+) {
+    let readers = Arc::new(AtomicUsize::new(0));
+    while !stop.load(Ordering::Relaxed) {
+        let request = match http.recv_timeout(Duration::from_millis(200)) {
+            Ok(Some(r)) => r,
+            Ok(None) => continue,
+            Err(_) => break,
+        };
+        if readers.fetch_add(1, Ordering::SeqCst) >= config.max_readers {
+            readers.fetch_sub(1, Ordering::SeqCst);
+            respond_error(
+                request,
+                503,
+                "server_busy",
+                "too many connections; try again",
+            );
+            continue;
+        }
+        let (queue, config, readers) = (queue.clone(), config.clone(), readers.clone());
+        std::thread::spawn(move || {
+            handle(request, &queue, &config);
+            readers.fetch_sub(1, Ordering::SeqCst);
+        });
+    }
+    // Dropping the queue's sender ends the model thread once the queue is empty.
+}
+
+fn handle(mut request: tiny_http::Request, queue: &SyncSender<Job>, config: &ServerConfig) {
+    let path = request.url().split('?').next().unwrap_or("").to_string();
+    match (request.method(), path.as_str()) {
+        (Method::Get, HEALTH_PATH) => {
+            let body = serde_json::json!({"status": "ok", "model": config.model_name});
+            respond_json(request, 200, &body);
+        }
+        (Method::Post, CHAT_PATH) => {
+            if let Some(want) = &config.token {
+                let given = request
+                    .headers()
+                    .iter()
+                    .find(|h| h.field.equiv("Authorization"))
+                    .map(|h| h.value.as_str().to_string());
+                if given.as_deref() != Some(format!("Bearer {want}").as_str()) {
+                    return respond_error(
+                        request,
+                        401,
+                        "authentication_error",
+                        "a bearer token is required (Authorization: Bearer ...), or the one given is wrong",
+                    );
+                }
+            }
+            if request
+                .body_length()
+                .is_some_and(|n| n > config.max_body_bytes)
+            {
+                return respond_error(
+                    request,
+                    413,
+                    "invalid_request_error",
+                    &format!(
+                        "the request is larger than this server takes ({} bytes)",
+                        config.max_body_bytes
+                    ),
+                );
+            }
+            let mut body = Vec::new();
+            let read = request
+                .as_reader()
+                .take(config.max_body_bytes as u64 + 1)
+                .read_to_end(&mut body);
+            if let Err(e) = read {
+                return respond_error(
+                    request,
+                    400,
+                    "invalid_request_error",
+                    &format!("reading the request: {e}"),
+                );
+            }
+            if body.len() > config.max_body_bytes {
+                return respond_error(
+                    request,
+                    413,
+                    "invalid_request_error",
+                    &format!(
+                        "the request is larger than this server takes ({} bytes)",
+                        config.max_body_bytes
+                    ),
+                );
+            }
+            let (slice_request, max_tokens) = match check(&body, config) {
+                Ok(c) => c,
+                Err(message) => {
+                    return respond_error(request, 400, "invalid_request_error", &message)
+                }
+            };
+            let job = Job {
+                http: request,
+                request: slice_request,
+                max_tokens,
+                queued: Instant::now(),
+            };
+            match queue.try_send(job) {
+                Ok(()) => {}
+                Err(TrySendError::Full(job)) => respond_error(
+                    job.http,
+                    503,
+                    "server_busy",
+                    &format!("{} requests are waiting already; try again", config.queue),
+                ),
+                Err(TrySendError::Disconnected(job)) => {
+                    respond_error(job.http, 503, "server_error", "the server is stopping")
+                }
+            }
+        }
+        _ => respond_error(
+            request,
+            404,
+            "not_found",
+            &format!("no {path} here; POST {CHAT_PATH} or GET {HEALTH_PATH}"),
+        ),
+    }
+}
+
+/// The request, checked before it waits for the model.
+fn check(body: &[u8], config: &ServerConfig) -> Result<(SliceRequest, usize), String> {
+    let chat: ChatRequest = serde_json::from_slice(body)
+        .map_err(|e| format!("the request is not a chat request: {e}"))?;
+    if chat.temperature.is_some_and(|t| t != 0.0) {
+        return Err("only greedy decoding is served: temperature must be 0 or absent".into());
+    }
+    let Some(ext) = chat.groundglass else {
+        return Err(
+            "this server needs the request's `groundglass` field (the slice's modality values and \
+             the task); plain image_url requests are not served yet"
+                .into(),
+        );
+    };
+    ext.slice.to_slice(config.max_pixels)?;
+    if ext.request.task == groundglass_model::prompt::Task::Vqa
+        && ext
+            .request
+            .question
+            .as_deref()
+            .map(str::trim)
+            .unwrap_or("")
+            .is_empty()
+    {
+        return Err("a vqa request needs a question".into());
+    }
+    let max_tokens = chat
+        .max_tokens
+        .unwrap_or(MAX_NEW_TOKENS)
+        .clamp(1, MAX_NEW_TOKENS);
+    Ok((ext, max_tokens))
+}
+
+fn run_model(mut session: ModelSession, jobs: Receiver<Job>, config: &ServerConfig) {
+    let mut served = 0u64;
+    while let Ok(job) = jobs.recv() {
+        let queue_ms = job.queued.elapsed().as_secs_f64() * 1e3;
+        // Checked before queueing; checked again rather than trusted.
+        let slice = match job.request.slice.to_slice(config.max_pixels) {
+            Ok(s) => s,
+            Err(e) => {
+                respond_error(job.http, 400, "invalid_request_error", &e);
+                continue;
+            }
+        };
+        let input = AskInput {
+            slice: &slice,
+            modality: &job.request.modality,
+            request: &job.request.request,
+            semsam: job.request.semsam,
+            max_new_tokens: job.max_tokens,
+            visual_prompt: job.request.mark.as_ref(),
+        };
+        match session.ask(&input, |_| true) {
+            Ok(answer) => {
+                served += 1;
+                let created = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let response = ChatResponse {
+                    id: format!("chatcmpl-gg-{created}-{served}"),
+                    object: "chat.completion".into(),
+                    created,
+                    model: config.model_name.clone(),
+                    choices: vec![Choice {
+                        index: 0,
+                        message: AssistantMessage {
+                            role: "assistant".into(),
+                            content: answer.text.clone(),
+                        },
+                        finish_reason: if answer.tokens >= job.max_tokens {
+                            "length".into()
+                        } else {
+                            "stop".into()
+                        },
+                    }],
+                    usage: Usage {
+                        completion_tokens: answer.tokens,
+                    },
+                    groundglass: AnswerExtension { answer, queue_ms },
+                };
+                respond_json(job.http, 200, &response);
+            }
+            Err(e) => respond_error(job.http, 422, "model_error", &e.to_string()),
+        }
+    }
+}
+
+fn respond_json(request: tiny_http::Request, status: u16, body: &impl serde::Serialize) {
+    let text = serde_json::to_vec(body).unwrap_or_else(|e| {
+        format!("{{\"error\":{{\"message\":\"cannot write the answer: {e}\"}}}}").into_bytes()
+    });
+    let mut response = Response::from_data(text).with_status_code(StatusCode(status));
+    if let Ok(h) = Header::from_bytes("Content-Type", "application/json") {
+        response.add_header(h);
+    }
+    // The client may have gone; nothing to do about it here.
+    let _ = request.respond(response);
+}
+
+fn respond_error(request: tiny_http::Request, status: u16, kind: &str, message: &str) {
+    let body = ErrorBody {
+        error: ErrorDetail {
+            message: message.to_string(),
+            kind: kind.to_string(),
+            code: status,
+        },
+    };
+    respond_json(request, status, &body);
+}
