@@ -229,6 +229,9 @@ fn tokens_stream_from_the_model_thread_as_they_are_made() {
             ModelMessage::Loaded(_)
             | ModelMessage::SemSamProgress(_)
             | ModelMessage::SemSamReady => {}
+            ModelMessage::Connected { .. } | ModelMessage::AnsweredBy { .. } => {
+                panic!("a local model answers here")
+            }
             ModelMessage::SemSamFailed(error) => panic!("{error}"),
             ModelMessage::Token { id, text } => {
                 assert_eq!(id, 7);
@@ -509,4 +512,91 @@ fn a_marked_region_is_asked_about_and_kept_with_its_answer() {
     h.get_by_label("Clear").click();
     h.run_steps(1);
     assert!(h.state().region_on_slice().is_none());
+}
+
+/// The panel asks a model server (`groundglass serve`, a real process on loopback in a private
+/// network namespace) instead of its own model: the same answer, masks included, and the panel
+/// says where it was made; a wrong token is refused with the server's message.
+#[test]
+fn the_panel_asks_a_model_server() {
+    if groundglass_tests::netns::in_private_network("the_panel_asks_a_model_server") {
+        panel_asks_a_model_server();
+    }
+}
+
+fn panel_asks_a_model_server() {
+    use std::io::BufRead as _;
+    const URL: &str = "http://127.0.0.1:18093";
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_groundglass"))
+        .args(["serve", "--model"])
+        .arg(scripted())
+        .args(["--listen", "127.0.0.1:18093", "--token", "t0ken"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("serve starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    // The server prints this line once it listens (or dies, ending the lines).
+    let started = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|l| l.starts_with("serving"));
+    assert!(started, "the server did not start");
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _server = Kill(child);
+
+    let mut h = ready("remote");
+    // A wrong token first: the server's refusal, named.
+    h.state_mut()
+        .connect_model_server(URL.into(), Some("guess".into()));
+    until(&mut h, "the refusal", |a| a.model_panel.error.is_some());
+    let e = h.state().model_panel.error.clone().expect("error");
+    assert!(e.contains("401") && e.contains(URL), "{e}");
+
+    // Through the panel's own fields.
+    h.get_by_label("Model server").click();
+    h.run_steps(2);
+    h.get_by_label("Server URL").click();
+    h.run_steps(1);
+    h.get_by_label("Server URL").type_text(URL);
+    h.get_by_label("Server token").click();
+    h.run_steps(1);
+    h.get_by_label("Server token").type_text("t0ken");
+    h.run_steps(1);
+    h.get_by_label("Connect").click();
+    h.run_steps(1);
+    until(&mut h, "the connection", |a| {
+        a.model_ready() || a.model_panel.error.is_some()
+    });
+    assert!(h.state().model_ready(), "{:?}", h.state().model_panel.error);
+    assert_eq!(h.state().model_panel.remote.as_deref(), Some(URL));
+    assert!(
+        h.state()
+            .model_panel
+            .summary
+            .as_ref()
+            .expect("summary")
+            .mask_head
+    );
+
+    h.get_by_label("Grounded report (masks)").click();
+    h.run_steps(1);
+    until(&mut h, "the answer", |a| a.model_panel.running.is_none());
+    let app = h.state();
+    let record = app.corrections.answers.last().expect("an answer");
+    assert_eq!(record.text, ANSWER, "the server's answer is the local one");
+    assert_eq!(record.findings.len(), 2);
+    assert!(!record.masks.is_empty(), "masks came over the wire");
+    assert!(record.model.starts_with(URL), "{}", record.model);
+    let origin = app.model_panel.origin.clone().unwrap_or_default();
+    assert!(
+        origin.starts_with(&format!("answered by {URL} in ")),
+        "{origin}"
+    );
 }

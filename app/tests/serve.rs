@@ -165,8 +165,16 @@ fn inside_the_namespace() {
         &vec![b' '; 3 << 20],
     );
     assert_eq!(status, 413, "{body}");
-    let (status, body) = http("GET", "/nothing", None, b"");
+    let (status, body) = http("GET", "/nothing", Some("s3cret"), b"");
     assert_eq!(status, 404, "{body}");
+    let (status, body) = http("GET", "/groundglass/model", None, b"");
+    assert_eq!(
+        status, 401,
+        "the checkpoint's summary wants the token too: {body}"
+    );
+    let (status, body) = http("GET", "/groundglass/model", Some("s3cret"), b"");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"architecture\""), "{body}");
     let (status, body) = http("GET", "/health", None, b"");
     assert_eq!(status, 200, "{body}");
     let again = ask(&["--remote", &url, "--task", "grounded"], Some("s3cret")).expect("ask");

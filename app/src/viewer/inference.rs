@@ -32,6 +32,11 @@ enum Command {
         dir: PathBuf,
         precision: Option<Precision>,
     },
+    /// A Groundglass server (`groundglass serve`) instead of a local checkpoint.
+    Connect {
+        url: String,
+        token: Option<String>,
+    },
     Ask(Box<AskJob>, Arc<AtomicBool>),
     /// Build MIS-SemSam's neighbour table (minutes at a 257k vocabulary), reporting progress.
     PrepareSemSam {
@@ -41,6 +46,18 @@ enum Command {
 
 pub enum ModelMessage {
     Loaded(Box<ModelSummary>),
+    /// Connected to a server; the summary is its checkpoint's.
+    Connected {
+        url: String,
+        summary: Box<ModelSummary>,
+    },
+    /// Where answer `id` was made and how long the round trip took (a remote answer; comes
+    /// before its `Done`).
+    AnsweredBy {
+        id: u64,
+        url: String,
+        round_trip_ms: f64,
+    },
     LoadFailed {
         dir: PathBuf,
         error: String,
@@ -77,14 +94,34 @@ impl ModelWorker {
             .name("groundglass model".into())
             .spawn(move || {
                 let mut session: Option<ModelSession> = None;
+                let mut remote: Option<groundglass_serve::Remote> = None;
                 let send = |m: ModelMessage| {
                     let _ = out.send(m);
                     ctx.request_repaint();
                 };
                 while let Ok(command) = commands.recv() {
                     match command {
+                        Command::Connect { url, token } => {
+                            session = None;
+                            remote = None;
+                            let r = groundglass_serve::Remote::new(&url, token);
+                            match r.summary() {
+                                Ok(summary) => {
+                                    send(ModelMessage::Connected {
+                                        url,
+                                        summary: Box::new(summary),
+                                    });
+                                    remote = Some(r);
+                                }
+                                Err(e) => send(ModelMessage::LoadFailed {
+                                    dir: PathBuf::from(&url),
+                                    error: e.to_string(),
+                                }),
+                            }
+                        }
                         Command::Load { dir, precision } => {
                             session = None;
+                            remote = None;
                             let device = best_device();
                             let precision =
                                 precision.unwrap_or_else(|| default_precision(&dir, &device));
@@ -98,6 +135,12 @@ impl ModelWorker {
                                     dir,
                                 }),
                             }
+                        }
+                        Command::PrepareSemSam { .. } if remote.is_some() => {
+                            send(ModelMessage::SemSamFailed(
+                                "a model server does not offer MIS-SemSam yet; answers are greedy"
+                                    .into(),
+                            ));
                         }
                         Command::PrepareSemSam { k } => {
                             let Some(s) = session.as_mut() else { continue };
@@ -120,6 +163,43 @@ impl ModelWorker {
                                 Ok(()) => ModelMessage::SemSamReady,
                                 Err(e) => ModelMessage::SemSamFailed(e.to_string()),
                             });
+                        }
+                        Command::Ask(job, cancel) if remote.is_some() => {
+                            let Some(r) = remote.as_ref() else { continue };
+                            let input = AskInput {
+                                slice: &job.slice,
+                                modality: &job.modality,
+                                request: &job.request,
+                                semsam: None,
+                                max_new_tokens: MAX_NEW_TOKENS,
+                                visual_prompt: job.visual_prompt.as_ref(),
+                            };
+                            // The request cannot be stopped once sent; a cancelled one's answer
+                            // is dropped when it comes.
+                            let id = job.id;
+                            match r.ask(&input) {
+                                Ok(got) => {
+                                    send(ModelMessage::Token {
+                                        id,
+                                        text: got.answer.text.clone(),
+                                    });
+                                    send(ModelMessage::AnsweredBy {
+                                        id,
+                                        url: r.base.clone(),
+                                        round_trip_ms: got.round_trip_ms,
+                                    });
+                                    let mut answer = got.answer;
+                                    answer.cancelled |= cancel.load(Ordering::Relaxed);
+                                    send(ModelMessage::Done {
+                                        id,
+                                        answer: Box::new(answer),
+                                    });
+                                }
+                                Err(e) => send(ModelMessage::Failed {
+                                    id,
+                                    error: e.to_string(),
+                                }),
+                            }
                         }
                         Command::Ask(job, cancel) => {
                             let Some(s) = session.as_mut() else {
@@ -176,6 +256,11 @@ impl ModelWorker {
 
     pub fn load(&self, dir: PathBuf, precision: Option<Precision>) {
         let _ = self.tx.send(Command::Load { dir, precision });
+    }
+
+    /// Uses a model server from now on (until the next `load`).
+    pub fn connect(&self, url: String, token: Option<String>) {
+        let _ = self.tx.send(Command::Connect { url, token });
     }
 
     /// Queues the build of MIS-SemSam's neighbour table for `k` neighbours.

@@ -56,6 +56,13 @@ pub struct ModelPanel {
     /// MIS-SemSam's neighbour table: the fraction built while it is being built.
     pub semsam_progress: Option<f32>,
     pub running: Option<Running>,
+    /// The model server being typed in, and its bearer token (kept for this run only).
+    pub server_url: String,
+    pub server_token: String,
+    /// The server the model runs on, once connected; `None`: this machine.
+    pub remote: Option<String>,
+    /// Where the last answer was made, and how long it took.
+    pub origin: Option<String>,
 }
 
 impl Default for ModelPanel {
@@ -73,6 +80,10 @@ impl Default for ModelPanel {
             dtype: None,
             semsam_progress: None,
             running: None,
+            server_url: String::new(),
+            server_token: String::new(),
+            remote: None,
+            origin: None,
         }
     }
 }
@@ -81,6 +92,11 @@ impl Default for ModelPanel {
 #[derive(Clone, Debug, PartialEq)]
 pub enum PanelAction {
     LoadModel(PathBuf),
+    /// Use a model server (`groundglass serve`) instead.
+    ConnectServer {
+        url: String,
+        token: Option<String>,
+    },
     /// Load the current checkpoint again (the precision changed).
     ReloadModel,
     /// SemSam was switched on: build its neighbour table now, in the background.
@@ -259,18 +275,24 @@ fn language(lang: Lang) -> Language {
 fn model_section(ui: &mut egui::Ui, panel: &mut ModelPanel, actions: &mut Vec<PanelAction>) {
     ui.heading("Model");
     ui.horizontal(|ui| {
-        // The folder's name; the full path on hover.
-        let name = panel
-            .dir
-            .as_ref()
-            .and_then(|d| d.file_name())
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "(none)".into());
-        let full = panel
-            .dir
-            .as_ref()
-            .map(|d| d.display().to_string())
-            .unwrap_or_default();
+        // The folder's name (the full path on hover), or the server's address.
+        let name = match &panel.remote {
+            Some(url) => url.clone(),
+            None => panel
+                .dir
+                .as_ref()
+                .and_then(|d| d.file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "(none)".into()),
+        };
+        let full = match (&panel.remote, &panel.summary) {
+            (Some(_), Some(s)) => format!("on the server: {}", s.dir.display()),
+            _ => panel
+                .dir
+                .as_ref()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default(),
+        };
         ui.label(RichText::new(name).monospace())
             .on_hover_text(full);
         if ui.button("Choose…").clicked() {
@@ -279,12 +301,49 @@ fn model_section(ui: &mut egui::Ui, panel: &mut ModelPanel, actions: &mut Vec<Pa
             }
         }
     });
+    egui::CollapsingHeader::new("Model server")
+        .default_open(panel.remote.is_some())
+        .show(ui, |ui| {
+            ui.horizontal(|ui| {
+                let label = ui.label("Server URL");
+                ui.add(
+                    egui::TextEdit::singleline(&mut panel.server_url)
+                        .hint_text("http://gpu-host:8080")
+                        .desired_width(180.0),
+                )
+                .labelled_by(label.id);
+            });
+            ui.horizontal(|ui| {
+                let label = ui.label("Server token");
+                ui.add(
+                    egui::TextEdit::singleline(&mut panel.server_token)
+                        .password(true)
+                        .desired_width(180.0),
+                )
+                .labelled_by(label.id)
+                .on_hover_text("the server's bearer token; kept for this run only");
+            });
+            let url = panel.server_url.trim().to_string();
+            if ui
+                .add_enabled(!url.is_empty(), egui::Button::new("Connect"))
+                .clicked()
+            {
+                let token = panel.server_token.trim();
+                actions.push(PanelAction::ConnectServer {
+                    url,
+                    token: (!token.is_empty()).then(|| token.to_string()),
+                });
+            }
+        });
     if let Some(dir) = &panel.loading {
         ui.add(
             egui::ProgressBar::new(0.0)
                 .animate(true)
                 .text(format!("loading {}", dir.display())),
         );
+    }
+    if let Some(origin) = &panel.origin {
+        ui.label(RichText::new(origin).weak());
     }
     if let Some(s) = &panel.summary {
         ui.label(&s.architecture);

@@ -53,7 +53,17 @@ impl ViewerApp {
             .or_else(demo_model)
     }
 
+    /// Asks a model server from now on: its checkpoint's summary replaces the local one.
+    pub fn connect_model_server(&mut self, url: String, token: Option<String>) {
+        self.model_panel.loading = Some(PathBuf::from(&url));
+        self.model_panel.error = None;
+        self.model_panel.summary = None;
+        self.model_panel.remote = Some(url.clone());
+        self.model_worker.connect(url, token);
+    }
+
     pub fn load_model(&mut self, dir: PathBuf) {
+        self.model_panel.remote = None;
         self.model_panel.loading = Some(dir.clone());
         self.model_panel.error = None;
         self.model_panel.summary = None;
@@ -85,6 +95,27 @@ impl ViewerApp {
                         self.prepare_semsam();
                     }
                 }
+                ModelMessage::Connected { url, summary } => {
+                    self.model_panel.loading = None;
+                    self.model_panel.remote = Some(url);
+                    // The server's folder is not this machine's: the local choice stays saved.
+                    self.model_panel.summary = Some(*summary);
+                }
+                ModelMessage::AnsweredBy {
+                    id,
+                    url,
+                    round_trip_ms,
+                } => {
+                    if self
+                        .model_panel
+                        .running
+                        .as_ref()
+                        .is_some_and(|r| r.id == id)
+                    {
+                        self.model_panel.origin =
+                            Some(format!("answered by {url} in {round_trip_ms:.0} ms"));
+                    }
+                }
                 ModelMessage::SemSamProgress(f) => self.model_panel.semsam_progress = Some(f),
                 ModelMessage::SemSamReady => self.model_panel.semsam_progress = None,
                 ModelMessage::SemSamFailed(error) => {
@@ -106,19 +137,23 @@ impl ViewerApp {
                         continue;
                     };
                     let mark = r.mark.clone();
-                    let mut record = AskRecord::new(
-                        id,
-                        r.slice,
-                        r.task,
-                        r.lang,
-                        r.question,
-                        r.clinical,
-                        r.semsam,
-                        self.model_panel
+                    if self.model_panel.remote.is_none() {
+                        self.model_panel.origin = Some(format!(
+                            "answered on this machine in {:.0} ms",
+                            r.started.elapsed().as_secs_f64() * 1e3
+                        ));
+                    }
+                    let model_name = match (&self.model_panel.remote, &self.model_panel.summary) {
+                        (Some(url), Some(s)) => format!("{url} ({})", s.dir.display()),
+                        _ => self
+                            .model_panel
                             .dir
                             .as_ref()
                             .map(|d| d.display().to_string())
                             .unwrap_or_default(),
+                    };
+                    let mut record = AskRecord::new(
+                        id, r.slice, r.task, r.lang, r.question, r.clinical, r.semsam, model_name,
                         *answer,
                     );
                     record.mark = mark;
@@ -453,6 +488,7 @@ impl ViewerApp {
         for action in actions {
             match action {
                 PanelAction::LoadModel(dir) => self.load_model(dir),
+                PanelAction::ConnectServer { url, token } => self.connect_model_server(url, token),
                 PanelAction::PrepareSemSam => self.prepare_semsam(),
                 PanelAction::ReloadModel => {
                     if let Some(dir) = self.model_panel.dir.clone() {

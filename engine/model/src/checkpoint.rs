@@ -46,7 +46,7 @@ pub enum CacheUse {
 }
 
 /// The on-disk form of a checkpoint's weights.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum WeightFormat {
     Safetensors,

@@ -56,7 +56,7 @@ pub fn default_precision(dir: &Path, device: &Device) -> Precision {
 }
 
 /// What the model panel shows about a loaded checkpoint.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct ModelSummary {
     pub dir: PathBuf,
     pub architecture: String,

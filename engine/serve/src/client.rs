@@ -38,6 +38,53 @@ impl Remote {
         }
     }
 
+    /// The server's checkpoint, as the model panel shows a local one.
+    pub fn summary(&self) -> Result<groundglass_model::ModelSummary, RemoteError> {
+        let url = format!("{}{MODEL_PATH}", self.base);
+        let mut get = self.agent.get(&url);
+        if let Some(t) = &self.token {
+            get = get.header("Authorization", &format!("Bearer {t}"));
+        }
+        let text = self.answer(&url, get.call())?;
+        serde_json::from_str(&text).map_err(|e| RemoteError::BadAnswer {
+            url,
+            detail: e.to_string(),
+        })
+    }
+
+    /// The body of a 200 answer; any other status as `Refused` with the server's message.
+    fn answer(
+        &self,
+        url: &str,
+        sent: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<String, RemoteError> {
+        let mut response = sent.map_err(|e| RemoteError::Connect {
+            url: url.to_string(),
+            detail: e.to_string(),
+        })?;
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(256 << 20)
+            .read_to_string()
+            .map_err(|e| RemoteError::BadAnswer {
+                url: url.to_string(),
+                detail: format!("reading the answer: {e}"),
+            })?;
+        if status != 200 {
+            let message = serde_json::from_str::<ErrorBody>(&text)
+                .map(|b| b.error.message)
+                .unwrap_or_else(|_| text.chars().take(300).collect());
+            return Err(RemoteError::Refused {
+                url: url.to_string(),
+                status,
+                message,
+            });
+        }
+        Ok(text)
+    }
+
     pub fn ask(&self, input: &AskInput) -> Result<RemoteAnswer, RemoteError> {
         let url = format!("{}{CHAT_PATH}", self.base);
         let request = ChatRequest {
@@ -68,30 +115,7 @@ impl Remote {
         if let Some(t) = &self.token {
             post = post.header("Authorization", &format!("Bearer {t}"));
         }
-        let mut response = post.send(&body[..]).map_err(|e| RemoteError::Connect {
-            url: url.clone(),
-            detail: e.to_string(),
-        })?;
-        let status = response.status().as_u16();
-        let text = response
-            .body_mut()
-            .with_config()
-            .limit(256 << 20)
-            .read_to_string()
-            .map_err(|e| RemoteError::BadAnswer {
-                url: url.clone(),
-                detail: format!("reading the answer: {e}"),
-            })?;
-        if status != 200 {
-            let message = serde_json::from_str::<ErrorBody>(&text)
-                .map(|b| b.error.message)
-                .unwrap_or_else(|_| text.chars().take(300).collect());
-            return Err(RemoteError::Refused {
-                url,
-                status,
-                message,
-            });
-        }
+        let text = self.answer(&url, post.send(&body[..]))?;
         let chat: ChatResponse =
             serde_json::from_str(&text).map_err(|e| RemoteError::BadAnswer {
                 url: url.clone(),

@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 
 pub const CHAT_PATH: &str = "/v1/chat/completions";
 pub const HEALTH_PATH: &str = "/health";
+/// The loaded checkpoint's summary (`ModelSummary`), for the viewer's model panel.
+pub const MODEL_PATH: &str = "/groundglass/model";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ChatRequest {

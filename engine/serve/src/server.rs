@@ -32,6 +32,8 @@ pub struct ServerConfig {
     pub max_readers: usize,
     /// The name answers carry in `model`.
     pub model_name: String,
+    /// What `GET /groundglass/model` answers: the loaded checkpoint, as the panel shows it.
+    pub summary: Option<groundglass_model::ModelSummary>,
 }
 
 impl ServerConfig {
@@ -44,6 +46,7 @@ impl ServerConfig {
             max_pixels: 2048 * 2048,
             max_readers: 32,
             model_name: model_name.to_string(),
+            summary: None,
         }
     }
 }
@@ -64,7 +67,8 @@ pub struct Server {
 
 impl Server {
     /// Binds `config.listen` and serves `session` until stopped.
-    pub fn start(session: ModelSession, config: ServerConfig) -> Result<Server, ServeError> {
+    pub fn start(session: ModelSession, mut config: ServerConfig) -> Result<Server, ServeError> {
+        config.summary = Some(session.summary());
         let http = tiny_http::Server::http(&config.listen).map_err(|e| ServeError::Bind {
             address: config.listen.clone(),
             detail: e.to_string(),
@@ -150,27 +154,32 @@ fn accept(
 
 fn handle(mut request: tiny_http::Request, queue: &SyncSender<Job>, config: &ServerConfig) {
     let path = request.url().split('?').next().unwrap_or("").to_string();
+    // Everything but the health check wants the token.
+    if let (Some(want), false) = (&config.token, path == HEALTH_PATH) {
+        let given = request
+            .headers()
+            .iter()
+            .find(|h| h.field.equiv("Authorization"))
+            .map(|h| h.value.as_str().to_string());
+        if given.as_deref() != Some(format!("Bearer {want}").as_str()) {
+            return respond_error(
+                request,
+                401,
+                "authentication_error",
+                "a bearer token is required (Authorization: Bearer ...), or the one given is wrong",
+            );
+        }
+    }
     match (request.method(), path.as_str()) {
+        (Method::Get, MODEL_PATH) => match &config.summary {
+            Some(summary) => respond_json(request, 200, summary),
+            None => respond_error(request, 503, "server_error", "no model is loaded"),
+        },
         (Method::Get, HEALTH_PATH) => {
             let body = serde_json::json!({"status": "ok", "model": config.model_name});
             respond_json(request, 200, &body);
         }
         (Method::Post, CHAT_PATH) => {
-            if let Some(want) = &config.token {
-                let given = request
-                    .headers()
-                    .iter()
-                    .find(|h| h.field.equiv("Authorization"))
-                    .map(|h| h.value.as_str().to_string());
-                if given.as_deref() != Some(format!("Bearer {want}").as_str()) {
-                    return respond_error(
-                        request,
-                        401,
-                        "authentication_error",
-                        "a bearer token is required (Authorization: Bearer ...), or the one given is wrong",
-                    );
-                }
-            }
             if request
                 .body_length()
                 .is_some_and(|n| n > config.max_body_bytes)
