@@ -14,7 +14,8 @@ fn testdata(rel: &str) -> PathBuf {
 }
 
 fn out_dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("gg-cli-{}", std::process::id()));
+    let d = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("gg-cli-{}", std::process::id()));
     std::fs::create_dir_all(&d).expect("dir");
     d
 }

@@ -33,7 +33,8 @@ fn run(args: &[&str], extra: &[&Path]) -> serde_json::Value {
 
 /// A store with the example edits applied, in a fresh temporary folder.
 fn store(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("gg-corr-{name}-{}", std::process::id()));
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("gg-corr-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let report = run(
         &["review", "apply", "--study"],

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn scratch() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("gg-long-{}", std::process::id()));
+    let d = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("gg-long-{}", std::process::id()));
     std::fs::create_dir_all(&d).expect("scratch");
     d
 }

@@ -136,7 +136,8 @@ fn measure_takes_negative_coordinates_and_refuses_bad_input_clearly() {
 
 #[test]
 fn slice_writes_slabs_and_takes_a_negative_window() {
-    let dir = std::env::temp_dir().join(format!("gg-measure-{}", std::process::id()));
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("gg-measure-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let series = root("../shared/testdata/dicom/series/ct_head_invesalius");
     let grey_sum = |path: &std::path::Path| -> u64 {

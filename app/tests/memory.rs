@@ -29,7 +29,8 @@ fn a_volume_larger_than_the_free_memory_is_refused_not_killed() {
     for (i, d) in [3i16, 32767, 32767, z as i16].iter().enumerate() {
         header[40 + 2 * i..42 + 2 * i].copy_from_slice(&d.to_be_bytes());
     }
-    let path = std::env::temp_dir().join(format!("gg-huge-{}.nii", std::process::id()));
+    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("gg-huge-{}.nii", std::process::id()));
     let mut file = std::fs::File::create(&path).expect("create");
     file.write_all(&header).expect("header");
     file.seek(SeekFrom::Start(352 + bytes - 1)).expect("seek");
@@ -40,7 +41,7 @@ fn a_volume_larger_than_the_free_memory_is_refused_not_killed() {
         .arg("slice")
         .arg(&path)
         .arg("--out")
-        .arg(std::env::temp_dir().join("gg-huge.png"))
+        .arg(std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("gg-huge.png"))
         .output()
         .expect("run");
     let _ = std::fs::remove_file(&path);

@@ -37,7 +37,8 @@ fn until(h: &mut Harness<'static, ViewerApp>, what: &str, done: impl Fn(&ViewerA
 }
 
 fn fresh_stores(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("gg-panel-{name}-{}", std::process::id()));
+    let d = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("gg-panel-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     d
 }

@@ -58,7 +58,8 @@ fn status(h: &Harness<'static, ViewerApp>) -> String {
 fn inside_the_namespace() {
     let orthanc = Orthanc::start(HTTP_PORT, DICOM_PORT, Some(("reader", "s3cret")));
     let count = orthanc.upload(&series_dir());
-    let scratch = std::env::temp_dir().join(format!("gg-pacs-ui-{}", std::process::id()));
+    let scratch = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("gg-pacs-ui-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&scratch);
     let settings_path = scratch.join("config/settings.json");
     let options = Options {

@@ -17,11 +17,13 @@ fn testdata(rel: &str) -> PathBuf {
 
 fn loaded(mut options: Options, size: egui::Vec2) -> Harness<'static, ViewerApp> {
     // A fresh store each run, so earlier answers do not show up.
-    options.store_root = Some(std::env::temp_dir().join(format!(
-        "gg-snap-stores-{}-{}",
-        std::process::id(),
-        size.x
-    )));
+    options.store_root = Some(
+        std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "gg-snap-stores-{}-{}",
+            std::process::id(),
+            size.x
+        )),
+    );
     let mut h = Harness::builder()
         .with_size(size)
         .with_step_dt(1.0 / 60.0)

@@ -19,7 +19,8 @@ fn testdata(rel: &str) -> PathBuf {
 fn harness(mut options: Options) -> Harness<'static, ViewerApp> {
     // Corrections go to a scratch folder, never the user's data directory.
     options.store_root.get_or_insert_with(|| {
-        std::env::temp_dir().join(format!("gg-ui-stores-{}", std::process::id()))
+        std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("gg-ui-stores-{}", std::process::id()))
     });
     Harness::builder()
         .with_size(egui::vec2(900.0, 700.0))
@@ -251,7 +252,8 @@ fn cursor_readout_shows_the_voxel_value_and_position() {
 
 #[test]
 fn a_folder_with_several_series_shows_the_browser_and_double_click_loads_one() {
-    let dir = std::env::temp_dir().join(format!("gg-ui-mixed-{}", std::process::id()));
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("gg-ui-mixed-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
     for f in [
@@ -493,7 +495,8 @@ fn drag(h: &mut Harness<'static, ViewerApp>, from: Pos2, to: Pos2) {
 
 /// Options for the head CT with its corrections store in a fresh folder of its own.
 fn ct_with_store(name: &str) -> (Options, PathBuf) {
-    let store_root = std::env::temp_dir().join(format!("gg-ui-{name}-{}", std::process::id()));
+    let store_root = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("gg-ui-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&store_root);
     let options = Options {
         path: Some(testdata("dicom/series/ct_head_invesalius")),

@@ -9,7 +9,8 @@ use common::*;
 use groundglass_study::{open, NoProgress, StudyError};
 
 fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("gg-bad-{}", std::process::id()));
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("gg-bad-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let path = dir.join(name);
     std::fs::write(&path, bytes).expect("write");
@@ -171,7 +172,8 @@ fn nifti_allocation_bombs_and_truncation_fail_cleanly() {
 
 #[test]
 fn empty_folder_and_missing_path_say_so() {
-    let dir = std::env::temp_dir().join(format!("gg-empty-{}", std::process::id()));
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("gg-empty-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let mut f = std::fs::File::create(dir.join("notes.txt")).expect("file");
     writeln!(f, "hello").expect("write");

@@ -130,7 +130,8 @@ fn analyze_style_hdr_img_pair_reads_like_the_single_file() {
     // The file is big-endian: vox_offset is a big-endian float at byte 108.
     let vox_offset =
         f32::from_be_bytes([single[108], single[109], single[110], single[111]]) as usize;
-    let dir = std::env::temp_dir().join(format!("gg-hdr-{}", std::process::id()));
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("gg-hdr-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let mut header = single[..348].to_vec();
     header[344..348].copy_from_slice(b"ni1\0");

@@ -137,11 +137,9 @@ impl ViewerApp {
                         continue;
                     };
                     let mark = r.mark.clone();
+                    // (Its timings are on the answer's own line.)
                     if self.model_panel.remote.is_none() {
-                        self.model_panel.origin = Some(format!(
-                            "answered on this machine in {:.0} ms",
-                            r.started.elapsed().as_secs_f64() * 1e3
-                        ));
+                        self.model_panel.origin = Some("answered on this machine".into());
                     }
                     let model_name = match (&self.model_panel.remote, &self.model_panel.summary) {
                         (Some(url), Some(s)) => format!("{url} ({})", s.dir.display()),

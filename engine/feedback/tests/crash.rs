@@ -41,7 +41,8 @@ fn child_writer() {
 
 #[test]
 fn acknowledged_entries_survive_sigkill() {
-    let dir = std::env::temp_dir().join(format!("gg-crash-{}", std::process::id()));
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("gg-crash-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let exe = std::env::current_exe().expect("test binary");
     let mut acknowledged: Vec<u64> = Vec::new();

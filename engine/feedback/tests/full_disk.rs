@@ -39,7 +39,8 @@ fn child_appends_until_refused() {
 
 #[test]
 fn an_append_on_a_full_disk_is_refused_and_harms_nothing() {
-    let dir = std::env::temp_dir().join(format!("gg-full-disk-{}", std::process::id()));
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("gg-full-disk-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     {
         let mut store = Store::open(&dir).expect("open");

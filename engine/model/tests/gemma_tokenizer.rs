@@ -15,7 +15,8 @@ fn root() -> PathBuf {
 
 #[test]
 fn prompt_ids_match_transformers_on_a_gemma_sized_vocabulary() {
-    let dir = std::env::temp_dir().join(format!("gg-gemma-tok-{}", std::process::id()));
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("gg-gemma-tok-{}", std::process::id()));
     let status = Command::new("python3")
         .arg(root().join("bench/make_gemma_tokenizer.py"))
         .arg(&dir)

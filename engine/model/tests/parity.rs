@@ -178,7 +178,8 @@ fn streaming_greedy_generation_stops_when_asked() {
 
 #[test]
 fn broken_checkpoints_fail_with_the_file_or_tensor_named() {
-    let dir = std::env::temp_dir().join(format!("gg-ckpt-{}", std::process::id()));
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("gg-ckpt-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
     let err = PaliGemma::load(&dir, DType::F32, &Device::Cpu)
@@ -344,7 +345,8 @@ fn a_sharded_bf16_pytorch_checkpoint_holds_the_same_weights() {
         assert_eq!(max_diff(s, &t), 0.0, "{name}");
     }
     // A shard named by the index but absent is named in the error.
-    let broken = std::env::temp_dir().join(format!("gg-shards-{}", std::process::id()));
+    let broken = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("gg-shards-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&broken);
     std::fs::create_dir_all(&broken).expect("dir");
     for f in [
@@ -376,7 +378,8 @@ fn a_sharded_bf16_pytorch_checkpoint_holds_the_same_weights() {
 
 /// The fixture in a temporary folder (a quantized load writes its cache beside the checkpoint).
 fn fixture_copy(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("gg-parity-{tag}-{}", std::process::id()));
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("gg-parity-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     for entry in std::fs::read_dir(fixture()).expect("fixture") {

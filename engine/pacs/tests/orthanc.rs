@@ -108,7 +108,8 @@ fn inside_the_namespace() {
         unreachable!()
     };
     let client = web::Client::new(web_server.clone());
-    let out = std::env::temp_dir().join(format!("gg-retrieved-{}", std::process::id()));
+    let out = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("gg-retrieved-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     let mut progress = Vec::new();
     let done = client
@@ -182,7 +183,8 @@ fn inside_the_namespace() {
     // Cancelled after three instances, on both protocols: an error that says so, and a folder
     // that is not taken for a finished one.
     for server in &servers {
-        let cancelled = std::env::temp_dir().join(format!("gg-cancelled-{}", std::process::id()));
+        let cancelled = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("gg-cancelled-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&cancelled);
         let e = groundglass_pacs::retrieve(
             server,
@@ -249,7 +251,8 @@ fn inside_the_namespace() {
             .expect("search after the store");
     assert_eq!(studies.len(), 1, "{studies:?}");
     assert_eq!(studies[0].series[0].instances, Some(3));
-    let not_dicom = std::env::temp_dir().join(format!("gg-not-dicom-{}.dcm", std::process::id()));
+    let not_dicom = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("gg-not-dicom-{}.dcm", std::process::id()));
     std::fs::write(&not_dicom, b"not a DICOM file").expect("write");
     let e = client
         .store(std::slice::from_ref(&not_dicom))

@@ -15,7 +15,8 @@ use groundglass_train::tokenizer::{dataset_words, tokenizer_json};
 
 #[test]
 fn every_weight_gets_a_gradient_and_batched_logits_match_prefill() {
-    let dir = std::env::temp_dir().join(format!("gg-grad-{}", std::process::id()));
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("gg-grad-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let tok = tokenizer_json(&dataset_words(&[1, 2, 3, 5]));
     std::fs::write(dir.join("tokenizer.json"), tok.to_string()).expect("write");

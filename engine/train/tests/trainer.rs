@@ -36,7 +36,8 @@ fn options(out: &Path, steps: usize) -> TrainOptions {
 
 #[test]
 fn trains_resumes_and_fine_tunes_on_corrections() {
-    let tmp = std::env::temp_dir().join(format!("gg-trainer-{}", std::process::id()));
+    let tmp = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("gg-trainer-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     let out = tmp.join("model");
     let mut seen = Vec::new();
@@ -116,7 +117,8 @@ fn trains_resumes_and_fine_tunes_on_corrections() {
 /// every other weight) carry over unchanged (learning rate 0 here).
 #[test]
 fn fine_tuning_grows_the_vocabulary_and_keeps_old_ids() {
-    let tmp = std::env::temp_dir().join(format!("gg-grow-{}", std::process::id()));
+    let tmp = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("gg-grow-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     let base = tmp.join("base");
     train(&options(&base, 1), |_| {}).expect("trains");
