@@ -86,6 +86,9 @@ pub fn run(args: ScreenshotArgs) -> anyhow::Result<ExitCode> {
         super::ask::check_question(task, args.question.as_deref())?;
     }
     let (w, h) = super::offscreen::parse_size(&args.size, "--size")?;
+    let scratch = RemovedOnDrop(
+        std::env::temp_dir().join(format!("groundglass-screenshot-{}", std::process::id())),
+    );
     let options = Options {
         path: Some(args.study.clone()),
         layout: Some(layout),
@@ -95,10 +98,9 @@ pub fn run(args: ScreenshotArgs) -> anyhow::Result<ExitCode> {
         settings_path: None,
         model: args.model.clone(),
         precision: None,
-        // A screenshot's answer is not the user's work: keep it out of their corrections.
-        store_root: Some(
-            std::env::temp_dir().join(format!("groundglass-screenshot-{}", std::process::id())),
-        ),
+        // A screenshot's answer is not the user's work: keep it out of their corrections, in a
+        // folder removed when the command ends.
+        store_root: Some(scratch.0.clone()),
         pacs_cache: None,
     };
     let mut harness = egui_kittest::Harness::builder()
@@ -145,4 +147,13 @@ pub fn run(args: ScreenshotArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// A scratch folder removed when dropped (on success and on error alike).
+struct RemovedOnDrop(PathBuf);
+
+impl Drop for RemovedOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
