@@ -1,6 +1,7 @@
 //! Command-line subcommands. Each one is a thin edge over the engine crates.
 
 pub mod ask;
+mod batch;
 mod bench;
 mod bench_agreement;
 mod bench_frames;
@@ -58,6 +59,8 @@ pub enum Command {
     Ask(ask::AskArgs),
     /// Serve the model to other machines (`ask --remote`): OpenAI-shaped HTTP.
     Serve(serve::ServeArgs),
+    /// Ask the model about every series of an archive folder, answers into each study's store.
+    Batch(batch::BatchArgs),
     /// Grounded model output: `grounding parse` reads model text on stdin.
     Grounding(grounding::GroundingArgs),
     /// Corrections: `review apply` applies a JSON-lines file of edits to a study's store.
@@ -85,6 +88,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Grounding(args)) => grounding::run(args),
         Some(Command::Ask(args)) => ask::run(args),
         Some(Command::Serve(args)) => serve::run(args),
+        Some(Command::Batch(args)) => batch::run(args),
         Some(Command::Review(args)) => review::run(args),
         Some(Command::Export(args)) => export::run(args),
         Some(Command::Train(args)) => train::run_train(args),

@@ -1,0 +1,302 @@
+//! `groundglass batch --folder DIR --task grounded|report|segment (--model DIR | --remote URL...)
+//! [--planes axial,coronal,sagittal] [--lang en|de] [--store-root DIR]`: the model over an archive,
+//! overnight. Each folder directly under DIR is a study (DIR itself too when it holds files); each
+//! series is asked about on its middle slice in every plane named; each answer goes to the
+//! study's corrections store, where the viewer shows it. What is in the store already is not asked
+//! again, so a killed run started again repeats nothing it finished. With several `--remote`
+//! servers the questions of a series go out to all of them at once.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::mpsc::channel;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use groundglass_feedback::{Corrections, Edit, SliceRef, Store};
+use groundglass_model::prompt::{Request, Task};
+use groundglass_model::session::MAX_NEW_TOKENS;
+use groundglass_model::{best_device, Answer, AskInput, ModelSession};
+use groundglass_study::{extract, NoProgress, Plane, SliceImage};
+
+#[derive(Args, Debug)]
+pub struct BatchArgs {
+    /// The archive: one study per folder under it.
+    #[arg(long)]
+    pub folder: PathBuf,
+    /// report, grounded or segment.
+    #[arg(long)]
+    pub task: String,
+    /// A checkpoint folder on this machine.
+    #[arg(long, required_unless_present = "remote", conflicts_with = "remote")]
+    pub model: Option<PathBuf>,
+    /// Groundglass servers (repeat for several; token from GROUNDGLASS_REMOTE_TOKEN).
+    #[arg(long)]
+    pub remote: Vec<String>,
+    /// The planes asked about, each on its middle slice.
+    #[arg(long, default_value = "axial,coronal,sagittal")]
+    pub planes: String,
+    #[arg(long, default_value = "en")]
+    pub lang: String,
+    /// Stores under this folder, one per study (default: the user's data directory, where the
+    /// viewer finds them).
+    #[arg(long)]
+    pub store_root: Option<PathBuf>,
+    #[arg(long, default_value = "auto")]
+    pub dtype: String,
+}
+
+/// One question: a slice of a series, and where its answer goes.
+struct Job {
+    slice: SliceImage,
+    at: SliceRef,
+    modality: String,
+}
+
+enum Backend {
+    Local(Box<ModelSession>),
+    Remote(groundglass_serve::Remote),
+}
+
+impl Backend {
+    fn name(&self, model: Option<&Path>) -> String {
+        match self {
+            Backend::Local(_) => model.map(|m| m.display().to_string()).unwrap_or_default(),
+            Backend::Remote(r) => r.base.clone(),
+        }
+    }
+
+    fn ask(&mut self, job: &Job, request: &Request) -> anyhow::Result<Answer> {
+        let input = AskInput {
+            slice: &job.slice,
+            modality: &job.modality,
+            request,
+            semsam: None,
+            max_new_tokens: MAX_NEW_TOKENS,
+            visual_prompt: None,
+        };
+        Ok(match self {
+            Backend::Local(s) => s.ask(&input, |_| true)?,
+            Backend::Remote(r) => r.ask(&input)?.answer,
+        })
+    }
+}
+
+/// The studies under `folder`: its sub-folders, and itself when it holds files.
+fn studies(folder: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut dirs = Vec::new();
+    let mut has_files = false;
+    for entry in
+        std::fs::read_dir(folder).with_context(|| format!("--folder {}", folder.display()))?
+    {
+        let path = entry?.path();
+        if path.is_dir() {
+            dirs.push(path);
+        } else {
+            has_files = true;
+        }
+    }
+    dirs.sort();
+    if has_files {
+        dirs.insert(0, folder.to_path_buf());
+    }
+    Ok(dirs)
+}
+
+pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
+    let task = super::ask::parse_task(&args.task)?;
+    if task == Task::Vqa {
+        bail!("--task vqa: a batch asks report, grounded or segment (no question to ask)");
+    }
+    let lang = super::ask::parse_lang(&args.lang)?;
+    let planes: Vec<Plane> = args
+        .planes
+        .split(',')
+        .map(|p| {
+            Plane::parse(p.trim()).with_context(|| {
+                format!("--planes {p:?}: expected acquired, axial, coronal or sagittal")
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let request = Request {
+        task,
+        lang,
+        clinical: None,
+        question: None,
+        options: vec![],
+    };
+    let mut backends = Vec::new();
+    if let Some(model) = &args.model {
+        let device = best_device();
+        let precision = super::ask::parse_precision(&args.dtype, model, &device)?;
+        let session = ModelSession::load_with(model, precision, None, &device)
+            .with_context(|| format!("loading the model in {}", model.display()))?;
+        session.check_task(task)?;
+        backends.push(Backend::Local(Box::new(session)));
+    }
+    let token = std::env::var("GROUNDGLASS_REMOTE_TOKEN").ok();
+    for url in &args.remote {
+        let remote = groundglass_serve::Remote::new(url, token.clone());
+        // Before any work: each server answers and can do the task.
+        let summary = remote.summary()?;
+        if !summary.tasks.contains(&task) {
+            bail!("{url}: its checkpoint cannot answer {} requests", args.task);
+        }
+        backends.push(Backend::Remote(remote));
+    }
+    let names: Vec<String> = backends
+        .iter()
+        .map(|b| b.name(args.model.as_deref()))
+        .collect();
+
+    let reviewer = crate::viewer::default_reviewer();
+    let studies = studies(&args.folder)?;
+    let (mut asked, mut skipped, mut failed) = (0usize, 0usize, 0usize);
+    for (n, study) in studies.iter().enumerate() {
+        let (dir, opened) = match args.store_root.clone() {
+            Some(root) => {
+                let opened = groundglass_study::open(study)
+                    .with_context(|| format!("opening {}", study.display()))?;
+                let key = groundglass_feedback::key::study_key(&opened.series);
+                (root.join(key), opened)
+            }
+            None => super::review::store_dir(study, None)?,
+        };
+        if opened.series.is_empty() {
+            eprintln!(
+                "[study {}/{}] {}: no images",
+                n + 1,
+                studies.len(),
+                study.display()
+            );
+            continue;
+        }
+        let mut store = Store::open(&dir)?;
+        super::review::report_store_damage(&store);
+        let done = Corrections::replay(store.entries());
+        let already = |at: &SliceRef| {
+            done.answers.iter().any(|a| {
+                a.slice.series_uid == at.series_uid
+                    && a.slice.volume == at.volume
+                    && a.slice.plane == at.plane
+                    && a.slice.index == at.index
+                    && a.task == task
+                    && a.lang == lang
+            })
+        };
+        for series in &opened.series {
+            let mut jobs = VecDeque::new();
+            let mut volume = None;
+            for &plane in &planes {
+                let vol = match &volume {
+                    Some(v) => v,
+                    None => match series.load(0, &NoProgress) {
+                        Ok(v) => volume.insert(v),
+                        Err(e) => {
+                            eprintln!("{}: {e}", study.display());
+                            failed += 1;
+                            break;
+                        }
+                    },
+                };
+                let grid = groundglass_study::PlaneGrid::new(vol, plane);
+                let index = grid.count / 2;
+                let slice = extract(vol, plane, index);
+                let at = SliceRef {
+                    series_uid: series.uid.clone(),
+                    volume: 0,
+                    plane,
+                    index,
+                    size: [slice.width, slice.height],
+                };
+                if already(&at) {
+                    skipped += 1;
+                    continue;
+                }
+                jobs.push_back(Job {
+                    slice,
+                    at,
+                    modality: series.modality.clone(),
+                });
+            }
+            drop(volume);
+            if jobs.is_empty() {
+                continue;
+            }
+            // The series' questions go to every backend at once; answers come back here, the
+            // store's one writer.
+            let total = jobs.len();
+            let queue = Arc::new(Mutex::new(jobs));
+            let (tx, rx) = channel();
+            std::thread::scope(|scope| {
+                for (backend, name) in backends.iter_mut().zip(&names) {
+                    let (queue, tx, request) = (queue.clone(), tx.clone(), &request);
+                    scope.spawn(move || loop {
+                        let job = queue.lock().ok().and_then(|mut q| q.pop_front());
+                        let Some(job) = job else { break };
+                        let answer = backend.ask(&job, request);
+                        if tx.send((job, answer, name.clone())).is_err() {
+                            break;
+                        }
+                    });
+                }
+                drop(tx);
+                for (job, answer, by) in rx.iter().take(total) {
+                    match answer {
+                        Ok(answer) => {
+                            let findings = answer.findings.len();
+                            let record = groundglass_feedback::AskRecord::new(
+                                groundglass_feedback::now_unix_ms(),
+                                job.at.clone(),
+                                task,
+                                lang,
+                                None,
+                                None,
+                                false,
+                                by.clone(),
+                                answer,
+                            );
+                            store
+                                .append(
+                                    Edit::Answer {
+                                        record: Box::new(record),
+                                    },
+                                    &reviewer,
+                                )
+                                .with_context(|| format!("saving to {}", dir.display()))?;
+                            asked += 1;
+                            eprintln!(
+                                "[study {}/{}] {} {:?} {} {}: done by {by}, {findings} finding(s)",
+                                n + 1,
+                                studies.len(),
+                                study.display(),
+                                series.description,
+                                job.at.plane.name(),
+                                job.at.index
+                            );
+                        }
+                        Err(e) => {
+                            failed += 1;
+                            eprintln!(
+                                "[study {}/{}] {} {} {}: {e:#}",
+                                n + 1,
+                                studies.len(),
+                                study.display(),
+                                job.at.plane.name(),
+                                job.at.index
+                            );
+                        }
+                    }
+                }
+                anyhow::Ok(())
+            })?;
+        }
+    }
+    eprintln!("{asked} asked, {skipped} already done, {failed} failed");
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

