@@ -114,6 +114,11 @@ fn inside_the_namespace() {
         Some(count as u64)
     );
     assert!(status(&h).contains("1 study"), "{}", status(&h));
+    // The series' preview (its middle instance over WADO-RS) comes in beside it.
+    let series_uid = h.state().pacs.studies[0].series[0].series_uid.clone();
+    wait(&mut h, "the thumbnail", |app| {
+        app.pacs.thumbnails.contains_key(&series_uid)
+    });
 
     // Open: retrieved into the cache, then loaded in the viewer.
     h.get_by_label("Open").click();

@@ -6,7 +6,12 @@
 //!
 //! Reading while it arrives: the first instance received is opened at once as a preview, the
 //! whole series when its last instance is in. A series already in the cache opens from there.
+//!
+//! Thumbnails: after a DICOMweb search, each series' middle instance is fetched (WADO-RS, one
+//! instance) on a worker and drawn small beside it, as they come. DIMSE peers get none (a C-GET
+//! per series just for a preview is not worth its association).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -73,6 +78,11 @@ enum Message {
         generation: u64,
         result: Result<PathBuf, String>,
     },
+    Thumbnail {
+        search: u64,
+        series_uid: String,
+        image: groundglass_study::DisplayImage,
+    },
 }
 
 /// The one job running (a new one replaces it).
@@ -104,6 +114,13 @@ pub struct PacsWindow {
     rx: Receiver<Message>,
     ctx: egui::Context,
     pub cache: Cache,
+    /// The server of the last search (its thumbnails come from it).
+    searched: Option<Server>,
+    /// Previews by series UID, for the search shown; `thumbnails_for` numbers the searches so a
+    /// late preview of an older one is dropped.
+    pub thumbnails: HashMap<String, egui::TextureHandle>,
+    thumbnails_for: u64,
+    stop_thumbnails: Arc<AtomicBool>,
 }
 
 impl PacsWindow {
@@ -128,6 +145,10 @@ impl PacsWindow {
             rx,
             ctx,
             cache,
+            searched: None,
+            thumbnails: HashMap::new(),
+            thumbnails_for: 0,
+            stop_thumbnails: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -217,12 +238,70 @@ impl PacsWindow {
             offset,
         };
         self.offset = offset;
+        self.searched = Some(server.clone());
         let (generation, _) = self.start(format!("search on {}", server.name()), None);
         let (tx, ctx) = (self.tx.clone(), self.ctx.clone());
         std::thread::spawn(move || {
             let result = groundglass_pacs::search(&server, &query).map_err(|e| e.to_string());
             let _ = tx.send(Message::Searched { generation, result });
             ctx.request_repaint();
+        });
+    }
+
+    /// Fetches a preview of every series found, one after another, off the UI thread.
+    fn fetch_thumbnails(&mut self) {
+        self.stop_thumbnails.store(true, Ordering::Relaxed);
+        self.stop_thumbnails = Arc::new(AtomicBool::new(false));
+        self.thumbnails.clear();
+        self.thumbnails_for += 1;
+        let Some(Server::Web(web)) = self.searched.clone() else {
+            return;
+        };
+        let wanted: Vec<(String, String)> = self
+            .studies
+            .iter()
+            .flat_map(|st| {
+                st.series
+                    .iter()
+                    .map(|se| (st.study_uid.clone(), se.series_uid.clone()))
+            })
+            .collect();
+        let (tx, ctx, stop) = (
+            self.tx.clone(),
+            self.ctx.clone(),
+            self.stop_thumbnails.clone(),
+        );
+        let search = self.thumbnails_for;
+        let scratch = std::env::temp_dir().join(format!(
+            "groundglass-pacs-thumbs-{}-{search}",
+            std::process::id()
+        ));
+        std::thread::spawn(move || {
+            let client = groundglass_pacs::web::Client::new(web);
+            for (study, series) in wanted {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                // A preview that cannot be made is left out: the row still opens.
+                let dir = scratch.join(&series);
+                let image = client
+                    .instances(&study, &series)
+                    .ok()
+                    .and_then(|uids| uids.get(uids.len() / 2).cloned())
+                    .and_then(|uid| client.retrieve_instance(&study, &series, &uid, &dir).ok())
+                    .and_then(|_| groundglass_study::open(&dir).ok())
+                    .and_then(|opened| opened.series.first().and_then(|s| s.thumbnail(64).ok()));
+                let _ = std::fs::remove_dir_all(&dir);
+                if let Some(image) = image {
+                    let _ = tx.send(Message::Thumbnail {
+                        search,
+                        series_uid: series,
+                        image,
+                    });
+                    ctx.request_repaint();
+                }
+            }
+            let _ = std::fs::remove_dir_all(&scratch);
         });
     }
 
@@ -326,6 +405,7 @@ impl PacsWindow {
                                 ),
                             ));
                             self.studies = studies;
+                            self.fetch_thumbnails();
                         }
                         Err(e) => self.status = Some((true, e)),
                     }
@@ -362,6 +442,18 @@ impl PacsWindow {
                         }
                         Err(e) => self.status = Some((true, e)),
                     }
+                }
+                Message::Thumbnail {
+                    search,
+                    series_uid,
+                    image,
+                } if search == self.thumbnails_for => {
+                    let texture = self.ctx.load_texture(
+                        format!("pacs-thumb-{series_uid}"),
+                        super::to_color_image(&image),
+                        egui::TextureOptions::LINEAR,
+                    );
+                    self.thumbnails.insert(series_uid, texture);
                 }
                 // A job that was cancelled or replaced.
                 _ => {}
@@ -702,6 +794,16 @@ impl PacsWindow {
                 for series in &study.series {
                     ui.horizontal(|ui| {
                         ui.add_space(16.0);
+                        match self.thumbnails.get(&series.series_uid) {
+                            Some(t) => {
+                                ui.add(
+                                    egui::Image::new(t).fit_to_exact_size(egui::vec2(40.0, 40.0)),
+                                );
+                            }
+                            None => {
+                                ui.add_space(40.0);
+                            }
+                        }
                         let count = series
                             .instances
                             .map(|n| n.to_string())

@@ -224,6 +224,44 @@ impl Client {
         Ok(series)
     }
 
+    /// The SOP instance UIDs of a series, in instance-number order.
+    pub fn instances(&self, study_uid: &str, series_uid: &str) -> Result<Vec<String>, PacsError> {
+        let what = format!("the instances of series {series_uid}");
+        let path = format!(
+            "/studies/{}/series/{}/instances?includefield=00200013",
+            encode(study_uid),
+            encode(series_uid)
+        );
+        let mut found: Vec<(i64, String)> = self
+            .get_json(&path, &what)?
+            .iter()
+            .map(|d| (integer(d, "00200013").unwrap_or(0), string(d, "00080018")))
+            .filter(|(_, uid)| !uid.is_empty())
+            .collect();
+        found.sort();
+        Ok(found.into_iter().map(|(_, uid)| uid).collect())
+    }
+
+    /// Retrieves one instance into `dir` (a series' preview: its middle image).
+    pub fn retrieve_instance(
+        &self,
+        study_uid: &str,
+        series_uid: &str,
+        instance_uid: &str,
+        dir: &Path,
+    ) -> Result<Retrieved, PacsError> {
+        let path = format!(
+            "/studies/{}/series/{}/instances/{}",
+            encode(study_uid),
+            encode(series_uid),
+            encode(instance_uid)
+        );
+        let what = format!("instance {instance_uid}");
+        self.retrieve_path(&path, what, study_uid, Some(series_uid), dir, |_| {
+            ControlFlow::Continue(())
+        })
+    }
+
     /// Retrieves a study, or one of its series, into `dir` (WADO-RS multipart, each instance
     /// written as it arrives; `progress` is told the count so far and may stop the transfer).
     pub fn retrieve(
@@ -231,7 +269,7 @@ impl Client {
         study_uid: &str,
         series_uid: Option<&str>,
         dir: &Path,
-        mut progress: impl FnMut(usize) -> ControlFlow<()>,
+        progress: impl FnMut(usize) -> ControlFlow<()>,
     ) -> Result<Retrieved, PacsError> {
         let (path, what) = match series_uid {
             Some(s) => (
@@ -243,8 +281,20 @@ impl Client {
                 format!("study {study_uid}"),
             ),
         };
+        self.retrieve_path(&path, what, study_uid, series_uid, dir, progress)
+    }
+
+    fn retrieve_path(
+        &self,
+        path: &str,
+        what: String,
+        study_uid: &str,
+        series_uid: Option<&str>,
+        dir: &Path,
+        mut progress: impl FnMut(usize) -> ControlFlow<()>,
+    ) -> Result<Retrieved, PacsError> {
         let response = self.get(
-            &path,
+            path,
             "multipart/related; type=\"application/dicom\"; transfer-syntax=*",
             &what,
         )?;
