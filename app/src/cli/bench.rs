@@ -39,6 +39,8 @@ pub enum BenchWhat {
     /// tokens plus a short prompt, then cached greedy steps without stopping at end-of-sequence),
     /// the same loop `bench/model_torch.py` times in PyTorch.
     Model(super::bench_model::BenchModelArgs),
+    /// A load test of a model server: 1, 2, 4, 8, 16 concurrent clients (bounded).
+    Serve(super::bench_serve::BenchServeArgs),
     /// Top-1 agreement and KL divergence of a precision's prefill logits against f32's (what
     /// bf16, q8_0 and q4_k cost in accuracy), on fixed random pixels, CPU.
     Agreement(super::bench_agreement::BenchAgreementArgs),
@@ -104,6 +106,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.what {
         BenchWhat::Frames { path, frames, size } => super::bench_frames::run(&path, frames, &size),
         BenchWhat::Model(args) => super::bench_model::run(args),
+        BenchWhat::Serve(args) => super::bench_serve::run(args),
         BenchWhat::Agreement(args) => super::bench_agreement::run(args),
         BenchWhat::Vocab(args) => super::bench_vocab::run(args),
         BenchWhat::Matmul { runs } => super::bench_matmul::run(runs),

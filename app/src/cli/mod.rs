@@ -7,6 +7,7 @@ mod bench_agreement;
 mod bench_frames;
 mod bench_matmul;
 mod bench_model;
+mod bench_serve;
 mod bench_vocab;
 mod demo;
 mod export;
