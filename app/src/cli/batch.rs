@@ -154,14 +154,23 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
     let studies = studies(&args.folder)?;
     let (mut asked, mut skipped, mut failed) = (0usize, 0usize, 0usize);
     for (n, study) in studies.iter().enumerate() {
-        let (dir, opened) = match args.store_root.clone() {
-            Some(root) => {
-                let opened = groundglass_study::open(study)
-                    .with_context(|| format!("opening {}", study.display()))?;
-                let key = groundglass_feedback::key::study_key(&opened.series);
-                (root.join(key), opened)
+        // One study that cannot be read does not stop the night's work: it is counted and said.
+        let opened = match args.store_root.clone() {
+            Some(root) => groundglass_study::open(study)
+                .with_context(|| format!("opening {}", study.display()))
+                .map(|opened| {
+                    let key = groundglass_feedback::key::study_key(&opened.series);
+                    (root.join(key), opened)
+                }),
+            None => super::review::store_dir(study, None),
+        };
+        let (dir, opened) = match opened {
+            Ok(o) => o,
+            Err(e) => {
+                eprintln!("[study {}/{}] {e:#}", n + 1, studies.len());
+                failed += 1;
+                continue;
             }
-            None => super::review::store_dir(study, None)?,
         };
         if opened.series.is_empty() {
             eprintln!(

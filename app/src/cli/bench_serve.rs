@@ -59,15 +59,23 @@ pub fn run(args: BenchServeArgs) -> anyhow::Result<ExitCode> {
     let counts: Vec<usize> = args
         .clients
         .split(',')
-        .map(|c| c.trim().parse::<usize>().with_context(|| format!("--clients {c:?}")))
+        .map(|c| {
+            c.trim()
+                .parse::<usize>()
+                .with_context(|| format!("--clients {c:?}"))
+        })
         .collect::<anyhow::Result<_>>()?;
     for clients in counts {
         let started = Instant::now();
         let results: Vec<(f64, Option<usize>)> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..clients.max(1))
                 .map(|_| {
-                    let (slice, modality, request, token) =
-                        (&selected.slice, &selected.series.modality, &request, token.clone());
+                    let (slice, modality, request, token) = (
+                        &selected.slice,
+                        &selected.series.modality,
+                        &request,
+                        token.clone(),
+                    );
                     let (url, n, max_tokens) = (&args.remote, args.requests, args.max_tokens);
                     scope.spawn(move || {
                         let remote = groundglass_serve::Remote::new(url, token);

@@ -131,7 +131,10 @@ fn accept(
         let request = match http.recv_timeout(Duration::from_millis(200)) {
             Ok(Some(r)) => r,
             Ok(None) => continue,
-            Err(_) => break,
+            Err(e) => {
+                eprintln!("groundglass serve: no longer accepting connections: {e}");
+                break;
+            }
         };
         if readers.fetch_add(1, Ordering::SeqCst) >= config.max_readers {
             readers.fetch_sub(1, Ordering::SeqCst);
