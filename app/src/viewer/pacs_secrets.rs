@@ -33,23 +33,7 @@ impl Secrets {
     /// `pacs-credentials.json.unreadable` (still private) rather than overwritten by the next
     /// save.
     pub fn load(path: &Path) -> Secrets {
-        let Ok(text) = std::fs::read_to_string(path) else {
-            return Secrets::default();
-        };
-        serde_json::from_str(&text).unwrap_or_else(|e| {
-            let aside = path.with_extension("json.unreadable");
-            let kept = std::fs::rename(path, &aside).is_ok();
-            eprintln!(
-                "warning: {}: {e}; PACS passwords and tokens must be entered again{}",
-                path.display(),
-                if kept {
-                    format!(" (the file is kept as {})", aside.display())
-                } else {
-                    String::new()
-                }
-            );
-            Secrets::default()
-        })
+        super::settings::load_or_keep_aside(path, "PACS passwords and tokens must be entered again")
     }
 
     /// Written atomically through a temporary file that is private from its creation.
@@ -108,22 +92,19 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&path)
-                .expect("test file system")
-                .permissions()
-                .mode()
-                & 0o777;
-            assert_eq!(mode, 0o600);
+            let mode = || {
+                std::fs::metadata(&path)
+                    .expect("test file system")
+                    .permissions()
+                    .mode()
+                    & 0o777
+            };
+            assert_eq!(mode(), 0o600);
             // A wider file is narrowed on the next save.
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))
                 .expect("test file system");
             s.save(&path).expect("save again");
-            let mode = std::fs::metadata(&path)
-                .expect("test file system")
-                .permissions()
-                .mode()
-                & 0o777;
-            assert_eq!(mode, 0o600);
+            assert_eq!(mode(), 0o600);
         }
         std::fs::remove_dir_all(&dir).expect("test file system");
     }

@@ -53,26 +53,7 @@ impl Settings {
     /// that does not parse (edited by hand, from a newer version) is moved aside to
     /// `settings.json.unreadable`, not overwritten by the next save: its servers stay recoverable.
     pub fn load(path: &Path) -> Settings {
-        let Ok(text) = std::fs::read_to_string(path) else {
-            return Settings::default();
-        };
-        match serde_json::from_str(&text) {
-            Ok(settings) => settings,
-            Err(e) => {
-                let aside = path.with_extension("json.unreadable");
-                let kept = std::fs::rename(path, &aside).is_ok();
-                eprintln!(
-                    "warning: {}: {e}; starting with default settings{}",
-                    path.display(),
-                    if kept {
-                        format!(" (the file is kept as {})", aside.display())
-                    } else {
-                        String::new()
-                    }
-                );
-                Settings::default()
-            }
-        }
+        load_or_keep_aside(path, "starting with default settings")
     }
 
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
@@ -93,6 +74,32 @@ impl Settings {
         self.recent.insert(0, path.to_path_buf());
         self.recent.truncate(MAX_RECENT);
     }
+}
+
+/// A JSON file read back: the default when it is missing; when it does not parse, the default
+/// too, with the file renamed to `NAME.json.unreadable` (its permissions kept) and a warning that
+/// says so and what follows (`consequence`).
+pub fn load_or_keep_aside<T: serde::de::DeserializeOwned + Default>(
+    path: &Path,
+    consequence: &str,
+) -> T {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return T::default();
+    };
+    serde_json::from_str(&text).unwrap_or_else(|e| {
+        let aside = path.with_extension("json.unreadable");
+        let kept = std::fs::rename(path, &aside).is_ok();
+        eprintln!(
+            "warning: {}: {e}; {consequence}{}",
+            path.display(),
+            if kept {
+                format!(" (the file is kept as {})", aside.display())
+            } else {
+                String::new()
+            }
+        );
+        T::default()
+    })
 }
 
 #[cfg(test)]

@@ -183,11 +183,8 @@ fn handle(mut request: tiny_http::Request, queue: &SyncSender<Job>, config: &Ser
             respond_json(request, 200, &body);
         }
         (Method::Post, CHAT_PATH) => {
-            if request
-                .body_length()
-                .is_some_and(|n| n > config.max_body_bytes)
-            {
-                return respond_error(
+            let too_large = |request| {
+                respond_error(
                     request,
                     413,
                     "invalid_request_error",
@@ -195,7 +192,15 @@ fn handle(mut request: tiny_http::Request, queue: &SyncSender<Job>, config: &Ser
                         "the request is larger than this server takes ({} bytes)",
                         config.max_body_bytes
                     ),
-                );
+                )
+            };
+            // Refused from its declared length before reading, and bounded while reading (a
+            // chunked body declares none).
+            if request
+                .body_length()
+                .is_some_and(|n| n > config.max_body_bytes)
+            {
+                return too_large(request);
             }
             let mut body = Vec::new();
             let read = request
@@ -211,15 +216,7 @@ fn handle(mut request: tiny_http::Request, queue: &SyncSender<Job>, config: &Ser
                 );
             }
             if body.len() > config.max_body_bytes {
-                return respond_error(
-                    request,
-                    413,
-                    "invalid_request_error",
-                    &format!(
-                        "the request is larger than this server takes ({} bytes)",
-                        config.max_body_bytes
-                    ),
-                );
+                return too_large(request);
             }
             let (slice_request, max_tokens) = match check(&body, config) {
                 Ok(c) => c,
