@@ -132,17 +132,27 @@ pub fn check_question(task: Task, question: Option<&str>) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// The checkpoint in `model` on the best device, with `--dtype` and `--soft-capping` as typed
+/// (shared by `ask`, `serve` and `batch`).
+pub fn load_session(
+    model: &std::path::Path,
+    dtype: &str,
+    soft_capping: &str,
+) -> anyhow::Result<ModelSession> {
+    let device = best_device();
+    let precision = parse_precision(dtype, model, &device)?;
+    let soft_capping = parse_soft_capping(soft_capping)?;
+    ModelSession::load_with(model, precision, soft_capping, &device)
+        .with_context(|| format!("loading the model in {}", model.display()))
+}
+
 /// The answer from the model on this machine, streamed to stdout unless `--json`.
 fn ask_here(
     model: &std::path::Path,
     args: &AskArgs,
     input: &AskInput,
 ) -> anyhow::Result<groundglass_model::Answer> {
-    let device = best_device();
-    let precision = parse_precision(&args.dtype, model, &device)?;
-    let soft_capping = parse_soft_capping(&args.soft_capping)?;
-    let mut session = ModelSession::load_with(model, precision, soft_capping, &device)
-        .with_context(|| format!("loading the model in {}", model.display()))?;
+    let mut session = load_session(model, &args.dtype, &args.soft_capping)?;
     session.check_task(input.request.task)?;
     let stream = !args.json;
     let mut printed = String::new();

@@ -17,7 +17,7 @@ use clap::Args;
 use groundglass_feedback::{Corrections, Edit, SliceRef, Store};
 use groundglass_model::prompt::{Request, Task};
 use groundglass_model::session::MAX_NEW_TOKENS;
-use groundglass_model::{best_device, Answer, AskInput, ModelSession};
+use groundglass_model::{Answer, AskInput, ModelSession};
 use groundglass_study::{extract, NoProgress, Plane, SliceImage};
 
 #[derive(Args, Debug)]
@@ -128,10 +128,7 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
     };
     let mut backends = Vec::new();
     if let Some(model) = &args.model {
-        let device = best_device();
-        let precision = super::ask::parse_precision(&args.dtype, model, &device)?;
-        let session = ModelSession::load_with(model, precision, None, &device)
-            .with_context(|| format!("loading the model in {}", model.display()))?;
+        let session = super::ask::load_session(model, &args.dtype, "auto")?;
         session.check_task(task)?;
         backends.push(Backend::Local(Box::new(session)));
     }

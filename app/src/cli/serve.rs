@@ -7,7 +7,6 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use groundglass_model::{best_device, ModelSession};
 use groundglass_serve::{Server, ServerConfig};
 
 #[derive(Args, Debug)]
@@ -50,11 +49,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if token.as_deref() == Some("") {
         bail!("the token is empty");
     }
-    let device = best_device();
-    let precision = super::ask::parse_precision(&args.dtype, &args.model, &device)?;
-    let soft_capping = super::ask::parse_soft_capping(&args.soft_capping)?;
-    let session = ModelSession::load_with(&args.model, precision, soft_capping, &device)
-        .with_context(|| format!("loading the model in {}", args.model.display()))?;
+    let session = super::ask::load_session(&args.model, &args.dtype, &args.soft_capping)?;
     let name = args
         .model
         .file_name()
