@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 
 use groundglass_feedback::{Corrections, Store};
 use groundglass_tests::netns::in_private_network;
+use groundglass_tests::serving::Serving;
 
 fn root(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
@@ -48,8 +49,11 @@ fn run(mut c: Command) -> String {
     err
 }
 
-/// Every answer in every store under `stores`: (series, plane, index, text, model).
-fn answers(stores: &Path) -> Vec<(String, String, usize, String, String)> {
+/// An answer as the tests compare them: (series, plane, index, text, model).
+type Stored = (String, String, usize, String, String);
+
+/// Every answer in every store under `stores`.
+fn answers(stores: &Path) -> Vec<Stored> {
     let mut all = Vec::new();
     for entry in std::fs::read_dir(stores).expect("stores") {
         let store = Store::open(&entry.expect("entry").path()).expect("store");
@@ -65,6 +69,13 @@ fn answers(stores: &Path) -> Vec<(String, String, usize, String, String)> {
     }
     all.sort();
     all
+}
+
+/// The answers without who made them (the model or server's name).
+fn without_model(a: &[Stored]) -> Vec<(String, String, usize, String)> {
+    a.iter()
+        .map(|x| (x.0.clone(), x.1.clone(), x.2, x.3.clone()))
+        .collect()
 }
 
 fn demo_model() -> String {
@@ -113,14 +124,9 @@ fn a_batch_asks_every_series_once_and_resumes_after_a_kill() {
         "{again}"
     );
     let after = answers(&stores);
-    let texts = |a: &[(String, String, usize, String, String)]| {
-        a.iter()
-            .map(|x| (x.0.clone(), x.1.clone(), x.2, x.3.clone()))
-            .collect::<Vec<_>>()
-    };
     assert_eq!(
-        texts(&after),
-        texts(&done),
+        without_model(&after),
+        without_model(&done),
         "the same six answers, none twice"
     );
 }
@@ -133,27 +139,13 @@ fn a_batch_shares_its_work_between_servers() {
 }
 
 fn shared_between_servers() {
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
     let mut servers = Vec::new();
     for port in [18095, 18096] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_groundglass"))
+        let mut serve = Command::new(env!("CARGO_BIN_EXE_groundglass"));
+        serve
             .args(["serve", "--model", &demo_model(), "--listen"])
-            .arg(format!("127.0.0.1:{port}"))
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("serve starts");
-        let lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-        let started = lines
-            .map_while(Result::ok)
-            .any(|l| l.starts_with("serving"));
-        assert!(started, "server {port} did not start");
-        servers.push(Kill(child));
+            .arg(format!("127.0.0.1:{port}"));
+        servers.push(Serving::start(serve));
     }
     let (folder, stores) = archive("remote");
     let log = run(batch(
@@ -177,14 +169,9 @@ fn shared_between_servers() {
     let (folder, stores) = archive("local-for-remote");
     run(batch(&folder, &stores, &["--model", &demo_model()]));
     let local = answers(&stores);
-    let strip = |a: &[(String, String, usize, String, String)]| {
-        a.iter()
-            .map(|x| (x.0.clone(), x.1.clone(), x.2, x.3.clone()))
-            .collect::<Vec<_>>()
-    };
     assert_eq!(
-        strip(&remote),
-        strip(&local),
+        without_model(&remote),
+        without_model(&local),
         "the servers answer as the local model"
     );
     drop(servers);

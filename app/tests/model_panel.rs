@@ -526,31 +526,15 @@ fn the_panel_asks_a_model_server() {
 }
 
 fn panel_asks_a_model_server() {
-    use std::io::BufRead as _;
     const URL: &str = "http://127.0.0.1:18093";
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_groundglass"))
-        .args(["serve", "--model"])
-        .arg(scripted())
-        .args(["--listen", "127.0.0.1:18093", "--token", "t0ken"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("serve starts");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = std::io::BufReader::new(stderr).lines();
-    // The server prints this line once it listens (or dies, ending the lines).
-    let started = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .any(|l| l.starts_with("serving"));
-    assert!(started, "the server did not start");
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _server = Kill(child);
+    let mut serve = std::process::Command::new(env!("CARGO_BIN_EXE_groundglass"));
+    serve.args(["serve", "--model"]).arg(scripted()).args([
+        "--listen",
+        "127.0.0.1:18093",
+        "--token",
+        "t0ken",
+    ]);
+    let _server = groundglass_tests::serving::Serving::start(serve);
 
     let mut h = ready("remote");
     // A wrong token first: the server's refusal, named.

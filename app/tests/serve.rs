@@ -3,13 +3,14 @@
 //! oversized body, a task the checkpoint cannot do and an unknown path are answered with a
 //! status and a JSON error naming what is wrong; the server keeps serving after each.
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use groundglass_tests::netns::in_private_network;
+use groundglass_tests::serving::Serving;
 
 const PORT: u16 = 18091;
 
@@ -21,19 +22,10 @@ fn groundglass() -> Command {
     Command::new(env!("CARGO_BIN_EXE_groundglass"))
 }
 
-struct Serving(Child);
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Starts the server and waits for its "serving" line.
 fn serve() -> Serving {
-    let mut child = groundglass()
-        .args(["serve", "--model"])
+    let mut c = groundglass();
+    c.args(["serve", "--model"])
         .arg(root("assets/models/demo"))
         .args([
             "--listen",
@@ -41,27 +33,8 @@ fn serve() -> Serving {
             "--token",
             "s3cret",
         ])
-        .args(["--max-body-mb", "2"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("serve starts");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) if line.starts_with("serving") => break,
-            Ok(_) => {}
-            Err(_) => panic!("the server did not start within 60 s"),
-        }
-    }
-    Serving(child)
+        .args(["--max-body-mb", "2"]);
+    Serving::start(c)
 }
 
 /// `ask` on the demo study's slice 40; the JSON without its timings.
