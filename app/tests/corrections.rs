@@ -46,10 +46,10 @@ fn store(name: &str) -> PathBuf {
             &root().join("tests/fixtures/review-edits.jsonl"),
         ],
     );
-    assert_eq!(report["applied"], 13);
+    assert_eq!(report["applied"], 16);
     assert_eq!(report["annotations"], 4);
     assert_eq!(report["strokes"], 3);
-    assert_eq!(report["measurements"], 2);
+    assert_eq!(report["measurements"], 5);
     assert_eq!(report["problems"].as_array().map(Vec::len), Some(0));
     dir
 }
@@ -197,7 +197,7 @@ fn measurements_export_as_a_valid_dicom_sr_with_the_json_figures() {
     )
     .expect("parses");
     let written = export(&dir, "sr", &[]);
-    assert_eq!(written[0]["count"], 2, "{written}");
+    assert_eq!(written[0]["count"], 5, "{written}");
     let path = PathBuf::from(written[0]["path"].as_str().expect("path"));
     assert_valid_dicom(&path);
     let obj = dicom_object::open_file(&path).expect("dicom-rs reads the SR");
@@ -242,7 +242,7 @@ fn measurements_export_as_a_valid_dicom_sr_with_the_json_figures() {
         .find(|c| concept(c) == "126010")
         .expect("imaging measurements");
     let groups = children(measurements);
-    assert_eq!(groups.len(), 2);
+    assert_eq!(groups.len(), 5);
     let number = |group: &dicom_object::InMemDicomObject, code: &str| -> Option<f64> {
         children(group)
             .iter()
@@ -268,13 +268,56 @@ fn measurements_export_as_a_valid_dicom_sr_with_the_json_figures() {
         .collect();
     assert_eq!(lengths.len(), 1);
     assert!((lengths[0] - line["length_mm"].as_f64().expect("mm")).abs() < 1e-6);
+    // Means: the ellipse's, the freehand outline's and the point's value, in the store's order.
     let means: Vec<f64> = groups
         .iter()
         .filter_map(|g| number(g, "373098007"))
         .collect();
-    assert_eq!(means.len(), 1);
+    let shape = |name: &str| items.iter().find(|m| m["shape"] == name).expect(name);
+    let expected = [
+        ellipse["mean"].as_f64().expect("mean"),
+        shape("freehand")["mean"].as_f64().expect("mean"),
+        shape("point")["value"].as_f64().expect("value"),
+    ];
+    assert_eq!(means.len(), 3, "{means:?}");
+    for (m, e) in means.iter().zip(expected) {
+        assert!((m - e).abs() < 1e-6 * e.abs().max(1.0), "{m} vs {e}");
+    }
+    // The angle in degrees (UCUM "deg"), on its two arms.
+    let angles: Vec<f64> = groups.iter().filter_map(|g| number(g, "1483009")).collect();
+    let angle = shape("angle")["angle_deg"].as_f64().expect("degrees");
     assert!(
-        (means[0] - ellipse["mean"].as_f64().expect("mean")).abs() < 1e-6 * means[0].abs().max(1.0)
+        angles.len() == 1 && (angles[0] - angle).abs() < 1e-4,
+        "{angles:?} vs {angle}"
+    );
+    let graphic = |kind: &str| -> Vec<Vec<f32>> {
+        groups
+            .iter()
+            .flat_map(children)
+            .filter(|c| concept(c) == "111030" && str_of(c, tags::GRAPHIC_TYPE) == kind)
+            .map(|c| {
+                c.element(tags::GRAPHIC_DATA)
+                    .expect("graphic data")
+                    .to_multi_float32()
+                    .expect("floats")
+            })
+            .collect()
+    };
+    let polylines: Vec<usize> = graphic("POLYLINE").iter().map(Vec::len).collect();
+    assert_eq!(
+        polylines,
+        [6, 9],
+        "the line's two ends, the angle's three points"
+    );
+    // The freehand outline closed (its first vertex again), the rectangle-free fixture's one
+    // polygon; the point one position.
+    assert_eq!(
+        graphic("POLYGON").iter().map(Vec::len).collect::<Vec<_>>(),
+        [18]
+    );
+    assert_eq!(
+        graphic("POINT").iter().map(Vec::len).collect::<Vec<_>>(),
+        [3]
     );
     // The ellipse's region: its four axis ends in LPS, in the source's (mapped) frame of reference.
     let region = groups
@@ -401,7 +444,7 @@ fn the_viewer_reads_the_exported_seg_back_as_an_overlay() {
 fn measurements_export_as_json_with_lps_geometry_and_numpys_figures() {
     let dir = store("json");
     let written = export(&dir, "json", &[]);
-    assert_eq!(written[0]["count"], 2, "{written}");
+    assert_eq!(written[0]["count"], 5, "{written}");
     let path = PathBuf::from(written[0]["path"].as_str().expect("path"));
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).expect("json")).expect("parses");
@@ -443,11 +486,31 @@ fn measurements_export_as_json_with_lps_geometry_and_numpys_figures() {
         .expect("ellipse");
     assert_eq!(ellipse["voxels"], numpy["voxels"]);
     assert_eq!(ellipse["unit"], "HU");
-    for key in ["mean", "sd", "min", "max", "area_mm2"] {
-        let (a, b) = (
-            ellipse[key].as_f64().expect("ours"),
-            numpy[key].as_f64().expect("numpy"),
-        );
-        assert!((a - b).abs() < 1e-9 * b.abs().max(1.0), "{key}: {a} vs {b}");
+    // The freehand outline is the fixture's first polygon.
+    let freehand = items
+        .iter()
+        .find(|m| m["shape"] == "freehand")
+        .expect("freehand");
+    let polygon = &fixture["regions"][4];
+    assert_eq!(polygon["kind"], "polygon");
+    for (ours, numpy) in [(ellipse, numpy), (freehand, polygon)] {
+        assert_eq!(ours["voxels"], numpy["voxels"]);
+        assert_eq!(ours["unit"], "HU");
+        for key in ["mean", "sd", "min", "max", "area_mm2"] {
+            let (a, b) = (
+                ours[key].as_f64().expect("ours"),
+                numpy[key].as_f64().expect("numpy"),
+            );
+            assert!((a - b).abs() < 1e-9 * b.abs().max(1.0), "{key}: {a} vs {b}");
+        }
     }
+    // Outlines in LPS are closed: the first vertex again at the end.
+    let outline = freehand["outline_lps"].as_array().expect("outline");
+    assert_eq!(outline.len(), 6);
+    assert_eq!(outline[0], outline[5]);
+    let point = items.iter().find(|m| m["shape"] == "point").expect("point");
+    assert!(
+        point["value"].is_number() && point["unit"] == "HU",
+        "{point}"
+    );
 }

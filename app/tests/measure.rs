@@ -60,7 +60,12 @@ fn close(got: &serde_json::Value, expected: &serde_json::Value, key: &str, tol: 
 fn region_statistics_equal_numpys_on_the_same_voxels() {
     let f = fixture();
     for region in f["regions"].as_array().expect("regions") {
-        let b = csv(&region["box"]);
+        // A rectangle's or an ellipse's box, or a freehand outline's vertices.
+        let coordinates = match region.get("points") {
+            Some(points) => points,
+            None => &region["box"],
+        };
+        let b = csv(coordinates);
         let option = format!("--{}", region["kind"].as_str().expect("kind"));
         let got = measure(&[&option, &b]).expect("measure");
         assert_eq!(got["voxels"], region["voxels"], "{option} {b}: {got}");
@@ -100,6 +105,29 @@ fn lengths_on_an_oblique_series_equal_the_patient_positions_distance() {
 }
 
 #[test]
+fn angles_on_an_oblique_series_equal_the_patient_positions_angle() {
+    let f = fixture();
+    let o = &f["oblique"];
+    for angle in o["angles"].as_array().expect("angles") {
+        let a = csv(&angle["angle"]);
+        let out = bin()
+            .arg("measure")
+            .arg(root(o["series"].as_str().expect("series")))
+            .args(["--index", &o["index"].to_string(), "--json", "--angle"])
+            .arg(&a)
+            .output()
+            .expect("run");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        close(&got, angle, "angle_deg", 1e-9);
+    }
+}
+
+#[test]
 fn measure_takes_negative_coordinates_and_refuses_bad_input_clearly() {
     // Typed as users type them: a box that starts off the image is clipped to it.
     let clipped = measure(&["--rect", "-10,-10,0,0"]).expect("measure");
@@ -117,6 +145,19 @@ fn measure_takes_negative_coordinates_and_refuses_bad_input_clearly() {
             "no pixel centre inside it",
         ),
         (vec!["--point", "-3,5"], "outside the slice"),
+        (
+            vec!["--polygon", "0,0,10,10"],
+            "X,Y pairs of three or more vertices",
+        ),
+        (
+            vec!["--polygon", "0,0,10,10,0,10,5"],
+            "X,Y pairs of three or more vertices",
+        ),
+        (vec!["--angle", "1,1,1,1,5,5"], "an arm has no length"),
+        (
+            vec!["--angle", "1,1,2,2"],
+            "expected 6 comma-separated numbers",
+        ),
         (
             vec!["--line", "0,0,1,1", "--rect", "0,0,1,1"],
             "cannot be used with",

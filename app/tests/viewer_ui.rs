@@ -527,13 +527,13 @@ fn measurements_are_drawn_listed_undone_and_reloaded_with_the_study() {
         CENTRE - egui::vec2(30.0, 30.0),
         CENTRE + egui::vec2(30.0, 30.0),
     );
-    let live = |h: &Harness<'static, ViewerApp>| -> Vec<(MeasureShape, [[f64; 2]; 2])> {
+    let live = |h: &Harness<'static, ViewerApp>| -> Vec<(MeasureShape, Vec<[f64; 2]>)> {
         h.state()
             .corrections
             .measurements
             .values()
             .filter(|m| !m.deleted)
-            .map(|m| (m.shape, m.points))
+            .map(|m| (m.shape, m.points.clone()))
             .collect()
     };
     let drawn = live(&h);
@@ -566,7 +566,158 @@ fn measurements_are_drawn_listed_undone_and_reloaded_with_the_study() {
     // The study again: the line is there.
     let mut again = harness(options);
     wait_loaded(&mut again);
-    assert_eq!(live(&again), vec![(MeasureShape::Line, *line)]);
+    assert_eq!(live(&again), vec![(MeasureShape::Line, line.clone())]);
+    let _ = std::fs::remove_dir_all(&store_root);
+}
+
+fn click(h: &mut Harness<'static, ViewerApp>, at: Pos2) {
+    h.hover_at(at);
+    h.run_steps(1);
+    for pressed in [true, false] {
+        h.event(Event::PointerButton {
+            pos: at,
+            button: PointerButton::Primary,
+            pressed,
+            modifiers: egui::Modifiers::NONE,
+        });
+    }
+    h.run_steps(2);
+}
+
+/// A drag through `path` (screen points), the button held from the first to the last.
+fn trace(h: &mut Harness<'static, ViewerApp>, path: &[Pos2]) {
+    h.hover_at(path[0]);
+    h.event(Event::PointerButton {
+        pos: path[0],
+        button: PointerButton::Primary,
+        pressed: true,
+        modifiers: egui::Modifiers::NONE,
+    });
+    h.run_steps(1);
+    for pair in path.windows(2) {
+        for i in 1..=6 {
+            h.hover_at(pair[0] + (pair[1] - pair[0]) * (i as f32 / 6.0));
+            h.run_steps(1);
+        }
+    }
+    h.event(Event::PointerButton {
+        pos: path[path.len() - 1],
+        button: PointerButton::Primary,
+        pressed: false,
+        modifiers: egui::Modifiers::NONE,
+    });
+    h.run_steps(2);
+}
+
+/// An angle (its first arm dragged, its second placed with a click), a point value (a click) and
+/// a freehand outline (traced): each with the engine's figure in the panel, the outline moved
+/// whole by its centre grip and undone, and all three back when the study opens again.
+#[test]
+fn angles_points_and_freehand_outlines_are_measured_moved_and_kept() {
+    use groundglass_feedback::record::MeasureShape;
+    use groundglass_study::measure::{angle_deg, region_stats, value_at, Region};
+    let (options, store_root) = ct_with_store("shapes");
+    let mut h = harness(options.clone());
+    wait_loaded(&mut h);
+    h.hover_at(CENTRE);
+    h.key_press(Key::G);
+    h.run_steps(1);
+    drag(&mut h, CENTRE - egui::vec2(100.0, 0.0), CENTRE);
+    assert!(
+        h.state().corrections.measurements.is_empty(),
+        "an angle waits for its second arm"
+    );
+    click(&mut h, CENTRE + egui::vec2(0.0, -90.0));
+    h.key_press(Key::U);
+    h.run_steps(1);
+    click(&mut h, CENTRE + egui::vec2(60.0, 60.0));
+    h.key_press(Key::D);
+    h.run_steps(1);
+    let outline = [
+        CENTRE + egui::vec2(-120.0, 40.0),
+        CENTRE + egui::vec2(-40.0, 40.0),
+        CENTRE + egui::vec2(-40.0, 120.0),
+        CENTRE + egui::vec2(-80.0, 80.0),
+        CENTRE + egui::vec2(-120.0, 120.0),
+    ];
+    trace(&mut h, &outline);
+    let by_shape = |h: &Harness<'static, ViewerApp>, shape: MeasureShape| {
+        let m = h.state().corrections.measurements.values();
+        let found: Vec<_> = m
+            .filter(|m| m.shape == shape && !m.deleted)
+            .cloned()
+            .collect();
+        assert_eq!(found.len(), 1, "one {shape:?}");
+        found[0].clone()
+    };
+    let (angle, point, freehand) = (
+        by_shape(&h, MeasureShape::Angle),
+        by_shape(&h, MeasureShape::Point),
+        by_shape(&h, MeasureShape::Freehand),
+    );
+    assert_eq!(angle.points.len(), 3);
+    assert_eq!(point.points.len(), 1);
+    assert!(freehand.points.len() > 20, "{}", freehand.points.len());
+    let app = h.state();
+    let volume = app.volume.clone().expect("volume");
+    let slice = groundglass_study::extract(&volume, Plane::Acquired, app.views[0].index);
+    let [a, v, b] = [angle.points[0], angle.points[1], angle.points[2]];
+    let deg = angle_deg(&slice, a, v, b).expect("an angle");
+    assert!((deg - 90.0).abs() < 3.0, "drawn square: {deg}");
+    h.get_by_label_contains(&format!("{deg:.1}°"));
+    let value = value_at(&slice, point.points[0]).expect("a value");
+    h.get_by_label(&format!("{value} HU"));
+    let stats = region_stats(&slice, Region::Polygon(freehand.points.clone())).expect("stats");
+    h.get_by_label_contains(&format!("mean {:.1} HU, SD {:.1}", stats.mean, stats.sd));
+    // Reading tool: the outline's centre grip moves it all, 30 points to the right.
+    h.key_press(Key::Escape);
+    h.run_steps(1);
+    let n = freehand.points.len() as f64;
+    let c = freehand
+        .points
+        .iter()
+        .fold([0.0, 0.0], |s, p| [s[0] + p[0] / n, s[1] + p[1] / n]);
+    // Screen from slice pixels, read off the angle: its vertex was drawn at CENTRE, its first
+    // point 100 points to the left, its last 90 points up.
+    let per_point = [(v[0] - a[0]) / 100.0, (v[1] - b[1]) / 90.0];
+    let grip = CENTRE
+        + egui::vec2(
+            ((c[0] - v[0]) / per_point[0]) as f32,
+            ((c[1] - v[1]) / per_point[1]) as f32,
+        );
+    drag(&mut h, grip, grip + egui::vec2(30.0, 0.0));
+    let moved = by_shape(&h, MeasureShape::Freehand);
+    assert_eq!(moved.points.len(), freehand.points.len());
+    let dx = moved.points[0][0] - freehand.points[0][0];
+    assert!(dx > 5.0, "moved right: {dx} pixels");
+    for (p, q) in moved.points.iter().zip(&freehand.points) {
+        assert!(
+            (p[0] - q[0] - dx).abs() < 1e-9 && (p[1] - q[1]).abs() < 1e-9,
+            "all of it"
+        );
+    }
+    h.event(Event::Key {
+        key: Key::Z,
+        physical_key: None,
+        pressed: true,
+        repeat: false,
+        modifiers: egui::Modifiers::COMMAND,
+    });
+    h.run_steps(2);
+    assert_eq!(
+        by_shape(&h, MeasureShape::Freehand).points,
+        freehand.points,
+        "undone"
+    );
+    drop(h);
+    let mut again = harness(options);
+    wait_loaded(&mut again);
+    assert_eq!(by_shape(&again, MeasureShape::Angle).points, angle.points);
+    assert_eq!(by_shape(&again, MeasureShape::Point).points, point.points);
+    assert_eq!(
+        by_shape(&again, MeasureShape::Freehand).points,
+        freehand.points
+    );
     let _ = std::fs::remove_dir_all(&store_root);
 }
 

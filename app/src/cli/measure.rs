@@ -1,5 +1,6 @@
 //! `groundglass measure PATH [--series N] [--plane P] [--index K] (--line X0,Y0,X1,Y1 |
-//! --rect X0,Y0,X1,Y1 | --ellipse X0,Y0,X1,Y1 | --point X,Y) [--json]`.
+//! --angle XA,YA,XV,YV,XB,YB | --rect X0,Y0,X1,Y1 | --ellipse X0,Y0,X1,Y1 |
+//! --polygon X,Y,X,Y,X,Y[,...] | --point X,Y) [--json]`.
 //!
 //! Coordinates are pixels of the PNG `slice` writes for the same selection (square pixels), with
 //! pixel centres at whole numbers; they are carried back onto the slice's own pixels, so regions
@@ -10,11 +11,13 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use groundglass_study::measure::{length_mm, modality_unit, region_stats, value_at, Region};
+use groundglass_study::measure::{
+    angle_deg, length_mm, modality_unit, region_stats, value_at, Region,
+};
 use groundglass_study::{square_size, SliceImage};
 
 #[derive(Args, Debug)]
-#[command(group(clap::ArgGroup::new("shape").required(true).args(["line", "rect", "ellipse", "point"])))]
+#[command(group(clap::ArgGroup::new("shape").required(true).args(["line", "angle", "rect", "ellipse", "polygon", "point"])))]
 pub struct MeasureArgs {
     /// A DICOM file, a folder, a DICOMDIR or a NIfTI file.
     pub path: PathBuf,
@@ -23,12 +26,19 @@ pub struct MeasureArgs {
     /// A line from (X0, Y0) to (X1, Y1): its length in mm.
     #[arg(long, value_name = "X0,Y0,X1,Y1", allow_hyphen_values = true)]
     pub line: Option<String>,
+    /// The angle at the vertex (XV, YV) between the rays to (XA, YA) and (XB, YB), in degrees.
+    #[arg(long, value_name = "XA,YA,XV,YV,XB,YB", allow_hyphen_values = true)]
+    pub angle: Option<String>,
     /// A rectangle with opposite corners (X0, Y0), (X1, Y1): statistics of the pixels inside.
     #[arg(long, value_name = "X0,Y0,X1,Y1", allow_hyphen_values = true)]
     pub rect: Option<String>,
     /// The ellipse inscribed in that rectangle: statistics of the pixels inside.
     #[arg(long, value_name = "X0,Y0,X1,Y1", allow_hyphen_values = true)]
     pub ellipse: Option<String>,
+    /// A closed outline through three or more vertices (a freehand ROI): statistics of the pixels
+    /// inside (even-odd rule where it crosses itself).
+    #[arg(long, value_name = "X,Y,X,Y,X,Y[,...]", allow_hyphen_values = true)]
+    pub polygon: Option<String>,
     /// The value of one pixel.
     #[arg(long, value_name = "X,Y", allow_hyphen_values = true)]
     pub point: Option<String>,
@@ -49,6 +59,20 @@ pub fn run(args: MeasureArgs) -> anyhow::Result<ExitCode> {
             serde_json::json!({ "length_mm": mm }),
             format!("length {mm:.2} mm"),
         )
+    } else if let Some(text) = &args.angle {
+        let [xa, ya, xv, yv, xb, yb] = numbers::<6>("--angle", text)?;
+        let Some(deg) = angle_deg(
+            slice,
+            to_slice.map([xa, ya]),
+            to_slice.map([xv, yv]),
+            to_slice.map([xb, yb]),
+        ) else {
+            bail!("--angle {text}: an arm has no length (a point equals the vertex)");
+        };
+        (
+            serde_json::json!({ "angle_deg": deg }),
+            format!("angle {deg:.2} degrees"),
+        )
     } else if let Some(text) = &args.point {
         let [x, y] = numbers::<2>("--point", text)?;
         let Some(value) = value_at(slice, to_slice.map([x, y])) else {
@@ -63,17 +87,29 @@ pub fn run(args: MeasureArgs) -> anyhow::Result<ExitCode> {
             format!("{value} {unit}"),
         )
     } else {
-        let (option, text, ellipse) = match (&args.rect, &args.ellipse) {
-            (Some(t), _) => ("--rect", t, false),
-            (_, Some(t)) => ("--ellipse", t, true),
-            _ => bail!("give --line, --rect, --ellipse or --point"),
-        };
-        let [x0, y0, x1, y1] = numbers::<4>(option, text)?;
-        let (a, b) = (to_slice.map([x0, y0]), to_slice.map([x1, y1]));
-        let region = if ellipse {
-            Region::Ellipse { a, b }
-        } else {
-            Region::Rectangle { a, b }
+        let (option, text, region) = match (&args.rect, &args.ellipse, &args.polygon) {
+            (Some(t), ..) => {
+                let [x0, y0, x1, y1] = numbers::<4>("--rect", t)?;
+                let (a, b) = (to_slice.map([x0, y0]), to_slice.map([x1, y1]));
+                ("--rect", t, Region::Rectangle { a, b })
+            }
+            (_, Some(t), _) => {
+                let [x0, y0, x1, y1] = numbers::<4>("--ellipse", t)?;
+                let (a, b) = (to_slice.map([x0, y0]), to_slice.map([x1, y1]));
+                ("--ellipse", t, Region::Ellipse { a, b })
+            }
+            (.., Some(t)) => {
+                let values = number_list("--polygon", t)?;
+                if values.len() < 6 || values.len() % 2 != 0 {
+                    bail!("--polygon {t:?}: expected X,Y pairs of three or more vertices");
+                }
+                let vertices = values
+                    .chunks_exact(2)
+                    .map(|p| to_slice.map([p[0], p[1]]))
+                    .collect();
+                ("--polygon", t, Region::Polygon(vertices))
+            }
+            _ => bail!("give --line, --angle, --rect, --ellipse, --polygon or --point"),
         };
         if slice.channels != 1 {
             bail!("{option}: region statistics need a greyscale image; this series is colour");
@@ -106,19 +142,24 @@ pub fn run(args: MeasureArgs) -> anyhow::Result<ExitCode> {
 
 /// `N` comma-separated numbers, each checked to be finite.
 fn numbers<const N: usize>(option: &str, text: &str) -> anyhow::Result<[f64; N]> {
-    let parts: Vec<&str> = text.split(',').map(str::trim).collect();
-    if parts.len() != N {
-        bail!("{option} {text:?}: expected {N} comma-separated numbers");
-    }
-    let mut out = [0.0; N];
-    for (o, p) in out.iter_mut().zip(&parts) {
-        *o = p
-            .parse::<f64>()
-            .ok()
-            .filter(|v| v.is_finite())
-            .with_context(|| format!("{option} {text:?}: {p:?} is not a number"))?;
-    }
-    Ok(out)
+    let values = number_list(option, text)?;
+    values
+        .try_into()
+        .ok()
+        .with_context(|| format!("{option} {text:?}: expected {N} comma-separated numbers"))
+}
+
+/// Comma-separated numbers, each checked to be finite.
+fn number_list(option: &str, text: &str) -> anyhow::Result<Vec<f64>> {
+    text.split(',')
+        .map(str::trim)
+        .map(|p| {
+            p.parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .with_context(|| format!("{option} {text:?}: {p:?} is not a number"))
+        })
+        .collect()
 }
 
 /// From the `slice` PNG's pixels to the slice's: the PNG resamples to square pixels over the

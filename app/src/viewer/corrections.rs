@@ -164,7 +164,7 @@ impl ViewerApp {
             .measurements
             .values()
             .filter(|m| !m.deleted && Some(&m.slice) == slice.as_ref())
-            .map(|m| (m.id.clone(), m.shape, m.points))
+            .map(|m| (m.id.clone(), m.shape, m.points.clone()))
             .collect();
         EditInput {
             tool: self.edit.tool,

@@ -1,11 +1,11 @@
 //! The annotator's tools on the asked viewport: move or resize the selected box (drag inside it or
 //! on its edges and corners), draw a new box, paint or erase a mask with a round brush, measure a
-//! length or a region (rectangle or ellipse), mark a region to ask the model about (a box or a
-//! point). The tools only produce events in slice pixels when a drag ends; the app turns them into
+//! length, an angle, a point's value or a region (rectangle, ellipse or freehand outline), mark a
+//! region to ask the model about (a box or a point). The tools only produce events in slice pixels when a drag ends; the app turns them into
 //! store entries (or, for a marked region, into the next question's mark).
 
 use eframe::egui::{self, Color32, PointerButton, Pos2, Rect, Stroke};
-use groundglass_feedback::record::MeasureShape;
+use groundglass_feedback::record::{MeasureShape, MAX_FREEHAND_POINTS};
 use groundglass_model::visual_prompt::VisualPrompt;
 
 use super::view::ViewTransform;
@@ -18,7 +18,9 @@ pub enum Tool {
     Box,
     Brush,
     Eraser,
-    /// Measurements: drag from one end (corner) to the other.
+    /// Measurements: drag from one end (corner) to the other; an angle's first arm is dragged
+    /// and its second placed with a click; a freehand outline is drawn while the button is held
+    /// (released, it closes); a point value is a click.
     Measure(MeasureShape),
     /// A region to ask the model about: drag a box, or click a point.
     Region,
@@ -34,6 +36,9 @@ impl Tool {
             Tool::Measure(MeasureShape::Line) => "Length (l)",
             Tool::Measure(MeasureShape::Rectangle) => "Rectangle ROI (o)",
             Tool::Measure(MeasureShape::Ellipse) => "Ellipse ROI (c)",
+            Tool::Measure(MeasureShape::Angle) => "Angle (g)",
+            Tool::Measure(MeasureShape::Freehand) => "Freehand ROI (d)",
+            Tool::Measure(MeasureShape::Point) => "Point value (u)",
             Tool::Region => "Mark a region to ask about (q)",
         }
     }
@@ -53,6 +58,15 @@ pub enum Handle {
     BottomRight,
 }
 
+/// What of a measurement a drag holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Grip {
+    /// One of its points.
+    Point(usize),
+    /// All of it (a freehand outline, by the grip at its centre).
+    Whole,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Drag {
     /// A new box from `start` to `now` (slice pixel edges).
@@ -61,15 +75,26 @@ pub enum Drag {
     Region { start: [f64; 2], now: [f64; 2] },
     /// A brush stroke through these pixel centres.
     Stroke { points: Vec<[f64; 2]>, erase: bool },
-    /// Point `which` (0 or 1) of measurement `id` held, its points when the drag began (pixel
-    /// centres) and where the pointer is now (pixel edges).
+    /// Point `which` of measurement `id` held (for a freehand outline: `Grip::Whole`, its centre
+    /// grip, which moves it all), its points when the drag began (pixel centres) and where the
+    /// pointer is now (pixel edges).
     MeasureHandle {
         id: String,
         shape: MeasureShape,
-        which: usize,
-        points: [[f64; 2]; 2],
+        grip: Grip,
+        points: Vec<[f64; 2]>,
+        start: [f64; 2],
         now: [f64; 2],
     },
+    /// An angle whose first arm (`first` to the vertex, pixel centres) is drawn: its second arm
+    /// follows the pointer (`now`, pixel edges) until a click places it.
+    AngleArm {
+        first: [f64; 2],
+        vertex: [f64; 2],
+        now: [f64; 2],
+    },
+    /// A freehand outline being drawn through these pixel centres.
+    Outline { points: Vec<[f64; 2]> },
     /// A measurement from `start` to `now` (slice pixel edges, as `Draw`).
     Measure {
         shape: MeasureShape,
@@ -95,7 +120,7 @@ pub struct EditInput {
     pub colour: Color32,
     /// The measurements on this slice: id, shape and points (slice pixel centres), whose points
     /// the reading tool can drag.
-    pub measurements: Vec<(String, MeasureShape, [[f64; 2]; 2])>,
+    pub measurements: Vec<(String, MeasureShape, Vec<[f64; 2]>)>,
     /// The region marked on this slice for a question (fractions of the slice).
     pub region: Option<VisualPrompt>,
 }
@@ -109,15 +134,15 @@ pub enum EditEvent {
         points: Vec<[f64; 2]>,
         erase: bool,
     },
-    /// A measurement: a line's ends or a region's corners (slice pixel centres).
+    /// A measurement's points (slice pixel centres), as the store keeps them.
     Measure {
         shape: MeasureShape,
-        points: [[f64; 2]; 2],
+        points: Vec<[f64; 2]>,
     },
-    /// Measurement `id`'s points after one was dragged.
+    /// Measurement `id`'s points after one (or, for an outline, all) was dragged.
     MoveMeasurement {
         id: String,
-        points: [[f64; 2]; 2],
+        points: Vec<[f64; 2]>,
     },
     /// A region marked to ask about (fractions of the slice).
     Region(VisualPrompt),
@@ -327,8 +352,11 @@ pub fn interact(
                 Tool::Box => Some(Drag::Draw { start: at, now: at }),
                 Tool::Region => Some(Drag::Region { start: at, now: at }),
                 Tool::Brush | Tool::Eraser => Some(Drag::Stroke {
-                    points: vec![[at[0] - 0.5, at[1] - 0.5]],
+                    points: vec![centre(at)],
                     erase: input.tool == Tool::Eraser,
+                }),
+                Tool::Measure(MeasureShape::Freehand) => Some(Drag::Outline {
+                    points: vec![centre(at)],
                 }),
                 Tool::Measure(shape) => Some(Drag::Measure {
                     shape,
@@ -360,9 +388,10 @@ pub fn interact(
             | Drag::Region { now, .. }
             | Drag::Handle { now, .. }
             | Drag::Measure { now, .. }
-            | Drag::MeasureHandle { now, .. } => *now = at,
+            | Drag::MeasureHandle { now, .. }
+            | Drag::AngleArm { now, .. } => *now = at,
             Drag::Stroke { points, .. } => {
-                let c = [at[0] - 0.5, at[1] - 0.5];
+                let c = centre(at);
                 if points
                     .last()
                     .is_none_or(|l| (l[0] - c[0]).hypot(l[1] - c[1]) >= 0.5)
@@ -370,10 +399,25 @@ pub fn interact(
                     points.push(c);
                 }
             }
+            Drag::Outline { points } => {
+                // A vertex a pixel apart at most as many as the store keeps; a longer trace
+                // keeps its last stretch straight rather than growing without end.
+                let c = centre(at);
+                if points
+                    .last()
+                    .is_none_or(|l| (l[0] - c[0]).hypot(l[1] - c[1]) >= 1.0)
+                {
+                    if points.len() >= MAX_FREEHAND_POINTS {
+                        points.pop();
+                    }
+                    points.push(c);
+                }
+            }
         }
     }
-    // Finish it.
-    if drag.is_some() && !primary_down {
+    // Finish it (a pending angle waits for its click).
+    let pending_angle = matches!(drag, Some(Drag::AngleArm { .. }));
+    if drag.is_some() && !primary_down && !pending_angle {
         event = match drag.take() {
             Some(Drag::Draw { start, now }) => {
                 let b = [
@@ -391,26 +435,56 @@ pub fn interact(
             Some(Drag::Stroke { points, erase }) => Some(EditEvent::Stroke { points, erase }),
             Some(Drag::MeasureHandle {
                 id,
-                which,
+                grip,
                 points,
+                start,
                 now,
                 ..
             }) => {
-                let moved = moved_points(points, which, now);
+                let moved = moved_points(&points, grip, start, now);
                 (moved != points).then_some(EditEvent::MoveMeasurement { id, points: moved })
             }
             Some(Drag::Measure { shape, start, now }) => {
-                let centre = |e: [f64; 2]| [e[0] - 0.5, e[1] - 0.5];
                 let (dx, dy) = ((now[0] - start[0]).abs(), (now[1] - start[1]).abs());
-                // A click measures nothing: a line needs a pixel of length, a region one each way.
-                let big_enough = match shape {
-                    MeasureShape::Line => dx.hypot(dy) >= 1.0,
-                    _ => dx >= 1.0 && dy >= 1.0,
-                };
-                big_enough.then_some(EditEvent::Measure {
-                    shape,
-                    points: [centre(start), centre(now)],
+                match shape {
+                    // The first arm drawn, the second follows the pointer until a click.
+                    MeasureShape::Angle if dx.hypot(dy) >= 1.0 => {
+                        *drag = Some(Drag::AngleArm {
+                            first: centre(start),
+                            vertex: centre(now),
+                            now,
+                        });
+                        None
+                    }
+                    MeasureShape::Point => Some(EditEvent::Measure {
+                        shape,
+                        points: vec![centre(now)],
+                    }),
+                    // A click measures nothing: a line needs a pixel of length, a region one
+                    // each way.
+                    MeasureShape::Line if dx.hypot(dy) >= 1.0 => Some(EditEvent::Measure {
+                        shape,
+                        points: vec![centre(start), centre(now)],
+                    }),
+                    MeasureShape::Rectangle | MeasureShape::Ellipse if dx >= 1.0 && dy >= 1.0 => {
+                        Some(EditEvent::Measure {
+                            shape,
+                            points: vec![centre(start), centre(now)],
+                        })
+                    }
+                    _ => None,
+                }
+            }
+            Some(Drag::Outline { points }) => {
+                // An outline encloses something: three vertices and a pixel of area.
+                (points.len() >= 3 && polygon_area(&points) >= 1.0).then_some(EditEvent::Measure {
+                    shape: MeasureShape::Freehand,
+                    points,
                 })
+            }
+            Some(pending @ Drag::AngleArm { .. }) => {
+                *drag = Some(pending);
+                None
             }
             Some(Drag::Handle {
                 handle,
@@ -425,16 +499,44 @@ pub fn interact(
         };
     }
 
-    // A click with the region tool marks a point.
-    if event.is_none()
-        && drag.is_none()
-        && input.tool == Tool::Region
-        && response.clicked_by(PointerButton::Primary)
-    {
-        if let Some(p) = response.interact_pointer_pos() {
-            let at = to_edges(t, rect, p);
-            event = Some(EditEvent::Region(region_mark(t, at, at)));
+    // A click with the region tool marks a point; with the point tool it measures one; with
+    // the angle tool, while its first arm is drawn, it places the second.
+    // (A press that moves before its release places the second arm too.)
+    let placing_arm = matches!(drag, Some(Drag::AngleArm { .. }))
+        && response.drag_stopped_by(PointerButton::Primary);
+    let click = (response.clicked_by(PointerButton::Primary) || placing_arm)
+        .then(|| response.interact_pointer_pos())
+        .flatten()
+        .map(|p| to_edges(t, rect, p));
+    if let (None, Some(at)) = (&event, click) {
+        match (input.tool, drag.as_ref()) {
+            (Tool::Region, None) => event = Some(EditEvent::Region(region_mark(t, at, at))),
+            (Tool::Measure(MeasureShape::Point), None) => {
+                event = Some(EditEvent::Measure {
+                    shape: MeasureShape::Point,
+                    points: vec![centre(at)],
+                })
+            }
+            (_, Some(Drag::AngleArm { first, vertex, .. })) => {
+                let second = centre(at);
+                let arm = (second[0] - vertex[0]).hypot(second[1] - vertex[1]);
+                // A click on the vertex itself measures nothing; the arm stays to be placed.
+                if arm >= 1.0 {
+                    event = Some(EditEvent::Measure {
+                        shape: MeasureShape::Angle,
+                        points: vec![*first, *vertex, second],
+                    });
+                    *drag = None;
+                }
+            }
+            _ => {}
         }
+    }
+    // Another tool, or Escape, drops a half-drawn angle.
+    if matches!(drag, Some(Drag::AngleArm { .. }))
+        && input.tool != Tool::Measure(MeasureShape::Angle)
+    {
+        *drag = None;
     }
 
     // Previews.
@@ -470,18 +572,43 @@ pub fn interact(
         }
         Some(Drag::MeasureHandle {
             shape,
-            which,
+            grip,
             points,
+            start,
             now,
             ..
         }) => {
-            let [p, q] = moved_points(*points, *which, *now);
-            let edge = |c: [f64; 2]| to_screen(t, rect, [c[0] + 0.5, c[1] + 0.5]);
-            measurement_outline(painter, *shape, edge(p), edge(q));
+            let moved = moved_points(points, *grip, *start, *now);
+            let screen: Vec<Pos2> = moved.iter().map(|&c| pixel_to_screen(t, rect, c)).collect();
+            measurement_outline(painter, *shape, &screen);
         }
         Some(Drag::Measure { shape, start, now }) => {
             let (a, b) = (to_screen(t, rect, *start), to_screen(t, rect, *now));
-            measurement_outline(painter, *shape, a, b);
+            let points = match shape {
+                MeasureShape::Point => vec![b],
+                _ => vec![a, b],
+            };
+            // An angle's first arm is a line until its second is placed.
+            let shape = match shape {
+                MeasureShape::Angle => MeasureShape::Line,
+                s => *s,
+            };
+            measurement_outline(painter, shape, &points);
+        }
+        Some(Drag::AngleArm { first, vertex, now }) => {
+            let points = [
+                pixel_to_screen(t, rect, *first),
+                pixel_to_screen(t, rect, *vertex),
+                to_screen(t, rect, *now),
+            ];
+            measurement_outline(painter, MeasureShape::Angle, &points);
+        }
+        Some(Drag::Outline { points }) => {
+            let screen: Vec<Pos2> = points
+                .iter()
+                .map(|&c| pixel_to_screen(t, rect, c))
+                .collect();
+            painter.add(egui::Shape::line(screen, Stroke::new(2.0, MEASURE_COLOUR)));
         }
         Some(Drag::Stroke { points, erase }) => {
             let r = (input.brush_radius_px * t.zoom * t.grid.spacing[0]) as f32;
@@ -503,10 +630,10 @@ pub fn interact(
         }
     }
     if let (Tool::Read, None) = (input.tool, drag.as_ref()) {
-        // Grips on the measurements' points.
-        for (_, _, points) in &input.measurements {
-            for c in points {
-                let p = to_screen(t, rect, [c[0] + 0.5, c[1] + 0.5]);
+        // Grips on the measurements' points (an outline's one, at its centre).
+        for (_, shape, points) in &input.measurements {
+            for c in grips(*shape, points) {
+                let p = pixel_to_screen(t, rect, c);
                 painter.rect_stroke(
                     Rect::from_center_size(p, egui::vec2(7.0, 7.0)),
                     1.0,
@@ -535,44 +662,99 @@ pub fn interact(
     (drag.is_some() || event.is_some(), event)
 }
 
-/// The measurement point under the pointer (within 6 points), as a drag of it.
+/// The measurement grip under the pointer (within 6 points), as a drag of it.
 fn measurement_handle(
     t: &ViewTransform,
     rect: Rect,
-    measurements: &[(String, MeasureShape, [[f64; 2]; 2])],
+    measurements: &[(String, MeasureShape, Vec<[f64; 2]>)],
     origin: Pos2,
     at: [f64; 2],
 ) -> Option<Drag> {
     measurements.iter().find_map(|(id, shape, points)| {
-        let which = points
-            .iter()
-            .position(|c| to_screen(t, rect, [c[0] + 0.5, c[1] + 0.5]).distance(origin) <= 6.0)?;
+        let near = |c: [f64; 2]| pixel_to_screen(t, rect, c).distance(origin) <= 6.0;
+        let grip = match shape {
+            MeasureShape::Freehand => near(centroid(points)).then_some(Grip::Whole)?,
+            _ => Grip::Point(points.iter().position(|&c| near(c))?),
+        };
         Some(Drag::MeasureHandle {
             id: id.clone(),
             shape: *shape,
-            which,
-            points: *points,
+            grip,
+            points: points.clone(),
+            start: at,
             now: at,
         })
     })
 }
 
-/// `points` with point `which` at the pointer (`now`, pixel edges, taken to the pixel centre
-/// grid's coordinates).
-fn moved_points(points: [[f64; 2]; 2], which: usize, now: [f64; 2]) -> [[f64; 2]; 2] {
-    let mut moved = points;
-    moved[which.min(1)] = [now[0] - 0.5, now[1] - 0.5];
+/// Where a measurement's grips are: on each of its points, or for a freehand outline (whose
+/// vertices are a pixel apart) one at its centre that moves it all.
+pub fn grips(shape: MeasureShape, points: &[[f64; 2]]) -> Vec<[f64; 2]> {
+    match shape {
+        MeasureShape::Freehand => vec![centroid(points)],
+        _ => points.to_vec(),
+    }
+}
+
+/// The mean of the vertices (pixel centres).
+fn centroid(points: &[[f64; 2]]) -> [f64; 2] {
+    let n = points.len().max(1) as f64;
+    let sum = points
+        .iter()
+        .fold([0.0, 0.0], |s, p| [s[0] + p[0], s[1] + p[1]]);
+    [sum[0] / n, sum[1] / n]
+}
+
+/// The area a closed outline encloses (shoelace formula, pixels²).
+fn polygon_area(points: &[[f64; 2]]) -> f64 {
+    let twice: f64 = (0..points.len())
+        .map(|i| {
+            let (a, b) = (points[i], points[(i + 1) % points.len()]);
+            a[0] * b[1] - b[0] * a[1]
+        })
+        .sum();
+    twice.abs() / 2.0
+}
+
+/// `points` after the drag of `grip` from `start` to `now` (pixel edges; the points are pixel
+/// centres): the point held goes to the pointer, or all move by the pointer's travel.
+fn moved_points(points: &[[f64; 2]], grip: Grip, start: [f64; 2], now: [f64; 2]) -> Vec<[f64; 2]> {
+    let mut moved = points.to_vec();
+    match grip {
+        Grip::Point(i) => {
+            if let Some(p) = moved.get_mut(i) {
+                *p = centre(now);
+            }
+        }
+        Grip::Whole => {
+            let d = [now[0] - start[0], now[1] - start[1]];
+            for p in &mut moved {
+                *p = [p[0] + d[0], p[1] + d[1]];
+            }
+        }
+    }
     moved
 }
 
-/// A measurement's outline between screen points `a` and `b` (its ends, or its box's corners).
-pub fn measurement_outline(painter: &egui::Painter, shape: MeasureShape, a: Pos2, b: Pos2) {
+/// A pixel edge coordinate as the pixel centre grid's coordinate (the store's points).
+fn centre(e: [f64; 2]) -> [f64; 2] {
+    [e[0] - 0.5, e[1] - 0.5]
+}
+
+/// A pixel centre (the store's points) on screen.
+fn pixel_to_screen(t: &ViewTransform, rect: Rect, c: [f64; 2]) -> Pos2 {
+    to_screen(t, rect, [c[0] + 0.5, c[1] + 0.5])
+}
+
+/// A measurement's outline through its points on screen: a line's ends, a box's corners, an
+/// angle's three points (vertex second), a freehand outline's vertices (closed), a point.
+pub fn measurement_outline(painter: &egui::Painter, shape: MeasureShape, points: &[Pos2]) {
     let stroke = Stroke::new(2.0, MEASURE_COLOUR);
-    match shape {
-        MeasureShape::Line => {
+    match (shape, points) {
+        (MeasureShape::Line, &[a, b]) => {
             painter.line_segment([a, b], stroke);
         }
-        MeasureShape::Rectangle => {
+        (MeasureShape::Rectangle, &[a, b]) => {
             painter.rect_stroke(
                 Rect::from_two_pos(a, b),
                 0.0,
@@ -580,7 +762,38 @@ pub fn measurement_outline(painter: &egui::Painter, shape: MeasureShape, a: Pos2
                 egui::StrokeKind::Middle,
             );
         }
-        MeasureShape::Ellipse => ellipse(painter, Rect::from_two_pos(a, b), stroke),
+        (MeasureShape::Ellipse, &[a, b]) => ellipse(painter, Rect::from_two_pos(a, b), stroke),
+        (MeasureShape::Angle, &[a, v, b]) => {
+            painter.line_segment([a, v], stroke);
+            painter.line_segment([v, b], stroke);
+            // An arc at the vertex marks which angle is meant.
+            let (ua, ub) = ((a - v).normalized(), (b - v).normalized());
+            let r = 18.0_f32.min((a - v).length()).min((b - v).length());
+            let (start, end) = (ua.y.atan2(ua.x), ub.y.atan2(ub.x));
+            let mut sweep = end - start;
+            if sweep > std::f32::consts::PI {
+                sweep -= std::f32::consts::TAU;
+            } else if sweep < -std::f32::consts::PI {
+                sweep += std::f32::consts::TAU;
+            }
+            let arc: Vec<Pos2> = (0..=16)
+                .map(|i| {
+                    let angle = start + sweep * i as f32 / 16.0;
+                    v + egui::vec2(angle.cos(), angle.sin()) * r
+                })
+                .collect();
+            painter.add(egui::Shape::line(arc, Stroke::new(1.0, MEASURE_COLOUR)));
+        }
+        (MeasureShape::Freehand, _) => {
+            painter.add(egui::Shape::closed_line(points.to_vec(), stroke));
+        }
+        (MeasureShape::Point, &[p]) => {
+            painter.circle_stroke(p, 4.0, stroke);
+            painter.line_segment([p - egui::vec2(7.0, 0.0), p + egui::vec2(7.0, 0.0)], stroke);
+            painter.line_segment([p - egui::vec2(0.0, 7.0), p + egui::vec2(0.0, 7.0)], stroke);
+        }
+        // Points the store did not check: nothing to draw.
+        _ => {}
     }
 }
 

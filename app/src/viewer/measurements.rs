@@ -1,18 +1,18 @@
-//! Hand-drawn measurements on the viewports: a line with its length, a rectangle or an ellipse with
-//! its statistics (the engine's `measure`, on the slice's stored values), drawn on the viewport
-//! that shows their slice (and, thin, where they cross the other planes) and listed in the panel. They are entries of the corrections store, so
-//! they reload with the study and undo like every edit.
+//! Hand-drawn measurements on the viewports: a line with its length, an angle, a point's value, a
+//! rectangle, an ellipse or a freehand outline with its statistics (the engine's `measure`, on
+//! the slice's stored values), drawn on the viewport that shows their slice (and, thin, where they
+//! cross the other planes) and listed in the panel. They are entries of the corrections store,
+//! so they reload with the study and undo like every edit.
 
 use eframe::egui::{self, Align2, Color32, FontId, Pos2, Rect, Stroke};
 use groundglass_feedback::export::measurements::{figures, Figures};
 use groundglass_feedback::record::MeasureShape;
 use groundglass_feedback::state::Measurement;
-use groundglass_study::geometry::Vec3;
+use groundglass_study::geometry::{add, dot, scale, sub, Vec3};
 use groundglass_study::measure::modality_unit;
 use groundglass_study::{extract, PlaneGrid, Volume};
 
 use super::editing::{measurement_outline, MEASURE_COLOUR};
-use super::overlay::{footprint, Footprint};
 use super::view::ViewTransform;
 use super::ViewerApp;
 
@@ -21,27 +21,57 @@ use super::ViewerApp;
 pub struct MeasurementOverlay {
     pub id: String,
     pub shape: MeasureShape,
-    /// Its two points in LPS (a line's ends, a region's corners).
-    pub ends: [Vec3; 2],
-    /// The region's four corners in LPS (a line's: its ends twice), for where it crosses other
-    /// slices and planes.
-    pub corners: [Vec3; 4],
+    /// Its points in LPS, as the store keeps them (a line's ends, a box's corners, an angle's
+    /// three, an outline's vertices, a point).
+    pub points: Vec<Vec3>,
+    /// Its outline in LPS, for where it crosses other slices and planes: a line's or an angle's
+    /// points (open), a region's boundary (closed, the first point again at the end).
+    pub outline: Vec<Vec3>,
     pub label: String,
 }
 
-/// The figure a measurement shows: "23.4 mm", or "mean 31.2 HU, SD 4.0, 126.6 mm²".
+/// The figure a measurement shows: "23.4 mm", "47.2°", "31 HU" or "mean 31.2 HU, SD 4.0, 126.6
+/// mm²".
 pub fn label(volume: &Volume, modality: &str, m: &Measurement) -> String {
     let slice = extract(volume, m.slice.plane, m.slice.index);
+    let unit = modality_unit(modality);
     match figures(&slice, m) {
         Figures::Length(mm) => format!("{mm:.1} mm"),
+        Figures::Angle(Some(deg)) => format!("{deg:.1}°"),
+        Figures::Angle(None) => "no angle (an arm has no length)".to_string(),
+        Figures::Value(Some(v)) => format!("{v} {unit}"),
+        Figures::Value(None) => "outside the volume".to_string(),
         Figures::Region(Some(s)) => format!(
-            "mean {:.1} {}, SD {:.1}, {:.1} mm²",
-            s.mean,
-            modality_unit(modality),
-            s.sd,
-            s.area_mm2
+            "mean {:.1} {unit}, SD {:.1}, {:.1} mm²",
+            s.mean, s.sd, s.area_mm2
         ),
         Figures::Region(None) => "no pixel inside".to_string(),
+    }
+}
+
+/// A measurement's boundary in slice pixels: a line's or an angle's points (open), a rectangle's
+/// corners, an ellipse as a 64-gon, an outline's vertices (closed), a point.
+fn boundary(shape: MeasureShape, points: &[[f64; 2]]) -> Vec<[f64; 2]> {
+    let closed = |mut v: Vec<[f64; 2]>| {
+        v.extend(v.first().copied());
+        v
+    };
+    match (shape, points) {
+        (MeasureShape::Rectangle, &[a, b]) => closed(vec![a, [b[0], a[1]], b, [a[0], b[1]]]),
+        (MeasureShape::Ellipse, &[a, b]) => {
+            let (cx, cy) = ((a[0] + b[0]) / 2.0, (a[1] + b[1]) / 2.0);
+            let (rx, ry) = ((b[0] - a[0]) / 2.0, (b[1] - a[1]) / 2.0);
+            closed(
+                (0..64)
+                    .map(|i| {
+                        let t = i as f64 / 64.0 * std::f64::consts::TAU;
+                        [cx + rx * t.cos(), cy + ry * t.sin()]
+                    })
+                    .collect(),
+            )
+        }
+        (MeasureShape::Freehand, _) => closed(points.to_vec()),
+        _ => points.to_vec(),
     }
 }
 
@@ -62,7 +92,7 @@ impl ViewerApp {
                 continue;
             }
             let grid = PlaneGrid::from_layout(&layout, m.slice.plane);
-            let lps = |p: [f64; 2]| grid.pixel_to_lps(m.slice.index, p[0], p[1]);
+            let lps = |p: &[f64; 2]| grid.pixel_to_lps(m.slice.index, p[0], p[1]);
             // Cached with the points it was computed for (a move or its undo recomputes it).
             let cached = self
                 .measure_labels
@@ -73,21 +103,16 @@ impl ViewerApp {
                 (None, Some(volume)) => {
                     let l = label(volume, &modality, m);
                     self.measure_labels
-                        .insert(m.id.clone(), (m.points, l.clone()));
+                        .insert(m.id.clone(), (m.points.clone(), l.clone()));
                     l
                 }
                 (None, None) => "…".to_string(),
             };
-            let [a, b] = m.points;
-            let corners = match m.shape {
-                MeasureShape::Line => [lps(a), lps(b), lps(b), lps(a)],
-                _ => [lps(a), lps([b[0], a[1]]), lps(b), lps([a[0], b[1]])],
-            };
             out.push(MeasurementOverlay {
                 id: m.id.clone(),
                 shape: m.shape,
-                ends: [lps(a), lps(b)],
-                corners,
+                points: m.points.iter().map(lps).collect(),
+                outline: boundary(m.shape, &m.points).iter().map(lps).collect(),
                 label,
             });
         }
@@ -95,36 +120,90 @@ impl ViewerApp {
     }
 }
 
+/// Where a measurement's outline meets the slice of `t`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Crossing {
+    /// Every point lies within half a slice of it: drawn whole.
+    InPlane,
+    /// Where the outline's segments cross the slice's plane (screen pixels of `t`, in order
+    /// along the outline).
+    Points(Vec<[f64; 2]>),
+}
+
+/// How `outline` (LPS) meets the slice `t` shows.
+pub fn crossing(t: &ViewTransform, outline: &[Vec3]) -> Crossing {
+    let origin = t.grid.pixel_to_lps(t.index, 0.0, 0.0);
+    let d: Vec<f64> = outline
+        .iter()
+        .map(|c| dot(sub(*c, origin), t.grid.normal))
+        .collect();
+    if d.iter().all(|x| x.abs() <= t.grid.spacing[2] / 2.0) {
+        return Crossing::InPlane;
+    }
+    let mut points = Vec::new();
+    for i in 1..outline.len() {
+        let (a, b, da, db) = (outline[i - 1], outline[i], d[i - 1], d[i]);
+        if (da <= 0.0) != (db <= 0.0) {
+            let f = da / (da - db);
+            points.push(t.lps_to_screen(add(a, scale(sub(b, a), f))));
+        }
+    }
+    Crossing::Points(points)
+}
+
 /// Draws the measurements that lie in the slice `t` shows (within half a slice of its plane), each
-/// with its figure beside its second point; on other slices and planes, where they cross them: a
-/// line's crossing point, a region's crossing segment (thin, without a figure).
+/// with its figure beside its lowest point; on other slices and planes, where they cross them: a
+/// line's or an angle's crossing points, a region's crossing segments (thin, without a figure).
 pub fn draw(painter: &egui::Painter, rect: Rect, t: &ViewTransform, items: &[MeasurementOverlay]) {
     let at = |p: [f64; 2]| Pos2::new(rect.min.x + p[0] as f32, rect.min.y + p[1] as f32);
+    let thin = Stroke::new(1.0, MEASURE_COLOUR);
     for m in items {
-        match footprint(t, &m.corners) {
-            Footprint::Box(_) => {}
-            Footprint::Line([p, q]) => {
-                let (p, q) = (at(p), at(q));
-                if p.distance(q) < 1.0 {
-                    painter.circle_stroke(p, 4.0, Stroke::new(1.5, MEASURE_COLOUR));
+        match crossing(t, &m.outline) {
+            Crossing::InPlane => {}
+            Crossing::Points(points) => {
+                let region = matches!(
+                    m.shape,
+                    MeasureShape::Rectangle | MeasureShape::Ellipse | MeasureShape::Freehand
+                );
+                if region {
+                    // The crossings of a closed outline lie on one line: sorted along it, each
+                    // pair bounds a stretch inside the region.
+                    let mut sorted = points.clone();
+                    if let (Some(first), Some(last)) = (points.first(), points.last()) {
+                        let dir = [last[0] - first[0], last[1] - first[1]];
+                        sorted.sort_by(|p, q| {
+                            let along = |a: &[f64; 2]| a[0] * dir[0] + a[1] * dir[1];
+                            along(p).total_cmp(&along(q))
+                        });
+                    }
+                    for pair in sorted.chunks_exact(2) {
+                        let (p, q) = (at(pair[0]), at(pair[1]));
+                        if p.distance(q) < 1.0 {
+                            painter.circle_stroke(p, 4.0, Stroke::new(1.5, MEASURE_COLOUR));
+                        } else {
+                            painter.line_segment([p, q], thin);
+                        }
+                    }
                 } else {
-                    painter.line_segment([p, q], Stroke::new(1.0, MEASURE_COLOUR));
+                    for p in points {
+                        painter.circle_stroke(at(p), 4.0, Stroke::new(1.5, MEASURE_COLOUR));
+                    }
                 }
                 continue;
             }
-            Footprint::None => continue,
         }
-        let (a, b) = (
-            at(t.lps_to_screen(m.ends[0])),
-            at(t.lps_to_screen(m.ends[1])),
-        );
-        measurement_outline(painter, m.shape, a, b);
-        if m.shape == MeasureShape::Line {
-            for p in [a, b] {
+        let screen: Vec<Pos2> = m.points.iter().map(|&p| at(t.lps_to_screen(p))).collect();
+        measurement_outline(painter, m.shape, &screen);
+        if matches!(m.shape, MeasureShape::Line | MeasureShape::Angle) {
+            for &p in &screen {
                 painter.circle_filled(p, 3.0, MEASURE_COLOUR);
             }
         }
-        let anchor = Pos2::new(a.x.max(b.x) + 6.0, a.y.max(b.y));
+        let Some(lowest) = screen.iter().copied().max_by(|a, b| a.y.total_cmp(&b.y)) else {
+            continue;
+        };
+        let right = screen.iter().map(|p| p.x).fold(f32::NEG_INFINITY, f32::max);
+        let anchor = Pos2::new(right + 6.0, lowest.y);
         let galley =
             painter.layout_no_wrap(m.label.clone(), FontId::monospace(12.0), MEASURE_COLOUR);
         let text_rect = Align2::LEFT_BOTTOM.anchor_size(anchor, galley.size());
@@ -139,16 +218,11 @@ mod tests {
     use crate::viewer::view::ViewState;
     use groundglass_study::{Affine, Plane, Window};
 
-    #[test]
-    fn a_line_on_an_axial_slice_crosses_the_sagittal_plane_in_a_point() {
-        // 100 x 100 x 50 voxels of 1 mm; a line along x on axial slice 10, at row 50.
+    fn views() -> (PlaneGrid, impl Fn(Plane, usize) -> ViewTransform) {
+        // 100 x 100 x 50 voxels of 1 mm.
         let affine = Affine::from_axes([1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.0; 3]);
-        let grid = |plane| PlaneGrid::from_geometry([100, 100, 50], &affine, plane);
-        let axial = grid(Plane::Axial);
-        let lps = |x: f64, y: f64| axial.pixel_to_lps(10, x, y);
-        let (a, b) = (lps(20.0, 50.0), lps(80.0, 50.0));
-        let corners = [a, b, b, a];
-        let view = |plane, index| {
+        let grid = move |plane| PlaneGrid::from_geometry([100, 100, 50], &affine, plane);
+        let view = move |plane, index| {
             let g = grid(plane);
             let state = ViewState {
                 index,
@@ -156,22 +230,76 @@ mod tests {
             };
             ViewTransform::new(g, &state, [400.0, 400.0])
         };
-        assert!(matches!(
-            footprint(&view(Plane::Axial, 10), &corners),
-            Footprint::Box(_)
-        ));
+        (grid(Plane::Axial), view)
+    }
+
+    fn near(p: [f64; 2], q: [f64; 2]) -> bool {
+        (p[0] - q[0]).abs() < 1e-6 && (p[1] - q[1]).abs() < 1e-6
+    }
+
+    #[test]
+    fn a_line_on_an_axial_slice_crosses_the_sagittal_plane_in_a_point() {
+        // A line along x on axial slice 10, at row 50.
+        let (axial, view) = views();
+        let lps = |x: f64, y: f64| axial.pixel_to_lps(10, x, y);
+        let outline: Vec<Vec3> = boundary(MeasureShape::Line, &[[20.0, 50.0], [80.0, 50.0]])
+            .iter()
+            .map(|p| lps(p[0], p[1]))
+            .collect();
         assert_eq!(
-            footprint(&view(Plane::Axial, 12), &corners),
-            Footprint::None
+            crossing(&view(Plane::Axial, 10), &outline),
+            Crossing::InPlane
+        );
+        assert_eq!(
+            crossing(&view(Plane::Axial, 12), &outline),
+            Crossing::Points(vec![])
         );
         // The sagittal slice through x = 50 meets the line at one point.
         let sagittal = view(Plane::Sagittal, 50);
-        let Footprint::Line([p, q]) = footprint(&sagittal, &corners) else {
+        let Crossing::Points(points) = crossing(&sagittal, &outline) else {
             panic!("the line crosses the sagittal plane");
         };
         let expected = sagittal.lps_to_screen(lps(50.0, 50.0));
-        for point in [p, q] {
-            assert!((point[0] - expected[0]).abs() < 1e-6 && (point[1] - expected[1]).abs() < 1e-6);
-        }
+        assert!(points.len() == 1 && near(points[0], expected), "{points:?}");
+    }
+
+    #[test]
+    fn a_concave_outline_crosses_another_plane_in_two_stretches() {
+        // A U on axial slice 10: the sagittal plane x = 50 cuts both of its arms.
+        let (axial, view) = views();
+        let u = [
+            [20.0, 20.0],
+            [80.0, 20.0],
+            [80.0, 80.0],
+            [60.0, 80.0],
+            [60.0, 40.0],
+            [40.0, 40.0],
+            [40.0, 80.0],
+            [20.0, 80.0],
+        ];
+        let outline: Vec<Vec3> = boundary(MeasureShape::Freehand, &u)
+            .iter()
+            .map(|p| axial.pixel_to_lps(10, p[0], p[1]))
+            .collect();
+        assert_eq!(outline.len(), 9, "closed");
+        let coronal = view(Plane::Coronal, 70);
+        let Crossing::Points(points) = crossing(&coronal, &outline) else {
+            panic!("the U crosses the coronal plane");
+        };
+        // y = 70 meets the U's edges at x = 20, 40, 60 and 80.
+        assert_eq!(points.len(), 4, "{points:?}");
+        let mut xs: Vec<f64> = points
+            .iter()
+            .map(|p| {
+                let at = axial.pixel_to_lps(10, 0.0, 0.0);
+                let want = |x: f64| coronal.lps_to_screen([at[0] + x, at[1] + 70.0, at[2]]);
+                [20.0, 40.0, 60.0, 80.0]
+                    .into_iter()
+                    .find(|&x| near(*p, want(x)))
+                    .expect("a crossing at an edge of the U")
+            })
+            .collect();
+        xs.sort_by(f64::total_cmp);
+        assert_eq!(xs, [20.0, 40.0, 60.0, 80.0]);
     }
 }

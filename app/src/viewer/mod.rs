@@ -140,7 +140,7 @@ pub struct ViewerApp {
     /// Numbers opens as `load_number` numbers loads: a replaced open's answer is dropped.
     open_number: u64,
     /// Measurements' figures by id, with the points they were computed for.
-    measure_labels: std::collections::HashMap<String, ([[f64; 2]; 2], String)>,
+    measure_labels: std::collections::HashMap<String, (Vec<[f64; 2]>, String)>,
     /// File > Open from PACS.
     pub pacs: pacs_window::PacsWindow,
     /// PACS passwords and tokens (their own file, not the settings).

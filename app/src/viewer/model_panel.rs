@@ -692,8 +692,11 @@ fn annotations_section(
         use groundglass_feedback::record::MeasureShape;
         for shape in [
             MeasureShape::Line,
+            MeasureShape::Angle,
+            MeasureShape::Point,
             MeasureShape::Rectangle,
             MeasureShape::Ellipse,
+            MeasureShape::Freehand,
         ] {
             let tool = Tool::Measure(shape);
             ui.radio_value(&mut edit.tool, tool, tool.name());
@@ -708,7 +711,16 @@ fn annotations_section(
                         annotation: id.clone(),
                     }));
                 }
-                ui.monospace(figure);
+                // Clicking the figure goes to the measurement's slice.
+                let go = ui
+                    .add(
+                        egui::Label::new(RichText::new(figure).monospace())
+                            .sense(egui::Sense::click()),
+                    )
+                    .on_hover_text("Go to its slice");
+                if go.clicked() {
+                    actions.push(PanelAction::Focus(id.clone()));
+                }
             });
         }
     }

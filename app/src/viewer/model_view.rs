@@ -422,6 +422,10 @@ impl ViewerApp {
 
     /// Centres and zooms the asked view on an annotation, on its own slice.
     pub fn focus_annotation(&mut self, id: &str) {
+        if let Some(m) = self.corrections.measurements.get(id).cloned() {
+            self.go_to_measurement(&m);
+            return;
+        }
         self.selected_annotation = Some(id.to_string());
         let Some(a) = self.corrections.annotations.get(id).cloned() else {
             return;
@@ -450,6 +454,28 @@ impl ViewerApp {
                 grid.pixel_to_lps(a.slice.index, (x0 + x1) / 2.0 - 0.5, (y0 + y1) / 2.0 - 0.5);
             self.set_crosshair(centre);
         }
+        self.last_slice = self.current_slice();
+    }
+
+    /// Shows a measurement's slice in the asked viewport, the crosshair on its centre (the other
+    /// planes then show where it lies).
+    fn go_to_measurement(&mut self, m: &groundglass_feedback::state::Measurement) {
+        let Some(layout) = self.layout_info.clone() else {
+            return;
+        };
+        let view_id = self.asked_view_id();
+        let Some(view) = self.views.get_mut(view_id) else {
+            return;
+        };
+        view.plane = m.slice.plane;
+        view.index = m.slice.index;
+        let n = m.points.len().max(1) as f64;
+        let [x, y] = m
+            .points
+            .iter()
+            .fold([0.0, 0.0], |s, p| [s[0] + p[0] / n, s[1] + p[1] / n]);
+        let grid = groundglass_study::PlaneGrid::from_layout(&layout, m.slice.plane);
+        self.set_crosshair(grid.pixel_to_lps(m.slice.index, x, y));
         self.last_slice = self.current_slice();
     }
 

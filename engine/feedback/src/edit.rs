@@ -12,8 +12,8 @@
 //! | `keyword` | `annotation`, `keyword` | the keyword text |
 //! | `delete` | `annotation` | the annotation is removed |
 //! | `mask_stroke` | `slice`, `class_id`, `erase`, `radius_px`, `points` | a brush stroke on a slice |
-//! | `measure` | `id`, `slice`, `shape` (`line`, `rectangle`, `ellipse`), `points` | a measurement: a line's two ends, or two opposite corners of a region's box (slice pixel centres); `delete` with its `id` removes it |
-//! | `move_measurement` | `id`, `points` | a measurement's points moved (an end or a corner dragged) |
+//! | `measure` | `id`, `slice`, `shape` (`line`, `rectangle`, `ellipse`, `angle`, `freehand`, `point`), `points` | a measurement (slice pixel centres): a line's two ends; two opposite corners of a rectangle's or an ellipse's box; an angle's three points, its vertex second; a freehand outline's 3 to 2,048 vertices (closed: the last joins the first); a point's one. `delete` with its `id` removes it |
+//! | `move_measurement` | `id`, `points` | a measurement's points after an edit (an end, a corner or a vertex dragged, or the whole outline moved): as many as it had |
 //! | `undo`, `redo` | `entry` | takes back (or restores) the entry numbered `entry` |
 //!
 //! `slice` is `{"series_uid", "volume"?, "plane", "index", "size": [w, h]}`; `box_px` is `[x0, y0, x1, y1]`
@@ -76,11 +76,11 @@ pub enum Edit {
         id: String,
         slice: SliceRef,
         shape: MeasureShape,
-        points: [[f64; 2]; 2],
+        points: Vec<[f64; 2]>,
     },
     MoveMeasurement {
         id: String,
-        points: [[f64; 2]; 2],
+        points: Vec<[f64; 2]>,
     },
     Undo {
         entry: u64,

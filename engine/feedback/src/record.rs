@@ -142,4 +142,58 @@ pub enum MeasureShape {
     Rectangle,
     /// Statistics of the pixels inside the ellipse inscribed in that box.
     Ellipse,
+    /// The angle at the second of three points, between the rays to the first and the third.
+    Angle,
+    /// Statistics of the pixels inside a closed outline drawn by hand (its vertices).
+    Freehand,
+    /// The value of the pixel at one point.
+    Point,
+}
+
+/// The most vertices a freehand outline keeps (a long drag is thinned to this).
+pub const MAX_FREEHAND_POINTS: usize = 2048;
+
+impl MeasureShape {
+    /// How many points a measurement of this shape has.
+    pub fn point_count(self) -> std::ops::RangeInclusive<usize> {
+        match self {
+            MeasureShape::Line | MeasureShape::Rectangle | MeasureShape::Ellipse => 2..=2,
+            MeasureShape::Angle => 3..=3,
+            MeasureShape::Freehand => 3..=MAX_FREEHAND_POINTS,
+            MeasureShape::Point => 1..=1,
+        }
+    }
+
+    /// `points` checked for this shape: their count, and each a number.
+    pub fn check_points(self, points: &[[f64; 2]]) -> Result<(), String> {
+        let range = self.point_count();
+        if !range.contains(&points.len()) {
+            let wanted = if range.start() == range.end() {
+                range.start().to_string()
+            } else {
+                format!("{} to {}", range.start(), range.end())
+            };
+            return Err(format!(
+                "{} measurements have {wanted} points, not {}",
+                self.name(),
+                points.len()
+            ));
+        }
+        if points.iter().flatten().any(|v| !v.is_finite()) {
+            return Err("points must be numbers".to_string());
+        }
+        Ok(())
+    }
+
+    /// The word the store and the exports use for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            MeasureShape::Line => "line",
+            MeasureShape::Rectangle => "rectangle",
+            MeasureShape::Ellipse => "ellipse",
+            MeasureShape::Angle => "angle",
+            MeasureShape::Freehand => "freehand",
+            MeasureShape::Point => "point",
+        }
+    }
 }

@@ -45,8 +45,9 @@ pub struct Measurement {
     pub id: String,
     pub slice: SliceRef,
     pub shape: MeasureShape,
-    /// A line's ends, or two opposite corners of a region's box (slice pixel centres).
-    pub points: [[f64; 2]; 2],
+    /// Slice pixel centres: a line's ends, two opposite corners of a region's box, an angle's
+    /// three points (vertex second), a freehand outline's vertices, or the one point.
+    pub points: Vec<[f64; 2]>,
     pub deleted: bool,
     pub edited_by: String,
     pub edited_at_unix_ms: u64,
@@ -214,14 +215,14 @@ impl Corrections {
                 None => self.annotation(annotation, e)?.deleted = true,
             },
             Edit::MoveMeasurement { id, points } => {
-                if points.iter().flatten().any(|v| !v.is_finite()) {
-                    return Err(format!("measurement {id:?}: points must be numbers"));
-                }
                 let m = self
                     .measurements
                     .get_mut(id)
                     .ok_or_else(|| format!("no measurement {id:?}"))?;
-                m.points = *points;
+                m.shape
+                    .check_points(points)
+                    .map_err(|why| format!("measurement {id:?}: {why}"))?;
+                m.points = points.clone();
                 m.edited_by = e.reviewer.clone();
                 m.edited_at_unix_ms = e.at_unix_ms;
             }
@@ -234,16 +235,16 @@ impl Corrections {
                 if self.measurements.contains_key(id) || self.annotations.contains_key(id) {
                     return Err(format!("annotation {id:?} exists already"));
                 }
-                if points.iter().flatten().any(|v| !v.is_finite()) {
-                    return Err(format!("measurement {id:?}: points must be numbers"));
-                }
+                shape
+                    .check_points(points)
+                    .map_err(|why| format!("measurement {id:?}: {why}"))?;
                 self.measurements.insert(
                     id.clone(),
                     Measurement {
                         id: id.clone(),
                         slice: slice.clone(),
                         shape: *shape,
-                        points: *points,
+                        points: points.clone(),
                         deleted: false,
                         edited_by: e.reviewer.clone(),
                         edited_at_unix_ms: e.at_unix_ms,
@@ -487,5 +488,57 @@ mod tests {
         let c = Corrections::replay(&undone);
         assert!(!c.measurements["ms1"].deleted);
         assert_eq!(c.measurements["ms2"].points, [[1.0, 2.0], [5.0, 6.5]]);
+    }
+
+    #[test]
+    fn angles_outlines_and_points_keep_their_point_counts() {
+        let slice =
+            r#""slice": {"series_uid": "1.2", "plane": "axial", "index": 3, "size": [8, 8]}"#;
+        let measure = |id: &str, shape: &str, points: &str| {
+            format!(
+                r#"{{"op": "measure", "id": "{id}", {slice}, "shape": "{shape}", "points": {points}}}"#
+            )
+        };
+        let entries = vec![
+            entry(1, &measure("a", "angle", "[[0, 0], [2, 2], [4, 0]]")),
+            entry(
+                2,
+                &measure("f", "freehand", "[[0, 0], [4, 0], [4, 4], [0, 4]]"),
+            ),
+            entry(3, &measure("p", "point", "[[3, 3]]")),
+            // Wrong counts are refused, named.
+            entry(4, &measure("a2", "angle", "[[0, 0], [2, 2]]")),
+            entry(5, &measure("f2", "freehand", "[[0, 0], [4, 0]]")),
+            entry(6, &measure("p2", "point", "[]")),
+            // A move keeps the count: an angle cannot lose its vertex.
+            entry(
+                7,
+                r#"{"op": "move_measurement", "id": "a", "points": [[1, 1], [2, 2]]}"#,
+            ),
+            entry(
+                8,
+                r#"{"op": "move_measurement", "id": "f", "points": [[1, 1], [5, 1], [5, 5]]}"#,
+            ),
+        ];
+        let c = Corrections::replay(&entries);
+        assert_eq!(
+            c.measurements.keys().collect::<Vec<_>>(),
+            ["a", "f", "p"],
+            "{:?}",
+            c.problems
+        );
+        assert_eq!(c.measurements["a"].points.len(), 3);
+        assert_eq!(
+            c.measurements["f"].points,
+            [[1.0, 1.0], [5.0, 1.0], [5.0, 5.0]]
+        );
+        assert_eq!(c.problems.len(), 4, "{:?}", c.problems);
+        assert!(
+            c.problems[0]
+                .1
+                .contains("angle measurements have 3 points, not 2"),
+            "{:?}",
+            c.problems
+        );
     }
 }

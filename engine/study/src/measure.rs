@@ -1,5 +1,5 @@
 //! Measurements on a slice: lengths and angles in patient space, point values, and region
-//! statistics in modality units.
+//! statistics (rectangle, ellipse, freehand polygon) in modality units.
 //!
 //! Coordinates are the slice's pixels: pixel (i, j) has its centre at (i, j). A region holds the
 //! pixels whose centres fall inside it (on the edge counts as inside), the rule 3D Slicer's and
@@ -10,8 +10,9 @@
 use crate::geometry::{dot, norm, sub};
 use crate::mpr::SliceImage;
 
-/// A region on a slice, given by two opposite corners of its bounding box (slice pixels).
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// A region on a slice (slice pixels): a rectangle or the ellipse inscribed in it, given by two
+/// opposite corners of the box, or a polygon (a freehand outline) given by its vertices.
+#[derive(Clone, Debug, PartialEq)]
 pub enum Region {
     Rectangle {
         a: [f64; 2],
@@ -22,6 +23,9 @@ pub enum Region {
         a: [f64; 2],
         b: [f64; 2],
     },
+    /// A closed outline through these vertices (the last joins the first); where it crosses
+    /// itself, the even-odd rule decides what is inside.
+    Polygon(Vec<[f64; 2]>),
 }
 
 /// Statistics of the pixels inside a region. `sd` is the population standard deviation (numpy's
@@ -73,17 +77,44 @@ pub fn region_stats(slice: &SliceImage, region: Region) -> Option<RegionStats> {
     if slice.channels != 1 {
         return None;
     }
-    let (Region::Rectangle { a, b } | Region::Ellipse { a, b }) = region;
-    let (x0, x1) = (a[0].min(b[0]), a[0].max(b[0]));
-    let (y0, y1) = (a[1].min(b[1]), a[1].max(b[1]));
+    let [x0, y0, x1, y1] = match &region {
+        Region::Rectangle { a, b } | Region::Ellipse { a, b } => [
+            a[0].min(b[0]),
+            a[1].min(b[1]),
+            a[0].max(b[0]),
+            a[1].max(b[1]),
+        ],
+        Region::Polygon(points) => {
+            if points.len() < 3 || points.iter().flatten().any(|v| !v.is_finite()) {
+                return None;
+            }
+            points.iter().fold(
+                [
+                    f64::INFINITY,
+                    f64::INFINITY,
+                    f64::NEG_INFINITY,
+                    f64::NEG_INFINITY,
+                ],
+                |b, p| {
+                    [
+                        b[0].min(p[0]),
+                        b[1].min(p[1]),
+                        b[2].max(p[0]),
+                        b[3].max(p[1]),
+                    ]
+                },
+            )
+        }
+    };
     let (cx, cy, rx, ry) = (
         (x0 + x1) / 2.0,
         (y0 + y1) / 2.0,
         (x1 - x0) / 2.0,
         (y1 - y0) / 2.0,
     );
-    let inside = |x: f64, y: f64| match region {
+    let inside = |x: f64, y: f64| match &region {
         Region::Rectangle { .. } => true,
+        Region::Polygon(points) => in_polygon(points, [x, y]),
         // A degenerate ellipse (zero width or height) holds the pixels on its segment.
         Region::Ellipse { .. } => {
             let term = |d: f64, r: f64| {
@@ -136,6 +167,30 @@ pub fn region_stats(slice: &SliceImage, region: Region) -> Option<RegionStats> {
         area_mm2: count as f64 * sx * sy,
         voxels: count,
     })
+}
+
+/// Whether `p` lies inside the closed polygon `points` or on its outline (the even-odd rule: a
+/// ray to the right crosses the outline an odd number of times).
+fn in_polygon(points: &[[f64; 2]], p: [f64; 2]) -> bool {
+    let mut inside = false;
+    for (i, a) in points.iter().enumerate() {
+        let b = points[(i + 1) % points.len()];
+        // On the edge counts as inside, as for the rectangle and the ellipse.
+        let (ex, ey) = (b[0] - a[0], b[1] - a[1]);
+        let cross = ex * (p[1] - a[1]) - ey * (p[0] - a[0]);
+        let within = (p[0] - a[0]) * (p[0] - b[0]) <= 0.0 && (p[1] - a[1]) * (p[1] - b[1]) <= 0.0;
+        if cross.abs() <= 1e-9 * ex.hypot(ey).max(1.0) && within {
+            return true;
+        }
+        // Half-open in y, so a vertex on the ray is counted once.
+        if (a[1] > p[1]) != (b[1] > p[1]) {
+            let x = a[0] + (p[1] - a[1]) / (b[1] - a[1]) * ex;
+            if x > p[0] {
+                inside = !inside;
+            }
+        }
+    }
+    inside
 }
 
 /// The unit region statistics are in, for a series' modality: Hounsfield units for CT; other
@@ -256,6 +311,49 @@ mod tests {
         )
         .expect("a measurement");
         assert_eq!((clipped.voxels, clipped.mean), (1, 0.0));
+    }
+
+    #[test]
+    fn a_polygon_holds_the_pixel_centres_inside_or_on_its_outline() {
+        let s = slice();
+        // A right triangle (1,0), (4,0), (1,3): centres with x >= 1, y >= 0, x + y <= 4.
+        let triangle = vec![[1.0, 0.0], [4.0, 0.0], [1.0, 3.0]];
+        let r = region_stats(&s, Region::Polygon(triangle)).expect("a measurement");
+        let expected: Vec<f64> = (0..4)
+            .flat_map(|y| {
+                (1..6)
+                    .filter(move |x| x + y <= 4)
+                    .map(move |x| (x + 10 * y) as f64)
+            })
+            .collect();
+        assert_eq!(r.voxels, expected.len());
+        assert_eq!(r.mean, expected.iter().sum::<f64>() / expected.len() as f64);
+        // A square drawn as a polygon holds what the rectangle holds.
+        let square = vec![[0.6, 0.5], [3.4, 0.5], [3.4, 2.0], [0.6, 2.0]];
+        let rect = Region::Rectangle {
+            a: [0.6, 0.5],
+            b: [3.4, 2.0],
+        };
+        assert_eq!(
+            region_stats(&s, Region::Polygon(square)),
+            region_stats(&s, rect)
+        );
+        // A bow tie (crossing itself): the even-odd rule, both wings in.
+        let bow = vec![[0.0, 0.0], [4.0, 3.0], [4.0, 0.0], [0.0, 3.0]];
+        let b = region_stats(&s, Region::Polygon(bow)).expect("a measurement");
+        assert!(b.voxels > 0 && b.voxels < 20, "{}", b.voxels);
+        // Fewer than three points, or one that is not a number: nothing.
+        assert_eq!(
+            region_stats(&s, Region::Polygon(vec![[0.0, 0.0], [3.0, 3.0]])),
+            None
+        );
+        assert_eq!(
+            region_stats(
+                &s,
+                Region::Polygon(vec![[0.0, 0.0], [3.0, f64::NAN], [0.0, 3.0]])
+            ),
+            None
+        );
     }
 
     #[test]

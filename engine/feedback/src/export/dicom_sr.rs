@@ -1,11 +1,12 @@
 //! The measurements of a DICOM series as a DICOM SR: an Imaging Measurement Report (TID 1500) in a
 //! Comprehensive 3D SR. Its image library lists the source instances; each measurement is a
 //! planar ROI measurement group (TID 1410) with its tracking identifier, its region as a 3D
-//! spatial coordinate in the source's frame of reference (a length's line, a rectangle's polygon,
-//! an ellipse's axes: measurements may lie on reformatted planes, which no single source image
-//! holds) and its figures as numbers with UCUM units: length in mm, or mean, SD, minimum and
-//! maximum in HU (CT; "no units" otherwise) and area in mm². Patient, study and de-identification
-//! are as in the SEG export.
+//! spatial coordinate in the source's frame of reference (a length's line, an angle's two arms, a
+//! rectangle's or a freehand outline's polygon, an ellipse's axes, a point: measurements may lie
+//! on reformatted planes, which no single source image holds) and its figures as numbers with
+//! UCUM units: length in mm, angle in degrees, or mean, SD, minimum and maximum in HU (CT; "no
+//! units" otherwise) and area in mm²; a point's value is its group's mean (of one voxel).
+//! Patient, study and de-identification are as in the SEG export.
 
 use std::path::Path;
 
@@ -210,6 +211,9 @@ pub fn write(
                 MeasureShape::Line => ("POLYLINE", "length"),
                 MeasureShape::Rectangle => ("POLYGON", "rectangle"),
                 MeasureShape::Ellipse => ("ELLIPSE", "ellipse"),
+                MeasureShape::Angle => ("POLYLINE", "angle"),
+                MeasureShape::Freehand => ("POLYGON", "freehand"),
+                MeasureShape::Point => ("POINT", "point"),
             };
             let points: Vec<f32> = m
                 .outline_lps
@@ -258,6 +262,12 @@ pub fn write(
                     mm,
                     ("mm", "millimeter"),
                 ));
+            }
+            if let Some(deg) = m.angle_deg {
+                children.push(num(code("1483009", "SCT", "Angle"), deg, ("deg", "degree")));
+            }
+            if let Some(v) = m.value {
+                children.push(num(code("373098007", "SCT", "Mean"), v, value_unit));
             }
             if let Some(s) = &m.stats {
                 for (concept, v) in [
