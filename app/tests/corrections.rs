@@ -514,3 +514,86 @@ fn measurements_export_as_json_with_lps_geometry_and_numpys_figures() {
         "{point}"
     );
 }
+
+/// The corrections go back to the PACS with `export --send`: the SEG over DICOMweb (STOW-RS),
+/// the SR over DIMSE (C-STORE, our AE title GGTEST); Orthanc then holds both in the source study,
+/// beside its CT series. A peer that does not answer to its AE title refuses the C-STORE with a
+/// message naming it.
+#[test]
+fn seg_and_sr_go_back_to_the_pacs_over_both_protocols() {
+    if groundglass_tests::orthanc::in_private_network(
+        "seg_and_sr_go_back_to_the_pacs_over_both_protocols",
+    ) {
+        send_inside_the_namespace();
+    }
+}
+
+fn send_inside_the_namespace() {
+    use groundglass_tests::orthanc::Orthanc;
+    let orthanc = Orthanc::start(8042, 4242, None);
+    assert_eq!(orthanc.upload(&ct()), 108);
+    let dir = store("send");
+    let seg = export(&dir, "dicom-seg", &["--send", &orthanc.dicom_web()]);
+    assert_eq!(seg.as_array().map(Vec::len), Some(1), "{seg}");
+    let dimse = "dicom://ORTHANC@127.0.0.1:4242";
+    let sr = export(&dir, "sr", &["--send", dimse, "--calling-ae", "GGTEST"]);
+    assert_eq!(sr.as_array().map(Vec::len), Some(1), "{sr}");
+    let series = orthanc.get_json("/series?expand");
+    let series = series.as_array().expect("series");
+    let modality = |s: &serde_json::Value| {
+        s["MainDicomTags"]["Modality"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    let mut modalities: Vec<String> = series.iter().map(modality).collect();
+    modalities.sort();
+    assert_eq!(modalities, ["CT", "SEG", "SR"], "{series:?}");
+    let studies: std::collections::BTreeSet<&str> = series
+        .iter()
+        .map(|s| s["ParentStudy"].as_str().expect("parent study"))
+        .collect();
+    assert_eq!(studies.len(), 1, "SEG and SR in the CT's study: {series:?}");
+    for s in series {
+        let instances = s["Instances"].as_array().map(Vec::len);
+        let expected = if modality(s) == "CT" { 108 } else { 1 };
+        assert_eq!(instances, Some(expected), "{}", modality(s));
+    }
+    // The stored SR is the one exported: the same SOP instance.
+    let sr_series = series.iter().find(|s| modality(s) == "SR").expect("SR");
+    let instance = sr_series["Instances"][0].as_str().expect("instance id");
+    let tags = orthanc.get_json(&format!("/instances/{instance}/simplified-tags"));
+    let exported = dicom_object::open_file(sr[0]["path"].as_str().expect("path")).expect("SR");
+    let uid = exported
+        .element(dicom_dictionary_std::tags::SOP_INSTANCE_UID)
+        .expect("uid")
+        .to_str()
+        .expect("text")
+        .trim_end_matches('\0')
+        .to_string();
+    assert_eq!(tags["SOPInstanceUID"], uid.as_str());
+    // A called AE title the peer does not answer to: refused before anything is written there.
+    let out = bin()
+        .args([
+            "export",
+            "--format",
+            "sr",
+            "--send",
+            "dicom://NOT_ORTHANC@127.0.0.1:4242",
+        ])
+        .args(["--calling-ae", "GGTEST", "--study"])
+        .arg(ct())
+        .arg("--store")
+        .arg(dir.join("store"))
+        .arg("--out")
+        .arg(dir.join("sr-again"))
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("NOT_ORTHANC") && said.contains("association"),
+        "{said}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

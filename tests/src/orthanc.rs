@@ -139,6 +139,21 @@ impl Orthanc {
         format!("http://127.0.0.1:{}/dicom-web", self.http_port)
     }
 
+    /// A GET of Orthanc's REST API (`/series?expand`, ...), as JSON.
+    pub fn get_json(&self, path: &str) -> serde_json::Value {
+        let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
+        let mut request = agent.get(&format!("http://127.0.0.1:{}{path}", self.http_port));
+        if let Some(a) = &self.authorization {
+            request = request.header("Authorization", a);
+        }
+        let mut response = request.call().unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let text = response
+            .body_mut()
+            .read_to_string()
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("GET {path}: {e}: {text}"))
+    }
+
     /// Uploads every file of `dir` through the REST API; returns the count.
     pub fn upload(&self, dir: &Path) -> usize {
         let agent: ureq::Agent = ureq::Agent::config_builder().build().into();

@@ -31,8 +31,9 @@ pub struct ExportArgs {
     /// Keep patient and study identifiers (exports are de-identified by default).
     #[arg(long)]
     pub keep_identifiers: bool,
-    /// Send the exported DICOM (dicom-seg, sr) to this PACS (DICOMweb STOW-RS), where it is
-    /// linked to the source study: implies --keep-identifiers.
+    /// Send the exported DICOM (dicom-seg, sr) to this PACS (STOW-RS to a DICOMweb address,
+    /// C-STORE to a dicom://AET@host:port one), where it is linked to the source study: implies
+    /// --keep-identifiers.
     #[arg(long)]
     pub send: Option<String>,
     /// Our AE title, for a DIMSE --send address.
@@ -71,12 +72,6 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
         Some(_) => bail!("--send: only dicom-seg and sr exports are DICOM a PACS stores"),
         None => None,
     };
-    if let Some(server @ groundglass_pacs::Server::Dimse(_)) = &send_to {
-        bail!(
-            "--send {}: sending over DIMSE (C-STORE) is not built yet; use the server's DICOMweb address",
-            server.name()
-        );
-    }
     let (dir, study) = super::review::store_dir(&args.study, args.store.clone())?;
     if !dir.join("journal.bin").exists() && !dir.join("snapshot.json").exists() {
         bail!("no corrections store at {}", dir.display());

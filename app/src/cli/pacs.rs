@@ -64,7 +64,8 @@ pub enum PacsWhat {
         #[arg(long)]
         json: bool,
     },
-    /// Send DICOM files to the server (DICOMweb: STOW-RS), e.g. an exported SEG or SR.
+    /// Send DICOM files to the server (DICOMweb: STOW-RS; DIMSE: C-STORE), e.g. an exported SEG
+    /// or SR.
     Send {
         #[command(flatten)]
         server: ServerArgs,
@@ -85,17 +86,9 @@ pub enum PacsWhat {
     },
 }
 
-/// Sends files with STOW-RS; prints what was stored. Shared with `export --send`.
+/// Sends files (STOW-RS or C-STORE); prints what was stored. Shared with `export --send`.
 pub fn send(server: &Server, files: &[PathBuf]) -> anyhow::Result<()> {
-    let Server::Web(web) = server else {
-        anyhow::bail!(
-            "{}: sending over DIMSE (C-STORE) is not built yet; use the server's DICOMweb address",
-            server.name()
-        );
-    };
-    let stored = groundglass_pacs::web::Client::new(web.clone())
-        .store(files)
-        .map_err(|e| credentials_hint(e.into()))?;
+    let stored = groundglass_pacs::store(server, files).map_err(|e| credentials_hint(e.into()))?;
     eprintln!("{} instance(s) stored on {}", stored.stored, server.name());
     Ok(())
 }

@@ -2,8 +2,8 @@
 //! ways PACS speak.
 //! - DICOMweb ([`web`]): QIDO-RS searches, WADO-RS retrieval (multipart, each instance written as
 //!   it arrives), on a blocking HTTP client run off the UI thread.
-//! - DIMSE ([`dimse`], [`cget`]): C-ECHO, C-FIND and C-GET through dicom-rs's `dicom-ul`
-//!   associations.
+//! - DIMSE ([`dimse`], [`cget`], [`cstore`]): C-ECHO, C-FIND, C-GET and C-STORE through
+//!   dicom-rs's `dicom-ul` associations.
 //! - [`cache`]: retrieved series kept in a size-bounded folder, least recently used out first.
 //!
 //! One address form names a server ([`Server::parse`]): `http(s)://host:port/path-to-dicom-web`
@@ -12,6 +12,7 @@
 
 pub mod cache;
 pub mod cget;
+pub mod cstore;
 pub mod dicom_json;
 pub mod dimse;
 mod error;
@@ -59,5 +60,14 @@ pub fn retrieve(
             web::Client::new(web.clone()).retrieve(study_uid, series_uid, dir, progress)
         }
         Server::Dimse(peer) => cget::retrieve(peer, study_uid, series_uid, dir, progress),
+    }
+}
+
+/// Sends DICOM files (a SEG, an SR) to a server: STOW-RS to a DICOMweb server, C-STORE to a
+/// DIMSE peer. Every instance must be stored, else it is an error naming what was refused.
+pub fn store(server: &Server, files: &[std::path::PathBuf]) -> Result<web::Stored, PacsError> {
+    match server {
+        Server::Web(web) => web::Client::new(web.clone()).store(files),
+        Server::Dimse(peer) => cstore::store(peer, files),
     }
 }
