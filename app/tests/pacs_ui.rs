@@ -1,7 +1,8 @@
 //! File > Open from PACS driven like a user would, against a real Orthanc (with a user and a
 //! password) in a private network namespace: add the server, search, open a series (retrieved
-//! into the cache and loaded), open it again from the cache, and the wrong password and a dead
-//! server answered with a message, not a hang.
+//! into the cache and loaded), open it again from the cache, measure a length and send it back
+//! from the panel as an SR (Orthanc then files it with the series' study), and the wrong
+//! password and a dead server answered with a message, not a hang.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -69,7 +70,7 @@ fn inside_the_namespace() {
         ..Default::default()
     };
     let mut h = Harness::builder()
-        .with_size(egui::vec2(1200.0, 800.0))
+        .with_size(egui::vec2(1200.0, 1400.0))
         .with_step_dt(1.0 / 60.0)
         .wgpu()
         .build_eframe(move |cc| ViewerApp::new(cc, options));
@@ -145,6 +146,67 @@ fn inside_the_namespace() {
     h.run_steps(2);
     assert!(!h.state().pacs.busy());
     assert!(status(&h).contains("from the cache"), "{}", status(&h));
+
+    // A length measured on the retrieved series goes back from the panel as an SR, filed by the
+    // PACS with the series' study.
+    h.state_mut().pacs.open = false;
+    h.run_steps(2);
+    wait(&mut h, "loading the series again", |app| {
+        app.loading_stopped() && app.is_loaded()
+    });
+    let centre = egui::pos2(430.0, 700.0);
+    h.hover_at(centre);
+    h.key_press(egui::Key::L);
+    h.run_steps(1);
+    let (from, to) = (
+        centre - egui::vec2(80.0, 0.0),
+        centre + egui::vec2(80.0, 0.0),
+    );
+    h.hover_at(from);
+    for (at, pressed) in [(from, true), (to, false)] {
+        if !pressed {
+            for i in 1..=8 {
+                h.hover_at(from + (to - from) * (i as f32 / 8.0));
+                h.run_steps(1);
+            }
+        }
+        h.event(egui::Event::PointerButton {
+            pos: at,
+            button: egui::PointerButton::Primary,
+            pressed,
+            modifiers: egui::Modifiers::NONE,
+        });
+        h.run_steps(1);
+    }
+    h.run_steps(1);
+    assert_eq!(h.state().corrections.measurements.len(), 1, "a line drawn");
+    h.get_by_label("Send").click();
+    h.run_steps(1);
+    wait(&mut h, "the send", |app| {
+        app.notices.iter().any(|n| n.text.starts_with("Sen"))
+    });
+    let said: Vec<String> = h.state().notices.iter().map(|n| n.text.clone()).collect();
+    assert!(
+        said.iter()
+            .any(|t| t.starts_with("Sent SR to") && t.contains("1 instance(s) stored")),
+        "{said:?}"
+    );
+    let series = orthanc.get_json("/series?expand");
+    let series = series.as_array().expect("series");
+    let modality = |s: &serde_json::Value| {
+        s["MainDicomTags"]["Modality"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(series.iter().any(|s| modality(s) == "SR"), "{series:?}");
+    let studies: std::collections::BTreeSet<&str> = series
+        .iter()
+        .filter_map(|s| s["ParentStudy"].as_str())
+        .collect();
+    assert_eq!(studies.len(), 1, "the SR is in the series' study");
+    h.state_mut().pacs.open = true;
+    h.run_steps(2);
 
     // A wrong password: the server's refusal, named.
     h.get_by_label("Edit").click();

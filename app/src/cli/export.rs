@@ -4,7 +4,7 @@
 //! (geometry in LPS, figures from the voxels) or as a DICOM SR (TID 1500 measurement report).
 //! De-identified unless `--keep-identifiers`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
@@ -14,7 +14,7 @@ use groundglass_feedback::export::{
 };
 use groundglass_feedback::{Corrections, Store};
 use groundglass_grounding::LabelMap;
-use groundglass_study::{NoProgress, SeriesSource};
+use groundglass_study::{NoProgress, Series, SeriesSource};
 use serde::Serialize;
 
 #[derive(Args, Debug)]
@@ -45,12 +45,12 @@ pub struct ExportArgs {
 }
 
 #[derive(Serialize)]
-struct Written {
-    series_uid: String,
-    path: PathBuf,
+pub struct Written {
+    pub series_uid: String,
+    pub path: PathBuf,
     /// Slices (radgrounder), labelled voxels (nifti), frames (dicom-seg) or measurements (json,
     /// sr).
-    count: usize,
+    pub count: usize,
 }
 
 pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
@@ -86,50 +86,21 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
     } else {
         Deidentify::Yes
     };
-    let classes = LabelMap::radgrounder();
     let mut written = Vec::new();
     for series in &study.series {
-        if args.format == "json" || args.format == "sr" {
-            // Every volume (time point) of the series that carries measurements.
-            let mut volumes: Vec<usize> = corrections
-                .measurements
-                .values()
-                .filter(|m| !m.deleted && m.slice.series_uid == series.uid)
-                .map(|m| m.slice.volume)
-                .collect();
-            if volumes.is_empty() {
-                continue;
-            }
-            volumes.sort_unstable();
-            volumes.dedup();
-            let mut all = Vec::new();
-            for t in volumes {
-                let volume = series
-                    .load(t, &NoProgress)
-                    .with_context(|| format!("loading series {} volume {t}", series.uid))?;
-                all.extend(measurements::reports(series, &volume, t, &corrections));
-            }
-            if args.format == "sr" {
-                let SeriesSource::Dicom(plan) = &series.source else {
-                    eprintln!("series {} is not DICOM: no DICOM SR for it", series.uid);
-                    continue;
-                };
-                let path = args
-                    .out
-                    .join(format!("{}_measurements_sr.dcm", file_stem(&series.uid)));
-                let count = dicom_sr::write(
-                    &path,
-                    plan,
-                    &all,
-                    deidentify,
-                    &dir.display().to_string(),
-                    env!("CARGO_PKG_VERSION"),
-                )?;
-                written.push(Written {
-                    series_uid: series.uid.clone(),
-                    path,
-                    count,
-                });
+        if args.format == "sr" {
+            written.extend(write_sr(
+                series,
+                &corrections,
+                &args.out,
+                deidentify,
+                &dir.display().to_string(),
+            )?);
+            continue;
+        }
+        if args.format == "json" {
+            let all = measurement_reports(series, &corrections)?;
+            if all.is_empty() {
                 continue;
             }
             let path = args
@@ -148,15 +119,17 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
             });
             continue;
         }
-        let used = corrections
-            .annotations
-            .values()
-            .any(|a| a.slice.series_uid == series.uid)
-            || corrections
-                .strokes
-                .iter()
-                .any(|s| s.slice.series_uid == series.uid);
-        if !used {
+        if args.format == "dicom-seg" {
+            written.extend(write_seg(
+                series,
+                &corrections,
+                &args.out,
+                deidentify,
+                &dir.display().to_string(),
+            )?);
+            continue;
+        }
+        if !has_labels(series, &corrections) {
             continue;
         }
         let volume = series
@@ -186,28 +159,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
                     count: labels.labels.iter().filter(|&&l| l > 0).count(),
                 });
             }
-            _ => {
-                let SeriesSource::Dicom(plan) = &series.source else {
-                    eprintln!("series {} is not DICOM: no DICOM SEG for it", series.uid);
-                    continue;
-                };
-                let labels = corrections.label_volume(&series.uid, &volume);
-                let path = args.out.join(format!("{stem}_seg.dcm"));
-                let frames = dicom_seg::write(
-                    &path,
-                    plan,
-                    &labels,
-                    &classes,
-                    deidentify,
-                    &dir.display().to_string(),
-                    env!("CARGO_PKG_VERSION"),
-                )?;
-                written.push(Written {
-                    series_uid: series.uid.clone(),
-                    path,
-                    count: frames,
-                });
-            }
+            other => bail!("--format {other:?}: not a label export"),
         }
     }
     if written.is_empty() {
@@ -235,4 +187,110 @@ fn file_stem(uid: &str) -> String {
             }
         })
         .collect()
+}
+
+/// Whether the store holds boxes or strokes on `series` (what a label export writes).
+fn has_labels(series: &Series, corrections: &Corrections) -> bool {
+    corrections
+        .annotations
+        .values()
+        .any(|a| a.slice.series_uid == series.uid)
+        || corrections
+            .strokes
+            .iter()
+            .any(|s| s.slice.series_uid == series.uid)
+}
+
+/// The live measurements of `series` on every volume (time point) that carries one.
+fn measurement_reports(
+    series: &Series,
+    corrections: &Corrections,
+) -> anyhow::Result<Vec<measurements::MeasurementReport>> {
+    let mut volumes: Vec<usize> = corrections
+        .measurements
+        .values()
+        .filter(|m| !m.deleted && m.slice.series_uid == series.uid)
+        .map(|m| m.slice.volume)
+        .collect();
+    volumes.sort_unstable();
+    volumes.dedup();
+    let mut all = Vec::new();
+    for t in volumes {
+        let volume = series
+            .load(t, &NoProgress)
+            .with_context(|| format!("loading series {} volume {t}", series.uid))?;
+        all.extend(measurements::reports(series, &volume, t, corrections));
+    }
+    Ok(all)
+}
+
+/// The measurements of `series` as a DICOM SR in `out`; `None` when it has none or is not DICOM
+/// (said on stderr). `store` names the corrections store in the SR. Shared with the viewer's
+/// "Send to PACS".
+pub fn write_sr(
+    series: &Series,
+    corrections: &Corrections,
+    out: &Path,
+    deidentify: Deidentify,
+    store: &str,
+) -> anyhow::Result<Option<Written>> {
+    let all = measurement_reports(series, corrections)?;
+    if all.is_empty() {
+        return Ok(None);
+    }
+    let SeriesSource::Dicom(plan) = &series.source else {
+        eprintln!("series {} is not DICOM: no DICOM SR for it", series.uid);
+        return Ok(None);
+    };
+    let path = out.join(format!("{}_measurements_sr.dcm", file_stem(&series.uid)));
+    let count = dicom_sr::write(
+        &path,
+        plan,
+        &all,
+        deidentify,
+        store,
+        env!("CARGO_PKG_VERSION"),
+    )?;
+    Ok(Some(Written {
+        series_uid: series.uid.clone(),
+        path,
+        count,
+    }))
+}
+
+/// The boxes and strokes on `series` as a DICOM SEG in `out`; `None` when it has none or is not
+/// DICOM (said on stderr). Shared with the viewer's "Send to PACS".
+pub fn write_seg(
+    series: &Series,
+    corrections: &Corrections,
+    out: &Path,
+    deidentify: Deidentify,
+    store: &str,
+) -> anyhow::Result<Option<Written>> {
+    if !has_labels(series, corrections) {
+        return Ok(None);
+    }
+    let SeriesSource::Dicom(plan) = &series.source else {
+        eprintln!("series {} is not DICOM: no DICOM SEG for it", series.uid);
+        return Ok(None);
+    };
+    let volume = series
+        .load(0, &NoProgress)
+        .with_context(|| format!("loading series {}", series.uid))?;
+    let labels = corrections.label_volume(&series.uid, &volume);
+    let path = out.join(format!("{}_seg.dcm", file_stem(&series.uid)));
+    let frames = dicom_seg::write(
+        &path,
+        plan,
+        &labels,
+        &LabelMap::radgrounder(),
+        deidentify,
+        store,
+        env!("CARGO_PKG_VERSION"),
+    )?;
+    Ok(Some(Written {
+        series_uid: series.uid.clone(),
+        path,
+        count: frames,
+    }))
 }

@@ -10,7 +10,7 @@ mod bench_model;
 mod bench_serve;
 mod bench_vocab;
 mod demo;
-mod export;
+pub mod export;
 mod grounding;
 mod info;
 mod measure;

@@ -161,6 +161,8 @@ pub struct EditState {
     pub keyword: String,
     /// The reviewer name edited in the panel (the app keeps it in settings).
     pub reviewer: String,
+    /// The PACS server (index in the settings) the panel sends the SEG and SR to.
+    pub send_to: usize,
 }
 
 impl Default for EditState {
@@ -173,6 +175,7 @@ impl Default for EditState {
             filter: String::new(),
             keyword: String::new(),
             reviewer: String::new(),
+            send_to: 0,
         }
     }
 }

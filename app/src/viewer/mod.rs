@@ -14,6 +14,7 @@ mod model_view;
 pub mod overlay;
 pub mod pacs_secrets;
 pub mod pacs_window;
+mod send_back;
 pub mod settings;
 pub mod view;
 mod viewport;
@@ -145,6 +146,8 @@ pub struct ViewerApp {
     pub pacs: pacs_window::PacsWindow,
     /// PACS passwords and tokens (their own file, not the settings).
     pub pacs_secrets: pacs_secrets::Secrets,
+    /// A send of the SEG and SR to a PACS under way.
+    sending: Option<send_back::Sending>,
     /// The path being opened is a preview (the first instance of a transfer): not a recent study.
     opening_preview: bool,
 }
@@ -186,6 +189,7 @@ impl ViewerApp {
         let mut app = ViewerApp {
             pacs,
             pacs_secrets,
+            sending: None,
             opening_preview: false,
             loader: Loader::new(cc.egui_ctx.clone()),
             open_job: None,
@@ -693,6 +697,7 @@ impl eframe::App for ViewerApp {
         let ctx = ui.ctx().clone();
         self.pump(&ctx);
         self.pump_model();
+        self.pump_send();
         self.follow_slice();
         self.sync_labels();
         self.hovered_last_frame = self.hovered_annotation.take();

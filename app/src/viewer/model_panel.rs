@@ -118,6 +118,8 @@ pub enum PanelAction {
     Edit(Edit),
     Undo,
     Redo,
+    /// Send the series' SEG and SR to configured PACS server N.
+    SendToPacs(usize),
 }
 
 /// What the panel shows besides its own state.
@@ -138,6 +140,10 @@ pub struct PanelView<'a> {
     pub region: Option<&'static str>,
     /// The description of the series in view (its series or NIfTI description).
     pub study_description: Option<String>,
+    /// The PACS servers configured (File > Open from PACS), by name.
+    pub pacs_servers: Vec<String>,
+    /// The server a send is under way to.
+    pub sending: Option<String>,
 }
 
 /// Draws the panel; returns the actions and the annotation whose keyword or row is hovered.
@@ -724,6 +730,7 @@ fn annotations_section(
             });
         }
     }
+    send_row(ui, edit, view, actions);
     ui.horizontal(|ui| {
         let label = ui.label("Brush radius (px, [ ])");
         ui.add(egui::Slider::new(&mut edit.brush_radius_px, 0.5..=64.0))
@@ -868,4 +875,39 @@ fn human_bytes(bytes: usize) -> String {
     } else {
         format!("{:.1} MB", b / 1e6)
     }
+}
+
+/// "Send SEG and SR to [server] [Send]": the corrections and measurements of the series in view
+/// go back to a configured PACS.
+fn send_row(
+    ui: &mut egui::Ui,
+    edit: &mut EditState,
+    view: &PanelView<'_>,
+    actions: &mut Vec<PanelAction>,
+) {
+    if view.pacs_servers.is_empty() || view.store.is_none() {
+        return;
+    }
+    ui.horizontal_wrapped(|ui| {
+        ui.label("Send SEG and SR to");
+        let chosen = edit.send_to.min(view.pacs_servers.len() - 1);
+        egui::ComboBox::from_id_salt("send-to")
+            .selected_text(view.pacs_servers[chosen].as_str())
+            .show_ui(ui, |ui| {
+                for (i, name) in view.pacs_servers.iter().enumerate() {
+                    ui.selectable_value(&mut edit.send_to, i, name);
+                }
+            });
+        match &view.sending {
+            Some(server) => {
+                ui.spinner();
+                ui.label(format!("sending to {server}…"));
+            }
+            None => {
+                if ui.button("Send").clicked() {
+                    actions.push(PanelAction::SendToPacs(chosen));
+                }
+            }
+        }
+    });
 }

@@ -504,6 +504,13 @@ impl ViewerApp {
                 .current
                 .and_then(|i| self.series.get(i))
                 .map(|s| s.description.clone()),
+            pacs_servers: self
+                .settings
+                .pacs_servers
+                .iter()
+                .map(|s| s.name.clone())
+                .collect(),
+            sending: self.sending.as_ref().map(|s| s.server.clone()),
         };
         let (actions, hovered) = model_panel::show(ui, &mut self.model_panel, &mut self.edit, view);
         if hovered.is_some() {
@@ -521,6 +528,7 @@ impl ViewerApp {
                 }
                 PanelAction::Ask(task) => self.ask(task),
                 PanelAction::Cancel => self.cancel_ask(),
+                PanelAction::SendToPacs(index) => self.send_to_pacs(&ui.ctx().clone(), index),
                 PanelAction::AskMarked => self.ask_marked(),
                 PanelAction::ClearRegion => self.region = None,
                 PanelAction::MarkPainted => self.mark_painted(),
