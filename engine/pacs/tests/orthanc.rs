@@ -257,8 +257,32 @@ fn inside_the_namespace() {
     let e = client
         .store(std::slice::from_ref(&not_dicom))
         .expect_err("Orthanc refuses a non-DICOM part");
-    let _ = std::fs::remove_file(&not_dicom);
     assert!(e.to_string().contains(&web_address), "{e}");
+
+    // The same over DIMSE (C-STORE): three more slices of that CT, pixel data and all; the study
+    // then has six. A file that is not DICOM is refused by name before any association.
+    let Server::Dimse(peer) = &servers[1] else {
+        unreachable!()
+    };
+    let mut more: Vec<PathBuf> = std::fs::read_dir(&ct)
+        .expect("ct series")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    more.sort();
+    let more = more[3..6].to_vec();
+    let stored = groundglass_pacs::store(&servers[1], &more).expect("C-STORE");
+    assert_eq!(stored.stored, 3);
+    let studies =
+        groundglass_pacs::search(&servers[1], &query(&|q| q.modality = Some("CT".into())))
+            .expect("search after the C-STORE");
+    assert_eq!(studies[0].series[0].instances, Some(6), "{studies:?}");
+    let e = groundglass_pacs::cstore::store(peer, std::slice::from_ref(&not_dicom))
+        .expect_err("not DICOM");
+    assert!(
+        e.to_string().contains("not a DICOM file") && e.to_string().contains("gg-not-dicom"),
+        "{e}"
+    );
+    let _ = std::fs::remove_file(&not_dicom);
 
     // Wrong inputs, against the same server: each a clear error naming the server.
     let wrong_port = Server::parse(
