@@ -152,8 +152,9 @@ pub fn crossing(t: &ViewTransform, outline: &[Vec3]) -> Crossing {
 }
 
 /// Draws the measurements that lie in the slice `t` shows (within half a slice of its plane), each
-/// with its figure beside its lowest point; on other slices and planes, where they cross them: a
-/// line's or an angle's crossing points, a region's crossing segments (thin, without a figure).
+/// with its figure (an angle's at its vertex, others beside their lowest point); on other slices
+/// and planes, where they cross them: a line's or an angle's crossing points, a region's crossing
+/// segments (thin, without a figure).
 pub fn draw(painter: &egui::Painter, rect: Rect, t: &ViewTransform, items: &[MeasurementOverlay]) {
     let at = |p: [f64; 2]| Pos2::new(rect.min.x + p[0] as f32, rect.min.y + p[1] as f32);
     let thin = Stroke::new(1.0, MEASURE_COLOUR);
@@ -203,7 +204,12 @@ pub fn draw(painter: &egui::Painter, rect: Rect, t: &ViewTransform, items: &[Mea
             continue;
         };
         let right = screen.iter().map(|p| p.x).fold(f32::NEG_INFINITY, f32::max);
-        let anchor = Pos2::new(right + 6.0, lowest.y);
+        // An angle's figure sits at its vertex, as in every viewer; others beside their lowest
+        // point, right of the shape.
+        let anchor = match (m.shape, screen.as_slice()) {
+            (MeasureShape::Angle, &[_, vertex, _]) => vertex + egui::vec2(10.0, -8.0),
+            _ => Pos2::new(right + 6.0, lowest.y),
+        };
         let galley =
             painter.layout_no_wrap(m.label.clone(), FontId::monospace(12.0), MEASURE_COLOUR);
         let text_rect = Align2::LEFT_BOTTOM.anchor_size(anchor, galley.size());
