@@ -538,30 +538,23 @@ fn send_inside_the_namespace() {
     let dimse = "dicom://ORTHANC@127.0.0.1:4242";
     let sr = export(&dir, "sr", &["--send", dimse, "--calling-ae", "GGTEST"]);
     assert_eq!(sr.as_array().map(Vec::len), Some(1), "{sr}");
-    let series = orthanc.get_json("/series?expand");
-    let series = series.as_array().expect("series");
-    let modality = |s: &serde_json::Value| {
-        s["MainDicomTags"]["Modality"]
-            .as_str()
-            .unwrap_or("")
-            .to_string()
-    };
-    let mut modalities: Vec<String> = series.iter().map(modality).collect();
+    let series = orthanc.series();
+    let mut modalities: Vec<&str> = series.iter().map(|s| s.modality.as_str()).collect();
     modalities.sort();
     assert_eq!(modalities, ["CT", "SEG", "SR"], "{series:?}");
-    let studies: std::collections::BTreeSet<&str> = series
-        .iter()
-        .map(|s| s["ParentStudy"].as_str().expect("parent study"))
-        .collect();
-    assert_eq!(studies.len(), 1, "SEG and SR in the CT's study: {series:?}");
-    for s in series {
-        let instances = s["Instances"].as_array().map(Vec::len);
-        let expected = if modality(s) == "CT" { 108 } else { 1 };
-        assert_eq!(instances, Some(expected), "{}", modality(s));
+    let studies: std::collections::BTreeSet<&str> =
+        series.iter().map(|s| s.study.as_str()).collect();
+    assert!(
+        studies.len() == 1 && !studies.contains(""),
+        "SEG and SR in the CT's study: {series:?}"
+    );
+    for s in &series {
+        let expected = if s.modality == "CT" { 108 } else { 1 };
+        assert_eq!(s.instances.len(), expected, "{}", s.modality);
     }
     // The stored SR is the one exported: the same SOP instance.
-    let sr_series = series.iter().find(|s| modality(s) == "SR").expect("SR");
-    let instance = sr_series["Instances"][0].as_str().expect("instance id");
+    let sr_series = series.iter().find(|s| s.modality == "SR").expect("SR");
+    let instance = &sr_series.instances[0];
     let tags = orthanc.get_json(&format!("/instances/{instance}/simplified-tags"));
     let exported = dicom_object::open_file(sr[0]["path"].as_str().expect("path")).expect("SR");
     let uid = exported

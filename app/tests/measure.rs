@@ -81,25 +81,29 @@ fn region_statistics_equal_numpys_on_the_same_voxels() {
     }
 }
 
+/// `measure --json OPTION VALUE` on the fixture's oblique series.
+fn measure_oblique(option: &str, value: &str) -> serde_json::Value {
+    let f = fixture();
+    let o = &f["oblique"];
+    let out = bin()
+        .arg("measure")
+        .arg(root(o["series"].as_str().expect("series")))
+        .args(["--index", &o["index"].to_string(), "--json", option, value])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
 #[test]
 fn lengths_on_an_oblique_series_equal_the_patient_positions_distance() {
     let f = fixture();
-    let o = &f["oblique"];
-    for line in o["lines"].as_array().expect("lines") {
-        let l = csv(&line["line"]);
-        let out = bin()
-            .arg("measure")
-            .arg(root(o["series"].as_str().expect("series")))
-            .args(["--index", &o["index"].to_string(), "--json", "--line"])
-            .arg(&l)
-            .output()
-            .expect("run");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let got: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    for line in f["oblique"]["lines"].as_array().expect("lines") {
+        let got = measure_oblique("--line", &csv(&line["line"]));
         close(&got, line, "length_mm", 1e-9);
     }
 }
@@ -107,22 +111,8 @@ fn lengths_on_an_oblique_series_equal_the_patient_positions_distance() {
 #[test]
 fn angles_on_an_oblique_series_equal_the_patient_positions_angle() {
     let f = fixture();
-    let o = &f["oblique"];
-    for angle in o["angles"].as_array().expect("angles") {
-        let a = csv(&angle["angle"]);
-        let out = bin()
-            .arg("measure")
-            .arg(root(o["series"].as_str().expect("series")))
-            .args(["--index", &o["index"].to_string(), "--json", "--angle"])
-            .arg(&a)
-            .output()
-            .expect("run");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let got: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    for angle in f["oblique"]["angles"].as_array().expect("angles") {
+        let got = measure_oblique("--angle", &csv(&angle["angle"]));
         close(&got, angle, "angle_deg", 1e-9);
     }
 }

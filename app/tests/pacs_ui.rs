@@ -191,19 +191,10 @@ fn inside_the_namespace() {
             .any(|t| t.starts_with("Sent SR to") && t.contains("1 instance(s) stored")),
         "{said:?}"
     );
-    let series = orthanc.get_json("/series?expand");
-    let series = series.as_array().expect("series");
-    let modality = |s: &serde_json::Value| {
-        s["MainDicomTags"]["Modality"]
-            .as_str()
-            .unwrap_or("")
-            .to_string()
-    };
-    assert!(series.iter().any(|s| modality(s) == "SR"), "{series:?}");
-    let studies: std::collections::BTreeSet<&str> = series
-        .iter()
-        .filter_map(|s| s["ParentStudy"].as_str())
-        .collect();
+    let series = orthanc.series();
+    assert!(series.iter().any(|s| s.modality == "SR"), "{series:?}");
+    let studies: std::collections::BTreeSet<&str> =
+        series.iter().map(|s| s.study.as_str()).collect();
     assert_eq!(studies.len(), 1, "the SR is in the series' study");
     h.state_mut().pacs.open = true;
     h.run_steps(2);

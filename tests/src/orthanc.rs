@@ -33,6 +33,14 @@ pub fn in_private_network(test: &str) -> bool {
     crate::netns::in_private_network(test)
 }
 
+/// A series as Orthanc lists it: its modality, its study's and its instances' Orthanc ids.
+#[derive(Debug)]
+pub struct StoredSeries {
+    pub modality: String,
+    pub study: String,
+    pub instances: Vec<String>,
+}
+
 /// Orthanc, killed when dropped (its log printed when the test panicked).
 pub struct Orthanc {
     child: Child,
@@ -152,6 +160,26 @@ impl Orthanc {
             .read_to_string()
             .unwrap_or_else(|e| panic!("GET {path}: {e}"));
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("GET {path}: {e}: {text}"))
+    }
+
+    /// Every series Orthanc holds (`/series?expand`).
+    pub fn series(&self) -> Vec<StoredSeries> {
+        let listed = self.get_json("/series?expand");
+        let text = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+        listed
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .map(|s| StoredSeries {
+                modality: text(&s["MainDicomTags"]["Modality"]),
+                study: text(&s["ParentStudy"]),
+                instances: s["Instances"]
+                    .as_array()
+                    .map(|i| i.iter().map(text).collect())
+                    .unwrap_or_default(),
+            })
+            .collect()
     }
 
     /// Uploads every file of `dir` through the REST API; returns the count.

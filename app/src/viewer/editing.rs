@@ -700,7 +700,7 @@ pub fn grips(shape: MeasureShape, points: &[[f64; 2]]) -> Vec<[f64; 2]> {
 }
 
 /// The mean of the vertices (pixel centres).
-fn centroid(points: &[[f64; 2]]) -> [f64; 2] {
+pub fn centroid(points: &[[f64; 2]]) -> [f64; 2] {
     let n = points.len().max(1) as f64;
     let sum = points
         .iter()

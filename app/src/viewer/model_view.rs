@@ -469,11 +469,7 @@ impl ViewerApp {
         };
         view.plane = m.slice.plane;
         view.index = m.slice.index;
-        let n = m.points.len().max(1) as f64;
-        let [x, y] = m
-            .points
-            .iter()
-            .fold([0.0, 0.0], |s, p| [s[0] + p[0] / n, s[1] + p[1] / n]);
+        let [x, y] = super::editing::centroid(&m.points);
         let grid = groundglass_study::PlaneGrid::from_layout(&layout, m.slice.plane);
         self.set_crosshair(grid.pixel_to_lps(m.slice.index, x, y));
         self.last_slice = self.current_slice();

@@ -46,28 +46,24 @@ impl ViewerApp {
                 std::fs::create_dir_all(&out)?;
                 let label = store.display().to_string();
                 let written: Vec<_> = [
-                    write_seg(&series, &corrections, &out, Deidentify::No, &label)?,
-                    write_sr(&series, &corrections, &out, Deidentify::No, &label)?,
+                    (
+                        "SEG",
+                        write_seg(&series, &corrections, &out, Deidentify::No, &label)?,
+                    ),
+                    (
+                        "SR",
+                        write_sr(&series, &corrections, &out, Deidentify::No, &label)?,
+                    ),
                 ]
                 .into_iter()
-                .flatten()
+                .filter_map(|(kind, w)| Some((kind, w?)))
                 .collect();
                 if written.is_empty() {
                     anyhow::bail!("this series has no boxes, masks or measurements to send");
                 }
-                let files: Vec<_> = written.iter().map(|w| w.path.clone()).collect();
+                let files: Vec<_> = written.iter().map(|(_, w)| w.path.clone()).collect();
                 let stored = groundglass_pacs::store(&server, &files)?;
-                let what: Vec<String> = written
-                    .iter()
-                    .map(|w| {
-                        let kind = if w.path.to_string_lossy().ends_with("_sr.dcm") {
-                            "SR"
-                        } else {
-                            "SEG"
-                        };
-                        kind.to_string()
-                    })
-                    .collect();
+                let what: Vec<&str> = written.iter().map(|(kind, _)| *kind).collect();
                 Ok(format!(
                     "Sent {} to {} ({} instance(s) stored)",
                     what.join(" and "),
