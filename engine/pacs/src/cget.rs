@@ -13,7 +13,7 @@ use dicom_transfer_syntax_registry::entries;
 use dicom_ul::association::client::ClientAssociationOptions;
 use dicom_ul::pdu::{PDataValue, PDataValueType, Pdu, PresentationContextResultReason};
 
-use crate::dimse::{association_error, command, key, query_request, status, text, Object, TIMEOUT};
+use crate::dimse::{association_error, command, key, query_request, status, text, Object};
 use crate::retrieve::{Retrieved, Sink};
 use crate::server::DimsePeer;
 use crate::PacsError;
@@ -62,9 +62,9 @@ pub fn retrieve(
         .with_presentation_context(get_model, vec![IMPLICIT_LE, EXPLICIT_LE])
         .calling_ae_title(peer.calling_ae.as_str())
         .called_ae_title(peer.called_ae.as_str())
-        .connection_timeout(TIMEOUT)
-        .read_timeout(TIMEOUT)
-        .write_timeout(TIMEOUT);
+        .connection_timeout(crate::timeouts::answer())
+        .read_timeout(crate::timeouts::answer())
+        .write_timeout(crate::timeouts::answer());
     for class in STORAGE {
         options = options
             .with_presentation_context(class, vec![EXPLICIT_LE, IMPLICIT_LE])

@@ -16,7 +16,7 @@ use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use dicom_ul::association::client::ClientAssociationOptions;
 use dicom_ul::pdu::{PDataValue, PDataValueType, Pdu};
 
-use crate::dimse::{association_error, command, status, Object, TIMEOUT};
+use crate::dimse::{association_error, command, status, Object};
 use crate::server::DimsePeer;
 use crate::web::Stored;
 use crate::PacsError;
@@ -125,9 +125,9 @@ pub fn store(peer: &DimsePeer, files: &[PathBuf]) -> Result<Stored, PacsError> {
     let mut options = ClientAssociationOptions::new()
         .calling_ae_title(peer.calling_ae.as_str())
         .called_ae_title(peer.called_ae.as_str())
-        .connection_timeout(TIMEOUT)
-        .read_timeout(TIMEOUT)
-        .write_timeout(TIMEOUT);
+        .connection_timeout(crate::timeouts::answer())
+        .read_timeout(crate::timeouts::answer())
+        .write_timeout(crate::timeouts::answer());
     for class in &classes {
         options = options.with_presentation_context(class.clone(), offered(&instances, class));
     }

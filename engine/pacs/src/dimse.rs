@@ -2,8 +2,6 @@
 //! series levels). The command sets are built as dicom-rs's own `echoscu` and `findscu` build
 //! them; every association has connect, read and write timeouts.
 
-use std::time::Duration;
-
 use dicom_core::{dicom_value, DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_encoding::TransferSyntaxIndex;
@@ -15,8 +13,6 @@ use std::io::Read;
 
 use crate::server::DimsePeer;
 use crate::{PacsError, SeriesInfo, StudyInfo, StudyQuery};
-
-pub(crate) const TIMEOUT: Duration = Duration::from_secs(20);
 
 pub(crate) type Object = InMemDicomObject<StandardDataDictionary>;
 pub(crate) type Element = dicom_object::mem::InMemElement<StandardDataDictionary>;
@@ -36,9 +32,9 @@ fn connect(peer: &DimsePeer, abstract_syntax: &str) -> Result<Association, PacsE
         .with_abstract_syntax(abstract_syntax)
         .calling_ae_title(peer.calling_ae.as_str())
         .called_ae_title(peer.called_ae.as_str())
-        .connection_timeout(TIMEOUT)
-        .read_timeout(TIMEOUT)
-        .write_timeout(TIMEOUT)
+        .connection_timeout(crate::timeouts::answer())
+        .read_timeout(crate::timeouts::answer())
+        .write_timeout(crate::timeouts::answer())
         .establish_with(&peer.address())
         .map_err(|e| association_error(&server, e))?;
     let Some(pc) = inner.presentation_contexts().first() else {
@@ -69,16 +65,52 @@ pub(crate) fn association_error(server: &str, e: dicom_ul::association::Error) -
                 .map(error_chain)
                 .unwrap_or(detail),
         },
-        E::Timeout { .. } => PacsError::Timeout {
+        _ if matches!(e, E::Timeout { .. }) || timed_out(&e) => PacsError::Timeout {
             server: server.to_string(),
             what: "the association".into(),
-            seconds: TIMEOUT.as_secs(),
+            seconds: crate::timeouts::answer().as_secs(),
+        },
+        _ if answered_http(&e) => PacsError::Association {
+            server: server.to_string(),
+            detail: "the peer answered in HTTP, not DICOM: is this the DICOMweb port? (then write http://host:port/path-to-dicom-web)".into(),
         },
         _ => PacsError::Association {
             server: server.to_string(),
             detail,
         },
     }
+}
+
+/// Whether the peer's first PDU was an HTTP status line: read as a PDU, "HTTP/1.1" is type `H`
+/// with the length "TP/1", far over any maximum, so dicom-ul refuses it as too large.
+fn answered_http(e: &(dyn std::error::Error + 'static)) -> bool {
+    use dicom_ul::pdu::ReadError;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(ReadError::PduTooLarge { pdu_length, .. }) = s.downcast_ref::<ReadError>() {
+            return *pdu_length == u32::from_be_bytes(*b"TP/1");
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// Whether a socket's read or write timeout ended it: Linux reports an expired `SO_RCVTIMEO` as
+/// `WouldBlock` ("Resource temporarily unavailable"), which dicom-ul passes on as a failed read.
+fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) {
+                return true;
+            }
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// An error and its sources, one line.

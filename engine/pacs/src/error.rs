@@ -20,6 +20,12 @@ pub enum PacsError {
         status: u16,
         hint: &'static str,
     },
+    #[error("{server}: {what}: the connection broke off before the answer ended ({detail})")]
+    BrokeOff {
+        server: String,
+        what: String,
+        detail: String,
+    },
     #[error("{server}: {what}: the answer is malformed: {detail}")]
     Malformed {
         server: String,

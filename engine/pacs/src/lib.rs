@@ -20,6 +20,7 @@ pub mod multipart;
 pub mod retrieve;
 mod server;
 mod study;
+pub mod timeouts;
 pub mod web;
 
 use std::ops::ControlFlow;

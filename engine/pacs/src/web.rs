@@ -11,12 +11,7 @@ use crate::dicom_json::{integer, string, strings};
 use crate::multipart;
 use crate::retrieve::{Retrieved, Sink};
 use crate::server::WebServer;
-use crate::{Credentials, PacsError, SeriesInfo, StudyInfo, StudyQuery};
-
-/// How long a request may wait for the server to answer (connect and first byte).
-const ANSWER_TIMEOUT: Duration = Duration::from_secs(20);
-/// How long a body may take between two reads.
-const READ_TIMEOUT: Duration = Duration::from_secs(60);
+use crate::{timeouts, Credentials, PacsError, SeriesInfo, StudyInfo, StudyQuery};
 
 pub struct Client {
     server: WebServer,
@@ -26,9 +21,11 @@ pub struct Client {
 impl Client {
     pub fn new(server: WebServer) -> Client {
         let agent = ureq::Agent::config_builder()
-            .timeout_connect(Some(ANSWER_TIMEOUT))
-            .timeout_recv_response(Some(ANSWER_TIMEOUT))
+            .timeout_connect(Some(timeouts::answer()))
+            .timeout_recv_response(Some(timeouts::answer()))
+            // A long series may take minutes in all; only a stall between two reads is given up.
             .timeout_recv_body(None)
+            .timeout_per_read(Some(timeouts::read()))
             .timeout_per_call(None)
             .http_status_as_error(false)
             .build()
@@ -101,21 +98,53 @@ impl Client {
 
     fn transport(&self, e: ureq::Error, what: &str) -> PacsError {
         match e {
-            ureq::Error::Timeout(_) => PacsError::Timeout {
-                server: self.name(),
-                what: what.to_string(),
-                seconds: ANSWER_TIMEOUT.as_secs(),
-            },
-            ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
-                PacsError::Timeout {
-                    server: self.name(),
-                    what: what.to_string(),
-                    seconds: READ_TIMEOUT.as_secs(),
-                }
-            }
+            ureq::Error::Timeout(ureq::Timeout::PerRead) => self.timed_out(what, timeouts::read()),
+            ureq::Error::Timeout(_) => self.timed_out(what, timeouts::answer()),
+            ureq::Error::Io(io) => self.io_error(io, what),
             other => PacsError::Connect {
                 server: self.name(),
                 detail: other.to_string(),
+            },
+        }
+    }
+
+    fn timed_out(&self, what: &str, after: Duration) -> PacsError {
+        PacsError::Timeout {
+            server: self.name(),
+            what: what.to_string(),
+            seconds: after.as_secs(),
+        }
+    }
+
+    /// An I/O error while talking: a timeout (ureq wraps its own in an `io::Error` once the body
+    /// is being read), a refused connection, or an answer that broke off.
+    fn io_error(&self, io: std::io::Error, what: &str) -> PacsError {
+        use std::io::ErrorKind as K;
+        if io.kind() == K::TimedOut {
+            return self.timed_out(what, timeouts::read());
+        }
+        if let Some(inner) = io.get_ref().and_then(|e| e.downcast_ref::<ureq::Error>()) {
+            return match inner {
+                ureq::Error::Timeout(ureq::Timeout::PerRead) => {
+                    self.timed_out(what, timeouts::read())
+                }
+                ureq::Error::Timeout(_) => self.timed_out(what, timeouts::answer()),
+                other => PacsError::BrokeOff {
+                    server: self.name(),
+                    what: what.to_string(),
+                    detail: other.to_string(),
+                },
+            };
+        }
+        match io.kind() {
+            K::ConnectionRefused | K::AddrNotAvailable | K::NotFound => PacsError::Connect {
+                server: self.name(),
+                detail: io.to_string(),
+            },
+            _ => PacsError::BrokeOff {
+                server: self.name(),
+                what: what.to_string(),
+                detail: io.to_string(),
             },
         }
     }
@@ -345,13 +374,7 @@ impl Client {
                 what: format!("any instance of {what}"),
             }),
             Ok(_) => sink.finish(&self.name(), study_uid, series_uid),
-            Err(multipart::MultipartError::Io(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
-                Err(PacsError::Timeout {
-                    server: self.name(),
-                    what,
-                    seconds: READ_TIMEOUT.as_secs(),
-                })
-            }
+            Err(multipart::MultipartError::Io(e)) => Err(self.io_error(e, &what)),
             Err(e) => Err(malformed(e.to_string())),
         }
     }
