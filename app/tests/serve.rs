@@ -118,6 +118,85 @@ fn inside_the_namespace() {
     // Refusals, each with a status and a message, and the server still there after each.
     let e = ask(&["--remote", &url, "--task", "grounded"], None).expect_err("no token");
     assert!(e.contains("401") && e.contains("bearer token"), "{e}");
+    // The token from a file (first line, trimmed), which wins over the environment; a wrong,
+    // empty or missing file is named.
+    let dir = std::env::temp_dir().join(format!("gg-serve-token-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("token folder");
+    let token_file = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("token file");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .expect("chmod 600");
+        }
+        path.to_string_lossy().into_owned()
+    };
+    let right = token_file("right", "s3cret\n");
+    let with_file = ask(
+        &[
+            "--remote",
+            &url,
+            "--task",
+            "grounded",
+            "--remote-token-file",
+            &right,
+        ],
+        Some("not-the-token"),
+    )
+    .expect("ask with the token from a file");
+    assert_eq!(with_file, grounded);
+    let wrong = token_file("wrong", "guess\n");
+    let e = ask(
+        &[
+            "--remote",
+            &url,
+            "--task",
+            "grounded",
+            "--remote-token-file",
+            &wrong,
+        ],
+        None,
+    )
+    .expect_err("a wrong token");
+    assert!(e.contains("401") && !e.contains("guess"), "{e}");
+    let empty = token_file("empty", "\n");
+    let e = ask(
+        &[
+            "--remote",
+            &url,
+            "--task",
+            "grounded",
+            "--remote-token-file",
+            &empty,
+        ],
+        None,
+    )
+    .expect_err("an empty token file");
+    assert!(
+        e.contains(&empty) && e.contains("first line is empty"),
+        "{e}"
+    );
+    let missing = dir.join("missing").to_string_lossy().into_owned();
+    let e = ask(
+        &[
+            "--remote",
+            &url,
+            "--task",
+            "grounded",
+            "--remote-token-file",
+            &missing,
+        ],
+        None,
+    )
+    .expect_err("no token file");
+    assert!(
+        e.contains(&missing) && e.contains("cannot read the token"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+
     let e = ask(&["--remote", &url, "--task", "segment"], Some("s3cret")).expect_err("segment");
     assert!(e.contains("422") && e.contains("mask head"), "{e}");
     let (status, body) = http("POST", "/v1/chat/completions", Some("s3cret"), b"{nope");

@@ -24,9 +24,12 @@ pub struct AskArgs {
     #[arg(long, required_unless_present = "remote", conflicts_with = "remote")]
     pub model: Option<PathBuf>,
     /// A Groundglass server (`groundglass serve`), e.g. http://gpu-host:8080, instead of a local
-    /// model; its bearer token from GROUNDGLASS_REMOTE_TOKEN.
+    /// model; its bearer token from --remote-token-file, else GROUNDGLASS_REMOTE_TOKEN.
     #[arg(long)]
     pub remote: Option<String>,
+    /// A file whose first line is the server's bearer token (keep it chmod 600).
+    #[arg(long, requires = "remote")]
+    pub remote_token_file: Option<PathBuf>,
     #[command(flatten)]
     pub selection: super::selection::SliceSelection,
     /// report, grounded, segment or vqa.
@@ -202,7 +205,7 @@ pub fn run(args: AskArgs) -> anyhow::Result<ExitCode> {
     };
     let answer = match (&args.model, &args.remote) {
         (_, Some(url)) => {
-            let token = std::env::var("GROUNDGLASS_REMOTE_TOKEN").ok();
+            let token = super::token::for_client(args.remote_token_file.as_deref())?;
             let remote = groundglass_serve::Remote::new(url, token);
             let got = remote.ask(&input)?;
             if !args.json {

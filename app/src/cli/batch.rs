@@ -31,9 +31,13 @@ pub struct BatchArgs {
     /// A checkpoint folder on this machine.
     #[arg(long, required_unless_present = "remote", conflicts_with = "remote")]
     pub model: Option<PathBuf>,
-    /// Groundglass servers (repeat for several; token from GROUNDGLASS_REMOTE_TOKEN).
+    /// Groundglass servers (repeat for several; one token for all, from --remote-token-file,
+    /// else GROUNDGLASS_REMOTE_TOKEN).
     #[arg(long)]
     pub remote: Vec<String>,
+    /// A file whose first line is the servers' bearer token (keep it chmod 600).
+    #[arg(long, requires = "remote")]
+    pub remote_token_file: Option<PathBuf>,
     /// The planes asked about, each on its middle slice.
     #[arg(long, default_value = "axial,coronal,sagittal")]
     pub planes: String,
@@ -132,7 +136,7 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
         session.check_task(task)?;
         backends.push(Backend::Local(Box::new(session)));
     }
-    let token = std::env::var("GROUNDGLASS_REMOTE_TOKEN").ok();
+    let token = super::token::for_client(args.remote_token_file.as_deref())?;
     for url in &args.remote {
         let remote = groundglass_serve::Remote::new(url, token.clone());
         // Before any work: each server answers and can do the task.

@@ -55,7 +55,7 @@ pub fn run(args: BenchServeArgs) -> anyhow::Result<ExitCode> {
         question: None,
         options: vec![],
     };
-    let token = std::env::var("GROUNDGLASS_REMOTE_TOKEN").ok();
+    let token = super::token::for_client(None)?;
     let counts: Vec<usize> = args
         .clients
         .split(',')

@@ -51,6 +51,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         study,
         model: Some(model),
         remote: None,
+        remote_token_file: None,
         selection: super::selection::SliceSelection {
             series: 0,
             plane: "axial".into(),

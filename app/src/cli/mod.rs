@@ -22,6 +22,7 @@ mod screenshot;
 mod selection;
 mod serve;
 mod slice;
+mod token;
 mod train;
 
 use std::process::ExitCode;

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::Args;
 use groundglass_serve::{Server, ServerConfig};
 
@@ -38,17 +38,11 @@ pub struct ServeArgs {
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let token = match (&args.token, &args.token_file) {
+        (Some(t), _) if t.trim().is_empty() => bail!("the token is empty"),
         (Some(t), _) => Some(t.trim().to_string()),
-        (None, Some(f)) => {
-            let text = std::fs::read_to_string(f)
-                .with_context(|| format!("--token-file {}", f.display()))?;
-            Some(text.lines().next().unwrap_or("").trim().to_string())
-        }
+        (None, Some(f)) => Some(super::token::from_file(f, "--token-file")?),
         (None, None) => None,
     };
-    if token.as_deref() == Some("") {
-        bail!("the token is empty");
-    }
     let session = super::ask::load_session(&args.model, &args.dtype, &args.soft_capping)?;
     let name = args
         .model
