@@ -332,6 +332,89 @@ fn measurements_export_as_a_valid_dicom_sr_with_the_json_figures() {
         .expect("floats");
     assert_eq!(data.len(), 12);
     assert!(!str_of(&region, tags::REFERENCED_FRAME_OF_REFERENCE_UID).is_empty());
+    assert_pydicom_reads_the_json_figures(&path, items);
+}
+
+/// pydicom, a reader that shares no code with ours, walks the SR's measurement groups
+/// (`tests/fixtures/read_sr.py`): each group has the JSON's figures in UCUM units, its region's
+/// graphic type and point count, and a tracking UID of its own. Where python3 has no pydicom this
+/// is skipped with a message, except under CI (`.ci/run` installs Debian's python3-pydicom).
+fn assert_pydicom_reads_the_json_figures(sr: &Path, items: &[serde_json::Value]) {
+    let script = root().join("tests/fixtures/read_sr.py");
+    let has_pydicom = Command::new("python3")
+        .args(["-c", "import pydicom"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_pydicom {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must read the SR back with pydicom (apt-get install python3-pydicom)"
+        );
+        eprintln!("skipped: python3 has no pydicom; the SR is not read back by it");
+        return;
+    }
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(sr)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "pydicom could not read the SR: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the script's JSON");
+    assert_eq!(read["modality"], "SR");
+    let groups = read["groups"].as_array().expect("groups");
+    assert_eq!(groups.len(), items.len(), "{read}");
+    let hu = "[hnsf'U]";
+    let mut tracking = std::collections::BTreeSet::new();
+    for (group, item) in groups.iter().zip(items) {
+        let shape = item["shape"].as_str().expect("shape");
+        // (SNOMED code, the JSON's key, the UCUM unit) of each figure the shape has.
+        let statistics = [
+            ("373098007", "mean", hu),
+            ("386136009", "sd", hu),
+            ("255605001", "min", hu),
+            ("56851009", "max", hu),
+            ("42798000", "area_mm2", "mm2"),
+        ];
+        let (figures, region, points): (Vec<(&str, &str, &str)>, &str, usize) = match shape {
+            "line" => (vec![("410668003", "length_mm", "mm")], "POLYLINE", 2),
+            "angle" => (vec![("1483009", "angle_deg", "deg")], "POLYLINE", 3),
+            "point" => (vec![("373098007", "value", hu)], "POINT", 1),
+            "ellipse" => (statistics.to_vec(), "ELLIPSE", 4),
+            "freehand" => {
+                let vertices = item["points_px"].as_array().expect("points").len();
+                (statistics.to_vec(), "POLYGON", vertices + 1)
+            }
+            other => panic!("a shape the test does not know: {other}"),
+        };
+        let numbers = group["numbers"].as_object().expect("numbers");
+        assert_eq!(numbers.len(), figures.len(), "{shape}: {group}");
+        for (code, key, unit) in figures {
+            let expected = item[key]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{shape}: {key}"));
+            let number = &numbers[code];
+            let got = number["value"].as_f64().expect("value");
+            assert!(
+                (got - expected).abs() <= 1e-6 * expected.abs().max(1.0),
+                "{shape} {key}: pydicom read {got}, the JSON has {expected}"
+            );
+            assert_eq!(number["unit"], unit, "{shape} {key}");
+        }
+        assert_eq!(
+            group["regions"],
+            serde_json::json!([{ "type": region, "points": points }]),
+            "{shape}"
+        );
+        let uid = group["tracking_uid"].as_str().expect("a tracking UID");
+        assert!(
+            tracking.insert(uid.to_string()),
+            "{shape}: tracking UID {uid} twice"
+        );
+    }
 }
 
 #[test]
