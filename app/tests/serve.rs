@@ -91,7 +91,7 @@ fn serve_answers_as_a_local_model_and_refuses_bad_requests_clearly() {
 }
 
 fn inside_the_namespace() {
-    let _server = serve();
+    let server = serve();
     let url = format!("http://127.0.0.1:{PORT}");
     let model = root("assets/models/demo");
     let model = model.to_str().expect("path");
@@ -242,4 +242,57 @@ fn inside_the_namespace() {
         e.contains("127.0.0.1:9") && e.contains("could not connect"),
         "{e}"
     );
+
+    // The server killed mid-request: frozen first (SIGSTOP), so that the client's request waits
+    // in its queue of connections, then killed (SIGKILL) once the connection is there. The
+    // client says the server went away, not that it could not connect, and does not hang.
+    signal(server.pid(), "STOP");
+    let client = groundglass()
+        .arg("ask")
+        .arg(root("assets/demo/study"))
+        .args([
+            "--index", "40", "--json", "--remote", &url, "--task", "grounded",
+        ])
+        .env("GROUNDGLASS_REMOTE_TOKEN", "s3cret")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("ask starts");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !connection_waiting(PORT) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the client did not connect within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    signal(server.pid(), "KILL");
+    let out = client.wait_with_output().expect("ask ends");
+    let e = String::from_utf8_lossy(&out.stderr);
+    eprintln!("killed mid-request: {e}");
+    assert!(!out.status.success(), "{e}");
+    assert!(
+        e.contains(&url) && e.contains("closed the connection before it answered"),
+        "{e}"
+    );
+}
+
+fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{name} {pid}");
+}
+
+/// Whether a connection to `port` is established on the server's side (in this namespace's
+/// `/proc/net/tcp`: local port `port`, state 01), accepted or still waiting to be.
+fn connection_waiting(port: u16) -> bool {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let local = format!(":{port:04X}");
+    table.lines().skip(1).any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        fields.len() > 3 && fields[1].ends_with(&local) && fields[3] == "01"
+    })
 }

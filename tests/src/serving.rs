@@ -35,6 +35,13 @@ impl Serving {
     }
 }
 
+impl Serving {
+    /// The server's process ID (to stop or kill it mid-request).
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
 impl Drop for Serving {
     fn drop(&mut self) {
         let _ = self.0.kill();

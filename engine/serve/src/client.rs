@@ -58,19 +58,22 @@ impl Remote {
         url: &str,
         sent: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<String, RemoteError> {
-        let mut response = sent.map_err(|e| RemoteError::Connect {
-            url: url.to_string(),
-            detail: e.to_string(),
-        })?;
+        let mut response = sent.map_err(|e| sending_error(url, e))?;
         let status = response.status().as_u16();
         let text = response
             .body_mut()
             .with_config()
             .limit(256 << 20)
             .read_to_string()
-            .map_err(|e| RemoteError::BadAnswer {
-                url: url.to_string(),
-                detail: format!("reading the answer: {e}"),
+            .map_err(|e| match e {
+                ureq::Error::Io(_) | ureq::Error::Timeout(_) => RemoteError::Dropped {
+                    url: url.to_string(),
+                    detail: format!("reading the answer: {e}"),
+                },
+                other => RemoteError::BadAnswer {
+                    url: url.to_string(),
+                    detail: format!("reading the answer: {other}"),
+                },
             })?;
         if status != 200 {
             let message = serde_json::from_str::<ErrorBody>(&text)
@@ -126,5 +129,31 @@ impl Remote {
             round_trip_ms: started.elapsed().as_secs_f64() * 1e3,
             queue_ms: chat.groundglass.queue_ms,
         })
+    }
+}
+
+/// A failed request: nobody there (no connection was made), a server that went away after it
+/// took the request, or one that answered what is not HTTP.
+fn sending_error(url: &str, e: ureq::Error) -> RemoteError {
+    use std::io::ErrorKind as K;
+    let url = url.to_string();
+    let detail = e.to_string();
+    match &e {
+        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => {
+            RemoteError::Connect { url, detail }
+        }
+        ureq::Error::Timeout(ureq::Timeout::Connect | ureq::Timeout::Resolve) => {
+            RemoteError::Connect { url, detail }
+        }
+        ureq::Error::Io(io)
+            if matches!(
+                io.kind(),
+                K::ConnectionRefused | K::AddrNotAvailable | K::NotFound | K::HostUnreachable
+            ) =>
+        {
+            RemoteError::Connect { url, detail }
+        }
+        ureq::Error::Io(_) | ureq::Error::Timeout(_) => RemoteError::Dropped { url, detail },
+        _ => RemoteError::BadAnswer { url, detail },
     }
 }

@@ -11,6 +11,8 @@ pub enum ServeError {
 pub enum RemoteError {
     #[error("{url}: could not connect: {detail}")]
     Connect { url: String, detail: String },
+    #[error("{url}: the server closed the connection before it answered (it may have stopped or crashed; ask again when it is back): {detail}")]
+    Dropped { url: String, detail: String },
     #[error("{url}: the server refused the request with HTTP {status}: {message}")]
     Refused {
         url: String,
