@@ -9,7 +9,6 @@ use dicom_core::{dicom_value, DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_encoding::TransferSyntaxIndex;
 use dicom_object::FileMetaTableBuilder;
-use dicom_transfer_syntax_registry::entries;
 use dicom_ul::association::client::ClientAssociationOptions;
 use dicom_ul::pdu::{PDataValue, PDataValueType, Pdu, PresentationContextResultReason};
 
@@ -153,7 +152,6 @@ pub fn retrieve(
     let mut data_bytes = Vec::new();
     // The C-STORE request whose dataset is arriving: (context id, SOP class, SOP instance, message id).
     let mut storing: Option<(u8, String, String, u16)> = None;
-    let implicit = entries::IMPLICIT_VR_LITTLE_ENDIAN.erased();
     loop {
         let pdu = association
             .receive()
@@ -178,7 +176,7 @@ pub fn retrieve(
                     if !value.is_last {
                         continue;
                     }
-                    let cmd = Object::read_dataset_with_ts(command_bytes.as_slice(), &implicit)
+                    let cmd = crate::dimse::read_command(&command_bytes)
                         .map_err(|e| malformed(format!("a command that does not parse: {e}")))?;
                     command_bytes.clear();
                     let field = cmd

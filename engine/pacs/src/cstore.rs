@@ -16,7 +16,7 @@ use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use dicom_ul::association::client::ClientAssociationOptions;
 use dicom_ul::pdu::{PDataValue, PDataValueType, Pdu};
 
-use crate::dimse::{association_error, command, status, Object};
+use crate::dimse::{association_error, command, status};
 use crate::server::DimsePeer;
 use crate::web::Stored;
 use crate::PacsError;
@@ -197,10 +197,7 @@ pub fn store(peer: &DimsePeer, files: &[PathBuf]) -> Result<Stored, PacsError> {
             .receive()
             .map_err(|e| association_error(&server, e))?
         {
-            Pdu::PData { data } if !data.is_empty() => Object::read_dataset_with_ts(
-                data[0].data.as_slice(),
-                &dicom_transfer_syntax_registry::entries::IMPLICIT_VR_LITTLE_ENDIAN.erased(),
-            )
+            Pdu::PData { data } if !data.is_empty() => crate::dimse::read_command(&data[0].data)
             .map_err(|e| PacsError::Malformed {
                 server: server.clone(),
                 what: what.clone(),

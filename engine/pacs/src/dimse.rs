@@ -95,6 +95,35 @@ fn answered_http(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
+/// A DIMSE command set (implicit VR little endian, no sequences). Each element's declared length
+/// is checked against the bytes there first: dicom-object's reader sets aside the declared length
+/// before reading it, so a peer's garbage (say, text read as a length of 500 MB) would cost
+/// seconds and memory before failing.
+pub(crate) fn read_command(bytes: &[u8]) -> Result<Object, String> {
+    let mut at = 0usize;
+    while at < bytes.len() {
+        let Some(header) = bytes.get(at..at + 8) else {
+            return Err(format!("{} stray byte(s) at the end", bytes.len() - at));
+        };
+        let length = u32::from_le_bytes([header[4], header[5], header[6], header[7]]) as usize;
+        let group = u16::from_le_bytes([header[0], header[1]]);
+        if group != 0x0000 {
+            return Err(format!(
+                "an element of group {group:04X}H, not a command's 0000H"
+            ));
+        }
+        if length > bytes.len() - at - 8 {
+            return Err(format!(
+                "an element declares {length} bytes where {} remain",
+                bytes.len() - at - 8
+            ));
+        }
+        at += 8 + length;
+    }
+    Object::read_dataset_with_ts(bytes, &entries::IMPLICIT_VR_LITTLE_ENDIAN.erased())
+        .map_err(|e| e.to_string())
+}
+
 /// Whether a socket's read or write timeout ended it: Linux reports an expired `SO_RCVTIMEO` as
 /// `WouldBlock` ("Resource temporarily unavailable"), which dicom-ul passes on as a failed read.
 fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
@@ -157,11 +186,8 @@ impl Association {
         match pdu {
             Pdu::PData { mut data } if !data.is_empty() => {
                 let dataset = (data.len() > 1).then(|| data.remove(1).data);
-                let command = Object::read_dataset_with_ts(
-                    data[0].data.as_slice(),
-                    &entries::IMPLICIT_VR_LITTLE_ENDIAN.erased(),
-                )
-                .map_err(|e| self.malformed(what, format!("a command that does not parse: {e}")))?;
+                let command = read_command(&data[0].data)
+                    .map_err(|e| self.malformed(what, format!("a command that does not parse: {e}")))?;
                 Ok((command, dataset))
             }
             Pdu::AbortRQ { source } => Err(PacsError::Association {
@@ -404,4 +430,40 @@ pub fn search(peer: &DimsePeer, query: &StudyQuery) -> Result<Vec<StudyInfo>, Pa
     }
     a.release();
     Ok(studies)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_command_reads_and_lengths_past_the_end_are_refused_before_parsing() {
+        let echo = command(vec![
+            DataElement::new(tags::AFFECTED_SOP_CLASS_UID, VR::UI, uids::VERIFICATION),
+            DataElement::new(tags::COMMAND_FIELD, VR::US, dicom_value!(U16, [0x0030])),
+        ])
+        .expect("encodes");
+        let read = read_command(&echo).expect("reads back");
+        assert_eq!(status(&read), None);
+        assert_eq!(
+            read.get(tags::COMMAND_FIELD)
+                .and_then(|e| e.to_int::<u16>().ok()),
+            Some(0x0030)
+        );
+        // Group 0000, element 0100, declaring 2 GB: refused by the length check.
+        let mut huge = vec![0x00, 0x00, 0x00, 0x01];
+        huge.extend_from_slice(&0x7FFF_FFFFu32.to_le_bytes());
+        huge.extend_from_slice(&[0x30, 0x00]);
+        let e = read_command(&huge).expect_err("too long");
+        assert!(
+            e.contains("declares 2147483647 bytes where 2 remain"),
+            "{e}"
+        );
+        let mut stray = echo.clone();
+        stray.extend_from_slice(&[1, 2, 3]);
+        assert!(read_command(&stray).expect_err("stray").contains("3 stray"));
+        assert!(read_command(b"this is not a command set")
+            .expect_err("text")
+            .contains("group 6874H"));
+    }
 }
