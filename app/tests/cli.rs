@@ -208,6 +208,18 @@ fn pacs_rejects_wrong_addresses_and_inputs_clearly() {
     ]);
     assert!(e.contains("could not connect"), "{e}");
     let e = pacs(&[
+        "retrieve",
+        "--server",
+        "http://127.0.0.1:1/dicom-web",
+        "--study",
+        "1.2.3",
+        "--out",
+        "/tmp/gg-never",
+        "--store-port",
+        "11112",
+    ]);
+    assert!(e.contains("--store-port is for C-MOVE"), "{e}");
+    let e = pacs(&[
         "send",
         "--server",
         "http://127.0.0.1:1/dicom-web",

@@ -83,6 +83,11 @@ pub enum PacsWhat {
         series: Option<String>,
         #[arg(long)]
         out: PathBuf,
+        /// Retrieve from a DIMSE peer with C-MOVE, our storage SCP listening on this port (the
+        /// PACS must know our --calling-ae at this host and port; 11112 is usual); without it,
+        /// C-GET.
+        #[arg(long)]
+        store_port: Option<u16>,
     },
 }
 
@@ -201,8 +206,16 @@ fn run_what(args: PacsArgs) -> anyhow::Result<ExitCode> {
             study,
             series,
             out,
+            store_port,
         } => {
-            let server = server(&s)?;
+            let mut server = server(&s)?;
+            match (&mut server, store_port) {
+                (Server::Dimse(peer), Some(port)) => peer.store_port = Some(port),
+                (Server::Web(_), Some(_)) => {
+                    anyhow::bail!("--store-port is for C-MOVE from a DIMSE peer (dicom://...)")
+                }
+                (_, None) => {}
+            }
             let t = std::time::Instant::now();
             let mut first = None;
             let progress = |n: usize| {

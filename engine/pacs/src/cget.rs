@@ -5,21 +5,20 @@
 use std::ops::ControlFlow;
 use std::path::Path;
 
-use dicom_core::{dicom_value, DataElement, PrimitiveValue, VR};
+use dicom_core::VR;
 use dicom_dictionary_std::{tags, uids};
 use dicom_encoding::TransferSyntaxIndex;
-use dicom_object::FileMetaTableBuilder;
 use dicom_ul::association::client::ClientAssociationOptions;
 use dicom_ul::pdu::{PDataValue, PDataValueType, Pdu, PresentationContextResultReason};
 
-use crate::dimse::{association_error, command, key, query_request, status, text, Object};
+use crate::dimse::{association_error, key, query_request, status, text, Object};
 use crate::retrieve::{Retrieved, Sink};
 use crate::server::DimsePeer;
 use crate::PacsError;
 
 /// The storage SOP classes we accept back: the cross-sectional images, their derived objects
 /// and the common projection ones (a C-GET can only return classes negotiated up front).
-const STORAGE: [&str; 18] = [
+pub(crate) const STORAGE: [&str; 18] = [
     "1.2.840.10008.5.1.4.1.1.2",     // CT Image
     "1.2.840.10008.5.1.4.1.1.2.1",   // Enhanced CT Image
     "1.2.840.10008.5.1.4.1.1.4",     // MR Image
@@ -240,45 +239,11 @@ pub fn retrieve(
                         .ok_or_else(|| {
                             malformed(format!("an instance on unknown context {context}"))
                         })?;
-                    let meta = FileMetaTableBuilder::new()
-                        .media_storage_sop_class_uid(class.as_str())
-                        .media_storage_sop_instance_uid(instance.as_str())
-                        .transfer_syntax(ts.as_str())
-                        .build()
-                        .map_err(|e| malformed(format!("instance {instance}: {e}")))?;
-                    // The file as stored: preamble, magic, meta group, then the dataset's bytes as
-                    // they came (already in the negotiated transfer syntax).
-                    let mut file = vec![0u8; 128];
-                    file.extend_from_slice(b"DICM");
-                    meta.write(&mut file)
-                        .map_err(|e| malformed(format!("instance {instance}: {e}")))?;
-                    file.extend_from_slice(&dataset);
+                    let file = crate::scp::instance_file(&class, &instance, &ts, &dataset)
+                        .map_err(malformed)?;
                     let written = sink.add(&file);
                     let code: u16 = if written.is_ok() { 0x0000 } else { 0xA700 };
-                    let response = command(vec![
-                        DataElement::new(
-                            tags::AFFECTED_SOP_CLASS_UID,
-                            VR::UI,
-                            PrimitiveValue::from(class.as_str()),
-                        ),
-                        DataElement::new(tags::COMMAND_FIELD, VR::US, dicom_value!(U16, [0x8001])),
-                        DataElement::new(
-                            tags::MESSAGE_ID_BEING_RESPONDED_TO,
-                            VR::US,
-                            dicom_value!(U16, [message]),
-                        ),
-                        DataElement::new(
-                            tags::COMMAND_DATA_SET_TYPE,
-                            VR::US,
-                            dicom_value!(U16, [0x0101]),
-                        ),
-                        DataElement::new(tags::STATUS, VR::US, dicom_value!(U16, [code])),
-                        DataElement::new(
-                            tags::AFFECTED_SOP_INSTANCE_UID,
-                            VR::UI,
-                            PrimitiveValue::from(instance.as_str()),
-                        ),
-                    ])?;
+                    let response = crate::scp::store_response(&class, &instance, message, code)?;
                     send(&mut association, context, PDataValueType::Command, response)?;
                     written?;
                     if progress(sink.count()).is_break() {

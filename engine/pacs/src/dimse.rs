@@ -18,7 +18,7 @@ pub(crate) type Object = InMemDicomObject<StandardDataDictionary>;
 pub(crate) type Element = dicom_object::mem::InMemElement<StandardDataDictionary>;
 
 /// An open association and the presentation context it negotiated.
-struct Association {
+pub(crate) struct Association {
     inner: ClientAssociation<std::net::TcpStream>,
     context: u8,
     transfer_syntax: String,
@@ -26,7 +26,7 @@ struct Association {
     calling_ae: String,
 }
 
-fn connect(peer: &DimsePeer, abstract_syntax: &str) -> Result<Association, PacsError> {
+pub(crate) fn connect(peer: &DimsePeer, abstract_syntax: &str) -> Result<Association, PacsError> {
     let server = peer.name();
     let inner = ClientAssociationOptions::new()
         .with_abstract_syntax(abstract_syntax)
@@ -126,7 +126,7 @@ pub(crate) fn read_command(bytes: &[u8]) -> Result<Object, String> {
 
 /// Whether a socket's read or write timeout ended it: Linux reports an expired `SO_RCVTIMEO` as
 /// `WouldBlock` ("Resource temporarily unavailable"), which dicom-ul passes on as a failed read.
-fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+pub(crate) fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(s) = source {
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
@@ -155,7 +155,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 impl Association {
-    fn send(&mut self, kind: PDataValueType, data: Vec<u8>) -> Result<(), PacsError> {
+    pub(crate) fn send(&mut self, kind: PDataValueType, data: Vec<u8>) -> Result<(), PacsError> {
         let pdu = Pdu::PData {
             data: vec![PDataValue {
                 presentation_context_id: self.context,
@@ -178,7 +178,10 @@ impl Association {
     }
 
     /// The next command from the peer, and a dataset that came in the same PDU.
-    fn receive_command(&mut self, what: &str) -> Result<(Object, Option<Vec<u8>>), PacsError> {
+    pub(crate) fn receive_command(
+        &mut self,
+        what: &str,
+    ) -> Result<(Object, Option<Vec<u8>>), PacsError> {
         let pdu = self
             .inner
             .receive()
@@ -222,7 +225,7 @@ impl Association {
             .map_err(|e| self.malformed(what, format!("a dataset that does not parse: {e}")))
     }
 
-    fn write_dataset(&self, object: &Object, what: &str) -> Result<Vec<u8>, PacsError> {
+    pub(crate) fn write_dataset(&self, object: &Object, what: &str) -> Result<Vec<u8>, PacsError> {
         let ts = self.transfer_syntax(what)?;
         let mut out = Vec::new();
         object
@@ -231,7 +234,11 @@ impl Association {
         Ok(out)
     }
 
-    fn release(self) {
+    pub(crate) fn abort(self) {
+        let _ = self.inner.abort();
+    }
+
+    pub(crate) fn release(self) {
         let _ = self.inner.release();
     }
 }

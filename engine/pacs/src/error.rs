@@ -32,6 +32,8 @@ pub enum PacsError {
         what: String,
         detail: String,
     },
+    #[error("cannot listen on port {port} for the instances a C-MOVE sends (choose another with --store-port): {detail}")]
+    Listen { port: u16, detail: String },
     #[error("{server}: association rejected or aborted: {detail}")]
     Association { server: String, detail: String },
     #[error("{server}: {what} failed with DIMSE status {status:04X}H")]

@@ -2,7 +2,7 @@
 //! ways PACS speak.
 //! - DICOMweb ([`web`]): QIDO-RS searches, WADO-RS retrieval (multipart, each instance written as
 //!   it arrives), on a blocking HTTP client run off the UI thread.
-//! - DIMSE ([`dimse`], [`cget`], [`cstore`]): C-ECHO, C-FIND, C-GET and C-STORE through
+//! - DIMSE ([`dimse`], [`cget`], [`cmove`], [`cstore`]): C-ECHO, C-FIND, C-GET, C-MOVE and C-STORE through
 //!   dicom-rs's `dicom-ul` associations.
 //! - [`cache`]: retrieved series kept in a size-bounded folder, least recently used out first.
 //!
@@ -12,12 +12,14 @@
 
 pub mod cache;
 pub mod cget;
+pub mod cmove;
 pub mod cstore;
 pub mod dicom_json;
 pub mod dimse;
 mod error;
 pub mod multipart;
 pub mod retrieve;
+mod scp;
 mod server;
 mod study;
 pub mod timeouts;
@@ -47,7 +49,8 @@ pub fn search(server: &Server, query: &StudyQuery) -> Result<Vec<StudyInfo>, Pac
 }
 
 /// Retrieves a study, or one of its series, into `dir`: WADO-RS from a DICOMweb server, C-GET
-/// from a DIMSE peer (the instances come back on the same association). `progress` is told the
+/// from a DIMSE peer (the instances come back on the same association), or C-MOVE to our
+/// storage SCP when the peer has a `store_port`. `progress` is told the
 /// count written so far and may stop the transfer.
 pub fn retrieve(
     server: &Server,
@@ -60,7 +63,10 @@ pub fn retrieve(
         Server::Web(web) => {
             web::Client::new(web.clone()).retrieve(study_uid, series_uid, dir, progress)
         }
-        Server::Dimse(peer) => cget::retrieve(peer, study_uid, series_uid, dir, progress),
+        Server::Dimse(peer) => match peer.store_port {
+            Some(port) => cmove::retrieve(peer, study_uid, series_uid, dir, port, progress),
+            None => cget::retrieve(peer, study_uid, series_uid, dir, progress),
+        },
     }
 }
 

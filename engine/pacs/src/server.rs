@@ -48,6 +48,9 @@ pub struct DimsePeer {
     pub host: String,
     pub port: u16,
     pub calling_ae: String,
+    /// Retrieve with C-MOVE to our storage SCP on this port (the PACS must know our AE title at
+    /// this host and port); `None`: C-GET, on the same association, with no port to open.
+    pub store_port: Option<u16>,
 }
 
 impl DimsePeer {
@@ -92,6 +95,7 @@ impl Server {
                 host: host.to_string(),
                 port,
                 calling_ae: calling_ae.to_string(),
+                store_port: None,
             }));
         }
         let lower = given_trimmed.to_ascii_lowercase();
@@ -157,7 +161,8 @@ mod tests {
                 called_ae: "ORTHANC".into(),
                 host: "127.0.0.1".into(),
                 port: 4242,
-                calling_ae: "GG".into()
+                calling_ae: "GG".into(),
+                store_port: None,
             }))
         );
         assert_eq!(

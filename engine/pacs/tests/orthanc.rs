@@ -222,6 +222,70 @@ fn inside_the_namespace() {
     assert_eq!(a.affine, c.affine, "the same geometry over DIMSE");
     assert_eq!(a.voxels, c.voxels, "every voxel the same over DIMSE");
     let _ = std::fs::remove_dir_all(&out);
+
+    // The same series by C-MOVE: Orthanc knows GGTEST at 127.0.0.1:11112 and opens its own
+    // association to our storage SCP there.
+    let mut moving = peer.clone();
+    moving.store_port = Some(11112);
+    let moving = Server::Dimse(moving);
+    let mut progress = Vec::new();
+    let started = std::time::Instant::now();
+    let done = groundglass_pacs::retrieve(
+        &moving,
+        &found[0].study_uid,
+        Some(&found[0].series[0].series_uid),
+        &out,
+        |n| {
+            progress.push(n);
+            ControlFlow::Continue(())
+        },
+    )
+    .expect("C-MOVE");
+    eprintln!("C-MOVE of {count} instances: {:.2} s", started.elapsed().as_secs_f64());
+    assert_eq!(done.instances, count);
+    assert!(
+        progress.windows(2).all(|w| w[0] <= w[1]) && progress.last() <= Some(&count),
+        "{progress:?}"
+    );
+    let moved = groundglass_study::open(&out).expect("the C-MOVE folder opens");
+    let m = moved.series[0]
+        .load(0, &groundglass_study::NoProgress)
+        .expect("C-MOVE voxels");
+    assert_eq!(a.affine, m.affine, "the same geometry over C-MOVE");
+    assert_eq!(a.voxels, m.voxels, "every voxel the same over C-MOVE");
+    let _ = std::fs::remove_dir_all(&out);
+    // Twice in a row: the storage port is free again once a move has ended.
+    let again = groundglass_pacs::retrieve(&moving, &found[0].study_uid, None, &out, |_| {
+        ControlFlow::Continue(())
+    })
+    .expect("a second C-MOVE, of the whole study");
+    assert_eq!(again.instances, count);
+    let _ = std::fs::remove_dir_all(&out);
+    // A destination Orthanc does not know: named, with what to do.
+    let mut stranger = peer.clone();
+    stranger.calling_ae = "STRANGER".into();
+    stranger.store_port = Some(11112);
+    let e = groundglass_pacs::retrieve(
+        &Server::Dimse(stranger),
+        &found[0].study_uid,
+        None,
+        &out,
+        |_| ControlFlow::Continue(()),
+    )
+    .expect_err("an unknown move destination");
+    eprintln!("unknown destination: {e}");
+    assert!(e.to_string().contains("STRANGER"), "{e}");
+    assert!(retrieve::finished(&out).is_none());
+    let _ = std::fs::remove_dir_all(&out);
+    // The port taken: said at once, naming the port.
+    let holder = std::net::TcpListener::bind("0.0.0.0:11112").expect("hold the port");
+    let e = groundglass_pacs::retrieve(&moving, &found[0].study_uid, None, &out, |_| {
+        ControlFlow::Continue(())
+    })
+    .expect_err("the port is taken");
+    assert!(matches!(e, PacsError::Listen { port: 11112, .. }), "{e}");
+    drop(holder);
+    let _ = std::fs::remove_dir_all(&out);
     let e = groundglass_pacs::cget::retrieve(peer, "1.2.3.4.5.404", None, &out, |_| {
         ControlFlow::Continue(())
     })
