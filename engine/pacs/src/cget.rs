@@ -89,7 +89,7 @@ pub fn retrieve(
         let _ = association.abort();
         return Err(PacsError::Association {
             server,
-            detail: "the peer does not accept C-GET (Study Root); it may offer C-MOVE only".into(),
+            detail: "the peer does not accept C-GET (Study Root); it may offer C-MOVE only (retrieve with --store-port P, a port the PACS knows for our AE title)".into(),
         });
     };
     let request = query_request(get_model, 0x0010)?;

@@ -241,7 +241,10 @@ fn inside_the_namespace() {
         },
     )
     .expect("C-MOVE");
-    eprintln!("C-MOVE of {count} instances: {:.2} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "C-MOVE of {count} instances: {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
     assert_eq!(done.instances, count);
     assert!(
         progress.windows(2).all(|w| w[0] <= w[1]) && progress.last() <= Some(&count),
