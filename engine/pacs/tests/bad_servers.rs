@@ -123,7 +123,7 @@ fn expect_error<T: std::fmt::Debug>(
 }
 
 fn web_cases() {
-    let hold = Duration::from_secs(TIMEOUT_S * 3);
+    let hold = Duration::from_secs(TIMEOUT_S + 2);
 
     let (server, t) = http_once(Vec::new(), hold);
     expect_error(
@@ -293,7 +293,7 @@ fn associate(
 }
 
 fn dimse_cases() {
-    let hold = Duration::from_secs(TIMEOUT_S * 3);
+    let hold = Duration::from_secs(TIMEOUT_S + 2);
 
     let (server, t) = dimse_once(move |_stream| std::thread::sleep(hold));
     expect_error(
