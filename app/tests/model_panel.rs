@@ -534,7 +534,7 @@ fn panel_asks_a_model_server() {
         "--token",
         "t0ken",
     ]);
-    let _server = groundglass_tests::serving::Serving::start(serve);
+    let server = groundglass_tests::serving::Serving::start(serve);
 
     let mut h = ready("remote");
     // A wrong token first: the server's refusal, named.
@@ -584,4 +584,67 @@ fn panel_asks_a_model_server() {
         origin.starts_with(&format!("answered by {URL} in ")),
         "{origin}"
     );
+
+    // The server killed mid-request: frozen (SIGSTOP) before the ask, so the request waits in
+    // its queue of connections, then killed (SIGKILL). The panel says the server went away, and
+    // the viewer goes on: the slice still moves, and the next ask is taken.
+    let signal = |name: &str| {
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(server.pid().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{name}");
+    };
+    signal("STOP");
+    h.state_mut().ask(Task::Segment);
+    h.run_steps(1);
+    until(&mut h, "the request under way", |a| {
+        a.model_panel.running.is_some()
+    });
+    let waiting = || {
+        // The connection established on the server's side (local port 18093, state 01).
+        let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+        table.lines().skip(1).any(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            f.len() > 3 && f[1].ends_with(":46AD") && f[3] == "01"
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !waiting() {
+        assert!(Instant::now() < deadline, "the panel did not connect");
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    signal("KILL");
+    until(&mut h, "the error", |a| a.model_panel.running.is_none());
+    let said = |a: &ViewerApp| -> String {
+        a.notices
+            .iter()
+            .filter(|n| n.error)
+            .map(|n| n.text.clone())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
+    let e = said(h.state());
+    assert!(
+        e.contains(URL) && e.contains("closed the connection before it answered"),
+        "{e}"
+    );
+    let index = h.state().views[0].index;
+    h.hover_at(egui::pos2(300.0, 350.0));
+    h.key_press(Key::ArrowDown);
+    h.run_steps(2);
+    assert_eq!(
+        h.state().views[0].index,
+        index + 1,
+        "the viewer still reads"
+    );
+    h.state_mut().ask(Task::Segment);
+    h.run_steps(1);
+    until(&mut h, "the second error", |a| {
+        a.model_panel.running.is_none() && said(a).contains("could not connect")
+    });
+    let e = said(h.state());
+    assert!(e.contains("could not connect"), "nobody there now: {e}");
 }
