@@ -585,8 +585,8 @@ fn panel_asks_a_model_server() {
         "{origin}"
     );
 
-    // The server killed mid-request: frozen (SIGSTOP) before the ask, so the request waits in
-    // its queue of connections, then killed (SIGKILL). The panel says the server went away, and
+    // The server killed mid-request: frozen (SIGSTOP) before the ask, so the request waits
+    // unread, then killed (SIGKILL). The panel says the server went away, and
     // the viewer goes on: the slice still moves, and the next ask is taken.
     let signal = |name: &str| {
         let status = std::process::Command::new("kill")
@@ -602,16 +602,8 @@ fn panel_asks_a_model_server() {
     until(&mut h, "the request under way", |a| {
         a.model_panel.running.is_some()
     });
-    let waiting = || {
-        // The connection established on the server's side (local port 18093, state 01).
-        let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
-        table.lines().skip(1).any(|line| {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            f.len() > 3 && f[1].ends_with(":46AD") && f[3] == "01"
-        })
-    };
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !waiting() {
+    while !request_waiting(18093) {
         assert!(Instant::now() < deadline, "the panel did not connect");
         h.step();
         std::thread::sleep(Duration::from_millis(20));
@@ -647,4 +639,21 @@ fn panel_asks_a_model_server() {
     });
     let e = said(h.state());
     assert!(e.contains("could not connect"), "nobody there now: {e}");
+}
+
+/// Whether a request waits unread on the server's side of `port` (in this namespace's
+/// /proc/net/tcp: that local port, state 01, bytes in its receive queue), on a new connection
+/// or on one kept alive from an earlier answer.
+fn request_waiting(port: u16) -> bool {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let local = format!(":{port:04X}");
+    table.lines().skip(1).any(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let unread = f
+            .get(4)
+            .and_then(|q| q.split_once(':'))
+            .and_then(|(_, rx)| u64::from_str_radix(rx, 16).ok())
+            .unwrap_or(0);
+        f.len() > 4 && f[1].ends_with(&local) && f[3] == "01" && unread > 0
+    })
 }

@@ -286,13 +286,18 @@ fn signal(pid: u32, name: &str) {
     assert!(status.success(), "kill -{name} {pid}");
 }
 
-/// Whether a connection to `port` is established on the server's side (in this namespace's
-/// `/proc/net/tcp`: local port `port`, state 01), accepted or still waiting to be.
+/// Whether a request waits unread on the server's side of `port` (in this namespace's
+/// `/proc/net/tcp`: that local port, state 01, bytes in its receive queue).
 fn connection_waiting(port: u16) -> bool {
     let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
     let local = format!(":{port:04X}");
     table.lines().skip(1).any(|line| {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        fields.len() > 3 && fields[1].ends_with(&local) && fields[3] == "01"
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let unread = f
+            .get(4)
+            .and_then(|q| q.split_once(':'))
+            .and_then(|(_, rx)| u64::from_str_radix(rx, 16).ok())
+            .unwrap_or(0);
+        f.len() > 4 && f[1].ends_with(&local) && f[3] == "01" && unread > 0
     })
 }
