@@ -603,7 +603,7 @@ fn panel_asks_a_model_server() {
         a.model_panel.running.is_some()
     });
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !request_waiting(18093) {
+    while !groundglass_tests::netns::request_waiting(18093) {
         assert!(Instant::now() < deadline, "the panel did not connect");
         h.step();
         std::thread::sleep(Duration::from_millis(20));
@@ -639,21 +639,4 @@ fn panel_asks_a_model_server() {
     });
     let e = said(h.state());
     assert!(e.contains("could not connect"), "nobody there now: {e}");
-}
-
-/// Whether a request waits unread on the server's side of `port` (in this namespace's
-/// /proc/net/tcp: that local port, state 01, bytes in its receive queue), on a new connection
-/// or on one kept alive from an earlier answer.
-fn request_waiting(port: u16) -> bool {
-    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
-    let local = format!(":{port:04X}");
-    table.lines().skip(1).any(|line| {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        let unread = f
-            .get(4)
-            .and_then(|q| q.split_once(':'))
-            .and_then(|(_, rx)| u64::from_str_radix(rx, 16).ok())
-            .unwrap_or(0);
-        f.len() > 4 && f[1].ends_with(&local) && f[3] == "01" && unread > 0
-    })
 }

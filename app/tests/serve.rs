@@ -259,7 +259,7 @@ fn inside_the_namespace() {
         .spawn()
         .expect("ask starts");
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !connection_waiting(PORT) {
+    while !groundglass_tests::netns::request_waiting(PORT) {
         assert!(
             std::time::Instant::now() < deadline,
             "the client did not connect within 30 s"
@@ -284,20 +284,4 @@ fn signal(pid: u32, name: &str) {
         .status()
         .expect("kill runs");
     assert!(status.success(), "kill -{name} {pid}");
-}
-
-/// Whether a request waits unread on the server's side of `port` (in this namespace's
-/// `/proc/net/tcp`: that local port, state 01, bytes in its receive queue).
-fn connection_waiting(port: u16) -> bool {
-    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
-    let local = format!(":{port:04X}");
-    table.lines().skip(1).any(|line| {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        let unread = f
-            .get(4)
-            .and_then(|q| q.split_once(':'))
-            .and_then(|(_, rx)| u64::from_str_radix(rx, 16).ok())
-            .unwrap_or(0);
-        f.len() > 4 && f[1].ends_with(&local) && f[3] == "01" && unread > 0
-    })
 }

@@ -5,13 +5,12 @@
 use std::ops::ControlFlow;
 use std::path::Path;
 
-use dicom_core::VR;
 use dicom_dictionary_std::{tags, uids};
 use dicom_encoding::TransferSyntaxIndex;
 use dicom_ul::association::client::ClientAssociationOptions;
 use dicom_ul::pdu::{PDataValue, PDataValueType, Pdu, PresentationContextResultReason};
 
-use crate::dimse::{association_error, key, query_request, status, text, Object};
+use crate::dimse::{association_error, query_request, retrieve_identifier, status, text};
 use crate::retrieve::{Retrieved, Sink};
 use crate::server::DimsePeer;
 use crate::PacsError;
@@ -93,22 +92,7 @@ pub fn retrieve(
         });
     };
     let request = query_request(get_model, 0x0010)?;
-    let mut keys = vec![
-        key(
-            tags::QUERY_RETRIEVE_LEVEL,
-            VR::CS,
-            if series_uid.is_some() {
-                "SERIES"
-            } else {
-                "STUDY"
-            },
-        ),
-        key(tags::STUDY_INSTANCE_UID, VR::UI, study_uid),
-    ];
-    if let Some(s) = series_uid {
-        keys.push(key(tags::SERIES_INSTANCE_UID, VR::UI, s));
-    }
-    let identifier = Object::from_element_iter(keys);
+    let identifier = retrieve_identifier(study_uid, series_uid);
     let ts = dicom_transfer_syntax_registry::TransferSyntaxRegistry
         .get(get_context.transfer_syntax.trim_end_matches('\0'))
         .ok_or_else(|| {

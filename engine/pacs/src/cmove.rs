@@ -16,7 +16,7 @@ use dicom_ul::association::server::ServerAssociationOptions;
 use dicom_ul::association::ServerAssociation;
 use dicom_ul::pdu::{PDataValue, PDataValueType, Pdu};
 
-use crate::dimse::{command, key, read_command, status, text, Object};
+use crate::dimse::{command, read_command, retrieve_identifier, status, text};
 use crate::retrieve::{Retrieved, Sink};
 use crate::server::DimsePeer;
 use crate::PacsError;
@@ -159,22 +159,7 @@ fn move_request(
             PrimitiveValue::from(peer.calling_ae.as_str()),
         ),
     ])?;
-    let mut keys = vec![
-        key(
-            tags::QUERY_RETRIEVE_LEVEL,
-            VR::CS,
-            if series_uid.is_some() {
-                "SERIES"
-            } else {
-                "STUDY"
-            },
-        ),
-        key(tags::STUDY_INSTANCE_UID, VR::UI, study_uid),
-    ];
-    if let Some(s) = series_uid {
-        keys.push(key(tags::SERIES_INSTANCE_UID, VR::UI, s));
-    }
-    let identifier = a.write_dataset(&Object::from_element_iter(keys), what)?;
+    let identifier = a.write_dataset(&retrieve_identifier(study_uid, series_uid), what)?;
     a.send(PDataValueType::Command, request)?;
     a.send(PDataValueType::Data, identifier)?;
     loop {

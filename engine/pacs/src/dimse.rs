@@ -368,6 +368,23 @@ pub(crate) fn key(tag: dicom_core::Tag, vr: VR, value: &str) -> Element {
     DataElement::new(tag, vr, PrimitiveValue::from(value))
 }
 
+/// The identifier of a C-GET or C-MOVE: a study, or one of its series.
+pub(crate) fn retrieve_identifier(study_uid: &str, series_uid: Option<&str>) -> Object {
+    let level = if series_uid.is_some() {
+        "SERIES"
+    } else {
+        "STUDY"
+    };
+    let mut keys = vec![
+        key(tags::QUERY_RETRIEVE_LEVEL, VR::CS, level),
+        key(tags::STUDY_INSTANCE_UID, VR::UI, study_uid),
+    ];
+    if let Some(s) = series_uid {
+        keys.push(key(tags::SERIES_INSTANCE_UID, VR::UI, s));
+    }
+    Object::from_element_iter(keys)
+}
+
 /// Studies (Study Root C-FIND at STUDY level), then each study's series.
 pub fn search(peer: &DimsePeer, query: &StudyQuery) -> Result<Vec<StudyInfo>, PacsError> {
     let mut a = connect(peer, uids::STUDY_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_FIND)?;
