@@ -8,10 +8,11 @@ use std::path::Path;
 use dicom_dictionary_std::{tags, uids};
 use dicom_encoding::TransferSyntaxIndex;
 use dicom_ul::association::client::ClientAssociationOptions;
-use dicom_ul::pdu::{PDataValue, PDataValueType, Pdu, PresentationContextResultReason};
+use dicom_ul::pdu::{PDataValueType, Pdu, PresentationContextResultReason};
 
-use crate::dimse::{association_error, query_request, retrieve_identifier, status, text};
+use crate::dimse::{association_error, pdata, query_request, retrieve_identifier, status};
 use crate::retrieve::{Retrieved, Sink};
+use crate::scp::StoreRequest;
 use crate::server::DimsePeer;
 use crate::PacsError;
 
@@ -105,36 +106,19 @@ pub fn retrieve(
     identifier
         .write_dataset_with_ts(&mut data, ts)
         .map_err(|e| malformed(format!("could not encode the request: {e}")))?;
-    let send = |association: &mut dicom_ul::association::client::ClientAssociation<
-        std::net::TcpStream,
-    >,
-                id: u8,
-                kind: PDataValueType,
-                data: Vec<u8>| {
+    for (kind, bytes) in [
+        (PDataValueType::Command, request),
+        (PDataValueType::Data, data),
+    ] {
         association
-            .send(&Pdu::PData {
-                data: vec![PDataValue {
-                    presentation_context_id: id,
-                    value_type: kind,
-                    is_last: true,
-                    data,
-                }],
-            })
-            .map_err(|e| association_error(&server, e))
-    };
-    send(
-        &mut association,
-        get_context.id,
-        PDataValueType::Command,
-        request,
-    )?;
-    send(&mut association, get_context.id, PDataValueType::Data, data)?;
+            .send(&pdata(get_context.id, kind, bytes))
+            .map_err(|e| association_error(&server, e))?;
+    }
 
     let mut sink = Sink::new(dir)?;
     let mut command_bytes = Vec::new();
     let mut data_bytes = Vec::new();
-    // The C-STORE request whose dataset is arriving: (context id, SOP class, SOP instance, message id).
-    let mut storing: Option<(u8, String, String, u16)> = None;
+    let mut storing: Option<StoreRequest> = None;
     loop {
         let pdu = association
             .receive()
@@ -167,16 +151,9 @@ pub fn retrieve(
                         .and_then(|e| e.to_int::<u16>().ok());
                     match field {
                         Some(0x0001) => {
-                            let text = |tag| text(&cmd, tag);
-                            let message = cmd
-                                .get(tags::MESSAGE_ID)
-                                .and_then(|e| e.to_int::<u16>().ok())
-                                .unwrap_or(0);
-                            storing = Some((
+                            storing = Some(StoreRequest::from_command(
+                                &cmd,
                                 value.presentation_context_id,
-                                text(tags::AFFECTED_SOP_CLASS_UID),
-                                text(tags::AFFECTED_SOP_INSTANCE_UID),
-                                message,
                             ));
                         }
                         Some(0x8010) => match status(&cmd) {
@@ -212,10 +189,11 @@ pub fn retrieve(
                         continue;
                     }
                     let dataset = std::mem::take(&mut data_bytes);
-                    let Some((context, class, instance, message)) = storing.take() else {
+                    let Some(store) = storing.take() else {
                         // A C-GET response's identifier (failed instances): nothing to keep.
                         continue;
                     };
+                    let context = store.context;
                     let ts = contexts
                         .iter()
                         .find(|pc| pc.id == context)
@@ -223,12 +201,11 @@ pub fn retrieve(
                         .ok_or_else(|| {
                             malformed(format!("an instance on unknown context {context}"))
                         })?;
-                    let file = crate::scp::instance_file(&class, &instance, &ts, &dataset)
-                        .map_err(malformed)?;
+                    let file = store.file(&ts, &dataset).map_err(malformed)?;
                     let written = sink.add(&file);
-                    let code: u16 = if written.is_ok() { 0x0000 } else { 0xA700 };
-                    let response = crate::scp::store_response(&class, &instance, message, code)?;
-                    send(&mut association, context, PDataValueType::Command, response)?;
+                    association
+                        .send(&store.response(written.is_ok())?)
+                        .map_err(|e| association_error(&server, e))?;
                     written?;
                     if progress(sink.count()).is_break() {
                         let _ = association.abort();

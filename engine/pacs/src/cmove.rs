@@ -14,10 +14,11 @@ use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_ul::association::server::ServerAssociationOptions;
 use dicom_ul::association::ServerAssociation;
-use dicom_ul::pdu::{PDataValue, PDataValueType, Pdu};
+use dicom_ul::pdu::{PDataValueType, Pdu};
 
-use crate::dimse::{command, read_command, retrieve_identifier, status, text};
+use crate::dimse::{command, read_command, retrieve_identifier, status};
 use crate::retrieve::{Retrieved, Sink};
+use crate::scp::StoreRequest;
 use crate::server::DimsePeer;
 use crate::PacsError;
 
@@ -262,8 +263,7 @@ fn receive_instances(
         .collect();
     let mut command_bytes = Vec::new();
     let mut data_bytes = Vec::new();
-    // The C-STORE whose dataset is arriving: (context id, SOP class, SOP instance, message id).
-    let mut storing: Option<(u8, String, String, u16)> = None;
+    let mut storing: Option<StoreRequest> = None;
     loop {
         let pdu = match association.receive() {
             Ok(pdu) => pdu,
@@ -298,15 +298,9 @@ fn receive_instances(
                     if field != Some(0x0001) {
                         return Err(format!("a command other than C-STORE: {field:?}"));
                     }
-                    let message = cmd
-                        .get(tags::MESSAGE_ID)
-                        .and_then(|e| e.to_int::<u16>().ok())
-                        .unwrap_or(0);
-                    storing = Some((
+                    storing = Some(StoreRequest::from_command(
+                        &cmd,
                         value.presentation_context_id,
-                        text(&cmd, tags::AFFECTED_SOP_CLASS_UID),
-                        text(&cmd, tags::AFFECTED_SOP_INSTANCE_UID),
-                        message,
                     ));
                 }
                 PDataValueType::Data => {
@@ -315,32 +309,22 @@ fn receive_instances(
                         continue;
                     }
                     let dataset = std::mem::take(&mut data_bytes);
-                    let Some((context, class, instance, message)) = storing.take() else {
+                    let Some(store) = storing.take() else {
                         return Err("a dataset without a C-STORE".into());
                     };
+                    let context = store.context;
                     let ts = contexts
                         .iter()
                         .find(|(id, _)| *id == context)
                         .map(|(_, ts)| ts.clone())
                         .ok_or_else(|| format!("an instance on unknown context {context}"))?;
-                    let file = crate::scp::instance_file(&class, &instance, &ts, &dataset)?;
+                    let file = store.file(&ts, &dataset)?;
                     let written = match sink.lock() {
                         Ok(mut s) => s.add(&file).map_err(|e| e.to_string()),
                         Err(_) => Err("the folder's writer failed".to_string()),
                     };
-                    let code: u16 = if written.is_ok() { 0x0000 } else { 0xA700 };
-                    let response = crate::scp::store_response(&class, &instance, message, code)
-                        .map_err(|e| e.to_string())?;
-                    association
-                        .send(&Pdu::PData {
-                            data: vec![PDataValue {
-                                presentation_context_id: context,
-                                value_type: PDataValueType::Command,
-                                is_last: true,
-                                data: response,
-                            }],
-                        })
-                        .map_err(|e| e.to_string())?;
+                    let response = store.response(written.is_ok()).map_err(|e| e.to_string())?;
+                    association.send(&response).map_err(|e| e.to_string())?;
                     written?;
                 }
             }

@@ -14,7 +14,7 @@ use dicom_encoding::TransferSyntaxIndex;
 use dicom_object::{open_file, DefaultDicomObject};
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use dicom_ul::association::client::ClientAssociationOptions;
-use dicom_ul::pdu::{PDataValue, PDataValueType, Pdu};
+use dicom_ul::pdu::{PDataValueType, Pdu};
 
 use crate::dimse::{association_error, command, status};
 use crate::server::DimsePeer;
@@ -174,14 +174,11 @@ pub fn store(peer: &DimsePeer, files: &[PathBuf]) -> Result<Stored, PacsError> {
                 detail: format!("could not encode the instance: {e}"),
             })?;
         association
-            .send(&Pdu::PData {
-                data: vec![PDataValue {
-                    presentation_context_id: context,
-                    value_type: PDataValueType::Command,
-                    is_last: true,
-                    data: request,
-                }],
-            })
+            .send(&crate::dimse::pdata(
+                context,
+                PDataValueType::Command,
+                request,
+            ))
             .map_err(|e| association_error(&server, e))?;
         {
             let mut writer = association.send_pdata(context);

@@ -156,16 +156,8 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 impl Association {
     pub(crate) fn send(&mut self, kind: PDataValueType, data: Vec<u8>) -> Result<(), PacsError> {
-        let pdu = Pdu::PData {
-            data: vec![PDataValue {
-                presentation_context_id: self.context,
-                value_type: kind,
-                is_last: true,
-                data,
-            }],
-        };
         self.inner
-            .send(&pdu)
+            .send(&pdata(self.context, kind, data))
             .map_err(|e| association_error(&self.server, e))
     }
 
@@ -278,6 +270,18 @@ pub(crate) fn query_request(sop_class: &str, command_field: u16) -> Result<Vec<u
             dicom_value!(U16, [0x0001]),
         ),
     ])
+}
+
+/// One P-DATA PDU carrying a whole command or dataset on presentation context `context`.
+pub(crate) fn pdata(context: u8, kind: PDataValueType, data: Vec<u8>) -> Pdu {
+    Pdu::PData {
+        data: vec![PDataValue {
+            presentation_context_id: context,
+            value_type: kind,
+            is_last: true,
+            data,
+        }],
+    }
 }
 
 pub(crate) fn status(command: &Object) -> Option<u16> {
