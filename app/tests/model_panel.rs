@@ -588,15 +588,7 @@ fn panel_asks_a_model_server() {
     // The server killed mid-request: frozen (SIGSTOP) before the ask, so the request waits
     // unread, then killed (SIGKILL). The panel says the server went away, and
     // the viewer goes on: the slice still moves, and the next ask is taken.
-    let signal = |name: &str| {
-        let status = std::process::Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(server.pid().to_string())
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill -{name}");
-    };
-    signal("STOP");
+    server.signal("STOP");
     h.state_mut().ask(Task::Segment);
     h.run_steps(1);
     until(&mut h, "the request under way", |a| {
@@ -608,7 +600,7 @@ fn panel_asks_a_model_server() {
         h.step();
         std::thread::sleep(Duration::from_millis(20));
     }
-    signal("KILL");
+    server.signal("KILL");
     until(&mut h, "the error", |a| a.model_panel.running.is_none());
     let said = |a: &ViewerApp| -> String {
         a.notices

@@ -133,64 +133,33 @@ fn inside_the_namespace() {
         }
         path.to_string_lossy().into_owned()
     };
+    let grounded_with = |file: &str, env: Option<&str>| {
+        ask(
+            &[
+                "--remote",
+                &url,
+                "--task",
+                "grounded",
+                "--remote-token-file",
+                file,
+            ],
+            env,
+        )
+    };
     let right = token_file("right", "s3cret\n");
-    let with_file = ask(
-        &[
-            "--remote",
-            &url,
-            "--task",
-            "grounded",
-            "--remote-token-file",
-            &right,
-        ],
-        Some("not-the-token"),
-    )
-    .expect("ask with the token from a file");
+    let with_file =
+        grounded_with(&right, Some("not-the-token")).expect("ask with the token from a file");
     assert_eq!(with_file, grounded);
-    let wrong = token_file("wrong", "guess\n");
-    let e = ask(
-        &[
-            "--remote",
-            &url,
-            "--task",
-            "grounded",
-            "--remote-token-file",
-            &wrong,
-        ],
-        None,
-    )
-    .expect_err("a wrong token");
+    let e = grounded_with(&token_file("wrong", "guess\n"), None).expect_err("a wrong token");
     assert!(e.contains("401") && !e.contains("guess"), "{e}");
     let empty = token_file("empty", "\n");
-    let e = ask(
-        &[
-            "--remote",
-            &url,
-            "--task",
-            "grounded",
-            "--remote-token-file",
-            &empty,
-        ],
-        None,
-    )
-    .expect_err("an empty token file");
+    let e = grounded_with(&empty, None).expect_err("an empty token file");
     assert!(
         e.contains(&empty) && e.contains("first line is empty"),
         "{e}"
     );
     let missing = dir.join("missing").to_string_lossy().into_owned();
-    let e = ask(
-        &[
-            "--remote",
-            &url,
-            "--task",
-            "grounded",
-            "--remote-token-file",
-            &missing,
-        ],
-        None,
-    )
-    .expect_err("no token file");
+    let e = grounded_with(&missing, None).expect_err("no token file");
     assert!(
         e.contains(&missing) && e.contains("cannot read the token"),
         "{e}"
@@ -246,7 +215,7 @@ fn inside_the_namespace() {
     // The server killed mid-request: frozen first (SIGSTOP), so that the client's request waits
     // in its queue of connections, then killed (SIGKILL) once the connection is there. The
     // client says the server went away, not that it could not connect, and does not hang.
-    signal(server.pid(), "STOP");
+    server.signal("STOP");
     let client = groundglass()
         .arg("ask")
         .arg(root("assets/demo/study"))
@@ -266,7 +235,7 @@ fn inside_the_namespace() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    signal(server.pid(), "KILL");
+    server.signal("KILL");
     let out = client.wait_with_output().expect("ask ends");
     let e = String::from_utf8_lossy(&out.stderr);
     eprintln!("killed mid-request: {e}");
@@ -275,13 +244,4 @@ fn inside_the_namespace() {
         e.contains(&url) && e.contains("closed the connection before it answered"),
         "{e}"
     );
-}
-
-fn signal(pid: u32, name: &str) {
-    let status = Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg(pid.to_string())
-        .status()
-        .expect("kill runs");
-    assert!(status.success(), "kill -{name} {pid}");
 }

@@ -36,9 +36,15 @@ impl Serving {
 }
 
 impl Serving {
-    /// The server's process ID (to stop or kill it mid-request).
-    pub fn pid(&self) -> u32 {
-        self.0.id()
+    /// Sends the server a signal by name (`STOP` to freeze it, `KILL` to kill it mid-request).
+    pub fn signal(&self, name: &str) {
+        let pid = self.0.id();
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{name} {pid}");
     }
 }
 
