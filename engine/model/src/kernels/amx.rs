@@ -4,17 +4,16 @@
 //! products, and PyTorch (oneDNN) runs them on AMX where the CPU has it.
 //!
 //! The roles are swapped: the product is computed as `Cᵀ = W · Aᵀ`. A weight row, as stored, is
-//! already what a tile's left operand wants (a tile row is 32 consecutive bf16 of one row), so W,
-//! the big operand, is read straight from the memory-mapped checkpoint, never packed; the
-//! activations, small, are rounded to bf16 pairs and transposed into the right operand's layout
-//! (a tile row is one pair of K steps for 16 tokens). Blocks of `C` are transposed when stored.
+//! already what a tile's left operand wants (a tile row is 32 consecutive bf16 of one row), so a
+//! chunk of W is only copied, row by row, into a contiguous block; the activations, small, are
+//! rounded to bf16 pairs and transposed into the right operand's layout (a tile row is one pair
+//! of K steps for 16 tokens). Blocks of `C` are transposed when stored.
 //!
 //! Loop nest: threads take blocks of W's rows (`ROWS_PER_TASK`); within one, for each chunk of
-//! K (`KC` pairs), each 32-row block of W runs against every block of 32 tokens in the 2 × 2 tile
-//! kernel (four 16 × 16 f32 accumulators in tiles 0-3, two W tiles, two token tiles), the
-//! accumulators kept in a per-task buffer between chunks. The W block's chunk (16 KiB) and a
-//! token block's (16 KiB) fit L1 together; the tokens' chunks stay in L2, and the next W block
-//! is prefetched while the current one works.
+//! K (`KC` pairs), each 32-row block of W is copied (32 KiB, L1) and runs against every block of
+//! 32 tokens in the 2 × 2 tile kernel (four 16 × 16 f32 accumulators in tiles 0-3, two W tiles,
+//! two token tiles), the accumulators kept in a per-task buffer between chunks. The tokens'
+//! chunks stay in L2, and the next W block is prefetched while the current one works.
 //!
 //! Measured on a 2-core Sapphire-Rapids-class VM (BENCHMARKS.md): 400-650 GFLOPS on the 3B
 //! model's shapes against 100-120 for the `vdpbf16ps` kernel. A tile product alone runs at
@@ -31,7 +30,7 @@
 )]
 
 /// Pairs of K steps (two bf16) per chunk of K.
-const KC: usize = 128;
+const KC: usize = 256;
 /// W rows per block of the tile kernel (two tiles of 16) and tokens per block (two tiles).
 const BLOCK: usize = 32;
 /// W rows a thread takes at a time.
@@ -213,56 +212,39 @@ unsafe fn task_product(
     let Shape { m, k, n, pairs } = shape;
     let w_blocks = rows.len().div_ceil(BLOCK);
     let t_blocks = m.div_ceil(BLOCK);
-    // W's rows as stored when every tile row lies inside them; else a zero-padded copy (K not a
-    // multiple of 32, or the last rows of W).
-    let direct = k % BLOCK == 0 && rows.len() == w_blocks * BLOCK;
-    let (w_base, w_stride) = if direct {
-        (w.as_ptr().add(rows.start * k) as *const u8, k * 2)
-    } else {
-        copy.clear();
-        copy.resize(w_blocks * BLOCK * pairs, 0);
-        let padded = copy.as_mut_ptr() as *mut u16;
-        for (r, row) in rows.clone().enumerate() {
-            for (i, v) in w[row * k..(row + 1) * k].iter().enumerate() {
-                *padded.add(r * pairs * 2 + i) = v.to_bits();
-            }
-        }
-        (copy.as_ptr() as *const u8, pairs * 4)
-    };
     // Accumulators: block (wb, tb) holds four 16 × 16 tiles at ((wb * t_blocks + tb) * 4) * 256.
     acc.clear();
     acc.resize(w_blocks * t_blocks * 4 * 256, 0.0);
+    copy.clear();
+    copy.resize(BLOCK * KC, 0);
     asm!("ldtilecfg [{}]", in(reg) &TILES as *const TileConfig, options(nostack, readonly));
     let mut p0 = 0;
     while p0 < pairs {
         let kc = KC.min(pairs - p0);
         for wb in 0..w_blocks {
-            // This chunk of the W block (32 rows of `kc` pairs, 16 KiB) stays in L1 while every
-            // token block passes; the next one is fetched meanwhile, a share per token block.
-            let w0 = w_base.add(wb * BLOCK * w_stride + p0 * 4);
+            // This chunk of the W block is copied into a contiguous 32 × `kc` pairs (32 KiB),
+            // where it stays in L1 while every token block passes. Read in place, rows K apart,
+            // it did not: at K = 9216 (rows 18 KiB apart) the 32 rows fall into a quarter of
+            // L1's sets and evict each other, which held the down projection to half the rate
+            // of the others. The copy also zero-pads K and the last rows.
+            let first = rows.start + wb * BLOCK;
+            pack_w_chunk(w, k, n, first, p0, kc, copy);
+            // The next chunk's rows are fetched meanwhile, a share per token block.
             let next = if wb + 1 < w_blocks {
-                Some((w0.add(BLOCK * w_stride), kc))
+                Some((first + BLOCK, p0, kc))
             } else if p0 + kc < pairs {
-                Some((w_base.add((p0 + kc) * 4), KC.min(pairs - p0 - kc)))
+                Some((rows.start, p0 + kc, KC.min(pairs - p0 - kc)))
             } else {
                 None
             };
             for tb in 0..t_blocks {
-                if let Some((next, next_kc)) = next {
-                    let lines_per_row = next_kc * 4 / 64;
-                    let lines = BLOCK * lines_per_row;
-                    let share = lines.div_ceil(t_blocks);
-                    for line in tb * share..((tb + 1) * share).min(lines) {
-                        let at =
-                            next.add(line / lines_per_row * w_stride + line % lines_per_row * 64);
-                        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                            at as *const i8,
-                        );
-                    }
+                if let Some((next_row, next_p0, next_kc)) = next {
+                    prefetch_share(w, k, n, next_row, next_p0, next_kc, tb, t_blocks);
                 }
                 let x = tokens.as_ptr().add((2 * tb * pairs + p0) * 16) as *const u8;
                 let block = acc.as_mut_ptr().add((wb * t_blocks + tb) * 4 * 256);
-                tile_block(w0, w_stride, x, pairs * 16 * 4, kc / 16, block, p0 > 0);
+                let w0 = copy.as_ptr() as *const u8;
+                tile_block(w0, kc * 4, x, pairs * 16 * 4, kc / 16, block, p0 > 0);
             }
         }
         p0 += kc;
@@ -277,6 +259,77 @@ unsafe fn task_product(
                 store_transposed(block.add(tile * 256), c.0, n, m, first_row, first_token);
             }
         }
+    }
+}
+
+/// W rows `first..first + 32`, pairs `p0..p0 + kc`, into `to` (32 rows of `kc` u32 pairs), zero
+/// past K and past N.
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+fn pack_w_chunk(
+    w: &[half::bf16],
+    k: usize,
+    n: usize,
+    first: usize,
+    p0: usize,
+    kc: usize,
+    to: &mut [u32],
+) {
+    let from = (2 * p0).min(k);
+    let len = (2 * kc).min(k - from);
+    for r in 0..BLOCK {
+        let row = &mut to[r * kc..(r + 1) * kc];
+        let row = as_halves(row);
+        let i = first + r;
+        if i < n {
+            let src = &w[i * k + from..i * k + from + len];
+            // SAFETY: bf16 is a u16 in memory (`half` is `repr(transparent)`).
+            let src: &[u16] =
+                unsafe { std::slice::from_raw_parts(src.as_ptr() as *const u16, src.len()) };
+            row[..len].copy_from_slice(src);
+            row[len..].fill(0);
+        } else {
+            row.fill(0);
+        }
+    }
+}
+
+/// A u32 buffer as twice as many u16 (each pair's first step in the low half, little-endian).
+fn as_halves(v: &mut [u32]) -> &mut [u16] {
+    // SAFETY: u16 has a smaller alignment than u32, and the bytes are the same memory.
+    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut u16, v.len() * 2) }
+}
+
+/// Token block `tb` of `t_blocks` prefetches its share of the cache lines of W rows
+/// `first..first + 32` at pairs `p0..p0 + kc`, so that the next packing reads from cache.
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn prefetch_share(
+    w: &[half::bf16],
+    k: usize,
+    n: usize,
+    first: usize,
+    p0: usize,
+    kc: usize,
+    tb: usize,
+    t_blocks: usize,
+) {
+    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+    let rows = BLOCK.min(n.saturating_sub(first));
+    let from = (2 * p0).min(k);
+    let bytes = (2 * kc).min(k - from) * 2;
+    let lines_per_row = bytes.div_ceil(64);
+    let lines = rows * lines_per_row;
+    if lines == 0 {
+        return;
+    }
+    let share = lines.div_ceil(t_blocks);
+    let base = w.as_ptr() as *const u8;
+    for line in tb * share..((tb + 1) * share).min(lines) {
+        let (r, l) = (line / lines_per_row, line % lines_per_row);
+        let offset = ((first + r) * k + from) * 2 + l * 64;
+        // SAFETY: a prefetch never faults; the address lies inside W's row `first + r`.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(base.add(offset) as *const i8) };
     }
 }
 
@@ -395,8 +448,8 @@ mod tests {
             return;
         }
         // Tokens not a multiple of 16 or 32, W rows past a whole block, K odd, K not a multiple
-        // of 32 (the padded copy), K over one chunk, and the direct path (K and N multiples of
-        // 32, several tasks).
+        // of 32 (a zero-padded last chunk), K over one and over two chunks (of 512 steps), and K
+        // and N multiples of 32 over several tasks.
         for (m, k, n) in [
             (1, 1, 1),
             (13, 7, 33),
@@ -406,6 +459,7 @@ mod tests {
             (273, 2048, 96),
             (64, 1088, 544),
             (5, 32, 16),
+            (20, 1201, 40),
         ] {
             let a = values(m * k, 1);
             let w = bf16s(&values(n * k, 2));
