@@ -1,8 +1,9 @@
 //! File > Open from PACS driven like a user would, against a real Orthanc (with a user and a
 //! password) in a private network namespace: add the server, search, open a series (retrieved
 //! into the cache and loaded), open it again from the cache, measure a length and send it back
-//! from the panel as an SR (Orthanc then files it with the series' study), and the wrong
-//! password and a dead server answered with a message, not a hang.
+//! from the panel as an SR (Orthanc then files it with the series' study), the wrong password
+//! and a dead server answered with a message, not a hang, and the same PACS saved as a DIMSE
+//! peer with a storage port, its series retrieved by C-MOVE.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -233,6 +234,84 @@ fn inside_the_namespace() {
     wait(&mut h, "the failed search", |app| !app.pacs.busy());
     assert!(status(&h).contains("could not connect"), "{}", status(&h));
     assert!(t.elapsed() < Duration::from_secs(30));
+
+    // The same PACS over DIMSE, retrieving by C-MOVE: Orthanc knows GGTEST at 127.0.0.1:11112
+    // and sends the series to the storage SCP the viewer opens there. A port that is not one is
+    // refused when saving, and a storage port on a DICOMweb server too.
+    h.get_by_label("Add server…").click();
+    h.run_steps(2);
+    type_into(&mut h, "Server name", "orthanc dimse");
+    type_into(
+        &mut h,
+        "Address",
+        &format!("dicom://ORTHANC@127.0.0.1:{DICOM_PORT}"),
+    );
+    h.state_mut().pacs.form.calling_ae = "GGTEST".into();
+    type_into(&mut h, "Storage port", "70000");
+    h.get_by_label("Save server").click();
+    h.run_steps(2);
+    assert!(
+        status(&h).contains("`70000` is not a port number"),
+        "{}",
+        status(&h)
+    );
+    h.state_mut().pacs.form.store_port.clear();
+    type_into(&mut h, "Storage port", "11112");
+    h.get_by_label("Save server").click();
+    h.run_steps(2);
+    assert!(status(&h).contains("saved"), "{}", status(&h));
+    let settings = std::fs::read_to_string(&settings_path).expect("settings saved");
+    assert!(settings.contains("\"store_port\": 11112"), "{settings}");
+    h.get_by_label("Search").click();
+    h.run_steps(1);
+    wait(&mut h, "the DIMSE search", |app| !app.pacs.busy());
+    assert_eq!(h.state().pacs.studies.len(), 1, "{}", status(&h));
+    // The study now has the SR sent above beside the MR series; each series has its Open.
+    let mr = h.state().pacs.studies[0]
+        .series
+        .iter()
+        .position(|s| s.modality == "MR")
+        .expect("the MR series");
+    h.query_all_by_label("Open")
+        .nth(mr)
+        .expect("an Open per series")
+        .click();
+    h.run_steps(1);
+    wait(&mut h, "the C-MOVE retrieval", |app| !app.pacs.busy());
+    assert!(
+        status(&h).contains(&format!("{count} instance(s) retrieved")),
+        "{}",
+        status(&h)
+    );
+    wait(&mut h, "loading the moved series", |app| {
+        app.loading_stopped() && app.is_loaded()
+    });
+    assert_eq!(h.state().volume.as_ref().expect("a volume").dims[2], count);
+    let moved = h.state().study_path.clone().expect("a study path");
+    assert!(moved.starts_with(scratch.join("cache")), "{moved:?}");
+    assert_ne!(moved, opened, "kept apart from the DICOMweb copy");
+    // The storage port taken by another program: said, naming the port (so the retrieval was a
+    // C-MOVE, not a C-GET, which opens no port).
+    std::fs::remove_dir_all(&moved).expect("the cached copy removed");
+    let holder = std::net::TcpListener::bind("0.0.0.0:11112").expect("hold the port");
+    h.query_all_by_label("Open")
+        .nth(mr)
+        .expect("an Open per series")
+        .click();
+    h.run_steps(1);
+    wait(&mut h, "the refused retrieval", |app| !app.pacs.busy());
+    assert!(status(&h).contains("11112"), "{}", status(&h));
+    drop(holder);
+    h.get_by_label("Edit").click();
+    h.run_steps(2);
+    h.state_mut().pacs.form.address = orthanc.dicom_web();
+    h.get_by_label("Save server").click();
+    h.run_steps(2);
+    assert!(
+        status(&h).contains("a storage port is for DIMSE servers"),
+        "{}",
+        status(&h)
+    );
     drop(h);
 
     // The command line against the same server: refused without credentials, and told how to

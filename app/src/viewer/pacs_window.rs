@@ -57,6 +57,8 @@ pub struct ServerForm {
     pub user: String,
     pub secret: String,
     pub secret_is_token: bool,
+    /// DIMSE: our storage SCP's port for C-MOVE, as typed; empty: C-GET.
+    pub store_port: String,
 }
 
 enum Message {
@@ -76,7 +78,8 @@ enum Message {
     },
     Retrieved {
         generation: u64,
-        result: Result<PathBuf, String>,
+        /// The folder and how many instances it holds.
+        result: Result<(PathBuf, usize), String>,
     },
     Thumbnail {
         search: u64,
@@ -170,6 +173,9 @@ impl PacsWindow {
         };
         let mut server =
             Server::parse(entry.address.trim(), calling_ae).map_err(|e| e.to_string())?;
+        if let Server::Dimse(peer) = &mut server {
+            peer.store_port = entry.store_port;
+        }
         if let Server::Web(web) = &mut server {
             web.credentials = match (secrets.servers.get(&entry.name), &entry.user) {
                 (Some(Secret::Token(t)), _) => Credentials::Bearer(t.clone()),
@@ -368,10 +374,10 @@ impl PacsWindow {
             };
             let result = groundglass_pacs::retrieve(&server, &study, Some(&series), &dir, progress)
                 .map_err(|e| e.to_string())
-                .and_then(|_| {
+                .and_then(|done| {
                     // Room for what came in: the least recently used series go.
                     cache.make_room(&dir).map_err(|e| e.to_string())?;
-                    Ok(dir)
+                    Ok((dir, done.instances))
                 });
             let _ = tx.send(Message::Retrieved { generation, result });
             ctx.request_repaint();
@@ -430,10 +436,11 @@ impl PacsWindow {
                     }
                 }
                 Message::Retrieved { generation, result } if Some(generation) == current => {
-                    let done = self.arrived().map(|a| a.0).unwrap_or_default();
+                    // The count of the finished transfer, not of its last progress report
+                    // (C-MOVE reports at the PACS's pending answers, the last store after them).
                     self.task = None;
                     match result {
-                        Ok(dir) => {
+                        Ok((dir, done)) => {
                             self.status = Some((
                                 false,
                                 format!("{done} instance(s) retrieved in {elapsed:.1} s"),
@@ -544,6 +551,7 @@ impl PacsWindow {
                             secrets.servers.get(&entry.name),
                             Some(Secret::Token(_))
                         ),
+                        store_port: entry.store_port.map(|p| p.to_string()).unwrap_or_default(),
                     };
                     self.editing = true;
                 }
@@ -617,6 +625,13 @@ impl PacsWindow {
             );
             field(
                 ui,
+                "Storage port",
+                &mut self.form.store_port,
+                "DIMSE: C-MOVE to this port (the PACS must know our AE title here); empty: C-GET",
+                false,
+            );
+            field(
+                ui,
                 "User",
                 &mut self.form.user,
                 "DICOMweb basic authentication",
@@ -643,18 +658,26 @@ impl PacsWindow {
             if ui.button("Save server").clicked() {
                 let f = &self.form;
                 let name = f.name.trim().to_string();
+                let store_port = parse_store_port(&f.store_port);
                 let entry = PacsServer {
                     name: name.clone(),
                     address: f.address.trim().to_string(),
                     calling_ae: f.calling_ae.trim().to_string(),
                     user: Some(f.user.trim().to_string()).filter(|u| !u.is_empty()),
+                    store_port: store_port.clone().ok().flatten(),
                 };
                 let check = if name.is_empty() {
                     Err("a server needs a name".to_string())
                 } else {
                     Server::parse(&entry.address, &entry.calling_ae)
-                        .map(|_| ())
                         .map_err(|e| e.to_string())
+                        .and_then(|server| match (server, store_port) {
+                            (_, Err(e)) => Err(e),
+                            (Server::Web(_), Ok(Some(_))) => Err(
+                                "a storage port is for DIMSE servers (C-MOVE); a DICOMweb server sends over HTTP: leave it empty".to_string(),
+                            ),
+                            _ => Ok(()),
+                        })
                 };
                 match check {
                     Err(e) => self.status = Some((true, e)),
@@ -847,4 +870,19 @@ fn first_instance(dir: &std::path::Path) -> Option<PathBuf> {
                     .file_name()
                     .is_some_and(|n| n.to_string_lossy().starts_with('.'))
         })
+}
+
+/// The storage port as typed: empty is none (C-GET); otherwise a port number from 1 to 65535.
+fn parse_store_port(typed: &str) -> Result<Option<u16>, String> {
+    match typed.trim() {
+        "" => Ok(None),
+        t => t
+            .parse::<u16>()
+            .ok()
+            .filter(|&p| p > 0)
+            .map(Some)
+            .ok_or_else(|| {
+                format!("storage port `{t}` is not a port number (1-65535; empty: C-GET)")
+            }),
+    }
 }

@@ -40,6 +40,10 @@ pub struct PacsServer {
     /// DICOMweb basic authentication's user; the password is kept apart.
     #[serde(default)]
     pub user: Option<String>,
+    /// DIMSE: retrieve by C-MOVE to our storage SCP on this port (the PACS must know our AE
+    /// title at this machine and port); none: C-GET.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_port: Option<u16>,
 }
 
 impl Settings {
