@@ -611,7 +611,8 @@ fn trace(h: &mut Harness<'static, ViewerApp>, path: &[Pos2]) {
 
 /// An angle (its first arm dragged, its second placed with a click), a point value (a click) and
 /// a freehand outline (traced): each with the engine's figure in the panel, the outline moved
-/// whole by its centre grip and undone, and all three back when the study opens again.
+/// whole by its centre grip and undone, reshaped from its line and undone, and all three back
+/// when the study opens again.
 #[test]
 fn angles_points_and_freehand_outlines_are_measured_moved_and_kept() {
     use groundglass_feedback::record::MeasureShape;
@@ -708,6 +709,59 @@ fn angles_points_and_freehand_outlines_are_measured_moved_and_kept() {
         by_shape(&h, MeasureShape::Freehand).points,
         freehand.points,
         "undone"
+    );
+    // Held on its line (at its first vertex), the outline is reshaped there: the vertex held
+    // goes 20 points down with the pointer, its neighbours less, the far side stays. Undone too.
+    let first = freehand.points[0];
+    let on_line = CENTRE
+        + egui::vec2(
+            ((first[0] - v[0]) / per_point[0]) as f32,
+            ((first[1] - v[1]) / per_point[1]) as f32,
+        );
+    drag(&mut h, on_line, on_line + egui::vec2(0.0, 20.0));
+    let sculpted = by_shape(&h, MeasureShape::Freehand);
+    let n = freehand.points.len();
+    assert_eq!(sculpted.points.len(), n);
+    let dy: Vec<f64> = sculpted
+        .points
+        .iter()
+        .zip(&freehand.points)
+        .map(|(p, q)| p[1] - q[1])
+        .collect();
+    let (held, most) = dy
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .expect("vertices");
+    let pointer_travel = 20.0 * per_point[1];
+    assert!(
+        (most - pointer_travel).abs() < 1.0,
+        "the vertex held moved {most} pixels, the pointer {pointer_travel}"
+    );
+    assert!(
+        held.min(n - held) <= 2,
+        "the vertex held is the first: {held}"
+    );
+    let reach = groundglass_app::viewer::editing::sculpt_reach(n);
+    let moved = dy.iter().filter(|d| d.abs() > 1e-9).count();
+    assert!(moved > 2 && moved < 2 * reach, "{moved} vertices moved");
+    assert_eq!(
+        sculpted.points[n / 2],
+        freehand.points[n / 2],
+        "the far side"
+    );
+    h.event(Event::Key {
+        key: Key::Z,
+        physical_key: None,
+        pressed: true,
+        repeat: false,
+        modifiers: egui::Modifiers::COMMAND,
+    });
+    h.run_steps(2);
+    assert_eq!(
+        by_shape(&h, MeasureShape::Freehand).points,
+        freehand.points,
+        "the reshaping undone"
     );
     drop(h);
     let mut again = harness(options);

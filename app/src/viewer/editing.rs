@@ -65,6 +65,10 @@ pub enum Grip {
     Point(usize),
     /// All of it (a freehand outline, by the grip at its centre).
     Whole,
+    /// A freehand outline's vertex, held anywhere on the outline: it goes with the pointer and
+    /// drags its neighbours along, less the farther along the outline they are (see
+    /// [`sculpt_reach`]), so that a pixel-dense outline is reshaped, not torn.
+    Sculpt(usize),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -76,8 +80,8 @@ pub enum Drag {
     /// A brush stroke through these pixel centres.
     Stroke { points: Vec<[f64; 2]>, erase: bool },
     /// Point `which` of measurement `id` held (for a freehand outline: `Grip::Whole`, its centre
-    /// grip, which moves it all), its points when the drag began (pixel centres) and where the
-    /// pointer is now (pixel edges).
+    /// grip, which moves it all, or `Grip::Sculpt`, a vertex), its points when the drag began
+    /// (pixel centres) and where the pointer is now (pixel edges).
     MeasureHandle {
         id: String,
         shape: MeasureShape,
@@ -676,7 +680,17 @@ fn measurement_handle(
     measurements.iter().find_map(|(id, shape, points)| {
         let near = |c: [f64; 2]| pixel_to_screen(t, rect, c).distance(origin) <= 6.0;
         let grip = match shape {
-            MeasureShape::Freehand => near(centroid(points)).then_some(Grip::Whole)?,
+            MeasureShape::Freehand if near(centroid(points)) => Grip::Whole,
+            MeasureShape::Freehand => {
+                // The nearest vertex (they are a pixel apart: several are within reach).
+                let distance = |c: [f64; 2]| pixel_to_screen(t, rect, c).distance(origin);
+                let (i, _) = points
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, &c)| near(c))
+                    .min_by(|a, b| distance(*a.1).total_cmp(&distance(*b.1)))?;
+                Grip::Sculpt(i)
+            }
             _ => Grip::Point(points.iter().position(|&c| near(c))?),
         };
         Some(Drag::MeasureHandle {
@@ -691,7 +705,8 @@ fn measurement_handle(
 }
 
 /// Where a measurement's grips are: on each of its points, or for a freehand outline (whose
-/// vertices are a pixel apart) one at its centre that moves it all.
+/// vertices are a pixel apart) one at its centre that moves it all; its line, grip-less, is
+/// held anywhere to reshape it (`Grip::Sculpt`).
 pub fn grips(shape: MeasureShape, points: &[[f64; 2]]) -> Vec<[f64; 2]> {
     match shape {
         MeasureShape::Freehand => vec![centroid(points)],
@@ -735,8 +750,29 @@ fn moved_points(points: &[[f64; 2]], grip: Grip, start: [f64; 2], now: [f64; 2])
                 *p = [p[0] + d[0], p[1] + d[1]];
             }
         }
+        Grip::Sculpt(i) => {
+            let d = [now[0] - start[0], now[1] - start[1]];
+            let n = moved.len();
+            let reach = sculpt_reach(n);
+            for (j, p) in moved.iter_mut().enumerate() {
+                // Steps along the closed outline from the vertex held, either way round.
+                let along = j.abs_diff(i).min(n - j.abs_diff(i));
+                if along < reach {
+                    let w =
+                        0.5 * (1.0 + (std::f64::consts::PI * along as f64 / reach as f64).cos());
+                    *p = [p[0] + w * d[0], p[1] + w * d[1]];
+                }
+            }
+        }
     }
     moved
+}
+
+/// How many vertices either side of the one held a sculpting drag moves (a raised cosine from
+/// 1 at the vertex to 0 there): an eighth of the outline, at least 3 and at most 40 vertices
+/// (pixels) each way.
+pub fn sculpt_reach(vertices: usize) -> usize {
+    (vertices / 8).clamp(3, 40)
 }
 
 /// A pixel edge coordinate as the pixel centre grid's coordinate (the store's points).
@@ -848,5 +884,43 @@ mod tests {
             dragged(b, Handle::Left, [30.0, 0.0]),
             [30.0, 20.0, 40.0, 40.0]
         );
+    }
+
+    #[test]
+    fn a_sculpting_drag_moves_the_vertex_held_most_and_leaves_the_far_side() {
+        // A 100-vertex circle of radius 20; vertex 0 held and pulled 10 pixels outwards (+x).
+        let n = 100;
+        let circle: Vec<[f64; 2]> = (0..n)
+            .map(|i| {
+                let a = i as f64 / n as f64 * std::f64::consts::TAU;
+                [50.0 + 20.0 * a.cos(), 50.0 + 20.0 * a.sin()]
+            })
+            .collect();
+        let moved = moved_points(&circle, Grip::Sculpt(0), [70.5, 50.5], [80.5, 50.5]);
+        assert_eq!(moved.len(), n);
+        let shift = |j: usize| moved[j][0] - circle[j][0];
+        assert!(
+            (shift(0) - 10.0).abs() < 1e-9,
+            "the vertex held goes with the pointer"
+        );
+        let reach = sculpt_reach(n);
+        assert_eq!(reach, 12);
+        // Neighbours either way round, symmetric, less the farther along.
+        for j in 1..reach {
+            assert!((shift(j) - shift(n - j)).abs() < 1e-9);
+            assert!(
+                shift(j) < shift(j - 1) && shift(j) > 0.0,
+                "{j}: {}",
+                shift(j)
+            );
+        }
+        for j in reach..=n - reach {
+            assert_eq!(moved[j], circle[j], "vertex {j} out of reach stays");
+        }
+        // Tiny outlines: the reach never wraps past the vertex itself.
+        let three = [[0.0, 0.0], [4.0, 0.0], [0.0, 4.0]];
+        let moved = moved_points(&three, Grip::Sculpt(1), [4.5, 0.5], [6.5, 0.5]);
+        assert_eq!(moved[1], [6.0, 0.0]);
+        assert!(moved[0][0] > 0.0 && moved[0][0] < 2.0);
     }
 }
