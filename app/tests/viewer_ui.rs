@@ -553,13 +553,7 @@ fn measurements_are_drawn_listed_undone_and_reloaded_with_the_study() {
     h.get_by_label_contains(&format!("{mm:.1} mm"));
     h.get_by_label_contains("HU, SD");
     // Ctrl+Z takes the region back.
-    h.event(Event::Key {
-        key: Key::Z,
-        physical_key: None,
-        pressed: true,
-        repeat: false,
-        modifiers: egui::Modifiers::COMMAND,
-    });
+    undo(&mut h);
     h.run_steps(2);
     assert_eq!(live(&h).len(), 1);
     drop(h);
@@ -568,6 +562,17 @@ fn measurements_are_drawn_listed_undone_and_reloaded_with_the_study() {
     wait_loaded(&mut again);
     assert_eq!(live(&again), vec![(MeasureShape::Line, line.clone())]);
     let _ = std::fs::remove_dir_all(&store_root);
+}
+
+/// Ctrl+Z (Cmd+Z on a Mac), as a user undoes.
+fn undo(h: &mut Harness<'static, ViewerApp>) {
+    h.event(Event::Key {
+        key: Key::Z,
+        physical_key: None,
+        pressed: true,
+        repeat: false,
+        modifiers: egui::Modifiers::COMMAND,
+    });
 }
 
 fn click(h: &mut Harness<'static, ViewerApp>, at: Pos2) {
@@ -697,13 +702,7 @@ fn angles_points_and_freehand_outlines_are_measured_moved_and_kept() {
             "all of it"
         );
     }
-    h.event(Event::Key {
-        key: Key::Z,
-        physical_key: None,
-        pressed: true,
-        repeat: false,
-        modifiers: egui::Modifiers::COMMAND,
-    });
+    undo(&mut h);
     h.run_steps(2);
     assert_eq!(
         by_shape(&h, MeasureShape::Freehand).points,
@@ -750,13 +749,7 @@ fn angles_points_and_freehand_outlines_are_measured_moved_and_kept() {
         freehand.points[n / 2],
         "the far side"
     );
-    h.event(Event::Key {
-        key: Key::Z,
-        physical_key: None,
-        pressed: true,
-        repeat: false,
-        modifiers: egui::Modifiers::COMMAND,
-    });
+    undo(&mut h);
     h.run_steps(2);
     assert_eq!(
         by_shape(&h, MeasureShape::Freehand).points,
@@ -811,13 +804,7 @@ fn a_measurement_end_is_dragged_to_a_new_place_and_undone() {
     let slice = groundglass_study::extract(&volume, Plane::Acquired, app.views[0].index);
     let mm = groundglass_study::measure::length_mm(&slice, moved[0], moved[1]);
     h.get_by_label_contains(&format!("{mm:.1} mm"));
-    h.event(Event::Key {
-        key: Key::Z,
-        physical_key: None,
-        pressed: true,
-        repeat: false,
-        modifiers: egui::Modifiers::COMMAND,
-    });
+    undo(&mut h);
     h.run_steps(2);
     assert_eq!(points(&h), drawn, "undo puts the end back");
     let _ = std::fs::remove_dir_all(&store_root);

@@ -274,8 +274,7 @@ fn pack_w_chunk(
     kc: usize,
     to: &mut [u32],
 ) {
-    let from = (2 * p0).min(k);
-    let len = (2 * kc).min(k - from);
+    let (from, len) = chunk_steps(k, p0, kc);
     for r in 0..BLOCK {
         let row = &mut to[r * kc..(r + 1) * kc];
         let row = as_halves(row);
@@ -291,6 +290,12 @@ fn pack_w_chunk(
             row.fill(0);
         }
     }
+}
+
+/// The K steps of pairs `p0..p0 + kc` that lie inside a row of K: the first and how many.
+fn chunk_steps(k: usize, p0: usize, kc: usize) -> (usize, usize) {
+    let from = (2 * p0).min(k);
+    (from, (2 * kc).min(k - from))
 }
 
 /// A u32 buffer as twice as many u16 (each pair's first step in the low half, little-endian).
@@ -316,8 +321,8 @@ fn prefetch_share(
 ) {
     use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
     let rows = BLOCK.min(n.saturating_sub(first));
-    let from = (2 * p0).min(k);
-    let bytes = (2 * kc).min(k - from) * 2;
+    let (from, len) = chunk_steps(k, p0, kc);
+    let bytes = len * 2;
     let lines_per_row = bytes.div_ceil(64);
     let lines = rows * lines_per_row;
     if lines == 0 {
