@@ -227,6 +227,65 @@ fn three_plane_layout_links_the_crosshair() {
     assert_ne!(after[3], before[3], "sagittal moves to the clicked point");
 }
 
+/// The edge letters of view `i` as displayed.
+fn letters_of(h: &Harness<'static, ViewerApp>, i: usize) -> groundglass_study::EdgeLetters {
+    let app = h.state();
+    let layout = app.layout_info.clone().expect("layout");
+    let grid = app.views[i].grid(&layout);
+    groundglass_app::viewer::view::ViewTransform::new(grid, &app.views[i], [300.0, 600.0]).letters()
+}
+
+#[test]
+fn ctrl_drag_tilts_the_other_planes_and_t_puts_them_back() {
+    let mut h = harness(Options {
+        path: Some(testdata("dicom/series/ct_head_invesalius")),
+        layout: Some(groundglass_app::viewer::Layout::Three),
+        ..Default::default()
+    });
+    wait_loaded(&mut h);
+    let letters_before = letters_of(&h, 2);
+    // Ctrl+drag in the axial viewport (left third), a turn about the crosshair at its centre.
+    let (from, to) = (Pos2::new(150.0, 340.0), Pos2::new(95.0, 400.0));
+    h.event(Event::ModifiersChanged(egui::Modifiers::COMMAND));
+    drag_with(&mut h, from, to, egui::Modifiers::COMMAND);
+    h.event(Event::ModifiersChanged(egui::Modifiers::NONE));
+    h.run_steps(1);
+    let views = &h.state().views;
+    assert!(
+        !views[1].is_tilted(),
+        "the axial plane, turned in, keeps its axes"
+    );
+    assert!(
+        views[2].is_tilted() && views[3].is_tilted(),
+        "coronal and sagittal tilt"
+    );
+    // The coronal plane turned about the axial normal (superior): by a good part of the drag's
+    // quarter turn, and its edge letters show the oblique directions.
+    let n = views[2].current_axes()[2];
+    assert!(
+        n[2].abs() < 1e-9,
+        "still perpendicular to the axial plane: {n:?}"
+    );
+    let degrees = (-n[0]).atan2(n[1]).to_degrees();
+    assert!(degrees.abs() > 20.0, "turned {degrees} degrees");
+    let letters = letters_of(&h, 2);
+    assert_ne!(letters, letters_before);
+    assert!(letters.right.len() == 2, "oblique letters: {letters:?}");
+    assert_eq!(
+        h.state().views[1].window,
+        h.state().views[2].window,
+        "no windowing"
+    );
+    h.hover_at(Pos2::new(120.0, 250.0));
+    h.key_press(Key::T);
+    h.run_steps(2);
+    assert!(
+        h.state().views.iter().all(|v| !v.is_tilted()),
+        "t resets the tilt"
+    );
+    assert_eq!(letters_of(&h, 2), letters_before);
+}
+
 #[test]
 fn cursor_readout_shows_the_voxel_value_and_position() {
     let mut h = ct();
@@ -472,12 +531,21 @@ fn the_volumes_of_a_4d_series_are_stepped_through_one_at_a_time_keeping_the_view
 }
 
 fn drag(h: &mut Harness<'static, ViewerApp>, from: Pos2, to: Pos2) {
+    drag_with(h, from, to, egui::Modifiers::NONE);
+}
+
+fn drag_with(
+    h: &mut Harness<'static, ViewerApp>,
+    from: Pos2,
+    to: Pos2,
+    modifiers: egui::Modifiers,
+) {
     h.hover_at(from);
     h.event(Event::PointerButton {
         pos: from,
         button: PointerButton::Primary,
         pressed: true,
-        modifiers: egui::Modifiers::NONE,
+        modifiers,
     });
     h.run_steps(1);
     for i in 1..=8 {
@@ -488,7 +556,7 @@ fn drag(h: &mut Harness<'static, ViewerApp>, from: Pos2, to: Pos2) {
         pos: to,
         button: PointerButton::Primary,
         pressed: false,
-        modifiers: egui::Modifiers::NONE,
+        modifiers,
     });
     h.run_steps(2);
 }
@@ -879,4 +947,121 @@ fn a_second_open_replaces_a_first_still_being_read() {
     assert_eq!(h.state().study_path.as_ref(), Some(&mr));
     let dims = h.state().volume.as_ref().expect("a volume").dims;
     assert_eq!(dims[2], 1, "the MR file, not the CT: {dims:?}");
+}
+
+const CRASH_CHILD: &str = "GG_VIEWER_CRASH_STORE";
+
+/// The ids of the measurements the viewer holds (what its panel lists).
+fn measurement_ids(h: &Harness<'static, ViewerApp>) -> std::collections::BTreeSet<String> {
+    h.state()
+        .corrections
+        .measurements
+        .values()
+        .filter(|m| !m.deleted)
+        .map(|m| m.id.clone())
+        .collect()
+}
+
+/// Runs only as the child of `measurements_the_viewer_acknowledged_survive_its_sigkill`: the
+/// viewer on the head CT, drawing one length after another until it is killed, printing what it
+/// found on opening and each measurement once the viewer lists it (the store took it).
+#[test]
+fn viewer_crash_child() {
+    let Ok(root) = std::env::var(CRASH_CHILD) else {
+        return;
+    };
+    let mut h = harness(Options {
+        path: Some(testdata("dicom/series/ct_head_invesalius")),
+        store_root: Some(PathBuf::from(root)),
+        ..Default::default()
+    });
+    wait_loaded(&mut h);
+    let had = measurement_ids(&h);
+    // A line of its own: libtest's "test viewer_crash_child ... " has no newline yet.
+    println!();
+    for id in &had {
+        println!("had {id}");
+    }
+    println!("opened");
+    h.hover_at(CENTRE);
+    h.key_press(Key::L);
+    h.run_steps(1);
+    // One row per line, below the ones already there (their ends are handles).
+    for row in had.len().. {
+        let y = 120.0 + 14.0 * (row % 36) as f32;
+        let before = measurement_ids(&h);
+        drag(&mut h, Pos2::new(100.0, y), Pos2::new(400.0, y));
+        for id in measurement_ids(&h).difference(&before) {
+            println!("ack {id}");
+        }
+    }
+}
+
+#[test]
+fn measurements_the_viewer_acknowledged_survive_its_sigkill() {
+    use std::io::{BufRead, BufReader};
+    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("gg-viewer-kill-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let exe = std::env::current_exe().expect("test binary");
+    let mut acknowledged = std::collections::BTreeSet::new();
+    for (round, wanted) in [3usize, 7, 12].into_iter().enumerate() {
+        let mut child = std::process::Command::new(&exe)
+            .args([
+                "--exact",
+                "viewer_crash_child",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
+            .env(CRASH_CHILD, &root)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the viewer starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut had = std::collections::BTreeSet::new();
+        let mut seen = 0;
+        while seen < wanted {
+            let Some(Ok(line)) = lines.next() else {
+                panic!("round {round}: the viewer stopped before it was killed");
+            };
+            if let Some(id) = line.strip_prefix("had ") {
+                had.insert(id.to_string());
+            } else if line == "opened" {
+                // On reopening after the kill, every measurement acknowledged before it is there.
+                let lost: Vec<_> = acknowledged.difference(&had).collect();
+                assert!(lost.is_empty(), "round {round}: lost {lost:?}");
+            } else if let Some(id) = line.strip_prefix("ack ") {
+                acknowledged.insert(id.to_string());
+                seen += 1;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: the viewer stalled"
+            );
+        }
+        // SIGKILL while it draws the next one: no destructor, no flush.
+        child.kill().expect("kill");
+        let _ = child.wait();
+    }
+    assert!(acknowledged.len() >= 22, "{acknowledged:?}");
+    let mut h = harness(Options {
+        path: Some(testdata("dicom/series/ct_head_invesalius")),
+        store_root: Some(root.clone()),
+        ..Default::default()
+    });
+    wait_loaded(&mut h);
+    let kept = measurement_ids(&h);
+    let lost: Vec<_> = acknowledged.difference(&kept).collect();
+    assert!(lost.is_empty(), "lost after the last kill: {lost:?}");
+    assert!(
+        h.state().notices.iter().all(|n| !n.error),
+        "{:?}",
+        h.state().notices
+    );
+    drop(h);
+    let _ = std::fs::remove_dir_all(&root);
 }

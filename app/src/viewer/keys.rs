@@ -1,7 +1,8 @@
 //! PACS keyboard: arrows / PgUp / PgDn / Home / End move through slices, number keys pick window
 //! presets (0 = the file's), `i` inverts, `h`/`v` flip, `r` resets, `f` fits, `+` / `-` thicken or
 //! thin the slab by 2 mm, `m` switches its projection (MIP, MinIP, mean; a 10 mm MIP from none),
-//! space starts and stops cine, `,` / `.` step through the volumes of a 4D series. Keys act on the
+//! space starts and stops cine, `,` / `.` step through the volumes of a 4D series, `t` puts tilted
+//! planes (Ctrl+drag in the three-plane layout) back on the acquisition's axes. Keys act on the
 //! viewport under the pointer (the last one hovered). Corrections: `a` / `x` accept / reject the
 //! selected finding, Delete removes it, `b` box tool, `p` brush, `e` eraser, `l` length, `o`
 //! rectangle and `c` ellipse statistics, Esc back to
@@ -9,7 +10,7 @@
 //! the corrections).
 
 use eframe::egui::{self, Key};
-use groundglass_study::{PlaneGrid, WindowPreset};
+use groundglass_study::WindowPreset;
 
 use groundglass_feedback::record::MeasureShape;
 use groundglass_feedback::Verdict;
@@ -30,6 +31,8 @@ pub enum Action {
     Cine,
     /// `,` / `.`: the previous or next volume of a 4D series.
     Volume(i64),
+    /// `t`: tilted planes back to the acquisition's axes.
+    ResetTilt,
 }
 
 pub fn handle(app: &mut ViewerApp, ctx: &egui::Context) -> Option<Action> {
@@ -41,7 +44,7 @@ pub fn handle(app: &mut ViewerApp, ctx: &egui::Context) -> Option<Action> {
     let file_window = app.file_window();
     let id = app.active.min(app.views.len().saturating_sub(1));
     let view = &mut app.views[id];
-    let count = PlaneGrid::from_layout(&layout, view.plane).count;
+    let count = view.grid(&layout).count;
     ctx.input(|i| {
         for e in &i.events {
             let egui::Event::Key {
@@ -94,6 +97,7 @@ pub fn handle(app: &mut ViewerApp, ctx: &egui::Context) -> Option<Action> {
                 Key::Minus => view.change_slab(-2.0),
                 Key::M => view.next_projection(),
                 Key::Space => action = Some(Action::Cine),
+                Key::T => action = Some(Action::ResetTilt),
                 Key::Comma => action = Some(Action::Volume(-1)),
                 Key::Period => action = Some(Action::Volume(1)),
                 Key::F => {

@@ -65,7 +65,15 @@ pub struct Options {
 }
 
 /// The PACS cache's size when the settings do not say.
-const PACS_CACHE_GB: f64 = 20.0;
+pub const PACS_CACHE_GB: f64 = 20.0;
+
+/// Where series retrieved from a PACS are kept: the platform cache directory (shared by the
+/// viewer and `batch --pacs`, so either finds what the other retrieved).
+pub fn default_pacs_cache() -> PathBuf {
+    directories::ProjectDirs::from("org", "groundglass", "groundglass")
+        .map(|d| d.cache_dir().join("pacs"))
+        .unwrap_or_else(|| std::env::temp_dir().join("groundglass-pacs"))
+}
 
 /// A message in the status area.
 #[derive(Clone, Debug, PartialEq)]
@@ -176,11 +184,10 @@ impl ViewerApp {
             .as_deref()
             .map(|p| pacs_secrets::Secrets::load(&pacs_secrets::Secrets::path_beside(p)))
             .unwrap_or_default();
-        let cache_root = options.pacs_cache.clone().unwrap_or_else(|| {
-            directories::ProjectDirs::from("org", "groundglass", "groundglass")
-                .map(|d| d.cache_dir().join("pacs"))
-                .unwrap_or_else(|| std::env::temp_dir().join("groundglass-pacs"))
-        });
+        let cache_root = options
+            .pacs_cache
+            .clone()
+            .unwrap_or_else(default_pacs_cache);
         let cache_gb = settings.pacs_cache_gb.unwrap_or(PACS_CACHE_GB);
         let pacs = pacs_window::PacsWindow::new(
             cc.egui_ctx.clone(),
@@ -573,8 +580,29 @@ impl ViewerApp {
             return;
         };
         for view in self.views.iter_mut().skip(1) {
-            let grid = PlaneGrid::from_layout(&layout, view.plane);
-            view.index = ViewTransform::index_through(&grid, p);
+            view.index = ViewTransform::index_through(&view.grid(&layout), p);
+        }
+    }
+
+    /// Turns the planes of the three-plane layout other than view `from` (Ctrl+drag there), and
+    /// moves each to the slice through the crosshair again.
+    fn tilt(&mut self, from: usize, angle: f64) {
+        if self.views.len() < 4 || !(1..4).contains(&from) {
+            return;
+        }
+        view::tilt_others(&mut self.views[1..4], from - 1, angle);
+        if let Some(p) = self.crosshair {
+            self.set_crosshair(p);
+        }
+    }
+
+    /// `t`: the three planes back to the acquisition's axes, through the same crosshair.
+    fn reset_tilt(&mut self) {
+        for view in self.views.iter_mut() {
+            view.axes = None;
+        }
+        if let Some(p) = self.crosshair {
+            self.set_crosshair(p);
         }
     }
 
@@ -625,6 +653,15 @@ impl ViewerApp {
                     Layout::Three,
                     "Axial / coronal / sagittal",
                 );
+                let tilted = self.views.iter().any(|v| v.is_tilted());
+                if ui
+                    .add_enabled(tilted, egui::Button::new("Reset tilted planes"))
+                    .on_hover_text("t; Ctrl+drag in the three-plane layout tilts them")
+                    .clicked()
+                {
+                    self.reset_tilt();
+                    ui.close();
+                }
                 ui.separator();
                 if let Some(view) = self.views.first_mut() {
                     for plane in [
@@ -739,6 +776,7 @@ impl eframe::App for ViewerApp {
                 Some(keys::Action::Tool(t)) => self.edit.tool = t,
                 Some(keys::Action::BrushSize(d)) => self.edit.change_brush(d),
                 Some(keys::Action::Cine) => self.cine.toggle(),
+                Some(keys::Action::ResetTilt) => self.reset_tilt(),
                 Some(keys::Action::Volume(step)) => {
                     let last = self.volume_count() as i64 - 1;
                     let t = (self.volume_index as i64 + step).clamp(0, last.max(0));
@@ -790,7 +828,7 @@ impl ViewerApp {
         };
         let active = self.active.min(self.views.len().saturating_sub(1));
         let view = &mut self.views[active];
-        let count = PlaneGrid::from_layout(layout, view.plane).count;
+        let count = view.grid(layout).count;
         let now = ctx.input(|i| i.time);
         view.index = self.cine.advance(now, view.index, count);
         ctx.request_repaint();
@@ -868,6 +906,7 @@ impl ViewerApp {
         let series = self.current.and_then(|i| self.series.get(i)).cloned();
         let mut readout = None;
         let mut crosshair = None;
+        let mut tilt = None;
         let findings = self.finding_overlays();
         let measurements = self.measurement_overlays();
         let mask_opacity = self.mask_opacity();
@@ -878,7 +917,23 @@ impl ViewerApp {
         for (slot, &id) in ids.iter().enumerate() {
             let min = egui::pos2(full.min.x + slot as f32 * (width + gap), full.min.y);
             let rect = egui::Rect::from_min_size(min, egui::vec2(width, full.height()));
-            let grid = PlaneGrid::from_layout(&layout, self.views[id].plane);
+            let grid = self.views[id].grid(&layout);
+            let tilted = self.views[id].is_tilted();
+            let crosshair_here = match (self.layout, self.crosshair) {
+                (Layout::Three, Some(point)) => {
+                    let mut others = (1..4)
+                        .filter(|&o| o != id)
+                        .map(|o| self.views[o].current_axes()[2]);
+                    match (others.next(), others.next()) {
+                        (Some(a), Some(b)) => Some(viewport::Crosshair {
+                            point,
+                            others: [a, b],
+                        }),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
             let corner = viewport::CornerText {
                 top_left: series
                     .as_ref()
@@ -906,17 +961,14 @@ impl ViewerApp {
                     volume: volume.as_deref(),
                     grid,
                     view: &mut self.views[id],
-                    crosshair: if self.layout == Layout::Three {
-                        self.crosshair
-                    } else {
-                        None
-                    },
+                    crosshair: crosshair_here,
                     corner_text: corner,
                     wheel_accum: &mut self.wheel_accum,
                     findings: &findings,
                     measurements: &measurements,
                     mask_opacity,
-                    edit: (id == asked).then(|| edit_input.clone()),
+                    // Drawing and asking read the acquisition's axes: not on a tilted plane.
+                    edit: (id == asked && !tilted).then(|| edit_input.clone()),
                     drag: &mut self.edit.drag,
                 },
             );
@@ -936,6 +988,12 @@ impl ViewerApp {
             if outcome.crosshair.is_some() {
                 crosshair = outcome.crosshair;
             }
+            if let Some(angle) = outcome.tilt {
+                tilt = Some((id, angle));
+            }
+        }
+        if let Some((id, angle)) = tilt {
+            self.tilt(id, angle);
         }
         self.readout = readout;
         if let Some(p) = crosshair {

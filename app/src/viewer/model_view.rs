@@ -204,6 +204,11 @@ impl ViewerApp {
         let layout = self.layout_info.as_ref()?;
         let series = self.series.get(self.current?)?;
         let view = self.views.get(self.asked_view_id())?;
+        // Slices are referred to by plane and index on the acquisition's axes (the model, the
+        // corrections and the exports): a tilted plane is not one of them.
+        if view.is_tilted() {
+            return None;
+        }
         let grid = groundglass_study::PlaneGrid::from_layout(layout, view.plane);
         Some(SliceRef {
             series_uid: series.uid.clone(),
@@ -231,6 +236,19 @@ impl ViewerApp {
                     "{}: the loaded checkpoint was not trained for this task",
                     model_panel::task_name(task)
                 ),
+            );
+            return;
+        }
+        if self
+            .views
+            .get(self.asked_view_id())
+            .is_some_and(|v| v.is_tilted())
+        {
+            self.notice(
+                true,
+                "the model reads slices on the acquisition's axes: press t to reset the tilted \
+                 planes, then ask"
+                    .to_string(),
             );
             return;
         }

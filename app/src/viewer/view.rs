@@ -1,7 +1,7 @@
 //! One viewport's transient state (plane, slice, window, zoom, pan, flips, slab) and the pure geometry
 //! that maps screen points to slice pixels and patient positions. No GPU, no egui painting here.
 
-use groundglass_study::geometry::{dot, scale, sub, Vec3};
+use groundglass_study::geometry::{cross, dot, normalize, rotate, scale, sub, Vec3};
 use groundglass_study::slab::Projection;
 use groundglass_study::{
     EdgeLetters, Plane, PlaneGrid, Volume, VolumeLayout, Window, WindowPreset,
@@ -24,6 +24,9 @@ pub struct ViewState {
     /// Thick slab: millimetres around the slice (0 = the slice alone) and how it is projected.
     pub slab_mm: f64,
     pub projection: Projection,
+    /// A tilted (oblique) plane's screen right, screen down and normal in LPS; `None`: the
+    /// plane's own axes.
+    pub axes: Option<[Vec3; 3]>,
 }
 
 /// The thickest slab the keys and the panel set (a whole torso is ~400 mm).
@@ -42,7 +45,37 @@ impl ViewState {
             center_px: None,
             slab_mm: 0.0,
             projection: Projection::Max,
+            axes: None,
         }
+    }
+
+    /// The sampling grid this view shows: its plane's, or the tilted one.
+    pub fn grid(&self, layout: &VolumeLayout) -> PlaneGrid {
+        match self.axes {
+            Some(axes) => PlaneGrid::from_axes(layout.dims, &layout.affine, self.plane, axes),
+            None => PlaneGrid::from_layout(layout, self.plane),
+        }
+    }
+
+    pub fn is_tilted(&self) -> bool {
+        self.axes.is_some()
+    }
+
+    /// This view's axes as they are now (right, down, normal).
+    pub fn current_axes(&self) -> [Vec3; 3] {
+        self.axes.unwrap_or_else(|| self.plane.axes())
+    }
+
+    /// The axis that turns the screen clockwise for a positive angle: screen right times screen
+    /// down as displayed (after flips), so the turn follows the pointer whichever way the plane
+    /// is shown.
+    pub fn screen_turn_axis(&self) -> Vec3 {
+        let [right, down, _] = self.current_axes();
+        let sign = |flip: bool| if flip { -1.0 } else { 1.0 };
+        cross(
+            scale(right, sign(self.flip_h)),
+            scale(down, sign(self.flip_v)),
+        )
     }
 
     /// `r`: back to the slice's default presentation (window, zoom, pan, flips), same slice.
@@ -106,6 +139,32 @@ impl ViewState {
         let step = (self.window.width / 400.0).max(0.01);
         self.window.width = (self.window.width + dx * step * 2.0).max(1e-3);
         self.window.center -= dy * step * 2.0;
+    }
+}
+
+/// Tilts the planes of the three-plane layout: the views other than `from` turn by `angle`
+/// radians about the axis `from` is seen along (clockwise on its screen for a positive angle),
+/// so the crosshair lines in `from` turn with the pointer and the planes stay perpendicular.
+/// Repeating this from another view makes a double-oblique set.
+pub fn tilt_others(views: &mut [ViewState], from: usize, angle: f64) {
+    let Some(axis) = views
+        .get(from)
+        .and_then(|v| normalize(v.screen_turn_axis()))
+    else {
+        return;
+    };
+    for (i, view) in views.iter_mut().enumerate() {
+        if i == from {
+            continue;
+        }
+        let [r, d, n] = view.current_axes().map(|v| rotate(v, axis, angle));
+        // Gram-Schmidt, keeping the plane's handedness (sagittal's is left-handed): many small
+        // turns must not let rounding shear the planes.
+        let handed = dot(cross(r, d), n).signum();
+        let right = normalize(r).unwrap_or(r);
+        let down = normalize(sub(d, scale(right, dot(d, right)))).unwrap_or(d);
+        let normal = scale(cross(right, down), handed);
+        view.axes = Some([right, down, normal]);
     }
 }
 
@@ -336,6 +395,74 @@ mod tests {
         assert!((ijk[2] - 7.0).abs() < 1e-4);
         // The slab's step: one 2 mm slice along the normal is one voxel along k.
         assert_eq!(m[2], [0.0, 0.0, 1.0, 0.0]);
+    }
+
+    fn three_views() -> [ViewState; 3] {
+        [Plane::Axial, Plane::Coronal, Plane::Sagittal]
+            .map(|p| ViewState::new(p, &grid(), Window::new(40.0, 400.0)))
+    }
+
+    /// The screen angle (degrees, clockwise, modulo 180) of the line where `other` cuts `view`,
+    /// as displayed (after flips).
+    fn line_angle(view: &ViewState, other: &ViewState) -> f64 {
+        let [right, down, normal] = view.current_axes();
+        let along = cross(normal, other.current_axes()[2]);
+        let sign = |flip: bool| if flip { -1.0 } else { 1.0 };
+        let (x, y) = (
+            dot(along, right) * sign(view.flip_h),
+            dot(along, down) * sign(view.flip_v),
+        );
+        y.atan2(x).to_degrees().rem_euclid(180.0)
+    }
+
+    fn assert_perpendicular(views: &[ViewState; 3]) {
+        for (i, a) in views.iter().enumerate() {
+            let [r, d, n] = a.current_axes();
+            for (u, v) in [(r, d), (d, n), (r, n)] {
+                assert!(dot(u, v).abs() < 1e-9, "view {i} axes not orthogonal");
+            }
+            for b in &views[i + 1..] {
+                assert!(
+                    dot(n, b.current_axes()[2]).abs() < 1e-9,
+                    "normals not perpendicular"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn tilting_turns_the_crosshair_lines_with_the_pointer_and_keeps_the_planes_perpendicular() {
+        let mut views = three_views();
+        assert!((line_angle(&views[0], &views[1]) - 0.0).abs() < 1e-9);
+        assert!((line_angle(&views[0], &views[2]) - 90.0).abs() < 1e-9);
+        tilt_others(&mut views, 0, 30f64.to_radians());
+        assert!(!views[0].is_tilted(), "the plane turned in keeps its axes");
+        assert!(views[1].is_tilted() && views[2].is_tilted());
+        assert!((line_angle(&views[0], &views[1]) - 30.0).abs() < 1e-9);
+        assert!((line_angle(&views[0], &views[2]) - 120.0).abs() < 1e-9);
+        assert_perpendicular(&views);
+        // Coronal tilted 30 degrees about the axial normal faces between P and L.
+        let normal = views[1].current_axes()[2].map(|v| (v * 1e6).round() / 1e6);
+        assert_eq!(normal, [-0.5, 0.866025, 0.0]);
+        // A second turn from the tilted coronal makes the set double-oblique.
+        tilt_others(&mut views, 1, (-20f64).to_radians());
+        assert!(views[0].is_tilted());
+        assert!((line_angle(&views[1], &views[0]) - 160.0).abs() < 1e-9);
+        assert_perpendicular(&views);
+        // Many small turns back and forth do not shear them.
+        for i in 0..2000 {
+            tilt_others(&mut views, i % 3, if i % 2 == 0 { 0.013 } else { -0.011 });
+        }
+        assert_perpendicular(&views);
+    }
+
+    #[test]
+    fn a_flipped_view_tilts_the_way_it_is_seen() {
+        let mut views = three_views();
+        views[0].flip_h = true;
+        tilt_others(&mut views, 0, 25f64.to_radians());
+        // Displayed: the coronal line turned clockwise by 25 degrees from horizontal.
+        assert!((line_angle(&views[0], &views[1]) - 25.0).abs() < 1e-9);
     }
 
     #[test]

@@ -17,6 +17,9 @@ pub struct ViewportOutcome {
     pub hovered: bool,
     /// A new crosshair point (click, or Shift+move).
     pub crosshair: Option<Vec3>,
+    /// Ctrl+drag about the crosshair: turn the other planes by this many radians (clockwise on
+    /// this viewport's screen).
+    pub tilt: Option<f64>,
     /// Cursor readout: patient position and value.
     pub readout: Option<(Vec3, Option<f64>)>,
     /// The finding under the pointer, and one clicked.
@@ -32,7 +35,7 @@ pub struct ViewportInput<'a> {
     pub volume: Option<&'a Volume>,
     pub grid: PlaneGrid,
     pub view: &'a mut ViewState,
-    pub crosshair: Option<Vec3>,
+    pub crosshair: Option<Crosshair>,
     pub corner_text: CornerText,
     pub wheel_accum: &'a mut f32,
     /// Grounded findings to draw (boxes, or lines where they cross this slice).
@@ -44,6 +47,14 @@ pub struct ViewportInput<'a> {
     /// The editing tools, on the viewport the model is asked about.
     pub edit: Option<EditInput>,
     pub drag: &'a mut Option<Drag>,
+}
+
+/// The crosshair of the three-plane layout: the point the planes meet at, and the normals of the
+/// two other planes (whose lines cross this one there).
+#[derive(Clone, Copy, Debug)]
+pub struct Crosshair {
+    pub point: Vec3,
+    pub others: [Vec3; 2],
 }
 
 /// Text for the corners, prepared by the app.
@@ -94,9 +105,30 @@ pub fn show(ui: &mut egui::Ui, rect: Rect, input: ViewportInput<'_>) -> Viewport
         None => (false, None),
     };
     outcome.edit = edit_event;
-    handle_mouse(ui, &response, view, &grid, size, wheel_accum, tool_drag);
-    let transform = ViewTransform::new(grid, view, size);
     let local = |p: Pos2| [f64::from(p.x - rect.min.x), f64::from(p.y - rect.min.y)];
+    // Ctrl+drag in the three-plane layout turns the crosshair (and the other planes) about its
+    // centre, as in Slicer; plain left-drag still windows.
+    let tilting = crosshair.is_some()
+        && !tool_drag
+        && response.dragged_by(PointerButton::Primary)
+        && ui.input(|i| i.modifiers.command);
+    if let (true, Some(c), Some(pos)) = (tilting, crosshair, response.interact_pointer_pos()) {
+        let centre = ViewTransform::new(grid, view, size).lps_to_screen(c.point);
+        let now = local(pos);
+        let delta = response.drag_delta();
+        let before = [now[0] - f64::from(delta.x), now[1] - f64::from(delta.y)];
+        outcome.tilt = turn_angle(centre, before, now);
+    }
+    handle_mouse(
+        ui,
+        &response,
+        view,
+        &grid,
+        size,
+        wheel_accum,
+        tool_drag || tilting,
+    );
+    let transform = ViewTransform::new(grid, view, size);
 
     if let Some(pos) = response.hover_pos() {
         let lps = transform.screen_to_lps(local(pos));
@@ -105,7 +137,7 @@ pub fn show(ui: &mut egui::Ui, rect: Rect, input: ViewportInput<'_>) -> Viewport
             outcome.crosshair = Some(lps);
         }
     }
-    if response.clicked_by(PointerButton::Primary) && !tool_drag {
+    if response.clicked_by(PointerButton::Primary) && !tool_drag && !tilting {
         if let Some(pos) = response.interact_pointer_pos() {
             outcome.crosshair = Some(transform.screen_to_lps(local(pos)));
         }
@@ -169,6 +201,24 @@ pub fn show(ui: &mut egui::Ui, rect: Rect, input: ViewportInput<'_>) -> Viewport
     outcome
 }
 
+/// The angle (radians, clockwise on screen) the pointer turned about `centre` moving from `before`
+/// to `now`; `None` too close to the centre to tell a direction.
+pub fn turn_angle(centre: [f64; 2], before: [f64; 2], now: [f64; 2]) -> Option<f64> {
+    let rel = |p: [f64; 2]| [p[0] - centre[0], p[1] - centre[1]];
+    let (a, b) = (rel(before), rel(now));
+    if a[0].hypot(a[1]) < 4.0 || b[0].hypot(b[1]) < 4.0 {
+        return None;
+    }
+    let mut angle = b[1].atan2(b[0]) - a[1].atan2(a[0]);
+    // Across the atan2 seam.
+    if angle > std::f64::consts::PI {
+        angle -= std::f64::consts::TAU;
+    } else if angle < -std::f64::consts::PI {
+        angle += std::f64::consts::TAU;
+    }
+    (angle != 0.0).then_some(angle)
+}
+
 fn handle_mouse(
     ui: &egui::Ui,
     response: &egui::Response,
@@ -176,7 +226,8 @@ fn handle_mouse(
     grid: &PlaneGrid,
     size: [f64; 2],
     wheel_accum: &mut f32,
-    tool_drag: bool,
+    // The primary drag is taken (an editing tool, or tilting).
+    primary_taken: bool,
 ) {
     if response.hovered() {
         // Stack scroll: one slice per wheel notch (line), or per 50 points of smooth scrolling.
@@ -210,7 +261,9 @@ fn handle_mouse(
         return;
     }
     let transform = ViewTransform::new(*grid, view, size);
-    if response.dragged_by(PointerButton::Primary) && !ui.input(|i| i.modifiers.shift) && !tool_drag
+    if response.dragged_by(PointerButton::Primary)
+        && !ui.input(|i| i.modifiers.shift)
+        && !primary_taken
     {
         view.drag_window(f64::from(delta.x), f64::from(delta.y));
     } else if response.dragged_by(PointerButton::Middle) {
@@ -275,7 +328,7 @@ fn draw_overlays(
     rect: Rect,
     t: &ViewTransform,
     view: &ViewState,
-    crosshair: Option<Vec3>,
+    crosshair: Option<Crosshair>,
     corner: &CornerText,
 ) {
     let font = FontId::proportional(14.0);
@@ -349,7 +402,8 @@ fn draw_overlays(
     };
     let bottom_left = format!(
         // Short lines: in the narrow viewports of the 1x3 layout a long one is cut.
-        "{} {}/{}\n{:+.1} mm{slab}\nW {:.0} L {:.0}{}\nzoom {:.2}",
+        "{}{} {}/{}\n{:+.1} mm{slab}\nW {:.0} L {:.0}{}\nzoom {:.2}",
+        if view.is_tilted() { "oblique " } else { "" },
         t.grid.plane.name(),
         t.index + 1,
         t.grid.count,
@@ -386,16 +440,36 @@ fn draw_overlays(
         text,
     );
 
-    if let Some(p) = crosshair {
-        let s = t.lps_to_screen(p);
-        let c = Pos2::new(rect.min.x + s[0] as f32, rect.min.y + s[1] as f32);
-        let stroke = Stroke::new(1.0, Color32::from_rgba_unmultiplied(80, 200, 255, 160));
+    if let Some(c) = crosshair {
+        draw_crosshair(painter, rect, t, c);
+    }
+}
+
+/// The lines where the two other planes cut this one, through the crosshair point: horizontal
+/// and vertical until the planes are tilted, then turned with them.
+fn draw_crosshair(painter: &egui::Painter, rect: Rect, t: &ViewTransform, c: Crosshair) {
+    use groundglass_study::geometry::{add, cross, normalize, scale};
+    let at = |p: [f64; 2]| Pos2::new(rect.min.x + p[0] as f32, rect.min.y + p[1] as f32);
+    let centre = t.lps_to_screen(c.point);
+    let stroke = Stroke::new(1.0, Color32::from_rgba_unmultiplied(80, 200, 255, 160));
+    let reach = f64::from(rect.width().hypot(rect.height()));
+    for other in c.others {
+        // Parallel planes (none, while the three stay perpendicular) cut no line.
+        let Some(along) = normalize(cross(t.grid.normal, other)) else {
+            continue;
+        };
+        let ahead = t.lps_to_screen(add(c.point, scale(along, 1.0)));
+        let d = [ahead[0] - centre[0], ahead[1] - centre[1]];
+        let len = d[0].hypot(d[1]);
+        if len < 1e-9 {
+            continue;
+        }
+        let d = [d[0] / len * reach, d[1] / len * reach];
         painter.line_segment(
-            [Pos2::new(rect.min.x, c.y), Pos2::new(rect.max.x, c.y)],
-            stroke,
-        );
-        painter.line_segment(
-            [Pos2::new(c.x, rect.min.y), Pos2::new(c.x, rect.max.y)],
+            [
+                at([centre[0] - d[0], centre[1] - d[1]]),
+                at([centre[0] + d[0], centre[1] + d[1]]),
+            ],
             stroke,
         );
     }
@@ -404,4 +478,25 @@ fn draw_overlays(
 /// The slice's position along its normal (mm), for the corner text.
 fn dot_position(t: &ViewTransform) -> f64 {
     groundglass_study::geometry::dot(t.grid.pixel_to_lps(t.index, 0.0, 0.0), t.grid.normal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::turn_angle;
+
+    #[test]
+    fn the_turn_angle_follows_the_pointer_across_the_seam() {
+        let c = [100.0, 100.0];
+        // From the right of the centre to below it: a quarter turn clockwise on screen (y down).
+        let a = turn_angle(c, [150.0, 100.0], [100.0, 150.0]).expect("angle");
+        assert!((a - std::f64::consts::FRAC_PI_2).abs() < 1e-12);
+        // Just above and just below the left-pointing seam of atan2: a small turn, not a full one.
+        let b = turn_angle(c, [50.0, 99.0], [50.0, 101.0]).expect("angle");
+        assert!(b < 0.0 && b > -0.05, "{b}");
+        assert_eq!(
+            turn_angle(c, [101.0, 100.0], [100.0, 150.0]),
+            None,
+            "too near the centre"
+        );
+    }
 }

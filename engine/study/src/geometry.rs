@@ -39,6 +39,13 @@ pub fn normalize(a: Vec3) -> Option<Vec3> {
     (n > 1e-12 && n.is_finite()).then(|| scale(a, 1.0 / n))
 }
 
+/// `v` turned by `angle` radians about the unit vector `axis`, right-handed (Rodrigues).
+pub fn rotate(v: Vec3, axis: Vec3, angle: f64) -> Vec3 {
+    let (sin, cos) = angle.sin_cos();
+    let along = scale(axis, dot(axis, v) * (1.0 - cos));
+    add(add(scale(v, cos), scale(cross(axis, v), sin)), along)
+}
+
 /// Voxel (column i, row j, slice k) to patient LPS millimetres, as a 4x4 row-major matrix whose last
 /// row is `[0, 0, 0, 1]`.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -140,6 +147,17 @@ pub fn orientation_letters(direction: Vec3) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rotate_turns_right_handed_and_keeps_the_axis() {
+        let quarter = std::f64::consts::FRAC_PI_2;
+        let v = rotate([1.0, 0.0, 0.0], [0.0, 0.0, 1.0], quarter);
+        assert!(norm(sub(v, [0.0, 1.0, 0.0])) < 1e-12, "{v:?}");
+        let axis = normalize([1.0, 2.0, 3.0]).expect("axis");
+        assert!(norm(sub(rotate(axis, axis, 0.7), axis)) < 1e-12);
+        let w = rotate([0.3, -0.4, 2.0], axis, 1.1);
+        assert!((norm(w) - norm([0.3, -0.4, 2.0])).abs() < 1e-12);
+    }
 
     #[test]
     fn inverse_round_trips_an_oblique_affine() {

@@ -20,6 +20,16 @@ pub enum Plane {
 }
 
 impl Plane {
+    /// Screen right, screen down and the slice normal in LPS, in radiological convention (the
+    /// module's header); the acquired plane's depend on the volume and are axial's here.
+    pub fn axes(self) -> [Vec3; 3] {
+        match self {
+            Plane::Coronal => [[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]],
+            Plane::Sagittal => [[0.0, 1.0, 0.0], [0.0, 0.0, -1.0], [1.0, 0.0, 0.0]],
+            Plane::Axial | Plane::Acquired => [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
+        }
+    }
+
     pub fn parse(text: &str) -> Option<Self> {
         match text.to_ascii_lowercase().as_str() {
             "acquired" | "acquisition" | "native" => Some(Plane::Acquired),
@@ -110,11 +120,23 @@ impl PlaneGrid {
                 count: nz,
             };
         }
-        let (right, down, normal) = match plane {
-            Plane::Axial => ([1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]),
-            Plane::Coronal => ([1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]),
-            _ => ([0.0, 1.0, 0.0], [0.0, 0.0, -1.0], [1.0, 0.0, 0.0]),
-        };
+        let [right, down, normal] = plane.axes();
+        Self::from_axes(dims, affine, plane, [right, down, normal])
+    }
+
+    /// The grid of a plane with the given screen axes (right, down, normal: orthonormal, in LPS),
+    /// covering the whole volume: a tilted (oblique) plane of the three-plane layout. `plane`
+    /// names the plane it was tilted from.
+    pub fn from_axes(
+        dims: [usize; 3],
+        affine: &crate::geometry::Affine,
+        plane: Plane,
+        [right, down, normal]: [Vec3; 3],
+    ) -> PlaneGrid {
+        let a = affine;
+        let [nx, ny, nz] = dims;
+        let spacing = a.spacing();
+        let axis = |c: usize| normalize(a.column(c)).unwrap_or([0.0; 3]);
         // Extent of the voxel centres along each screen axis.
         let mut lo = [f64::INFINITY; 3];
         let mut hi = [f64::NEG_INFINITY; 3];
@@ -318,5 +340,79 @@ fn resample(volume: &Volume, grid: &PlaneGrid, index: usize, out: &mut [f32], ch
                 out[(y * grid.width + x) * channels + c] = v as f32;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::geometry::{norm, rotate, sub, Affine};
+
+    fn affine() -> Affine {
+        Affine::from_axes(
+            [0.8, 0.0, 0.0],
+            [0.0, 0.8, 0.0],
+            [0.0, 0.0, 2.5],
+            [-40.0, -30.0, 100.0],
+        )
+    }
+
+    #[test]
+    fn untilted_axes_give_the_planes_own_grid() {
+        let dims = [100, 80, 40];
+        for plane in [Plane::Axial, Plane::Coronal, Plane::Sagittal] {
+            let own = PlaneGrid::from_geometry(dims, &affine(), plane);
+            assert_eq!(
+                PlaneGrid::from_axes(dims, &affine(), plane, plane.axes()),
+                own
+            );
+        }
+    }
+
+    #[test]
+    fn a_tilted_grid_covers_the_volume_and_stays_orthonormal() {
+        let dims = [100, 80, 40];
+        let a = affine();
+        // The coronal plane turned 30 degrees about the axial normal, then 10 about its own right.
+        let [r, d, n] = Plane::Coronal.axes();
+        let turn = |v| rotate(v, [0.0, 0.0, 1.0], 30f64.to_radians());
+        let (r, d, n) = (turn(r), turn(d), turn(n));
+        let tip = |v| rotate(v, r, 10f64.to_radians());
+        let axes = [r, tip(d), tip(n)];
+        let g = PlaneGrid::from_axes(dims, &a, Plane::Coronal, axes);
+        assert!(dot(g.right, g.down).abs() < 1e-12 && dot(g.down, g.normal).abs() < 1e-12);
+        assert!((norm(g.normal) - 1.0).abs() < 1e-12);
+        // Every corner voxel centre lies on the grid's extent, one of them on each bound.
+        let (mut lo, mut hi) = ([f64::MAX; 3], [f64::MIN; 3]);
+        for corner in 0..8 {
+            let ijk = [0, 1, 2].map(|c| ((corner >> c) & 1) as f64 * (dims[c] - 1) as f64);
+            let rel = sub(a.apply(ijk), g.origin);
+            for (c, axis) in [g.right, g.down, g.normal].into_iter().enumerate() {
+                let at = dot(rel, axis) / g.spacing[c];
+                lo[c] = lo[c].min(at);
+                hi[c] = hi[c].max(at);
+            }
+        }
+        let size = [g.width, g.height, g.count];
+        for c in 0..3 {
+            assert!(lo[c].abs() < 1e-9, "axis {c} starts at {}", lo[c]);
+            assert!(
+                (hi[c] - (size[c] - 1) as f64).abs() <= 0.5,
+                "axis {c}: {} of {}",
+                hi[c],
+                size[c]
+            );
+        }
+        // The volume's centre is inside the stack of slices, and the pixel the grid says is there.
+        let centre = a.apply([49.5, 39.5, 19.5]);
+        let rel = sub(centre, g.origin);
+        let k = dot(rel, g.normal) / g.spacing[2];
+        let (x, y) = (
+            dot(rel, g.right) / g.spacing[0],
+            dot(rel, g.down) / g.spacing[1],
+        );
+        let back = g.pixel_to_lps(0, x, y);
+        assert!(norm(sub(add(back, scale(g.normal, k * g.spacing[2])), centre)) < 1e-9);
+        assert!(k > 0.0 && k < (g.count - 1) as f64);
     }
 }
