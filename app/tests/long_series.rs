@@ -58,6 +58,19 @@ fn screenshot(
     limit: Option<usize>,
     out: &Path,
 ) -> Vec<u8> {
+    screenshot_with(study, plane, index, limit, out, None)
+}
+
+/// As `screenshot`, showing the corrections (mask strokes among them) of the stores under
+/// `stores` when given.
+fn screenshot_with(
+    study: &Path,
+    plane: &str,
+    index: usize,
+    limit: Option<usize>,
+    out: &Path,
+    stores: Option<&Path>,
+) -> Vec<u8> {
     // Winit wants a private runtime folder even offscreen (else it prints an error of its own).
     let runtime = out.with_file_name("runtime");
     std::fs::create_dir_all(&runtime).expect("runtime dir");
@@ -73,6 +86,9 @@ fn screenshot(
         .args(["--plane", plane, "--index", &index.to_string()])
         .args(["--window", "500,1000", "--size", "900x500", "--out"])
         .arg(out);
+    if let Some(stores) = stores {
+        c.arg("--store-root").arg(stores);
+    }
     match limit {
         Some(l) => c.env("GROUNDGLASS_MAX_TEXTURE_3D", l.to_string()),
         None => c.env_remove("GROUNDGLASS_MAX_TEXTURE_3D"),
@@ -150,6 +166,75 @@ fn a_folded_volume_draws_what_an_unfolded_one_draws() {
         after > before,
         "slice 25 ({after}) is brighter than 24 ({before})"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn mask_labels_on_a_folded_volume_draw_as_on_an_unfolded_one() {
+    let dir = scratch().join("labels");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let study = dir.join("long-k.nii");
+    write_nifti(&study, [16, 12, 100], |i, j, k| (i + j + k) as i16);
+    let info = Command::new(env!("CARGO_BIN_EXE_groundglass"))
+        .args(["info", "--json"])
+        .arg(&study)
+        .output()
+        .expect("info runs");
+    let v: serde_json::Value = serde_json::from_slice(&info.stdout).expect("info json");
+    let uid = v["series"][0]["uid"]
+        .as_str()
+        .expect("series uid")
+        .to_string();
+    // Two painted discs of different classes on the axial slices either side of the boundary
+    // between the folded parts (25 slices a part at a limit of 32), applied as an annotator's
+    // strokes to the study's store.
+    let stroke = |index: usize, class_id: u32| {
+        serde_json::json!({
+            "op": "mask_stroke",
+            "slice": {"series_uid": uid, "plane": "axial", "index": index, "size": [16, 12]},
+            "class_id": class_id, "radius_px": 3.0, "points": [[8.0, 6.0]],
+            "reviewer": "test"
+        })
+        .to_string()
+    };
+    let edits = dir.join("strokes.jsonl");
+    std::fs::write(&edits, format!("{}\n{}\n", stroke(24, 3), stroke(25, 7))).expect("edits");
+    let (home, empty) = (dir.join("data"), dir.join("no-stores"));
+    // Where `review apply` puts the study's store (the platform data directory), and the viewer
+    // finds it.
+    let stores = home.join("groundglass/studies");
+    let applied = Command::new(env!("CARGO_BIN_EXE_groundglass"))
+        .env("XDG_DATA_HOME", &home)
+        .args(["review", "apply", "--study"])
+        .arg(&study)
+        .arg("--edits")
+        .arg(&edits)
+        .output()
+        .expect("review runs");
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    // Axial on each side of the boundary, and the coronal and sagittal planes that cross both.
+    for (plane, index) in [
+        ("axial", 24),
+        ("axial", 25),
+        ("coronal", 6),
+        ("sagittal", 8),
+    ] {
+        let shot = |limit, data: &Path, name: &str| {
+            screenshot_with(&study, plane, index, limit, &dir.join(name), Some(data))
+        };
+        let plain = shot(None, &stores, "plain.png");
+        let folded = shot(Some(32), &stores, "folded.png");
+        assert!(
+            plain == folded,
+            "{plane} {index}: the folded labels draw something else"
+        );
+        let bare = shot(None, &empty, "bare.png");
+        assert!(plain != bare, "{plane} {index}: the mask is not drawn");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -1,9 +1,9 @@
 //! `groundglass screenshot STUDY [--layout 1x1|1x3] [--plane P] [--index K] [--window C,W|preset]
 //! [--size WxH] [--model DIR --task report|grounded|segment|vqa [--question TEXT] [--clinical TEXT]
-//! [--lang en|de] [--semsam] [--result-json FILE]] --out FILE.png`: the real viewer UI, rendered
-//! offscreen through the same wgpu path (egui_kittest's wgpu renderer; a software adapter such as
-//! lavapipe is fine). With `--model`, the viewer's own model panel asks about the shown slice
-//! first, and the picture shows the answer with its overlays.
+//! [--lang en|de] [--semsam] [--result-json FILE]] [--store-root DIR] --out FILE.png`: the real
+//! viewer UI, rendered offscreen through the same wgpu path (egui_kittest's wgpu renderer; a
+//! software adapter such as lavapipe is fine). With `--model`, the viewer's own model panel asks
+//! about the shown slice first, and the picture shows the answer with its overlays.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,6 +49,11 @@ pub struct ScreenshotArgs {
     /// Where to write the answer (the `ask --json` shape).
     #[arg(long)]
     pub result_json: Option<PathBuf>,
+    /// Show the corrections (masks, boxes, measurements) of the study's store under this folder
+    /// (the viewer's is `~/.local/share/groundglass/studies` on Linux); `--model`'s answer is
+    /// then saved there too. Without it, a scratch store removed at the end.
+    #[arg(long)]
+    pub store_root: Option<PathBuf>,
 }
 
 pub fn parse_window(text: &str) -> anyhow::Result<Window> {
@@ -98,9 +103,9 @@ pub fn run(args: ScreenshotArgs) -> anyhow::Result<ExitCode> {
         settings_path: None,
         model: args.model.clone(),
         precision: None,
-        // A screenshot's answer is not the user's work: keep it out of their corrections, in a
-        // folder removed when the command ends.
-        store_root: Some(scratch.0.clone()),
+        // A screenshot's answer is not the user's work: unless told where the stores are, keep
+        // it out of their corrections, in a folder removed when the command ends.
+        store_root: Some(args.store_root.clone().unwrap_or_else(|| scratch.0.clone())),
         pacs_cache: None,
     };
     let mut harness = egui_kittest::Harness::builder()
