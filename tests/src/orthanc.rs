@@ -72,10 +72,29 @@ impl Orthanc {
     /// modality `GGTEST`); with `user`, its HTTP side asks for that user and password. Waits
     /// until it answers.
     pub fn start(http_port: u16, dicom_port: u16, user: Option<(&str, &str)>) -> Orthanc {
+        Self::start_with(http_port, dicom_port, user, None)
+    }
+
+    /// As `start`, with a Lua script (Orthanc's `LuaScripts`): an `IncomingHttpRequestFilter`
+    /// there decides which requests Orthanc refuses, with 403, as a hospital's access rules do.
+    pub fn start_with(
+        http_port: u16,
+        dicom_port: u16,
+        user: Option<(&str, &str)>,
+        lua: Option<&str>,
+    ) -> Orthanc {
         let dir =
             std::env::temp_dir().join(format!("gg-orthanc-{}-{http_port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("db")).expect("temp dir");
+        let scripts: Vec<PathBuf> = lua
+            .map(|script| {
+                let path = dir.join("filter.lua");
+                std::fs::write(&path, script).expect("Lua script");
+                path
+            })
+            .into_iter()
+            .collect();
         let config = serde_json::json!({
             "Name": "groundglass-test",
             "HttpPort": http_port,
@@ -92,6 +111,7 @@ impl Orthanc {
             "DicomWeb": {"Enable": true, "Root": "/dicom-web/"},
             // Orthanc answers C-FIND only to modalities it knows, as a hospital's PACS does.
             "DicomModalities": {"groundglass": ["GGTEST", "127.0.0.1", 11112]},
+            "LuaScripts": scripts,
         });
         std::fs::write(dir.join("orthanc.json"), config.to_string()).expect("config");
         let log = std::fs::File::create(dir.join("orthanc.log")).expect("log");

@@ -1,10 +1,13 @@
-//! `groundglass batch --folder DIR --task grounded|report|segment (--model DIR | --remote URL...)
-//! [--planes axial,coronal,sagittal] [--lang en|de] [--store-root DIR]`: the model over an archive,
-//! overnight. Each folder directly under DIR is a study (DIR itself too when it holds files); each
-//! series is asked about on its middle slice in every plane named; each answer goes to the
-//! study's corrections store, where the viewer shows it. What is in the store already is not asked
-//! again, so a killed run started again repeats nothing it finished. With several `--remote`
-//! servers the questions of a series go out to all of them at once.
+//! `groundglass batch (--folder DIR | --pacs SERVER [search keys]) --task grounded|report|segment
+//! (--model DIR | --remote URL...) [--planes axial,coronal,sagittal] [--lang en|de]
+//! [--store-root DIR]`: the model over an archive, overnight. Each folder directly under DIR is a
+//! study (DIR itself too when it holds files); from a PACS, each image series of the studies the
+//! search finds is retrieved into the viewer's PACS cache (reused when it is complete there), so
+//! the viewer opening it from the PACS finds its answers. Each series is asked about on its
+//! middle slice in every plane named; each answer goes to the study's corrections store, where
+//! the viewer shows it. What is in the store already is not asked again, so a killed run started
+//! again repeats nothing it finished. With several `--remote` servers the questions of a series
+//! go out to all of them at once.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -18,13 +21,34 @@ use groundglass_feedback::{Corrections, Edit, SliceRef, Store};
 use groundglass_model::prompt::{Request, Task};
 use groundglass_model::session::MAX_NEW_TOKENS;
 use groundglass_model::{Answer, AskInput, ModelSession};
+use groundglass_pacs::cache::Cache;
+use groundglass_pacs::{SeriesInfo, Server, StudyInfo};
 use groundglass_study::{extract, NoProgress, Plane, SliceImage};
 
 #[derive(Args, Debug)]
 pub struct BatchArgs {
     /// The archive: one study per folder under it.
+    #[arg(long, required_unless_present = "pacs", conflicts_with = "pacs")]
+    pub folder: Option<PathBuf>,
+    /// A PACS instead: `http(s)://host:port/dicom-web` or `dicom://AET@host:port`; the studies
+    /// its search keys find (--modality, --date, ...; credentials as for `pacs`).
     #[arg(long)]
-    pub folder: PathBuf,
+    pub pacs: Option<String>,
+    #[command(flatten)]
+    pub query: super::pacs::QueryArgs,
+    /// Our AE title, for DIMSE peers.
+    #[arg(long, default_value = "GROUNDGLASS", requires = "pacs")]
+    pub calling_ae: String,
+    /// DICOMweb basic authentication: the user (the password comes from
+    /// GROUNDGLASS_PACS_PASSWORD).
+    #[arg(long, requires = "pacs")]
+    pub user: Option<String>,
+    /// Retrieve from a DIMSE peer by C-MOVE to our storage SCP on this port (else C-GET).
+    #[arg(long, requires = "pacs")]
+    pub store_port: Option<u16>,
+    /// Where retrieved series are kept (default: the viewer's PACS cache).
+    #[arg(long, requires = "pacs")]
+    pub pacs_cache: Option<PathBuf>,
     /// report, grounded or segment.
     #[arg(long)]
     pub task: String,
@@ -87,6 +111,103 @@ impl Backend {
     }
 }
 
+/// Series that are not images: nothing on a slice to ask about.
+const NOT_IMAGES: [&str; 8] = ["SR", "SEG", "PR", "KO", "RTSTRUCT", "RTPLAN", "DOC", "REG"];
+
+fn pacs_server(args: &BatchArgs, address: &str) -> anyhow::Result<Server> {
+    let mut server = super::pacs::server(&super::pacs::ServerArgs {
+        server: address.to_string(),
+        calling_ae: args.calling_ae.clone(),
+        user: args.user.clone(),
+    })?;
+    super::pacs::set_store_port(&mut server, args.store_port)?;
+    Ok(server)
+}
+
+/// Every study the search finds (page after page), each image series retrieved into the PACS
+/// cache (or found complete there) and asked about like a folder.
+fn from_pacs(args: &BatchArgs, server: &Server, batch: &mut Batch) -> anyhow::Result<()> {
+    let mut query = args.query.query()?;
+    query.limit = query.limit.max(1);
+    let mut studies: Vec<StudyInfo> = Vec::new();
+    loop {
+        let page = groundglass_pacs::search(server, &query)
+            .map_err(|e| super::pacs::credentials_hint(e.into()))?;
+        let full = page.len() >= query.limit;
+        studies.extend(page);
+        if !full {
+            break;
+        }
+        query.offset += query.limit;
+    }
+    let cache = Cache::new(
+        args.pacs_cache
+            .clone()
+            .unwrap_or_else(crate::viewer::default_pacs_cache),
+        (crate::viewer::PACS_CACHE_GB * 1e9) as u64,
+    );
+    let series: Vec<(&StudyInfo, &SeriesInfo)> = studies
+        .iter()
+        .flat_map(|st| st.series.iter().map(move |se| (st, se)))
+        .collect();
+    eprintln!(
+        "{} stud{} with {} series on {}",
+        studies.len(),
+        if studies.len() == 1 { "y" } else { "ies" },
+        series.len(),
+        server.name()
+    );
+    for (n, (study, se)) in series.iter().enumerate() {
+        let label = format!("[series {}/{}]", n + 1, series.len());
+        if NOT_IMAGES.contains(&se.modality.as_str()) {
+            eprintln!(
+                "{label} {} series {}: not images, left out",
+                se.modality, se.series_uid
+            );
+            continue;
+        }
+        let dir = match cache.folder(&server.name(), &study.study_uid, Some(&se.series_uid)) {
+            Ok(dir) => dir,
+            Err(e) => {
+                eprintln!("{label} {e}");
+                batch.failed += 1;
+                continue;
+            }
+        };
+        if cache.reuse(&dir).is_some() {
+            eprintln!("{label} series {} from the cache", se.series_uid);
+        } else {
+            let t = std::time::Instant::now();
+            let got = groundglass_pacs::retrieve(
+                server,
+                &study.study_uid,
+                Some(&se.series_uid),
+                &dir,
+                |_| std::ops::ControlFlow::Continue(()),
+            );
+            match got {
+                Ok(done) => eprintln!(
+                    "{label} series {}: {} instance(s) retrieved in {:.1} s",
+                    se.series_uid,
+                    done.instances,
+                    t.elapsed().as_secs_f64()
+                ),
+                // A series that cannot be had does not stop the night's work.
+                Err(e) => {
+                    eprintln!("{label} {e}");
+                    batch.failed += 1;
+                    continue;
+                }
+            }
+            if let Err(e) = cache.make_room(&dir) {
+                eprintln!("{label} the PACS cache: {e}");
+            }
+        }
+        batch.study(&label, &dir)?;
+    }
+    Ok(())
+}
+
 /// The studies under `folder`: its sub-folders, and itself when it holds files.
 fn studies(folder: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut dirs = Vec::new();
@@ -123,6 +244,12 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
             })
         })
         .collect::<anyhow::Result<_>>()?;
+    // A wrong PACS address is said before the model loads.
+    let pacs = args
+        .pacs
+        .as_deref()
+        .map(|address| pacs_server(&args, address))
+        .transpose()?;
     let request = Request {
         task,
         lang,
@@ -151,12 +278,64 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
         .map(|b| b.name(args.model.as_deref()))
         .collect();
 
-    let reviewer = crate::viewer::default_reviewer();
-    let studies = studies(&args.folder)?;
-    let (mut asked, mut skipped, mut failed) = (0usize, 0usize, 0usize);
-    for (n, study) in studies.iter().enumerate() {
+    let mut batch = Batch {
+        backends,
+        names,
+        request,
+        planes,
+        reviewer: crate::viewer::default_reviewer(),
+        store_root: args.store_root.clone(),
+        asked: 0,
+        skipped: 0,
+        failed: 0,
+    };
+    match (&args.folder, &args.pacs) {
+        (Some(folder), _) => {
+            let studies = studies(folder)?;
+            for (n, study) in studies.iter().enumerate() {
+                let label = format!("[study {}/{}]", n + 1, studies.len());
+                batch.study(&label, study)?;
+            }
+        }
+        _ => match &pacs {
+            Some(server) => from_pacs(&args, server, &mut batch)?,
+            None => bail!("give --folder DIR or --pacs SERVER"),
+        },
+    }
+    let Batch {
+        asked,
+        skipped,
+        failed,
+        ..
+    } = batch;
+    eprintln!("{asked} asked, {skipped} already done, {failed} failed");
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// The batch's backends and what it asks, and its counts.
+struct Batch {
+    backends: Vec<Backend>,
+    names: Vec<String>,
+    request: Request,
+    planes: Vec<Plane>,
+    reviewer: String,
+    store_root: Option<PathBuf>,
+    asked: usize,
+    skipped: usize,
+    failed: usize,
+}
+
+impl Batch {
+    /// Asks about every series of the study in `study` (a folder), each answer saved as it
+    /// comes; `label` begins its lines in the log.
+    fn study(&mut self, label: &str, study: &Path) -> anyhow::Result<()> {
+        let (task, lang) = (self.request.task, self.request.lang);
         // One study that cannot be read does not stop the night's work: it is counted and said.
-        let opened = match args.store_root.clone() {
+        let opened = match self.store_root.clone() {
             Some(root) => groundglass_study::open(study)
                 .with_context(|| format!("opening {}", study.display()))
                 .map(|opened| {
@@ -168,19 +347,14 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
         let (dir, opened) = match opened {
             Ok(o) => o,
             Err(e) => {
-                eprintln!("[study {}/{}] {e:#}", n + 1, studies.len());
-                failed += 1;
-                continue;
+                eprintln!("{label} {e:#}");
+                self.failed += 1;
+                return Ok(());
             }
         };
         if opened.series.is_empty() {
-            eprintln!(
-                "[study {}/{}] {}: no images",
-                n + 1,
-                studies.len(),
-                study.display()
-            );
-            continue;
+            eprintln!("{label} {}: no images", study.display());
+            return Ok(());
         }
         let mut store = Store::open(&dir)?;
         super::review::report_store_damage(&store);
@@ -198,14 +372,14 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
         for series in &opened.series {
             let mut jobs = VecDeque::new();
             let mut volume = None;
-            for &plane in &planes {
+            for &plane in &self.planes {
                 let vol = match &volume {
                     Some(v) => v,
                     None => match series.load(0, &NoProgress) {
                         Ok(v) => volume.insert(v),
                         Err(e) => {
                             eprintln!("{}: {e}", study.display());
-                            failed += 1;
+                            self.failed += 1;
                             break;
                         }
                     },
@@ -221,7 +395,7 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
                     size: [slice.width, slice.height],
                 };
                 if already(&at) {
-                    skipped += 1;
+                    self.skipped += 1;
                     continue;
                 }
                 jobs.push_back(Job {
@@ -240,8 +414,8 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
             let queue = Arc::new(Mutex::new(jobs));
             let (tx, rx) = channel();
             std::thread::scope(|scope| {
-                for (backend, name) in backends.iter_mut().zip(&names) {
-                    let (queue, tx, request) = (queue.clone(), tx.clone(), &request);
+                for (backend, name) in self.backends.iter_mut().zip(&self.names) {
+                    let (queue, tx, request) = (queue.clone(), tx.clone(), &self.request);
                     scope.spawn(move || loop {
                         let job = queue.lock().ok().and_then(|mut q| q.pop_front());
                         let Some(job) = job else { break };
@@ -272,14 +446,12 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
                                     Edit::Answer {
                                         record: Box::new(record),
                                     },
-                                    &reviewer,
+                                    &self.reviewer,
                                 )
                                 .with_context(|| format!("saving to {}", dir.display()))?;
-                            asked += 1;
+                            self.asked += 1;
                             eprintln!(
-                                "[study {}/{}] {} {:?} {} {}: done by {by}, {findings} finding(s)",
-                                n + 1,
-                                studies.len(),
+                                "{label} {} {:?} {} {}: done by {by}, {findings} finding(s)",
                                 study.display(),
                                 series.description,
                                 job.at.plane.name(),
@@ -287,11 +459,9 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
                             );
                         }
                         Err(e) => {
-                            failed += 1;
+                            self.failed += 1;
                             eprintln!(
-                                "[study {}/{}] {} {} {}: {e:#}",
-                                n + 1,
-                                studies.len(),
+                                "{label} {} {} {}: {e:#}",
                                 study.display(),
                                 job.at.plane.name(),
                                 job.at.index
@@ -302,11 +472,6 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
                 anyhow::Ok(())
             })?;
         }
+        Ok(())
     }
-    eprintln!("{asked} asked, {skipped} already done, {failed} failed");
-    Ok(if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
 }

@@ -31,6 +31,50 @@ pub struct ServerArgs {
     pub user: Option<String>,
 }
 
+/// The keys of a study search (`pacs search`, `batch --pacs`).
+#[derive(Args, Debug, Clone)]
+pub struct QueryArgs {
+    /// DICOM wildcards allowed: `DOE^*`.
+    #[arg(long)]
+    pub patient_name: Option<String>,
+    #[arg(long)]
+    pub patient_id: Option<String>,
+    #[arg(long)]
+    pub modality: Option<String>,
+    /// YYYYMMDD-YYYYMMDD (either end may be left open) or one day.
+    #[arg(long)]
+    pub date: Option<String>,
+    #[arg(long)]
+    pub accession: Option<String>,
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Studies per page.
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+    #[arg(long, default_value_t = 0)]
+    pub offset: usize,
+}
+
+impl QueryArgs {
+    pub fn query(&self) -> anyhow::Result<StudyQuery> {
+        let date = self
+            .date
+            .as_deref()
+            .map(|d| DateRange::parse(d).map_err(|e| anyhow::anyhow!("--date: {e}")))
+            .transpose()?;
+        Ok(StudyQuery {
+            patient_name: self.patient_name.clone(),
+            patient_id: self.patient_id.clone(),
+            modality: self.modality.clone(),
+            date,
+            accession: self.accession.clone(),
+            description: self.description.clone(),
+            limit: self.limit,
+            offset: self.offset,
+        })
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum PacsWhat {
     /// Check that a server answers (C-ECHO, or a one-study QIDO search).
@@ -42,25 +86,8 @@ pub enum PacsWhat {
     Search {
         #[command(flatten)]
         server: ServerArgs,
-        /// DICOM wildcards allowed: `DOE^*`.
-        #[arg(long)]
-        patient_name: Option<String>,
-        #[arg(long)]
-        patient_id: Option<String>,
-        #[arg(long)]
-        modality: Option<String>,
-        /// YYYYMMDD-YYYYMMDD (either end may be left open) or one day.
-        #[arg(long)]
-        date: Option<String>,
-        #[arg(long)]
-        accession: Option<String>,
-        #[arg(long)]
-        description: Option<String>,
-        /// Studies per page.
-        #[arg(long, default_value_t = 100)]
-        limit: usize,
-        #[arg(long, default_value_t = 0)]
-        offset: usize,
+        #[command(flatten)]
+        query: QueryArgs,
         #[arg(long)]
         json: bool,
     },
@@ -117,6 +144,18 @@ pub fn server(args: &ServerArgs) -> anyhow::Result<Server> {
     Ok(server)
 }
 
+/// `--store-port`: C-MOVE to our storage SCP on that port (DIMSE peers only).
+pub fn set_store_port(server: &mut Server, store_port: Option<u16>) -> anyhow::Result<()> {
+    match (server, store_port) {
+        (Server::Dimse(peer), Some(port)) => peer.store_port = Some(port),
+        (Server::Web(_), Some(_)) => {
+            anyhow::bail!("--store-port is for C-MOVE from a DIMSE peer (dicom://...)")
+        }
+        (_, None) => {}
+    }
+    Ok(())
+}
+
 /// A refusal for want of credentials, with how to give them here.
 pub fn credentials_hint(e: anyhow::Error) -> anyhow::Error {
     let refused = e.chain().any(|c| {
@@ -147,30 +186,11 @@ fn run_what(args: PacsArgs) -> anyhow::Result<ExitCode> {
         }
         PacsWhat::Search {
             server: s,
-            patient_name,
-            patient_id,
-            modality,
-            date,
-            accession,
-            description,
-            limit,
-            offset,
+            query,
             json,
         } => {
             let server = server(&s)?;
-            let date = date
-                .map(|d| DateRange::parse(&d).map_err(|e| anyhow::anyhow!("--date: {e}")))
-                .transpose()?;
-            let query = StudyQuery {
-                patient_name,
-                patient_id,
-                modality,
-                date,
-                accession,
-                description,
-                limit,
-                offset,
-            };
+            let query = query.query()?;
             let studies = groundglass_pacs::search(&server, &query)?;
             if json {
                 println!("{}", serde_json::json!({ "studies": studies }));
@@ -209,13 +229,7 @@ fn run_what(args: PacsArgs) -> anyhow::Result<ExitCode> {
             store_port,
         } => {
             let mut server = server(&s)?;
-            match (&mut server, store_port) {
-                (Server::Dimse(peer), Some(port)) => peer.store_port = Some(port),
-                (Server::Web(_), Some(_)) => {
-                    anyhow::bail!("--store-port is for C-MOVE from a DIMSE peer (dicom://...)")
-                }
-                (_, None) => {}
-            }
+            set_store_port(&mut server, store_port)?;
             let t = std::time::Instant::now();
             let mut first = None;
             let progress = |n: usize| {

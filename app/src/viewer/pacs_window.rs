@@ -7,9 +7,9 @@
 //! Reading while it arrives: the first instance received is opened at once as a preview, the
 //! whole series when its last instance is in. A series already in the cache opens from there.
 //!
-//! Thumbnails: after a DICOMweb search, each series' middle instance is fetched (WADO-RS, one
-//! instance) on a worker and drawn small beside it, as they come. DIMSE peers get none (a C-GET
-//! per series just for a preview is not worth its association).
+//! Thumbnails: after a search, each series' middle instance is fetched (WADO-RS, or C-FIND and
+//! C-GET at IMAGE level: two short associations a series) on a worker and drawn small beside
+//! it, as they come.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -260,7 +260,7 @@ impl PacsWindow {
         self.stop_thumbnails = Arc::new(AtomicBool::new(false));
         self.thumbnails.clear();
         self.thumbnails_for += 1;
-        let Some(Server::Web(web)) = self.searched.clone() else {
+        let Some(server) = self.searched.clone() else {
             return;
         };
         let wanted: Vec<(String, String)> = self
@@ -283,18 +283,19 @@ impl PacsWindow {
             std::process::id()
         ));
         std::thread::spawn(move || {
-            let client = groundglass_pacs::web::Client::new(web);
             for (study, series) in wanted {
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
                 // A preview that cannot be made is left out: the row still opens.
                 let dir = scratch.join(&series);
-                let image = client
-                    .instances(&study, &series)
+                let image = groundglass_pacs::instances(&server, &study, &series)
                     .ok()
                     .and_then(|uids| uids.get(uids.len() / 2).cloned())
-                    .and_then(|uid| client.retrieve_instance(&study, &series, &uid, &dir).ok())
+                    .and_then(|uid| {
+                        groundglass_pacs::retrieve_instance(&server, &study, &series, &uid, &dir)
+                            .ok()
+                    })
                     .and_then(|_| groundglass_study::open(&dir).ok())
                     .and_then(|opened| opened.series.first().and_then(|s| s.thumbnail(64).ok()));
                 let _ = std::fs::remove_dir_all(&dir);

@@ -10,7 +10,7 @@ use dicom_encoding::TransferSyntaxIndex;
 use dicom_ul::association::client::ClientAssociationOptions;
 use dicom_ul::pdu::{PDataValueType, Pdu, PresentationContextResultReason};
 
-use crate::dimse::{association_error, pdata, query_request, retrieve_identifier, status};
+use crate::dimse::{association_error, pdata, query_request, retrieve_identifier, status, Target};
 use crate::retrieve::{Retrieved, Sink};
 use crate::scp::StoreRequest;
 use crate::server::DimsePeer;
@@ -48,12 +48,41 @@ pub fn retrieve(
     study_uid: &str,
     series_uid: Option<&str>,
     dir: &Path,
+    progress: impl FnMut(usize) -> ControlFlow<()>,
+) -> Result<Retrieved, PacsError> {
+    get(peer, study_uid, Target::of(series_uid), dir, progress)
+}
+
+/// Retrieves one instance of a series into `dir` with C-GET (a series' preview).
+pub fn retrieve_instance(
+    peer: &DimsePeer,
+    study_uid: &str,
+    series_uid: &str,
+    instance_uid: &str,
+    dir: &Path,
+) -> Result<Retrieved, PacsError> {
+    get(
+        peer,
+        study_uid,
+        Target::Instance(series_uid, instance_uid),
+        dir,
+        |_| ControlFlow::Continue(()),
+    )
+}
+
+fn get(
+    peer: &DimsePeer,
+    study_uid: &str,
+    target: Target<'_>,
+    dir: &Path,
     mut progress: impl FnMut(usize) -> ControlFlow<()>,
 ) -> Result<Retrieved, PacsError> {
     let server = peer.name();
-    let what = match series_uid {
-        Some(s) => format!("C-GET of series {s} of study {study_uid}"),
-        None => format!("C-GET of study {study_uid}"),
+    let series_uid = target.series();
+    let what = match target {
+        Target::Study => format!("C-GET of study {study_uid}"),
+        Target::Series(s) => format!("C-GET of series {s} of study {study_uid}"),
+        Target::Instance(s, i) => format!("C-GET of instance {i} of series {s}"),
     };
     let get_model = uids::STUDY_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_GET;
     let mut options = ClientAssociationOptions::new()
@@ -93,7 +122,7 @@ pub fn retrieve(
         });
     };
     let request = query_request(get_model, 0x0010)?;
-    let identifier = retrieve_identifier(study_uid, series_uid);
+    let identifier = retrieve_identifier(study_uid, target);
     let ts = dicom_transfer_syntax_registry::TransferSyntaxRegistry
         .get(get_context.transfer_syntax.trim_end_matches('\0'))
         .ok_or_else(|| {

@@ -16,7 +16,7 @@ use dicom_ul::association::server::ServerAssociationOptions;
 use dicom_ul::association::ServerAssociation;
 use dicom_ul::pdu::{PDataValueType, Pdu};
 
-use crate::dimse::{command, read_command, retrieve_identifier, status};
+use crate::dimse::{command, read_command, retrieve_identifier, status, Target};
 use crate::retrieve::{Retrieved, Sink};
 use crate::scp::StoreRequest;
 use crate::server::DimsePeer;
@@ -160,7 +160,10 @@ fn move_request(
             PrimitiveValue::from(peer.calling_ae.as_str()),
         ),
     ])?;
-    let identifier = a.write_dataset(&retrieve_identifier(study_uid, series_uid), what)?;
+    let identifier = a.write_dataset(
+        &retrieve_identifier(study_uid, Target::of(series_uid)),
+        what,
+    )?;
     a.send(PDataValueType::Command, request)?;
     a.send(PDataValueType::Data, identifier)?;
     loop {

@@ -372,21 +372,76 @@ pub(crate) fn key(tag: dicom_core::Tag, vr: VR, value: &str) -> Element {
     DataElement::new(tag, vr, PrimitiveValue::from(value))
 }
 
-/// The identifier of a C-GET or C-MOVE: a study, or one of its series.
-pub(crate) fn retrieve_identifier(study_uid: &str, series_uid: Option<&str>) -> Object {
-    let level = if series_uid.is_some() {
-        "SERIES"
-    } else {
-        "STUDY"
+/// The identifier of a C-GET or C-MOVE: a study, one of its series, or one instance of that.
+pub(crate) fn retrieve_identifier(study_uid: &str, target: Target<'_>) -> Object {
+    let level = match target {
+        Target::Study => "STUDY",
+        Target::Series(_) => "SERIES",
+        Target::Instance(..) => "IMAGE",
     };
     let mut keys = vec![
         key(tags::QUERY_RETRIEVE_LEVEL, VR::CS, level),
         key(tags::STUDY_INSTANCE_UID, VR::UI, study_uid),
     ];
-    if let Some(s) = series_uid {
-        keys.push(key(tags::SERIES_INSTANCE_UID, VR::UI, s));
+    match target {
+        Target::Study => {}
+        Target::Series(series) => keys.push(key(tags::SERIES_INSTANCE_UID, VR::UI, series)),
+        Target::Instance(series, instance) => {
+            keys.push(key(tags::SERIES_INSTANCE_UID, VR::UI, series));
+            keys.push(key(tags::SOP_INSTANCE_UID, VR::UI, instance));
+        }
     }
     Object::from_element_iter(keys)
+}
+
+/// What a C-GET or C-MOVE fetches of a study.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Target<'a> {
+    Study,
+    Series(&'a str),
+    /// A series and one of its instances (a preview).
+    Instance(&'a str, &'a str),
+}
+
+impl<'a> Target<'a> {
+    pub(crate) fn of(series_uid: Option<&'a str>) -> Self {
+        series_uid.map_or(Target::Study, Target::Series)
+    }
+
+    pub(crate) fn series(self) -> Option<&'a str> {
+        match self {
+            Target::Study => None,
+            Target::Series(s) | Target::Instance(s, _) => Some(s),
+        }
+    }
+}
+
+/// The SOP instance UIDs of a series, in instance-number order (C-FIND at IMAGE level).
+pub fn instances(
+    peer: &DimsePeer,
+    study_uid: &str,
+    series_uid: &str,
+) -> Result<Vec<String>, PacsError> {
+    let mut a = connect(peer, uids::STUDY_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_FIND)?;
+    let identifier = Object::from_element_iter([
+        key(tags::QUERY_RETRIEVE_LEVEL, VR::CS, "IMAGE"),
+        key(tags::STUDY_INSTANCE_UID, VR::UI, study_uid),
+        key(tags::SERIES_INSTANCE_UID, VR::UI, series_uid),
+        key(tags::SOP_INSTANCE_UID, VR::UI, ""),
+        key(tags::INSTANCE_NUMBER, VR::IS, ""),
+    ]);
+    let what = format!("the instances of series {series_uid}");
+    let mut found: Vec<(i64, String)> = find(&mut a, &identifier, &what)?
+        .iter()
+        .map(|d| {
+            let number = text(d, tags::INSTANCE_NUMBER).trim().parse().unwrap_or(0);
+            (number, text(d, tags::SOP_INSTANCE_UID))
+        })
+        .filter(|(_, uid)| !uid.is_empty())
+        .collect();
+    a.release();
+    found.sort();
+    Ok(found.into_iter().map(|(_, uid)| uid).collect())
 }
 
 /// Studies (Study Root C-FIND at STUDY level), then each study's series.

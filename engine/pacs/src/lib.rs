@@ -70,6 +70,42 @@ pub fn retrieve(
     }
 }
 
+/// The SOP instance UIDs of a series, in instance-number order: QIDO-RS, or C-FIND at IMAGE
+/// level.
+pub fn instances(
+    server: &Server,
+    study_uid: &str,
+    series_uid: &str,
+) -> Result<Vec<String>, PacsError> {
+    match server {
+        Server::Web(web) => web::Client::new(web.clone()).instances(study_uid, series_uid),
+        Server::Dimse(peer) => dimse::instances(peer, study_uid, series_uid),
+    }
+}
+
+/// Retrieves one instance (a series' preview) into `dir`: WADO-RS, or C-GET from every DIMSE
+/// peer, those that retrieve series by C-MOVE too: a preview must not take the storage port a
+/// series being opened may need at that moment. A peer without C-GET gives no preview.
+pub fn retrieve_instance(
+    server: &Server,
+    study_uid: &str,
+    series_uid: &str,
+    instance_uid: &str,
+    dir: &Path,
+) -> Result<retrieve::Retrieved, PacsError> {
+    match server {
+        Server::Web(web) => web::Client::new(web.clone()).retrieve_instance(
+            study_uid,
+            series_uid,
+            instance_uid,
+            dir,
+        ),
+        Server::Dimse(peer) => {
+            cget::retrieve_instance(peer, study_uid, series_uid, instance_uid, dir)
+        }
+    }
+}
+
 /// Sends DICOM files (a SEG, an SR) to a server: STOW-RS to a DICOMweb server, C-STORE to a
 /// DIMSE peer. Every instance must be stored, else it is an error naming what was refused.
 pub fn store(server: &Server, files: &[std::path::PathBuf]) -> Result<web::Stored, PacsError> {

@@ -103,6 +103,34 @@ fn inside_the_namespace() {
     }
     assert_eq!(found[0], found[1], "DICOMweb and DIMSE find the same study");
 
+    // A series' preview: its instances in order (QIDO-RS; C-FIND at IMAGE level), then the
+    // middle one alone (WADO-RS; C-GET at IMAGE level).
+    let (study_uid, series_uid) = (&found[0].study_uid, &found[0].series[0].series_uid);
+    let listed: Vec<Vec<String>> = servers
+        .iter()
+        .map(|server| {
+            groundglass_pacs::instances(server, study_uid, series_uid)
+                .unwrap_or_else(|e| panic!("instances from {}: {e}", server.name()))
+        })
+        .collect();
+    assert_eq!(listed[0].len(), count);
+    assert_eq!(
+        listed[0], listed[1],
+        "both protocols list the same, in order"
+    );
+    let middle = &listed[1][count / 2];
+    for (i, server) in servers.iter().enumerate() {
+        let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("gg-preview-{}-{i}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let one = groundglass_pacs::retrieve_instance(server, study_uid, series_uid, middle, &dir)
+            .unwrap_or_else(|e| panic!("preview from {}: {e}", server.name()));
+        assert_eq!(one.instances, 1, "{}", server.name());
+        let opened = groundglass_study::open(&dir).expect("the preview opens");
+        assert_eq!(opened.series[0].files.len(), 1, "{}", server.name());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     // Retrieve (WADO-RS), then compare every voxel and the geometry with the local copy.
     let Server::Web(web_server) = &servers[0] else {
         unreachable!()
@@ -399,8 +427,14 @@ fn inside_the_namespace() {
         "{e}"
     );
 
-    // A server that wants a user: none, a wrong password and the right one.
-    let guarded = Orthanc::start(HTTP_PORT + 1, DICOM_PORT + 1, Some(("reader", "s3cret")));
+    // A server that wants a user: none, a wrong password and the right one; and that user may
+    // search and read but not store (Orthanc's Lua request filter answers 403).
+    let guarded = Orthanc::start_with(
+        HTTP_PORT + 1,
+        DICOM_PORT + 1,
+        Some(("reader", "s3cret")),
+        Some(READ_ONLY_FILTER),
+    );
     let address = guarded.dicom_web();
     let with = |credentials: groundglass_pacs::Credentials| {
         let Server::Web(mut web) = Server::parse(&address, "GGTEST").expect("address") else {
@@ -441,4 +475,26 @@ fn inside_the_namespace() {
     });
     let hits = groundglass_pacs::search(&right, &query(&|_| {})).expect("the right password");
     assert!(hits.is_empty(), "nothing stored there: {hits:?}");
+    let e = groundglass_pacs::store(&right, &ct_files).expect_err("reader may not store");
+    assert!(matches!(e, PacsError::Status { status: 403, .. }), "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains(&address) && text.contains("may not do this"),
+        "{text}"
+    );
+    let hits = groundglass_pacs::search(&right, &query(&|_| {})).expect("search after the 403");
+    assert!(
+        hits.is_empty(),
+        "the refused store stored nothing: {hits:?}"
+    );
 }
+
+/// Orthanc's HTTP filter (Lua): the user `reader` may read, nothing may be posted.
+const READ_ONLY_FILTER: &str = r#"
+function IncomingHttpRequestFilter(method, uri, ip, username, httpHeaders)
+  if username == 'reader' and method ~= 'GET' then
+    return false
+  end
+  return true
+end
+"#;
