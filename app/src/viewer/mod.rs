@@ -101,6 +101,8 @@ pub struct ViewerApp {
     pub layout: Layout,
     pub active: usize,
     pub crosshair: Option<Vec3>,
+    /// Each viewport's size in points, as last drawn (tilting keeps the picture in place).
+    viewport_sizes: [[f64; 2]; crate::render::MAX_VIEWPORTS],
     pub show_patient: bool,
     pub notices: Vec<Notice>,
     pub readout: Option<(Vec3, Option<f64>)>,
@@ -213,6 +215,7 @@ impl ViewerApp {
             layout: options.layout.unwrap_or(Layout::Single),
             active: 0,
             crosshair: None,
+            viewport_sizes: [[0.0; 2]; crate::render::MAX_VIEWPORTS],
             show_patient: false,
             notices: Vec::new(),
             readout: None,
@@ -590,16 +593,42 @@ impl ViewerApp {
         if self.views.len() < 4 || !(1..4).contains(&from) {
             return;
         }
+        let (Some(layout), Some(p)) = (self.layout_info.clone(), self.crosshair) else {
+            return;
+        };
+        let before: Vec<ViewTransform> = (1..4)
+            .map(|i| {
+                ViewTransform::new(
+                    self.views[i].grid(&layout),
+                    &self.views[i],
+                    self.viewport_sizes[i],
+                )
+            })
+            .collect();
         view::tilt_others(&mut self.views[1..4], from - 1, angle);
-        if let Some(p) = self.crosshair {
-            self.set_crosshair(p);
+        self.set_crosshair(p);
+        // The turned planes keep their zoom and the crosshair its place on screen, so the
+        // picture turns under the pointer instead of jumping as the grid's extent changes.
+        for (i, old) in (1..4).zip(before) {
+            let view = &mut self.views[i];
+            view.zoom = Some(old.zoom);
+            view.center_px = None;
+            let size = self.viewport_sizes[i];
+            let new = ViewTransform::new(view.grid(&layout), view, size);
+            let (was, now) = (old.lps_to_screen(p), new.lps_to_screen(p));
+            view.center_px = Some(new.screen_to_px([
+                size[0] / 2.0 + now[0] - was[0],
+                size[1] / 2.0 + now[1] - was[1],
+            ]));
         }
     }
 
     /// `t`: the three planes back to the acquisition's axes, through the same crosshair.
     fn reset_tilt(&mut self) {
-        for view in self.views.iter_mut() {
+        for view in self.views.iter_mut().filter(|v| v.is_tilted()) {
             view.axes = None;
+            view.zoom = None;
+            view.center_px = None;
         }
         if let Some(p) = self.crosshair {
             self.set_crosshair(p);
@@ -917,6 +946,9 @@ impl ViewerApp {
         for (slot, &id) in ids.iter().enumerate() {
             let min = egui::pos2(full.min.x + slot as f32 * (width + gap), full.min.y);
             let rect = egui::Rect::from_min_size(min, egui::vec2(width, full.height()));
+            if let Some(size) = self.viewport_sizes.get_mut(id) {
+                *size = [f64::from(rect.width()), f64::from(rect.height())];
+            }
             let grid = self.views[id].grid(&layout);
             let tilted = self.views[id].is_tilted();
             let crosshair_here = match (self.layout, self.crosshair) {
