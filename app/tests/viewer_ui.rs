@@ -1065,3 +1065,153 @@ fn measurements_the_viewer_acknowledged_survive_its_sigkill() {
     drop(h);
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// Two CT phantoms of one patient (seed): the same frame of reference, 40 slices and 16 over the
+/// same field of view.
+fn two_series_of_one_patient(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("gg-ui-compare-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for (sub, dims) in [("thin", "64x64x40"), ("thick", "64x64x16")] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_groundglass"))
+            .args(["phantom", "--seed", "3", "--dims", dims, "--out"])
+            .arg(dir.join(sub))
+            .output()
+            .expect("phantom runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    dir
+}
+
+/// The mean red level inside `rect` of an RGBA frame `width` pixels wide (the harness renders
+/// one pixel a point).
+fn mean_red(rgba: &[u8], width: u32, rect: egui::Rect) -> f64 {
+    let (mut sum, mut n) = (0.0, 0.0f64);
+    for y in rect.min.y as usize..rect.max.y as usize {
+        for x in rect.min.x as usize..rect.max.x as usize {
+            sum += f64::from(rgba[(y * width as usize + x) * 4]);
+            n += 1.0;
+        }
+    }
+    sum / n.max(1.0)
+}
+
+#[test]
+fn a_second_series_is_compared_beside_the_first_and_scrolls_with_it() {
+    use groundglass_app::viewer::compare::slice_centre;
+    use groundglass_app::viewer::Layout;
+    let mut h = harness(Options {
+        path: Some(two_series_of_one_patient("linked")),
+        ..Default::default()
+    });
+    wait_loaded(&mut h);
+    assert_eq!(h.state().series.len(), 2);
+    // The browser's Compare button (on the series not on screen).
+    h.get_by_label("Compare").click();
+    h.run_steps(1);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while h
+        .state()
+        .compare
+        .as_ref()
+        .is_none_or(|c| c.volume.is_none())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the compared series did not load"
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    h.set_render_every_step(true);
+    h.run_steps(2);
+    assert_eq!(h.state().layout, Layout::Compare);
+    let c = h.state().compare.as_ref().expect("compared");
+    assert!(
+        c.same_frame,
+        "one patient's series share the frame of reference"
+    );
+    // Both viewports show their series: left and right halves of the image area, not black.
+    let frame = h.render().expect("render");
+    let area = egui::Rect::from_min_max(Pos2::new(0.0, 30.0), Pos2::new(560.0, 650.0));
+    let (left, right) = (
+        egui::Rect::from_min_max(area.min, Pos2::new(270.0, area.max.y)),
+        egui::Rect::from_min_max(Pos2::new(290.0, area.min.y), area.max),
+    );
+    let (l, r) = (
+        mean_red(frame.as_raw(), frame.width(), left),
+        mean_red(frame.as_raw(), frame.width(), right),
+    );
+    assert!(l > 10.0 && r > 10.0, "mean levels {l} and {r}");
+    // Scrolling the one on screen moves the other to the same position.
+    let position = |h: &Harness<'static, ViewerApp>| {
+        let app = h.state();
+        let layout = app.layout_info.clone().expect("layout");
+        let main = &app.views[0];
+        let c = app.compare.as_ref().expect("compared");
+        let other = c.view.as_ref().expect("view");
+        let (g0, g1) = (
+            main.grid(&layout),
+            other.grid(c.layout.as_ref().expect("layout")),
+        );
+        let z = |g: &groundglass_study::PlaneGrid, k| {
+            groundglass_study::geometry::dot(slice_centre(g, k), g0.normal)
+        };
+        (z(&g0, main.index), z(&g1, other.index), g1.spacing[2])
+    };
+    for lines in [-5.0, 9.0] {
+        h.hover_at(Pos2::new(130.0, 350.0));
+        h.event(Event::MouseWheel {
+            unit: MouseWheelUnit::Line,
+            delta: egui::vec2(0.0, lines),
+            phase: egui::TouchPhase::Move,
+            source: egui::MouseWheelSource::Unknown,
+            modifiers: egui::Modifiers::NONE,
+        });
+        h.run_steps(2);
+        let (main, other, step) = position(&h);
+        assert!(
+            (main - other).abs() <= step / 2.0 + 1e-6,
+            "{main} vs {other}"
+        );
+    }
+    // Scrolling the compared one by itself shifts it against the first by whole slices.
+    let before = h.state().views[0].index;
+    h.hover_at(Pos2::new(420.0, 350.0));
+    h.event(Event::MouseWheel {
+        unit: MouseWheelUnit::Line,
+        delta: egui::vec2(0.0, -2.0),
+        phase: egui::TouchPhase::Move,
+        source: egui::MouseWheelSource::Unknown,
+        modifiers: egui::Modifiers::NONE,
+    });
+    h.run_steps(2);
+    assert_eq!(h.state().views[0].index, before, "the first stays");
+    let offset = h.state().compare.as_ref().expect("compared").offset_mm;
+    let (main, other, step) = position(&h);
+    assert!(
+        (offset - 2.0 * step).abs() < 1e-6,
+        "offset {offset}, slices {step} mm"
+    );
+    assert!((other - main - offset).abs() <= step / 2.0 + 1e-6);
+    // Keys act on the viewport under the pointer: a window preset there only.
+    let main_window = h.state().views[0].window;
+    h.key_press(Key::Num1);
+    h.run_steps(1);
+    let c = h.state().compare.as_ref().expect("compared");
+    assert_eq!(
+        c.view.as_ref().expect("view").window,
+        WindowPreset::Lung.window()
+    );
+    assert_eq!(h.state().views[0].window, main_window);
+    // Showing the compared series itself ends the comparison.
+    let other = c.series;
+    h.state_mut().load_series(other);
+    wait_loaded(&mut h);
+    assert!(h.state().compare.is_none());
+    assert_eq!(h.state().layout, Layout::Single);
+}

@@ -24,6 +24,8 @@ pub struct SliceParams {
 
 pub struct SliceCallback {
     pub viewport: usize,
+    /// The volume it shows.
+    pub slot: super::VolumeSlot,
     pub params: SliceParams,
 }
 
@@ -54,11 +56,10 @@ impl egui_wgpu::CallbackTrait for SliceCallback {
         let Some(ctx) = resources.get::<RenderContext>() else {
             return;
         };
-        let (Some(volume), Some(bind_group)) = (&ctx.volume, ctx.bind_groups.get(self.viewport))
-        else {
+        let Some((pipeline, bind_group)) = ctx.draw_state(self.slot, self.viewport) else {
             return;
         };
-        render_pass.set_pipeline(&ctx.pipelines[volume.class as usize]);
+        render_pass.set_pipeline(pipeline);
         render_pass.set_bind_group(0, bind_group, &[]);
         render_pass.draw(0..3, 0..1);
     }

@@ -1,6 +1,7 @@
-//! The one render context that owns every GPU resource of the viewer: the volume texture (uploaded
-//! once, slice by slice as loading progresses), the slice pipelines, and a small uniform buffer per
-//! viewport. It lives in egui_wgpu's callback resources; paint callbacks carry only parameters.
+//! The one render context that owns every GPU resource of the viewer: the volume textures (the
+//! series on screen and, in the compare layout, the one beside it; each uploaded once, slice by
+//! slice as loading progresses), the slice pipelines, and a small uniform buffer per viewport. It
+//! lives in egui_wgpu's callback resources; paint callbacks carry only parameters.
 
 mod callback;
 mod fold;
@@ -31,23 +32,40 @@ pub struct UploadStats {
     pub label_bytes: u64,
 }
 
-/// The maximum number of viewports drawn at once (1x3 layout plus headroom).
-pub const MAX_VIEWPORTS: usize = 4;
+/// The viewports: 0 the single layout, 1-3 the three-plane layout, 4 the compared series.
+pub const MAX_VIEWPORTS: usize = 5;
+
+/// Which volume a viewport shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VolumeSlot {
+    /// The series on screen.
+    Main = 0,
+    /// The series compared with it, beside it.
+    Compared = 1,
+}
+
+/// One volume on the GPU and what viewports bind to draw it.
+struct Slot {
+    volume: VolumeTexture,
+    labels: LabelTexture,
+    /// How the volume is folded into its texture (`Fold::uniform`): one per volume, not per
+    /// frame; held here for as long as its bind groups are.
+    _fold: wgpu::Buffer,
+    /// One per viewport (its uniform buffer with this volume).
+    bind_groups: Vec<wgpu::BindGroup>,
+}
 
 pub struct RenderContext {
     /// Bind group layouts and pipelines, one per texel class (sint, uint, float textures).
     layouts: Vec<wgpu::BindGroupLayout>,
     pipelines: Vec<wgpu::RenderPipeline>,
     uniforms: Vec<wgpu::Buffer>,
-    volume: Option<VolumeTexture>,
-    labels: Option<LabelTexture>,
+    /// By `VolumeSlot`.
+    slots: [Option<Slot>; 2],
     palette: wgpu::Buffer,
-    /// How the volume is folded into its texture (`Fold::uniform`): one per volume, not per frame.
-    fold: wgpu::Buffer,
     /// The longest side of a 3D texture: the adapter's, or lower with GROUNDGLASS_MAX_TEXTURE_3D
     /// (to see and test folding on a small series).
     texture_limit: usize,
-    bind_groups: Vec<wgpu::BindGroup>,
     pub stats: UploadStats,
 }
 
@@ -163,12 +181,6 @@ impl RenderContext {
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let fold = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("groundglass volume fold"),
-            size: 16,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
         let adapter_limit = device.limits().max_texture_dimension_3d as usize;
         let texture_limit = std::env::var("GROUNDGLASS_MAX_TEXTURE_3D")
             .ok()
@@ -179,32 +191,39 @@ impl RenderContext {
             layouts,
             pipelines,
             uniforms,
-            volume: None,
-            labels: None,
+            slots: [None, None],
             palette,
-            fold,
             texture_limit,
-            bind_groups: Vec::new(),
             stats: UploadStats::default(),
         }
     }
 
-    /// Allocates the volume texture for a series that starts loading (replacing any previous one).
+    /// Allocates the volume texture of `slot` for a series that starts loading (replacing any
+    /// previous one there).
     pub fn begin_volume(
         &mut self,
+        slot: VolumeSlot,
         device: &wgpu::Device,
         queue: &wgpu::Queue,
         layout: &VolumeLayout,
     ) -> Result<(), String> {
+        // The old texture goes first: two large volumes need not fit at once.
+        self.slots[slot as usize] = None;
         let volume = VolumeTexture::new(device, layout, self.texture_limit)?;
         let labels = LabelTexture::new(device, layout.dims, volume.fold);
+        let fold = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("groundglass volume fold"),
+            size: 16,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
         queue.write_buffer(
-            &self.fold,
+            &fold,
             0,
             bytemuck::bytes_of(&fold::Fold::uniform(volume.fold)),
         );
         let class = volume.class as usize;
-        self.bind_groups = self
+        let bind_groups = self
             .uniforms
             .iter()
             .map(|buffer| {
@@ -230,20 +249,28 @@ impl RenderContext {
                         },
                         wgpu::BindGroupEntry {
                             binding: 4,
-                            resource: self.fold.as_entire_binding(),
+                            resource: fold.as_entire_binding(),
                         },
                     ],
                 })
             })
             .collect();
-        self.volume = Some(volume);
-        self.labels = Some(labels);
+        self.slots[slot as usize] = Some(Slot {
+            volume,
+            labels,
+            _fold: fold,
+            bind_groups,
+        });
         Ok(())
     }
 
-    /// Copies the changed part of the label volume (mask overlays) to the GPU.
+    /// Copies the changed part of the label volume (mask overlays, of the series on screen) to
+    /// the GPU.
     pub fn upload_labels(&mut self, queue: &wgpu::Queue, labels: &LabelVolume, dirty: Dirty) {
-        if let Some(texture) = &self.labels {
+        if let Some(texture) = self.slots[VolumeSlot::Main as usize]
+            .as_ref()
+            .map(|s| &s.labels)
+        {
             let bytes = texture.write(queue, labels, dirty);
             if bytes > 0 {
                 self.stats.label_writes += 1;
@@ -256,36 +283,48 @@ impl RenderContext {
         queue.write_buffer(&self.palette, 0, bytemuck::bytes_of(palette));
     }
 
-    /// Writes one decoded slice into the volume texture.
+    /// Writes one decoded slice into the volume texture of `slot`.
     pub fn upload_slice(
         &mut self,
+        slot: VolumeSlot,
         queue: &wgpu::Queue,
         k: usize,
         slice: VoxelSlice<'_>,
         layout: &VolumeLayout,
     ) {
-        if let Some(volume) = &self.volume {
+        if let Some(volume) = self.slots[slot as usize].as_ref().map(|s| &s.volume) {
             let bytes = volume.write_slice(queue, k, slice, layout);
             self.stats.texture_writes += 1;
             self.stats.texture_bytes += bytes as u64;
         }
     }
 
-    pub fn has_volume(&self) -> bool {
-        self.volume.is_some()
+    pub fn has_volume(&self, slot: VolumeSlot) -> bool {
+        self.slots[slot as usize].is_some()
     }
 
     /// Into how many parts the volume's long axis is folded (1: not folded).
-    pub fn volume_parts(&self) -> usize {
-        self.volume
+    pub fn volume_parts(&self, slot: VolumeSlot) -> usize {
+        self.slots[slot as usize]
             .as_ref()
-            .and_then(|v| v.fold)
+            .and_then(|s| s.volume.fold)
             .map_or(1, |f| f.parts)
     }
 
-    pub fn drop_volume(&mut self) {
-        self.volume = None;
-        self.labels = None;
-        self.bind_groups.clear();
+    pub fn drop_volume(&mut self, slot: VolumeSlot) {
+        self.slots[slot as usize] = None;
+    }
+
+    /// The pipeline and bind group that draw viewport `viewport` from `slot`.
+    fn draw_state(
+        &self,
+        slot: VolumeSlot,
+        viewport: usize,
+    ) -> Option<(&wgpu::RenderPipeline, &wgpu::BindGroup)> {
+        let s = self.slots[slot as usize].as_ref()?;
+        Some((
+            &self.pipelines[s.volume.class as usize],
+            s.bind_groups.get(viewport)?,
+        ))
     }
 }

@@ -1,16 +1,26 @@
 //! The series browser: one row per series with its thumbnail, modality, description, size and
-//! warnings. Double-click loads a series.
+//! warnings. Double-click loads a series; its Compare button shows it beside the one on screen.
 
 use eframe::egui::{self, Color32, RichText};
 use groundglass_study::Series;
 
-/// Shows the list; returns the series to load, if one was double-clicked.
+/// What the user asked of the list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pick {
+    /// Double-clicked: show it.
+    Load(usize),
+    /// Show it beside the one on screen.
+    Compare(usize),
+}
+
+/// Shows the list; returns what was asked of it this frame.
 pub fn show(
     ui: &mut egui::Ui,
     series: &[Series],
     thumbnails: &[Option<egui::TextureHandle>],
     current: Option<usize>,
-) -> Option<usize> {
+    compared: Option<usize>,
+) -> Option<Pick> {
     let mut chosen = None;
     ui.heading("Series");
     egui::ScrollArea::vertical().show(ui, |ui| {
@@ -55,7 +65,17 @@ pub fn show(
                 )
                 .on_hover_text("Double-click to load");
             if response.double_clicked() {
-                chosen = Some(i);
+                chosen = Some(Pick::Load(i));
+            }
+            if !selected && compared != Some(i) {
+                let compare = ui
+                    .small_button("Compare")
+                    .on_hover_text("show it beside the series on screen");
+                if compare.clicked() {
+                    chosen = Some(Pick::Compare(i));
+                }
+            } else if compared == Some(i) {
+                ui.label(RichText::new("compared").color(Color32::GRAY));
             }
             ui.separator();
         }

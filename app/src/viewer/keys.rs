@@ -39,11 +39,8 @@ pub fn handle(app: &mut ViewerApp, ctx: &egui::Context) -> Option<Action> {
     if ctx.egui_wants_keyboard_input() {
         return None;
     }
-    let layout = app.layout_info.clone()?;
     let mut action = None;
-    let file_window = app.file_window();
-    let id = app.active.min(app.views.len().saturating_sub(1));
-    let view = &mut app.views[id];
+    let (view, layout, file_window) = app.active_view_mut()?;
     let count = view.grid(&layout).count;
     ctx.input(|i| {
         for e in &i.events {

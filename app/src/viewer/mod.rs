@@ -3,6 +3,7 @@
 
 mod browser;
 pub mod cine;
+pub mod compare;
 mod corrections;
 pub mod editing;
 pub mod inference;
@@ -29,7 +30,7 @@ use groundglass_study::{
     DisplayImage, LabelVolume, Plane, PlaneGrid, Series, Volume, VolumeLayout,
 };
 
-use crate::render::{RenderContext, UploadStats};
+use crate::render::{RenderContext, UploadStats, VolumeSlot};
 use inference::ModelWorker;
 use loader::{Job, LoadMessage, Loader};
 use model_panel::ModelPanel;
@@ -37,11 +38,13 @@ pub use model_view::default_reviewer;
 use settings::Settings;
 use view::{ViewState, ViewTransform};
 
-/// Single plane, or axial/coronal/sagittal side by side with a linked crosshair.
+/// Single plane, axial/coronal/sagittal side by side with a linked crosshair, or the series on
+/// screen beside another of the study (`compare`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Layout {
     Single,
     Three,
+    Compare,
 }
 
 /// How the app was started (tests and the screenshot command set these).
@@ -148,6 +151,10 @@ pub struct ViewerApp {
     keep_views: bool,
     /// The number of the load in progress or last done (messages of earlier ones are dropped).
     load_number: u64,
+    /// The last number given to a load, the compared series' among them.
+    loads_started: u64,
+    /// The series shown beside the one on screen (Layout::Compare).
+    pub compare: Option<compare::Compare>,
     /// Numbers opens as `load_number` numbers loads: a replaced open's answer is dropped.
     open_number: u64,
     /// Measurements' figures by id, with the points they were computed for.
@@ -243,6 +250,8 @@ impl ViewerApp {
             volume_index: 0,
             keep_views: false,
             load_number: 0,
+            loads_started: 0,
+            compare: None,
             open_number: 0,
             measure_labels: Default::default(),
             options,
@@ -297,6 +306,10 @@ impl ViewerApp {
 
     /// Starts loading series `index`; slices show up as they are decoded.
     pub fn load_series(&mut self, index: usize) {
+        if self.compare.as_ref().is_some_and(|c| c.series == index) {
+            // The compared series comes on screen: nothing left beside it.
+            self.stop_compare();
+        }
         self.measure_labels.clear();
         self.volume_index = 0;
         self.keep_views = false;
@@ -340,7 +353,7 @@ impl ViewerApp {
                 .callback_resources
                 .get_mut::<RenderContext>()
             {
-                rc.drop_volume();
+                rc.drop_volume(VolumeSlot::Main);
             }
         }
         self.current = Some(index);
@@ -358,11 +371,53 @@ impl ViewerApp {
                 self.notice(false, format!("{}: {w}", series.description));
             }
         }
-        self.load_number += 1;
+        self.load_number = self.next_load_number();
         self.load_job = Some(self.loader.load(self.load_number, series, volume_index));
     }
 
-    /// True once the shown series is completely loaded.
+    /// Runs `f` on the render context, when there is one (there is none headless).
+    fn with_render_context(
+        &self,
+        f: impl FnOnce(&mut RenderContext, &eframe::egui_wgpu::RenderState),
+    ) {
+        if let Some(state) = &self.render_state {
+            let mut renderer = state.renderer.write();
+            if let Some(rc) = renderer.callback_resources.get_mut::<RenderContext>() {
+                f(rc, state);
+            }
+        }
+    }
+
+    /// The view the keys act on (the one under the pointer), its volume's layout and the file's
+    /// window of its series.
+    pub(super) fn active_view_mut(
+        &mut self,
+    ) -> Option<(
+        &mut ViewState,
+        VolumeLayout,
+        Option<groundglass_study::Window>,
+    )> {
+        if self.active == compare::COMPARE_VIEW && self.layout == Layout::Compare {
+            let c = self.compare.as_mut()?;
+            let layout = c.layout.clone()?;
+            let window = match &c.volume {
+                Some(v) => Some(v.default_window()),
+                None => layout.windows.first().copied(),
+            };
+            return Some((c.view.as_mut()?, layout, window));
+        }
+        let layout = self.layout_info.clone()?;
+        let window = self.file_window();
+        let id = self.active.min(self.views.len().checked_sub(1)?);
+        Some((&mut self.views[id], layout, window))
+    }
+
+    /// A number no load had: the series on screen and the compared one draw from it.
+    fn next_load_number(&mut self) -> u64 {
+        self.loads_started += 1;
+        self.loads_started
+    }
+
     /// Recently opened studies, the latest first.
     pub fn recent_studies(&self) -> &[PathBuf] {
         &self.settings.recent
@@ -398,6 +453,10 @@ impl ViewerApp {
 
     fn pump(&mut self, ctx: &egui::Context) {
         while let Ok(message) = self.loader.rx.try_recv() {
+            // The compared series' slices go to its own texture.
+            let Some(message) = self.compare_message(message) else {
+                continue;
+            };
             match message {
                 LoadMessage::Opened { open, .. }
                 | LoadMessage::Failed { open, .. }
@@ -421,6 +480,8 @@ impl ViewerApp {
                         self.notice(true, e);
                     }
                     self.thumbnails = vec![None; series.len()];
+                    // Another study: nothing of the last to compare with.
+                    self.stop_compare();
                     self.series = series;
                     self.open_store();
                     // The largest series first; the browser lists the others.
@@ -454,7 +515,14 @@ impl ViewerApp {
                     if let Some(state) = &self.render_state {
                         let mut renderer = state.renderer.write();
                         if let Some(rc) = renderer.callback_resources.get_mut::<RenderContext>() {
-                            problem = rc.begin_volume(&state.device, &state.queue, &layout).err();
+                            problem = rc
+                                .begin_volume(
+                                    VolumeSlot::Main,
+                                    &state.device,
+                                    &state.queue,
+                                    &layout,
+                                )
+                                .err();
                         }
                     }
                     if let Some(e) = problem {
@@ -484,7 +552,13 @@ impl ViewerApp {
                     if let (Some(state), Some(layout)) = (&self.render_state, &self.layout_info) {
                         let mut renderer = state.renderer.write();
                         if let Some(rc) = renderer.callback_resources.get_mut::<RenderContext>() {
-                            rc.upload_slice(&state.queue, k, data.view(0, data.len()), layout);
+                            rc.upload_slice(
+                                VolumeSlot::Main,
+                                &state.queue,
+                                k,
+                                data.view(0, data.len()),
+                                layout,
+                            );
                         }
                     }
                 }
@@ -682,6 +756,10 @@ impl ViewerApp {
                     Layout::Three,
                     "Axial / coronal / sagittal",
                 );
+                ui.add_enabled_ui(self.compare.is_some(), |ui| {
+                    ui.radio_value(&mut self.layout, Layout::Compare, "Side by side (compare)")
+                });
+                self.compare_menu(ui);
                 let tilted = self.views.iter().any(|v| v.is_tilted());
                 if ui
                     .add_enabled(tilted, egui::Button::new("Reset tilted planes"))
@@ -709,8 +787,7 @@ impl ViewerApp {
                 }
                 ui.separator();
                 // The slab of the viewport the keys act on (`+` / `-`, `m`).
-                let active = self.active.min(self.views.len().saturating_sub(1));
-                if let Some(view) = self.views.get_mut(active) {
+                if let Some((view, _, _)) = self.active_view_mut() {
                     ui.label("Slab (active viewport)");
                     ui.add(
                         egui::Slider::new(&mut view.slab_mm, 0.0..=view::MAX_SLAB_MM)
@@ -787,10 +864,14 @@ impl eframe::App for ViewerApp {
                 .resizable(true)
                 .default_size(230.0)
                 .show(ui, |ui| {
-                    chosen = browser::show(ui, &self.series, &self.thumbnails, self.current);
+                    let compared = self.compare.as_ref().map(|c| c.series);
+                    chosen =
+                        browser::show(ui, &self.series, &self.thumbnails, self.current, compared);
                 });
-            if let Some(i) = chosen {
-                self.load_series(i);
+            match chosen {
+                Some(browser::Pick::Load(i)) => self.load_series(i),
+                Some(browser::Pick::Compare(i)) => self.start_compare(i),
+                None => {}
             }
         }
         egui::CentralPanel::default()
@@ -852,14 +933,13 @@ impl ViewerApp {
         if !self.cine.playing {
             return;
         }
-        let Some(layout) = &self.layout_info else {
-            return;
-        };
-        let active = self.active.min(self.views.len().saturating_sub(1));
-        let view = &mut self.views[active];
-        let count = view.grid(layout).count;
         let now = ctx.input(|i| i.time);
-        view.index = self.cine.advance(now, view.index, count);
+        let mut cine = std::mem::take(&mut self.cine);
+        if let Some((view, layout, _)) = self.active_view_mut() {
+            let count = view.grid(&layout).count;
+            view.index = cine.advance(now, view.index, count);
+        }
+        self.cine = cine;
         ctx.request_repaint();
     }
 
@@ -928,7 +1008,9 @@ impl ViewerApp {
         let ids: Vec<usize> = match self.layout {
             Layout::Single => vec![0],
             Layout::Three => vec![1, 2, 3],
+            Layout::Compare => vec![0, compare::COMPARE_VIEW],
         };
+        self.link_compare(&layout);
         let n = ids.len() as f32;
         let gap = 2.0;
         let width = (full.width() - gap * (n - 1.0)) / n;
@@ -948,6 +1030,13 @@ impl ViewerApp {
             let rect = egui::Rect::from_min_size(min, egui::vec2(width, full.height()));
             if let Some(size) = self.viewport_sizes.get_mut(id) {
                 *size = [f64::from(rect.width()), f64::from(rect.height())];
+            }
+            if id == compare::COMPARE_VIEW {
+                if let Some(hovered) = self.compared_viewport(ui, rect, &layout) {
+                    self.active = id;
+                    readout = hovered;
+                }
+                continue;
             }
             let grid = self.views[id].grid(&layout);
             let tilted = self.views[id].is_tilted();
@@ -989,6 +1078,7 @@ impl ViewerApp {
                 rect,
                 viewport::ViewportInput {
                     id,
+                    slot: VolumeSlot::Main,
                     layout: &layout,
                     volume: volume.as_deref(),
                     grid,

@@ -194,7 +194,7 @@ impl ViewerApp {
     /// active one of 1x3.
     pub(super) fn asked_view_id(&self) -> usize {
         match self.layout {
-            Layout::Single => 0,
+            Layout::Single | Layout::Compare => 0,
             Layout::Three => self.active.clamp(1, 3),
         }
     }

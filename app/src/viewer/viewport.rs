@@ -31,6 +31,8 @@ pub struct ViewportOutcome {
 
 pub struct ViewportInput<'a> {
     pub id: usize,
+    /// The volume it shows: the series on screen, or the one compared with it.
+    pub slot: crate::render::VolumeSlot,
     pub layout: &'a VolumeLayout,
     pub volume: Option<&'a Volume>,
     pub grid: PlaneGrid,
@@ -67,6 +69,7 @@ pub struct CornerText {
 pub fn show(ui: &mut egui::Ui, rect: Rect, input: ViewportInput<'_>) -> ViewportOutcome {
     let ViewportInput {
         id,
+        slot,
         layout,
         volume,
         grid,
@@ -186,6 +189,7 @@ pub fn show(ui: &mut egui::Ui, rect: Rect, input: ViewportInput<'_>) -> Viewport
             rect,
             SliceCallback {
                 viewport: id,
+                slot,
                 params,
             },
         ));

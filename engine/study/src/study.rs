@@ -25,6 +25,9 @@ pub struct Series {
     pub uid: String,
     pub modality: String,
     pub description: String,
+    /// The Frame of Reference UID (DICOM): series with the same one share patient coordinates,
+    /// so positions in one are positions in the other. `None` for NIfTI and where it is absent.
+    pub frame_of_reference: Option<String>,
     #[serde(skip)]
     pub patient_name: String,
     #[serde(skip)]
@@ -269,6 +272,11 @@ fn series_from_plan(plan: DicomSeriesPlan) -> Series {
         uid: plan.uid.clone(),
         modality: plan.modality.clone(),
         description: plan.description.clone(),
+        frame_of_reference: plan
+            .slices
+            .first()
+            .map(|s| s.header.frame_of_reference.clone())
+            .filter(|f| !f.is_empty()),
         patient_name: plan.patient_name.clone(),
         patient_id: plan.patient_id.clone(),
         dims: plan.dims.to_vec(),
@@ -293,6 +301,7 @@ fn series_from_nifti(h: NiftiHeader) -> Series {
     Series {
         uid: stem.clone(),
         modality: String::new(),
+        frame_of_reference: None,
         description: if h.description.is_empty() {
             stem
         } else {

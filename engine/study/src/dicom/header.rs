@@ -37,6 +37,8 @@ pub struct DicomHeader {
     pub sop_class_uid: String,
     pub sop_instance_uid: String,
     pub series_uid: String,
+    /// Frame of Reference UID: series that share it share patient coordinates.
+    pub frame_of_reference: String,
     pub modality: String,
     pub description: String,
     pub patient_name: String,
@@ -191,6 +193,7 @@ pub fn read_header(path: &Path) -> Result<Scanned> {
             .to_string(),
         sop_instance_uid: attrs::string(&obj, tags::SOP_INSTANCE_UID).unwrap_or_default(),
         series_uid: attrs::string(&obj, tags::SERIES_INSTANCE_UID).unwrap_or_default(),
+        frame_of_reference: attrs::string(&obj, tags::FRAME_OF_REFERENCE_UID).unwrap_or_default(),
         modality: attrs::string(&obj, tags::MODALITY).unwrap_or_default(),
         description: attrs::string(&obj, tags::SERIES_DESCRIPTION).unwrap_or_default(),
         patient_name: attrs::string(&obj, tags::PATIENT_NAME).unwrap_or_default(),
