@@ -1,7 +1,11 @@
 // One MPR slice of the volume texture, drawn into a viewport rectangle.
 // The volume holds raw stored values (uploaded once); the plane's resampling, the modality rescale,
 // window/level and MONOCHROME1 inversion all happen here, so scrolling or windowing uploads nothing.
-// TEXEL is replaced by i32, u32 or f32 to match the texture's sample type.
+// TEXEL is replaced by i32, u32 or f32 to match the texture's sample type, and EXACT_AXIS by the
+// voxel axis (0, 1, 2) on which every sample of the plane lies at a whole voxel, or -1 (a tilted
+// plane): one pipeline per value, so the choice costs no branch per pixel (a software adapter
+// runs both sides of a branch it cannot prove uniform).
+const EXACT_AXIS: i32 = EXACT;
 
 struct Params {
     // (screen x, screen y, 0, 1) in points relative to the viewport -> voxel (i, j, k); its third
@@ -15,7 +19,7 @@ struct Params {
     // label overlay opacity (0 hides it)
     flags: vec4<f32>,
     // thick slab: first sample's offset in slices, samples (<= 1: the slice alone),
-    // projection (0 maximum, 1 minimum, 2 mean), unused
+    // projection (0 maximum, 1 minimum, 2 mean), and EXACT_AXIS (the pipeline is chosen by it)
     slab: vec4<f32>,
 };
 
@@ -40,16 +44,20 @@ fn fold(p: vec3<i32>) -> vec3<i32> {
     if axis < 0 {
         return p;
     }
-    let part_len = i32(folding.y);
-    let across = i32(folding.z);
-    let dims = vec3<i32>(params.dims.xyz);
+    // Integer division has no vector instruction on a CPU: a software adapter would run these
+    // a pixel at a time. In f32 they are exact (voxel indices < 2^24) and run as vectors.
+    let part_len = folding.y;
+    let across = folding.z;
+    let dims = params.dims.xyz;
     let b = (axis + 1) % 3;
     let c = (axis + 2) % 3;
-    let part = p[axis] / part_len;
+    let along = f32(p[axis]);
+    let part = floor(along / part_len);
+    let row = floor(part / across);
     var q = p;
-    q[axis] = p[axis] % part_len;
-    q[b] = p[b] + (part % across) * dims[b];
-    q[c] = p[c] + (part / across) * dims[c];
+    q[axis] = i32(along - part * part_len);
+    q[b] = p[b] + i32((part - row * across) * dims[b]);
+    q[c] = p[c] + i32(row * dims[c]);
     return q;
 }
 
@@ -81,6 +89,20 @@ fn sample_volume(ijk: vec3<f32>) -> vec4<f32> {
     let t = c - f;
     let p0 = vec3<i32>(f);
     let p1 = min(p0 + vec3<i32>(1), hi);
+    // Along the exact axis four texels do, not eight.
+    if EXACT_AXIS == 2 {
+        let a = mix(texel(p0), texel(vec3<i32>(p1.x, p0.y, p0.z)), t.x);
+        let b = mix(texel(vec3<i32>(p0.x, p1.y, p0.z)), texel(vec3<i32>(p1.x, p1.y, p0.z)), t.x);
+        return mix(a, b, t.y);
+    } else if EXACT_AXIS == 1 {
+        let a = mix(texel(p0), texel(vec3<i32>(p1.x, p0.y, p0.z)), t.x);
+        let b = mix(texel(vec3<i32>(p0.x, p0.y, p1.z)), texel(vec3<i32>(p1.x, p0.y, p1.z)), t.x);
+        return mix(a, b, t.z);
+    } else if EXACT_AXIS == 0 {
+        let a = mix(texel(p0), texel(vec3<i32>(p0.x, p1.y, p0.z)), t.y);
+        let b = mix(texel(vec3<i32>(p0.x, p0.y, p1.z)), texel(vec3<i32>(p0.x, p1.y, p1.z)), t.y);
+        return mix(a, b, t.z);
+    }
     let c00 = mix(texel(p0), texel(vec3<i32>(p1.x, p0.y, p0.z)), t.x);
     let c10 = mix(texel(vec3<i32>(p0.x, p1.y, p0.z)), texel(vec3<i32>(p1.x, p1.y, p0.z)), t.x);
     let c01 = mix(texel(vec3<i32>(p0.x, p0.y, p1.z)), texel(vec3<i32>(p1.x, p0.y, p1.z)), t.x);

@@ -7,9 +7,10 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn scratch() -> PathBuf {
+/// A folder of the test's own (the tests run at once, and each removes its folder at the end).
+fn scratch(test: &str) -> PathBuf {
     let d = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("gg-long-{}", std::process::id()));
+        .join(format!("gg-long-{test}-{}", std::process::id()));
     std::fs::create_dir_all(&d).expect("scratch");
     d
 }
@@ -120,7 +121,7 @@ fn centre_grey(png_bytes: &[u8]) -> u8 {
 
 #[test]
 fn a_folded_volume_draws_what_an_unfolded_one_draws() {
-    let dir = scratch();
+    let dir = scratch("folded");
     // Long along k (a long series) and long along i; every voxel's value says where it is.
     let cases = [
         ("long-k.nii", [16, 12, 100], 32, 2usize),
@@ -171,8 +172,7 @@ fn a_folded_volume_draws_what_an_unfolded_one_draws() {
 
 #[test]
 fn mask_labels_on_a_folded_volume_draw_as_on_an_unfolded_one() {
-    let dir = scratch().join("labels");
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = scratch("labels");
     let study = dir.join("long-k.nii");
     write_nifti(&study, [16, 12, 100], |i, j, k| (i + j + k) as i16);
     let info = Command::new(env!("CARGO_BIN_EXE_groundglass"))
@@ -240,8 +240,7 @@ fn mask_labels_on_a_folded_volume_draw_as_on_an_unfolded_one() {
 
 #[test]
 fn a_2100_slice_ct_shows_on_every_plane() {
-    let dir = scratch().join("ct2100");
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = scratch("ct2100");
     let study = dir.join("ct2100.nii");
     // A body of 600 HU in air, its brightness rising with k, so every plane has something on it.
     write_nifti(&study, [128, 128, 2100], |i, j, k| {

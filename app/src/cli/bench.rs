@@ -25,8 +25,10 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 0)]
         series: usize,
     },
-    /// Frame times of the viewer (offscreen, wgpu) while scrolling and dragging the window, and
-    /// the texture uploads made meanwhile (expected: none).
+    /// Frame times of the viewer (offscreen, wgpu, each frame read back) while scrolling and
+    /// dragging the window, and the texture uploads made meanwhile (expected: none); with
+    /// `--window`, in a real window (a display is needed) without read-back or vsync, and where
+    /// each frame's time goes.
     Frames {
         path: PathBuf,
         /// Frames per phase (scroll, window drag).
@@ -34,6 +36,8 @@ pub enum BenchWhat {
         frames: usize,
         #[arg(long, default_value = "1280x800")]
         size: String,
+        #[arg(long)]
+        window: bool,
     },
     /// Time to first token and tokens/s of a checkpoint on random pixels (prefill of the image
     /// tokens plus a short prompt, then cached greedy steps without stopping at end-of-sequence),
@@ -104,7 +108,18 @@ fn peak_rss() -> Option<u64> {
 
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.what {
-        BenchWhat::Frames { path, frames, size } => super::bench_frames::run(&path, frames, &size),
+        BenchWhat::Frames {
+            path,
+            frames,
+            size,
+            window: false,
+        } => super::bench_frames::run(&path, frames, &size),
+        BenchWhat::Frames {
+            path,
+            frames,
+            size,
+            window: true,
+        } => super::bench_window::run(&path, frames, &size),
         BenchWhat::Model(args) => super::bench_model::run(args),
         BenchWhat::Serve(args) => super::bench_serve::run(args),
         BenchWhat::Agreement(args) => super::bench_agreement::run(args),

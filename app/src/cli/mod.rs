@@ -9,6 +9,7 @@ mod bench_matmul;
 mod bench_model;
 mod bench_serve;
 mod bench_vocab;
+mod bench_window;
 mod demo;
 pub mod export;
 mod grounding;

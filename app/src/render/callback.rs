@@ -17,8 +17,9 @@ pub struct SliceParams {
     /// invert, colour, VOI function, label overlay opacity
     pub flags: [f32; 4],
     /// Thick slab: first sample's offset in slices (<= 0), samples (0 or 1: the slice alone),
-    /// projection (0 max, 1 min, 2 mean), unused. The step between samples is the third column
-    /// of `screen_to_voxel`.
+    /// projection (0 max, 1 min, 2 mean); and the voxel axis every sample lies on whole voxels
+    /// of (`view::whole_voxel_axis`; -1 none). The step between samples is the third column of
+    /// `screen_to_voxel`.
     pub slab: [f32; 4],
 }
 
@@ -56,7 +57,9 @@ impl egui_wgpu::CallbackTrait for SliceCallback {
         let Some(ctx) = resources.get::<RenderContext>() else {
             return;
         };
-        let Some((pipeline, bind_group)) = ctx.draw_state(self.slot, self.viewport) else {
+        let axis = self.params.slab[3];
+        let exact = (axis >= 0.0).then_some(axis as usize);
+        let Some((pipeline, bind_group)) = ctx.draw_state(self.slot, self.viewport, exact) else {
             return;
         };
         render_pass.set_pipeline(pipeline);

@@ -56,7 +56,8 @@ struct Slot {
 }
 
 pub struct RenderContext {
-    /// Bind group layouts and pipelines, one per texel class (sint, uint, float textures).
+    /// Bind group layouts, one per texel class (sint, uint, float textures), and pipelines, per
+    /// class one for each EXACT_AXIS (`class * 4 + exact + 1`).
     layouts: Vec<wgpu::BindGroupLayout>,
     pipelines: Vec<wgpu::RenderPipeline>,
     uniforms: Vec<wgpu::Buffer>,
@@ -70,6 +71,9 @@ pub struct RenderContext {
 }
 
 const SHADER: &str = include_str!("../../../shaders/slice.wgsl");
+
+/// The shader's EXACT_AXIS values, one pipeline each (per texel class): none, i, j, k.
+const EXACT_AXES: [i32; 4] = [-1, 0, 1, 2];
 
 impl RenderContext {
     /// Creates the pipelines and registers the context in the renderer's callback resources.
@@ -130,39 +134,43 @@ impl RenderContext {
                     fold_entry,
                 ],
             });
-            let source = SHADER.replace("TEXEL", class.wgsl_type());
-            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some("groundglass slice"),
-                source: wgpu::ShaderSource::Wgsl(source.into()),
-            });
             let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
                 label: Some("groundglass slice"),
                 bind_group_layouts: &[Some(&layout)],
                 immediate_size: 0,
             });
-            pipelines.push(
-                device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+            for exact in EXACT_AXES {
+                let source = SHADER
+                    .replace("TEXEL", class.wgsl_type())
+                    .replace("= EXACT;", &format!("= {exact};"));
+                let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some("groundglass slice"),
-                    layout: Some(&pipeline_layout),
-                    vertex: wgpu::VertexState {
-                        module: &module,
-                        entry_point: Some("vs_main"),
-                        compilation_options: Default::default(),
-                        buffers: &[],
-                    },
-                    fragment: Some(wgpu::FragmentState {
-                        module: &module,
-                        entry_point: Some("fs_main"),
-                        compilation_options: Default::default(),
-                        targets: &[Some(target.into())],
+                    source: wgpu::ShaderSource::Wgsl(source.into()),
+                });
+                pipelines.push(
+                    device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+                        label: Some("groundglass slice"),
+                        layout: Some(&pipeline_layout),
+                        vertex: wgpu::VertexState {
+                            module: &module,
+                            entry_point: Some("vs_main"),
+                            compilation_options: Default::default(),
+                            buffers: &[],
+                        },
+                        fragment: Some(wgpu::FragmentState {
+                            module: &module,
+                            entry_point: Some("fs_main"),
+                            compilation_options: Default::default(),
+                            targets: &[Some(target.into())],
+                        }),
+                        primitive: wgpu::PrimitiveState::default(),
+                        depth_stencil: None,
+                        multisample: wgpu::MultisampleState::default(),
+                        multiview_mask: None,
+                        cache: None,
                     }),
-                    primitive: wgpu::PrimitiveState::default(),
-                    depth_stencil: None,
-                    multisample: wgpu::MultisampleState::default(),
-                    multiview_mask: None,
-                    cache: None,
-                }),
-            );
+                );
+            }
             layouts.push(layout);
         }
         let uniforms = (0..MAX_VIEWPORTS)
@@ -315,15 +323,19 @@ impl RenderContext {
         self.slots[slot as usize] = None;
     }
 
-    /// The pipeline and bind group that draw viewport `viewport` from `slot`.
+    /// The pipeline and bind group that draw viewport `viewport` from `slot`, for a plane whose
+    /// samples lie on whole voxels along voxel axis `exact` (`view::whole_voxel_axis`).
     fn draw_state(
         &self,
         slot: VolumeSlot,
         viewport: usize,
+        exact: Option<usize>,
     ) -> Option<(&wgpu::RenderPipeline, &wgpu::BindGroup)> {
         let s = self.slots[slot as usize].as_ref()?;
+        let variant = exact.map_or(0, |a| a.min(2) + 1);
         Some((
-            &self.pipelines[s.volume.class as usize],
+            self.pipelines
+                .get(s.volume.class as usize * EXACT_AXES.len() + variant)?,
             s.bind_groups.get(viewport)?,
         ))
     }

@@ -874,8 +874,10 @@ impl eframe::App for ViewerApp {
                 None => {}
             }
         }
+        // No fill: the viewports' own passes cover the panel (their gaps are filled), and a
+        // full-window fill under them cost a software adapter a sixth of a frame (BENCHMARKS.md).
         egui::CentralPanel::default()
-            .frame(egui::Frame::NONE.fill(Color32::BLACK))
+            .frame(egui::Frame::NONE)
             .show(ui, |ui| self.viewports(ui));
         if !self.views.is_empty() {
             match keys::handle(self, &ctx) {
@@ -1028,6 +1030,14 @@ impl ViewerApp {
         for (slot, &id) in ids.iter().enumerate() {
             let min = egui::pos2(full.min.x + slot as f32 * (width + gap), full.min.y);
             let rect = egui::Rect::from_min_size(min, egui::vec2(width, full.height()));
+            if slot > 0 {
+                // The gap before this viewport (the panel itself is not filled).
+                let gap_rect = egui::Rect::from_min_size(
+                    egui::pos2(min.x - gap, min.y),
+                    egui::vec2(gap, full.height()),
+                );
+                ui.painter().rect_filled(gap_rect, 0.0, Color32::BLACK);
+            }
             if let Some(size) = self.viewport_sizes.get_mut(id) {
                 *size = [f64::from(rect.width()), f64::from(rect.height())];
             }

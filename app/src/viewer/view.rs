@@ -283,6 +283,26 @@ impl ViewTransform {
     }
 }
 
+/// The voxel axis (i, j or k) on which every sample of a `screen_to_voxel` matrix lies at a
+/// whole voxel: the screen moves nothing along it, the plane sits at a voxel centre, and the
+/// slab (`slab`: its samples are taken) steps by whole voxels along it. Every untilted plane has
+/// one; the shader then reads four texels a sample instead of eight. The plane's position (and
+/// step) along that axis are snapped to the whole voxel they are within 1e-3 of, so rounding in
+/// the matrix never makes the shader's floor pick the slice before.
+pub fn whole_voxel_axis(m: &mut [[f32; 4]; 4], slab: bool) -> Option<usize> {
+    let whole = |v: f32| (v - v.round()).abs() < 1e-3;
+    let axis = (0..3).find(|&a| {
+        m[0][a].abs() < 1e-6 && m[1][a].abs() < 1e-6 && whole(m[3][a]) && (!slab || whole(m[2][a]))
+    })?;
+    m[0][axis] = 0.0;
+    m[1][axis] = 0.0;
+    m[3][axis] = m[3][axis].round();
+    if slab {
+        m[2][axis] = m[2][axis].round();
+    }
+    Some(axis)
+}
+
 /// The modality value at a patient position (nearest voxel), or `None` outside the volume.
 pub fn value_at(volume: &Volume, p: Vec3) -> Option<f64> {
     let ijk = volume.affine.inverse()?.apply(p);
@@ -463,6 +483,49 @@ mod tests {
         tilt_others(&mut views, 0, 25f64.to_radians());
         // Displayed: the coronal line turned clockwise by 25 degrees from horizontal.
         assert!((line_angle(&views[0], &views[1]) - 25.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn untilted_planes_sample_whole_voxels_along_one_axis_and_tilted_ones_do_not() {
+        let layout = VolumeLayout {
+            dims: [200, 200, 30],
+            affine: groundglass_study::geometry::Affine::from_axes(
+                [0.5, 0.0, 0.0],
+                [0.0, 0.5, 0.0],
+                [0.0, 0.0, 2.0],
+                [-50.0, -60.0, 10.0],
+            ),
+            kind: groundglass_study::VoxelKind::I16,
+            modality: groundglass_study::ModalityTransform::Rescale(
+                groundglass_study::Rescale::IDENTITY,
+            ),
+            photometric: groundglass_study::Photometric::Monochrome2,
+            windows: vec![],
+            voi_function: Default::default(),
+            voi_lut: None,
+            padding: None,
+        };
+        let mut views = three_views();
+        for (view, axis) in views.iter_mut().zip([2, 1, 0]) {
+            view.index = 7;
+            let t = ViewTransform::new(view.grid(&layout), view, [300.0, 300.0]);
+            let mut m = t.screen_to_voxel(&layout).expect("matrix");
+            assert_eq!(
+                whole_voxel_axis(&mut m, true),
+                Some(axis),
+                "{:?}",
+                view.plane
+            );
+            assert_eq!(m[3][axis].fract(), 0.0);
+        }
+        tilt_others(&mut views, 0, 0.3);
+        let t = ViewTransform::new(views[1].grid(&layout), &views[1], [300.0, 300.0]);
+        let mut m = t.screen_to_voxel(&layout).expect("matrix");
+        assert_eq!(
+            whole_voxel_axis(&mut m, false),
+            None,
+            "a tilted coronal plane"
+        );
     }
 
     #[test]

@@ -146,8 +146,12 @@ pub fn show(ui: &mut egui::Ui, rect: Rect, input: ViewportInput<'_>) -> Viewport
         }
     }
 
-    painter.rect_filled(rect, 0.0, Color32::BLACK);
-    if let Some(matrix) = transform.screen_to_voxel(layout) {
+    // The slice's own pass covers the viewport (black outside the volume); a fill under it only
+    // cost a software adapter a tenth of a frame.
+    let mut drawn = false;
+    if let Some(mut matrix) = transform.screen_to_voxel(layout) {
+        let slab = view.slab_samples(&grid);
+        let exact = super::view::whole_voxel_axis(&mut matrix, slab.is_some());
         let (slope, intercept) = match &layout.modality {
             groundglass_study::ModalityTransform::Rescale(r) => {
                 (r.slope as f32, r.intercept as f32)
@@ -181,10 +185,12 @@ pub fn show(ui: &mut egui::Ui, rect: Rect, input: ViewportInput<'_>) -> Viewport
                 },
                 mask_opacity,
             ],
-            slab: view
-                .slab_samples(&grid)
-                .map_or([0.0; 4], |[first, n, code]| [first, n, code, 0.0]),
+            slab: {
+                let [first, n, code] = slab.unwrap_or([0.0; 3]);
+                [first, n, code, exact.map_or(-1.0, |a| a as f32)]
+            },
         };
+        drawn = true;
         painter.add(egui_wgpu::Callback::new_paint_callback(
             rect,
             SliceCallback {
@@ -195,6 +201,9 @@ pub fn show(ui: &mut egui::Ui, rect: Rect, input: ViewportInput<'_>) -> Viewport
         ));
     }
 
+    if !drawn {
+        painter.rect_filled(rect, 0.0, Color32::BLACK);
+    }
     draw_overlays(&painter, rect, &transform, view, crosshair, &corner_text);
     outcome.hovered_finding =
         overlay::draw(&painter, rect, &transform, findings, response.hover_pos());
