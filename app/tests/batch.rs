@@ -275,3 +275,78 @@ fn from_orthanc() {
     assert!(said.contains("127.0.0.1:9"), "{said}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_batch_over_twenty_pacs_studies_resumes_after_a_kill() {
+    if groundglass_tests::orthanc::in_private_network(
+        "a_batch_over_twenty_pacs_studies_resumes_after_a_kill",
+    ) {
+        twenty_studies();
+    }
+}
+
+fn twenty_studies() {
+    use groundglass_tests::orthanc::Orthanc;
+    let orthanc = Orthanc::start(18242, 14442, None);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("gg-batch-pacs20-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    // Twenty patients (a phantom per seed: its own study), small enough to be quick.
+    for seed in 1..=20 {
+        let out = dir.join(format!("phantom-{seed}"));
+        let made = Command::new(env!("CARGO_BIN_EXE_groundglass"))
+            .args(["phantom", "--seed", &seed.to_string(), "--dims", "48x48x12", "--out"])
+            .arg(&out)
+            .output()
+            .expect("phantom runs");
+        assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+        orthanc.upload(&out);
+    }
+    let (stores, cache) = (dir.join("stores"), dir.join("cache"));
+    let batch = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_groundglass"));
+        // Pages of 7 studies: three searches.
+        c.args(["batch", "--task", "grounded", "--pacs", &orthanc.dicom_web()])
+            .args(["--limit", "7", "--model", &demo_model()])
+            .arg("--store-root")
+            .arg(&stores)
+            .arg("--pacs-cache")
+            .arg(&cache);
+        c
+    };
+    // Killed once a few series are done, then started again.
+    let mut child = batch()
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("batch starts");
+    let lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let (mut found, mut done) = (false, 0);
+    for line in lines.map_while(Result::ok) {
+        found |= line.contains("20 studies with 20 series");
+        if line.contains(": done by ") {
+            done += 1;
+            if done == 10 {
+                break;
+            }
+        }
+    }
+    assert_eq!(done, 10, "the batch answered before the kill");
+    assert!(found, "the search found the twenty studies, over three pages");
+    child.kill().expect("kill");
+    let _ = child.wait();
+    let kept = answers(&stores).len();
+    assert!((10..60).contains(&kept), "{kept} answers kept at the kill");
+    let again = run(batch());
+    assert!(
+        again.contains(&format!("{} asked, {kept} already done, 0 failed", 60 - kept)),
+        "{again}"
+    );
+    // Every series of every study asked once per plane: 60 answers, none twice.
+    let all = answers(&stores);
+    let mut slices: Vec<(String, String, usize)> =
+        all.iter().map(|a| (a.0.clone(), a.1.clone(), a.2)).collect();
+    slices.sort();
+    slices.dedup();
+    assert_eq!((all.len(), slices.len()), (60, 60), "{again}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
