@@ -295,23 +295,40 @@ fn twenty_studies() {
     for seed in 1..=20 {
         let out = dir.join(format!("phantom-{seed}"));
         let made = Command::new(env!("CARGO_BIN_EXE_groundglass"))
-            .args(["phantom", "--seed", &seed.to_string(), "--dims", "48x48x12", "--out"])
+            .args([
+                "phantom",
+                "--seed",
+                &seed.to_string(),
+                "--dims",
+                "48x48x12",
+                "--out",
+            ])
             .arg(&out)
             .output()
             .expect("phantom runs");
-        assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
         orthanc.upload(&out);
     }
     let (stores, cache) = (dir.join("stores"), dir.join("cache"));
     let batch = || {
         let mut c = Command::new(env!("CARGO_BIN_EXE_groundglass"));
         // Pages of 7 studies: three searches.
-        c.args(["batch", "--task", "grounded", "--pacs", &orthanc.dicom_web()])
-            .args(["--limit", "7", "--model", &demo_model()])
-            .arg("--store-root")
-            .arg(&stores)
-            .arg("--pacs-cache")
-            .arg(&cache);
+        c.args([
+            "batch",
+            "--task",
+            "grounded",
+            "--pacs",
+            &orthanc.dicom_web(),
+        ])
+        .args(["--limit", "7", "--model", &demo_model()])
+        .arg("--store-root")
+        .arg(&stores)
+        .arg("--pacs-cache")
+        .arg(&cache);
         c
     };
     // Killed once a few series are done, then started again.
@@ -331,20 +348,28 @@ fn twenty_studies() {
         }
     }
     assert_eq!(done, 10, "the batch answered before the kill");
-    assert!(found, "the search found the twenty studies, over three pages");
+    assert!(
+        found,
+        "the search found the twenty studies, over three pages"
+    );
     child.kill().expect("kill");
     let _ = child.wait();
     let kept = answers(&stores).len();
     assert!((10..60).contains(&kept), "{kept} answers kept at the kill");
     let again = run(batch());
     assert!(
-        again.contains(&format!("{} asked, {kept} already done, 0 failed", 60 - kept)),
+        again.contains(&format!(
+            "{} asked, {kept} already done, 0 failed",
+            60 - kept
+        )),
         "{again}"
     );
     // Every series of every study asked once per plane: 60 answers, none twice.
     let all = answers(&stores);
-    let mut slices: Vec<(String, String, usize)> =
-        all.iter().map(|a| (a.0.clone(), a.1.clone(), a.2)).collect();
+    let mut slices: Vec<(String, String, usize)> = all
+        .iter()
+        .map(|a| (a.0.clone(), a.1.clone(), a.2))
+        .collect();
     slices.sort();
     slices.dedup();
     assert_eq!((all.len(), slices.len()), (60, 60), "{again}");

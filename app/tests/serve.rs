@@ -201,6 +201,119 @@ fn inside_the_namespace() {
     let again = ask(&["--remote", &url, "--task", "grounded"], Some("s3cret")).expect("ask");
     assert_eq!(again, grounded, "still serving, the same answer");
 
+    // As an OpenAI-compatible server (what the client sends vLLM): the picture preprocessed by
+    // the client (8-bit RGB), the prompt's text, special tokens kept; the client parses the boxes.
+    // The answer is the model's on that same 8-bit picture, computed here in process.
+    let openai = [
+        "--remote",
+        &url,
+        "--remote-api",
+        "openai",
+        "--remote-model",
+        "demo",
+        "--remote-image-size",
+        "96",
+    ];
+    let plain = ask(
+        &[&openai[..], &["--task", "grounded"]].concat(),
+        Some("s3cret"),
+    )
+    .expect("an OpenAI-shaped ask");
+    {
+        use groundglass_model::prompt::{Lang, Request, Task};
+        let study = groundglass_study::open(&root("assets/demo/study")).expect("demo study");
+        let series = &study.series[0];
+        let volume = series
+            .load(0, &groundglass_study::NoProgress)
+            .expect("demo volume");
+        let slice = groundglass_study::extract(&volume, groundglass_study::Plane::Acquired, 40);
+        let image = groundglass_model::preprocess::preprocess_slice(&slice, &series.modality, 96);
+        let sent = groundglass_serve::protocol::image_data_url(&image).expect("png");
+        let received =
+            groundglass_serve::protocol::image_from_data_url(&sent, 4096).expect("decoded");
+        let (dir, cpu) = (root("assets/models/demo"), candle_core::Device::Cpu);
+        // The precision the server picks for it (`--dtype auto`).
+        let precision = groundglass_model::session::default_precision(&dir, &cpu);
+        let mut session =
+            groundglass_model::ModelSession::load(&dir, precision, &cpu).expect("demo model");
+        let request = Request {
+            task: Task::Grounded,
+            lang: Lang::En,
+            clinical: None,
+            question: None,
+            options: vec![],
+        };
+        let here = session
+            .answer_image(
+                &received,
+                &request.text(),
+                groundglass_model::session::MAX_NEW_TOKENS,
+                false,
+            )
+            .expect("in process");
+        assert_eq!(plain["text"].as_str(), Some(here.text.as_str()));
+    }
+    assert_eq!(
+        plain["findings"].as_array().map(Vec::len),
+        grounded["findings"].as_array().map(Vec::len),
+        "the boxes are parsed from the text as the server's own parse finds them: {plain}"
+    );
+    for (task, what) in [
+        (&["--task", "segment"][..], "segmentation"),
+        (&["--task", "grounded", "--semsam"][..], "SemSam"),
+    ] {
+        let e = ask(&[&openai[..], task].concat(), Some("s3cret")).expect_err(what);
+        assert!(
+            e.contains(what) && e.contains("not available from an OpenAI-compatible server"),
+            "{e}"
+        );
+    }
+    let picture = |side: u32| {
+        let mut png = Vec::new();
+        let mut encoder = png::Encoder::new(&mut png, side, side);
+        encoder.set_color(png::ColorType::Grayscale);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().expect("header");
+        writer
+            .write_image_data(&vec![128u8; (side * side) as usize])
+            .expect("pixels");
+        drop(writer);
+        use base64::Engine as _;
+        format!(
+            "data:image/png;base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(png)
+        )
+    };
+    let plain_request = |url: String| {
+        serde_json::json!({"model": "demo", "messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": url}},
+            {"type": "text", "text": "detect liver"}]}], "max_tokens": 8})
+        .to_string()
+    };
+    let (status, body) = http(
+        "POST",
+        "/v1/chat/completions",
+        Some("s3cret"),
+        plain_request(picture(64)).as_bytes(),
+    );
+    assert_eq!(status, 400, "a picture of the wrong size: {body}");
+    assert!(body.contains("this model takes 96 x 96"), "{body}");
+    let (status, body) = http(
+        "POST",
+        "/v1/chat/completions",
+        Some("s3cret"),
+        plain_request("https://example.org/x.png".into()).as_bytes(),
+    );
+    assert_eq!(status, 400, "not a data URL: {body}");
+    let (status, body) = http(
+        "POST",
+        "/v1/chat/completions",
+        Some("s3cret"),
+        plain_request(picture(96)).as_bytes(),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"completion_tokens\""), "{body}");
+
     // Nobody there: a message naming the address, not a hang.
     let e = ask(
         &["--remote", "http://127.0.0.1:9", "--task", "grounded"],

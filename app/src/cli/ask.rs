@@ -30,6 +30,17 @@ pub struct AskArgs {
     /// A file whose first line is the server's bearer token (keep it chmod 600).
     #[arg(long, requires = "remote")]
     pub remote_token_file: Option<PathBuf>,
+    /// What the server speaks: `groundglass` (`groundglass serve`: the slice's values in,
+    /// findings and masks out) or `openai` (vLLM and other OpenAI-compatible servers: the
+    /// preprocessed picture in, text out, boxes parsed here; no masks, no SemSam).
+    #[arg(long, default_value = "groundglass", requires = "remote")]
+    pub remote_api: String,
+    /// The model's name on an OpenAI-compatible server (vLLM's `--served-model-name`).
+    #[arg(long, default_value = "radgrounder", requires = "remote")]
+    pub remote_model: String,
+    /// The side of the picture the served checkpoint takes (224 for RadGrounder).
+    #[arg(long, default_value_t = 224, requires = "remote")]
+    pub remote_image_size: usize,
     #[command(flatten)]
     pub selection: super::selection::SliceSelection,
     /// report, grounded, segment or vqa.
@@ -206,7 +217,16 @@ pub fn run(args: AskArgs) -> anyhow::Result<ExitCode> {
     let answer = match (&args.model, &args.remote) {
         (_, Some(url)) => {
             let token = super::token::for_client(args.remote_token_file.as_deref())?;
-            let remote = groundglass_serve::Remote::new(url, token);
+            let remote = match args.remote_api.as_str() {
+                "groundglass" => groundglass_serve::Remote::new(url, token),
+                "openai" | "vllm" => groundglass_serve::Remote::openai(
+                    url,
+                    token,
+                    &args.remote_model,
+                    args.remote_image_size,
+                ),
+                other => bail!("--remote-api {other:?}: expected groundglass or openai"),
+            };
             let got = remote.ask(&input)?;
             if !args.json {
                 print!("{}", got.answer.text);

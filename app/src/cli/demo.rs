@@ -52,6 +52,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         model: Some(model),
         remote: None,
         remote_token_file: None,
+        remote_api: "groundglass".into(),
+        remote_model: "radgrounder".into(),
+        remote_image_size: 224,
         selection: super::selection::SliceSelection {
             series: 0,
             plane: "axial".into(),

@@ -24,6 +24,9 @@ pub enum ModelError {
     Tensor { name: String, message: String },
     #[error("{0}")]
     Candle(#[from] candle_core::Error),
+    /// A request's input the model cannot take (the message says what and why).
+    #[error("{0}")]
+    Input(String),
     #[error("the checkpoint in {dir} cannot answer a {task} request: {why}")]
     UnsupportedTask {
         dir: PathBuf,

@@ -170,6 +170,15 @@ pub struct Answer {
     pub input_spacing_mm: Option<[f64; 2]>,
 }
 
+/// What [`ModelSession::answer_image`] answers.
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
+pub struct ImageAnswer {
+    pub text: String,
+    pub token_ids: Vec<u32>,
+    pub ttft_ms: f64,
+    pub tok_per_s: f64,
+}
+
 /// `groundglass.json` beside a checkpoint's config, written by Groundglass' trainer: what the
 /// runtime must know about how the model was trained that config.json does not say.
 #[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
@@ -353,6 +362,54 @@ impl ModelSession {
 
     /// Runs the request on the slice; after each token `on_token` gets the answer so far (decoded
     /// whole, so pieces join as the tokenizer joins them) and returns false to cancel.
+    /// The image side the model takes (its preprocessing makes `size x size`).
+    pub fn image_size(&self) -> usize {
+        self.model.config.vision_config.image_size
+    }
+
+    /// The model on an image already preprocessed (channel-first, `image_size()` square, in
+    /// [-1, 1]: what [`preprocess_slice`] makes, or an OpenAI-compatible client sends as RGB)
+    /// with a prompt's text: the answer's text (special tokens dropped when `skip_special`) and
+    /// its token ids. No masks or findings: nothing here knows the slice.
+    pub fn answer_image(
+        &mut self,
+        image: &crate::preprocess::ModelImage,
+        prompt: &str,
+        max_new_tokens: usize,
+        skip_special: bool,
+    ) -> Result<ImageAnswer> {
+        let size = self.image_size();
+        if image.size != size || image.pixels.len() != 3 * size * size {
+            return Err(ModelError::Input(format!(
+                "the image is {0} x {0} pixels; this model takes {size} x {size}",
+                image.size
+            )));
+        }
+        let device = self.model.device().clone();
+        let pixel_values = Tensor::from_vec(image.pixels.clone(), (1, 3, size, size), &device)?;
+        let ids = self.tokenizer.prompt_ids(
+            self.model.config.image_token_index,
+            self.model.config.num_image_tokens(),
+            prompt,
+        )?;
+        let generation = generate(
+            &mut self.model,
+            &pixel_values,
+            &ids,
+            max_new_tokens,
+            None,
+            |_| true,
+        )?;
+        Ok(ImageAnswer {
+            text: self
+                .tokenizer
+                .decode_with(&generation.tokens, skip_special)?,
+            token_ids: generation.tokens,
+            ttft_ms: generation.ttft_ms,
+            tok_per_s: generation.tok_per_s,
+        })
+    }
+
     pub fn ask(
         &mut self,
         input: &AskInput,

@@ -94,9 +94,15 @@ impl PromptTokenizer {
     /// Generated ids to text, special tokens kept (the grounding markup is made of them), with the
     /// `<pad>` and `<eos>` strings removed as RadGrounder's evaluation does.
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        self.decode_with(ids, false)
+    }
+
+    /// As [`Self::decode`], the special tokens dropped when `skip_special` (what OpenAI-compatible
+    /// servers answer unless asked for `skip_special_tokens: false`: the `<loc>` boxes go too).
+    pub fn decode_with(&self, ids: &[u32], skip_special: bool) -> Result<String> {
         let text = self
             .inner
-            .decode(ids, false)
+            .decode(ids, skip_special)
             .map_err(|e| ModelError::Tokenizer {
                 path: self.path.clone(),
                 message: e.to_string(),

@@ -1,4 +1,9 @@
-//! Asking a Groundglass server: the slice and the task in, the answer as a local `ask` gives it.
+//! Asking a server about a slice. A Groundglass server takes the slice's values and the task and
+//! answers as a local `ask` does. An OpenAI-compatible one (vLLM serving the PaliGemma
+//! checkpoint) is sent what its model's authors fed it: the picture preprocessed here (CT windows
+//! as channels) as a PNG, and the prompt's text; its text answer, special tokens kept, is parsed
+//! here into findings on the slice. It has no masks and no SemSam, and asking for them is refused
+//! here, not faked.
 
 use std::time::Duration;
 
@@ -12,6 +17,17 @@ pub struct Remote {
     pub base: String,
     token: Option<String>,
     agent: ureq::Agent,
+    pub api: RemoteApi,
+}
+
+/// The API a server speaks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RemoteApi {
+    /// `groundglass serve`.
+    Groundglass,
+    /// OpenAI's chat completions with images (vLLM): the served model's name, and the side of
+    /// the picture its preprocessing makes (224 for RadGrounder).
+    OpenAi { model: String, image_size: usize },
 }
 
 /// A remote answer and how long the round trip took.
@@ -35,6 +51,18 @@ impl Remote {
             base: base.trim_end_matches('/').to_string(),
             token,
             agent,
+            api: RemoteApi::Groundglass,
+        }
+    }
+
+    /// A client of an OpenAI-compatible server (`RemoteApi::OpenAi`).
+    pub fn openai(base: &str, token: Option<String>, model: &str, image_size: usize) -> Remote {
+        Remote {
+            api: RemoteApi::OpenAi {
+                model: model.to_string(),
+                image_size,
+            },
+            ..Remote::new(base, token)
         }
     }
 
@@ -89,6 +117,9 @@ impl Remote {
     }
 
     pub fn ask(&self, input: &AskInput) -> Result<RemoteAnswer, RemoteError> {
+        if let RemoteApi::OpenAi { model, image_size } = &self.api {
+            return self.ask_openai(input, model, *image_size);
+        }
         let url = format!("{}{CHAT_PATH}", self.base);
         let request = ChatRequest {
             model: None,
@@ -98,6 +129,8 @@ impl Remote {
             }],
             max_tokens: Some(input.max_new_tokens),
             temperature: Some(0.0),
+            skip_special_tokens: None,
+            return_token_ids: None,
             groundglass: Some(SliceRequest {
                 slice: WireSlice::from_slice(input.slice),
                 modality: input.modality.to_string(),
@@ -106,28 +139,130 @@ impl Remote {
                 mark: input.visual_prompt.cloned(),
             }),
         };
-        let body = serde_json::to_vec(&request).map_err(|e| RemoteError::BadAnswer {
+        let started = std::time::Instant::now();
+        let chat = self.post(&url, &request)?;
+        let ext = chat.groundglass.ok_or_else(|| RemoteError::BadAnswer {
             url: url.clone(),
+            detail:
+                "no `groundglass` field: is it an OpenAI-compatible server? (--remote-api openai)"
+                    .into(),
+        })?;
+        Ok(RemoteAnswer {
+            answer: ext.answer,
+            round_trip_ms: started.elapsed().as_secs_f64() * 1e3,
+            queue_ms: ext.queue_ms,
+        })
+    }
+
+    fn post(&self, url: &str, request: &ChatRequest) -> Result<ChatResponse, RemoteError> {
+        let body = serde_json::to_vec(request).map_err(|e| RemoteError::BadAnswer {
+            url: url.to_string(),
             detail: format!("cannot write the request: {e}"),
         })?;
-        let started = std::time::Instant::now();
         let mut post = self
             .agent
-            .post(&url)
+            .post(url)
             .header("Content-Type", "application/json");
         if let Some(t) = &self.token {
             post = post.header("Authorization", &format!("Bearer {t}"));
         }
-        let text = self.answer(&url, post.send(&body[..]))?;
-        let chat: ChatResponse =
-            serde_json::from_str(&text).map_err(|e| RemoteError::BadAnswer {
-                url: url.clone(),
-                detail: e.to_string(),
-            })?;
+        let text = self.answer(url, post.send(&body[..]))?;
+        serde_json::from_str(&text).map_err(|e| RemoteError::BadAnswer {
+            url: url.to_string(),
+            detail: e.to_string(),
+        })
+    }
+
+    /// The OpenAI-compatible request: the picture as the model's preprocessing makes it (the
+    /// region's mark burnt in), the prompt's text, greedy, special tokens kept.
+    fn ask_openai(
+        &self,
+        input: &AskInput,
+        model: &str,
+        image_size: usize,
+    ) -> Result<RemoteAnswer, RemoteError> {
+        use groundglass_grounding::{parser_for, Format, LabelMap, Language};
+        use groundglass_model::prompt::{Lang, Task};
+        let url = format!("{}{CHAT_PATH}", self.base);
+        let unavailable = |what: &str| RemoteError::Unavailable {
+            url: url.clone(),
+            what: what.to_string(),
+        };
+        if input.semsam.is_some() {
+            return Err(unavailable("MIS-SemSam decoding"));
+        }
+        if input.request.task == Task::Segment {
+            return Err(unavailable("a segmentation (the mask head's masks)"));
+        }
+        let mut image = groundglass_model::preprocess::preprocess_slice(
+            input.slice,
+            input.modality,
+            image_size,
+        );
+        if let Some(mark) = input.visual_prompt {
+            mark.burn(&mut image);
+        }
+        let picture = image_data_url(&image).map_err(|e| RemoteError::BadAnswer {
+            url: url.clone(),
+            detail: format!("cannot encode the picture: {e}"),
+        })?;
+        let request = ChatRequest {
+            model: Some(model.to_string()),
+            messages: vec![ChatMessage {
+                role: "user".into(),
+                content: Content::Parts(vec![
+                    Part::ImageUrl {
+                        image_url: ImageUrl { url: picture },
+                    },
+                    Part::Text {
+                        text: input.request.text(),
+                    },
+                ]),
+            }],
+            max_tokens: Some(input.max_new_tokens),
+            temperature: Some(0.0),
+            skip_special_tokens: Some(false),
+            return_token_ids: Some(true),
+            groundglass: None,
+        };
+        let started = std::time::Instant::now();
+        let chat = self.post(&url, &request)?;
+        let choice = chat.choices.first().ok_or_else(|| RemoteError::BadAnswer {
+            url: url.clone(),
+            detail: "no choices in the answer".into(),
+        })?;
+        // As the local decoder cleans its text (RadGrounder's evaluation drops these).
+        let text = choice
+            .message
+            .content
+            .replace("<pad>", "")
+            .replace("<eos>", "")
+            .trim()
+            .to_string();
+        let language = match input.request.lang {
+            Lang::En => Language::En,
+            Lang::De => Language::De,
+        };
+        let findings = parser_for(Format::RadGrounder, LabelMap::radgrounder(), language)
+            .parse(&text)
+            .into_iter()
+            .map(|f| f.locate(input.slice))
+            .collect();
+        let tokens = choice
+            .token_ids
+            .as_ref()
+            .map_or(chat.usage.completion_tokens, Vec::len);
         Ok(RemoteAnswer {
-            answer: chat.groundglass.answer,
+            answer: Answer {
+                text,
+                findings,
+                masks: Vec::new(),
+                tokens,
+                input_spacing_mm: image.input_spacing_mm,
+                ..Answer::default()
+            },
             round_trip_ms: started.elapsed().as_secs_f64() * 1e3,
-            queue_ms: chat.groundglass.queue_ms,
+            queue_ms: 0.0,
         })
     }
 }

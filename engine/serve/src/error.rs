@@ -21,4 +21,7 @@ pub enum RemoteError {
     },
     #[error("{url}: the answer is not a Groundglass answer: {detail}")]
     BadAnswer { url: String, detail: String },
+    /// Asked of a server that cannot do it (an OpenAI-compatible one has no masks, no SemSam).
+    #[error("{url}: {what} is not available from an OpenAI-compatible server (only text and boxes are); use a Groundglass server or the local model")]
+    Unavailable { url: String, what: String },
 }

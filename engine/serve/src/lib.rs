@@ -8,6 +8,6 @@ pub mod error;
 pub mod protocol;
 pub mod server;
 
-pub use client::{Remote, RemoteAnswer};
+pub use client::{Remote, RemoteAnswer, RemoteApi};
 pub use error::{RemoteError, ServeError};
 pub use server::{Server, ServerConfig};

@@ -2,7 +2,9 @@
 //! request (the slice's modality values, its geometry and the task) and on the answer (findings
 //! and masks), which stock servers do not have. With the slice's values rather than a rendered
 //! picture, the server runs the model's own preprocessing, so a remote answer is the answer a
-//! local `ask` gives for the same checkpoint.
+//! local `ask` gives for the same checkpoint. Without the field it is a plain OpenAI request, as
+//! vLLM takes one: the preprocessed picture as an `image_url` (a PNG data URL) and the prompt's
+//! text; the answer is then text (and token ids when asked), no findings.
 
 use base64::Engine as _;
 use groundglass_model::prompt::Request;
@@ -28,6 +30,12 @@ pub struct ChatRequest {
     /// Only greedy decoding (0) is served: grounding is read from the greedy answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f32>,
+    /// OpenAI-compatible servers drop special tokens (the `<loc>` boxes) unless this is false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_special_tokens: Option<bool>,
+    /// vLLM's extension: the answer's token ids on each choice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_token_ids: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub groundglass: Option<SliceRequest>,
 }
@@ -149,7 +157,9 @@ pub struct ChatResponse {
     pub model: String,
     pub choices: Vec<Choice>,
     pub usage: Usage,
-    pub groundglass: AnswerExtension,
+    /// Only for requests that had the `groundglass` field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groundglass: Option<AnswerExtension>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -158,6 +168,9 @@ pub struct Choice {
     pub message: AssistantMessage,
     /// `stop`, or `length` when max_tokens ended the answer.
     pub finish_reason: String,
+    /// The answer's token ids, when the request asked (`return_token_ids`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_ids: Option<Vec<u32>>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -178,6 +191,86 @@ pub struct AnswerExtension {
     pub answer: Answer,
     /// Time in the server's queue before the model took the request.
     pub queue_ms: f64,
+}
+
+/// The PNG data URL of a preprocessed picture (channel-first in [-1, 1], as the model's
+/// preprocessing makes it) as 8-bit RGB: what an OpenAI-compatible server is sent.
+pub fn image_data_url(image: &groundglass_model::preprocess::ModelImage) -> Result<String, String> {
+    let n = image.size * image.size;
+    let mut rgb = vec![0u8; 3 * n];
+    for c in 0..3 {
+        for (i, v) in image.pixels[c * n..(c + 1) * n].iter().enumerate() {
+            rgb[3 * i + c] = ((v.clamp(-1.0, 1.0) + 1.0) * 127.5).round() as u8;
+        }
+    }
+    let mut png = Vec::new();
+    {
+        let side = image.size as u32;
+        let mut encoder = png::Encoder::new(&mut png, side, side);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().map_err(|e| e.to_string())?;
+        writer.write_image_data(&rgb).map_err(|e| e.to_string())?;
+    }
+    Ok(format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(png)
+    ))
+}
+
+/// The picture of a PNG data URL as the model takes it (channel-first in [-1, 1]); it must be
+/// square (the preprocessed image: this server does not resize what it is sent), at most
+/// `max_side` on a side. 8-bit grey, RGB or RGBA.
+pub fn image_from_data_url(
+    url: &str,
+    max_side: usize,
+) -> Result<groundglass_model::preprocess::ModelImage, String> {
+    let data = url
+        .strip_prefix("data:image/png;base64,")
+        .ok_or("image_url must be a PNG data URL (data:image/png;base64,...)")?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data.trim())
+        .map_err(|e| format!("image_url: not base64: {e}"))?;
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = decoder
+        .read_info()
+        .map_err(|e| format!("image_url: not a PNG: {e}"))?;
+    let (w, h) = (reader.info().width as usize, reader.info().height as usize);
+    if w != h || w == 0 || w > max_side {
+        return Err(format!(
+            "image_url: the picture is {w} x {h}; send the model's preprocessed square picture \
+             (at most {max_side} on a side)"
+        ));
+    }
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let frame = reader
+        .next_frame(&mut buf)
+        .map_err(|e| format!("image_url: {e}"))?;
+    let channels = match frame.color_type {
+        png::ColorType::Grayscale => 1,
+        png::ColorType::GrayscaleAlpha => 2,
+        png::ColorType::Rgb => 3,
+        png::ColorType::Rgba => 4,
+        other => return Err(format!("image_url: colour type {other:?} is not served")),
+    };
+    let n = w * w;
+    let mut pixels = vec![0f32; 3 * n];
+    for i in 0..n {
+        for c in 0..3 {
+            let v = if channels < 3 {
+                buf[i * channels]
+            } else {
+                buf[i * channels + c]
+            };
+            pixels[c * n + i] = f32::from(v) / 127.5 - 1.0;
+        }
+    }
+    Ok(groundglass_model::preprocess::ModelImage {
+        size: w,
+        pixels,
+        input_spacing_mm: None,
+    })
 }
 
 /// `{"error": {"message", "type", "code"}}`, as OpenAI-compatible servers answer.

@@ -53,9 +53,22 @@ impl ServerConfig {
 
 struct Job {
     http: tiny_http::Request,
-    request: SliceRequest,
+    work: Work,
     max_tokens: usize,
     queued: Instant,
+}
+
+/// What a request asks of the model.
+enum Work {
+    /// A Groundglass request: the slice's values, run through the model's own preprocessing.
+    Slice(SliceRequest),
+    /// A plain OpenAI request: the preprocessed picture and the prompt's text.
+    Image {
+        image: groundglass_model::preprocess::ModelImage,
+        prompt: String,
+        skip_special: bool,
+        token_ids: bool,
+    },
 }
 
 /// A running server; [`Server::stop`] (or dropping it) ends it.
@@ -218,7 +231,7 @@ fn handle(mut request: tiny_http::Request, queue: &SyncSender<Job>, config: &Ser
             if body.len() > config.max_body_bytes {
                 return too_large(request);
             }
-            let (slice_request, max_tokens) = match check(&body, config) {
+            let (work, max_tokens) = match check(&body, config) {
                 Ok(c) => c,
                 Err(message) => {
                     return respond_error(request, 400, "invalid_request_error", &message)
@@ -226,7 +239,7 @@ fn handle(mut request: tiny_http::Request, queue: &SyncSender<Job>, config: &Ser
             };
             let job = Job {
                 http: request,
-                request: slice_request,
+                work,
                 max_tokens,
                 queued: Instant::now(),
             };
@@ -253,18 +266,18 @@ fn handle(mut request: tiny_http::Request, queue: &SyncSender<Job>, config: &Ser
 }
 
 /// The request, checked before it waits for the model.
-fn check(body: &[u8], config: &ServerConfig) -> Result<(SliceRequest, usize), String> {
+fn check(body: &[u8], config: &ServerConfig) -> Result<(Work, usize), String> {
     let chat: ChatRequest = serde_json::from_slice(body)
         .map_err(|e| format!("the request is not a chat request: {e}"))?;
     if chat.temperature.is_some_and(|t| t != 0.0) {
         return Err("only greedy decoding is served: temperature must be 0 or absent".into());
     }
+    let max_tokens = chat
+        .max_tokens
+        .unwrap_or(MAX_NEW_TOKENS)
+        .clamp(1, MAX_NEW_TOKENS);
     let Some(ext) = chat.groundglass else {
-        return Err(
-            "this server needs the request's `groundglass` field (the slice's modality values and \
-             the task); plain image_url requests are not served yet"
-                .into(),
-        );
+        return plain(&chat, config).map(|work| (work, max_tokens));
     };
     ext.slice.to_slice(config.max_pixels)?;
     if ext.request.task == groundglass_model::prompt::Task::Vqa
@@ -278,64 +291,126 @@ fn check(body: &[u8], config: &ServerConfig) -> Result<(SliceRequest, usize), St
     {
         return Err("a vqa request needs a question".into());
     }
-    let max_tokens = chat
-        .max_tokens
-        .unwrap_or(MAX_NEW_TOKENS)
-        .clamp(1, MAX_NEW_TOKENS);
-    Ok((ext, max_tokens))
+    Ok((Work::Slice(ext), max_tokens))
+}
+
+/// A plain OpenAI request: the last user message's picture (`image_url`, a PNG data URL of the
+/// preprocessed image) and its text, the prompt as the model's authors wrote it (vLLM puts the
+/// image tokens and `<bos>` before it, and so does this server).
+fn plain(chat: &ChatRequest, config: &ServerConfig) -> Result<Work, String> {
+    let message = chat
+        .messages
+        .iter()
+        .rev()
+        .find(|m| m.role == "user")
+        .ok_or("the request has no user message")?;
+    let Content::Parts(parts) = &message.content else {
+        return Err(
+            "a plain request needs the picture as an image_url part (or the `groundglass` field \
+             with the slice's values)"
+                .into(),
+        );
+    };
+    let (mut image, mut prompt) = (None, Vec::new());
+    for part in parts {
+        match part {
+            Part::ImageUrl { image_url } if image.is_none() => image = Some(&image_url.url),
+            Part::ImageUrl { .. } => return Err("one image a request is served".into()),
+            Part::Text { text } => prompt.push(text.as_str()),
+        }
+    }
+    let image = image.ok_or("the user message has no image_url part")?;
+    let max_side = (config.max_pixels as f64).sqrt() as usize;
+    Ok(Work::Image {
+        image: image_from_data_url(image, max_side)?,
+        prompt: prompt.join("\n"),
+        skip_special: chat.skip_special_tokens.unwrap_or(true),
+        token_ids: chat.return_token_ids.unwrap_or(false),
+    })
 }
 
 fn run_model(mut session: ModelSession, jobs: Receiver<Job>, config: &ServerConfig) {
     let mut served = 0u64;
     while let Ok(job) = jobs.recv() {
         let queue_ms = job.queued.elapsed().as_secs_f64() * 1e3;
-        // Checked before queueing; checked again rather than trusted.
-        let slice = match job.request.slice.to_slice(config.max_pixels) {
-            Ok(s) => s,
-            Err(e) => {
-                respond_error(job.http, 400, "invalid_request_error", &e);
-                continue;
-            }
+        let created = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let id = format!("chatcmpl-gg-{created}-{}", served + 1);
+        let response = |content: String, tokens: usize, token_ids, groundglass| ChatResponse {
+            id: id.clone(),
+            object: "chat.completion".into(),
+            created,
+            model: config.model_name.clone(),
+            choices: vec![Choice {
+                index: 0,
+                message: AssistantMessage {
+                    role: "assistant".into(),
+                    content,
+                },
+                finish_reason: if tokens >= job.max_tokens {
+                    "length".into()
+                } else {
+                    "stop".into()
+                },
+                token_ids,
+            }],
+            usage: Usage {
+                completion_tokens: tokens,
+            },
+            groundglass,
         };
-        let input = AskInput {
-            slice: &slice,
-            modality: &job.request.modality,
-            request: &job.request.request,
-            semsam: job.request.semsam,
-            max_new_tokens: job.max_tokens,
-            visual_prompt: job.request.mark.as_ref(),
-        };
-        match session.ask(&input, |_| true) {
-            Ok(answer) => {
-                served += 1;
-                let created = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs());
-                let response = ChatResponse {
-                    id: format!("chatcmpl-gg-{created}-{served}"),
-                    object: "chat.completion".into(),
-                    created,
-                    model: config.model_name.clone(),
-                    choices: vec![Choice {
-                        index: 0,
-                        message: AssistantMessage {
-                            role: "assistant".into(),
-                            content: answer.text.clone(),
-                        },
-                        finish_reason: if answer.tokens >= job.max_tokens {
-                            "length".into()
-                        } else {
-                            "stop".into()
-                        },
-                    }],
-                    usage: Usage {
-                        completion_tokens: answer.tokens,
-                    },
-                    groundglass: AnswerExtension { answer, queue_ms },
+        match &job.work {
+            Work::Slice(request) => {
+                // Checked before queueing; checked again rather than trusted.
+                let slice = match request.slice.to_slice(config.max_pixels) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        respond_error(job.http, 400, "invalid_request_error", &e);
+                        continue;
+                    }
                 };
-                respond_json(job.http, 200, &response);
+                let input = AskInput {
+                    slice: &slice,
+                    modality: &request.modality,
+                    request: &request.request,
+                    semsam: request.semsam,
+                    max_new_tokens: job.max_tokens,
+                    visual_prompt: request.mark.as_ref(),
+                };
+                match session.ask(&input, |_| true) {
+                    Ok(answer) => {
+                        served += 1;
+                        let body = response(
+                            answer.text.clone(),
+                            answer.tokens,
+                            None,
+                            Some(AnswerExtension { answer, queue_ms }),
+                        );
+                        respond_json(job.http, 200, &body);
+                    }
+                    Err(e) => respond_error(job.http, 422, "model_error", &e.to_string()),
+                }
             }
-            Err(e) => respond_error(job.http, 422, "model_error", &e.to_string()),
+            Work::Image {
+                image,
+                prompt,
+                skip_special,
+                token_ids,
+            } => match session.answer_image(image, prompt, job.max_tokens, *skip_special) {
+                Ok(answer) => {
+                    served += 1;
+                    let tokens = answer.token_ids.len();
+                    let ids = token_ids.then(|| answer.token_ids.clone());
+                    let body = response(answer.text, tokens, ids, None);
+                    respond_json(job.http, 200, &body);
+                }
+                // The picture's size is the request's fault, not the model's.
+                Err(groundglass_model::ModelError::Input(e)) => {
+                    respond_error(job.http, 400, "invalid_request_error", &e)
+                }
+                Err(e) => respond_error(job.http, 422, "model_error", &e.to_string()),
+            },
         }
     }
 }
