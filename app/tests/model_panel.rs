@@ -585,6 +585,41 @@ fn panel_asks_a_model_server() {
         "{origin}"
     );
 
+    // The same server taken as an OpenAI-compatible one (the panel's checkbox): known by its
+    // served name from /v1/models; a name it does not serve is refused with the ones it does;
+    // such a server offers no masks.
+    let served = scripted()
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .expect("a name");
+    h.get_by_label("OpenAI-compatible (vLLM)").click();
+    h.run_steps(1);
+    h.state_mut().model_panel.server_model = "not-served".into();
+    h.get_by_label("Connect").click();
+    h.run_steps(1);
+    until(&mut h, "the refusal", |a| a.model_panel.error.is_some());
+    let e = h.state().model_panel.error.clone().expect("error");
+    assert!(e.contains("not-served") && e.contains(&served), "{e}");
+    h.state_mut().model_panel.server_model = served.clone();
+    h.get_by_label("Connect").click();
+    h.run_steps(1);
+    until(&mut h, "the OpenAI connection", |a| {
+        a.model_ready() || a.model_panel.error.is_some()
+    });
+    assert!(h.state().model_ready(), "{:?}", h.state().model_panel.error);
+    let summary = h.state().model_panel.summary.clone().expect("summary");
+    assert!(summary.architecture.contains("over the OpenAI API"), "{summary:?}");
+    assert!(!summary.mask_head && !summary.tasks.contains(&Task::Segment));
+    // Back to the Groundglass protocol for what follows.
+    h.get_by_label("OpenAI-compatible (vLLM)").click();
+    h.run_steps(1);
+    h.get_by_label("Connect").click();
+    h.run_steps(1);
+    until(&mut h, "the connection again", |a| {
+        a.model_ready() || a.model_panel.error.is_some()
+    });
+    assert!(h.state().model_panel.summary.as_ref().expect("summary").mask_head);
+
     // The server killed mid-request: frozen (SIGSTOP) before the ask, so the request waits
     // unread, then killed (SIGKILL). The panel says the server went away, and
     // the viewer goes on: the slice still moves, and the next ask is taken.

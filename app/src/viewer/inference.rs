@@ -36,6 +36,7 @@ enum Command {
     Connect {
         url: String,
         token: Option<String>,
+        api: groundglass_serve::RemoteApi,
     },
     Ask(Box<AskJob>, Arc<AtomicBool>),
     /// Build MIS-SemSam's neighbour table (minutes at a 257k vocabulary), reporting progress.
@@ -101,11 +102,23 @@ impl ModelWorker {
                 };
                 while let Ok(command) = commands.recv() {
                     match command {
-                        Command::Connect { url, token } => {
+                        Command::Connect { url, token, api } => {
                             session = None;
                             remote = None;
-                            let r = groundglass_serve::Remote::new(&url, token);
-                            match r.summary() {
+                            let r = match &api {
+                                groundglass_serve::RemoteApi::Groundglass => {
+                                    groundglass_serve::Remote::new(&url, token)
+                                }
+                                groundglass_serve::RemoteApi::OpenAi { model, image_size } => {
+                                    groundglass_serve::Remote::openai(
+                                        &url,
+                                        token,
+                                        model,
+                                        *image_size,
+                                    )
+                                }
+                            };
+                            match r.describe() {
                                 Ok(summary) => {
                                     send(ModelMessage::Connected {
                                         url,
@@ -259,8 +272,8 @@ impl ModelWorker {
     }
 
     /// Uses a model server from now on (until the next `load`).
-    pub fn connect(&self, url: String, token: Option<String>) {
-        let _ = self.tx.send(Command::Connect { url, token });
+    pub fn connect(&self, url: String, token: Option<String>, api: groundglass_serve::RemoteApi) {
+        let _ = self.tx.send(Command::Connect { url, token, api });
     }
 
     /// Queues the build of MIS-SemSam's neighbour table for `k` neighbours.

@@ -59,6 +59,11 @@ pub struct ModelPanel {
     /// The model server being typed in, and its bearer token (kept for this run only).
     pub server_url: String,
     pub server_token: String,
+    /// The server speaks OpenAI's API (vLLM), not Groundglass': its model's name and picture
+    /// size.
+    pub server_openai: bool,
+    pub server_model: String,
+    pub server_image_size: usize,
     /// The server the model runs on, once connected; `None`: this machine.
     pub remote: Option<String>,
     /// Where the last answer was made, and how long it took.
@@ -82,6 +87,9 @@ impl Default for ModelPanel {
             running: None,
             server_url: String::new(),
             server_token: String::new(),
+            server_openai: false,
+            server_model: "radgrounder".into(),
+            server_image_size: 224,
             remote: None,
             origin: None,
         }
@@ -96,6 +104,7 @@ pub enum PanelAction {
     ConnectServer {
         url: String,
         token: Option<String>,
+        api: groundglass_serve::RemoteApi,
     },
     /// Load the current checkpoint again (the precision changed).
     ReloadModel,
@@ -329,15 +338,44 @@ fn model_section(ui: &mut egui::Ui, panel: &mut ModelPanel, actions: &mut Vec<Pa
                 .labelled_by(label.id)
                 .on_hover_text("the server's bearer token; kept for this run only");
             });
+            ui.checkbox(&mut panel.server_openai, "OpenAI-compatible (vLLM)")
+                .on_hover_text(
+                    "the picture is preprocessed here and the boxes read from the answer's text; \
+                     such a server has no masks and no SemSam",
+                );
+            if panel.server_openai {
+                ui.horizontal(|ui| {
+                    let label = ui.label("Served model");
+                    ui.add(
+                        egui::TextEdit::singleline(&mut panel.server_model).desired_width(120.0),
+                    )
+                    .labelled_by(label.id);
+                    ui.add(
+                        egui::DragValue::new(&mut panel.server_image_size)
+                            .range(16..=1024)
+                            .suffix(" px"),
+                    )
+                    .on_hover_text("the picture side the checkpoint takes (224 for RadGrounder)");
+                });
+            }
             let url = panel.server_url.trim().to_string();
             if ui
                 .add_enabled(!url.is_empty(), egui::Button::new("Connect"))
                 .clicked()
             {
                 let token = panel.server_token.trim();
+                let api = if panel.server_openai {
+                    groundglass_serve::RemoteApi::OpenAi {
+                        model: panel.server_model.trim().to_string(),
+                        image_size: panel.server_image_size,
+                    }
+                } else {
+                    groundglass_serve::RemoteApi::Groundglass
+                };
                 actions.push(PanelAction::ConnectServer {
                     url,
                     token: (!token.is_empty()).then(|| token.to_string()),
+                    api,
                 });
             }
         });
@@ -353,18 +391,21 @@ fn model_section(ui: &mut egui::Ui, panel: &mut ModelPanel, actions: &mut Vec<Pa
     }
     if let Some(s) = &panel.summary {
         ui.label(&s.architecture);
-        ui.label(format!(
-            "{:.1} M parameters · {} · {} ({}) · {} weights{}",
-            s.parameters as f64 / 1e6,
-            s.device,
-            s.dtype,
-            human_bytes(s.weight_bytes),
-            match s.weights {
-                groundglass_model::checkpoint::WeightFormat::Safetensors => "safetensors",
-                groundglass_model::checkpoint::WeightFormat::Pytorch => "PyTorch",
-            },
-            if s.mask_head { " · mask head" } else { "" }
-        ));
+        // An OpenAI-compatible server says nothing of its weights.
+        if s.parameters > 0 {
+            ui.label(format!(
+                "{:.1} M parameters · {} · {} ({}) · {} weights{}",
+                s.parameters as f64 / 1e6,
+                s.device,
+                s.dtype,
+                human_bytes(s.weight_bytes),
+                match s.weights {
+                    groundglass_model::checkpoint::WeightFormat::Safetensors => "safetensors",
+                    groundglass_model::checkpoint::WeightFormat::Pytorch => "PyTorch",
+                },
+                if s.mask_head { " · mask head" } else { "" }
+            ));
+        }
         if let Some(ms) = s.ms_per_token_limit {
             // The kernels reach about 80 % of the bandwidth bound (BENCHMARKS.md).
             let per_token = ms / 0.8;

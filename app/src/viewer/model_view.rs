@@ -55,11 +55,21 @@ impl ViewerApp {
 
     /// Asks a model server from now on: its checkpoint's summary replaces the local one.
     pub fn connect_model_server(&mut self, url: String, token: Option<String>) {
+        self.connect_model_server_with(url, token, groundglass_serve::RemoteApi::Groundglass);
+    }
+
+    /// As `connect_model_server`, to a server speaking `api`.
+    pub fn connect_model_server_with(
+        &mut self,
+        url: String,
+        token: Option<String>,
+        api: groundglass_serve::RemoteApi,
+    ) {
         self.model_panel.loading = Some(PathBuf::from(&url));
         self.model_panel.error = None;
         self.model_panel.summary = None;
         self.model_panel.remote = Some(url.clone());
-        self.model_worker.connect(url, token);
+        self.model_worker.connect(url, token, api);
     }
 
     pub fn load_model(&mut self, dir: PathBuf) {
@@ -533,7 +543,9 @@ impl ViewerApp {
         for action in actions {
             match action {
                 PanelAction::LoadModel(dir) => self.load_model(dir),
-                PanelAction::ConnectServer { url, token } => self.connect_model_server(url, token),
+                PanelAction::ConnectServer { url, token, api } => {
+                    self.connect_model_server_with(url, token, api)
+                }
                 PanelAction::PrepareSemSam => self.prepare_semsam(),
                 PanelAction::ReloadModel => {
                     if let Some(dir) = self.model_panel.dir.clone() {

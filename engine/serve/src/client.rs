@@ -80,6 +80,65 @@ impl Remote {
         })
     }
 
+    /// The models an OpenAI-compatible server serves (`GET /v1/models`), by name.
+    pub fn models(&self) -> Result<Vec<String>, RemoteError> {
+        let url = format!("{}{MODELS_PATH}", self.base);
+        let mut get = self.agent.get(&url);
+        if let Some(t) = &self.token {
+            get = get.header("Authorization", &format!("Bearer {t}"));
+        }
+        let text = self.answer(&url, get.call())?;
+        let list: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| RemoteError::BadAnswer {
+                url: url.clone(),
+                detail: e.to_string(),
+            })?;
+        Ok(list["data"]
+            .as_array()
+            .map(|models| {
+                models
+                    .iter()
+                    .filter_map(|m| m["id"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// What the model panel shows of a server: its checkpoint's summary (a Groundglass server),
+    /// or, for an OpenAI-compatible one, what can be known: the model is served (`/v1/models`),
+    /// it answers reports, grounded reports and questions, and has no mask head here.
+    pub fn describe(&self) -> Result<groundglass_model::ModelSummary, RemoteError> {
+        let RemoteApi::OpenAi { model, image_size } = &self.api else {
+            return self.summary();
+        };
+        let served = self.models()?;
+        if !served.iter().any(|m| m == model) {
+            return Err(RemoteError::Refused {
+                url: format!("{}{MODELS_PATH}", self.base),
+                status: 404,
+                message: format!("it serves {served:?}, not {model:?}"),
+            });
+        }
+        use groundglass_model::prompt::Task;
+        Ok(groundglass_model::ModelSummary {
+            dir: std::path::PathBuf::from(&self.base),
+            architecture: format!(
+                "{model} over the OpenAI API ({image_size} px pictures; text and boxes, no masks, no SemSam)"
+            ),
+            parameters: 0,
+            device: "remote".into(),
+            dtype: "as served".into(),
+            mask_head: false,
+            tasks: vec![Task::Report, Task::Grounded, Task::Vqa],
+            soft_capping: groundglass_model::SoftCapping::AUTHORS_EVALUATION,
+            weights: groundglass_model::checkpoint::WeightFormat::Safetensors,
+            weight_bytes: 0,
+            decode_bytes: 0,
+            ms_per_token_limit: None,
+            trained_on: None,
+        })
+    }
+
     /// The body of a 200 answer; any other status as `Refused` with the server's message.
     fn answer(
         &self,

@@ -18,6 +18,8 @@ pub const CHAT_PATH: &str = "/v1/chat/completions";
 pub const HEALTH_PATH: &str = "/health";
 /// The loaded checkpoint's summary (`ModelSummary`), for the viewer's model panel.
 pub const MODEL_PATH: &str = "/groundglass/model";
+/// OpenAI's list of the models served (what a client checks before it asks).
+pub const MODELS_PATH: &str = "/v1/models";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ChatRequest {

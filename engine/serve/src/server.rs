@@ -191,6 +191,11 @@ fn handle(mut request: tiny_http::Request, queue: &SyncSender<Job>, config: &Ser
             Some(summary) => respond_json(request, 200, summary),
             None => respond_error(request, 503, "server_error", "no model is loaded"),
         },
+        (Method::Get, MODELS_PATH) => {
+            let body = serde_json::json!({"object": "list", "data": [
+                {"id": config.model_name, "object": "model", "owned_by": "groundglass"}]});
+            respond_json(request, 200, &body);
+        }
         (Method::Get, HEALTH_PATH) => {
             let body = serde_json::json!({"status": "ok", "model": config.model_name});
             respond_json(request, 200, &body);
