@@ -608,7 +608,10 @@ fn panel_asks_a_model_server() {
     });
     assert!(h.state().model_ready(), "{:?}", h.state().model_panel.error);
     let summary = h.state().model_panel.summary.clone().expect("summary");
-    assert!(summary.architecture.contains("over the OpenAI API"), "{summary:?}");
+    assert!(
+        summary.architecture.contains("over the OpenAI API"),
+        "{summary:?}"
+    );
     assert!(!summary.mask_head && !summary.tasks.contains(&Task::Segment));
     // Back to the Groundglass protocol for what follows.
     h.get_by_label("OpenAI-compatible (vLLM)").click();
@@ -618,7 +621,14 @@ fn panel_asks_a_model_server() {
     until(&mut h, "the connection again", |a| {
         a.model_ready() || a.model_panel.error.is_some()
     });
-    assert!(h.state().model_panel.summary.as_ref().expect("summary").mask_head);
+    assert!(
+        h.state()
+            .model_panel
+            .summary
+            .as_ref()
+            .expect("summary")
+            .mask_head
+    );
 
     // The server killed mid-request: frozen (SIGSTOP) before the ask, so the request waits
     // unread, then killed (SIGKILL). The panel says the server went away, and

@@ -61,7 +61,7 @@ struct Job {
 /// What a request asks of the model.
 enum Work {
     /// A Groundglass request: the slice's values, run through the model's own preprocessing.
-    Slice(SliceRequest),
+    Slice(Box<SliceRequest>),
     /// A plain OpenAI request: the preprocessed picture and the prompt's text.
     Image {
         image: groundglass_model::preprocess::ModelImage,
@@ -296,7 +296,7 @@ fn check(body: &[u8], config: &ServerConfig) -> Result<(Work, usize), String> {
     {
         return Err("a vqa request needs a question".into());
     }
-    Ok((Work::Slice(ext), max_tokens))
+    Ok((Work::Slice(Box::new(ext)), max_tokens))
 }
 
 /// A plain OpenAI request: the last user message's picture (`image_url`, a PNG data URL of the
