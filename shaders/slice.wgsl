@@ -34,21 +34,30 @@ struct Palette {
 @group(0) @binding(2) var labels: texture_3d<u32>;
 @group(0) @binding(3) var<uniform> palette: Palette;
 // A volume longer than the 3D-texture limit on one axis, folded (app/src/render/fold.rs): that
-// axis (-1: not folded), voxels per part, parts laid along the next axis before the one after.
-@group(0) @binding(4) var<uniform> folding: vec4<f32>;
+// axis (-1: not folded), voxels per part, parts laid along the next axis before the one after;
+// and a volume over the GPU memory budget, shown as an overview: every `step`-th voxel along
+// each axis (1: all of them).
+struct Folding {
+    fold: vec4<f32>,
+    // step, unused x 3
+    overview: vec4<f32>,
+};
+@group(0) @binding(4) var<uniform> folding: Folding;
 
 // The texel that holds voxel p: within part n of the long axis, the voxel moves by n's place
 // along the two other axes (the same arithmetic as Fold::texel).
-fn fold(p: vec3<i32>) -> vec3<i32> {
-    let axis = i32(folding.x);
+fn fold(voxel: vec3<i32>) -> vec3<i32> {
+    // Integer division has no vector instruction on a CPU: a software adapter would run it a
+    // pixel at a time. In f32 these are exact (voxel indices < 2^24) and run as vectors.
+    let step = folding.overview.x;
+    let p = vec3<i32>(floor(vec3<f32>(voxel) / step));
+    let axis = i32(folding.fold.x);
     if axis < 0 {
         return p;
     }
-    // Integer division has no vector instruction on a CPU: a software adapter would run these
-    // a pixel at a time. In f32 they are exact (voxel indices < 2^24) and run as vectors.
-    let part_len = folding.y;
-    let across = folding.z;
-    let dims = params.dims.xyz;
+    let part_len = folding.fold.y;
+    let across = folding.fold.z;
+    let dims = ceil(params.dims.xyz / step);
     let b = (axis + 1) % 3;
     let c = (axis + 2) % 3;
     let along = f32(p[axis]);

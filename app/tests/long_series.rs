@@ -239,6 +239,70 @@ fn mask_labels_on_a_folded_volume_draw_as_on_an_unfolded_one() {
 }
 
 #[test]
+fn a_volume_over_the_gpu_budget_shows_as_an_overview_folded_or_not() {
+    let dir = scratch("overview");
+    let study = dir.join("long-k.nii");
+    write_nifti(&study, [16, 12, 100], |i, j, k| (10 * k + i + j) as i16);
+    // 16 x 12 x 100 int16 and its labels take 56 KB; a budget of 20 KB keeps every 2nd voxel.
+    let shot = |plane: &str, index: usize, limit: Option<usize>, budget: Option<&str>| {
+        let out = dir.join("shot.png");
+        let mut c = Command::new(env!("CARGO_BIN_EXE_groundglass"));
+        let runtime = dir.join("runtime");
+        std::fs::create_dir_all(&runtime).expect("runtime");
+        std::fs::set_permissions(
+            &runtime,
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .expect("mode");
+        c.env("XDG_RUNTIME_DIR", &runtime)
+            .arg("screenshot")
+            .arg(&study)
+            .args(["--plane", plane, "--index", &index.to_string()])
+            .args(["--window", "500,1000", "--size", "900x500", "--out"])
+            .arg(&out);
+        match limit {
+            Some(l) => c.env("GROUNDGLASS_MAX_TEXTURE_3D", l.to_string()),
+            None => c.env_remove("GROUNDGLASS_MAX_TEXTURE_3D"),
+        };
+        match budget {
+            Some(b) => c.env("GROUNDGLASS_GPU_BUDGET_MB", b),
+            None => c.env_remove("GROUNDGLASS_GPU_BUDGET_MB"),
+        };
+        let run = c.output().expect("groundglass runs");
+        let err = String::from_utf8_lossy(&run.stderr).into_owned();
+        assert!(run.status.success(), "{plane} {index}: {err}");
+        (std::fs::read(&out).expect("png"), err)
+    };
+    let budget = Some("0.02");
+    for (plane, index) in [
+        ("axial", 24),
+        ("axial", 50),
+        ("coronal", 5),
+        ("sagittal", 7),
+    ] {
+        let (full, said) = shot(plane, index, None, None);
+        assert!(!said.contains("overview"), "{said}");
+        let (overview, said) = shot(plane, index, None, budget);
+        assert!(
+            said.contains("shown as an overview, every 2nd voxel"),
+            "{plane}: {said}"
+        );
+        assert!(
+            overview != full,
+            "{plane} {index}: the overview draws the full volume"
+        );
+        // Folded as well (25 of the overview's 50 slices a part at a limit of 26):
+        // the same picture as the overview unfolded.
+        let (folded, _) = shot(plane, index, Some(26), budget);
+        assert!(
+            folded == overview,
+            "{plane} {index}: the folded overview differs"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn a_2100_slice_ct_shows_on_every_plane() {
     let dir = scratch("ct2100");
     let study = dir.join("ct2100.nii");

@@ -6,7 +6,7 @@ use eframe::egui_wgpu::wgpu;
 use groundglass_study::{Dirty, LabelVolume};
 
 use super::fold::Fold;
-use super::volume_texture::write_box;
+use super::volume_texture::{kept_dims, subsample, write_box};
 
 /// Label ids index this palette modulo its size; 0 is never drawn.
 pub const PALETTE_SIZE: usize = 16;
@@ -21,15 +21,18 @@ pub struct Palette {
 pub struct LabelTexture {
     pub texture: wgpu::Texture,
     pub view: wgpu::TextureView,
-    /// The volume's voxels; the texture is folded as the volume's is.
+    /// The volume's voxels; the texture keeps every `step`-th and is folded as the volume's is.
     dims: [usize; 3],
+    step: usize,
     fold: Option<Fold>,
 }
 
 impl LabelTexture {
-    pub fn new(device: &wgpu::Device, dims: [usize; 3], fold: Option<Fold>) -> Self {
+    pub fn new(device: &wgpu::Device, dims: [usize; 3], step: usize, fold: Option<Fold>) -> Self {
         let dims = dims.map(|d| d.max(1));
-        let size = fold.map_or(dims, |f| f.texture_dims(dims));
+        let step = step.max(1);
+        let kept = kept_dims(dims, step);
+        let size = fold.map_or(kept, |f| f.texture_dims(kept));
         let texture = device.create_texture(&wgpu::TextureDescriptor {
             label: Some("groundglass labels"),
             size: wgpu::Extent3d {
@@ -49,6 +52,7 @@ impl LabelTexture {
             texture,
             view,
             dims,
+            step,
             fold,
         }
     }
@@ -63,6 +67,36 @@ impl LabelTexture {
         let z1 = dirty.z1.min(depth);
         if dirty.z0 >= z1 {
             return 0;
+        }
+        if self.step > 1 {
+            // The overview's slices among the dirty ones, each subsampled.
+            let kept = kept_dims(self.dims, self.step);
+            let (k0, k1) = (dirty.z0.div_ceil(self.step), z1.div_ceil(self.step));
+            if k0 >= k1 {
+                return 0;
+            }
+            let bytes: Vec<u8> = (k0..k1)
+                .flat_map(|k| {
+                    let z = k * self.step;
+                    subsample(
+                        &labels.labels[z * plane..(z + 1) * plane],
+                        w,
+                        h,
+                        self.step,
+                        1,
+                    )
+                })
+                .collect();
+            write_box(
+                queue,
+                &self.texture,
+                self.fold,
+                kept,
+                [0..kept[0], 0..kept[1], k0..k1],
+                &bytes,
+                1,
+            );
+            return bytes.len();
         }
         let bytes = &labels.labels[dirty.z0 * plane..z1 * plane];
         write_box(

@@ -44,6 +44,34 @@ pub enum VolumeSlot {
     Compared = 1,
 }
 
+fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / f64::from(1u32 << 20))
+}
+
+/// The bytes a volume and its label map take on the GPU, every `step`-th voxel kept.
+fn gpu_bytes(layout: &VolumeLayout, step: usize) -> u64 {
+    let (_, _, texel) = volume_texture::format_of(layout);
+    let voxels: u64 = layout
+        .dims
+        .iter()
+        .map(|&d| d.div_ceil(step) as u64)
+        .product();
+    voxels * (texel as u64 + 1)
+}
+
+/// The overview's step: 1 within the budget, else the smallest power of two that fits (at most
+/// 16, a 4,096th of the voxels).
+fn overview_step(layout: &VolumeLayout, budget: Option<u64>) -> usize {
+    let Some(budget) = budget else {
+        return 1;
+    };
+    let mut step = 1;
+    while step < 16 && gpu_bytes(layout, step) > budget {
+        step *= 2;
+    }
+    step
+}
+
 /// One volume on the GPU and what viewports bind to draw it.
 struct Slot {
     volume: VolumeTexture,
@@ -67,6 +95,9 @@ pub struct RenderContext {
     /// The longest side of a 3D texture: the adapter's, or lower with GROUNDGLASS_MAX_TEXTURE_3D
     /// (to see and test folding on a small series).
     texture_limit: usize,
+    /// The bytes a volume and its labels may take on the GPU (GROUNDGLASS_GPU_BUDGET_MB; wgpu
+    /// says nothing of an adapter's memory): beyond it, an overview (`overview_step`).
+    budget_bytes: Option<u64>,
     pub stats: UploadStats,
 }
 
@@ -195,6 +226,11 @@ impl RenderContext {
             .and_then(|v| v.parse::<usize>().ok())
             .filter(|&v| v > 0)
             .map_or(adapter_limit, |v| v.min(adapter_limit));
+        let budget_bytes = std::env::var("GROUNDGLASS_GPU_BUDGET_MB")
+            .ok()
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|mb| *mb > 0.0)
+            .map(|mb| (mb * f64::from(1u32 << 20)) as u64);
         RenderContext {
             layouts,
             pipelines,
@@ -202,34 +238,35 @@ impl RenderContext {
             slots: [None, None],
             palette,
             texture_limit,
+            budget_bytes,
             stats: UploadStats::default(),
         }
     }
 
     /// Allocates the volume texture of `slot` for a series that starts loading (replacing any
-    /// previous one there).
+    /// previous one there). `Ok(Some(notice))` when the volume is over the GPU memory budget and
+    /// is shown as an overview (the notice says so).
     pub fn begin_volume(
         &mut self,
         slot: VolumeSlot,
         device: &wgpu::Device,
         queue: &wgpu::Queue,
         layout: &VolumeLayout,
-    ) -> Result<(), String> {
+    ) -> Result<Option<String>, String> {
         // The old texture goes first: two large volumes need not fit at once.
         self.slots[slot as usize] = None;
-        let volume = VolumeTexture::new(device, layout, self.texture_limit)?;
-        let labels = LabelTexture::new(device, layout.dims, volume.fold);
+        let step = overview_step(layout, self.budget_bytes);
+        let volume = VolumeTexture::new(device, layout, self.texture_limit, step)?;
+        let labels = LabelTexture::new(device, layout.dims, step, volume.fold);
         let fold = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("groundglass volume fold"),
-            size: 16,
+            size: 32,
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        queue.write_buffer(
-            &fold,
-            0,
-            bytemuck::bytes_of(&fold::Fold::uniform(volume.fold)),
-        );
+        let [a, b, c, d] = fold::Fold::uniform(volume.fold);
+        let folding: [f32; 8] = [a, b, c, d, step as f32, 0.0, 0.0, 0.0];
+        queue.write_buffer(&fold, 0, bytemuck::bytes_of(&folding));
         let class = volume.class as usize;
         let bind_groups = self
             .uniforms
@@ -269,7 +306,20 @@ impl RenderContext {
             _fold: fold,
             bind_groups,
         });
-        Ok(())
+        Ok((step > 1).then(|| {
+            format!(
+                "the volume and its labels take {} on the GPU, more than its budget of {} \
+                 (GROUNDGLASS_GPU_BUDGET_MB): shown as an overview, every {step}{} voxel along \
+                 each axis; measurements and the model still read every voxel",
+                megabytes(gpu_bytes(layout, 1)),
+                megabytes(self.budget_bytes.unwrap_or(0)),
+                match step {
+                    2 => "nd",
+                    3 => "rd",
+                    _ => "th",
+                }
+            )
+        }))
     }
 
     /// Copies the changed part of the label volume (mask overlays, of the series on screen) to

@@ -43,6 +43,26 @@ pub struct VolumeTexture {
     /// The volume's voxels (the texture's own size differs when folded).
     dims: [usize; 3],
     pub fold: Option<Fold>,
+    /// Every `step`-th voxel along each axis is kept (1: all; more: an overview of a volume over
+    /// the GPU memory budget).
+    pub step: usize,
+}
+
+/// The voxels kept of `dims` at `step`.
+pub fn kept_dims(dims: [usize; 3], step: usize) -> [usize; 3] {
+    dims.map(|d| d.div_ceil(step.max(1)))
+}
+
+/// Every `step`-th texel of every `step`-th row of a `w` x `h` slice of `texel_bytes` texels.
+pub fn subsample(data: &[u8], w: usize, h: usize, step: usize, texel_bytes: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(w.div_ceil(step) * h.div_ceil(step) * texel_bytes);
+    for y in (0..h).step_by(step) {
+        for x in (0..w).step_by(step) {
+            let at = (y * w + x) * texel_bytes;
+            out.extend_from_slice(&data[at..at + texel_bytes]);
+        }
+    }
+    out
 }
 
 /// Texture format, texel class and bytes per texel for a layout.
@@ -63,11 +83,18 @@ pub fn format_of(layout: &VolumeLayout) -> (wgpu::TextureFormat, TexelClass, usi
 }
 
 impl VolumeTexture {
-    /// `limit`: the longest side a 3D texture may have (the adapter's, or lower to test folding).
-    pub fn new(device: &wgpu::Device, layout: &VolumeLayout, limit: usize) -> Result<Self, String> {
-        let fold = Fold::plan(layout.dims, limit)?;
+    /// `limit`: the longest side a 3D texture may have (the adapter's, or lower to test folding);
+    /// `step`: every `step`-th voxel kept along each axis.
+    pub fn new(
+        device: &wgpu::Device,
+        layout: &VolumeLayout,
+        limit: usize,
+        step: usize,
+    ) -> Result<Self, String> {
+        let kept = kept_dims(layout.dims, step);
+        let fold = Fold::plan(kept, limit)?;
         let (format, class, _) = format_of(layout);
-        let size = fold.map_or(layout.dims, |f| f.texture_dims(layout.dims));
+        let size = fold.map_or(kept, |f| f.texture_dims(kept));
         let texture = device.create_texture(&wgpu::TextureDescriptor {
             label: Some("groundglass volume"),
             size: wgpu::Extent3d {
@@ -90,6 +117,7 @@ impl VolumeTexture {
             format,
             dims: layout.dims,
             fold,
+            step: step.max(1),
         })
     }
 
@@ -122,8 +150,23 @@ impl VolumeTexture {
             }
             (_, s) => s.as_bytes(),
         };
-        if data.len() < n * texel_bytes || k >= depth {
+        if data.len() < n * texel_bytes || k >= depth || !k.is_multiple_of(self.step) {
             return 0;
+        }
+        if self.step > 1 {
+            let kept = kept_dims(self.dims, self.step);
+            let z = k / self.step;
+            let slice = subsample(&data[..n * texel_bytes], w, h, self.step, texel_bytes);
+            write_box(
+                queue,
+                &self.texture,
+                self.fold,
+                kept,
+                [0..kept[0], 0..kept[1], z..z + 1],
+                &slice,
+                texel_bytes,
+            );
+            return slice.len();
         }
         write_box(
             queue,

@@ -143,14 +143,17 @@ impl super::ViewerApp {
         }
         match message {
             LoadMessage::Started { layout, .. } => {
-                let mut problem = None;
+                let mut begun = Ok(None);
                 self.with_render_context(|rc, state| {
-                    problem = rc
-                        .begin_volume(VolumeSlot::Compared, &state.device, &state.queue, &layout)
-                        .err();
+                    begun =
+                        rc.begin_volume(VolumeSlot::Compared, &state.device, &state.queue, &layout);
                 });
-                if let Some(e) = problem {
-                    self.notice(true, format!("the compared series: {e}"));
+                match begun {
+                    Ok(Some(overview)) => {
+                        self.notice(false, format!("the compared series: {overview}"))
+                    }
+                    Ok(None) => {}
+                    Err(e) => self.notice(true, format!("the compared series: {e}")),
                 }
                 let plane = self.views.first().map_or(Plane::Acquired, |v| v.plane);
                 let main = self.layout_info.clone();

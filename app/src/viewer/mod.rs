@@ -511,22 +511,16 @@ impl ViewerApp {
                     if load != self.load_number {
                         continue;
                     }
-                    let mut problem = None;
-                    if let Some(state) = &self.render_state {
-                        let mut renderer = state.renderer.write();
-                        if let Some(rc) = renderer.callback_resources.get_mut::<RenderContext>() {
-                            problem = rc
-                                .begin_volume(
-                                    VolumeSlot::Main,
-                                    &state.device,
-                                    &state.queue,
-                                    &layout,
-                                )
-                                .err();
-                        }
-                    }
-                    if let Some(e) = problem {
-                        self.notice(true, e);
+                    let mut begun = Ok(None);
+                    self.with_render_context(|rc, state| {
+                        begun =
+                            rc.begin_volume(VolumeSlot::Main, &state.device, &state.queue, &layout);
+                    });
+                    match begun {
+                        // Shown as an overview: said, not an error.
+                        Ok(Some(overview)) => self.notice(false, overview),
+                        Ok(None) => {}
+                        Err(e) => self.notice(true, e),
                     }
                     // Another volume of the same series keeps the views unless its grid differs.
                     let same_grid = self
