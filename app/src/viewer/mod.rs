@@ -408,7 +408,12 @@ impl ViewerApp {
         }
         let layout = self.layout_info.clone()?;
         let window = self.file_window();
-        let id = self.active.min(self.views.len().checked_sub(1)?);
+        // The last viewport hovered, among those of the layout on screen (it may have changed).
+        let id = match self.layout {
+            Layout::Single | Layout::Compare => 0,
+            Layout::Three => self.active.clamp(1, 3),
+        }
+        .min(self.views.len().checked_sub(1)?);
         Some((&mut self.views[id], layout, window))
     }
 
