@@ -233,3 +233,40 @@ fn fuzz_regressions_fail_cleanly() {
         }
     }
 }
+
+/// A PyTorch checkpoint whose pickle declares a 3.2 GB string in 270 KB (found by the
+/// `checkpoint_file` fuzz target, which left the zip's CRC stale): refused with a message naming
+/// the file before Candle's reader would allocate it. (A lying length under a correct CRC is
+/// `pickle_guard`'s unit test.)
+#[test]
+fn a_checkpoint_pickle_that_lies_about_a_length_is_refused() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("gg-bad-pickle-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::copy(
+        repo_root().join("assets/models/demo/config.json"),
+        dir.join("config.json"),
+    )
+    .expect("config");
+    std::fs::copy(
+        repo_root().join("fuzz/regressions/checkpoint/pytorch_model.bin"),
+        dir.join("pytorch_model.bin"),
+    )
+    .expect("weights");
+    let e = groundglass_model::checkpoint::stored_dtype(&dir).expect_err("refused");
+    let text = e.to_string();
+    assert!(
+        text.contains("pytorch_model.bin") && text.contains("not a readable PyTorch checkpoint"),
+        "{text}"
+    );
+    let e = groundglass_model::Checkpoint::open(
+        &dir,
+        candle_core::DType::F32,
+        &candle_core::Device::Cpu,
+    )
+    .err()
+    .expect("refused");
+    assert!(e.to_string().contains("data.pkl"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

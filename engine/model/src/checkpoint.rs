@@ -183,6 +183,9 @@ pub fn stored_dtype(dir: &Path) -> Result<DType> {
                 .map(|i| safetensors_dtype(i.dtype))
         }
         WeightFormat::Pytorch => {
+            crate::pickle_guard::check(file).map_err(|e| {
+                weights_error(file, format!("not a readable PyTorch checkpoint: {e}"))
+            })?;
             let pth = candle_core::pickle::PthTensors::new(file, None).map_err(|e| {
                 weights_error(file, format!("not a readable PyTorch checkpoint: {e}"))
             })?;
@@ -307,6 +310,8 @@ fn read_pytorch(
     wanted: &dyn Fn(&str) -> bool,
     keep: &mut dyn FnMut(&str, Tensor) -> Result<()>,
 ) -> Result<()> {
+    crate::pickle_guard::check(path)
+        .map_err(|e| weights_error(path, format!("not a readable PyTorch checkpoint: {e}")))?;
     let pth = candle_core::pickle::PthTensors::new(path, None)
         .map_err(|e| weights_error(path, format!("not a readable PyTorch checkpoint: {e}")))?;
     let mut names: Vec<String> = pth

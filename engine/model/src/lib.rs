@@ -12,6 +12,7 @@ pub mod kernels;
 pub mod linear;
 pub mod mask_head;
 pub mod paligemma;
+mod pickle_guard;
 pub mod precision;
 pub mod preprocess;
 pub mod prompt;
