@@ -53,6 +53,18 @@ print(f"curl {total_c:.2f} s ({size / 1e6:.0f} MB, first byte {first_c:.3f} s); 
       f"({mb:.0f} MB written, first instance on disk {first_g:.3f} s); ratio {total_g / total_c:.2f} (target <= 1.2)")
 PY
 done
+# One DIMSE line: the operation, the peer, its start and end, our `pacs retrieve` output, the
+# peer's file count.
+dimse_ratio() {
+  python3 - "$@" <<'PY'
+import re, sys
+op, peer, t0, t1, ours, files = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), sys.argv[5], sys.argv[6]
+m = re.search(r"^(\d+) instances .* in ([\d.]+) s \(first after ([\d.]+) s\)", ours)
+n, total_g, first_g = int(m.group(1)), float(m.group(2)), float(m.group(3))
+print(f"{op}: {peer} {t1 - t0:.2f} s ({files} files); groundglass {total_g:.2f} s ({n} files, first on disk {first_g:.3f} s); "
+      f"ratio {total_g / (t1 - t0):.2f} (target <= 1.0)")
+PY
+}
 # C-GET: dcmtk's getscu against `pacs retrieve` over DIMSE (both write one file per instance).
 if command -v getscu >/dev/null; then
   for run in $(seq "$RUNS"); do
@@ -64,14 +76,7 @@ if command -v getscu >/dev/null; then
       -k SeriesInstanceUID="$SER" -od "$WORK/getscu" 127.0.0.1 14242
     T1=$(date +%s.%N)
     G=$("$GG" pacs retrieve --server dicom://ORTHANC@127.0.0.1:14242 --study "$STUDY" --series "$SER" --out "$WORK/out" 2>/dev/null)
-    python3 - "$T0" "$T1" "$G" "$(ls "$WORK/getscu" | wc -l)" <<'PY'
-import re, sys
-t0, t1 = float(sys.argv[1]), float(sys.argv[2])
-m = re.search(r"^(\d+) instances .* in ([\d.]+) s \(first after ([\d.]+) s\)", sys.argv[3])
-n, total_g, first_g = int(m.group(1)), float(m.group(2)), float(m.group(3))
-print(f"C-GET: getscu {t1 - t0:.2f} s ({sys.argv[4]} files); groundglass {total_g:.2f} s ({n} files, first on disk {first_g:.3f} s); "
-      f"ratio {total_g / (t1 - t0):.2f} (target <= 1.0)")
-PY
+    dimse_ratio C-GET getscu "$T0" "$T1" "$G" "$(ls "$WORK/getscu" | wc -l)"
   done
 else
   echo "getscu (dcmtk) not installed: no C-GET comparison"
@@ -88,14 +93,7 @@ if command -v movescu >/dev/null; then
     T1=$(date +%s.%N)
     G=$("$GG" pacs retrieve --server dicom://ORTHANC@127.0.0.1:14242 --study "$STUDY" --series "$SER" \
       --store-port 11112 --out "$WORK/out" 2>/dev/null)
-    python3 - "$T0" "$T1" "$G" "$(ls "$WORK/movescu" | wc -l)" <<'PY'
-import re, sys
-t0, t1 = float(sys.argv[1]), float(sys.argv[2])
-m = re.search(r"^(\d+) instances .* in ([\d.]+) s \(first after ([\d.]+) s\)", sys.argv[3])
-n, total_g, first_g = int(m.group(1)), float(m.group(2)), float(m.group(3))
-print(f"C-MOVE: movescu {t1 - t0:.2f} s ({sys.argv[4]} files); groundglass {total_g:.2f} s ({n} files, first on disk {first_g:.3f} s); "
-      f"ratio {total_g / (t1 - t0):.2f} (target <= 1.0)")
-PY
+    dimse_ratio C-MOVE movescu "$T0" "$T1" "$G" "$(ls "$WORK/movescu" | wc -l)"
   done
 else
   echo "movescu (dcmtk) not installed: no C-MOVE comparison"

@@ -59,19 +59,33 @@ fn screenshot(
     limit: Option<usize>,
     out: &Path,
 ) -> Vec<u8> {
-    screenshot_with(study, plane, index, limit, out, None)
+    let setting = Setting {
+        limit,
+        ..Setting::default()
+    };
+    shoot(study, plane, index, out, setting).0
 }
 
-/// As `screenshot`, showing the corrections (mask strokes among them) of the stores under
-/// `stores` when given.
-fn screenshot_with(
+/// What a screenshot is taken with besides its slice.
+#[derive(Clone, Copy, Debug, Default)]
+struct Setting<'a> {
+    /// GROUNDGLASS_MAX_TEXTURE_3D.
+    limit: Option<usize>,
+    /// `--store-root`: the corrections (mask strokes among them) of the stores there are drawn.
+    stores: Option<&'a Path>,
+    /// GROUNDGLASS_GPU_BUDGET_MB.
+    budget_mb: Option<&'a str>,
+}
+
+/// `groundglass screenshot` of a slice: the PNG's bytes and what it said on stderr (warnings;
+/// an error fails the test).
+fn shoot(
     study: &Path,
     plane: &str,
     index: usize,
-    limit: Option<usize>,
     out: &Path,
-    stores: Option<&Path>,
-) -> Vec<u8> {
+    setting: Setting<'_>,
+) -> (Vec<u8>, String) {
     // Winit wants a private runtime folder even offscreen (else it prints an error of its own).
     let runtime = out.with_file_name("runtime");
     std::fs::create_dir_all(&runtime).expect("runtime dir");
@@ -87,21 +101,22 @@ fn screenshot_with(
         .args(["--plane", plane, "--index", &index.to_string()])
         .args(["--window", "500,1000", "--size", "900x500", "--out"])
         .arg(out);
-    if let Some(stores) = stores {
+    if let Some(stores) = setting.stores {
         c.arg("--store-root").arg(stores);
     }
-    match limit {
+    match setting.limit {
         Some(l) => c.env("GROUNDGLASS_MAX_TEXTURE_3D", l.to_string()),
         None => c.env_remove("GROUNDGLASS_MAX_TEXTURE_3D"),
     };
+    match setting.budget_mb {
+        Some(b) => c.env("GROUNDGLASS_GPU_BUDGET_MB", b),
+        None => c.env_remove("GROUNDGLASS_GPU_BUDGET_MB"),
+    };
     let run = c.output().expect("groundglass runs");
-    let err = String::from_utf8_lossy(&run.stderr);
-    assert!(
-        run.status.success(),
-        "{plane} {index} (limit {limit:?}): {err}"
-    );
+    let err = String::from_utf8_lossy(&run.stderr).into_owned();
+    assert!(run.status.success(), "{plane} {index} ({setting:?}): {err}");
     assert!(!err.contains("error:"), "{err}");
-    std::fs::read(out).expect("png")
+    (std::fs::read(out).expect("png"), err)
 }
 
 /// The brightest red level along the middle row of the viewport (left of the model panel, clear of
@@ -224,7 +239,12 @@ fn mask_labels_on_a_folded_volume_draw_as_on_an_unfolded_one() {
         ("sagittal", 8),
     ] {
         let shot = |limit, data: &Path, name: &str| {
-            screenshot_with(&study, plane, index, limit, &dir.join(name), Some(data))
+            let setting = Setting {
+                limit,
+                stores: Some(data),
+                ..Setting::default()
+            };
+            shoot(&study, plane, index, &dir.join(name), setting).0
         };
         let plain = shot(None, &stores, "plain.png");
         let folded = shot(Some(32), &stores, "folded.png");
@@ -244,34 +264,13 @@ fn a_volume_over_the_gpu_budget_shows_as_an_overview_folded_or_not() {
     let study = dir.join("long-k.nii");
     write_nifti(&study, [16, 12, 100], |i, j, k| (10 * k + i + j) as i16);
     // 16 x 12 x 100 int16 and its labels take 56 KB; a budget of 20 KB keeps every 2nd voxel.
-    let shot = |plane: &str, index: usize, limit: Option<usize>, budget: Option<&str>| {
-        let out = dir.join("shot.png");
-        let mut c = Command::new(env!("CARGO_BIN_EXE_groundglass"));
-        let runtime = dir.join("runtime");
-        std::fs::create_dir_all(&runtime).expect("runtime");
-        std::fs::set_permissions(
-            &runtime,
-            std::os::unix::fs::PermissionsExt::from_mode(0o700),
-        )
-        .expect("mode");
-        c.env("XDG_RUNTIME_DIR", &runtime)
-            .arg("screenshot")
-            .arg(&study)
-            .args(["--plane", plane, "--index", &index.to_string()])
-            .args(["--window", "500,1000", "--size", "900x500", "--out"])
-            .arg(&out);
-        match limit {
-            Some(l) => c.env("GROUNDGLASS_MAX_TEXTURE_3D", l.to_string()),
-            None => c.env_remove("GROUNDGLASS_MAX_TEXTURE_3D"),
+    let shot = |plane: &str, index: usize, limit: Option<usize>, budget_mb: Option<&str>| {
+        let setting = Setting {
+            limit,
+            budget_mb,
+            ..Setting::default()
         };
-        match budget {
-            Some(b) => c.env("GROUNDGLASS_GPU_BUDGET_MB", b),
-            None => c.env_remove("GROUNDGLASS_GPU_BUDGET_MB"),
-        };
-        let run = c.output().expect("groundglass runs");
-        let err = String::from_utf8_lossy(&run.stderr).into_owned();
-        assert!(run.status.success(), "{plane} {index}: {err}");
-        (std::fs::read(&out).expect("png"), err)
+        shoot(&study, plane, index, &dir.join("shot.png"), setting)
     };
     let budget = Some("0.02");
     for (plane, index) in [

@@ -57,7 +57,12 @@ fn ct() -> Harness<'static, ViewerApp> {
 const CENTRE: Pos2 = Pos2::new(450.0, 350.0);
 
 fn wheel(h: &mut Harness<'static, ViewerApp>, lines: f32) {
-    h.hover_at(CENTRE);
+    wheel_at(h, CENTRE, lines);
+}
+
+/// Wheel notches (negative: towards the user) with the pointer at `at`.
+fn wheel_at(h: &mut Harness<'static, ViewerApp>, at: Pos2, lines: f32) {
+    h.hover_at(at);
     h.event(Event::MouseWheel {
         unit: MouseWheelUnit::Line,
         delta: egui::vec2(0.0, lines),
@@ -142,13 +147,7 @@ fn number_keys_pick_presets_and_zero_restores_the_file_window() {
 #[test]
 fn flips_change_the_orientation_letters() {
     let mut h = ct();
-    let letters = |h: &Harness<'static, ViewerApp>| {
-        let app = h.state();
-        let layout = app.layout_info.clone().expect("layout");
-        let grid = groundglass_study::PlaneGrid::from_layout(&layout, app.views[0].plane);
-        groundglass_app::viewer::view::ViewTransform::new(grid, &app.views[0], [900.0, 600.0])
-            .letters()
-    };
+    let letters = |h: &Harness<'static, ViewerApp>| letters_of(h, 0);
     assert_eq!(
         (letters(&h).left.as_str(), letters(&h).right.as_str()),
         ("R", "L")
@@ -1164,15 +1163,7 @@ fn a_second_series_is_compared_beside_the_first_and_scrolls_with_it() {
         (z(&g0, main.index), z(&g1, other.index), g1.spacing[2])
     };
     for lines in [-5.0, 9.0] {
-        h.hover_at(Pos2::new(130.0, 350.0));
-        h.event(Event::MouseWheel {
-            unit: MouseWheelUnit::Line,
-            delta: egui::vec2(0.0, lines),
-            phase: egui::TouchPhase::Move,
-            source: egui::MouseWheelSource::Unknown,
-            modifiers: egui::Modifiers::NONE,
-        });
-        h.run_steps(2);
+        wheel_at(&mut h, Pos2::new(130.0, 350.0), lines);
         let (main, other, step) = position(&h);
         assert!(
             (main - other).abs() <= step / 2.0 + 1e-6,
@@ -1181,15 +1172,7 @@ fn a_second_series_is_compared_beside_the_first_and_scrolls_with_it() {
     }
     // Scrolling the compared one by itself shifts it against the first by whole slices.
     let before = h.state().views[0].index;
-    h.hover_at(Pos2::new(420.0, 350.0));
-    h.event(Event::MouseWheel {
-        unit: MouseWheelUnit::Line,
-        delta: egui::vec2(0.0, -2.0),
-        phase: egui::TouchPhase::Move,
-        source: egui::MouseWheelSource::Unknown,
-        modifiers: egui::Modifiers::NONE,
-    });
-    h.run_steps(2);
+    wheel_at(&mut h, Pos2::new(420.0, 350.0), -2.0);
     assert_eq!(h.state().views[0].index, before, "the first stays");
     let offset = h.state().compare.as_ref().expect("compared").offset_mm;
     let (main, other, step) = position(&h);

@@ -334,6 +334,28 @@ mod tests {
     use super::*;
     use groundglass_study::geometry::Affine;
 
+    /// The int16 volume `grid()` is a plane of: 200 x 200 x 30 voxels of 0.5 x 0.5 x 2 mm.
+    fn layout() -> VolumeLayout {
+        VolumeLayout {
+            dims: [200, 200, 30],
+            affine: Affine::from_axes(
+                [0.5, 0.0, 0.0],
+                [0.0, 0.5, 0.0],
+                [0.0, 0.0, 2.0],
+                [-50.0, -60.0, 10.0],
+            ),
+            kind: groundglass_study::VoxelKind::I16,
+            modality: groundglass_study::ModalityTransform::Rescale(
+                groundglass_study::Rescale::IDENTITY,
+            ),
+            photometric: groundglass_study::Photometric::Monochrome2,
+            windows: vec![],
+            voi_function: Default::default(),
+            voi_lut: None,
+            padding: None,
+        }
+    }
+
     fn grid() -> PlaneGrid {
         PlaneGrid {
             plane: Plane::Axial,
@@ -380,24 +402,7 @@ mod tests {
 
     #[test]
     fn screen_to_voxel_matrix_matches_the_geometry() {
-        let layout = VolumeLayout {
-            dims: [200, 200, 30],
-            affine: Affine::from_axes(
-                [0.5, 0.0, 0.0],
-                [0.0, 0.5, 0.0],
-                [0.0, 0.0, 2.0],
-                [-50.0, -60.0, 10.0],
-            ),
-            kind: groundglass_study::VoxelKind::I16,
-            modality: groundglass_study::ModalityTransform::Rescale(
-                groundglass_study::Rescale::IDENTITY,
-            ),
-            photometric: groundglass_study::Photometric::Monochrome2,
-            windows: vec![],
-            voi_function: Default::default(),
-            voi_lut: None,
-            padding: None,
-        };
+        let layout = layout();
         let view = ViewState {
             index: 7,
             ..ViewState::new(Plane::Axial, &grid(), Window::new(0.0, 1.0))
@@ -487,24 +492,7 @@ mod tests {
 
     #[test]
     fn untilted_planes_sample_whole_voxels_along_one_axis_and_tilted_ones_do_not() {
-        let layout = VolumeLayout {
-            dims: [200, 200, 30],
-            affine: groundglass_study::geometry::Affine::from_axes(
-                [0.5, 0.0, 0.0],
-                [0.0, 0.5, 0.0],
-                [0.0, 0.0, 2.0],
-                [-50.0, -60.0, 10.0],
-            ),
-            kind: groundglass_study::VoxelKind::I16,
-            modality: groundglass_study::ModalityTransform::Rescale(
-                groundglass_study::Rescale::IDENTITY,
-            ),
-            photometric: groundglass_study::Photometric::Monochrome2,
-            windows: vec![],
-            voi_function: Default::default(),
-            voi_lut: None,
-            padding: None,
-        };
+        let layout = layout();
         let mut views = three_views();
         for (view, axis) in views.iter_mut().zip([2, 1, 0]) {
             view.index = 7;

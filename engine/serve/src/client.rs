@@ -69,11 +69,7 @@ impl Remote {
     /// The server's checkpoint, as the model panel shows a local one.
     pub fn summary(&self) -> Result<groundglass_model::ModelSummary, RemoteError> {
         let url = format!("{}{MODEL_PATH}", self.base);
-        let mut get = self.agent.get(&url);
-        if let Some(t) = &self.token {
-            get = get.header("Authorization", &format!("Bearer {t}"));
-        }
-        let text = self.answer(&url, get.call())?;
+        let text = self.get(&url)?;
         serde_json::from_str(&text).map_err(|e| RemoteError::BadAnswer {
             url,
             detail: e.to_string(),
@@ -83,11 +79,7 @@ impl Remote {
     /// The models an OpenAI-compatible server serves (`GET /v1/models`), by name.
     pub fn models(&self) -> Result<Vec<String>, RemoteError> {
         let url = format!("{}{MODELS_PATH}", self.base);
-        let mut get = self.agent.get(&url);
-        if let Some(t) = &self.token {
-            get = get.header("Authorization", &format!("Bearer {t}"));
-        }
-        let text = self.answer(&url, get.call())?;
+        let text = self.get(&url)?;
         let list: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| RemoteError::BadAnswer {
                 url: url.clone(),
@@ -137,6 +129,15 @@ impl Remote {
             ms_per_token_limit: None,
             trained_on: None,
         })
+    }
+
+    /// The body of a GET's 200 answer, with the bearer token.
+    fn get(&self, url: &str) -> Result<String, RemoteError> {
+        let mut get = self.agent.get(url);
+        if let Some(t) = &self.token {
+            get = get.header("Authorization", &format!("Bearer {t}"));
+        }
+        self.answer(url, get.call())
     }
 
     /// The body of a 200 answer; any other status as `Refused` with the server's message.
