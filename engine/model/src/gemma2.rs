@@ -160,25 +160,50 @@ struct Attention {
     head_dim: usize,
     scale: f64,
     softcap: Option<f64>,
-    /// Keys and values so far, in buffers that grow by blocks (appending copies only the new
-    /// token's, where concatenating copied the whole cache every step).
-    cache: KvCache,
 }
 
 /// Positions a KV cache grows by: a prompt (256 image tokens and the text) and a report fit in two.
 const CACHE_BLOCK: usize = 512;
 
+/// What one sequence has decoded so far: each layer's keys and values, in buffers that grow by
+/// blocks (appending copies only the new token's, where concatenating copied the whole cache
+/// every step), and how many tokens they hold. Kept outside the layers so that several
+/// sequences can be decoded together ([`Gemma2::step_batch`]), each with its own.
+#[derive(Clone, Debug)]
+pub struct SequenceState {
+    caches: Vec<KvCache>,
+    /// Tokens in the caches.
+    seen: usize,
+    /// Length of the bidirectional prefix (image + prompt), fixed at prefill.
+    prefix: usize,
+}
+
+impl SequenceState {
+    fn new(layers: usize) -> Self {
+        SequenceState {
+            caches: (0..layers).map(|_| KvCache::new(2, CACHE_BLOCK)).collect(),
+            seen: 0,
+            prefix: 0,
+        }
+    }
+
+    /// Tokens in the cache.
+    pub fn seen(&self) -> usize {
+        self.seen
+    }
+}
+
 impl Attention {
     fn forward(
-        &mut self,
+        &self,
         x: &Tensor,
         rotary: &Rotary,
         first_position: usize,
         mask: &Tensor,
         // Whether the attention soft-cap runs (transformers' SDPA skips it).
         capped: bool,
-        // Whether the keys and values join the cache (decoding) or not (training's batches).
-        cached: bool,
+        // The cache the keys and values join (decoding), or none (training's batches).
+        cache: Option<&mut KvCache>,
     ) -> Result<Tensor> {
         let (b, len, _) = x.dims3()?;
         let shape = |t: Tensor, h: usize| t.reshape((b, len, h, self.head_dim))?.transpose(1, 2);
@@ -187,12 +212,52 @@ impl Attention {
         let v = shape(x.apply(&self.v)?, self.kv_heads)?;
         let q = rotary.apply(&q, first_position)?;
         let k = rotary.apply(&k, first_position)?;
-        let (k, v) = if cached {
-            self.cache.append(&k.contiguous()?, &v.contiguous()?)?
-        } else {
+        let (k, v) = match cache {
+            Some(cache) => cache.append(&k.contiguous()?, &v.contiguous()?)?,
             // Training's batches: more than one sequence, which the matrix product wants dense.
-            (k.contiguous()?, v.contiguous()?)
+            None => (k.contiguous()?, v.contiguous()?),
         };
+        self.attend(&q, &k, &v, mask, capped)?.apply(&self.o)
+    }
+
+    /// One new token for each of several sequences, `x` (B, 1, hidden): the projections run
+    /// once for all B rows (one pass over their weights), the attention per sequence against its
+    /// own cache in `states` at `layer`, with its own position and mask.
+    fn step_batch(
+        &self,
+        x: &Tensor,
+        rotary: &Rotary,
+        states: &mut [&mut SequenceState],
+        layer: usize,
+        masks: &[Tensor],
+        capped: bool,
+    ) -> Result<Tensor> {
+        let shape = |t: Tensor, h: usize| t.reshape((1, 1, h, self.head_dim))?.transpose(1, 2);
+        let (q_all, k_all, v_all) = (x.apply(&self.q)?, x.apply(&self.k)?, x.apply(&self.v)?);
+        let mut outputs = Vec::with_capacity(states.len());
+        for (i, state) in states.iter_mut().enumerate() {
+            // PaliGemma counts positions from 1.
+            let position = state.seen + 1;
+            let q = rotary.apply(&shape(q_all.narrow(0, i, 1)?, self.heads)?, position)?;
+            let k = rotary.apply(&shape(k_all.narrow(0, i, 1)?, self.kv_heads)?, position)?;
+            let v = shape(v_all.narrow(0, i, 1)?, self.kv_heads)?;
+            let (k, v) = state.caches[layer].append(&k.contiguous()?, &v.contiguous()?)?;
+            outputs.push(self.attend(&q, &k, &v, &masks[i], capped)?);
+        }
+        Tensor::cat(&outputs, 0)?.apply(&self.o)
+    }
+
+    /// Attention of rotated queries `q` (b, heads, len, d) over keys and values (b, kv_heads,
+    /// keys, d) under an additive mask; returns (b, len, heads * d), before the output projection.
+    fn attend(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        mask: &Tensor,
+        capped: bool,
+    ) -> Result<Tensor> {
+        let (b, _, len, _) = q.dims4()?;
         // Grouped-query attention without repeating the keys: the `groups` query heads that share
         // a key head are consecutive, so (b, heads, len, d) is (b, kv_heads, groups * len, d).
         let groups = self.heads / self.kv_heads;
@@ -211,11 +276,10 @@ impl Attention {
         let w = candle_nn::ops::softmax(&w, D::Minus1)?
             .to_dtype(dtype)?
             .reshape((b, self.kv_heads, groups * len, keys))?;
-        w.matmul(&v)?
+        w.matmul(v)?
             .reshape((b, self.heads, len, self.head_dim))?
             .transpose(1, 2)?
-            .reshape((b, len, ()))?
-            .apply(&self.o)
+            .reshape((b, len, ()))
     }
 }
 
@@ -245,10 +309,8 @@ pub struct Gemma2 {
     final_softcap: Option<f64>,
     /// Which of the caps run (both by default, as the config describes the model).
     capping: SoftCapping,
-    /// Tokens already in the KV cache.
-    seen: usize,
-    /// Length of the bidirectional prefix (image + prompt), fixed at prefill.
-    prefix: usize,
+    /// The sequence `forward` continues (the single-answer path).
+    state: SequenceState,
 }
 
 impl Gemma2 {
@@ -292,7 +354,6 @@ impl Gemma2 {
                 head_dim: d,
                 scale: cfg.query_pre_attn_scalar.powf(-0.5),
                 softcap: cfg.attn_logit_softcapping,
-                cache: KvCache::new(2, CACHE_BLOCK),
             };
             let m = l.pp("mlp");
             let mlp = Mlp {
@@ -348,8 +409,7 @@ impl Gemma2 {
             sliding_window: cfg.sliding_window,
             final_softcap: cfg.final_logit_softcapping,
             capping: SoftCapping::ALL,
-            seen: 0,
-            prefix: 0,
+            state: SequenceState::new(cfg.num_hidden_layers),
         })
     }
 
@@ -411,16 +471,79 @@ impl Gemma2 {
     }
 
     pub fn clear_cache(&mut self) {
-        for l in &mut self.layers {
-            l.attn.cache.reset();
-        }
-        self.seen = 0;
-        self.prefix = 0;
+        self.state = SequenceState::new(self.layers.len());
     }
 
     /// Tokens in the KV cache.
     pub fn seen(&self) -> usize {
-        self.seen
+        self.state.seen
+    }
+
+    /// The sequence `forward` has been continuing, taken out (an empty cache stays): it can be
+    /// decoded further with others in [`Gemma2::step_batch`], or put back.
+    pub fn take_state(&mut self) -> SequenceState {
+        std::mem::replace(&mut self.state, SequenceState::new(self.layers.len()))
+    }
+
+    /// Makes `state` the sequence `forward` continues.
+    pub fn put_state(&mut self, state: SequenceState) {
+        self.state = state;
+    }
+
+    /// One decoding step for several sequences at once: `embeds` (B, 1, hidden) holds each one's
+    /// new token, `states` their caches (each at its own length, after its own prefill). The
+    /// linear layers read their weights once for all B (decoding one sequence at a time is bound
+    /// by reading them), the attention runs per sequence. Returns logits (B, vocab), f32, and the
+    /// final hidden states (B, hidden): row b is what `forward` gives sequence b alone.
+    pub fn step_batch(
+        &self,
+        states: &mut [&mut SequenceState],
+        embeds: &Tensor,
+    ) -> Result<(Tensor, Tensor)> {
+        let (b, len, _) = embeds.dims3()?;
+        if b != states.len() || len != 1 {
+            candle_core::bail!(
+                "step_batch takes one token for each of {} sequences, got ({b}, {len})",
+                states.len()
+            );
+        }
+        let device = embeds.device().clone();
+        let masks = |window: Option<usize>| -> Result<Vec<Tensor>> {
+            states
+                .iter()
+                .map(|s| attention_mask(s.prefix, s.seen, 1, window, &device))
+                .collect()
+        };
+        let full = masks(None)?;
+        let sliding = match self.sliding_window {
+            Some(w) => Some(masks(Some(w))?),
+            None => None,
+        };
+        let mut x = (embeds * (self.hidden as f64).sqrt())?;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let mask = if layer.sliding {
+                sliding.as_ref().unwrap_or(&full)
+            } else {
+                &full
+            };
+            let residual = x.clone();
+            let h = layer.input_norm.forward(&x)?;
+            let h =
+                layer
+                    .attn
+                    .step_batch(&h, &self.rotary, states, i, mask, self.capping.attention)?;
+            x = (residual + layer.post_attn_norm.forward(&h)?)?;
+            let residual = x.clone();
+            let h = layer.pre_ff_norm.forward(&x)?;
+            let h = layer.mlp.forward(&h)?;
+            x = (residual + layer.post_ff_norm.forward(&h)?)?;
+        }
+        for s in states.iter_mut() {
+            s.seen += 1;
+        }
+        let hidden = self.norm.forward(&x)?;
+        let logits = hidden.apply(&self.lm_head)?.to_dtype(DType::F32)?;
+        Ok((self.cap_logits(logits)?.squeeze(1)?, hidden.squeeze(1)?))
     }
 
     /// Runs `embeds` (batch 1) after what the cache holds. On an empty cache, the first `prefix`
@@ -439,19 +562,25 @@ impl Gemma2 {
         last_only: bool,
     ) -> Result<(Tensor, Tensor)> {
         let (_, len, _) = embeds.dims3()?;
-        if self.seen == 0 {
-            self.prefix = prefix;
+        if self.state.seen == 0 {
+            self.state.prefix = prefix;
         }
-        let offset = self.seen;
+        let offset = self.state.seen;
         let device = embeds.device().clone();
-        let full = self.mask(offset, len, None, &device)?;
+        let full = attention_mask(self.state.prefix, offset, len, None, &device)?;
         let sliding = match self.sliding_window {
-            Some(w) => Some(self.mask(offset, len, Some(w), &device)?),
+            Some(w) => Some(attention_mask(
+                self.state.prefix,
+                offset,
+                len,
+                Some(w),
+                &device,
+            )?),
             None => None,
         };
         let normalizer = (self.hidden as f64).sqrt();
         let mut x = (embeds * normalizer)?;
-        for layer in &mut self.layers {
+        for (layer, cache) in self.layers.iter().zip(&mut self.state.caches) {
             let mask = if layer.sliding {
                 sliding.as_ref().unwrap_or(&full)
             } else {
@@ -466,7 +595,7 @@ impl Gemma2 {
                 offset + 1,
                 mask,
                 self.capping.attention,
-                true,
+                Some(cache),
             )?;
             x = (residual + layer.post_attn_norm.forward(&h)?)?;
             let residual = x.clone();
@@ -474,7 +603,7 @@ impl Gemma2 {
             let h = layer.mlp.forward(&h)?;
             x = (residual + layer.post_ff_norm.forward(&h)?)?;
         }
-        self.seen += len;
+        self.state.seen += len;
         let hidden = self.norm.forward(&x)?;
         let for_logits = if last_only {
             hidden.narrow(1, len - 1, 1)?
@@ -514,7 +643,7 @@ impl Gemma2 {
             None => None,
         };
         let mut x = (embeds * (self.hidden as f64).sqrt())?;
-        for layer in &mut self.layers {
+        for layer in &self.layers {
             let m = if layer.sliding {
                 sliding.as_ref().unwrap_or(&full)
             } else {
@@ -524,7 +653,7 @@ impl Gemma2 {
             let h = layer.input_norm.forward(&x)?;
             let h = layer
                 .attn
-                .forward(&h, &self.rotary, 1, m, self.capping.attention, false)?;
+                .forward(&h, &self.rotary, 1, m, self.capping.attention, None)?;
             x = (residual + layer.post_attn_norm.forward(&h)?)?;
             let residual = x.clone();
             let h = layer.pre_ff_norm.forward(&x)?;
@@ -538,32 +667,32 @@ impl Gemma2 {
             .to_dtype(DType::F32)?;
         self.cap_logits(logits)
     }
+}
 
-    /// Additive mask (0 or -inf), shape (len, offset + len): causal, within `window` when given,
-    /// and bidirectional inside the prefix.
-    fn mask(
-        &self,
-        offset: usize,
-        len: usize,
-        window: Option<usize>,
-        device: &Device,
-    ) -> Result<Tensor> {
-        let keys = offset + len;
-        let prefix = self.prefix;
-        let data: Vec<f32> = (0..len)
-            .flat_map(|qi| {
-                let i = offset + qi;
-                (0..keys).map(move |j| {
-                    let causal = j <= i && window.map(|w| j + w > i).unwrap_or(true);
-                    let in_prefix = i < prefix && j < prefix;
-                    if causal || in_prefix {
-                        0.0
-                    } else {
-                        f32::NEG_INFINITY
-                    }
-                })
+/// Additive mask (0 or -inf), shape (1, 1, len, offset + len), for `len` new tokens after
+/// `offset` cached ones: causal, within `window` when given, and bidirectional inside the first
+/// `prefix` tokens.
+fn attention_mask(
+    prefix: usize,
+    offset: usize,
+    len: usize,
+    window: Option<usize>,
+    device: &Device,
+) -> Result<Tensor> {
+    let keys = offset + len;
+    let data: Vec<f32> = (0..len)
+        .flat_map(|qi| {
+            let i = offset + qi;
+            (0..keys).map(move |j| {
+                let causal = j <= i && window.map(|w| j + w > i).unwrap_or(true);
+                let in_prefix = i < prefix && j < prefix;
+                if causal || in_prefix {
+                    0.0
+                } else {
+                    f32::NEG_INFINITY
+                }
             })
-            .collect();
-        Tensor::from_vec(data, (1, 1, len, keys), device)
-    }
+        })
+        .collect();
+    Tensor::from_vec(data, (1, 1, len, keys), device)
 }

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use candle_core::Tensor;
 
+use crate::decoding::choose;
 use crate::error::Result;
 use crate::paligemma::PaliGemma;
 use crate::semsam::{NeighbourTable, SemSamConfig};
@@ -17,10 +18,6 @@ pub struct Generation {
     /// Tokens per second after the first.
     pub tok_per_s: f64,
     pub cancelled: bool,
-}
-
-fn argmax(logits: &Tensor) -> Result<u32> {
-    Ok(logits.argmax(0)?.to_scalar::<u32>()?)
 }
 
 /// Runs the prompt and decodes greedily up to `max_new_tokens`.
@@ -39,14 +36,6 @@ pub fn generate_greedy(
         None,
         on_token,
     )
-}
-
-/// Picks the next token: greedy, or MIS-SemSam when a neighbour table is given.
-fn choose(logits: &Tensor, semsam: Option<(&NeighbourTable, &SemSamConfig)>) -> Result<u32> {
-    match semsam {
-        None => argmax(logits),
-        Some((table, config)) => Ok(table.choose(&logits.to_vec1::<f32>()?, config)),
-    }
 }
 
 /// Runs the prompt and decodes up to `max_new_tokens`, greedily or with MIS-SemSam.

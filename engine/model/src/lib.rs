@@ -4,6 +4,7 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod decoding;
 pub mod error;
 pub mod fast_gelu;
 pub mod gemma2;
@@ -25,6 +26,7 @@ pub mod visual_prompt;
 
 pub use checkpoint::Checkpoint;
 pub use config::PaliGemmaConfig;
+pub use decoding::Decoding;
 pub use error::{ModelError, Result};
 pub use gemma2::SoftCapping;
 pub use paligemma::PaliGemma;

@@ -9,11 +9,29 @@ use candle_nn::VarBuilder;
 use crate::checkpoint::Checkpoint;
 use crate::config::PaliGemmaConfig;
 use crate::error::{ModelError, Result};
-use crate::gemma2::Gemma2;
+use crate::gemma2::{Gemma2, SequenceState};
 use crate::linear::{FastLinear, WeightPlan};
 use crate::mask_head::{Mask, MaskHead};
 use crate::precision::Precision;
 use crate::siglip::VisionTower;
+
+/// One answer's state between decoding steps, out of the model: the decoder's caches and what
+/// the mask head will read (the image's SigLIP output, the hidden states at each `</seg>`).
+/// [`PaliGemma::take_sequence`] makes it after a prefill, [`PaliGemma::step_batch`] advances
+/// several together.
+#[derive(Clone, Debug)]
+pub struct Sequence {
+    text: SequenceState,
+    last_vision: Option<Tensor>,
+    seg_queries: Vec<Tensor>,
+}
+
+impl Sequence {
+    /// Tokens in the decoder's cache (prompt and answer so far).
+    pub fn seen(&self) -> usize {
+        self.text.seen()
+    }
+}
 
 pub struct PaliGemma {
     pub config: PaliGemmaConfig,
@@ -212,13 +230,22 @@ impl PaliGemma {
 
     /// One mask per `</seg>` fed back since the last prefill, in order (empty without a mask head).
     pub fn masks(&self) -> Result<Vec<Mask>> {
-        let (Some(head), Some(vision)) = (&self.mask_head, &self.last_vision) else {
+        self.masks_from(self.last_vision.as_ref(), &self.seg_queries)
+    }
+
+    /// One mask per `</seg>` `sequence` has fed back, in order (empty without a mask head).
+    pub fn masks_of(&self, sequence: &Sequence) -> Result<Vec<Mask>> {
+        self.masks_from(sequence.last_vision.as_ref(), &sequence.seg_queries)
+    }
+
+    fn masks_from(&self, vision: Option<&Tensor>, seg_queries: &[Tensor]) -> Result<Vec<Mask>> {
+        let (Some(head), Some(vision)) = (&self.mask_head, vision) else {
             return Ok(Vec::new());
         };
-        if self.seg_queries.is_empty() {
+        if seg_queries.is_empty() {
             return Ok(Vec::new());
         }
-        let queries = Tensor::stack(&self.seg_queries, 0)?;
+        let queries = Tensor::stack(seg_queries, 0)?;
         let size = self.config.vision_config.image_size;
         let logits = head.forward(vision, &queries, size)?.to_dtype(DType::F32)?;
         (0..queries.dim(0)?)
@@ -270,6 +297,40 @@ impl PaliGemma {
             self.seg_queries.push(hidden.squeeze(0)?.squeeze(0)?);
         }
         Ok(logits.squeeze(0)?.squeeze(0)?)
+    }
+
+    /// The sequence the last prefill started (and `step` continued), taken out of the model to be
+    /// decoded with others in [`PaliGemma::step_batch`]; the model is left with an empty one.
+    pub fn take_sequence(&mut self) -> Sequence {
+        Sequence {
+            text: self.text.take_state(),
+            last_vision: self.last_vision.take(),
+            seg_queries: std::mem::take(&mut self.seg_queries),
+        }
+    }
+
+    /// One decoding step for several sequences at once, `tokens[b]` fed to `sequences[b]`: the
+    /// decoder's weights are read once for all (see [`Gemma2::step_batch`]). Returns the new
+    /// positions' logits (B, vocab); row b is what `step` gives sequence b alone.
+    pub fn step_batch(&self, sequences: &mut [&mut Sequence], tokens: &[u32]) -> Result<Tensor> {
+        if sequences.len() != tokens.len() {
+            return Err(ModelError::Input(format!(
+                "{} tokens for {} sequences",
+                tokens.len(),
+                sequences.len()
+            )));
+        }
+        let ids = Tensor::new(tokens, &self.device)?.unsqueeze(1)?;
+        let embeds = self.text.embed_tokens(&ids)?;
+        let mut states: Vec<&mut SequenceState> =
+            sequences.iter_mut().map(|s| &mut s.text).collect();
+        let (logits, hidden) = self.text.step_batch(&mut states, &embeds)?;
+        for (b, (sequence, &token)) in sequences.iter_mut().zip(tokens).enumerate() {
+            if self.seg_end_token == Some(token) {
+                sequence.seg_queries.push(hidden.get(b)?);
+            }
+        }
+        Ok(logits)
     }
 
     fn merged_embeddings(&mut self, pixel_values: &Tensor, ids: &[u32]) -> Result<Tensor> {

@@ -6,20 +6,17 @@
 
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device};
 
 use crate::precision::Precision;
-use groundglass_grounding::{parser_for, BoxNorm, Format, LabelMap, Language, LocatedFinding};
+use groundglass_grounding::{BoxNorm, LocatedFinding};
 use groundglass_study::SliceImage;
 use serde::Serialize;
 
 use crate::error::{ModelError, Result};
 use crate::gemma2::SoftCapping;
-use crate::generate::generate;
-use crate::mask_head::Mask;
 use crate::paligemma::PaliGemma;
-use crate::preprocess::preprocess_slice;
-use crate::prompt::{Lang, Request, Task};
+use crate::prompt::{Request, Task};
 use crate::semsam::{BuildControl, NeighbourTable, SemSamConfig};
 use crate::tokenizer::PromptTokenizer;
 use crate::visual_prompt::VisualPrompt;
@@ -237,7 +234,7 @@ pub struct ModelSession {
     dir: PathBuf,
     weights: crate::checkpoint::WeightFormat,
     ms_per_token_limit: Option<f64>,
-    semsam_table: Option<NeighbourTable>,
+    pub(crate) semsam_table: Option<NeighbourTable>,
 }
 
 impl ModelSession {
@@ -360,17 +357,16 @@ impl ModelSession {
         self.semsam_table.as_ref().map(|t| t.k) == Some(k)
     }
 
-    /// Runs the request on the slice; after each token `on_token` gets the answer so far (decoded
-    /// whole, so pieces join as the tokenizer joins them) and returns false to cancel.
     /// The image side the model takes (its preprocessing makes `size x size`).
     pub fn image_size(&self) -> usize {
         self.model.config.vision_config.image_size
     }
 
     /// The model on an image already preprocessed (channel-first, `image_size()` square, in
-    /// [-1, 1]: what [`preprocess_slice`] makes, or an OpenAI-compatible client sends as RGB)
-    /// with a prompt's text: the answer's text (special tokens dropped when `skip_special`) and
-    /// its token ids. No masks or findings: nothing here knows the slice.
+    /// [-1, 1]: what [`preprocess_slice`](crate::preprocess::preprocess_slice) makes, or an
+    /// OpenAI-compatible client sends as RGB) with a prompt's text: the answer's text (special
+    /// tokens dropped when `skip_special`) and its token ids. No masks or findings: nothing here
+    /// knows the slice.
     pub fn answer_image(
         &mut self,
         image: &crate::preprocess::ModelImage,
@@ -378,121 +374,38 @@ impl ModelSession {
         max_new_tokens: usize,
         skip_special: bool,
     ) -> Result<ImageAnswer> {
-        let size = self.image_size();
-        if image.size != size || image.pixels.len() != 3 * size * size {
-            return Err(ModelError::Input(format!(
-                "the image is {0} x {0} pixels; this model takes {size} x {size}",
-                image.size
-            )));
+        let mut decoding = self.start_image(image, prompt, max_new_tokens)?;
+        while !decoding.is_finished() {
+            self.step_all(&mut [&mut decoding])?;
         }
-        let device = self.model.device().clone();
-        let pixel_values = Tensor::from_vec(image.pixels.clone(), (1, 3, size, size), &device)?;
-        let ids = self.tokenizer.prompt_ids(
-            self.model.config.image_token_index,
-            self.model.config.num_image_tokens(),
-            prompt,
-        )?;
-        let generation = generate(
-            &mut self.model,
-            &pixel_values,
-            &ids,
-            max_new_tokens,
-            None,
-            |_| true,
-        )?;
-        Ok(ImageAnswer {
-            text: self
-                .tokenizer
-                .decode_with(&generation.tokens, skip_special)?,
-            token_ids: generation.tokens,
-            ttft_ms: generation.ttft_ms,
-            tok_per_s: generation.tok_per_s,
-        })
+        self.finish_image(decoding, skip_special)
     }
 
+    /// Runs the request on the slice; after each token `on_token` gets the answer so far (decoded
+    /// whole, so pieces join as the tokenizer joins them) and returns false to cancel.
     pub fn ask(
         &mut self,
         input: &AskInput,
         mut on_token: impl FnMut(&str) -> bool,
     ) -> Result<Answer> {
-        self.check_task(input.request.task)?;
-        let size = self.model.config.vision_config.image_size;
-        let mut image = preprocess_slice(input.slice, input.modality, size);
-        if let Some(mark) = input.visual_prompt {
-            mark.burn(&mut image);
-        }
-        let input_spacing_mm = image.input_spacing_mm;
-        let device = self.model.device().clone();
-        let pixel_values = Tensor::from_vec(image.pixels, (1, 3, size, size), &device)?;
-        let ids = self.tokenizer.prompt_ids(
-            self.model.config.image_token_index,
-            self.model.config.num_image_tokens(),
-            &input.request.text(),
-        )?;
-        let semsam = match input.semsam {
-            Some(config) => {
-                self.prepare_semsam(config.k, &BuildControl::SILENT)?;
-                Some(config)
-            }
-            None => None,
-        };
-        let table = self.semsam_table.as_ref();
-        let semsam = semsam.as_ref().and_then(|c| table.map(|t| (t, c)));
-        let tokenizer = &self.tokenizer;
-        let mut so_far = Vec::new();
-        let generation = generate(
-            &mut self.model,
-            &pixel_values,
-            &ids,
-            input.max_new_tokens,
-            semsam,
-            |t| {
-                so_far.push(t);
-                on_token(&tokenizer.decode(&so_far).unwrap_or_default())
-            },
-        )?;
-        let text = self.tokenizer.decode(&generation.tokens)?;
-        let slice = input.slice;
-        let masks: Vec<SliceMask> = self
-            .model
-            .masks()?
-            .iter()
-            .map(|m: &Mask| {
-                SliceMask::from_pixels(
-                    slice.width,
-                    slice.height,
-                    &m.on_slice(slice.width, slice.height),
-                )
-            })
-            .collect();
-        let language = match input.request.lang {
-            Lang::En => Language::En,
-            Lang::De => Language::De,
-        };
-        let parser = parser_for(Format::RadGrounder, LabelMap::radgrounder(), language);
-        let findings = parser
-            .parse(&text)
-            .into_iter()
-            .map(|mut f| {
-                if f.box_norm.is_none() {
-                    f.box_norm = f
-                        .mask_index
-                        .and_then(|i| masks.get(i))
-                        .and_then(SliceMask::bounds);
+        let mut decoding = self.start_ask(input)?;
+        let mut shown = 0;
+        loop {
+            // Each chosen token goes to the callback once, the one that ends the answer too.
+            while shown < decoding.tokens().len() {
+                shown += 1;
+                let so_far = self.tokenizer.decode(&decoding.tokens()[..shown])?;
+                if !on_token(&so_far) {
+                    decoding.cancel();
+                    break;
                 }
-                f.locate(slice)
-            })
-            .collect();
-        Ok(Answer {
-            text,
-            findings,
-            masks,
-            tokens: generation.tokens.len(),
-            ttft_ms: generation.ttft_ms,
-            tok_per_s: generation.tok_per_s,
-            cancelled: generation.cancelled,
-            input_spacing_mm,
-        })
+            }
+            if decoding.is_finished() {
+                break;
+            }
+            self.step_all(&mut [&mut decoding])?;
+        }
+        self.finish_ask(decoding)
     }
 }
 
