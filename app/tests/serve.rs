@@ -1,5 +1,5 @@
 //! `groundglass serve` and `ask --remote`, real processes on loopback in a private network
-//! namespace: the remote answer is the local one; a missing token, a broken request, an
+//! namespace: the remote answer is the local one, also for requests decoded together; a missing token, a broken request, an
 //! oversized body, a task the checkpoint cannot do and an unknown path are answered with a
 //! status and a JSON error naming what is wrong; the server keeps serving after each.
 
@@ -39,6 +39,11 @@ fn serve() -> Serving {
 
 /// `ask` on the demo study's slice 40; the JSON without its timings.
 fn ask(args: &[&str], token: Option<&str>) -> Result<serde_json::Value, String> {
+    answer_of(ask_command(args, token).output().expect("ask runs"))
+}
+
+/// The `ask` command [`ask`] runs.
+fn ask_command(args: &[&str], token: Option<&str>) -> Command {
     let mut c = groundglass();
     c.arg("ask")
         .arg(root("assets/demo/study"))
@@ -48,7 +53,11 @@ fn ask(args: &[&str], token: Option<&str>) -> Result<serde_json::Value, String> 
         Some(t) => c.env("GROUNDGLASS_REMOTE_TOKEN", t),
         None => c.env_remove("GROUNDGLASS_REMOTE_TOKEN"),
     };
-    let out = c.output().expect("ask runs");
+    c
+}
+
+/// What `ask` printed, without its timings; its error output when it failed.
+fn answer_of(out: std::process::Output) -> Result<serde_json::Value, String> {
     if !out.status.success() {
         return Err(String::from_utf8_lossy(&out.stderr).into_owned());
     }
@@ -313,6 +322,53 @@ fn inside_the_namespace() {
     );
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"completion_tokens\""), "{body}");
+
+    // Concurrent asks are decoded together and each gets the answer it gets alone: the server
+    // is frozen (SIGSTOP) while four clients queue at its door, then thawed, so that they arrive
+    // at once; its health check then says how many answers one step advanced.
+    let tasks: [&[&str]; 4] = [
+        &["--task", "grounded"],
+        &["--task", "report"],
+        &["--task", "vqa", "--question", "Is the liver visible?"],
+        &["--task", "vqa", "--question", "Is the spleen visible?"],
+    ];
+    let alone: Vec<_> = tasks
+        .iter()
+        .map(|t| ask(&[&["--model", model][..], t].concat(), None).expect("local ask"))
+        .collect();
+    server.signal("STOP");
+    let clients: Vec<_> = tasks
+        .iter()
+        .map(|t| {
+            ask_command(&[&["--remote", &url][..], t].concat(), Some("s3cret"))
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("ask starts")
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while groundglass_tests::netns::requests_waiting(PORT) < tasks.len() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "four clients did not connect within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server.signal("CONT");
+    for (i, client) in clients.into_iter().enumerate() {
+        let together = answer_of(client.wait_with_output().expect("ask ends")).expect("remote");
+        assert_eq!(together, alone[i], "{:?}", tasks[i]);
+    }
+    let (status, health) = http("GET", "/health", None, b"");
+    assert_eq!(status, 200, "{health}");
+    let health: serde_json::Value = serde_json::from_str(&health).expect("health JSON");
+    eprintln!("after four concurrent asks: {health}");
+    let largest = health["largest_batch"].as_u64().unwrap_or(0);
+    assert!(
+        largest >= 2,
+        "four requests that arrived together were decoded one by one: {health}"
+    );
 
     // Nobody there: a message naming the address, not a hang.
     let e = ask(

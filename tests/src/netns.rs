@@ -50,15 +50,25 @@ pub fn in_private_network(test: &str) -> bool {
 /// `/proc/net/tcp` (that local port, state 01, bytes in its receive queue): on a new connection
 /// or on one kept alive from an earlier answer. Tests that kill a server mid-request wait for it.
 pub fn request_waiting(port: u16) -> bool {
+    requests_waiting(port) > 0
+}
+
+/// How many connections to loopback `port` hold a request the server has not read yet (as
+/// [`request_waiting`]): tests that freeze a server count the clients queued at its door.
+pub fn requests_waiting(port: u16) -> usize {
     let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
     let local = format!(":{port:04X}");
-    table.lines().skip(1).any(|line| {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        let unread = f
-            .get(4)
-            .and_then(|q| q.split_once(':'))
-            .and_then(|(_, rx)| u64::from_str_radix(rx, 16).ok())
-            .unwrap_or(0);
-        f.len() > 4 && f[1].ends_with(&local) && f[3] == "01" && unread > 0
-    })
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let unread = f
+                .get(4)
+                .and_then(|q| q.split_once(':'))
+                .and_then(|(_, rx)| u64::from_str_radix(rx, 16).ok())
+                .unwrap_or(0);
+            f.len() > 4 && f[1].ends_with(&local) && f[3] == "01" && unread > 0
+        })
+        .count()
 }

@@ -1,5 +1,5 @@
 //! `groundglass serve --model DIR --listen HOST:PORT [--token T | --token-file F] [--queue N]
-//! [--dtype D]`: the model for other machines (`ask --remote`, the viewer later), over HTTP in
+//! [--max-batch B] [--dtype D]`: the model for other machines (`ask --remote`, the viewer later), over HTTP in
 //! OpenAI's chat-completions shape with the Groundglass extension (engine/serve).
 
 use std::path::PathBuf;
@@ -26,6 +26,10 @@ pub struct ServeArgs {
     /// Requests waiting for the model at most; more are answered 503.
     #[arg(long, default_value_t = 16)]
     pub queue: usize,
+    /// Answers decoded together at most: each decoding step reads the weights once for all of
+    /// them (memory: one KV cache each).
+    #[arg(long, default_value_t = groundglass_serve::server::DEFAULT_MAX_BATCH)]
+    pub max_batch: usize,
     /// Request bodies up to this many MB (a 512 x 512 slice takes about 1.4 MB).
     #[arg(long, default_value_t = 64)]
     pub max_body_mb: usize,
@@ -52,6 +56,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut config = ServerConfig::new(&args.listen, &name);
     config.token = token;
     config.queue = args.queue;
+    if args.max_batch == 0 {
+        bail!("--max-batch must be at least 1");
+    }
+    config.max_batch = args.max_batch;
     config.max_body_bytes = args.max_body_mb << 20;
     let server = Server::start(session, config)?;
     // Tests and scripts wait for this line.

@@ -195,7 +195,7 @@ impl ModelSession {
         config: Option<&'a SemSamConfig>,
     ) -> Option<(&'a NeighbourTable, &'a SemSamConfig)> {
         let config = config?;
-        let table = self.semsam_table.as_ref().filter(|t| t.k == config.k)?;
+        let table = self.semsam_tables.get(&config.k)?;
         Some((table, config))
     }
 

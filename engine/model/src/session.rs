@@ -234,7 +234,8 @@ pub struct ModelSession {
     dir: PathBuf,
     weights: crate::checkpoint::WeightFormat,
     ms_per_token_limit: Option<f64>,
-    pub(crate) semsam_table: Option<NeighbourTable>,
+    /// MIS-SemSam's neighbour tables by neighbour count (answers decoded together may differ).
+    pub(crate) semsam_tables: std::collections::HashMap<usize, NeighbourTable>,
 }
 
 impl ModelSession {
@@ -270,7 +271,7 @@ impl ModelSession {
             dir: dir.to_path_buf(),
             weights,
             ms_per_token_limit,
-            semsam_table: None,
+            semsam_tables: Default::default(),
         })
     }
 
@@ -341,20 +342,21 @@ impl ModelSession {
     /// vocabulary this takes minutes on a CPU, so callers run it off the UI thread and show the
     /// progress. A later `ask` with SemSam reuses it.
     pub fn prepare_semsam(&mut self, k: usize, control: &BuildControl) -> Result<()> {
-        if self.semsam_table.as_ref().map(|t| t.k) != Some(k) {
+        if !self.semsam_tables.contains_key(&k) {
             let embeddings = self.model.text.embedding_matrix();
             let content = self.tokenizer.content_mask(embeddings.dim(0)?);
             let path = NeighbourTable::cache_path(&self.dir, k);
-            self.semsam_table = Some(NeighbourTable::cached_with(
-                &path, embeddings, &content, k, control,
-            )?);
+            self.semsam_tables.insert(
+                k,
+                NeighbourTable::cached_with(&path, embeddings, &content, k, control)?,
+            );
         }
         Ok(())
     }
 
     /// Whether the neighbour table for `k` is ready.
     pub fn semsam_ready(&self, k: usize) -> bool {
-        self.semsam_table.as_ref().map(|t| t.k) == Some(k)
+        self.semsam_tables.contains_key(&k)
     }
 
     /// The image side the model takes (its preprocessing makes `size x size`).

@@ -1,15 +1,18 @@
 //! The server: each connection's request is read and checked on a short-lived thread, then queued
-//! (bounded) for the one thread that owns the model. Requests are answered one after another:
-//! decode steps of concurrent requests do not share a pass over the weights yet (no batching).
+//! (bounded) for the one thread that owns the model. That thread batches continuously: before
+//! each decoding step it takes in what has arrived (up to `max_batch` answers running), runs each
+//! newcomer's prompt, then advances every running answer by one token in one pass over the
+//! decoder's weights, and answers each request as its answer ends. An answer does not depend on
+//! what it was decoded beside (see `groundglass_model::decoding`).
 
 use std::io::Read as _;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use groundglass_model::session::MAX_NEW_TOKENS;
-use groundglass_model::{AskInput, ModelSession};
+use groundglass_model::{AskInput, Decoding, ModelSession};
 use tiny_http::{Header, Method, Response, StatusCode};
 
 use crate::error::ServeError;
@@ -24,6 +27,8 @@ pub struct ServerConfig {
     pub token: Option<String>,
     /// Requests waiting for the model at most; more are answered 503.
     pub queue: usize,
+    /// Answers decoded together at most (one pass over the weights a step for all of them).
+    pub max_batch: usize,
     /// Request bodies up to this size (a 1,024 x 1,024 slice is about 5.6 MB of base64).
     pub max_body_bytes: usize,
     /// Slices up to this many pixels.
@@ -42,6 +47,7 @@ impl ServerConfig {
             listen: listen.to_string(),
             token: None,
             queue: 16,
+            max_batch: DEFAULT_MAX_BATCH,
             max_body_bytes: 64 << 20,
             max_pixels: 2048 * 2048,
             max_readers: 32,
@@ -50,6 +56,14 @@ impl ServerConfig {
         }
     }
 }
+
+/// Eight answers a step: on a CPU the decoding GEMV still reads each weight once for up to 15 rows
+/// (more go to the prefill's packed kernel), and each answer's KV cache costs memory (the 3B
+/// model: about 110 MB for a 512-token answer in f32).
+pub const DEFAULT_MAX_BATCH: usize = 8;
+
+/// The most neighbours a SemSam request may ask for (the paper's rule needs a handful).
+pub const MAX_SEMSAM_K: usize = 64;
 
 struct Job {
     http: tiny_http::Request,
@@ -92,14 +106,16 @@ impl Server {
         })?;
         let stop = Arc::new(AtomicBool::new(false));
         let (queue, jobs) = sync_channel::<Job>(config.queue.max(1));
+        let stats = Arc::new(Stats::default());
         let config = Arc::new(config);
         let model = {
             let config = config.clone();
-            std::thread::spawn(move || run_model(session, jobs, &config))
+            let stats = stats.clone();
+            std::thread::spawn(move || run_model(session, jobs, &config, &stats))
         };
         let accept = {
             let stop = stop.clone();
-            std::thread::spawn(move || accept(http, queue, config, &stop))
+            std::thread::spawn(move || accept(http, queue, config, stats, &stop))
         };
         Ok(Server {
             address,
@@ -137,6 +153,7 @@ fn accept(
     http: tiny_http::Server,
     queue: SyncSender<Job>,
     config: Arc<ServerConfig>,
+    stats: Arc<Stats>,
     stop: &AtomicBool,
 ) {
     let readers = Arc::new(AtomicUsize::new(0));
@@ -160,15 +177,21 @@ fn accept(
             continue;
         }
         let (queue, config, readers) = (queue.clone(), config.clone(), readers.clone());
+        let stats = stats.clone();
         std::thread::spawn(move || {
-            handle(request, &queue, &config);
+            handle(request, &queue, &config, &stats);
             readers.fetch_sub(1, Ordering::SeqCst);
         });
     }
     // Dropping the queue's sender ends the model thread once the queue is empty.
 }
 
-fn handle(mut request: tiny_http::Request, queue: &SyncSender<Job>, config: &ServerConfig) {
+fn handle(
+    mut request: tiny_http::Request,
+    queue: &SyncSender<Job>,
+    config: &ServerConfig,
+    stats: &Stats,
+) {
     let path = request.url().split('?').next().unwrap_or("").to_string();
     // Everything but the health check wants the token.
     if let (Some(want), false) = (&config.token, path == HEALTH_PATH) {
@@ -197,7 +220,9 @@ fn handle(mut request: tiny_http::Request, queue: &SyncSender<Job>, config: &Ser
             respond_json(request, 200, &body);
         }
         (Method::Get, HEALTH_PATH) => {
-            let body = serde_json::json!({"status": "ok", "model": config.model_name});
+            let body = serde_json::json!({"status": "ok", "model": config.model_name,
+                "served": stats.served.load(Ordering::Relaxed),
+                "largest_batch": stats.largest_batch.load(Ordering::Relaxed)});
             respond_json(request, 200, &body);
         }
         (Method::Post, CHAT_PATH) => {
@@ -285,6 +310,20 @@ fn check(body: &[u8], config: &ServerConfig) -> Result<(Work, usize), String> {
         return plain(&chat, config).map(|work| (work, max_tokens));
     };
     ext.slice.to_slice(config.max_pixels)?;
+    if let Some(semsam) = &ext.semsam {
+        // The neighbour table holds k entries for every token of the vocabulary (257k for
+        // RadGrounder's), built once per k: a large k would take the server's memory.
+        if !(1..=MAX_SEMSAM_K).contains(&semsam.k)
+            || semsam.top_m == 0
+            || !(semsam.top_p > 0.0 && semsam.top_p <= 1.0)
+        {
+            return Err(format!(
+                "semsam wants k in 1..={MAX_SEMSAM_K}, top_m at least 1 and top_p in (0, 1]; got \
+                 k {}, top_m {}, top_p {}",
+                semsam.k, semsam.top_m, semsam.top_p
+            ));
+        }
+    }
     if ext.request.task == groundglass_model::prompt::Task::Vqa
         && ext
             .request
@@ -334,89 +373,185 @@ fn plain(chat: &ChatRequest, config: &ServerConfig) -> Result<Work, String> {
     })
 }
 
-fn run_model(mut session: ModelSession, jobs: Receiver<Job>, config: &ServerConfig) {
+/// What `GET /health` reports besides the model's name.
+#[derive(Default)]
+struct Stats {
+    /// Requests answered.
+    served: AtomicU64,
+    /// The most answers one decoding step has advanced together.
+    largest_batch: AtomicUsize,
+}
+
+/// A request whose answer is being decoded.
+struct Running {
+    http: tiny_http::Request,
+    decoding: Decoding,
+    /// How the answer goes back.
+    reply: Reply,
+    max_tokens: usize,
+    queue_ms: f64,
+}
+
+enum Reply {
+    /// With the Groundglass extension (findings, masks).
+    Slice,
+    /// Plain OpenAI.
+    Image { skip_special: bool, token_ids: bool },
+}
+
+fn run_model(mut session: ModelSession, jobs: Receiver<Job>, config: &ServerConfig, stats: &Stats) {
     let mut served = 0u64;
-    while let Ok(job) = jobs.recv() {
-        let queue_ms = job.queued.elapsed().as_secs_f64() * 1e3;
-        let created = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let id = format!("chatcmpl-gg-{created}-{}", served + 1);
-        let response = |content: String, tokens: usize, token_ids, groundglass| ChatResponse {
-            id: id.clone(),
-            object: "chat.completion".into(),
-            created,
-            model: config.model_name.clone(),
-            choices: vec![Choice {
-                index: 0,
-                message: AssistantMessage {
-                    role: "assistant".into(),
-                    content,
-                },
-                finish_reason: if tokens >= job.max_tokens {
-                    "length".into()
-                } else {
-                    "stop".into()
-                },
-                token_ids,
-            }],
-            usage: Usage {
-                completion_tokens: tokens,
-            },
-            groundglass,
-        };
-        match &job.work {
-            Work::Slice(request) => {
-                // Checked before queueing; checked again rather than trusted.
-                let slice = match request.slice.to_slice(config.max_pixels) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        respond_error(job.http, 400, "invalid_request_error", &e);
-                        continue;
-                    }
-                };
-                let input = AskInput {
-                    slice: &slice,
-                    modality: &request.modality,
-                    request: &request.request,
-                    semsam: request.semsam,
-                    max_new_tokens: job.max_tokens,
-                    visual_prompt: request.mark.as_ref(),
-                };
-                match session.ask(&input, |_| true) {
-                    Ok(answer) => {
-                        served += 1;
-                        let body = response(
-                            answer.text.clone(),
-                            answer.tokens,
-                            None,
-                            Some(AnswerExtension { answer, queue_ms }),
-                        );
-                        respond_json(job.http, 200, &body);
-                    }
-                    Err(e) => respond_error(job.http, 422, "model_error", &e.to_string()),
-                }
+    let mut running: Vec<Running> = Vec::new();
+    let max_batch = config.max_batch.max(1);
+    loop {
+        // Wait only when nothing runs; otherwise take in what has arrived and go on decoding.
+        if running.is_empty() {
+            match jobs.recv() {
+                Ok(job) => running.extend(start(&mut session, job, config)),
+                // Stopped, and everything answered.
+                Err(_) => return,
             }
-            Work::Image {
-                image,
-                prompt,
-                skip_special,
-                token_ids,
-            } => match session.answer_image(image, prompt, job.max_tokens, *skip_special) {
-                Ok(answer) => {
-                    served += 1;
-                    let tokens = answer.token_ids.len();
-                    let ids = token_ids.then(|| answer.token_ids.clone());
-                    let body = response(answer.text, tokens, ids, None);
-                    respond_json(job.http, 200, &body);
-                }
-                // The picture's size is the request's fault, not the model's.
-                Err(groundglass_model::ModelError::Input(e)) => {
-                    respond_error(job.http, 400, "invalid_request_error", &e)
-                }
-                Err(e) => respond_error(job.http, 422, "model_error", &e.to_string()),
-            },
         }
+        while running.len() < max_batch {
+            match jobs.try_recv() {
+                Ok(job) => running.extend(start(&mut session, job, config)),
+                Err(_) => break,
+            }
+        }
+        let mut decodings: Vec<&mut Decoding> =
+            running.iter_mut().map(|r| &mut r.decoding).collect();
+        let decoding_now = decodings.iter().filter(|d| !d.is_finished()).count();
+        stats
+            .largest_batch
+            .fetch_max(decoding_now, Ordering::Relaxed);
+        if let Err(e) = session.step_all(&mut decodings) {
+            for r in running.drain(..) {
+                respond_error(r.http, 422, "model_error", &e.to_string());
+            }
+            continue;
+        }
+        let (done, still): (Vec<Running>, Vec<Running>) =
+            running.into_iter().partition(|r| r.decoding.is_finished());
+        running = still;
+        for r in done {
+            served += 1;
+            reply(&session, r, served, config);
+            stats.served.store(served, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Runs a request's prompt; `None` when it was answered already (with an error).
+fn start(session: &mut ModelSession, job: Job, config: &ServerConfig) -> Option<Running> {
+    let queue_ms = job.queued.elapsed().as_secs_f64() * 1e3;
+    let (started, reply) = match &job.work {
+        Work::Slice(request) => {
+            // Checked before queueing; checked again rather than trusted.
+            let slice = match request.slice.to_slice(config.max_pixels) {
+                Ok(s) => s,
+                Err(e) => {
+                    respond_error(job.http, 400, "invalid_request_error", &e);
+                    return None;
+                }
+            };
+            let input = AskInput {
+                slice: &slice,
+                modality: &request.modality,
+                request: &request.request,
+                semsam: request.semsam,
+                max_new_tokens: job.max_tokens,
+                visual_prompt: request.mark.as_ref(),
+            };
+            (session.start_ask(&input), Reply::Slice)
+        }
+        Work::Image {
+            image,
+            prompt,
+            skip_special,
+            token_ids,
+        } => (
+            session.start_image(image, prompt, job.max_tokens),
+            Reply::Image {
+                skip_special: *skip_special,
+                token_ids: *token_ids,
+            },
+        ),
+    };
+    match started {
+        Ok(decoding) => Some(Running {
+            http: job.http,
+            decoding,
+            reply,
+            max_tokens: job.max_tokens,
+            queue_ms,
+        }),
+        // The picture's size is the request's fault, not the model's.
+        Err(groundglass_model::ModelError::Input(e)) => {
+            respond_error(job.http, 400, "invalid_request_error", &e);
+            None
+        }
+        Err(e) => {
+            respond_error(job.http, 422, "model_error", &e.to_string());
+            None
+        }
+    }
+}
+
+/// Answers a request whose decoding has ended.
+fn reply(session: &ModelSession, r: Running, served: u64, config: &ServerConfig) {
+    let created = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let response = |content: String, tokens: usize, token_ids, groundglass| ChatResponse {
+        id: format!("chatcmpl-gg-{created}-{served}"),
+        object: "chat.completion".into(),
+        created,
+        model: config.model_name.clone(),
+        choices: vec![Choice {
+            index: 0,
+            message: AssistantMessage {
+                role: "assistant".into(),
+                content,
+            },
+            finish_reason: if tokens >= r.max_tokens {
+                "length".into()
+            } else {
+                "stop".into()
+            },
+            token_ids,
+        }],
+        usage: Usage {
+            completion_tokens: tokens,
+        },
+        groundglass,
+    };
+    match r.reply {
+        Reply::Slice => match session.finish_ask(r.decoding) {
+            Ok(answer) => {
+                let body = response(
+                    answer.text.clone(),
+                    answer.tokens,
+                    None,
+                    Some(AnswerExtension {
+                        answer,
+                        queue_ms: r.queue_ms,
+                    }),
+                );
+                respond_json(r.http, 200, &body);
+            }
+            Err(e) => respond_error(r.http, 422, "model_error", &e.to_string()),
+        },
+        Reply::Image {
+            skip_special,
+            token_ids,
+        } => match session.finish_image(r.decoding, skip_special) {
+            Ok(answer) => {
+                let tokens = answer.token_ids.len();
+                let ids = token_ids.then(|| answer.token_ids.clone());
+                respond_json(r.http, 200, &response(answer.text, tokens, ids, None));
+            }
+            Err(e) => respond_error(r.http, 422, "model_error", &e.to_string()),
+        },
     }
 }
 
