@@ -78,7 +78,9 @@ pub fn run(args: BenchServeArgs) -> anyhow::Result<ExitCode> {
                     );
                     let (url, n, max_tokens) = (&args.remote, args.requests, args.max_tokens);
                     scope.spawn(move || {
-                        let remote = groundglass_serve::Remote::new(url, token);
+                        let mut remote = groundglass_serve::Remote::new(url, token);
+                        // Every answer as long as asked: end-of-sequence held back.
+                        remote.min_tokens = Some(max_tokens);
                         (0..n)
                             .map(|_| {
                                 let input = AskInput {

@@ -26,6 +26,8 @@ pub struct Decoding {
     sequence: Sequence,
     tokens: Vec<u32>,
     max_new_tokens: usize,
+    /// End-of-sequence is held back until this many tokens.
+    min_new_tokens: usize,
     semsam: Option<SemSamConfig>,
     eos: Vec<u32>,
     ttft_ms: f64,
@@ -96,10 +98,25 @@ pub(crate) fn choose(
     }
 }
 
+/// One position's logits with end-of-sequence made impossible, when `hold` (before the minimum).
+fn held_back(logits: Tensor, eos: &[u32], hold: bool) -> Result<Tensor> {
+    if !hold {
+        return Ok(logits);
+    }
+    let mut values = logits.to_vec1::<f32>()?;
+    for &e in eos {
+        if let Some(v) = values.get_mut(e as usize) {
+            *v = f32::NEG_INFINITY;
+        }
+    }
+    Ok(Tensor::from_vec(values, logits.dims(), logits.device())?)
+}
+
 impl ModelSession {
     /// Preprocesses the slice, runs the prompt and chooses the first token: the answer is then
     /// decoded by [`ModelSession::step_all`] and completed by [`ModelSession::finish_ask`].
-    pub fn start_ask(&mut self, input: &AskInput) -> Result<Decoding> {
+    /// End-of-sequence is held back until `min_new_tokens` (0: never).
+    pub fn start_ask(&mut self, input: &AskInput, min_new_tokens: usize) -> Result<Decoding> {
         self.check_task(input.request.task)?;
         let size = self.image_size();
         let mut image = preprocess_slice(input.slice, input.modality, size);
@@ -118,7 +135,7 @@ impl ModelSession {
         self.start(
             image.pixels,
             &prompt,
-            input.max_new_tokens,
+            (min_new_tokens, input.max_new_tokens),
             input.semsam,
             about,
         )
@@ -132,6 +149,7 @@ impl ModelSession {
         image: &ModelImage,
         prompt: &str,
         max_new_tokens: usize,
+        min_new_tokens: usize,
     ) -> Result<Decoding> {
         let size = self.image_size();
         if image.size != size || image.pixels.len() != 3 * size * size {
@@ -143,7 +161,7 @@ impl ModelSession {
         self.start(
             image.pixels.clone(),
             prompt,
-            max_new_tokens,
+            (min_new_tokens, max_new_tokens),
             None,
             About::Image,
         )
@@ -153,7 +171,7 @@ impl ModelSession {
         &mut self,
         pixels: Vec<f32>,
         prompt: &str,
-        max_new_tokens: usize,
+        (min_new_tokens, max_new_tokens): (usize, usize),
         semsam: Option<SemSamConfig>,
         about: About,
     ) -> Result<Decoding> {
@@ -169,12 +187,14 @@ impl ModelSession {
         )?;
         let eos = config.eos_ids();
         let last = self.model.prefill_last(&pixel_values, &ids)?;
+        let last = held_back(last, &eos, min_new_tokens > 0)?;
         let table = self.semsam_for(semsam.as_ref());
         let first = choose(&last, table)?;
         let mut decoding = Decoding {
             sequence: self.model.take_sequence(),
             tokens: Vec::new(),
             max_new_tokens,
+            min_new_tokens,
             semsam,
             eos,
             ttft_ms: started.elapsed().as_secs_f64() * 1e3,
@@ -222,7 +242,9 @@ impl ModelSession {
             running.iter_mut().map(|d| &mut d.sequence).collect();
         let logits = self.model.step_batch(&mut sequences, &fed)?;
         for (b, d) in running.into_iter().enumerate() {
-            let next = choose(&logits.get(b)?, self.semsam_for(d.semsam.as_ref()))?;
+            let early = d.tokens.len() < d.min_new_tokens;
+            let row = held_back(logits.get(b)?, &d.eos, early)?;
+            let next = choose(&row, self.semsam_for(d.semsam.as_ref()))?;
             d.push(next);
         }
         Ok(())

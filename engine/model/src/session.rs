@@ -376,7 +376,7 @@ impl ModelSession {
         max_new_tokens: usize,
         skip_special: bool,
     ) -> Result<ImageAnswer> {
-        let mut decoding = self.start_image(image, prompt, max_new_tokens)?;
+        let mut decoding = self.start_image(image, prompt, max_new_tokens, 0)?;
         while !decoding.is_finished() {
             self.step_all(&mut [&mut decoding])?;
         }
@@ -390,7 +390,7 @@ impl ModelSession {
         input: &AskInput,
         mut on_token: impl FnMut(&str) -> bool,
     ) -> Result<Answer> {
-        let mut decoding = self.start_ask(input)?;
+        let mut decoding = self.start_ask(input, 0)?;
         let mut shown = 0;
         loop {
             // Each chosen token goes to the callback once, the one that ends the answer too.

@@ -152,7 +152,7 @@ fn a_session_decodes_answers_together_with_the_tokens_each_gets_alone() {
         .collect();
     let mut decodings: Vec<_> = asks
         .iter()
-        .map(|(img, prompt, max)| session.start_image(img, prompt, *max).expect("start"))
+        .map(|(img, prompt, max)| session.start_image(img, prompt, *max, 0).expect("start"))
         .collect();
     let mut steps = 0;
     while decodings.iter().any(|d| !d.is_finished()) {
@@ -168,10 +168,10 @@ fn a_session_decodes_answers_together_with_the_tokens_each_gets_alone() {
     }
     // Cancelled while others go on: it keeps what it had and leaves the batch.
     let mut first = session
-        .start_image(&asks[0].0, asks[0].1, 12)
+        .start_image(&asks[0].0, asks[0].1, 12, 0)
         .expect("start");
     let mut second = session
-        .start_image(&asks[1].0, asks[1].1, 20)
+        .start_image(&asks[1].0, asks[1].1, 20, 0)
         .expect("start");
     session
         .step_all(&mut [&mut first, &mut second])
@@ -183,4 +183,14 @@ fn a_session_decodes_answers_together_with_the_tokens_each_gets_alone() {
         .expect("step");
     assert_eq!(first.tokens(), kept);
     assert_eq!(second.tokens(), &alone[1][..3.min(alone[1].len())]);
+
+    // A minimum holds end-of-sequence (id 1 here) back: exactly as many tokens as asked.
+    let mut long = session
+        .start_image(&asks[2].0, asks[2].1, 30, 30)
+        .expect("start");
+    while !long.is_finished() {
+        session.step_all(&mut [&mut long]).expect("step");
+    }
+    assert_eq!(long.tokens().len(), 30);
+    assert!(!long.tokens().contains(&1), "{:?}", long.tokens());
 }

@@ -18,6 +18,8 @@ pub struct Remote {
     token: Option<String>,
     agent: ureq::Agent,
     pub api: RemoteApi,
+    /// Asks the server to hold back end-of-sequence until this many tokens (`min_tokens`).
+    pub min_tokens: Option<usize>,
 }
 
 /// The API a server speaks.
@@ -52,6 +54,7 @@ impl Remote {
             token,
             agent,
             api: RemoteApi::Groundglass,
+            min_tokens: None,
         }
     }
 
@@ -188,6 +191,7 @@ impl Remote {
                 content: Content::Text(format!("{:?}", input.request.task).to_lowercase()),
             }],
             max_tokens: Some(input.max_new_tokens),
+            min_tokens: self.min_tokens,
             temperature: Some(0.0),
             skip_special_tokens: None,
             return_token_ids: None,
@@ -280,6 +284,7 @@ impl Remote {
                 ]),
             }],
             max_tokens: Some(input.max_new_tokens),
+            min_tokens: self.min_tokens,
             temperature: Some(0.0),
             skip_special_tokens: Some(false),
             return_token_ids: Some(true),

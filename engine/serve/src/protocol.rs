@@ -29,6 +29,10 @@ pub struct ChatRequest {
     pub messages: Vec<ChatMessage>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<usize>,
+    /// vLLM's extension: end-of-sequence is held back until this many tokens are made (load
+    /// tests use it for answers of one length).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_tokens: Option<usize>,
     /// Only greedy decoding (0) is served: grounding is read from the greedy answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f32>,

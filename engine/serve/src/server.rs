@@ -69,6 +69,7 @@ struct Job {
     http: tiny_http::Request,
     work: Work,
     max_tokens: usize,
+    min_tokens: usize,
     queued: Instant,
 }
 
@@ -261,7 +262,7 @@ fn handle(
             if body.len() > config.max_body_bytes {
                 return too_large(request);
             }
-            let (work, max_tokens) = match check(&body, config) {
+            let (work, max_tokens, min_tokens) = match check(&body, config) {
                 Ok(c) => c,
                 Err(message) => {
                     return respond_error(request, 400, "invalid_request_error", &message)
@@ -271,6 +272,7 @@ fn handle(
                 http: request,
                 work,
                 max_tokens,
+                min_tokens,
                 queued: Instant::now(),
             };
             match queue.try_send(job) {
@@ -295,8 +297,8 @@ fn handle(
     }
 }
 
-/// The request, checked before it waits for the model.
-fn check(body: &[u8], config: &ServerConfig) -> Result<(Work, usize), String> {
+/// The request, checked before it waits for the model; with its token limit and minimum.
+fn check(body: &[u8], config: &ServerConfig) -> Result<(Work, usize, usize), String> {
     let chat: ChatRequest = serde_json::from_slice(body)
         .map_err(|e| format!("the request is not a chat request: {e}"))?;
     if chat.temperature.is_some_and(|t| t != 0.0) {
@@ -306,8 +308,9 @@ fn check(body: &[u8], config: &ServerConfig) -> Result<(Work, usize), String> {
         .max_tokens
         .unwrap_or(MAX_NEW_TOKENS)
         .clamp(1, MAX_NEW_TOKENS);
+    let min_tokens = chat.min_tokens.unwrap_or(0).min(max_tokens);
     let Some(ext) = chat.groundglass else {
-        return plain(&chat, config).map(|work| (work, max_tokens));
+        return plain(&chat, config).map(|work| (work, max_tokens, min_tokens));
     };
     ext.slice.to_slice(config.max_pixels)?;
     if let Some(semsam) = &ext.semsam {
@@ -335,7 +338,7 @@ fn check(body: &[u8], config: &ServerConfig) -> Result<(Work, usize), String> {
     {
         return Err("a vqa request needs a question".into());
     }
-    Ok((Work::Slice(Box::new(ext)), max_tokens))
+    Ok((Work::Slice(Box::new(ext)), max_tokens, min_tokens))
 }
 
 /// A plain OpenAI request: the last user message's picture (`image_url`, a PNG data URL of the
@@ -462,7 +465,7 @@ fn start(session: &mut ModelSession, job: Job, config: &ServerConfig) -> Option<
                 max_new_tokens: job.max_tokens,
                 visual_prompt: request.mark.as_ref(),
             };
-            (session.start_ask(&input), Reply::Slice)
+            (session.start_ask(&input, job.min_tokens), Reply::Slice)
         }
         Work::Image {
             image,
@@ -470,7 +473,7 @@ fn start(session: &mut ModelSession, job: Job, config: &ServerConfig) -> Option<
             skip_special,
             token_ids,
         } => (
-            session.start_image(image, prompt, job.max_tokens),
+            session.start_image(image, prompt, job.max_tokens, job.min_tokens),
             Reply::Image {
                 skip_special: *skip_special,
                 token_ids: *token_ids,
