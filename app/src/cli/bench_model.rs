@@ -23,6 +23,10 @@ pub struct BenchModelArgs {
     pub runs: usize,
     #[arg(long, default_value = "f32")]
     pub dtype: String,
+    /// Also decode this many sequences together (as `serve` batches them) and report their
+    /// aggregate tokens/s.
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
 }
 
 #[derive(Serialize)]
@@ -38,6 +42,14 @@ struct ModelTimings {
     tok_per_s: f64,
     /// The vision tower and projector alone (part of ttft_ms).
     vision_ms: f64,
+    /// With `--batch` above 1: sequences decoded together, their aggregate tokens/s and the
+    /// time of one step for all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batch: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batch_tok_per_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batch_step_ms: Option<f64>,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -78,6 +90,28 @@ pub fn run(args: BenchModelArgs) -> anyhow::Result<ExitCode> {
             vision.push(start.elapsed().as_secs_f64() * 1e3);
         }
     }
+    let batched = if args.batch > 1 {
+        let mut sequences = Vec::with_capacity(args.batch);
+        let mut tokens = Vec::with_capacity(args.batch);
+        for _ in 0..args.batch {
+            let logits = model.prefill_last(&pixels, &ids)?;
+            tokens.push(logits.argmax(0)?.to_scalar::<u32>()?);
+            sequences.push(model.take_sequence());
+        }
+        let mut steps = Vec::new();
+        for _ in 1..args.new_tokens.max(2) {
+            let start = Instant::now();
+            let mut all: Vec<_> = sequences.iter_mut().collect();
+            let logits = model.step_batch(&mut all, &tokens)?;
+            tokens = logits.argmax(1)?.to_vec1::<u32>()?;
+            device.synchronize()?;
+            steps.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+        let step_ms = median(steps);
+        Some((args.batch as f64 * 1e3 / step_ms, step_ms))
+    } else {
+        None
+    };
     let timings = ModelTimings {
         model: args.model,
         device: match device {
@@ -92,6 +126,9 @@ pub fn run(args: BenchModelArgs) -> anyhow::Result<ExitCode> {
         ttft_ms: median(ttft),
         tok_per_s: median(speed),
         vision_ms: median(vision),
+        batch: batched.map(|_| args.batch),
+        batch_tok_per_s: batched.map(|b| b.0),
+        batch_step_ms: batched.map(|b| b.1),
     };
     println!("{}", serde_json::to_string(&timings)?);
     Ok(ExitCode::SUCCESS)

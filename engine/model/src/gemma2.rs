@@ -117,6 +117,12 @@ impl Rotary {
         })
     }
 
+    /// The cos and sin rows (head_dim / 2 each) of one position, f32.
+    fn angles(&self, position: usize) -> Result<(Vec<f32>, Vec<f32>)> {
+        let row = |t: &Tensor| t.get(position)?.to_dtype(DType::F32)?.to_vec1::<f32>();
+        Ok((row(&self.cos)?, row(&self.sin)?))
+    }
+
     fn apply(&self, x: &Tensor, first_position: usize) -> Result<Tensor> {
         let (_, _, len, _) = x.dims4()?;
         let cos = self.cos.narrow(0, first_position, len)?;
@@ -223,6 +229,7 @@ impl Attention {
     /// One new token for each of several sequences, `x` (B, 1, hidden): the projections run
     /// once for all B rows (one pass over their weights), the attention per sequence against its
     /// own cache in `states` at `layer`, with its own position and mask.
+    #[allow(clippy::too_many_arguments)]
     fn step_batch(
         &self,
         x: &Tensor,
@@ -230,10 +237,22 @@ impl Attention {
         states: &mut [&mut SequenceState],
         layer: usize,
         masks: &[Tensor],
+        // The sliding window, on a sliding layer (what `masks` say, for the CPU kernel).
+        window: Option<usize>,
         capped: bool,
     ) -> Result<Tensor> {
         let shape = |t: Tensor, h: usize| t.reshape((1, 1, h, self.head_dim))?.transpose(1, 2);
         let (q_all, k_all, v_all) = (x.apply(&self.q)?, x.apply(&self.k)?, x.apply(&self.v)?);
+        if cpu_f32(&q_all) {
+            return self.step_batch_cpu(
+                [&q_all, &k_all, &v_all],
+                rotary,
+                states,
+                layer,
+                window,
+                capped,
+            );
+        }
         let mut outputs = Vec::with_capacity(states.len());
         for (i, state) in states.iter_mut().enumerate() {
             // PaliGemma counts positions from 1.
@@ -245,6 +264,67 @@ impl Attention {
             outputs.push(self.attend(&q, &k, &v, &masks[i], capped)?);
         }
         Tensor::cat(&outputs, 0)?.apply(&self.o)
+    }
+
+    /// `step_batch` on the CPU in f32: rotation, cache append and attention by this crate's
+    /// kernel (`kernels::attention`), the heads of all sequences in one parallel pass.
+    fn step_batch_cpu(
+        &self,
+        [q_all, k_all, v_all]: [&Tensor; 3],
+        rotary: &Rotary,
+        states: &mut [&mut SequenceState],
+        layer: usize,
+        window: Option<usize>,
+        capped: bool,
+    ) -> Result<Tensor> {
+        use crate::kernels::attention::{decode_attention, rope, Heads, TokenAttention};
+        let (h, kv, d) = (self.heads, self.kv_heads, self.head_dim);
+        let b = states.len();
+        let device = q_all.device();
+        let mut q = q_all.flatten_all()?.to_vec1::<f32>()?;
+        let mut k = k_all.flatten_all()?.to_vec1::<f32>()?;
+        let v = v_all.flatten_all()?.to_vec1::<f32>()?;
+        let mut cached = Vec::with_capacity(b);
+        for (i, state) in states.iter_mut().enumerate() {
+            // PaliGemma counts positions from 1.
+            let (cos, sin) = rotary.angles(state.seen + 1)?;
+            rope(&mut q[i * h * d..(i + 1) * h * d], d, &cos, &sin);
+            rope(&mut k[i * kv * d..(i + 1) * kv * d], d, &cos, &sin);
+            let new = |x: &[f32]| {
+                Tensor::from_slice(&x[i * kv * d..(i + 1) * kv * d], (1, kv, 1, d), device)
+            };
+            let (keys, values) = state.caches[layer].append(&new(&k)?, &new(&v)?)?;
+            // The new token is at index `seen`; causal, and on sliding layers within the window.
+            let last = state.seen + 1;
+            let first = window.map_or(0, |w| last.saturating_sub(w));
+            cached.push((keys, values, first, last));
+        }
+        let storages: Vec<_> = cached
+            .iter()
+            .map(|(keys, values, ..)| (keys.storage_and_layout(), values.storage_and_layout()))
+            .collect();
+        let mut tokens = Vec::with_capacity(b);
+        for (i, ((ks, kl), (vs, vl))) in storages.iter().enumerate() {
+            tokens.push(TokenAttention {
+                q: &q[i * h * d..(i + 1) * h * d],
+                keys: cache_view(ks, kl, d)?,
+                values: cache_view(vs, vl, d)?,
+                first: cached[i].2,
+                last: cached[i].3,
+            });
+        }
+        let heads = Heads {
+            heads: h,
+            kv_heads: kv,
+            d,
+            scale: self.scale as f32,
+            softcap: self.softcap.filter(|_| capped).map(|c| c as f32),
+        };
+        let mut out = vec![0f32; b * h * d];
+        decode_attention(&tokens, heads, &mut out);
+        drop(tokens);
+        drop(storages);
+        Tensor::from_vec(out, (b, 1, h * d), device)?.apply(&self.o)
     }
 
     /// Attention of rotated queries `q` (b, heads, len, d) over keys and values (b, kv_heads,
@@ -528,10 +608,20 @@ impl Gemma2 {
             };
             let residual = x.clone();
             let h = layer.input_norm.forward(&x)?;
-            let h =
-                layer
-                    .attn
-                    .step_batch(&h, &self.rotary, states, i, mask, self.capping.attention)?;
+            let window = if layer.sliding {
+                self.sliding_window
+            } else {
+                None
+            };
+            let h = layer.attn.step_batch(
+                &h,
+                &self.rotary,
+                states,
+                i,
+                mask,
+                window,
+                self.capping.attention,
+            )?;
             x = (residual + layer.post_attn_norm.forward(&h)?)?;
             let residual = x.clone();
             let h = layer.pre_ff_norm.forward(&x)?;
@@ -667,6 +757,34 @@ impl Gemma2 {
             .to_dtype(DType::F32)?;
         self.cap_logits(logits)
     }
+}
+
+/// Whether a decoding step's activations take the CPU attention kernel (f32 on the CPU, not
+/// training's differentiable graph).
+fn cpu_f32(x: &Tensor) -> bool {
+    matches!(x.device(), Device::Cpu)
+        && x.dtype() == DType::F32
+        && !crate::fast_gelu::differentiable()
+}
+
+/// The f32 data of a narrowed KV cache (1, kv_heads, keys, d) with its rows contiguous.
+fn cache_view<'a>(
+    storage: &'a candle_core::Storage,
+    layout: &candle_core::Layout,
+    d: usize,
+) -> Result<crate::kernels::attention::CacheView<'a>> {
+    let candle_core::Storage::Cpu(candle_core::CpuStorage::F32(data)) = storage else {
+        candle_core::bail!("the KV cache is not f32 on the CPU");
+    };
+    let stride = layout.stride();
+    if stride.len() != 4 || stride[3] != 1 || stride[2] != d {
+        candle_core::bail!("the KV cache's layout {stride:?} has no contiguous rows of {d}");
+    }
+    Ok(crate::kernels::attention::CacheView {
+        data,
+        offset: layout.start_offset(),
+        head_stride: stride[1],
+    })
 }
 
 /// Additive mask (0 or -inf), shape (1, 1, len, offset + len), for `len` new tokens after

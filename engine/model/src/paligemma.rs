@@ -288,15 +288,15 @@ impl PaliGemma {
         Ok(logits.squeeze(0)?)
     }
 
-    /// One decoding step with the KV cache; returns the logits of the new position.
+    /// One decoding step with the KV cache; returns the logits of the new position. The same
+    /// code as [`PaliGemma::step_batch`] with one sequence in the batch.
     pub fn step(&mut self, token: u32) -> Result<Tensor> {
-        let ids = Tensor::new(&[token], &self.device)?.unsqueeze(0)?;
-        let embeds = self.text.embed_tokens(&ids)?;
-        let (logits, hidden) = self.text.forward(&embeds, 0)?;
-        if self.seg_end_token == Some(token) {
-            self.seg_queries.push(hidden.squeeze(0)?.squeeze(0)?);
-        }
-        Ok(logits.squeeze(0)?.squeeze(0)?)
+        let mut sequence = self.take_sequence();
+        let logits = self.step_batch(&mut [&mut sequence], &[token]);
+        self.text.put_state(sequence.text);
+        self.last_vision = sequence.last_vision;
+        self.seg_queries = sequence.seg_queries;
+        Ok(logits?.squeeze(0)?)
     }
 
     /// The sequence the last prefill started (and `step` continued), taken out of the model to be

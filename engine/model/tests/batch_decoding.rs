@@ -82,6 +82,8 @@ fn sequences_decoded_together_get_what_each_gets_alone() {
     }
     assert_eq!(taken[1].seen(), taken[0].seen() + 5);
     let longest = inputs.iter().map(|(_, _, f)| f.len()).max().unwrap_or(0);
+    // `step` indexes each sequence's own tokens and logits.
+    #[allow(clippy::needless_range_loop)]
     for step in 0..longest {
         let live: Vec<usize> = (0..inputs.len())
             .filter(|&s| step < inputs[s].2.len())

@@ -93,42 +93,83 @@ fn rows<W: WeightElem>(level: Level, a: &[f32], m: usize, k: usize, w: &[W], out
 /// Elements ahead each weight stream is prefetched (measured: 512 bf16 = 1 KiB).
 const PREFETCH: usize = 512;
 
-/// AVX-512: four weight rows at a time (four streams in flight, each A load shared by four
-/// FMAs), 32 values per step; the rest of K and of the rows through the plain body.
+/// AVX-512: four weight rows at a time (four streams in flight), 32 values per step, for up to
+/// four rows of A at once: the weights of a step are loaded (and widened, for bf16) once and
+/// multiplied into every row of A in the group, so decoding several sequences together
+/// (`serve`'s batches) costs little more than one. Each output has one accumulator and sees the
+/// same operations in the same order whatever the number of rows, so a row's result does not
+/// depend on the rows beside it. The rest of K and of the weight rows go through the plain body.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn rows_avx512<W: WeightElem>(a: &[f32], m: usize, k: usize, w: &[W], out: &mut [f32]) {
-    use std::arch::x86_64::*;
     let n = w.len() / k.max(1);
-    let steps = k / 32;
     let quads = n / 4;
     for q in 0..quads {
         let rows: [*const W; 4] = std::array::from_fn(|r| w.as_ptr().add((4 * q + r) * k));
-        for i in 0..m {
-            let x = a.as_ptr().add(i * k);
-            let mut acc = [_mm512_setzero_ps(); 8];
-            for s in 0..steps {
-                let x0 = _mm512_loadu_ps(x.add(32 * s));
-                let x1 = _mm512_loadu_ps(x.add(32 * s + 16));
-                for r in 0..4 {
-                    _mm_prefetch::<_MM_HINT_T0>(rows[r].add(32 * s + PREFETCH) as *const i8);
-                    let w0 = W::load16(rows[r].add(32 * s));
-                    let w1 = W::load16(rows[r].add(32 * s + 16));
-                    acc[2 * r] = _mm512_fmadd_ps(x0, w0, acc[2 * r]);
-                    acc[2 * r + 1] = _mm512_fmadd_ps(x1, w1, acc[2 * r + 1]);
-                }
+        let mut i = 0;
+        while i < m {
+            // Only the first group streams the weights from memory; the others find them cached.
+            let prefetch = i == 0;
+            let group = (m - i).min(4);
+            let out = &mut out[4 * q * m..];
+            match group {
+                4 => quad_rows::<W, 4>(a, i, m, k, &rows, out, prefetch),
+                3 => quad_rows::<W, 3>(a, i, m, k, &rows, out, prefetch),
+                2 => quad_rows::<W, 2>(a, i, m, k, &rows, out, prefetch),
+                _ => quad_rows::<W, 1>(a, i, m, k, &rows, out, prefetch),
             }
-            for r in 0..4 {
-                let mut sum = _mm512_reduce_add_ps(_mm512_add_ps(acc[2 * r], acc[2 * r + 1]));
-                for p in 32 * steps..k {
-                    sum += *x.add(p) * (*rows[r].add(p)).to_f32();
-                }
-                out[(4 * q + r) * m + i] = sum;
-            }
+            i += group;
         }
     }
     let done = quads * 4;
     rows_body(a, m, k, &w[done * k..], &mut out[done * m..]);
+}
+
+/// Rows `first..first + R` of A against four weight rows; `out[r * m + i]` gets row i's product
+/// with weight row r.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn quad_rows<W: WeightElem, const R: usize>(
+    a: &[f32],
+    first: usize,
+    m: usize,
+    k: usize,
+    rows: &[*const W; 4],
+    out: &mut [f32],
+    prefetch: bool,
+) {
+    use std::arch::x86_64::*;
+    let steps = k / 32;
+    let x: [*const f32; R] = std::array::from_fn(|i| a.as_ptr().add((first + i) * k));
+    let mut acc = [[_mm512_setzero_ps(); 4]; R];
+    for s in 0..steps {
+        let mut wv = [[_mm512_setzero_ps(); 2]; 4];
+        for r in 0..4 {
+            if prefetch {
+                _mm_prefetch::<_MM_HINT_T0>(rows[r].add(32 * s + PREFETCH) as *const i8);
+            }
+            wv[r][0] = W::load16(rows[r].add(32 * s));
+            wv[r][1] = W::load16(rows[r].add(32 * s + 16));
+        }
+        for i in 0..R {
+            let x0 = _mm512_loadu_ps(x[i].add(32 * s));
+            let x1 = _mm512_loadu_ps(x[i].add(32 * s + 16));
+            for r in 0..4 {
+                acc[i][r] = _mm512_fmadd_ps(x0, wv[r][0], acc[i][r]);
+                acc[i][r] = _mm512_fmadd_ps(x1, wv[r][1], acc[i][r]);
+            }
+        }
+    }
+    for i in 0..R {
+        for r in 0..4 {
+            let mut sum = _mm512_reduce_add_ps(acc[i][r]);
+            for p in 32 * steps..k {
+                sum += *x[i].add(p) * (*rows[r].add(p)).to_f32();
+            }
+            out[r * m + first + i] = sum;
+        }
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -188,6 +229,9 @@ mod tests {
             (3, 65, 200),
             (15, 300, 64),
             (2, 96, 9),
+            (4, 64, 8),
+            (8, 2304, 12),
+            (5, 33, 7),
         ] {
             let a = values(m * k, 11);
             let w = w_of(&values(n * k, 12));
@@ -223,5 +267,21 @@ mod tests {
     #[test]
     fn bf16_weights_match_a_plain_product_of_the_rounded_weights() {
         check_all_levels(bf16s);
+    }
+
+    /// What `serve`'s batches rely on: a row's product is the same bits whether it is computed
+    /// alone or beside others.
+    #[test]
+    fn a_rows_product_does_not_depend_on_the_rows_beside_it() {
+        let (m, k, n) = (7, 2304 + 5, 70);
+        let a = values(m * k, 21);
+        let w = bf16s(&values(n * k, 22));
+        let mut together = vec![0f32; m * n];
+        gemv(&a, m, k, &w, n, &mut together);
+        for i in 0..m {
+            let mut alone = vec![0f32; n];
+            gemv(&a[i * k..(i + 1) * k], 1, k, &w, n, &mut alone);
+            assert_eq!(alone, together[i * n..(i + 1) * n], "row {i}");
+        }
     }
 }

@@ -7,11 +7,13 @@
 //!   converted from bf16 while packing);
 //! - [`amx`]: the same bf16 products on Intel's AMX tiles where the CPU has them;
 //! - [`gemv`]: decoding's few rows, streaming every weight once, on any x86-64 (AVX-512F, AVX2 +
-//!   FMA or baseline, picked at run time) and elsewhere in portable code.
+//!   FMA or baseline, picked at run time) and elsewhere in portable code;
+//! - [`attention`]: a decoding step's attention over each sequence's cache (portable code).
 //!
 //! Both are checked against a plain f64 product on ragged sizes (tests below and in each file).
 
 pub mod amx;
+pub mod attention;
 pub mod gemv;
 pub mod matmul;
 
