@@ -370,6 +370,54 @@ fn inside_the_namespace() {
         "four requests that arrived together were decoded one by one: {health}"
     );
 
+    // A client that leaves before its answer: the server stops decoding it (a long answer, 200
+    // tokens held to their length, is not finished for nobody) and goes on serving.
+    let health = || -> serde_json::Value {
+        serde_json::from_str(&http("GET", "/health", None, b"").1).expect("health JSON")
+    };
+    let until = |what: &str, done: &dyn Fn(&serde_json::Value) -> bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let h = health();
+            if done(&h) {
+                return h;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{what} within 30 s: {h}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    let before = health();
+    let long = serde_json::json!({"model": "demo", "messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": picture(96)}},
+        {"type": "text", "text": "caption en"}]}], "max_tokens": 200, "min_tokens": 200})
+    .to_string();
+    {
+        let mut s = TcpStream::connect(("127.0.0.1", PORT)).expect("connect");
+        let head = format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer s3cret\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            long.len()
+        );
+        s.write_all(head.as_bytes()).expect("head");
+        s.write_all(long.as_bytes()).expect("body");
+        until("the long answer being decoded", &|h| h["decoding"] == 1);
+        // Dropped: the connection closes with the answer still being made.
+    }
+    let after = until("the server dropping it", &|h| h["decoding"] == 0);
+    eprintln!("a client left: before {before}, after {after}");
+    assert_eq!(
+        after["served"], before["served"],
+        "the answer of a client that left was made to its end: {after}"
+    );
+    assert_eq!(
+        after["abandoned"].as_u64(),
+        before["abandoned"].as_u64().map(|n| n + 1)
+    );
+    let again = ask(&["--remote", &url, "--task", "grounded"], Some("s3cret")).expect("ask");
+    assert_eq!(again, grounded, "still serving after a client left");
+
     // Nobody there: a message naming the address, not a hang.
     let e = ask(
         &["--remote", "http://127.0.0.1:9", "--task", "grounded"],

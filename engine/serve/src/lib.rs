@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod error;
+mod http;
 pub mod protocol;
 pub mod server;
 

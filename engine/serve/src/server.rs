@@ -1,21 +1,21 @@
-//! The server: each connection's request is read and checked on a short-lived thread, then queued
-//! (bounded) for the one thread that owns the model. That thread batches continuously: before
+//! The server: each connection's request is read and checked by the HTTP side (`http.rs`, hyper
+//! on a small tokio runtime), then queued (bounded) for the one thread that owns the model,
+//! which answers through a one-shot channel. That thread batches continuously: before
 //! each decoding step it takes in what has arrived (up to `max_batch` answers running), runs each
 //! newcomer's prompt, then advances every running answer by one token in one pass over the
 //! decoder's weights, and answers each request as its answer ends. An answer does not depend on
 //! what it was decoded beside (see `groundglass_model::decoding`).
 
-use std::io::Read as _;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use groundglass_model::session::MAX_NEW_TOKENS;
 use groundglass_model::{AskInput, Decoding, ModelSession};
-use tiny_http::{Header, Method, Response, StatusCode};
 
 use crate::error::ServeError;
+use crate::http::{Reply, Shared};
 use crate::protocol::*;
 
 /// What the server accepts.
@@ -33,7 +33,8 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Slices up to this many pixels.
     pub max_pixels: usize,
-    /// Connections being read at once at most; more are answered 503.
+    /// Chat requests being read and checked at once at most (each may hold `max_body_bytes`);
+    /// more are answered 503.
     pub max_readers: usize,
     /// The name answers carry in `model`.
     pub model_name: String,
@@ -65,16 +66,17 @@ pub const DEFAULT_MAX_BATCH: usize = 8;
 /// The most neighbours a SemSam request may ask for (the paper's rule needs a handful).
 pub const MAX_SEMSAM_K: usize = 64;
 
-struct Job {
-    http: tiny_http::Request,
-    work: Work,
-    max_tokens: usize,
-    min_tokens: usize,
-    queued: Instant,
+/// A checked request waiting for the model, with where its answer goes.
+pub(crate) struct Job {
+    pub reply: tokio::sync::oneshot::Sender<Reply>,
+    pub work: Work,
+    pub max_tokens: usize,
+    pub min_tokens: usize,
+    pub queued: Instant,
 }
 
 /// What a request asks of the model.
-enum Work {
+pub(crate) enum Work {
     /// A Groundglass request: the slice's values, run through the model's own preprocessing.
     Slice(Box<SliceRequest>),
     /// A plain OpenAI request: the preprocessed picture and the prompt's text.
@@ -89,7 +91,7 @@ enum Work {
 /// A running server; [`Server::stop`] (or dropping it) ends it.
 pub struct Server {
     pub address: std::net::SocketAddr,
-    stop: Arc<AtomicBool>,
+    stop: tokio::sync::watch::Sender<bool>,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
@@ -97,15 +99,26 @@ impl Server {
     /// Binds `config.listen` and serves `session` until stopped.
     pub fn start(session: ModelSession, mut config: ServerConfig) -> Result<Server, ServeError> {
         config.summary = Some(session.summary());
-        let http = tiny_http::Server::http(&config.listen).map_err(|e| ServeError::Bind {
+        let bind_error = |detail: String| ServeError::Bind {
             address: config.listen.clone(),
-            detail: e.to_string(),
-        })?;
-        let address = http.server_addr().to_ip().ok_or_else(|| ServeError::Bind {
-            address: config.listen.clone(),
-            detail: "not an IP address".into(),
-        })?;
-        let stop = Arc::new(AtomicBool::new(false));
+            detail,
+        };
+        let listener =
+            std::net::TcpListener::bind(&config.listen).map_err(|e| bind_error(e.to_string()))?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| bind_error(e.to_string()))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| bind_error(e.to_string()))?;
+        // Two threads: the connections mostly wait (for bodies, for the model).
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("groundglass-http")
+            .enable_all()
+            .build()
+            .map_err(|e| bind_error(format!("cannot start the HTTP runtime: {e}")))?;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
         let (queue, jobs) = sync_channel::<Job>(config.queue.max(1));
         let stats = Arc::new(Stats::default());
         let config = Arc::new(config);
@@ -114,10 +127,15 @@ impl Server {
             let stats = stats.clone();
             std::thread::spawn(move || run_model(session, jobs, &config, &stats))
         };
-        let accept = {
-            let stop = stop.clone();
-            std::thread::spawn(move || accept(http, queue, config, stats, &stop))
-        };
+        let shared = Arc::new(Shared {
+            queue,
+            config,
+            stats,
+            reading: AtomicUsize::new(0),
+        });
+        let accept = std::thread::spawn(move || {
+            runtime.block_on(crate::http::serve(listener, shared, stopped));
+        });
         Ok(Server {
             address,
             stop,
@@ -130,7 +148,7 @@ impl Server {
     }
 
     fn halt(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.stop.send(true);
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
@@ -150,155 +168,8 @@ impl Drop for Server {
     }
 }
 
-fn accept(
-    http: tiny_http::Server,
-    queue: SyncSender<Job>,
-    config: Arc<ServerConfig>,
-    stats: Arc<Stats>,
-    stop: &AtomicBool,
-) {
-    let readers = Arc::new(AtomicUsize::new(0));
-    while !stop.load(Ordering::Relaxed) {
-        let request = match http.recv_timeout(Duration::from_millis(200)) {
-            Ok(Some(r)) => r,
-            Ok(None) => continue,
-            Err(e) => {
-                eprintln!("groundglass serve: no longer accepting connections: {e}");
-                break;
-            }
-        };
-        if readers.fetch_add(1, Ordering::SeqCst) >= config.max_readers {
-            readers.fetch_sub(1, Ordering::SeqCst);
-            respond_error(
-                request,
-                503,
-                "server_busy",
-                "too many connections; try again",
-            );
-            continue;
-        }
-        let (queue, config, readers) = (queue.clone(), config.clone(), readers.clone());
-        let stats = stats.clone();
-        std::thread::spawn(move || {
-            handle(request, &queue, &config, &stats);
-            readers.fetch_sub(1, Ordering::SeqCst);
-        });
-    }
-    // Dropping the queue's sender ends the model thread once the queue is empty.
-}
-
-fn handle(
-    mut request: tiny_http::Request,
-    queue: &SyncSender<Job>,
-    config: &ServerConfig,
-    stats: &Stats,
-) {
-    let path = request.url().split('?').next().unwrap_or("").to_string();
-    // Everything but the health check wants the token.
-    if let (Some(want), false) = (&config.token, path == HEALTH_PATH) {
-        let given = request
-            .headers()
-            .iter()
-            .find(|h| h.field.equiv("Authorization"))
-            .map(|h| h.value.as_str().to_string());
-        if given.as_deref() != Some(format!("Bearer {want}").as_str()) {
-            return respond_error(
-                request,
-                401,
-                "authentication_error",
-                "a bearer token is required (Authorization: Bearer ...), or the one given is wrong",
-            );
-        }
-    }
-    match (request.method(), path.as_str()) {
-        (Method::Get, MODEL_PATH) => match &config.summary {
-            Some(summary) => respond_json(request, 200, summary),
-            None => respond_error(request, 503, "server_error", "no model is loaded"),
-        },
-        (Method::Get, MODELS_PATH) => {
-            let body = serde_json::json!({"object": "list", "data": [
-                {"id": config.model_name, "object": "model", "owned_by": "groundglass"}]});
-            respond_json(request, 200, &body);
-        }
-        (Method::Get, HEALTH_PATH) => {
-            let body = serde_json::json!({"status": "ok", "model": config.model_name,
-                "served": stats.served.load(Ordering::Relaxed),
-                "largest_batch": stats.largest_batch.load(Ordering::Relaxed)});
-            respond_json(request, 200, &body);
-        }
-        (Method::Post, CHAT_PATH) => {
-            let too_large = |request| {
-                respond_error(
-                    request,
-                    413,
-                    "invalid_request_error",
-                    &format!(
-                        "the request is larger than this server takes ({} bytes)",
-                        config.max_body_bytes
-                    ),
-                )
-            };
-            // Refused from its declared length before reading, and bounded while reading (a
-            // chunked body declares none).
-            if request
-                .body_length()
-                .is_some_and(|n| n > config.max_body_bytes)
-            {
-                return too_large(request);
-            }
-            let mut body = Vec::new();
-            let read = request
-                .as_reader()
-                .take(config.max_body_bytes as u64 + 1)
-                .read_to_end(&mut body);
-            if let Err(e) = read {
-                return respond_error(
-                    request,
-                    400,
-                    "invalid_request_error",
-                    &format!("reading the request: {e}"),
-                );
-            }
-            if body.len() > config.max_body_bytes {
-                return too_large(request);
-            }
-            let (work, max_tokens, min_tokens) = match check(&body, config) {
-                Ok(c) => c,
-                Err(message) => {
-                    return respond_error(request, 400, "invalid_request_error", &message)
-                }
-            };
-            let job = Job {
-                http: request,
-                work,
-                max_tokens,
-                min_tokens,
-                queued: Instant::now(),
-            };
-            match queue.try_send(job) {
-                Ok(()) => {}
-                Err(TrySendError::Full(job)) => respond_error(
-                    job.http,
-                    503,
-                    "server_busy",
-                    &format!("{} requests are waiting already; try again", config.queue),
-                ),
-                Err(TrySendError::Disconnected(job)) => {
-                    respond_error(job.http, 503, "server_error", "the server is stopping")
-                }
-            }
-        }
-        _ => respond_error(
-            request,
-            404,
-            "not_found",
-            &format!("no {path} here; POST {CHAT_PATH} or GET {HEALTH_PATH}"),
-        ),
-    }
-}
-
 /// The request, checked before it waits for the model; with its token limit and minimum.
-fn check(body: &[u8], config: &ServerConfig) -> Result<(Work, usize, usize), String> {
+pub(crate) fn check(body: &[u8], config: &ServerConfig) -> Result<(Work, usize, usize), String> {
     let chat: ChatRequest = serde_json::from_slice(body)
         .map_err(|e| format!("the request is not a chat request: {e}"))?;
     if chat.temperature.is_some_and(|t| t != 0.0) {
@@ -378,24 +249,28 @@ fn plain(chat: &ChatRequest, config: &ServerConfig) -> Result<Work, String> {
 
 /// What `GET /health` reports besides the model's name.
 #[derive(Default)]
-struct Stats {
+pub(crate) struct Stats {
     /// Requests answered.
-    served: AtomicU64,
+    pub served: AtomicU64,
     /// The most answers one decoding step has advanced together.
-    largest_batch: AtomicUsize,
+    pub largest_batch: AtomicUsize,
+    /// Answers dropped half-way because their client had gone.
+    pub abandoned: AtomicU64,
+    /// Answers being decoded now.
+    pub decoding: AtomicUsize,
 }
 
 /// A request whose answer is being decoded.
 struct Running {
-    http: tiny_http::Request,
+    reply: tokio::sync::oneshot::Sender<Reply>,
     decoding: Decoding,
-    /// How the answer goes back.
-    reply: Reply,
+    /// How the answer is written.
+    shape: Shape,
     max_tokens: usize,
     queue_ms: f64,
 }
 
-enum Reply {
+enum Shape {
     /// With the Groundglass extension (findings, masks).
     Slice,
     /// Plain OpenAI.
@@ -421,6 +296,16 @@ fn run_model(mut session: ModelSession, jobs: Receiver<Job>, config: &ServerConf
                 Err(_) => break,
             }
         }
+        // A client that went away (its connection dropped the answer's channel) is not decoded
+        // for any further: its place in the batch is free.
+        running.retain(|r| {
+            let gone = r.reply.is_closed();
+            if gone {
+                stats.abandoned.fetch_add(1, Ordering::Relaxed);
+            }
+            !gone
+        });
+        stats.decoding.store(running.len(), Ordering::Relaxed);
         let mut decodings: Vec<&mut Decoding> =
             running.iter_mut().map(|r| &mut r.decoding).collect();
         let decoding_now = decodings.iter().filter(|d| !d.is_finished()).count();
@@ -429,13 +314,14 @@ fn run_model(mut session: ModelSession, jobs: Receiver<Job>, config: &ServerConf
             .fetch_max(decoding_now, Ordering::Relaxed);
         if let Err(e) = session.step_all(&mut decodings) {
             for r in running.drain(..) {
-                respond_error(r.http, 422, "model_error", &e.to_string());
+                reply_to(r.reply, 422, "model_error", &e.to_string());
             }
             continue;
         }
         let (done, still): (Vec<Running>, Vec<Running>) =
             running.into_iter().partition(|r| r.decoding.is_finished());
         running = still;
+        stats.decoding.store(running.len(), Ordering::Relaxed);
         for r in done {
             served += 1;
             reply(&session, r, served, config);
@@ -447,13 +333,13 @@ fn run_model(mut session: ModelSession, jobs: Receiver<Job>, config: &ServerConf
 /// Runs a request's prompt; `None` when it was answered already (with an error).
 fn start(session: &mut ModelSession, job: Job, config: &ServerConfig) -> Option<Running> {
     let queue_ms = job.queued.elapsed().as_secs_f64() * 1e3;
-    let (started, reply) = match &job.work {
+    let (started, shape) = match &job.work {
         Work::Slice(request) => {
             // Checked before queueing; checked again rather than trusted.
             let slice = match request.slice.to_slice(config.max_pixels) {
                 Ok(s) => s,
                 Err(e) => {
-                    respond_error(job.http, 400, "invalid_request_error", &e);
+                    reply_to(job.reply, 400, "invalid_request_error", &e);
                     return None;
                 }
             };
@@ -465,7 +351,7 @@ fn start(session: &mut ModelSession, job: Job, config: &ServerConfig) -> Option<
                 max_new_tokens: job.max_tokens,
                 visual_prompt: request.mark.as_ref(),
             };
-            (session.start_ask(&input, job.min_tokens), Reply::Slice)
+            (session.start_ask(&input, job.min_tokens), Shape::Slice)
         }
         Work::Image {
             image,
@@ -474,7 +360,7 @@ fn start(session: &mut ModelSession, job: Job, config: &ServerConfig) -> Option<
             token_ids,
         } => (
             session.start_image(image, prompt, job.max_tokens, job.min_tokens),
-            Reply::Image {
+            Shape::Image {
                 skip_special: *skip_special,
                 token_ids: *token_ids,
             },
@@ -482,22 +368,35 @@ fn start(session: &mut ModelSession, job: Job, config: &ServerConfig) -> Option<
     };
     match started {
         Ok(decoding) => Some(Running {
-            http: job.http,
+            reply: job.reply,
             decoding,
-            reply,
+            shape,
             max_tokens: job.max_tokens,
             queue_ms,
         }),
         // The picture's size is the request's fault, not the model's.
         Err(groundglass_model::ModelError::Input(e)) => {
-            respond_error(job.http, 400, "invalid_request_error", &e);
+            reply_to(job.reply, 400, "invalid_request_error", &e);
             None
         }
         Err(e) => {
-            respond_error(job.http, 422, "model_error", &e.to_string());
+            reply_to(job.reply, 422, "model_error", &e.to_string());
             None
         }
     }
+}
+
+fn reply_to(reply: tokio::sync::oneshot::Sender<Reply>, status: u16, kind: &str, message: &str) {
+    // The client may have gone; nothing to do about it here.
+    let _ = reply.send(Reply::error(status, kind, message));
+}
+
+fn answer_to(
+    reply: tokio::sync::oneshot::Sender<Reply>,
+    status: u16,
+    body: &impl serde::Serialize,
+) {
+    let _ = reply.send(Reply::json(status, body));
 }
 
 /// Answers a request whose decoding has ended.
@@ -528,8 +427,8 @@ fn reply(session: &ModelSession, r: Running, served: u64, config: &ServerConfig)
         },
         groundglass,
     };
-    match r.reply {
-        Reply::Slice => match session.finish_ask(r.decoding) {
+    match r.shape {
+        Shape::Slice => match session.finish_ask(r.decoding) {
             Ok(answer) => {
                 let body = response(
                     answer.text.clone(),
@@ -540,43 +439,20 @@ fn reply(session: &ModelSession, r: Running, served: u64, config: &ServerConfig)
                         queue_ms: r.queue_ms,
                     }),
                 );
-                respond_json(r.http, 200, &body);
+                answer_to(r.reply, 200, &body);
             }
-            Err(e) => respond_error(r.http, 422, "model_error", &e.to_string()),
+            Err(e) => reply_to(r.reply, 422, "model_error", &e.to_string()),
         },
-        Reply::Image {
+        Shape::Image {
             skip_special,
             token_ids,
         } => match session.finish_image(r.decoding, skip_special) {
             Ok(answer) => {
                 let tokens = answer.token_ids.len();
                 let ids = token_ids.then(|| answer.token_ids.clone());
-                respond_json(r.http, 200, &response(answer.text, tokens, ids, None));
+                answer_to(r.reply, 200, &response(answer.text, tokens, ids, None));
             }
-            Err(e) => respond_error(r.http, 422, "model_error", &e.to_string()),
+            Err(e) => reply_to(r.reply, 422, "model_error", &e.to_string()),
         },
     }
-}
-
-fn respond_json(request: tiny_http::Request, status: u16, body: &impl serde::Serialize) {
-    let text = serde_json::to_vec(body).unwrap_or_else(|e| {
-        format!("{{\"error\":{{\"message\":\"cannot write the answer: {e}\"}}}}").into_bytes()
-    });
-    let mut response = Response::from_data(text).with_status_code(StatusCode(status));
-    if let Ok(h) = Header::from_bytes("Content-Type", "application/json") {
-        response.add_header(h);
-    }
-    // The client may have gone; nothing to do about it here.
-    let _ = request.respond(response);
-}
-
-fn respond_error(request: tiny_http::Request, status: u16, kind: &str, message: &str) {
-    let body = ErrorBody {
-        error: ErrorDetail {
-            message: message.to_string(),
-            kind: kind.to_string(),
-            code: status,
-        },
-    };
-    respond_json(request, status, &body);
 }

@@ -1,0 +1,258 @@
+//! The server's HTTP side: hyper connections on a small tokio runtime. Each request is checked
+//! here (token, route, size, JSON) and a chat request is queued for the model thread, whose
+//! answer comes back through a one-shot channel. Every connection is served at once, whatever
+//! the burst (tiny_http's worker pool, used before, let four in and kept the rest waiting until
+//! those connections closed).
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+
+use crate::protocol::*;
+use crate::server::{check, Job, ServerConfig, Stats};
+
+/// An answer on its way back: status and JSON body.
+pub(crate) struct Reply {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(status: u16, body: &impl serde::Serialize) -> Reply {
+        let body = serde_json::to_vec(body).unwrap_or_else(|e| {
+            format!("{{\"error\":{{\"message\":\"cannot write the answer: {e}\"}}}}").into_bytes()
+        });
+        Reply { status, body }
+    }
+
+    pub fn error(status: u16, kind: &str, message: &str) -> Reply {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                message: message.to_string(),
+                kind: kind.to_string(),
+                code: status,
+            },
+        };
+        Reply::json(status, &body)
+    }
+
+    fn into_response(self) -> Response<Full<Bytes>> {
+        let mut response = Response::new(Full::new(Bytes::from(self.body)));
+        *response.status_mut() =
+            StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        response.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static("application/json"),
+        );
+        response
+    }
+}
+
+/// What every connection's handler shares.
+pub(crate) struct Shared {
+    pub queue: SyncSender<Job>,
+    pub config: Arc<ServerConfig>,
+    pub stats: Arc<Stats>,
+    /// Chat requests being read and checked (not yet queued) at once.
+    pub reading: AtomicUsize,
+}
+
+/// A client that sends no request head within this long is dropped (a connection held open
+/// and silent would otherwise cost a task forever).
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Accepts connections on `listener` until `stop` turns true.
+pub(crate) async fn serve(
+    listener: std::net::TcpListener,
+    shared: Arc<Shared>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("groundglass serve: cannot accept connections: {e}");
+            return;
+        }
+    };
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: say so, wait, go on.
+                    eprintln!("groundglass serve: accepting a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| {
+                let shared = shared.clone();
+                async move { Ok::<_, Infallible>(handle(request, &shared).await.into_response()) }
+            });
+            // A connection that breaks is the client's business; nothing to report.
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+    // Returning drops the runtime's tasks and with them the queue's senders: the model thread
+    // ends once what it has is answered.
+}
+
+/// Counts a chat request as being read until it is queued or refused.
+struct ReadingGuard<'a>(&'a AtomicUsize);
+
+impl Drop for ReadingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+async fn handle(request: Request<Incoming>, shared: &Shared) -> Reply {
+    let config = &shared.config;
+    let path = request.uri().path().to_string();
+    // Everything but the health check wants the token.
+    if let (Some(want), false) = (&config.token, path == HEALTH_PATH) {
+        let given = request
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if given != Some(format!("Bearer {want}").as_str()) {
+            return Reply::error(
+                401,
+                "authentication_error",
+                "a bearer token is required (Authorization: Bearer ...), or the one given is wrong",
+            );
+        }
+    }
+    match (request.method(), path.as_str()) {
+        (&Method::GET, MODEL_PATH) => match &config.summary {
+            Some(summary) => Reply::json(200, summary),
+            None => Reply::error(503, "server_error", "no model is loaded"),
+        },
+        (&Method::GET, MODELS_PATH) => Reply::json(
+            200,
+            &serde_json::json!({"object": "list", "data": [
+                {"id": config.model_name, "object": "model", "owned_by": "groundglass"}]}),
+        ),
+        (&Method::GET, HEALTH_PATH) => {
+            let stats = &shared.stats;
+            Reply::json(
+                200,
+                &serde_json::json!({"status": "ok", "model": config.model_name,
+                    "served": stats.served.load(Ordering::Relaxed),
+                    "largest_batch": stats.largest_batch.load(Ordering::Relaxed),
+                    "abandoned": stats.abandoned.load(Ordering::Relaxed),
+                    "decoding": stats.decoding.load(Ordering::Relaxed)}),
+            )
+        }
+        (&Method::POST, CHAT_PATH) => chat(request, shared).await,
+        _ => Reply::error(
+            404,
+            "not_found",
+            &format!("no {path} here; POST {CHAT_PATH} or GET {HEALTH_PATH}"),
+        ),
+    }
+}
+
+async fn chat(request: Request<Incoming>, shared: &Shared) -> Reply {
+    let config = shared.config.clone();
+    if shared.reading.fetch_add(1, Ordering::SeqCst) >= config.max_readers {
+        shared.reading.fetch_sub(1, Ordering::SeqCst);
+        return Reply::error(
+            503,
+            "server_busy",
+            "too many requests are being read; try again",
+        );
+    }
+    let reading = ReadingGuard(&shared.reading);
+    let too_large = || {
+        Reply::error(
+            413,
+            "invalid_request_error",
+            &format!(
+                "the request is larger than this server takes ({} bytes)",
+                config.max_body_bytes
+            ),
+        )
+    };
+    // Refused from its declared length before reading, and bounded while reading (a chunked
+    // body declares none).
+    let declared = request
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > config.max_body_bytes) {
+        return too_large();
+    }
+    let body = match Limited::new(request.into_body(), config.max_body_bytes)
+        .collect()
+        .await
+    {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => return too_large(),
+        Err(e) => {
+            return Reply::error(
+                400,
+                "invalid_request_error",
+                &format!("reading the request: {e}"),
+            )
+        }
+    };
+    // Parsing a slice of many megabytes is CPU work: off the connection tasks.
+    let checked = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || check(&body, &config)).await
+    };
+    let (work, max_tokens, min_tokens) = match checked {
+        Ok(Ok(c)) => c,
+        Ok(Err(message)) => return Reply::error(400, "invalid_request_error", &message),
+        Err(e) => return Reply::error(500, "server_error", &format!("checking the request: {e}")),
+    };
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let job = Job {
+        reply,
+        work,
+        max_tokens,
+        min_tokens,
+        queued: Instant::now(),
+    };
+    let queued = shared.queue.try_send(job);
+    drop(reading);
+    match queued {
+        Ok(()) => {}
+        Err(TrySendError::Full(_)) => {
+            return Reply::error(
+                503,
+                "server_busy",
+                &format!("{} requests are waiting already; try again", config.queue),
+            )
+        }
+        Err(TrySendError::Disconnected(_)) => {
+            return Reply::error(503, "server_error", "the server is stopping")
+        }
+    }
+    answer.await.unwrap_or_else(|_| {
+        Reply::error(
+            500,
+            "server_error",
+            "the model thread stopped before it answered",
+        )
+    })
+}
