@@ -5,7 +5,7 @@
 # tokenizer). Loopback only, inside a private network namespace; bounded by the request count.
 #
 # Each answer is exactly MAX_TOKENS long (min_tokens holds end-of-sequence back). MAX_BATCH is the
-# server's --max-batch (1: one answer at a time, as before batching).
+# server's --max-batch (1: one answer at a time, as before batching), DTYPE its --dtype.
 #
 #   bash bench/serve.sh                 # REQUESTS=2 MAX_TOKENS=32 MAX_BATCH=8
 set -euo pipefail
@@ -14,6 +14,7 @@ MODEL="${MODEL:-/tmp/gg-bench-100m}"
 REQUESTS="${REQUESTS:-2}"
 MAX_TOKENS="${MAX_TOKENS:-32}"
 MAX_BATCH="${MAX_BATCH:-8}"
+DTYPE="${DTYPE:-auto}"
 [[ -f "$MODEL/config.json" ]] || python3 "$ROOT/bench/model_torch.py" make "$MODEL" --shape 100m
 [[ -f "$MODEL/tokenizer.json" ]] || cp "$ROOT/tests/fixtures/tiny-scripted/tokenizer.json" "$MODEL/"
 cargo build --release -p groundglass --manifest-path "$ROOT/Cargo.toml" >/dev/null
@@ -22,9 +23,9 @@ LOG="$(mktemp)"
 exec unshare -n bash -c '
   set -euo pipefail
   ip link set lo up
-  "$0" serve --model "$1" --listen 127.0.0.1:18097 --queue 64 --max-batch "$6" 2> "$2" &
+  "$0" serve --model "$1" --listen 127.0.0.1:18097 --queue 64 --max-batch "$6" --dtype "$7" 2> "$2" &
   trap "kill $! 2>/dev/null" EXIT
   for i in $(seq 600); do grep -q serving "$2" && break; sleep 0.1; done
   "$0" bench serve "$3/assets/demo/study" --remote http://127.0.0.1:18097 \
     --clients 1,2,4,8,16 --requests "$4" --max-tokens "$5"
-' "$BIN" "$MODEL" "$LOG" "$ROOT" "$REQUESTS" "$MAX_TOKENS" "$MAX_BATCH"
+' "$BIN" "$MODEL" "$LOG" "$ROOT" "$REQUESTS" "$MAX_TOKENS" "$MAX_BATCH" "$DTYPE"

@@ -28,6 +28,9 @@ pub struct BenchServeArgs {
     pub max_tokens: usize,
 }
 
+/// One answered request: its tokens, the server's time to the first token, its time queued.
+type Answered = (usize, f64, f64);
+
 #[derive(Serialize)]
 struct Row {
     clients: usize,
@@ -38,6 +41,10 @@ struct Row {
     tokens_per_s: f64,
     p50_ms: f64,
     p99_ms: f64,
+    /// Means over the answered requests of what the server measured: its time to the first
+    /// token (the prompt's prefill) and the wait before the model took the request.
+    mean_ttft_ms: f64,
+    mean_queue_ms: f64,
 }
 
 pub fn run(args: BenchServeArgs) -> anyhow::Result<ExitCode> {
@@ -67,7 +74,7 @@ pub fn run(args: BenchServeArgs) -> anyhow::Result<ExitCode> {
         .collect::<anyhow::Result<_>>()?;
     for clients in counts {
         let started = Instant::now();
-        let results: Vec<(f64, Option<usize>)> = std::thread::scope(|scope| {
+        let results: Vec<(f64, Option<Answered>)> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..clients.max(1))
                 .map(|_| {
                     let (slice, modality, request, token) = (
@@ -92,7 +99,10 @@ pub fn run(args: BenchServeArgs) -> anyhow::Result<ExitCode> {
                                     visual_prompt: None,
                                 };
                                 let t = Instant::now();
-                                let tokens = remote.ask(&input).ok().map(|a| a.answer.tokens);
+                                let tokens = remote
+                                    .ask(&input)
+                                    .ok()
+                                    .map(|a| (a.answer.tokens, a.answer.ttft_ms, a.queue_ms));
                                 (t.elapsed().as_secs_f64() * 1e3, tokens)
                             })
                             .collect::<Vec<_>>()
@@ -117,7 +127,11 @@ pub fn run(args: BenchServeArgs) -> anyhow::Result<ExitCode> {
                 .copied()
                 .unwrap_or(f64::NAN)
         };
-        let tokens: usize = results.iter().filter_map(|r| r.1).sum();
+        let answered: Vec<Answered> = results.iter().filter_map(|r| r.1).collect();
+        let tokens: usize = answered.iter().map(|a| a.0).sum();
+        let mean = |f: fn(&Answered) -> f64| {
+            answered.iter().map(f).sum::<f64>() / answered.len().max(1) as f64
+        };
         let row = Row {
             clients,
             requests: results.len(),
@@ -127,6 +141,8 @@ pub fn run(args: BenchServeArgs) -> anyhow::Result<ExitCode> {
             tokens_per_s: tokens as f64 / seconds,
             p50_ms: pick(0.5),
             p99_ms: pick(0.99),
+            mean_ttft_ms: mean(|a| a.1),
+            mean_queue_ms: mean(|a| a.2),
         };
         println!("{}", serde_json::to_string(&row)?);
     }
