@@ -1,5 +1,6 @@
 //! `groundglass serve` and `ask --remote`, real processes on loopback in a private network
-//! namespace: the remote answer is the local one, also for requests decoded together; a missing token, a broken request, an
+//! namespace: the remote answer is the local one, also for requests decoded together and when
+//! streamed; a client that leaves or cancels is no longer decoded for; a missing token, a broken request, an
 //! oversized body, a task the checkpoint cannot do and an unknown path are answered with a
 //! status and a JSON error naming what is wrong; the server keeps serving after each.
 
@@ -417,6 +418,74 @@ fn inside_the_namespace() {
     );
     let again = ask(&["--remote", &url, "--task", "grounded"], Some("s3cret")).expect("ask");
     assert_eq!(again, grounded, "still serving after a client left");
+
+    // Streamed (server-sent events, as the viewer asks): the text grows step by step to the
+    // whole answer's, with the same findings; cancelled after three steps, the client closes
+    // the connection and the server stops decoding it.
+    {
+        use groundglass_model::prompt::{Lang, Request, Task};
+        let study = groundglass_study::open(&root("assets/demo/study")).expect("demo study");
+        let series = &study.series[0];
+        let volume = series
+            .load(0, &groundglass_study::NoProgress)
+            .expect("demo volume");
+        let slice = groundglass_study::extract(&volume, groundglass_study::Plane::Acquired, 40);
+        let request = Request {
+            task: Task::Grounded,
+            lang: Lang::En,
+            clinical: None,
+            question: None,
+            options: vec![],
+        };
+        let input = groundglass_model::AskInput {
+            slice: &slice,
+            modality: &series.modality,
+            request: &request,
+            semsam: None,
+            max_new_tokens: groundglass_model::session::MAX_NEW_TOKENS,
+            visual_prompt: None,
+        };
+        let mut remote = groundglass_serve::Remote::new(&url, Some("s3cret".into()));
+        let whole = remote.ask(&input).expect("whole").answer;
+        let mut seen: Vec<String> = Vec::new();
+        let streamed = remote
+            .ask_streaming(&input, |text| {
+                seen.push(text.to_string());
+                true
+            })
+            .expect("streamed")
+            .answer;
+        assert_eq!(streamed.text, whole.text);
+        assert_eq!(
+            serde_json::to_value(&streamed.findings).expect("json"),
+            serde_json::to_value(&whole.findings).expect("json")
+        );
+        assert!(seen.len() > 2, "one update a step: {seen:?}");
+        assert!(seen.windows(2).all(|w| w[1].starts_with(&w[0])), "{seen:?}");
+        assert_eq!(seen.last(), Some(&whole.text));
+
+        let before = health();
+        remote.min_tokens = Some(200);
+        let mut updates = 0;
+        let cut = remote
+            .ask_streaming(&input, |_| {
+                updates += 1;
+                updates < 3
+            })
+            .expect("cancelled")
+            .answer;
+        assert!(cut.cancelled && updates == 3, "{cut:?}");
+        // Held to 200 tokens it decodes what the whole answer did, up to its end.
+        assert!(whole.text.starts_with(&cut.text), "{cut:?}");
+        let after = until("the server dropping the cancelled answer", &|h| {
+            h["decoding"] == 0
+        });
+        assert_eq!(after["served"], before["served"], "{after}");
+        assert_eq!(
+            after["abandoned"].as_u64(),
+            before["abandoned"].as_u64().map(|n| n + 1)
+        );
+    }
 
     // Nobody there: a message naming the address, not a hang.
     let e = ask(

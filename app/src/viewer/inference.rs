@@ -187,15 +187,18 @@ impl ModelWorker {
                                 max_new_tokens: MAX_NEW_TOKENS,
                                 visual_prompt: job.visual_prompt.as_ref(),
                             };
-                            // The request cannot be stopped once sent; a cancelled one's answer
-                            // is dropped when it comes.
+                            // Streamed: the text grows as it is decoded, and a cancel closes the
+                            // connection, which stops the server's decoding of it.
                             let id = job.id;
-                            match r.ask(&input) {
+                            let streamed = r.ask_streaming(&input, |text| {
+                                send(ModelMessage::Token {
+                                    id,
+                                    text: text.to_string(),
+                                });
+                                !cancel.load(Ordering::Relaxed)
+                            });
+                            match streamed {
                                 Ok(got) => {
-                                    send(ModelMessage::Token {
-                                        id,
-                                        text: got.answer.text.clone(),
-                                    });
                                     send(ModelMessage::AnsweredBy {
                                         id,
                                         url: r.base.clone(),

@@ -184,7 +184,114 @@ impl Remote {
             return self.ask_openai(input, model, *image_size);
         }
         let url = format!("{}{CHAT_PATH}", self.base);
-        let request = ChatRequest {
+        let request = self.slice_request(input);
+        let started = std::time::Instant::now();
+        let chat = self.post(&url, &request)?;
+        let ext = chat.groundglass.ok_or_else(|| no_extension(&url))?;
+        Ok(RemoteAnswer {
+            answer: ext.answer,
+            round_trip_ms: started.elapsed().as_secs_f64() * 1e3,
+            queue_ms: ext.queue_ms,
+        })
+    }
+
+    /// As [`Remote::ask`], the answer streamed: after each decoding step `on_text` gets the
+    /// answer's text so far and returns false to cancel, which closes the connection (the
+    /// server then stops decoding it) and returns what came, marked cancelled, its findings
+    /// parsed here from the partial text (no masks). An OpenAI-compatible server is asked
+    /// whole, and `on_text` sees the text once.
+    pub fn ask_streaming(
+        &self,
+        input: &AskInput,
+        mut on_text: impl FnMut(&str) -> bool,
+    ) -> Result<RemoteAnswer, RemoteError> {
+        if matches!(self.api, RemoteApi::OpenAi { .. }) {
+            let got = self.ask(input)?;
+            on_text(&got.answer.text);
+            return Ok(got);
+        }
+        let url = format!("{}{CHAT_PATH}", self.base);
+        let mut request = self.slice_request(input);
+        request.stream = Some(true);
+        let body = serde_json::to_vec(&request).map_err(|e| RemoteError::BadAnswer {
+            url: url.clone(),
+            detail: format!("cannot write the request: {e}"),
+        })?;
+        let mut post = self
+            .agent
+            .post(&url)
+            .header("Content-Type", "application/json")
+            .header("Accept", "text/event-stream");
+        if let Some(t) = &self.token {
+            post = post.header("Authorization", &format!("Bearer {t}"));
+        }
+        let started = std::time::Instant::now();
+        let mut response = post.send(&body[..]).map_err(|e| sending_error(&url, e))?;
+        if response.status().as_u16() != 200 {
+            // The refusal, as a whole answer's.
+            return Err(self
+                .answer(&url, Ok(response))
+                .err()
+                .unwrap_or_else(|| no_extension(&url)));
+        }
+        let dropped = |detail: String| RemoteError::Dropped {
+            url: url.clone(),
+            detail,
+        };
+        let bad = |detail: String| RemoteError::BadAnswer {
+            url: url.clone(),
+            detail,
+        };
+        let reader = std::io::BufReader::new(response.body_mut().as_reader());
+        let (mut text, mut steps) = (String::new(), 0usize);
+        for line in std::io::BufRead::lines(reader) {
+            let line = line.map_err(|e| dropped(format!("reading the answer: {e}")))?;
+            let Some(data) = line.strip_prefix("data: ") else {
+                continue;
+            };
+            if data == "[DONE]" {
+                break;
+            }
+            let value: serde_json::Value = serde_json::from_str(data)
+                .map_err(|e| bad(format!("an event is not JSON: {e}")))?;
+            if let Ok(error) = serde_json::from_value::<ErrorBody>(value.clone()) {
+                return Err(RemoteError::Refused {
+                    url: url.clone(),
+                    status: error.error.code,
+                    message: error.error.message,
+                });
+            }
+            let chunk: ChatChunk = serde_json::from_value(value)
+                .map_err(|e| bad(format!("an event is not a chat chunk: {e}")))?;
+            if let Some(delta) = chunk.choices.first().and_then(|c| c.delta.content.as_ref()) {
+                text.push_str(delta);
+                steps += 1;
+            }
+            if let Some(ext) = chunk.groundglass {
+                on_text(&ext.answer.text);
+                return Ok(RemoteAnswer {
+                    answer: ext.answer,
+                    round_trip_ms: started.elapsed().as_secs_f64() * 1e3,
+                    queue_ms: ext.queue_ms,
+                });
+            }
+            if !on_text(&text) {
+                // Returning drops the response, and with it the connection.
+                return Ok(RemoteAnswer {
+                    answer: cancelled_answer(input, text, steps),
+                    round_trip_ms: started.elapsed().as_secs_f64() * 1e3,
+                    queue_ms: 0.0,
+                });
+            }
+        }
+        Err(dropped(
+            "the stream of the answer ended before its last event".into(),
+        ))
+    }
+
+    /// The request a Groundglass server takes: the slice's values, geometry and the task.
+    fn slice_request(&self, input: &AskInput) -> ChatRequest {
+        ChatRequest {
             model: None,
             messages: vec![ChatMessage {
                 role: "user".into(),
@@ -195,6 +302,7 @@ impl Remote {
             temperature: Some(0.0),
             skip_special_tokens: None,
             return_token_ids: None,
+            stream: None,
             groundglass: Some(SliceRequest {
                 slice: WireSlice::from_slice(input.slice),
                 modality: input.modality.to_string(),
@@ -202,20 +310,7 @@ impl Remote {
                 semsam: input.semsam,
                 mark: input.visual_prompt.cloned(),
             }),
-        };
-        let started = std::time::Instant::now();
-        let chat = self.post(&url, &request)?;
-        let ext = chat.groundglass.ok_or_else(|| RemoteError::BadAnswer {
-            url: url.clone(),
-            detail:
-                "no `groundglass` field: is it an OpenAI-compatible server? (--remote-api openai)"
-                    .into(),
-        })?;
-        Ok(RemoteAnswer {
-            answer: ext.answer,
-            round_trip_ms: started.elapsed().as_secs_f64() * 1e3,
-            queue_ms: ext.queue_ms,
-        })
+        }
     }
 
     fn post(&self, url: &str, request: &ChatRequest) -> Result<ChatResponse, RemoteError> {
@@ -288,6 +383,7 @@ impl Remote {
             temperature: Some(0.0),
             skip_special_tokens: Some(false),
             return_token_ids: Some(true),
+            stream: None,
             groundglass: None,
         };
         let started = std::time::Instant::now();
@@ -334,6 +430,38 @@ impl Remote {
 
 /// A failed request: nobody there (no connection was made), a server that went away after it
 /// took the request, or one that answered what is not HTTP.
+fn no_extension(url: &str) -> RemoteError {
+    RemoteError::BadAnswer {
+        url: url.to_string(),
+        detail: "no `groundglass` field: is it an OpenAI-compatible server? (--remote-api openai)"
+            .into(),
+    }
+}
+
+/// What a cancelled streamed answer keeps: its text so far and the findings in it, placed on
+/// the slice as a local answer's are; no masks (the mask head runs at the end).
+fn cancelled_answer(input: &AskInput, text: String, steps: usize) -> Answer {
+    use groundglass_grounding::{parser_for, Format, LabelMap, Language};
+    let language = match input.request.lang {
+        groundglass_model::prompt::Lang::En => Language::En,
+        groundglass_model::prompt::Lang::De => Language::De,
+    };
+    let parser = parser_for(Format::RadGrounder, LabelMap::radgrounder(), language);
+    let findings = parser
+        .parse(&text)
+        .into_iter()
+        .filter(|f| f.box_norm.is_some())
+        .map(|f| f.locate(input.slice))
+        .collect();
+    Answer {
+        text,
+        findings,
+        tokens: steps,
+        cancelled: true,
+        ..Default::default()
+    }
+}
+
 fn sending_error(url: &str, e: ureq::Error) -> RemoteError {
     use std::io::ErrorKind as K;
     let url = url.to_string();

@@ -10,14 +10,87 @@ use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use bytes::Bytes;
+use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Frame, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 
 use crate::protocol::*;
-use crate::server::{check, Job, ServerConfig, Stats};
+use crate::server::{check, Checked, Job, ServerConfig, Stats};
+
+/// A response's body: whole, or a stream of server-sent events.
+type Body = UnsyncBoxBody<Bytes, Infallible>;
+
+/// Where the model thread sends a request's answer.
+pub(crate) enum Sink {
+    /// The whole answer at once.
+    Whole(tokio::sync::oneshot::Sender<Reply>),
+    /// Server-sent events; an `Err` before the first event refuses the request with its status,
+    /// after it becomes an error event.
+    Stream(tokio::sync::mpsc::UnboundedSender<Result<Vec<u8>, Reply>>),
+}
+
+impl Sink {
+    /// Answers with an error (the client may have gone: nothing to do about it then).
+    pub fn refuse(self, status: u16, kind: &str, message: &str) {
+        let reply = Reply::error(status, kind, message);
+        match self {
+            Sink::Whole(whole) => {
+                let _ = whole.send(reply);
+            }
+            Sink::Stream(events) => {
+                let _ = events.send(Err(reply));
+            }
+        }
+    }
+
+    /// Whether the client has gone (its connection dropped the other end).
+    pub fn is_closed(&self) -> bool {
+        match self {
+            Sink::Whole(whole) => whole.is_closed(),
+            Sink::Stream(events) => events.is_closed(),
+        }
+    }
+}
+
+/// The events of a streamed answer as a response body: the first (already received), then
+/// whatever the model thread sends until it drops its end.
+struct EventStream {
+    first: Option<Vec<u8>>,
+    events: tokio::sync::mpsc::UnboundedReceiver<Result<Vec<u8>, Reply>>,
+}
+
+impl hyper::body::Body for EventStream {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        if let Some(first) = this.first.take() {
+            return Poll::Ready(Some(Ok(Frame::data(Bytes::from(first)))));
+        }
+        this.events.poll_recv(cx).map(|event| {
+            event.map(|e| {
+                // An error after the first event goes as an event: the status is sent already.
+                let bytes = e.unwrap_or_else(|reply| {
+                    let mut line = b"data: ".to_vec();
+                    line.extend(reply.body);
+                    line.extend(b"\n\n");
+                    line
+                });
+                Ok(Frame::data(Bytes::from(bytes)))
+            })
+        })
+    }
+}
 
 /// An answer on its way back: status and JSON body.
 pub(crate) struct Reply {
@@ -44,8 +117,8 @@ impl Reply {
         Reply::json(status, &body)
     }
 
-    fn into_response(self) -> Response<Full<Bytes>> {
-        let mut response = Response::new(Full::new(Bytes::from(self.body)));
+    fn into_response(self) -> Response<Body> {
+        let mut response = Response::new(Full::new(Bytes::from(self.body)).boxed_unsync());
         *response.status_mut() =
             StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         response.headers_mut().insert(
@@ -100,7 +173,7 @@ pub(crate) async fn serve(
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| {
                 let shared = shared.clone();
-                async move { Ok::<_, Infallible>(handle(request, &shared).await.into_response()) }
+                async move { Ok::<_, Infallible>(handle(request, &shared).await) }
             });
             // A connection that breaks is the client's business; nothing to report.
             let _ = hyper::server::conn::http1::Builder::new()
@@ -123,24 +196,40 @@ impl Drop for ReadingGuard<'_> {
     }
 }
 
-async fn handle(request: Request<Incoming>, shared: &Shared) -> Reply {
+async fn handle(request: Request<Incoming>, shared: &Shared) -> Response<Body> {
+    if (request.method(), request.uri().path()) == (&Method::POST, CHAT_PATH) {
+        return chat(request, shared).await;
+    }
+    other(&request, shared).into_response()
+}
+
+/// A refusal when the server wants a bearer token and the request lacks it (everything but the
+/// health check wants it).
+fn unauthorised(request: &Request<Incoming>, config: &ServerConfig) -> Option<Reply> {
+    let want = config.token.as_ref()?;
+    let given = request
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    (given != Some(format!("Bearer {want}").as_str())).then(|| {
+        Reply::error(
+            401,
+            "authentication_error",
+            "a bearer token is required (Authorization: Bearer ...), or the one given is wrong",
+        )
+    })
+}
+
+/// Everything but the chat completions.
+fn other(request: &Request<Incoming>, shared: &Shared) -> Reply {
     let config = &shared.config;
-    let path = request.uri().path().to_string();
-    // Everything but the health check wants the token.
-    if let (Some(want), false) = (&config.token, path == HEALTH_PATH) {
-        let given = request
-            .headers()
-            .get(hyper::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        if given != Some(format!("Bearer {want}").as_str()) {
-            return Reply::error(
-                401,
-                "authentication_error",
-                "a bearer token is required (Authorization: Bearer ...), or the one given is wrong",
-            );
+    let path = request.uri().path();
+    if path != HEALTH_PATH {
+        if let Some(refused) = unauthorised(request, config) {
+            return refused;
         }
     }
-    match (request.method(), path.as_str()) {
+    match (request.method(), path) {
         (&Method::GET, MODEL_PATH) => match &config.summary {
             Some(summary) => Reply::json(200, summary),
             None => Reply::error(503, "server_error", "no model is loaded"),
@@ -161,7 +250,6 @@ async fn handle(request: Request<Incoming>, shared: &Shared) -> Reply {
                     "decoding": stats.decoding.load(Ordering::Relaxed)}),
             )
         }
-        (&Method::POST, CHAT_PATH) => chat(request, shared).await,
         _ => Reply::error(
             404,
             "not_found",
@@ -170,15 +258,58 @@ async fn handle(request: Request<Incoming>, shared: &Shared) -> Reply {
     }
 }
 
-async fn chat(request: Request<Incoming>, shared: &Shared) -> Reply {
+/// How a queued request's answer will come.
+enum Answer {
+    Whole(tokio::sync::oneshot::Receiver<Reply>),
+    Stream(tokio::sync::mpsc::UnboundedReceiver<Result<Vec<u8>, Reply>>),
+}
+
+fn stopped() -> Reply {
+    Reply::error(
+        500,
+        "server_error",
+        "the model thread stopped before it answered",
+    )
+}
+
+async fn chat(request: Request<Incoming>, shared: &Shared) -> Response<Body> {
+    match queue_chat(request, shared).await {
+        Ok(Answer::Whole(answer)) => answer.await.unwrap_or_else(|_| stopped()).into_response(),
+        // The status waits for the first event: a request the model refuses at its prompt gets
+        // its 4xx, not a 200 with an error inside.
+        Ok(Answer::Stream(mut events)) => match events.recv().await {
+            Some(Ok(first)) => {
+                let body = EventStream {
+                    first: Some(first),
+                    events,
+                };
+                let mut response = Response::new(body.boxed_unsync());
+                response.headers_mut().insert(
+                    hyper::header::CONTENT_TYPE,
+                    hyper::header::HeaderValue::from_static("text/event-stream"),
+                );
+                response
+            }
+            Some(Err(refused)) => refused.into_response(),
+            None => stopped().into_response(),
+        },
+        Err(refused) => refused.into_response(),
+    }
+}
+
+/// Reads, checks and queues a chat request; a refusal when it cannot be.
+async fn queue_chat(request: Request<Incoming>, shared: &Shared) -> Result<Answer, Reply> {
     let config = shared.config.clone();
+    if let Some(refused) = unauthorised(&request, &config) {
+        return Err(refused);
+    }
     if shared.reading.fetch_add(1, Ordering::SeqCst) >= config.max_readers {
         shared.reading.fetch_sub(1, Ordering::SeqCst);
-        return Reply::error(
+        return Err(Reply::error(
             503,
             "server_busy",
             "too many requests are being read; try again",
-        );
+        ));
     }
     let reading = ReadingGuard(&shared.reading);
     let too_large = || {
@@ -199,20 +330,20 @@ async fn chat(request: Request<Incoming>, shared: &Shared) -> Reply {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > config.max_body_bytes) {
-        return too_large();
+        return Err(too_large());
     }
     let body = match Limited::new(request.into_body(), config.max_body_bytes)
         .collect()
         .await
     {
         Ok(collected) => collected.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => return too_large(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
         Err(e) => {
-            return Reply::error(
+            return Err(Reply::error(
                 400,
                 "invalid_request_error",
                 &format!("reading the request: {e}"),
-            )
+            ))
         }
     };
     // Parsing a slice of many megabytes is CPU work: off the connection tasks.
@@ -220,12 +351,26 @@ async fn chat(request: Request<Incoming>, shared: &Shared) -> Reply {
         let config = config.clone();
         tokio::task::spawn_blocking(move || check(&body, &config)).await
     };
-    let (work, max_tokens, min_tokens) = match checked {
+    let Checked {
+        work,
+        max_tokens,
+        min_tokens,
+        stream,
+    } = match checked {
         Ok(Ok(c)) => c,
-        Ok(Err(message)) => return Reply::error(400, "invalid_request_error", &message),
-        Err(e) => return Reply::error(500, "server_error", &format!("checking the request: {e}")),
+        Ok(Err(message)) => return Err(Reply::error(400, "invalid_request_error", &message)),
+        Err(e) => {
+            let message = format!("checking the request: {e}");
+            return Err(Reply::error(500, "server_error", &message));
+        }
     };
-    let (reply, answer) = tokio::sync::oneshot::channel();
+    let (reply, answer) = if stream {
+        let (events, received) = tokio::sync::mpsc::unbounded_channel();
+        (Sink::Stream(events), Answer::Stream(received))
+    } else {
+        let (whole, received) = tokio::sync::oneshot::channel();
+        (Sink::Whole(whole), Answer::Whole(received))
+    };
     let job = Job {
         reply,
         work,
@@ -236,23 +381,14 @@ async fn chat(request: Request<Incoming>, shared: &Shared) -> Reply {
     let queued = shared.queue.try_send(job);
     drop(reading);
     match queued {
-        Ok(()) => {}
-        Err(TrySendError::Full(_)) => {
-            return Reply::error(
-                503,
-                "server_busy",
-                &format!("{} requests are waiting already; try again", config.queue),
-            )
-        }
+        Ok(()) => Ok(answer),
+        Err(TrySendError::Full(_)) => Err(Reply::error(
+            503,
+            "server_busy",
+            &format!("{} requests are waiting already; try again", config.queue),
+        )),
         Err(TrySendError::Disconnected(_)) => {
-            return Reply::error(503, "server_error", "the server is stopping")
+            Err(Reply::error(503, "server_error", "the server is stopping"))
         }
     }
-    answer.await.unwrap_or_else(|_| {
-        Reply::error(
-            500,
-            "server_error",
-            "the model thread stopped before it answered",
-        )
-    })
 }

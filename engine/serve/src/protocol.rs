@@ -42,6 +42,11 @@ pub struct ChatRequest {
     /// vLLM's extension: the answer's token ids on each choice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub return_token_ids: Option<bool>,
+    /// OpenAI's streaming: the answer as server-sent events, a [`ChatChunk`] per decoding step
+    /// (its text's new part), the last one with the finish reason, usage and the `groundglass`
+    /// field, then `data: [DONE]`. Closing the connection cancels the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub groundglass: Option<SliceRequest>,
 }
@@ -178,6 +183,54 @@ pub struct Choice {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_ids: Option<Vec<u32>>,
 }
+
+/// One server-sent event of a streamed answer (`object: chat.completion.chunk`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ChatChunk {
+    pub id: String,
+    pub object: String,
+    pub created: u64,
+    pub model: String,
+    pub choices: Vec<ChunkChoice>,
+    /// On the last chunk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    /// On the last chunk, for requests that had the `groundglass` field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groundglass: Option<AnswerExtension>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ChunkChoice {
+    pub index: usize,
+    pub delta: Delta,
+    /// `stop` or `length` on the last chunk, absent before.
+    #[serde(default)]
+    pub finish_reason: Option<String>,
+    /// On the last chunk, when the request asked (`return_token_ids`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_ids: Option<Vec<u32>>,
+}
+
+/// The new part of the answer's text.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Delta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+}
+
+/// A server-sent event's line for `body`.
+pub fn event(body: &impl Serialize) -> Vec<u8> {
+    let mut line = b"data: ".to_vec();
+    line.extend(serde_json::to_vec(body).unwrap_or_else(|e| {
+        format!("{{\"error\":{{\"message\":\"cannot write the answer: {e}\"}}}}").into_bytes()
+    }));
+    line.extend(b"\n\n");
+    line
+}
+
+/// The event that ends a stream.
+pub const DONE_EVENT: &[u8] = b"data: [DONE]\n\n";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AssistantMessage {

@@ -15,7 +15,7 @@ use groundglass_model::session::MAX_NEW_TOKENS;
 use groundglass_model::{AskInput, Decoding, ModelSession};
 
 use crate::error::ServeError;
-use crate::http::{Reply, Shared};
+use crate::http::{Reply, Shared, Sink};
 use crate::protocol::*;
 
 /// What the server accepts.
@@ -68,11 +68,20 @@ pub const MAX_SEMSAM_K: usize = 64;
 
 /// A checked request waiting for the model, with where its answer goes.
 pub(crate) struct Job {
-    pub reply: tokio::sync::oneshot::Sender<Reply>,
+    pub reply: Sink,
     pub work: Work,
     pub max_tokens: usize,
     pub min_tokens: usize,
     pub queued: Instant,
+}
+
+/// A request as checked before it is queued.
+pub(crate) struct Checked {
+    pub work: Work,
+    pub max_tokens: usize,
+    pub min_tokens: usize,
+    /// Answer as server-sent events.
+    pub stream: bool,
 }
 
 /// What a request asks of the model.
@@ -169,7 +178,7 @@ impl Drop for Server {
 }
 
 /// The request, checked before it waits for the model; with its token limit and minimum.
-pub(crate) fn check(body: &[u8], config: &ServerConfig) -> Result<(Work, usize, usize), String> {
+pub(crate) fn check(body: &[u8], config: &ServerConfig) -> Result<Checked, String> {
     let chat: ChatRequest = serde_json::from_slice(body)
         .map_err(|e| format!("the request is not a chat request: {e}"))?;
     if chat.temperature.is_some_and(|t| t != 0.0) {
@@ -181,7 +190,13 @@ pub(crate) fn check(body: &[u8], config: &ServerConfig) -> Result<(Work, usize, 
         .clamp(1, MAX_NEW_TOKENS);
     let min_tokens = chat.min_tokens.unwrap_or(0).min(max_tokens);
     let Some(ext) = chat.groundglass else {
-        return plain(&chat, config).map(|work| (work, max_tokens, min_tokens));
+        let stream = chat.stream.unwrap_or(false);
+        return plain(&chat, config).map(|work| Checked {
+            work,
+            max_tokens,
+            min_tokens,
+            stream,
+        });
     };
     ext.slice.to_slice(config.max_pixels)?;
     if let Some(semsam) = &ext.semsam {
@@ -209,7 +224,12 @@ pub(crate) fn check(body: &[u8], config: &ServerConfig) -> Result<(Work, usize, 
     {
         return Err("a vqa request needs a question".into());
     }
-    Ok((Work::Slice(Box::new(ext)), max_tokens, min_tokens))
+    Ok(Checked {
+        work: Work::Slice(Box::new(ext)),
+        max_tokens,
+        min_tokens,
+        stream: chat.stream.unwrap_or(false),
+    })
 }
 
 /// A plain OpenAI request: the last user message's picture (`image_url`, a PNG data URL of the
@@ -262,7 +282,9 @@ pub(crate) struct Stats {
 
 /// A request whose answer is being decoded.
 struct Running {
-    reply: tokio::sync::oneshot::Sender<Reply>,
+    reply: Sink,
+    /// The text streamed so far (streamed answers).
+    sent: String,
     decoding: Decoding,
     /// How the answer is written.
     shape: Shape,
@@ -314,10 +336,11 @@ fn run_model(mut session: ModelSession, jobs: Receiver<Job>, config: &ServerConf
             .fetch_max(decoding_now, Ordering::Relaxed);
         if let Err(e) = session.step_all(&mut decodings) {
             for r in running.drain(..) {
-                reply_to(r.reply, 422, "model_error", &e.to_string());
+                r.reply.refuse(422, "model_error", &e.to_string());
             }
             continue;
         }
+        stream_progress(&session, &mut running, served, config);
         let (done, still): (Vec<Running>, Vec<Running>) =
             running.into_iter().partition(|r| r.decoding.is_finished());
         running = still;
@@ -339,7 +362,7 @@ fn start(session: &mut ModelSession, job: Job, config: &ServerConfig) -> Option<
             let slice = match request.slice.to_slice(config.max_pixels) {
                 Ok(s) => s,
                 Err(e) => {
-                    reply_to(job.reply, 400, "invalid_request_error", &e);
+                    job.reply.refuse(400, "invalid_request_error", &e);
                     return None;
                 }
             };
@@ -369,6 +392,7 @@ fn start(session: &mut ModelSession, job: Job, config: &ServerConfig) -> Option<
     match started {
         Ok(decoding) => Some(Running {
             reply: job.reply,
+            sent: String::new(),
             decoding,
             shape,
             max_tokens: job.max_tokens,
@@ -376,83 +400,142 @@ fn start(session: &mut ModelSession, job: Job, config: &ServerConfig) -> Option<
         }),
         // The picture's size is the request's fault, not the model's.
         Err(groundglass_model::ModelError::Input(e)) => {
-            reply_to(job.reply, 400, "invalid_request_error", &e);
+            job.reply.refuse(400, "invalid_request_error", &e);
             None
         }
         Err(e) => {
-            reply_to(job.reply, 422, "model_error", &e.to_string());
+            job.reply.refuse(422, "model_error", &e.to_string());
             None
         }
     }
 }
 
-fn reply_to(reply: tokio::sync::oneshot::Sender<Reply>, status: u16, kind: &str, message: &str) {
-    // The client may have gone; nothing to do about it here.
-    let _ = reply.send(Reply::error(status, kind, message));
-}
-
-fn answer_to(
-    reply: tokio::sync::oneshot::Sender<Reply>,
-    status: u16,
-    body: &impl serde::Serialize,
-) {
-    let _ = reply.send(Reply::json(status, body));
-}
-
-/// Answers a request whose decoding has ended.
+/// Answers a request whose decoding has ended: the whole answer, or a stream's last event.
 fn reply(session: &ModelSession, r: Running, served: u64, config: &ServerConfig) {
     let created = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let response = |content: String, tokens: usize, token_ids, groundglass| ChatResponse {
-        id: format!("chatcmpl-gg-{created}-{served}"),
-        object: "chat.completion".into(),
-        created,
-        model: config.model_name.clone(),
-        choices: vec![Choice {
-            index: 0,
-            message: AssistantMessage {
-                role: "assistant".into(),
-                content,
-            },
-            finish_reason: if tokens >= r.max_tokens {
-                "length".into()
-            } else {
-                "stop".into()
-            },
-            token_ids,
-        }],
-        usage: Usage {
-            completion_tokens: tokens,
-        },
-        groundglass,
-    };
-    match r.shape {
-        Shape::Slice => match session.finish_ask(r.decoding) {
-            Ok(answer) => {
-                let body = response(
-                    answer.text.clone(),
-                    answer.tokens,
-                    None,
-                    Some(AnswerExtension {
-                        answer,
-                        queue_ms: r.queue_ms,
-                    }),
-                );
-                answer_to(r.reply, 200, &body);
-            }
-            Err(e) => reply_to(r.reply, 422, "model_error", &e.to_string()),
-        },
+    let id = format!("chatcmpl-gg-{created}-{served}");
+    let finished = match r.shape {
+        Shape::Slice => session.finish_ask(r.decoding).map(|answer| {
+            let (text, tokens) = (answer.text.clone(), answer.tokens);
+            let ext = AnswerExtension {
+                answer,
+                queue_ms: r.queue_ms,
+            };
+            (text, tokens, None, Some(ext))
+        }),
         Shape::Image {
             skip_special,
             token_ids,
-        } => match session.finish_image(r.decoding, skip_special) {
-            Ok(answer) => {
+        } => session
+            .finish_image(r.decoding, skip_special)
+            .map(|answer| {
                 let tokens = answer.token_ids.len();
-                let ids = token_ids.then(|| answer.token_ids.clone());
-                answer_to(r.reply, 200, &response(answer.text, tokens, ids, None));
-            }
-            Err(e) => reply_to(r.reply, 422, "model_error", &e.to_string()),
-        },
+                let ids = token_ids.then_some(answer.token_ids);
+                (answer.text, tokens, ids, None)
+            }),
+    };
+    let (text, tokens, token_ids, groundglass) = match finished {
+        Ok(f) => f,
+        Err(e) => return r.reply.refuse(422, "model_error", &e.to_string()),
+    };
+    let finish_reason = if tokens >= r.max_tokens {
+        "length"
+    } else {
+        "stop"
+    };
+    match r.reply {
+        Sink::Whole(whole) => {
+            let body = ChatResponse {
+                id,
+                object: "chat.completion".into(),
+                created,
+                model: config.model_name.clone(),
+                choices: vec![Choice {
+                    index: 0,
+                    message: AssistantMessage {
+                        role: "assistant".into(),
+                        content: text,
+                    },
+                    finish_reason: finish_reason.into(),
+                    token_ids,
+                }],
+                usage: Usage {
+                    completion_tokens: tokens,
+                },
+                groundglass,
+            };
+            let _ = whole.send(Reply::json(200, &body));
+        }
+        Sink::Stream(events) => {
+            let rest = text.strip_prefix(r.sent.as_str()).unwrap_or("");
+            let last = ChatChunk {
+                id,
+                object: "chat.completion.chunk".into(),
+                created,
+                model: config.model_name.clone(),
+                choices: vec![ChunkChoice {
+                    index: 0,
+                    delta: Delta {
+                        content: (!rest.is_empty()).then(|| rest.to_string()),
+                    },
+                    finish_reason: Some(finish_reason.into()),
+                    token_ids,
+                }],
+                usage: Some(Usage {
+                    completion_tokens: tokens,
+                }),
+                groundglass,
+            };
+            let _ = events.send(Ok(event(&last)));
+            let _ = events.send(Ok(DONE_EVENT.to_vec()));
+        }
+    }
+}
+
+/// Sends each streamed answer the new part of its text (the tokens decoded whole, so that
+/// pieces join as the tokenizer joins them; a part that would rewrite what was sent waits).
+fn stream_progress(
+    session: &ModelSession,
+    running: &mut [Running],
+    served: u64,
+    config: &ServerConfig,
+) {
+    for r in running.iter_mut().filter(|r| !r.decoding.is_finished()) {
+        let Sink::Stream(events) = &r.reply else {
+            continue;
+        };
+        let skip_special = match r.shape {
+            Shape::Slice => true,
+            Shape::Image { skip_special, .. } => skip_special,
+        };
+        let Ok(text) = session
+            .tokenizer
+            .decode_with(r.decoding.tokens(), skip_special)
+        else {
+            continue;
+        };
+        let Some(new) = text.strip_prefix(r.sent.as_str()).filter(|n| !n.is_empty()) else {
+            continue;
+        };
+        let chunk = ChatChunk {
+            id: format!("chatcmpl-gg-stream-{served}"),
+            object: "chat.completion.chunk".into(),
+            created: 0,
+            model: config.model_name.clone(),
+            choices: vec![ChunkChoice {
+                index: 0,
+                delta: Delta {
+                    content: Some(new.to_string()),
+                },
+                finish_reason: None,
+                token_ids: None,
+            }],
+            usage: None,
+            groundglass: None,
+        };
+        let _ = events.send(Ok(event(&chunk)));
+        r.sent = text;
     }
 }
