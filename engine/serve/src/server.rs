@@ -282,6 +282,9 @@ pub(crate) struct Stats {
 
 /// A request whose answer is being decoded.
 struct Running {
+    /// The answer's id and creation time (seconds), the same on each of a stream's events.
+    id: String,
+    created: u64,
     reply: Sink,
     /// The text streamed so far (streamed answers).
     sent: String,
@@ -300,21 +303,21 @@ enum Shape {
 }
 
 fn run_model(mut session: ModelSession, jobs: Receiver<Job>, config: &ServerConfig, stats: &Stats) {
-    let mut served = 0u64;
+    let (mut served, mut admitted) = (0u64, 0u64);
     let mut running: Vec<Running> = Vec::new();
     let max_batch = config.max_batch.max(1);
     loop {
         // Wait only when nothing runs; otherwise take in what has arrived and go on decoding.
         if running.is_empty() {
             match jobs.recv() {
-                Ok(job) => running.extend(start(&mut session, job, config)),
+                Ok(job) => running.extend(start(&mut session, job, config, &mut admitted)),
                 // Stopped, and everything answered.
                 Err(_) => return,
             }
         }
         while running.len() < max_batch {
             match jobs.try_recv() {
-                Ok(job) => running.extend(start(&mut session, job, config)),
+                Ok(job) => running.extend(start(&mut session, job, config, &mut admitted)),
                 Err(_) => break,
             }
         }
@@ -340,21 +343,31 @@ fn run_model(mut session: ModelSession, jobs: Receiver<Job>, config: &ServerConf
             }
             continue;
         }
-        stream_progress(&session, &mut running, served, config);
+        stream_progress(&session, &mut running, config);
         let (done, still): (Vec<Running>, Vec<Running>) =
             running.into_iter().partition(|r| r.decoding.is_finished());
         running = still;
         stats.decoding.store(running.len(), Ordering::Relaxed);
         for r in done {
             served += 1;
-            reply(&session, r, served, config);
+            reply(&session, r, config);
             stats.served.store(served, Ordering::Relaxed);
         }
     }
 }
 
 /// Runs a request's prompt; `None` when it was answered already (with an error).
-fn start(session: &mut ModelSession, job: Job, config: &ServerConfig) -> Option<Running> {
+fn start(
+    session: &mut ModelSession,
+    job: Job,
+    config: &ServerConfig,
+    admitted: &mut u64,
+) -> Option<Running> {
+    *admitted += 1;
+    let created = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let id = format!("chatcmpl-gg-{created}-{admitted}");
     let queue_ms = job.queued.elapsed().as_secs_f64() * 1e3;
     let (started, shape) = match &job.work {
         Work::Slice(request) => {
@@ -391,6 +404,8 @@ fn start(session: &mut ModelSession, job: Job, config: &ServerConfig) -> Option<
     };
     match started {
         Ok(decoding) => Some(Running {
+            id,
+            created,
             reply: job.reply,
             sent: String::new(),
             decoding,
@@ -411,11 +426,8 @@ fn start(session: &mut ModelSession, job: Job, config: &ServerConfig) -> Option<
 }
 
 /// Answers a request whose decoding has ended: the whole answer, or a stream's last event.
-fn reply(session: &ModelSession, r: Running, served: u64, config: &ServerConfig) {
-    let created = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let id = format!("chatcmpl-gg-{created}-{served}");
+fn reply(session: &ModelSession, r: Running, config: &ServerConfig) {
+    let (id, created) = (r.id, r.created);
     let finished = match r.shape {
         Shape::Slice => session.finish_ask(r.decoding).map(|answer| {
             let (text, tokens) = (answer.text.clone(), answer.tokens);
@@ -496,12 +508,7 @@ fn reply(session: &ModelSession, r: Running, served: u64, config: &ServerConfig)
 
 /// Sends each streamed answer the new part of its text (the tokens decoded whole, so that
 /// pieces join as the tokenizer joins them; a part that would rewrite what was sent waits).
-fn stream_progress(
-    session: &ModelSession,
-    running: &mut [Running],
-    served: u64,
-    config: &ServerConfig,
-) {
+fn stream_progress(session: &ModelSession, running: &mut [Running], config: &ServerConfig) {
     for r in running.iter_mut().filter(|r| !r.decoding.is_finished()) {
         let Sink::Stream(events) = &r.reply else {
             continue;
@@ -520,9 +527,9 @@ fn stream_progress(
             continue;
         };
         let chunk = ChatChunk {
-            id: format!("chatcmpl-gg-stream-{served}"),
+            id: r.id.clone(),
             object: "chat.completion.chunk".into(),
-            created: 0,
+            created: r.created,
             model: config.model_name.clone(),
             choices: vec![ChunkChoice {
                 index: 0,
