@@ -528,11 +528,14 @@ fn the_panel_asks_a_model_server() {
 fn panel_asks_a_model_server() {
     const URL: &str = "http://127.0.0.1:18093";
     let mut serve = std::process::Command::new(env!("CARGO_BIN_EXE_groundglass"));
+    // No SemSam table: building one would write its cache into the fixture.
     serve.args(["serve", "--model"]).arg(scripted()).args([
         "--listen",
         "127.0.0.1:18093",
         "--token",
         "t0ken",
+        "--semsam-k",
+        "none",
     ]);
     let server = groundglass_tests::serving::Serving::start(serve);
 

@@ -116,6 +116,19 @@ fn inside_the_namespace() {
             ask(&[&["--remote", &url][..], task].concat(), Some("s3cret")).expect("remote ask");
         assert_eq!(local, remote, "{task:?}");
     }
+    // MIS-SemSam with the table the server built at start (k = 8, its default): the local
+    // answer; another k is refused with the ones it has, not built while others wait.
+    let semsam = ["--task", "grounded", "--semsam"];
+    let local = ask(&[&["--model", model][..], &semsam].concat(), None).expect("local SemSam");
+    let remote =
+        ask(&[&["--remote", &url][..], &semsam].concat(), Some("s3cret")).expect("remote SemSam");
+    assert_eq!(local, remote, "SemSam");
+    let e = ask(
+        &[&["--remote", &url][..], &semsam, &["--semsam-k", "3"]].concat(),
+        Some("s3cret"),
+    )
+    .expect_err("a k without a table");
+    assert!(e.contains("400") && e.contains("k in [8]"), "{e}");
     let grounded = ask(&["--remote", &url, "--task", "grounded"], Some("s3cret")).expect("ask");
     assert!(
         !grounded["findings"]

@@ -1,11 +1,11 @@
 //! `groundglass serve --model DIR --listen HOST:PORT [--token T | --token-file F] [--queue N]
-//! [--max-batch B] [--dtype D]`: the model for other machines (`ask --remote`, the viewer later), over HTTP in
+//! [--max-batch B] [--semsam-k K,...|none] [--dtype D]`: the model for other machines (`ask --remote`, the viewer later), over HTTP in
 //! OpenAI's chat-completions shape with the Groundglass extension (engine/serve).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 use clap::Args;
 use groundglass_serve::{Server, ServerConfig};
 
@@ -36,6 +36,11 @@ pub struct ServeArgs {
     /// As `ask --dtype`.
     #[arg(long, default_value = "auto")]
     pub dtype: String,
+    /// SemSam neighbour counts served (comma-separated; `none` for no SemSam). Each table is
+    /// built before serving, or read from its cache beside the model (at RadGrounder's
+    /// vocabulary a first build takes minutes).
+    #[arg(long, default_value = "8")]
+    pub semsam_k: String,
     #[arg(long, default_value = "auto")]
     pub soft_capping: String,
 }
@@ -47,7 +52,26 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         (None, Some(f)) => Some(super::token::from_file(f, "--token-file")?),
         (None, None) => None,
     };
-    let session = super::ask::load_session(&args.model, &args.dtype, &args.soft_capping)?;
+    let semsam_k: Vec<usize> = match args.semsam_k.trim() {
+        "none" | "" => Vec::new(),
+        list => list
+            .split(',')
+            .map(|k| match k.trim().parse::<usize>() {
+                Ok(k) if (1..=64).contains(&k) => Ok(k),
+                _ => bail!("--semsam-k {k:?}: a neighbour count from 1 to 64, or none"),
+            })
+            .collect::<anyhow::Result<_>>()?,
+    };
+    let mut session = super::ask::load_session(&args.model, &args.dtype, &args.soft_capping)?;
+    for &k in &semsam_k {
+        let progress = |done: f32| eprintln!("SemSam table for k = {k}: {:.0} %", done * 100.0);
+        let control = groundglass_model::semsam::BuildControl {
+            progress: &progress,
+        };
+        session
+            .prepare_semsam(k, &control)
+            .with_context(|| format!("building the SemSam table for k = {k}"))?;
+    }
     let name = args
         .model
         .file_name()
@@ -60,6 +84,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         bail!("--max-batch must be at least 1");
     }
     config.max_batch = args.max_batch;
+    config.semsam_k = semsam_k;
     config.max_body_bytes = args.max_body_mb << 20;
     let server = Server::start(session, config)?;
     // Tests and scripts wait for this line.

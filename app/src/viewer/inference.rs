@@ -149,11 +149,17 @@ impl ModelWorker {
                                 }),
                             }
                         }
-                        Command::PrepareSemSam { .. } if remote.is_some() => {
-                            send(ModelMessage::SemSamFailed(
-                                "a model server does not offer MIS-SemSam yet; answers are greedy"
-                                    .into(),
-                            ));
+                        Command::PrepareSemSam { k } if remote.is_some() => {
+                            let Some(r) = remote.as_ref() else { continue };
+                            // The server builds its tables at start (serve --semsam-k).
+                            send(match r.describe() {
+                                Ok(s) if s.semsam_tables.contains(&k) => ModelMessage::SemSamReady,
+                                Ok(s) => ModelMessage::SemSamFailed(format!(
+                                    "{} decodes MIS-SemSam with k in {:?}, not {k}; answers are greedy",
+                                    r.base, s.semsam_tables
+                                )),
+                                Err(e) => ModelMessage::SemSamFailed(e.to_string()),
+                            });
                         }
                         Command::PrepareSemSam { k } => {
                             let Some(s) = session.as_mut() else { continue };
@@ -183,7 +189,7 @@ impl ModelWorker {
                                 slice: &job.slice,
                                 modality: &job.modality,
                                 request: &job.request,
-                                semsam: None,
+                                semsam: job.semsam,
                                 max_new_tokens: MAX_NEW_TOKENS,
                                 visual_prompt: job.visual_prompt.as_ref(),
                             };

@@ -78,6 +78,10 @@ pub struct ModelSummary {
     /// What the checkpoint's trainer says it was trained on (`groundglass.json`); `None` for
     /// checkpoints made elsewhere, which do not say.
     pub trained_on: Option<TrainedOn>,
+    /// The MIS-SemSam neighbour counts whose tables are built (a server answers SemSam
+    /// requests for these only).
+    #[serde(default)]
+    pub semsam_tables: Vec<usize>,
 }
 
 /// A mask on the slice it was asked on, run-length encoded row by row: counts alternate outside,
@@ -334,6 +338,11 @@ impl ModelSession {
             decode_bytes: self.model.text.matrix_bytes(),
             trained_on: TrainingNotes::read(&self.dir).trained_on,
             ms_per_token_limit: self.ms_per_token_limit,
+            semsam_tables: {
+                let mut ks: Vec<usize> = self.semsam_tables.keys().copied().collect();
+                ks.sort_unstable();
+                ks
+            },
         }
     }
 

@@ -131,6 +131,7 @@ impl Remote {
             decode_bytes: 0,
             ms_per_token_limit: None,
             trained_on: None,
+            semsam_tables: Vec::new(),
         })
     }
 

@@ -29,6 +29,9 @@ pub struct ServerConfig {
     pub queue: usize,
     /// Answers decoded together at most (one pass over the weights a step for all of them).
     pub max_batch: usize,
+    /// The SemSam neighbour counts whose tables are built before serving (requests for others
+    /// are refused); empty: no SemSam.
+    pub semsam_k: Vec<usize>,
     /// Request bodies up to this size (a 1,024 x 1,024 slice is about 5.6 MB of base64).
     pub max_body_bytes: usize,
     /// Slices up to this many pixels.
@@ -49,6 +52,7 @@ impl ServerConfig {
             token: None,
             queue: 16,
             max_batch: DEFAULT_MAX_BATCH,
+            semsam_k: Vec::new(),
             max_body_bytes: 64 << 20,
             max_pixels: 2048 * 2048,
             max_readers: 32,
@@ -62,9 +66,6 @@ impl ServerConfig {
 /// (more go to the prefill's packed kernel), and each answer's KV cache costs memory (the 3B
 /// model: about 110 MB for a 512-token answer in f32).
 pub const DEFAULT_MAX_BATCH: usize = 8;
-
-/// The most neighbours a SemSam request may ask for (the paper's rule needs a handful).
-pub const MAX_SEMSAM_K: usize = 64;
 
 /// A checked request waiting for the model, with where its answer goes.
 pub(crate) struct Job {
@@ -105,8 +106,15 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds `config.listen` and serves `session` until stopped.
+    /// Binds `config.listen` and serves `session` until stopped. The SemSam tables of
+    /// `config.semsam_k` must be ready in `session` ([`ModelSession::prepare_semsam`]).
     pub fn start(session: ModelSession, mut config: ServerConfig) -> Result<Server, ServeError> {
+        if let Some(k) = config.semsam_k.iter().find(|&&k| !session.semsam_ready(k)) {
+            return Err(ServeError::Bind {
+                address: config.listen.clone(),
+                detail: format!("the SemSam table for k = {k} is not built"),
+            });
+        }
         config.summary = Some(session.summary());
         let bind_error = |detail: String| ServeError::Bind {
             address: config.listen.clone(),
@@ -201,15 +209,22 @@ pub(crate) fn check(body: &[u8], config: &ServerConfig) -> Result<Checked, Strin
     ext.slice.to_slice(config.max_pixels)?;
     if let Some(semsam) = &ext.semsam {
         // The neighbour table holds k entries for every token of the vocabulary (257k for
-        // RadGrounder's), built once per k: a large k would take the server's memory.
-        if !(1..=MAX_SEMSAM_K).contains(&semsam.k)
-            || semsam.top_m == 0
-            || !(semsam.top_p > 0.0 && semsam.top_p <= 1.0)
-        {
+        // RadGrounder's) and takes minutes to build there: only the tables built at start are
+        // served, so that no request stalls the others (or takes the server's memory).
+        if !config.semsam_k.contains(&semsam.k) {
+            return Err(match config.semsam_k.as_slice() {
+                [] => "this server does not decode with SemSam (serve --semsam-k K enables it)"
+                    .to_string(),
+                ks => format!(
+                    "this server decodes SemSam with k in {ks:?} (serve --semsam-k); asked for {}",
+                    semsam.k
+                ),
+            });
+        }
+        if semsam.top_m == 0 || !(semsam.top_p > 0.0 && semsam.top_p <= 1.0) {
             return Err(format!(
-                "semsam wants k in 1..={MAX_SEMSAM_K}, top_m at least 1 and top_p in (0, 1]; got \
-                 k {}, top_m {}, top_p {}",
-                semsam.k, semsam.top_m, semsam.top_p
+                "semsam wants top_m at least 1 and top_p in (0, 1]; got top_m {}, top_p {}",
+                semsam.top_m, semsam.top_p
             ));
         }
     }
