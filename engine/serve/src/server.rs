@@ -346,6 +346,8 @@ fn run_model(mut session: ModelSession, jobs: Receiver<Job>, config: &ServerConf
             !gone
         });
         stats.decoding.store(running.len(), Ordering::Relaxed);
+        // What the last step made (and a newcomer's first token) goes out before the next.
+        stream_progress(&session, &mut running, config);
         let mut decodings: Vec<&mut Decoding> =
             running.iter_mut().map(|r| &mut r.decoding).collect();
         let decoding_now = decodings.iter().filter(|d| !d.is_finished()).count();
@@ -358,7 +360,6 @@ fn run_model(mut session: ModelSession, jobs: Receiver<Job>, config: &ServerConf
             }
             continue;
         }
-        stream_progress(&session, &mut running, config);
         let (done, still): (Vec<Running>, Vec<Running>) =
             running.into_iter().partition(|r| r.decoding.is_finished());
         running = still;
