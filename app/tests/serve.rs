@@ -34,7 +34,7 @@ fn serve() -> Serving {
             "--token",
             "s3cret",
         ])
-        .args(["--max-body-mb", "2"]);
+        .args(["--max-body-mb", "2", "--read-timeout-s", "3"]);
     Serving::start(c)
 }
 
@@ -460,6 +460,11 @@ fn inside_the_namespace() {
         };
         let mut remote = groundglass_serve::Remote::new(&url, Some("s3cret".into()));
         let whole = remote.ask(&input).expect("whole").answer;
+        // Asked again after longer than the server waits for a request head (3 s here): the
+        // client's kept-alive connection is gone by then, and the question is still answered.
+        std::thread::sleep(Duration::from_secs(4));
+        let later = remote.ask(&input).expect("asked again after a pause").answer;
+        assert_eq!(later.text, whole.text);
         let mut seen: Vec<String> = Vec::new();
         let streamed = remote
             .ask_streaming(&input, |text| {
@@ -499,6 +504,31 @@ fn inside_the_namespace() {
             before["abandoned"].as_u64().map(|n| n + 1)
         );
     }
+
+    // A body that never arrives in full: 408 after the read timeout (3 s here), and the
+    // server goes on.
+    {
+        let mut s = TcpStream::connect(("127.0.0.1", PORT)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        let head = "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer s3cret\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"messages\": [";
+        s.write_all(head.as_bytes()).expect("head");
+        let started = std::time::Instant::now();
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(answer.contains("did not arrive within 3 s"), "{answer}");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    let again = ask(&["--remote", &url, "--task", "grounded"], Some("s3cret")).expect("ask");
+    assert_eq!(
+        again, grounded,
+        "still serving after a body that never came"
+    );
 
     // Nobody there: a message naming the address, not a hang.
     let e = ask(

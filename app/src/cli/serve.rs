@@ -33,6 +33,9 @@ pub struct ServeArgs {
     /// Request bodies up to this many MB (a 512 x 512 slice takes about 1.4 MB).
     #[arg(long, default_value_t = 64)]
     pub max_body_mb: usize,
+    /// Seconds a request's head, and then its body, may take to arrive (408 after).
+    #[arg(long, default_value_t = 60)]
+    pub read_timeout_s: u64,
     /// As `ask --dtype`.
     #[arg(long, default_value = "auto")]
     pub dtype: String,
@@ -84,6 +87,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         bail!("--max-batch must be at least 1");
     }
     config.max_batch = args.max_batch;
+    if args.read_timeout_s == 0 {
+        bail!("--read-timeout-s must be at least 1");
+    }
+    config.read_timeout = std::time::Duration::from_secs(args.read_timeout_s);
     config.semsam_k = semsam_k;
     config.max_body_bytes = args.max_body_mb << 20;
     let server = Server::start(session, config)?;

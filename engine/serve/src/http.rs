@@ -138,10 +138,6 @@ pub(crate) struct Shared {
     pub reading: AtomicUsize,
 }
 
-/// A client that sends no request head within this long is dropped (a connection held open
-/// and silent would otherwise cost a task forever).
-const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// Accepts connections on `listener` until `stop` turns true.
 pub(crate) async fn serve(
     listener: std::net::TcpListener,
@@ -170,6 +166,9 @@ pub(crate) async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
+        // A client that sends no request head within this long is dropped: a connection held
+        // open and silent would otherwise cost a task forever.
+        let read_timeout = shared.config.read_timeout;
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| {
                 let shared = shared.clone();
@@ -178,7 +177,7 @@ pub(crate) async fn serve(
             // A connection that breaks is the client's business; nothing to report.
             let _ = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
+                .header_read_timeout(read_timeout)
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });
@@ -332,10 +331,16 @@ async fn queue_chat(request: Request<Incoming>, shared: &Shared) -> Result<Answe
     if declared.is_some_and(|n| n > config.max_body_bytes) {
         return Err(too_large());
     }
-    let body = match Limited::new(request.into_body(), config.max_body_bytes)
-        .collect()
-        .await
-    {
+    // Bounded in time too: a body trickled in forever would hold a reading place.
+    let reading_body = Limited::new(request.into_body(), config.max_body_bytes).collect();
+    let Ok(read) = tokio::time::timeout(config.read_timeout, reading_body).await else {
+        let message = format!(
+            "the request's body did not arrive within {} s",
+            config.read_timeout.as_secs()
+        );
+        return Err(Reply::error(408, "invalid_request_error", &message));
+    };
+    let body = match read {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
         Err(e) => {

@@ -34,6 +34,8 @@ pub struct ServerConfig {
     pub semsam_k: Vec<usize>,
     /// Request bodies up to this size (a 1,024 x 1,024 slice is about 5.6 MB of base64).
     pub max_body_bytes: usize,
+    /// A request's head, and then its body, must arrive within this long (408 otherwise).
+    pub read_timeout: std::time::Duration,
     /// Slices up to this many pixels.
     pub max_pixels: usize,
     /// Chat requests being read and checked at once at most (each may hold `max_body_bytes`);
@@ -54,6 +56,7 @@ impl ServerConfig {
             max_batch: DEFAULT_MAX_BATCH,
             semsam_k: Vec::new(),
             max_body_bytes: 64 << 20,
+            read_timeout: std::time::Duration::from_secs(60),
             max_pixels: 2048 * 2048,
             max_readers: 32,
             model_name: model_name.to_string(),
