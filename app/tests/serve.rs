@@ -463,7 +463,10 @@ fn inside_the_namespace() {
         // Asked again after longer than the server waits for a request head (3 s here): the
         // client's kept-alive connection is gone by then, and the question is still answered.
         std::thread::sleep(Duration::from_secs(4));
-        let later = remote.ask(&input).expect("asked again after a pause").answer;
+        let later = remote
+            .ask(&input)
+            .expect("asked again after a pause")
+            .answer;
         assert_eq!(later.text, whole.text);
         let mut seen: Vec<String> = Vec::new();
         let streamed = remote

@@ -67,7 +67,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let mut session = super::ask::load_session(&args.model, &args.dtype, &args.soft_capping)?;
     for &k in &semsam_k {
-        let progress = |done: f32| eprintln!("SemSam table for k = {k}: {:.0} %", done * 100.0);
+        // A line each ten percent (the builder reports every block of 256 tokens).
+        let shown = std::sync::atomic::AtomicU32::new(u32::MAX);
+        let progress = |done: f32| {
+            let tenth = (done * 10.0) as u32;
+            if shown.swap(tenth, std::sync::atomic::Ordering::Relaxed) != tenth {
+                eprintln!("SemSam table for k = {k}: {} %", tenth * 10);
+            }
+        };
         let control = groundglass_model::semsam::BuildControl {
             progress: &progress,
         };
