@@ -5,7 +5,8 @@
 # tokenizer). Loopback only, inside a private network namespace; bounded by the request count.
 #
 # Each answer is exactly MAX_TOKENS long (min_tokens holds end-of-sequence back). MAX_BATCH is the
-# server's --max-batch (1: one answer at a time, as before batching), DTYPE its --dtype.
+# server's --max-batch (1: one answer at a time, as before batching), DTYPE its --dtype, CLIENTS
+# the counts of concurrent clients. MODEL=/tmp/gg-bench-3b DTYPE=bf16 for RadGrounder's shape.
 #
 #   bash bench/serve.sh                 # REQUESTS=2 MAX_TOKENS=32 MAX_BATCH=8
 set -euo pipefail
@@ -15,6 +16,7 @@ REQUESTS="${REQUESTS:-2}"
 MAX_TOKENS="${MAX_TOKENS:-32}"
 MAX_BATCH="${MAX_BATCH:-8}"
 DTYPE="${DTYPE:-auto}"
+CLIENTS="${CLIENTS:-1,2,4,8,16}"
 [[ -f "$MODEL/config.json" ]] || python3 "$ROOT/bench/model_torch.py" make "$MODEL" --shape 100m
 [[ -f "$MODEL/tokenizer.json" ]] || cp "$ROOT/tests/fixtures/tiny-scripted/tokenizer.json" "$MODEL/"
 cargo build --release -p groundglass --manifest-path "$ROOT/Cargo.toml" >/dev/null
@@ -27,5 +29,5 @@ exec unshare -n bash -c '
   trap "kill $! 2>/dev/null" EXIT
   for i in $(seq 600); do grep -q serving "$2" && break; sleep 0.1; done
   "$0" bench serve "$3/assets/demo/study" --remote http://127.0.0.1:18097 \
-    --clients 1,2,4,8,16 --requests "$4" --max-tokens "$5"
-' "$BIN" "$MODEL" "$LOG" "$ROOT" "$REQUESTS" "$MAX_TOKENS" "$MAX_BATCH" "$DTYPE"
+    --clients "$8" --requests "$4" --max-tokens "$5"
+' "$BIN" "$MODEL" "$LOG" "$ROOT" "$REQUESTS" "$MAX_TOKENS" "$MAX_BATCH" "$DTYPE" "$CLIENTS"
