@@ -172,16 +172,21 @@ fn ask_here(
     let mut printed = String::new();
     Ok(session.ask(input, |so_far| {
         if stream {
-            // Print what is new; the whole answer again if decoding changed earlier text.
-            match so_far.strip_prefix(printed.as_str()) {
-                Some(new) => print!("{new}"),
-                None => print!("\n{so_far}"),
-            }
-            printed = so_far.to_string();
-            let _ = std::io::stdout().flush();
+            print_new(&mut printed, so_far);
         }
         true
     })?)
+}
+
+/// Prints what is new of an answer being made; the whole answer again if decoding changed
+/// earlier text.
+fn print_new(printed: &mut String, so_far: &str) {
+    match so_far.strip_prefix(printed.as_str()) {
+        Some(new) => print!("{new}"),
+        None => print!("\n{so_far}"),
+    }
+    *printed = so_far.to_string();
+    let _ = std::io::stdout().flush();
 }
 
 pub fn run(args: AskArgs) -> anyhow::Result<ExitCode> {
@@ -227,10 +232,17 @@ pub fn run(args: AskArgs) -> anyhow::Result<ExitCode> {
                 ),
                 other => bail!("--remote-api {other:?}: expected groundglass or openai"),
             };
-            let got = remote.ask(&input)?;
-            if !args.json {
-                print!("{}", got.answer.text);
-            }
+            // Streamed to stdout as the server decodes it, as a local answer is (a whole answer
+            // at once with --json).
+            let got = if args.json {
+                remote.ask(&input)?
+            } else {
+                let mut printed = String::new();
+                remote.ask_streaming(&input, |so_far| {
+                    print_new(&mut printed, so_far);
+                    true
+                })?
+            };
             eprintln!(
                 "answered by {url} in {:.0} ms ({:.0} ms waiting in its queue)",
                 got.round_trip_ms, got.queue_ms
