@@ -50,6 +50,10 @@ print(f"decoding: {g['tok_per_s']:.1f} vs {p['tok_per_s']:.1f} tokens/s -> ratio
 print(f"fraction of the limit: groundglass {g['tok_per_s'] / limit:.3f} (target >= 0.40), pytorch {p['tok_per_s'] / limit:.3f}")
 print(f"time to first token: {g['ttft_ms']:.0f} vs {p['ttft_ms']:.0f} ms")
 PY
+    # Eight answers decoded together (what `serve` does with concurrent requests); apart, so that
+    # a failure here leaves the figures above standing.
+    "$BIN" bench model --model "$MODEL" --runs 1 --new-tokens "$NEW_TOKENS" --dtype bf16 --batch 8 \
+      || echo "batched decoding failed on the GPU"
     ;;
   *) echo "usage: bash bench/gpu.sh build|run" >&2; exit 2 ;;
 esac
