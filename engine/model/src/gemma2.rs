@@ -228,7 +228,8 @@ impl Attention {
 
     /// One new token for each of several sequences, `x` (B, 1, hidden): the projections run
     /// once for all B rows (one pass over their weights), the attention per sequence against its
-    /// own cache in `states` at `layer`, with its own position and mask.
+    /// own cache in `states` at `layer`, with its own position; `window` is the sliding window
+    /// on a sliding layer.
     #[allow(clippy::too_many_arguments)]
     fn step_batch(
         &self,
@@ -236,23 +237,28 @@ impl Attention {
         rotary: &Rotary,
         states: &mut [&mut SequenceState],
         layer: usize,
-        masks: &[Tensor],
-        // The sliding window, on a sliding layer (what `masks` say, for the CPU kernel).
+        positions: &StepPositions,
         window: Option<usize>,
         capped: bool,
     ) -> Result<Tensor> {
         let shape = |t: Tensor, h: usize| t.reshape((1, 1, h, self.head_dim))?.transpose(1, 2);
         let (q_all, k_all, v_all) = (x.apply(&self.q)?, x.apply(&self.k)?, x.apply(&self.v)?);
-        if cpu_f32(&q_all) {
-            return self.step_batch_cpu(
-                [&q_all, &k_all, &v_all],
-                rotary,
-                states,
-                layer,
-                window,
-                capped,
-            );
-        }
+        let masks = match positions {
+            StepPositions::Kernel(angles) => {
+                return self.step_batch_cpu(
+                    [&q_all, &k_all, &v_all],
+                    angles,
+                    states,
+                    layer,
+                    window,
+                    capped,
+                )
+            }
+            StepPositions::Masks { full, sliding } => match (window, sliding) {
+                (Some(_), Some(sliding)) => sliding,
+                _ => full,
+            },
+        };
         let mut outputs = Vec::with_capacity(states.len());
         for (i, state) in states.iter_mut().enumerate() {
             // PaliGemma counts positions from 1.
@@ -271,7 +277,7 @@ impl Attention {
     fn step_batch_cpu(
         &self,
         [q_all, k_all, v_all]: [&Tensor; 3],
-        rotary: &Rotary,
+        angles: &[(Vec<f32>, Vec<f32>)],
         states: &mut [&mut SequenceState],
         layer: usize,
         window: Option<usize>,
@@ -285,11 +291,9 @@ impl Attention {
         let mut k = k_all.flatten_all()?.to_vec1::<f32>()?;
         let v = v_all.flatten_all()?.to_vec1::<f32>()?;
         let mut cached = Vec::with_capacity(b);
-        for (i, state) in states.iter_mut().enumerate() {
-            // PaliGemma counts positions from 1.
-            let (cos, sin) = rotary.angles(state.seen + 1)?;
-            rope(&mut q[i * h * d..(i + 1) * h * d], d, &cos, &sin);
-            rope(&mut k[i * kv * d..(i + 1) * kv * d], d, &cos, &sin);
+        for (i, (state, (cos, sin))) in states.iter_mut().zip(angles).enumerate() {
+            rope(&mut q[i * h * d..(i + 1) * h * d], d, cos, sin);
+            rope(&mut k[i * kv * d..(i + 1) * kv * d], d, cos, sin);
             let new = |x: &[f32]| {
                 Tensor::from_slice(&x[i * kv * d..(i + 1) * kv * d], (1, kv, 1, d), device)
             };
@@ -372,6 +376,41 @@ struct Layer {
     pre_ff_norm: RmsNorm,
     post_ff_norm: RmsNorm,
     sliding: bool,
+}
+
+impl Layer {
+    /// The layer on `x`, its attention (on the normed input) as the caller runs it: prefill,
+    /// a batch's decoding step, or training.
+    fn forward(
+        &self,
+        x: &Tensor,
+        attention: impl FnOnce(&Tensor) -> Result<Tensor>,
+    ) -> Result<Tensor> {
+        let h = attention(&self.input_norm.forward(x)?)?;
+        let x = (x + self.post_attn_norm.forward(&h)?)?;
+        let h = self.mlp.forward(&self.pre_ff_norm.forward(&x)?)?;
+        &x + self.post_ff_norm.forward(&h)?
+    }
+
+    /// Of a full and a sliding-window mask, the one this layer uses.
+    fn mask<'a, T>(&self, full: &'a T, sliding: Option<&'a T>) -> &'a T {
+        match (self.sliding, sliding) {
+            (true, Some(s)) => s,
+            _ => full,
+        }
+    }
+}
+
+/// What a batch's decoding step needs of each sequence's position, decided once a step.
+enum StepPositions {
+    /// CPU f32 (the attention kernel keeps to the window itself): each sequence's rotary cos
+    /// and sin rows, the same on every layer.
+    Kernel(Vec<(Vec<f32>, Vec<f32>)>),
+    /// Elsewhere (Candle's ops): each sequence's additive masks, full and sliding.
+    Masks {
+        full: Vec<Tensor>,
+        sliding: Option<Vec<Tensor>>,
+    },
 }
 
 /// The decoder. `forward` takes embeddings (already merged with image features, not yet scaled).
@@ -588,45 +627,36 @@ impl Gemma2 {
             );
         }
         let device = embeds.device().clone();
-        let masks = |window: Option<usize>| -> Result<Vec<Tensor>> {
-            states
-                .iter()
-                .map(|s| attention_mask(s.prefix, s.seen, 1, window, &device))
-                .collect()
-        };
-        let full = masks(None)?;
-        let sliding = match self.sliding_window {
-            Some(w) => Some(masks(Some(w))?),
-            None => None,
+        let positions = if cpu_f32(embeds) {
+            // PaliGemma counts positions from 1.
+            let angles = states.iter().map(|s| self.rotary.angles(s.seen + 1));
+            StepPositions::Kernel(angles.collect::<Result<_>>()?)
+        } else {
+            let masks = |window: Option<usize>| -> Result<Vec<Tensor>> {
+                states
+                    .iter()
+                    .map(|s| attention_mask(s.prefix, s.seen, 1, window, &device))
+                    .collect()
+            };
+            StepPositions::Masks {
+                full: masks(None)?,
+                sliding: self.sliding_window.map(|w| masks(Some(w))).transpose()?,
+            }
         };
         let mut x = (embeds * (self.hidden as f64).sqrt())?;
         for (i, layer) in self.layers.iter().enumerate() {
-            let mask = if layer.sliding {
-                sliding.as_ref().unwrap_or(&full)
-            } else {
-                &full
-            };
-            let residual = x.clone();
-            let h = layer.input_norm.forward(&x)?;
-            let window = if layer.sliding {
-                self.sliding_window
-            } else {
-                None
-            };
-            let h = layer.attn.step_batch(
-                &h,
-                &self.rotary,
-                states,
-                i,
-                mask,
-                window,
-                self.capping.attention,
-            )?;
-            x = (residual + layer.post_attn_norm.forward(&h)?)?;
-            let residual = x.clone();
-            let h = layer.pre_ff_norm.forward(&x)?;
-            let h = layer.mlp.forward(&h)?;
-            x = (residual + layer.post_ff_norm.forward(&h)?)?;
+            let window = self.sliding_window.filter(|_| layer.sliding);
+            x = layer.forward(&x, |h| {
+                layer.attn.step_batch(
+                    h,
+                    &self.rotary,
+                    states,
+                    i,
+                    &positions,
+                    window,
+                    self.capping.attention,
+                )
+            })?;
         }
         for s in states.iter_mut() {
             s.seen += 1;
@@ -671,27 +701,18 @@ impl Gemma2 {
         let normalizer = (self.hidden as f64).sqrt();
         let mut x = (embeds * normalizer)?;
         for (layer, cache) in self.layers.iter().zip(&mut self.state.caches) {
-            let mask = if layer.sliding {
-                sliding.as_ref().unwrap_or(&full)
-            } else {
-                &full
-            };
-            let residual = x.clone();
-            let h = layer.input_norm.forward(&x)?;
-            // PaliGemma counts positions from 1.
-            let h = layer.attn.forward(
-                &h,
-                &self.rotary,
-                offset + 1,
-                mask,
-                self.capping.attention,
-                Some(cache),
-            )?;
-            x = (residual + layer.post_attn_norm.forward(&h)?)?;
-            let residual = x.clone();
-            let h = layer.pre_ff_norm.forward(&x)?;
-            let h = layer.mlp.forward(&h)?;
-            x = (residual + layer.post_ff_norm.forward(&h)?)?;
+            let mask = layer.mask(&full, sliding.as_ref());
+            x = layer.forward(&x, |h| {
+                // PaliGemma counts positions from 1.
+                layer.attn.forward(
+                    h,
+                    &self.rotary,
+                    offset + 1,
+                    mask,
+                    self.capping.attention,
+                    Some(cache),
+                )
+            })?;
         }
         self.state.seen += len;
         let hidden = self.norm.forward(&x)?;
@@ -734,21 +755,12 @@ impl Gemma2 {
         };
         let mut x = (embeds * (self.hidden as f64).sqrt())?;
         for layer in &self.layers {
-            let m = if layer.sliding {
-                sliding.as_ref().unwrap_or(&full)
-            } else {
-                &full
-            };
-            let residual = x.clone();
-            let h = layer.input_norm.forward(&x)?;
-            let h = layer
-                .attn
-                .forward(&h, &self.rotary, 1, m, self.capping.attention, None)?;
-            x = (residual + layer.post_attn_norm.forward(&h)?)?;
-            let residual = x.clone();
-            let h = layer.pre_ff_norm.forward(&x)?;
-            let h = layer.mlp.forward(&h)?;
-            x = (residual + layer.post_ff_norm.forward(&h)?)?;
+            let mask = layer.mask(&full, sliding.as_ref());
+            x = layer.forward(&x, |h| {
+                layer
+                    .attn
+                    .forward(h, &self.rotary, 1, mask, self.capping.attention, None)
+            })?;
         }
         let logits = self
             .norm
