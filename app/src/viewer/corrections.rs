@@ -6,7 +6,6 @@
 use groundglass_feedback::store::default_dir;
 use groundglass_feedback::{key::study_key, Corrections, Edit, Store, Verdict};
 use groundglass_grounding::{LabelMap, Language};
-use groundglass_model::prompt::Lang;
 
 use super::editing::{EditEvent, EditInput, Tool};
 use super::overlay::{class_colour, FindingOverlay};
@@ -188,10 +187,7 @@ impl ViewerApp {
             return;
         };
         let class_id = self.edit.class_id;
-        let language = match self.model_panel.lang {
-            Lang::En => Language::En,
-            Lang::De => Language::De,
-        };
+        let language = Language::from(self.model_panel.lang);
         let keyword = LabelMap::radgrounder()
             .display_name(class_id, language)
             .unwrap_or("finding")

@@ -280,13 +280,6 @@ pub fn task_name(task: Task) -> &'static str {
     }
 }
 
-fn language(lang: Lang) -> Language {
-    match lang {
-        Lang::En => Language::En,
-        Lang::De => Language::De,
-    }
-}
-
 fn model_section(ui: &mut egui::Ui, panel: &mut ModelPanel, actions: &mut Vec<PanelAction>) {
     ui.heading("Model");
     ui.horizontal(|ui| {
@@ -587,7 +580,7 @@ fn answer_section(
     }
     let parser = RadGrounder {
         labels: LabelMap::radgrounder(),
-        language: language(record.lang),
+        language: Language::from(record.lang),
     };
     ui.horizontal_wrapped(|ui| {
         ui.spacing_mut().item_spacing.x = 0.0;
@@ -656,7 +649,7 @@ fn annotations_section(
             }
             let class = a
                 .class_id
-                .and_then(|c| labels.display_name(c, language(lang)))
+                .and_then(|c| labels.display_name(c, Language::from(lang)))
                 .unwrap_or("(no class)");
             let origin = match a.origin {
                 Origin::Model { .. } => "model",
@@ -718,7 +711,7 @@ fn annotations_section(
                 annotation: a.id.clone(),
                 class_id,
                 keyword: labels
-                    .display_name(class_id, language(lang))
+                    .display_name(class_id, Language::from(lang))
                     .map(str::to_string),
             }));
         }
@@ -780,7 +773,7 @@ fn annotations_section(
     ui.label(format!(
         "New boxes and strokes: {}",
         labels
-            .display_name(edit.class_id, language(lang))
+            .display_name(edit.class_id, Language::from(lang))
             .unwrap_or("?")
     ));
     egui::CollapsingHeader::new("Class for new boxes and strokes")

@@ -10,7 +10,7 @@
 use std::time::Instant;
 
 use candle_core::Tensor;
-use groundglass_grounding::{parser_for, Format, LabelMap, Language};
+use groundglass_grounding::{parser_for, Format, LabelMap};
 use groundglass_study::SliceImage;
 
 use crate::error::{ModelError, Result};
@@ -276,11 +276,7 @@ impl ModelSession {
                 )
             })
             .collect();
-        let language = match lang {
-            Lang::En => Language::En,
-            Lang::De => Language::De,
-        };
-        let parser = parser_for(Format::RadGrounder, LabelMap::radgrounder(), language);
+        let parser = parser_for(Format::RadGrounder, LabelMap::radgrounder(), (*lang).into());
         let findings = parser
             .parse(&text)
             .into_iter()

@@ -34,6 +34,16 @@ pub enum Lang {
     De,
 }
 
+/// The grounding parser's language for a prompt's.
+impl From<Lang> for groundglass_grounding::Language {
+    fn from(lang: Lang) -> Self {
+        match lang {
+            Lang::En => groundglass_grounding::Language::En,
+            Lang::De => groundglass_grounding::Language::De,
+        }
+    }
+}
+
 /// What the user asked.
 #[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct Request {

@@ -341,8 +341,7 @@ impl Remote {
         model: &str,
         image_size: usize,
     ) -> Result<RemoteAnswer, RemoteError> {
-        use groundglass_grounding::{parser_for, Format, LabelMap, Language};
-        use groundglass_model::prompt::{Lang, Task};
+        use groundglass_model::prompt::Task;
         let url = format!("{}{CHAT_PATH}", self.base);
         let unavailable = |what: &str| RemoteError::Unavailable {
             url: url.clone(),
@@ -401,12 +400,7 @@ impl Remote {
             .replace("<eos>", "")
             .trim()
             .to_string();
-        let language = match input.request.lang {
-            Lang::En => Language::En,
-            Lang::De => Language::De,
-        };
-        let findings = parser_for(Format::RadGrounder, LabelMap::radgrounder(), language)
-            .parse(&text)
+        let findings = findings_in(&text, input)
             .into_iter()
             .map(|f| f.locate(input.slice))
             .collect();
@@ -439,17 +433,22 @@ fn no_extension(url: &str) -> RemoteError {
     }
 }
 
+/// The findings in an answer's text, parsed here as the model's own parse does (RadGrounder's
+/// format, the question's language), not yet placed on the slice.
+fn findings_in(text: &str, input: &AskInput) -> Vec<groundglass_grounding::Finding> {
+    use groundglass_grounding::{parser_for, Format, LabelMap};
+    parser_for(
+        Format::RadGrounder,
+        LabelMap::radgrounder(),
+        input.request.lang.into(),
+    )
+    .parse(text)
+}
+
 /// What a cancelled streamed answer keeps: its text so far and the findings in it, placed on
 /// the slice as a local answer's are; no masks (the mask head runs at the end).
 fn cancelled_answer(input: &AskInput, text: String, steps: usize) -> Answer {
-    use groundglass_grounding::{parser_for, Format, LabelMap, Language};
-    let language = match input.request.lang {
-        groundglass_model::prompt::Lang::En => Language::En,
-        groundglass_model::prompt::Lang::De => Language::De,
-    };
-    let parser = parser_for(Format::RadGrounder, LabelMap::radgrounder(), language);
-    let findings = parser
-        .parse(&text)
+    let findings = findings_in(&text, input)
         .into_iter()
         .filter(|f| f.box_norm.is_some())
         .map(|f| f.locate(input.slice))

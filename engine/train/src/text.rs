@@ -9,17 +9,10 @@ pub fn bin(v: f64) -> u32 {
     ((v.clamp(0.0, 1.0) * 512.0) as u32).min(512)
 }
 
-pub fn language(lang: Lang) -> Language {
-    match lang {
-        Lang::En => Language::En,
-        Lang::De => Language::De,
-    }
-}
-
 /// The class's display name, lowercased as the tokenizer sees it.
 pub fn class_name(labels: &LabelMap, class: u32, lang: Lang) -> String {
     labels
-        .display_name(class, language(lang))
+        .display_name(class, Language::from(lang))
         .unwrap_or("structure")
         .to_lowercase()
 }
