@@ -69,6 +69,36 @@ fn answer_of(out: std::process::Output) -> Result<serde_json::Value, String> {
     Ok(json)
 }
 
+/// The demo study's slice 40 and its modality.
+fn demo_slice() -> (groundglass_study::SliceImage, String) {
+    let study = groundglass_study::open(&root("assets/demo/study")).expect("demo study");
+    let series = &study.series[0];
+    let volume = series
+        .load(0, &groundglass_study::NoProgress)
+        .expect("demo volume");
+    let slice = groundglass_study::extract(&volume, groundglass_study::Plane::Acquired, 40);
+    (slice, series.modality.clone())
+}
+
+fn grounded_request() -> groundglass_model::prompt::Request {
+    use groundglass_model::prompt::{Lang, Request, Task};
+    Request {
+        task: Task::Grounded,
+        lang: Lang::En,
+        clinical: None,
+        question: None,
+        options: vec![],
+    }
+}
+
+/// The head of a chat request with the server's token and a body of `length` bytes, the
+/// connection kept open (for tests that leave it, or never finish the body).
+fn chat_head(length: usize) -> String {
+    format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer s3cret\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+    )
+}
+
 /// A raw HTTP request; the status and the body.
 fn http(method: &str, path: &str, token: Option<&str>, body: &[u8]) -> (u16, String) {
     let mut s = TcpStream::connect(("127.0.0.1", PORT)).expect("connect");
@@ -243,14 +273,8 @@ fn inside_the_namespace() {
     )
     .expect("an OpenAI-shaped ask");
     {
-        use groundglass_model::prompt::{Lang, Request, Task};
-        let study = groundglass_study::open(&root("assets/demo/study")).expect("demo study");
-        let series = &study.series[0];
-        let volume = series
-            .load(0, &groundglass_study::NoProgress)
-            .expect("demo volume");
-        let slice = groundglass_study::extract(&volume, groundglass_study::Plane::Acquired, 40);
-        let image = groundglass_model::preprocess::preprocess_slice(&slice, &series.modality, 96);
+        let (slice, modality) = demo_slice();
+        let image = groundglass_model::preprocess::preprocess_slice(&slice, &modality, 96);
         let sent = groundglass_serve::protocol::image_data_url(&image).expect("png");
         let received =
             groundglass_serve::protocol::image_from_data_url(&sent, 4096).expect("decoded");
@@ -259,13 +283,7 @@ fn inside_the_namespace() {
         let precision = groundglass_model::session::default_precision(&dir, &cpu);
         let mut session =
             groundglass_model::ModelSession::load(&dir, precision, &cpu).expect("demo model");
-        let request = Request {
-            task: Task::Grounded,
-            lang: Lang::En,
-            clinical: None,
-            question: None,
-            options: vec![],
-        };
+        let request = grounded_request();
         let here = session
             .answer_image(
                 &received,
@@ -410,11 +428,7 @@ fn inside_the_namespace() {
     .to_string();
     {
         let mut s = TcpStream::connect(("127.0.0.1", PORT)).expect("connect");
-        let head = format!(
-            "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer s3cret\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-            long.len()
-        );
-        s.write_all(head.as_bytes()).expect("head");
+        s.write_all(chat_head(long.len()).as_bytes()).expect("head");
         s.write_all(long.as_bytes()).expect("body");
         until("the long answer being decoded", &|h| h["decoding"] == 1);
         // Dropped: the connection closes with the answer still being made.
@@ -436,23 +450,11 @@ fn inside_the_namespace() {
     // whole answer's, with the same findings; cancelled after three steps, the client closes
     // the connection and the server stops decoding it.
     {
-        use groundglass_model::prompt::{Lang, Request, Task};
-        let study = groundglass_study::open(&root("assets/demo/study")).expect("demo study");
-        let series = &study.series[0];
-        let volume = series
-            .load(0, &groundglass_study::NoProgress)
-            .expect("demo volume");
-        let slice = groundglass_study::extract(&volume, groundglass_study::Plane::Acquired, 40);
-        let request = Request {
-            task: Task::Grounded,
-            lang: Lang::En,
-            clinical: None,
-            question: None,
-            options: vec![],
-        };
+        let (slice, modality) = demo_slice();
+        let request = grounded_request();
         let input = groundglass_model::AskInput {
             slice: &slice,
-            modality: &series.modality,
+            modality: &modality,
             request: &request,
             semsam: None,
             max_new_tokens: groundglass_model::session::MAX_NEW_TOKENS,
@@ -514,7 +516,7 @@ fn inside_the_namespace() {
         let mut s = TcpStream::connect(("127.0.0.1", PORT)).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(30)))
             .expect("timeout");
-        let head = "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer s3cret\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"messages\": [";
+        let head = chat_head(1000) + "{\"messages\": [";
         s.write_all(head.as_bytes()).expect("head");
         let started = std::time::Instant::now();
         let mut answer = String::new();

@@ -80,12 +80,7 @@ impl hyper::body::Body for EventStream {
         this.events.poll_recv(cx).map(|event| {
             event.map(|e| {
                 // An error after the first event goes as an event: the status is sent already.
-                let bytes = e.unwrap_or_else(|reply| {
-                    let mut line = b"data: ".to_vec();
-                    line.extend(reply.body);
-                    line.extend(b"\n\n");
-                    line
-                });
+                let bytes = e.unwrap_or_else(|reply| event_of(&reply.body));
                 Ok(Frame::data(Bytes::from(bytes)))
             })
         })
@@ -100,10 +95,10 @@ pub(crate) struct Reply {
 
 impl Reply {
     pub fn json(status: u16, body: &impl serde::Serialize) -> Reply {
-        let body = serde_json::to_vec(body).unwrap_or_else(|e| {
-            format!("{{\"error\":{{\"message\":\"cannot write the answer: {e}\"}}}}").into_bytes()
-        });
-        Reply { status, body }
+        Reply {
+            status,
+            body: json_bytes(body),
+        }
     }
 
     pub fn error(status: u16, kind: &str, message: &str) -> Reply {

@@ -219,14 +219,21 @@ pub struct Delta {
     pub content: Option<String>,
 }
 
+/// `body` as JSON, or an error body saying why it cannot be.
+pub fn json_bytes(body: &impl Serialize) -> Vec<u8> {
+    serde_json::to_vec(body).unwrap_or_else(|e| {
+        format!("{{\"error\":{{\"message\":\"cannot write the answer: {e}\"}}}}").into_bytes()
+    })
+}
+
 /// A server-sent event's line for `body`.
 pub fn event(body: &impl Serialize) -> Vec<u8> {
-    let mut line = b"data: ".to_vec();
-    line.extend(serde_json::to_vec(body).unwrap_or_else(|e| {
-        format!("{{\"error\":{{\"message\":\"cannot write the answer: {e}\"}}}}").into_bytes()
-    }));
-    line.extend(b"\n\n");
-    line
+    event_of(&json_bytes(body))
+}
+
+/// A server-sent event's line for JSON already written.
+pub fn event_of(json: &[u8]) -> Vec<u8> {
+    [b"data: ", json, b"\n\n"].concat()
 }
 
 /// The event that ends a stream.
