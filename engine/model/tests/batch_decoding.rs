@@ -4,26 +4,17 @@
 //! early. Logits, masks and greedy tokens are compared with the one-at-a-time path, which
 //! parity.rs checks against transformers.
 
+mod common;
+
 use std::path::PathBuf;
 
 use candle_core::{DType, Device, Tensor};
+use common::{ids, json};
 use groundglass_model::preprocess::ModelImage;
 use groundglass_model::{ModelSession, PaliGemma};
 
 fn fixture() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny-paligemma2")
-}
-
-fn json(path: PathBuf) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("json")
-}
-
-fn ids(v: &serde_json::Value) -> Vec<u32> {
-    v.as_array()
-        .expect("ids")
-        .iter()
-        .map(|x| x.as_u64().expect("id") as u32)
-        .collect()
+    common::fixtures().join("tiny-paligemma2")
 }
 
 fn pixels() -> Tensor {

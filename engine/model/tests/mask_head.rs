@@ -3,22 +3,11 @@
 //! the answer is teacher-forced through prefill and cached steps, and the masks asked for at each
 //! fed-back `</seg>` must match the reference logits within 1e-4.
 
-use std::path::PathBuf;
+mod common;
 
 use candle_core::{DType, Device, Tensor};
+use common::{fixtures, ids};
 use groundglass_model::{Checkpoint, PaliGemma};
-
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
-}
-
-fn ids(v: &serde_json::Value) -> Vec<u32> {
-    v.as_array()
-        .expect("ids")
-        .iter()
-        .map(|x| x.as_u64().expect("id") as u32)
-        .collect()
-}
 
 #[test]
 fn masks_at_fed_back_seg_end_match_reference() {

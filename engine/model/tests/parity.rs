@@ -2,13 +2,15 @@
 //! checkpoint in tests/fixtures/tiny-paligemma2 (made by tests/fixtures/make_tiny_paligemma2.py):
 //! logits within 1e-4 and identical greedy tokens, with and without the KV cache.
 
+mod common;
+
 use std::path::PathBuf;
 
 use candle_core::{DType, Device, Tensor};
 use groundglass_model::PaliGemma;
 
 fn fixture() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny-paligemma2")
+    common::fixtures().join("tiny-paligemma2")
 }
 
 struct Expected {
@@ -229,21 +231,11 @@ fn broken_checkpoints_fail_with_the_file_or_tensor_named() {
 }
 
 fn fixture_dir(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures")
-        .join(name)
+    common::fixtures().join(name)
 }
 
 fn json(name: &str) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(fixture().join(name)).expect(name)).expect(name)
-}
-
-fn ids_of(v: &serde_json::Value) -> Vec<u32> {
-    v.as_array()
-        .expect("ids")
-        .iter()
-        .map(|x| x.as_u64().expect("id") as u32)
-        .collect()
 }
 
 fn greedy(m: &mut PaliGemma, e: &Expected, n: usize) -> Vec<u32> {
@@ -267,7 +259,7 @@ fn without_soft_capping_the_logits_are_the_authors_evaluation() {
         let d = max_diff(&logits, &t["prefix_logits"]);
         assert!(d < 1e-4, "{file}: max |logit difference| {d}");
     }
-    let reference = ids_of(&json("expected-nocap.json")["generated"]);
+    let reference = common::ids(&json("expected-nocap.json")["generated"]);
     assert_eq!(greedy(&mut m, &e, reference.len()), reference);
     // With the caps the same weights answer differently (so the setting is tested, not idle).
     m.text.set_soft_capping(groundglass_model::SoftCapping::ALL);
