@@ -83,6 +83,18 @@ impl Orthanc {
         user: Option<(&str, &str)>,
         lua: Option<&str>,
     ) -> Orthanc {
+        Self::start_configured(http_port, dicom_port, user, lua, serde_json::json!({}))
+    }
+
+    /// As `start_with`, with more of Orthanc's options (`{"LimitFindResults": 30}`, ...) over the
+    /// generated configuration.
+    pub fn start_configured(
+        http_port: u16,
+        dicom_port: u16,
+        user: Option<(&str, &str)>,
+        lua: Option<&str>,
+        options: serde_json::Value,
+    ) -> Orthanc {
         let dir =
             std::env::temp_dir().join(format!("gg-orthanc-{}-{http_port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -95,7 +107,7 @@ impl Orthanc {
             })
             .into_iter()
             .collect();
-        let config = serde_json::json!({
+        let mut config = serde_json::json!({
             "Name": "groundglass-test",
             "HttpPort": http_port,
             "DicomPort": dicom_port,
@@ -113,6 +125,9 @@ impl Orthanc {
             "DicomModalities": {"groundglass": ["GGTEST", "127.0.0.1", 11112]},
             "LuaScripts": scripts,
         });
+        if let (Some(config), Some(options)) = (config.as_object_mut(), options.as_object()) {
+            config.extend(options.clone());
+        }
         std::fs::write(dir.join("orthanc.json"), config.to_string()).expect("config");
         let log = std::fs::File::create(dir.join("orthanc.log")).expect("log");
         let child = Command::new("Orthanc")
@@ -180,6 +195,23 @@ impl Orthanc {
             .read_to_string()
             .unwrap_or_else(|e| panic!("GET {path}: {e}"));
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("GET {path}: {e}: {text}"))
+    }
+
+    /// A POST of Orthanc's REST API with a JSON body (`/studies/ID/modify`, ...), as JSON.
+    pub fn post_json(&self, path: &str, body: &serde_json::Value) -> serde_json::Value {
+        let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
+        let mut request = agent.post(&format!("http://127.0.0.1:{}{path}", self.http_port));
+        if let Some(a) = &self.authorization {
+            request = request.header("Authorization", a);
+        }
+        let mut response = request
+            .send(body.to_string().as_bytes())
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        let text = response
+            .body_mut()
+            .read_to_string()
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("POST {path}: {e}: {text}"))
     }
 
     /// Every series Orthanc holds (`/series?expand`).

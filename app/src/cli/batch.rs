@@ -131,11 +131,17 @@ fn from_pacs(args: &BatchArgs, server: &Server, batch: &mut Batch) -> anyhow::Re
     query.limit = query.limit.max(1);
     let mut studies: Vec<StudyInfo> = Vec::new();
     loop {
-        let page = groundglass_pacs::search(server, &query)
+        let page = groundglass_pacs::search_page(server, &query)
             .map_err(|e| super::pacs::credentials_hint(e.into()))?;
-        let full = page.len() >= query.limit;
-        studies.extend(page);
-        if !full {
+        studies.extend(page.studies);
+        if let Some(limit) = page.server_limit {
+            eprintln!(
+                "warning: {} sends at most {limit} matches for a search (its own limit): this batch covers those; narrow the search (a date range, a modality) to reach the others",
+                server.name()
+            );
+            break;
+        }
+        if !page.more {
             break;
         }
         query.offset += query.limit;

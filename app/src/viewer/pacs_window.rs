@@ -64,7 +64,7 @@ pub struct ServerForm {
 enum Message {
     Searched {
         generation: u64,
-        result: Result<Vec<StudyInfo>, String>,
+        result: Result<groundglass_pacs::SearchPage, String>,
     },
     Echoed {
         generation: u64,
@@ -248,7 +248,7 @@ impl PacsWindow {
         let (generation, _) = self.start(format!("search on {}", server.name()), None);
         let (tx, ctx) = (self.tx.clone(), self.ctx.clone());
         std::thread::spawn(move || {
-            let result = groundglass_pacs::search(&server, &query).map_err(|e| e.to_string());
+            let result = groundglass_pacs::search_page(&server, &query).map_err(|e| e.to_string());
             let _ = tx.send(Message::Searched { generation, result });
             ctx.request_repaint();
         });
@@ -400,17 +400,20 @@ impl PacsWindow {
                 Message::Searched { generation, result } if Some(generation) == current => {
                     self.task = None;
                     match result {
-                        Ok(studies) => {
-                            self.more = studies.len() >= PAGE;
-                            self.status = Some((
-                                false,
-                                format!(
-                                    "{} stud{} (page {}) in {elapsed:.1} s",
-                                    studies.len(),
-                                    if studies.len() == 1 { "y" } else { "ies" },
-                                    self.offset / PAGE + 1
-                                ),
-                            ));
+                        Ok(page) => {
+                            let studies = page.studies;
+                            let mut text = format!(
+                                "{} stud{} (page {}) in {elapsed:.1} s",
+                                studies.len(),
+                                if studies.len() == 1 { "y" } else { "ies" },
+                                self.offset / PAGE + 1
+                            );
+                            // A server that caps its answers: paging cannot go past the cap.
+                            self.more = page.more && page.server_limit.is_none();
+                            if let Some(limit) = page.server_limit {
+                                text += &format!("; the server sends at most {limit} matches for a search: narrow it to see the others");
+                            }
+                            self.status = Some((page.server_limit.is_some(), text));
                             self.studies = studies;
                             self.fetch_thumbnails();
                         }

@@ -1,6 +1,7 @@
 //! DIMSE over dicom-rs's `dicom-ul` associations: C-ECHO and C-FIND (Study Root, study and
-//! series levels). The command sets are built as dicom-rs's own `echoscu` and `findscu` build
-//! them; every association has connect, read and write timeouts.
+//! series levels; a page of studies ends with a C-CANCEL). The command sets are built as
+//! dicom-rs's own `echoscu` and `findscu` build them; every association has connect, read and
+//! write timeouts.
 
 use dicom_core::{dicom_value, DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::{tags, uids};
@@ -320,8 +321,30 @@ pub fn echo(peer: &DimsePeer) -> Result<(), PacsError> {
     }
 }
 
-/// One C-FIND over an open association: every matching identifier.
-fn find(a: &mut Association, identifier: &Object, what: &str) -> Result<Vec<Object>, PacsError> {
+/// How a C-FIND ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FindEnd {
+    /// The peer sent every match.
+    Complete,
+    /// We had what we asked for and sent a C-CANCEL; the peer stopped (status FE00H). Matches it
+    /// had sent before it read the cancel were read and dropped.
+    Cancelled,
+    /// The peer stopped on its own with FE00H (its own cap on the number of answers, as
+    /// Orthanc's `LimitFindResults`): there are more matches than it sent.
+    CutByPeer,
+}
+
+/// One C-FIND over an open association: every matching identifier, or with `at_most`, the first
+/// that many. DIMSE has no paging, so a page is the start of the answer: once `at_most` matches
+/// have come, a C-CANCEL asks the peer to stop, and the answers it had already sent are read
+/// (and dropped) up to its final status, so the association stays in step for the next request.
+/// Also returns how many matches were read in all.
+fn find(
+    a: &mut Association,
+    identifier: &Object,
+    what: &str,
+    at_most: Option<usize>,
+) -> Result<(Vec<Object>, FindEnd, usize), PacsError> {
     let request = query_request(
         uids::STUDY_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_FIND,
         0x0020,
@@ -330,10 +353,13 @@ fn find(a: &mut Association, identifier: &Object, what: &str) -> Result<Vec<Obje
     a.send(PDataValueType::Command, request)?;
     a.send(PDataValueType::Data, data)?;
     let mut matches = Vec::new();
+    let (mut read, mut cancelled) = (0usize, false);
     loop {
         let (response, dataset) = a.receive_command(what)?;
         match status(&response) {
-            Some(0) => return Ok(matches),
+            Some(0) => return Ok((matches, FindEnd::Complete, read)),
+            Some(0xFE00) if cancelled => return Ok((matches, FindEnd::Cancelled, read)),
+            Some(0xFE00) => return Ok((matches, FindEnd::CutByPeer, read)),
             Some(0xFF00 | 0xFF01) => {
                 let bytes = match dataset {
                     Some(b) => b,
@@ -346,7 +372,15 @@ fn find(a: &mut Association, identifier: &Object, what: &str) -> Result<Vec<Obje
                         bytes
                     }
                 };
+                read += 1;
+                if cancelled {
+                    continue;
+                }
                 matches.push(a.read_dataset(bytes, what)?);
+                if at_most.is_some_and(|n| matches.len() >= n) {
+                    a.send(PDataValueType::Command, cancel_request()?)?;
+                    cancelled = true;
+                }
             }
             Some(status) => {
                 return Err(PacsError::DimseStatus {
@@ -358,6 +392,23 @@ fn find(a: &mut Association, identifier: &Object, what: &str) -> Result<Vec<Obje
             None => return Err(a.malformed(what, "a response without a status".into())),
         }
     }
+}
+
+/// A C-CANCEL-RQ (0x0FFF) for the request [`query_request`] sent (message 1), no dataset.
+fn cancel_request() -> Result<Vec<u8>, PacsError> {
+    command(vec![
+        DataElement::new(tags::COMMAND_FIELD, VR::US, dicom_value!(U16, [0x0FFF])),
+        DataElement::new(
+            tags::MESSAGE_ID_BEING_RESPONDED_TO,
+            VR::US,
+            dicom_value!(U16, [1]),
+        ),
+        DataElement::new(
+            tags::COMMAND_DATA_SET_TYPE,
+            VR::US,
+            dicom_value!(U16, [0x0101]),
+        ),
+    ])
 }
 
 pub(crate) fn text(object: &Object, tag: dicom_core::Tag) -> String {
@@ -431,7 +482,8 @@ pub fn instances(
         key(tags::INSTANCE_NUMBER, VR::IS, ""),
     ]);
     let what = format!("the instances of series {series_uid}");
-    let mut found: Vec<(i64, String)> = find(&mut a, &identifier, &what)?
+    let mut found: Vec<(i64, String)> = find(&mut a, &identifier, &what, None)?
+        .0
         .iter()
         .map(|d| {
             let number = text(d, tags::INSTANCE_NUMBER).trim().parse().unwrap_or(0);
@@ -446,6 +498,25 @@ pub fn instances(
 
 /// Studies (Study Root C-FIND at STUDY level), then each study's series.
 pub fn search(peer: &DimsePeer, query: &StudyQuery) -> Result<Vec<StudyInfo>, PacsError> {
+    search_page(peer, query).map(|page| page.studies)
+}
+
+/// One page of a study search and how its C-FIND ended.
+#[derive(Clone, Debug)]
+pub struct Page {
+    pub studies: Vec<StudyInfo>,
+    /// Matches exist past this page: the one past it came, or the peer cut its answer.
+    pub more: bool,
+    pub ended: FindEnd,
+    /// Study matches read off the association, those dropped after the cancel included.
+    pub matches_read: usize,
+}
+
+/// A page of studies: the C-FIND asks for everything, and is cancelled once the page and one
+/// study past it have come (that one says whether there are more). The page is cut from the
+/// start of the answer, so paging relies on the peer listing matches in the same order each time,
+/// as PACS do (Orthanc: the order of its index).
+pub fn search_page(peer: &DimsePeer, query: &StudyQuery) -> Result<Page, PacsError> {
     let mut a = connect(peer, uids::STUDY_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_FIND)?;
     let given = |v: &Option<String>| v.as_deref().map(str::trim).unwrap_or("").to_string();
     let identifier = Object::from_element_iter([
@@ -466,10 +537,20 @@ pub fn search(peer: &DimsePeer, query: &StudyQuery) -> Result<Vec<StudyInfo>, Pa
         key(tags::MODALITIES_IN_STUDY, VR::CS, &given(&query.modality)),
         key(tags::STUDY_DESCRIPTION, VR::LO, &given(&query.description)),
     ]);
-    let found = find(&mut a, &identifier, "the study search")?;
+    let limit = query.limit.max(1);
+    let wanted = query.offset.saturating_add(limit).saturating_add(1);
+    let (found, ended, matches_read) = find(&mut a, &identifier, "the study search", Some(wanted))?;
+    let more = found.len() >= wanted || ended == FindEnd::CutByPeer;
+    if ended == FindEnd::CutByPeer && query.offset >= found.len() {
+        a.release();
+        return Err(PacsError::PastPeerLimit {
+            server: peer.name(),
+            sent: found.len(),
+            offset: query.offset + 1,
+        });
+    }
     let mut studies = Vec::new();
-    // DIMSE has no paging: the page is cut here.
-    for d in found.iter().skip(query.offset).take(query.limit.max(1)) {
+    for d in found.iter().skip(query.offset).take(limit) {
         let study_uid = text(d, tags::STUDY_INSTANCE_UID);
         let series_query = Object::from_element_iter([
             key(tags::QUERY_RETRIEVE_LEVEL, VR::CS, "SERIES"),
@@ -481,7 +562,8 @@ pub fn search(peer: &DimsePeer, query: &StudyQuery) -> Result<Vec<StudyInfo>, Pa
             key(tags::NUMBER_OF_SERIES_RELATED_INSTANCES, VR::IS, ""),
         ]);
         let what = format!("the series of study {study_uid}");
-        let mut series: Vec<SeriesInfo> = find(&mut a, &series_query, &what)?
+        let mut series: Vec<SeriesInfo> = find(&mut a, &series_query, &what, None)?
+            .0
             .iter()
             .map(|s| SeriesInfo {
                 series_uid: text(s, tags::SERIES_INSTANCE_UID),
@@ -512,7 +594,12 @@ pub fn search(peer: &DimsePeer, query: &StudyQuery) -> Result<Vec<StudyInfo>, Pa
         });
     }
     a.release();
-    Ok(studies)
+    Ok(Page {
+        studies,
+        more,
+        ended,
+        matches_read,
+    })
 }
 
 #[cfg(test)]

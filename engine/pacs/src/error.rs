@@ -54,6 +54,12 @@ pub enum PacsError {
         what: String,
         instances: usize,
     },
+    #[error("{server} sends at most {sent} matches for a search (its own limit), and this page starts at match {offset}: narrow the search to see past them")]
+    PastPeerLimit {
+        server: String,
+        sent: usize,
+        offset: usize,
+    },
     #[error("{server}: {what} not found")]
     NotFound { server: String, what: String },
     #[error("{path}: {source}")]

@@ -48,6 +48,43 @@ pub fn search(server: &Server, query: &StudyQuery) -> Result<Vec<StudyInfo>, Pac
     }
 }
 
+/// One page of a study search.
+#[derive(Clone, Debug)]
+pub struct SearchPage {
+    pub studies: Vec<StudyInfo>,
+    /// There are matches past this page.
+    pub more: bool,
+    /// The server sends no more than this many matches for a search (its own limit, as
+    /// Orthanc's `LimitFindResults`), and this page reached it: the matches past it cannot be
+    /// paged to, only found by a narrower search.
+    pub server_limit: Option<usize>,
+}
+
+/// A page of the studies matching `query` (`query.limit` from `query.offset`), and whether there
+/// are more: QIDO-RS's `limit` and `offset`; over DIMSE, the start of a C-FIND cancelled once the
+/// page and one more have come ([`dimse::search_page`]).
+pub fn search_page(server: &Server, query: &StudyQuery) -> Result<SearchPage, PacsError> {
+    match server {
+        Server::Web(_) => {
+            let studies = search(server, query)?;
+            Ok(SearchPage {
+                more: studies.len() >= query.limit.max(1),
+                studies,
+                server_limit: None,
+            })
+        }
+        Server::Dimse(peer) => {
+            let page = dimse::search_page(peer, query)?;
+            Ok(SearchPage {
+                server_limit: (page.ended == dimse::FindEnd::CutByPeer)
+                    .then_some(page.matches_read),
+                more: page.more,
+                studies: page.studies,
+            })
+        }
+    }
+}
+
 /// Retrieves a study, or one of its series, into `dir`: WADO-RS from a DICOMweb server, C-GET
 /// from a DIMSE peer (the instances come back on the same association), or C-MOVE to our
 /// storage SCP when the peer has a `store_port`. `progress` is told the

@@ -7,6 +7,7 @@
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
+use groundglass_pacs::dimse::FindEnd;
 use groundglass_pacs::{retrieve, web, DateRange, PacsError, Server, StudyQuery};
 use groundglass_tests::orthanc::{in_private_network, Orthanc};
 
@@ -498,3 +499,145 @@ function IncomingHttpRequestFilter(method, uri, ip, username, httpHeaders)
   return true
 end
 "#;
+
+#[test]
+fn dimse_search_pages_and_a_pacs_that_caps_its_answers() {
+    if in_private_network("dimse_search_pages_and_a_pacs_that_caps_its_answers") {
+        pages_of_a_capped_search();
+    }
+}
+
+/// 40 studies (copies of one instance under new UIDs: Orthanc's `modify` of the description) in
+/// an Orthanc that answers a search with at most 30 matches (`LimitFindResults`, which it ends
+/// with status FE00H, as such PACS do), searched over C-FIND in pages of 10. The pages within the
+/// cap are right and together hold 30 different studies; a page that ends early sends a C-CANCEL
+/// and the association stays in step (each study's series are found on it afterwards); the last
+/// page within the cap says there is more, and the page past it is refused with a message naming
+/// the cap.
+fn pages_of_a_capped_search() {
+    const STUDIES: usize = 40;
+    const CAP: usize = 30;
+    const PAGE: usize = 10;
+    let orthanc = Orthanc::start_configured(
+        HTTP_PORT + 10,
+        DICOM_PORT + 10,
+        None,
+        None,
+        serde_json::json!({ "LimitFindResults": CAP }),
+    );
+    let one = std::env::temp_dir().join(format!("gg-pages-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&one);
+    std::fs::create_dir_all(&one).expect("temp dir");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(series_dir())
+        .expect("series")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    std::fs::copy(&files[0], one.join("one.dcm")).expect("copy");
+    orthanc.upload(&one);
+    let _ = std::fs::remove_dir_all(&one);
+    let original = orthanc.get_json("/studies")[0]
+        .as_str()
+        .expect("a study")
+        .to_string();
+    for i in 1..STUDIES {
+        orthanc.post_json(
+            &format!("/studies/{original}/modify"),
+            &serde_json::json!({"Replace": {"StudyDescription": format!("copy {i:03}")}}),
+        );
+    }
+    let stored: Vec<String> = orthanc
+        .get_json("/studies?expand")
+        .as_array()
+        .expect("studies")
+        .iter()
+        .map(|s| {
+            s["MainDicomTags"]["StudyInstanceUID"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(stored.len(), STUDIES);
+    let Server::Dimse(peer) = Server::parse(
+        &format!("dicom://ORTHANC@127.0.0.1:{}", DICOM_PORT + 10),
+        "GGTEST",
+    )
+    .expect("address") else {
+        panic!("a DIMSE address");
+    };
+    let page_at = |offset| {
+        groundglass_pacs::dimse::search_page(
+            &peer,
+            &StudyQuery {
+                limit: PAGE,
+                offset,
+                ..Default::default()
+            },
+        )
+    };
+    let mut seen = Vec::new();
+    let mut endings = Vec::new();
+    for offset in (0..CAP).step_by(PAGE) {
+        let page = page_at(offset).unwrap_or_else(|e| panic!("page at {offset}: {e}"));
+        assert_eq!(page.studies.len(), PAGE, "at {offset}");
+        assert!(page.more, "at {offset}: more studies than this page");
+        for s in &page.studies {
+            assert_eq!(s.series.len(), 1, "at {offset}: {s:?}");
+            assert_eq!(s.series[0].instances, Some(1), "at {offset}: {s:?}");
+        }
+        // Pages that end before the cap asked the peer to stop; the last one read up to it.
+        let expected = if offset + PAGE < CAP {
+            FindEnd::Cancelled
+        } else {
+            FindEnd::CutByPeer
+        };
+        assert_eq!(page.ended, expected, "at {offset}");
+        assert!(page.matches_read <= CAP, "at {offset}");
+        endings.push((offset, page.ended, page.matches_read));
+        seen.extend(page.studies.into_iter().map(|s| s.study_uid));
+    }
+    eprintln!("C-FIND pages (offset, end, matches read): {endings:?}");
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), CAP, "30 different studies over the pages");
+    assert!(seen.iter().all(|uid| stored.contains(uid)));
+    // What the viewer and `batch` are told: the last page within the cap says there is more
+    // and names the cap, so they can say why paging stops there.
+    let last = groundglass_pacs::search_page(
+        &Server::Dimse(peer.clone()),
+        &StudyQuery {
+            limit: PAGE,
+            offset: CAP - PAGE,
+            ..Default::default()
+        },
+    )
+    .expect("the last page within the cap");
+    assert_eq!((last.more, last.server_limit), (true, Some(CAP)));
+    let first = groundglass_pacs::search_page(
+        &Server::Dimse(peer.clone()),
+        &StudyQuery {
+            limit: PAGE,
+            ..Default::default()
+        },
+    )
+    .expect("the first page");
+    assert_eq!((first.more, first.server_limit), (true, None));
+    let e = page_at(CAP).expect_err("the page past the cap");
+    let text = e.to_string();
+    assert!(
+        text.contains("at most 30") && text.contains("narrow the search"),
+        "{text}"
+    );
+    // The plain search of the same page says the same.
+    let e = groundglass_pacs::search(
+        &Server::Dimse(peer.clone()),
+        &StudyQuery {
+            limit: PAGE,
+            offset: CAP,
+            ..Default::default()
+        },
+    )
+    .expect_err("past the cap");
+    assert_eq!(e.to_string(), text);
+}
