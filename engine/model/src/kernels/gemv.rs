@@ -19,6 +19,14 @@ pub fn gemv<W: WeightElem>(a: &[f32], m: usize, k: usize, w: &[W], n: usize, c: 
     if m == 0 || n == 0 {
         return;
     }
+    if std::any::TypeId::of::<W>() == std::any::TypeId::of::<half::bf16>()
+        && super::gemv_pairs::available()
+    {
+        // SAFETY: W is bf16 (same type id), so the slice is one of bf16.
+        let w = unsafe { std::slice::from_raw_parts(w.as_ptr() as *const half::bf16, w.len()) };
+        super::gemv_pairs::gemv_pairs(a, m, k, w, n, c);
+        return;
+    }
     let level = level();
     if m == 1 {
         c[..n]

@@ -15,6 +15,7 @@
 pub mod amx;
 pub mod attention;
 pub mod gemv;
+pub mod gemv_pairs;
 pub mod matmul;
 
 /// [`read_bandwidth_gb_per_s`] over 256 MiB, measured once per process (about 20 ms): what the
