@@ -7,8 +7,7 @@
 //!
 //! Each weight row is read front to back. Every output sees the same operations in the same order
 //! whatever the rows beside it (of A or of W), so a row's result does not depend on the batch it
-//! is decoded in. The cost of the split is compute: two `vdpbf16ps` per weight pair and row of A,
-//! which decoding one sequence hides behind memory and a batch of eight does not (BENCHMARKS.md).
+//! is decoded in.
 
 use rayon::prelude::*;
 
@@ -98,52 +97,52 @@ struct Pairs<'a> {
 
 /// For each row j of `w`, `out[j * m + i]` = A row i · W row j. How the rows are grouped does
 /// not change any output (each sees the same operations in the same order), only the speed
-/// (Zen 4, `bench bandwidth` and BENCHMARKS.md): one row of A whose pairs fit in L1 with room to
-/// spare streams the weights one row at a time (30 GB/s where four rows together read 25, at
-/// Gemma 2's K = 2304); otherwise four weight rows share each load of the activations (at the
-/// MLP's K = 9216 the activations come from L2: one row at a time read 18 GB/s, four 30). With
-/// several rows of A, each weight row's `vdpbf16ps` pair per row of A is the work: Zen 4 issues
-/// one every two cycles, so a batch of eight computes rather than waits on memory.
+/// (Zen 4, BENCHMARKS.md): one row of A whose pairs fit in L1 with room to spare streams the
+/// weights one row at a time (32 GB/s where four rows together read 28, at Gemma 2's K = 2304);
+/// otherwise four weight rows share each load of the activations (at the MLP's K = 9216 the
+/// activations come from L2: one row at a time read 22 GB/s, four 32). Several rows of A go two
+/// at a time against four weight rows: each load then feeds two `vdpbf16ps`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bf16")]
 unsafe fn rows(x: &Pairs<'_>, m: usize, k: usize, w: &[half::bf16], out: &mut [f32]) {
     let n = w.len() / k;
     let row = |j: usize| w.as_ptr().add(j * k);
-    let fits_in_l1 = m == 1 && 4 * k <= 16 * 1024;
+    let one_stream = m == 1 && 4 * k <= 16 * 1024;
     let mut j = 0;
-    if !fits_in_l1 {
+    if !one_stream {
         while j + 4 <= n {
-            for i in 0..m {
-                block::<4>(
-                    x,
-                    i,
-                    m,
-                    k,
-                    [row(j), row(j + 1), row(j + 2), row(j + 3)],
-                    &mut out[j * m..],
-                );
+            let four = [row(j), row(j + 1), row(j + 2), row(j + 3)];
+            let out = &mut out[j * m..];
+            let mut i = 0;
+            while i + 2 <= m {
+                block::<4, 2>(x, i, m, k, four, out);
+                i += 2;
+            }
+            if i < m {
+                block::<4, 1>(x, i, m, k, four, out);
             }
             j += 4;
         }
     }
     while j < n {
         for i in 0..m {
-            block::<1>(x, i, m, k, [row(j)], &mut out[j * m..]);
+            block::<1, 1>(x, i, m, k, [row(j)], &mut out[j * m..]);
         }
         j += 1;
     }
 }
 
-/// `WR` weight rows against row `i` of A: `out[r * m + i]` gets its product with weight row r.
-/// Each weight row is read front to back, 32 weights (16 pairs) a step, into four accumulators
-/// taken in turn (chains of `vdpbf16ps` in flight); the last K % 32 one value at a time. Every
-/// output sees these operations in this order whatever `WR` is.
+/// `WR` weight rows against rows `first..first + R` of A: `out[r * m + first + i]` gets row i's
+/// product with weight row r. Each weight row is read front to back, 32 weights (16 pairs) a
+/// step; the products with `hi` and with `lo` go to two accumulators (two independent chains of
+/// `vdpbf16ps`), summed at the end, then the last K % 32 one value at a time. Every output sees
+/// these operations in this order whatever `WR` and `R` are.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bf16")]
 #[inline]
-unsafe fn block<const WR: usize>(
+unsafe fn block<const WR: usize, const R: usize>(
     x: &Pairs<'_>,
-    i: usize,
+    first: usize,
     m: usize,
     k: usize,
     rows: [*const half::bf16; WR],
@@ -151,44 +150,36 @@ unsafe fn block<const WR: usize>(
 ) {
     use std::arch::x86_64::*;
     let steps = k / 32;
-    let hi = x.hi.as_ptr().add(i * x.pairs);
-    let lo = x.lo.as_ptr().add(i * x.pairs);
+    let hi: [*const u32; R] = std::array::from_fn(|i| x.hi.as_ptr().add((first + i) * x.pairs));
+    let lo: [*const u32; R] = std::array::from_fn(|i| x.lo.as_ptr().add((first + i) * x.pairs));
     let load =
         |p: *const u32| -> __m512bh { std::mem::transmute(_mm512_loadu_si512(p as *const _)) };
-    let mut acc = [[_mm512_setzero_ps(); 4]; WR];
-    let step = |acc: &mut [[__m512; 4]; WR], s: usize, u: usize| {
-        let (h, l) = (load(hi.add(16 * s)), load(lo.add(16 * s)));
-        for r in 0..WR {
-            let wv: __m512bh =
-                std::mem::transmute(_mm512_loadu_si512(rows[r].add(32 * s) as *const _));
-            acc[r][u] = _mm512_dpbf16_ps(acc[r][u], h, wv);
-            acc[r][u] = _mm512_dpbf16_ps(acc[r][u], l, wv);
+    let mut acc = [[[_mm512_setzero_ps(); 2]; R]; WR];
+    for s in 0..steps {
+        let wv: [__m512bh; WR] = std::array::from_fn(|r| {
+            std::mem::transmute(_mm512_loadu_si512(rows[r].add(32 * s) as *const _))
+        });
+        for i in 0..R {
+            let (h, l) = (load(hi[i].add(16 * s)), load(lo[i].add(16 * s)));
+            for r in 0..WR {
+                acc[r][i][0] = _mm512_dpbf16_ps(acc[r][i][0], h, wv[r]);
+                acc[r][i][1] = _mm512_dpbf16_ps(acc[r][i][1], l, wv[r]);
+            }
         }
-    };
-    // Unrolled by four (the accumulators stay in registers); the steps left go to the first.
-    let mut s = 0;
-    while s + 4 <= steps {
-        for u in 0..4 {
-            step(&mut acc, s + u, u);
-        }
-        s += 4;
-    }
-    while s < steps {
-        step(&mut acc, s, 0);
-        s += 1;
     }
     let bf = |bits: u32| f32::from_bits(bits << 16);
     for r in 0..WR {
-        let [a0, a1, a2, a3] = acc[r];
-        let mut sum =
-            _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
-        for e in 32 * steps..k {
-            let (h, l) = (*hi.add(e / 2), *lo.add(e / 2));
-            let shift = 16 * (e % 2) as u32;
-            let wv = (*rows[r].add(e)).to_f32();
-            sum += bf((h >> shift) & 0xFFFF) * wv + bf((l >> shift) & 0xFFFF) * wv;
+        for i in 0..R {
+            let [a_hi, a_lo] = acc[r][i];
+            let mut sum = _mm512_reduce_add_ps(_mm512_add_ps(a_hi, a_lo));
+            for e in 32 * steps..k {
+                let (h, l) = (*hi[i].add(e / 2), *lo[i].add(e / 2));
+                let shift = 16 * (e % 2) as u32;
+                let wv = (*rows[r].add(e)).to_f32();
+                sum += bf((h >> shift) & 0xFFFF) * wv + bf((l >> shift) & 0xFFFF) * wv;
+            }
+            out[r * m + first + i] = sum;
         }
-        out[r * m + i] = sum;
     }
 }
 
