@@ -1,10 +1,11 @@
 //! `C = A · Wᵀ` for a few rows of A (decoding: one), W (N, K) f32 or bf16, A and C f32.
 //!
 //! Bound by memory: every weight is read once, so the kernel streams W's rows in order and keeps
-//! A (a few rows of K floats) in L1. Threads take contiguous runs of W's rows. The dot products
-//! are plain Rust over 32 accumulators, which the compiler turns into vector code; the same body
-//! is compiled for AVX-512F, for AVX2 + FMA and for the baseline, and the best one this CPU runs
-//! is picked once.
+//! A (a few rows of K floats) in L1. Threads take contiguous runs of W's rows. With AVX-512F the
+//! products are written with intrinsics (below); otherwise they are plain Rust over 32
+//! accumulators, which the compiler turns into vector code, compiled for AVX2 + FMA and for the
+//! baseline. The best one this CPU runs is picked once. bf16 weights on a CPU with AVX512-BF16 go
+//! to [`super::gemv_pairs`] instead.
 
 use rayon::prelude::*;
 
@@ -17,6 +18,10 @@ const ROWS_PER_TASK: usize = 64;
 pub fn gemv<W: WeightElem>(a: &[f32], m: usize, k: usize, w: &[W], n: usize, c: &mut [f32]) {
     assert!(a.len() >= m * k && w.len() >= n * k && c.len() >= m * n);
     if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        c[..m * n].fill(0.0);
         return;
     }
     if std::any::TypeId::of::<W>() == std::any::TypeId::of::<half::bf16>()
@@ -101,77 +106,90 @@ fn rows<W: WeightElem>(level: Level, a: &[f32], m: usize, k: usize, w: &[W], out
 /// Elements ahead each weight stream is prefetched (measured: 512 bf16 = 1 KiB).
 const PREFETCH: usize = 512;
 
-/// AVX-512: four weight rows at a time (four streams in flight), 32 values per step, for up to
-/// four rows of A at once: the weights of a step are loaded (and widened, for bf16) once and
-/// multiplied into every row of A in the group, so decoding several sequences together
-/// (`serve`'s batches) costs little more than one. Each output has one accumulator and sees the
-/// same operations in the same order whatever the number of rows, so a row's result does not
-/// depend on the rows beside it. The rest of K and of the weight rows go through the plain body.
+/// AVX-512: 32 values a step, both halves into one accumulator an output, then the rest of K
+/// one value at a time. Every output sees these operations in this order however the rows are
+/// grouped, so a row's result does not depend on the rows beside it (of A or of W). The grouping
+/// is for speed. One row of A whose values fit in L1 with room to spare (K <= 4096) streams the
+/// weights one row at a time (one stream reads faster than four interleaved; BENCHMARKS.md).
+/// Otherwise four weight rows go together (four streams in flight, each prefetched) against up to
+/// four rows of A: the weights of a step are loaded (and widened, for bf16) once and multiplied
+/// into every row of A in the group, so decoding several sequences together (`serve`'s batches)
+/// costs little more than one.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn rows_avx512<W: WeightElem>(a: &[f32], m: usize, k: usize, w: &[W], out: &mut [f32]) {
-    let n = w.len() / k.max(1);
-    let quads = n / 4;
-    for q in 0..quads {
-        let rows: [*const W; 4] = std::array::from_fn(|r| w.as_ptr().add((4 * q + r) * k));
-        let mut i = 0;
-        while i < m {
-            // Only the first group streams the weights from memory; the others find them cached.
-            let prefetch = i == 0;
-            let group = (m - i).min(4);
-            let out = &mut out[4 * q * m..];
-            match group {
-                4 => quad_rows::<W, 4>(a, i, m, k, &rows, out, prefetch),
-                3 => quad_rows::<W, 3>(a, i, m, k, &rows, out, prefetch),
-                2 => quad_rows::<W, 2>(a, i, m, k, &rows, out, prefetch),
-                _ => quad_rows::<W, 1>(a, i, m, k, &rows, out, prefetch),
+    let n = w.len() / k;
+    let row = |j: usize| w.as_ptr().add(j * k);
+    let one_stream = m == 1 && 4 * k <= 16 * 1024;
+    let mut j = 0;
+    if !one_stream {
+        while j + 4 <= n {
+            let four = [row(j), row(j + 1), row(j + 2), row(j + 3)];
+            let out = &mut out[j * m..];
+            let mut i = 0;
+            while i < m {
+                // Only the first group streams the weights from memory; the others find them
+                // cached.
+                let prefetch = i == 0;
+                match m - i {
+                    1 => block::<W, 4, 1>(a, i, m, k, four, out, prefetch),
+                    2 => block::<W, 4, 2>(a, i, m, k, four, out, prefetch),
+                    3 => block::<W, 4, 3>(a, i, m, k, four, out, prefetch),
+                    _ => block::<W, 4, 4>(a, i, m, k, four, out, prefetch),
+                }
+                i += (m - i).min(4);
             }
-            i += group;
+            j += 4;
         }
     }
-    let done = quads * 4;
-    rows_body(a, m, k, &w[done * k..], &mut out[done * m..]);
+    while j < n {
+        for i in 0..m {
+            block::<W, 1, 1>(a, i, m, k, [row(j)], &mut out[j * m..], false);
+        }
+        j += 1;
+    }
 }
 
-/// Rows `first..first + R` of A against four weight rows; `out[r * m + i]` gets row i's product
-/// with weight row r.
+/// Rows `first..first + R` of A against `WR` weight rows; `out[r * m + first + i]` gets row i's
+/// product with weight row r.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[inline]
-unsafe fn quad_rows<W: WeightElem, const R: usize>(
+unsafe fn block<W: WeightElem, const WR: usize, const R: usize>(
     a: &[f32],
     first: usize,
     m: usize,
     k: usize,
-    rows: &[*const W; 4],
+    rows: [*const W; WR],
     out: &mut [f32],
     prefetch: bool,
 ) {
     use std::arch::x86_64::*;
     let steps = k / 32;
     let x: [*const f32; R] = std::array::from_fn(|i| a.as_ptr().add((first + i) * k));
-    let mut acc = [[_mm512_setzero_ps(); 4]; R];
+    let mut acc = [[_mm512_setzero_ps(); R]; WR];
     for s in 0..steps {
-        let mut wv = [[_mm512_setzero_ps(); 2]; 4];
-        for r in 0..4 {
+        let wv: [[__m512; 2]; WR] = std::array::from_fn(|r| {
             if prefetch {
                 _mm_prefetch::<_MM_HINT_T0>(rows[r].add(32 * s + PREFETCH) as *const i8);
             }
-            wv[r][0] = W::load16(rows[r].add(32 * s));
-            wv[r][1] = W::load16(rows[r].add(32 * s + 16));
-        }
+            [
+                W::load16(rows[r].add(32 * s)),
+                W::load16(rows[r].add(32 * s + 16)),
+            ]
+        });
         for i in 0..R {
             let x0 = _mm512_loadu_ps(x[i].add(32 * s));
             let x1 = _mm512_loadu_ps(x[i].add(32 * s + 16));
-            for r in 0..4 {
-                acc[i][r] = _mm512_fmadd_ps(x0, wv[r][0], acc[i][r]);
-                acc[i][r] = _mm512_fmadd_ps(x1, wv[r][1], acc[i][r]);
+            for r in 0..WR {
+                acc[r][i] = _mm512_fmadd_ps(x0, wv[r][0], acc[r][i]);
+                acc[r][i] = _mm512_fmadd_ps(x1, wv[r][1], acc[r][i]);
             }
         }
     }
-    for i in 0..R {
-        for r in 0..4 {
-            let mut sum = _mm512_reduce_add_ps(acc[i][r]);
+    for r in 0..WR {
+        for i in 0..R {
+            let mut sum = _mm512_reduce_add_ps(acc[r][i]);
             for p in 32 * steps..k {
                 sum += *x[i].add(p) * (*rows[r].add(p)).to_f32();
             }
