@@ -234,6 +234,21 @@ fn fuzz_regressions_fail_cleanly() {
     }
 }
 
+/// A JPEG 2000 frame whose SIZ marker declares 512 x 16,384,512 pixels (found by the `dicom_file`
+/// fuzz target: openjp2 asked for 32 GB): refused from the codestream's header, before the codec.
+#[test]
+fn a_compressed_frame_larger_than_its_header_is_refused_before_decoding() {
+    let path = repo_root().join("fuzz/regressions/dicom_jpeg2000_declared_size.dcm");
+    let study = open(&path).expect("the header is readable");
+    let e = study.series[0].load(0, &NoProgress).expect_err("refused");
+    let text = e.to_string();
+    assert!(
+        text.contains("dicom_jpeg2000_declared_size.dcm")
+            && text.contains("declares 512 x 16384512 pixels"),
+        "{text}"
+    );
+}
+
 /// A PyTorch checkpoint whose pickle declares a 3.2 GB string in 270 KB (found by the
 /// `checkpoint_file` fuzz target, which left the zip's CRC stale): refused with a message naming
 /// the file before Candle's reader would allocate it. (A lying length under a correct CRC is

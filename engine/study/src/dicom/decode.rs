@@ -66,6 +66,9 @@ pub fn frame_bytes<'a>(
     let all: Cow<'a, [u8]> = match source {
         PixelSource::Native(pixels) => Cow::Borrowed(pixels.as_bytes()),
         PixelSource::Object(obj) => {
+            if is_encapsulated_uid(&h.transfer_syntax) {
+                check_frame_header(obj, h, frame)?;
+            }
             if h.transfer_syntax == JPEG_EXTENDED && h.bits_stored > 8 {
                 return super::without_panic("the 12-bit JPEG decoder", || {
                     jpeg12_frame(obj, h, frame)
@@ -127,6 +130,30 @@ pub fn frame_bytes<'a>(
             }
         }
     })
+}
+
+/// Refuses a frame whose codestream declares more pixels than the header before a codec
+/// allocates them ([`super::codestream`]). The frame's first fragment holds its header: one
+/// fragment a frame, or all fragments one frame; otherwise every fragment that opens a
+/// codestream is checked.
+fn check_frame_header(obj: &DefaultDicomObject, h: &DicomHeader, frame: u32) -> Result<(), String> {
+    let Some(fragments) = obj
+        .get(tags::PIXEL_DATA)
+        .and_then(|e| e.value().fragments())
+    else {
+        return Ok(());
+    };
+    let check = |f: &Vec<u8>| {
+        super::codestream::check_declared(f, h.rows, h.cols, h.samples_per_pixel)
+            .map_err(|e| format!("frame {}: {e}", frame + 1))
+    };
+    if fragments.len() == h.frames as usize {
+        fragments.get(frame as usize).map_or(Ok(()), check)
+    } else if h.frames <= 1 {
+        fragments.first().map_or(Ok(()), check)
+    } else {
+        fragments.iter().try_for_each(check)
+    }
 }
 
 /// JPEG Extended (process 2 & 4).

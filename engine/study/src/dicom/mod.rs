@@ -2,6 +2,7 @@
 
 pub(crate) mod attrs;
 pub mod build;
+pub mod codestream;
 pub mod decode;
 pub mod dicomdir;
 pub mod guard;
