@@ -296,18 +296,47 @@ mod tests {
     }
 
     /// What `serve`'s batches rely on: a row's product is the same bits whether it is computed
-    /// alone or beside others.
+    /// alone or beside others, through the dispatcher and on every level this CPU has (one row
+    /// takes another layout than several; K above and below the one-stream bound).
     #[test]
     fn a_rows_product_does_not_depend_on_the_rows_beside_it() {
-        let (m, k, n) = (7, 2304 + 5, 70);
-        let a = values(m * k, 21);
-        let w = bf16s(&values(n * k, 22));
-        let mut together = vec![0f32; m * n];
-        gemv(&a, m, k, &w, n, &mut together);
-        for i in 0..m {
-            let mut alone = vec![0f32; n];
-            gemv(&a[i * k..(i + 1) * k], 1, k, &w, n, &mut alone);
-            assert_eq!(alone, together[i * n..(i + 1) * n], "row {i}");
+        for (m, k, n) in [(7, 2304 + 5, 70), (5, 4096 + 33, 9)] {
+            let a = values(m * k, 21);
+            let w = bf16s(&values(n * k, 22));
+            let wf: Vec<f32> = w.iter().map(|v| v.to_f32()).collect();
+            let mut together = vec![0f32; m * n];
+            gemv(&a, m, k, &w, n, &mut together);
+            for i in 0..m {
+                let mut alone = vec![0f32; n];
+                gemv(&a[i * k..(i + 1) * k], 1, k, &w, n, &mut alone);
+                assert_eq!(alone, together[i * n..(i + 1) * n], "{m}x{k}x{n} row {i}");
+            }
+            let mut levels = vec![Level::Portable];
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                    levels.push(Level::Avx2);
+                }
+                if std::is_x86_feature_detected!("avx512f") {
+                    levels.push(Level::Avx512);
+                }
+            }
+            for level in levels {
+                let mut together = vec![0f32; m * n];
+                rows(level, &a, m, k, &w, &mut together);
+                let mut together_f32 = vec![0f32; m * n];
+                rows(level, &a, m, k, &wf, &mut together_f32);
+                for i in 0..m {
+                    let x = &a[i * k..(i + 1) * k];
+                    let mut alone = vec![0f32; n];
+                    rows(level, x, 1, k, &w, &mut alone);
+                    let beside: Vec<f32> = (0..n).map(|j| together[j * m + i]).collect();
+                    assert_eq!(alone, beside, "{level:?} bf16 {m}x{k}x{n} row {i}");
+                    rows(level, x, 1, k, &wf, &mut alone);
+                    let beside: Vec<f32> = (0..n).map(|j| together_f32[j * m + i]).collect();
+                    assert_eq!(alone, beside, "{level:?} f32 {m}x{k}x{n} row {i}");
+                }
+            }
         }
     }
 }
