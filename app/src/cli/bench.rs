@@ -60,7 +60,9 @@ pub enum BenchWhat {
         runs: usize,
     },
     /// This machine's memory read bandwidth over all threads (the limit of batch-1 decoding,
-    /// which reads every weight once per token): GB/s reading a buffer far larger than the caches.
+    /// which reads every weight once per token): GB/s reading a buffer far larger than the caches,
+    /// and what the decoding GEMV reads of a bf16 matrix that size (one row of activations at
+    /// K = 2304 and 9216, eight rows at 2304).
     Bandwidth {
         /// Buffer size in MiB.
         #[arg(long, default_value_t = 2048)]
@@ -127,23 +129,34 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         BenchWhat::Matmul { runs } => super::bench_matmul::run(runs),
         BenchWhat::Bandwidth { mib, runs } => {
             let best = groundglass_model::kernels::read_bandwidth_gb_per_s(mib, runs);
-            // The decoding kernel over a bf16 matrix of the same size, Gemma 2's width.
-            let k = 2304;
-            let n = mib * 1024 * 1024 / 2 / k;
-            let w = vec![half::bf16::from_f32(0.5); n * k];
-            let x = vec![1f32; k];
-            let mut y = vec![0f32; n];
-            let mut gemv = 0f64;
-            for _ in 0..runs.max(1) {
-                let t = Instant::now();
-                groundglass_model::kernels::gemv::gemv(&x, 1, k, &w, n, &mut y);
-                let s = t.elapsed().as_secs_f64();
-                std::hint::black_box(&y);
-                gemv = gemv.max((n * k * 2) as f64 / s / 1e9);
-            }
+            // The decoding kernel over a bf16 matrix of the same size at Gemma 2's width (K = 2304)
+            // and at its MLP's (9216, whose activations leave L1), for one row of activations and
+            // for eight (`serve`'s batch): GB/s of weights read.
+            let gemv_gb_per_s = |k: usize, m: usize| {
+                let n = mib * 1024 * 1024 / 2 / k;
+                let w = vec![half::bf16::from_f32(0.5); n * k];
+                let x = vec![1f32; m * k];
+                let mut y = vec![0f32; m * n];
+                let mut best = 0f64;
+                for _ in 0..runs.max(1) {
+                    let t = Instant::now();
+                    groundglass_model::kernels::gemv::gemv(&x, m, k, &w, n, &mut y);
+                    let s = t.elapsed().as_secs_f64();
+                    std::hint::black_box(&y);
+                    best = best.max((n * k * 2) as f64 / s / 1e9);
+                }
+                best
+            };
             println!(
                 "{}",
-                serde_json::json!({"read_gb_per_s": best, "gemv_bf16_gb_per_s": gemv, "threads": rayon::current_num_threads(), "mib": mib})
+                serde_json::json!({
+                    "read_gb_per_s": best,
+                    "gemv_bf16_gb_per_s": gemv_gb_per_s(2304, 1),
+                    "gemv_bf16_k9216_gb_per_s": gemv_gb_per_s(9216, 1),
+                    "gemv_bf16_batch8_gb_per_s": gemv_gb_per_s(2304, 8),
+                    "threads": rayon::current_num_threads(),
+                    "mib": mib,
+                })
             );
             Ok(ExitCode::SUCCESS)
         }
