@@ -16,7 +16,9 @@ use super::matmul::row_to_pairs;
 /// W rows per task, as in [`super::gemv`].
 const ROWS_PER_TASK: usize = 64;
 
-/// Whether this CPU runs the kernel.
+/// Whether this CPU runs the kernel. `GROUNDGLASS_NO_BF16_GEMV` turns it off (the widening
+/// kernel decodes instead), and so does `GROUNDGLASS_EXACT_BF16`, which asks for bf16 weights to
+/// meet f32 activations exactly everywhere (as it does of the prefill's products).
 pub fn available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
@@ -25,6 +27,7 @@ pub fn available() -> bool {
             std::is_x86_feature_detected!("avx512f")
                 && std::is_x86_feature_detected!("avx512bf16")
                 && std::env::var_os("GROUNDGLASS_NO_BF16_GEMV").is_none()
+                && std::env::var_os("GROUNDGLASS_EXACT_BF16").is_none()
         })
     }
     #[cfg(not(target_arch = "x86_64"))]
