@@ -185,9 +185,13 @@ fn empty_folder_and_missing_path_say_so() {
 
 /// Preamble, magic and a meta group declaring explicit VR little endian, then `body`.
 fn dicom_with_body(body: &[u8]) -> Vec<u8> {
+    dicom_with_syntax(b"1.2.840.10008.1.2.1\0", body)
+}
+
+/// Preamble, magic and a meta group declaring the transfer syntax `ts` (even length), then `body`.
+fn dicom_with_syntax(ts: &[u8], body: &[u8]) -> Vec<u8> {
     let mut out = vec![0u8; 128];
     out.extend_from_slice(b"DICM");
-    let ts = b"1.2.840.10008.1.2.1\0";
     let mut meta = Vec::new();
     meta.extend_from_slice(&[0x02, 0x00, 0x10, 0x00, b'U', b'I']);
     meta.extend_from_slice(&(ts.len() as u16).to_le_bytes());
@@ -210,6 +214,36 @@ fn a_huge_declared_length_is_refused_before_parsing() {
     let err = first_error(&path);
     assert!(
         err.contains("huge-length.dcm") && err.contains("(0009,1010)") && err.contains("claims"),
+        "{err}"
+    );
+}
+
+/// A binary value that is not a whole number of values: dicom-parser reads the whole ones and
+/// takes the rest for the next header. Found by the `dicom_file` fuzz target: a PixelRepresentation
+/// mutated to FD with 2 bytes made the next element's bytes claim 4 GB, zeroed in a 107 kB file.
+#[test]
+fn a_binary_value_of_a_partial_length_is_refused_before_parsing() {
+    let mut explicit = vec![0x28, 0x00, 0x03, 0x01, b'F', b'D', 2, 0, 1, 0];
+    explicit.extend_from_slice(&[0x28, 0x00, 0x20, 0x01, b'S', b'S', 2, 0, 0x30, 0xF8]);
+    explicit.extend_from_slice(&[0u8; 64]);
+    let path = temp_file("partial-fd.dcm", &dicom_with_body(&explicit));
+    let err = first_error(&path);
+    assert!(
+        err.contains("partial-fd.dcm")
+            && err.contains("(0028,0103)")
+            && err.contains("FD with 2 bytes, not a whole number of 8-byte values"),
+        "{err}"
+    );
+    // Implicit VR: the VR comes from the dictionary; Rows (0028,0010) is US.
+    let mut implicit = vec![0x28, 0x00, 0x10, 0x00, 3, 0, 0, 0, 1, 2, 3];
+    implicit.extend_from_slice(&[0u8; 64]);
+    let path = temp_file(
+        "partial-us.dcm",
+        &dicom_with_syntax(b"1.2.840.10008.1.2\0", &implicit),
+    );
+    let err = first_error(&path);
+    assert!(
+        err.contains("partial-us.dcm") && err.contains("(0028,0010)") && err.contains("US with 3"),
         "{err}"
     );
 }

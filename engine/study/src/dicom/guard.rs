@@ -2,10 +2,17 @@
 //! the declared length of a value before reading it, so a corrupt or hostile length (4 GB in a
 //! 1 kB file) would allocate and zero gigabytes. Here every defined length must fit in what is left
 //! of the file; undefined lengths (sequences, items, encapsulated pixel data) are walked into.
+//! A binary value (US, FD, AT...) must also hold a whole number of values: dicom-parser reads only
+//! whole ones and goes on from the middle of the value, so the next "header" it reads is made of
+//! value bytes and can claim any length (a 2-byte FD in a 107 kB file made it zero 4 GB).
 
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
+
+use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
+use dicom_core::VR;
+use dicom_dictionary_std::StandardDataDictionary;
 
 use crate::error::{Result, StudyError};
 
@@ -258,16 +265,54 @@ fn walk_data_set(
                 pos - header
             ));
         }
+        let vr = if group == 0xFFFE {
+            None
+        } else if syntax.explicit {
+            VR::from_binary(vr)
+        } else {
+            Some(implicit_vr(tag))
+        };
+        if let Some(size) = vr
+            .and_then(binary_value_size)
+            .filter(|size| len % size != 0)
+        {
+            return Err(format!(
+                "element ({group:04X},{element:04X}) at byte {} is {} with {len} bytes, not a whole number of {size}-byte values: corrupt file",
+                pos - header,
+                vr.map_or("?", VR::to_string)
+            ));
+        }
         // Defined-length sequences and items hold elements: walk into them too. Fragments of
-        // encapsulated pixel data (and implicit-VR values, whose VR is unknown here) are skipped.
+        // encapsulated pixel data are skipped.
         let is_item = tag == (0xFFFE, 0xE000);
-        let is_sequence = syntax.explicit && group != 0xFFFE && &vr == b"SQ";
+        let is_sequence = vr == Some(VR::SQ);
         if !(is_sequence || (is_item && !in_pixel_sequence)) {
             r.skip(u64::from(len)).map_err(io)?;
             pos += u64::from(len);
         }
     }
     Ok(())
+}
+
+/// The VR dicom-parser gives an element in implicit VR: from the dictionary, OW for pixel and
+/// overlay data, UN when unknown (as `dicom_encoding::decode::implicit_le` does).
+fn implicit_vr((group, element): (u16, u16)) -> VR {
+    if (group, element) == (0x7FE0, 0x0010) || (group >> 8 == 0x60 && element == 0x3000) {
+        return VR::OW;
+    }
+    StandardDataDictionary
+        .by_tag(dicom_core::Tag(group, element))
+        .map_or(VR::UN, |entry| entry.vr().relaxed())
+}
+
+/// The size of one value of a binary VR, which dicom-parser reads a whole number of.
+fn binary_value_size(vr: VR) -> Option<u32> {
+    match vr {
+        VR::US | VR::SS | VR::OW => Some(2),
+        VR::UL | VR::SL | VR::OL | VR::FL | VR::OF | VR::AT => Some(4),
+        VR::FD | VR::OD | VR::SV | VR::UV | VR::OV => Some(8),
+        _ => None,
+    }
 }
 
 fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
