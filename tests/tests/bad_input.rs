@@ -248,6 +248,30 @@ fn a_binary_value_of_a_partial_length_is_refused_before_parsing() {
     );
 }
 
+/// An element that runs past the end of the defined-length item holding it: dicom-parser then
+/// reads from the wrong byte (found by the `dicom_file` fuzz target: an item of 13 bytes holding a
+/// sequence delimiter and the start of the next sequence made it zero 4 GB for a 2 kB file).
+#[test]
+fn an_element_past_the_end_of_its_item_is_refused_before_parsing() {
+    let mut body = vec![
+        0x08, 0x00, 0x12, 0x21, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+    ];
+    body.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 13, 0, 0, 0]);
+    body.extend_from_slice(&[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+    body.extend_from_slice(&[
+        0x08, 0x00, 0x15, 0x92, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+    ]);
+    body.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]);
+    body.extend_from_slice(&[0u8; 64]);
+    let path = temp_file("straddling-item.dcm", &dicom_with_body(&body));
+    let err = first_error(&path);
+    assert!(
+        err.contains("straddling-item.dcm")
+            && err.contains("end a sequence or item without holding a whole element"),
+        "{err}"
+    );
+}
+
 #[test]
 fn fuzz_regressions_fail_cleanly() {
     let dir = repo_root().join("fuzz/regressions");

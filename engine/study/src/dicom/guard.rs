@@ -5,6 +5,8 @@
 //! A binary value (US, FD, AT...) must also hold a whole number of values: dicom-parser reads only
 //! whole ones and goes on from the middle of the value, so the next "header" it reads is made of
 //! value bytes and can claim any length (a 2-byte FD in a 107 kB file made it zero 4 GB).
+//! For the same reason an element must end within the defined-length sequence or item that holds
+//! it.
 
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
@@ -214,7 +216,24 @@ fn walk_data_set(
     // Inside encapsulated pixel data, items are raw fragments, skipped by their length.
     let mut in_pixel_sequence = false;
     let mut h = [0u8; 12];
-    while end - pos >= 8 {
+    // Where each defined-length sequence and item we are inside ends: dicom-parser reads an
+    // element that straddles that end from the wrong place, so one must end within it.
+    let mut ends: Vec<u64> = Vec::new();
+    let straddles = |pos: u64, limit: u64| {
+        format!("bytes {pos}..{limit} end a sequence or item without holding a whole element: corrupt file")
+    };
+    loop {
+        while ends.last().is_some_and(|&e| pos >= e) {
+            ends.pop();
+        }
+        let inside = !ends.is_empty();
+        let limit = ends.last().copied().unwrap_or(end);
+        if limit - pos < 8 {
+            if inside {
+                return Err(straddles(pos, limit));
+            }
+            break;
+        }
         r.read_exact(&mut h[..8]).map_err(io)?;
         let be = syntax.big;
         let u16_at = |b: &[u8], p: usize| {
@@ -239,8 +258,12 @@ fn walk_data_set(
             // Items and delimiters carry no VR in any syntax; implicit VR has none either.
             (u32_at(&h, 4), 8u64)
         } else if is_long_vr(vr) {
-            if end - pos < 12 {
-                return Ok(());
+            if limit - pos < 12 {
+                return if inside {
+                    Err(straddles(pos, limit))
+                } else {
+                    Ok(())
+                };
             }
             r.read_exact(&mut h[8..12]).map_err(io)?;
             (u32_at(&h, 8), 12)
@@ -258,10 +281,15 @@ fn walk_data_set(
         if tag == (0xFFFE, 0xE0DD) {
             in_pixel_sequence = false;
         }
-        let remaining = end - pos;
+        let remaining = limit - pos;
         if u64::from(len) > remaining {
+            let what = if inside {
+                "in its sequence or item"
+            } else {
+                "in the file"
+            };
             return Err(format!(
-                "element ({group:04X},{element:04X}) at byte {} claims {len} bytes but only {remaining} remain: corrupt or truncated file",
+                "element ({group:04X},{element:04X}) at byte {} claims {len} bytes but only {remaining} remain {what}: corrupt or truncated file",
                 pos - header
             ));
         }
@@ -286,7 +314,9 @@ fn walk_data_set(
         // encapsulated pixel data are skipped.
         let is_item = tag == (0xFFFE, 0xE000);
         let is_sequence = vr == Some(VR::SQ);
-        if !(is_sequence || (is_item && !in_pixel_sequence)) {
+        if is_sequence || (is_item && !in_pixel_sequence) {
+            ends.push(pos + u64::from(len));
+        } else {
             r.skip(u64::from(len)).map_err(io)?;
             pos += u64::from(len);
         }
