@@ -147,10 +147,54 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 }
                 best
             };
+            // Candle's quantized product (what `--dtype q8_0|q4_k` decodes with) over a matrix
+            // of the same bytes, one row of activations: GB/s of quantized weights read.
+            let quantized_gb_per_s = |dtype: candle_core::quantized::GgmlDType| {
+                use candle_core::{quantized, Device, Tensor};
+                let k = 2304;
+                let row_bytes = k / dtype.block_size() * dtype.type_size();
+                // A multiple of 16 rows, as every matrix of the model: Candle's VNNI tiles. The
+                // matrix repeats one quantized 16-row tile (quantizing it whole at f32 would take
+                // four times its bytes).
+                let n = mib * 1024 * 1024 / row_bytes / 16 * 16;
+                let tile = Tensor::arange(0f32, (16 * k) as f32, &Device::Cpu)
+                    .and_then(|t| t.reshape((16, k)))
+                    .and_then(|t| t.affine(1e-4, -1.0))
+                    .and_then(|t| quantized::QTensor::quantize(&t, dtype))
+                    .and_then(|q| q.data().map(|d| d.repeat(n / 16)));
+                let w = tile
+                    .and_then(|bytes| {
+                        quantized::ggml_file::qtensor_from_ggml(
+                            dtype,
+                            &bytes,
+                            vec![n, k],
+                            &Device::Cpu,
+                        )
+                    })
+                    .and_then(quantized::QMatMul::from_qtensor);
+                let x = Tensor::ones((1, k), candle_core::DType::F32, &Device::Cpu);
+                let (Ok(w), Ok(x)) = (w, x) else {
+                    return 0.0;
+                };
+                let mut best = 0f64;
+                // One product first: Candle repacks the matrix on its first use.
+                for run in 0..=runs.max(1) {
+                    let t = Instant::now();
+                    let y = candle_core::Module::forward(&w, &x);
+                    let s = t.elapsed().as_secs_f64();
+                    std::hint::black_box(&y);
+                    if run > 0 {
+                        best = best.max((n * row_bytes) as f64 / s / 1e9);
+                    }
+                }
+                best
+            };
             println!(
                 "{}",
                 serde_json::json!({
                     "read_gb_per_s": best,
+                    "gemv_q8_0_gb_per_s": quantized_gb_per_s(candle_core::quantized::GgmlDType::Q8_0),
+                    "gemv_q4_k_gb_per_s": quantized_gb_per_s(candle_core::quantized::GgmlDType::Q4K),
                     "gemv_bf16_gb_per_s": gemv_gb_per_s(2304, 1),
                     "gemv_bf16_k9216_gb_per_s": gemv_gb_per_s(9216, 1),
                     "gemv_bf16_batch8_gb_per_s": gemv_gb_per_s(2304, 8),
