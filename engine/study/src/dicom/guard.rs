@@ -300,9 +300,12 @@ fn walk_data_set(
         } else {
             Some(implicit_vr(tag))
         };
+        // Unpadded native pixel data that ends the file (some writers leave an odd byte count)
+        // leaves nothing after it to misread, so it passes.
+        let ends_the_file = tag == (0x7FE0, 0x0010) && !inside && u64::from(len) == remaining;
         if let Some(size) = vr
             .and_then(binary_value_size)
-            .filter(|size| len % size != 0)
+            .filter(|size| len % size != 0 && !ends_the_file)
         {
             return Err(format!(
                 "element ({group:04X},{element:04X}) at byte {} is {} with {len} bytes, not a whole number of {size}-byte values: corrupt file",
@@ -354,4 +357,45 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
         }
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Preamble, magic and a meta group declaring implicit VR little endian, then `body`.
+    fn implicit_file(name: &str, body: &[u8]) -> std::path::PathBuf {
+        let ts = b"1.2.840.10008.1.2\0";
+        let mut meta = vec![0x02, 0x00, 0x10, 0x00, b'U', b'I'];
+        meta.extend_from_slice(&(ts.len() as u16).to_le_bytes());
+        meta.extend_from_slice(ts);
+        let mut out = vec![0u8; 128];
+        out.extend_from_slice(b"DICM");
+        out.extend_from_slice(&[0x02, 0x00, 0x00, 0x00, b'U', b'L', 4, 0]);
+        out.extend_from_slice(&(meta.len() as u32).to_le_bytes());
+        out.extend_from_slice(&meta);
+        out.extend_from_slice(body);
+        let path = std::env::temp_dir().join(format!("gg-guard-{}-{name}", std::process::id()));
+        std::fs::write(&path, out).expect("write");
+        path
+    }
+
+    #[test]
+    fn odd_pixel_data_passes_only_where_it_ends_the_file() {
+        // Implicit VR pixel data is OW; 9 bytes are four and a half values.
+        let mut body = vec![0xE0, 0x7F, 0x10, 0x00, 9, 0, 0, 0];
+        body.extend_from_slice(&[7u8; 9]);
+        let last = implicit_file("odd-last.dcm", &body);
+        assert!(check_lengths(&last).is_ok());
+        // Followed by an element, the parser would read that from the wrong byte.
+        body.extend_from_slice(&[0xFC, 0xFF, 0xFC, 0xFF, 2, 0, 0, 0, 0, 0]);
+        let followed = implicit_file("odd-followed.dcm", &body);
+        let err = check_lengths(&followed).expect_err("refused").to_string();
+        assert!(
+            err.contains("(7FE0,0010)") && err.contains("OW with 9 bytes"),
+            "{err}"
+        );
+        let _ = std::fs::remove_file(last);
+        let _ = std::fs::remove_file(followed);
+    }
 }
