@@ -101,6 +101,20 @@ impl LoadObserver for FirstSlice {
     }
 }
 
+/// The best of `runs` (at least one) timings of `product`, as GB/s over `bytes`; what it returns
+/// is dropped after the clock stops.
+fn best_gb_per_s<T>(runs: usize, bytes: usize, mut product: impl FnMut() -> T) -> f64 {
+    let mut best = 0f64;
+    for _ in 0..runs.max(1) {
+        let t = Instant::now();
+        let out = product();
+        let s = t.elapsed().as_secs_f64();
+        std::hint::black_box(out);
+        best = best.max(bytes as f64 / s / 1e9);
+    }
+    best
+}
+
 fn peak_rss() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -137,15 +151,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 let w = vec![half::bf16::from_f32(0.5); n * k];
                 let x = vec![1f32; m * k];
                 let mut y = vec![0f32; m * n];
-                let mut best = 0f64;
-                for _ in 0..runs.max(1) {
-                    let t = Instant::now();
+                best_gb_per_s(runs, n * k * 2, || {
                     groundglass_model::kernels::gemv::gemv(&x, m, k, &w, n, &mut y);
-                    let s = t.elapsed().as_secs_f64();
-                    std::hint::black_box(&y);
-                    best = best.max((n * k * 2) as f64 / s / 1e9);
-                }
-                best
+                })
             };
             // Candle's quantized product (what `--dtype q8_0|q4_k` decodes with) over a matrix
             // of the same bytes, one row of activations: GB/s of quantized weights read.
@@ -176,18 +184,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 let (Ok(w), Ok(x)) = (w, x) else {
                     return 0.0;
                 };
-                let mut best = 0f64;
-                // One product first: Candle repacks the matrix on its first use.
-                for run in 0..=runs.max(1) {
-                    let t = Instant::now();
-                    let y = candle_core::Module::forward(&w, &x);
-                    let s = t.elapsed().as_secs_f64();
-                    std::hint::black_box(&y);
-                    if run > 0 {
-                        best = best.max((n * row_bytes) as f64 / s / 1e9);
-                    }
+                // One product first, untimed: Candle repacks the matrix on its first use.
+                if candle_core::Module::forward(&w, &x).is_err() {
+                    return 0.0;
                 }
-                best
+                best_gb_per_s(runs, n * row_bytes, || candle_core::Module::forward(&w, &x))
             };
             println!(
                 "{}",
