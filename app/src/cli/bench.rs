@@ -157,20 +157,25 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             };
             // Candle's quantized product (what `--dtype q8_0|q4_k` decodes with) over a matrix
             // of the same bytes, one row of activations: GB/s of quantized weights read.
-            let quantized_gb_per_s = |dtype: candle_core::quantized::GgmlDType| {
+            let k = 2304;
+            // A matrix of about `mib` MiB of `dtype` blocks, a multiple of 16 rows as every
+            // matrix of the model (Candle's VNNI tiles need it): one quantized 16-row tile
+            // repeated (quantizing it whole at f32 would take four times its bytes).
+            let quantized_matrix = |dtype: candle_core::quantized::GgmlDType| {
                 use candle_core::{quantized, Device, Tensor};
-                let k = 2304;
                 let row_bytes = k / dtype.block_size() * dtype.type_size();
-                // A multiple of 16 rows, as every matrix of the model: Candle's VNNI tiles. The
-                // matrix repeats one quantized 16-row tile (quantizing it whole at f32 would take
-                // four times its bytes).
                 let n = mib * 1024 * 1024 / row_bytes / 16 * 16;
-                let tile = Tensor::arange(0f32, (16 * k) as f32, &Device::Cpu)
+                let bytes = Tensor::arange(0f32, (16 * k) as f32, &Device::Cpu)
                     .and_then(|t| t.reshape((16, k)))
                     .and_then(|t| t.affine(1e-4, -1.0))
                     .and_then(|t| quantized::QTensor::quantize(&t, dtype))
                     .and_then(|q| q.data().map(|d| d.repeat(n / 16)));
-                let w = tile
+                (bytes, n, row_bytes)
+            };
+            let quantized_gb_per_s = |dtype: candle_core::quantized::GgmlDType| {
+                use candle_core::{quantized, Device, Tensor};
+                let (bytes, n, row_bytes) = quantized_matrix(dtype);
+                let w = bytes
                     .and_then(|bytes| {
                         quantized::ggml_file::qtensor_from_ggml(
                             dtype,
@@ -190,12 +195,30 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 }
                 best_gb_per_s(runs, n * row_bytes, || candle_core::Module::forward(&w, &x))
             };
+            // This crate's q4_k kernel over the same matrix (what decoding uses where the CPU
+            // has AVX-512 VNNI): GB/s of q4_k bytes, as Candle's figure, though it reads 1.03x.
+            let packed_q4_k_gb_per_s = || {
+                use groundglass_model::kernels::q4k;
+                let (bytes, n, row_bytes) =
+                    quantized_matrix(candle_core::quantized::GgmlDType::Q4K);
+                let Some(w) = bytes
+                    .ok()
+                    .and_then(|b| q4k::PackedQ4K::from_q4k_blocks(&b, n, k).ok())
+                else {
+                    return 0.0;
+                };
+                let x = vec![1f32; k];
+                let mut y = vec![0f32; n];
+                best_gb_per_s(runs, n * row_bytes, || q4k::product(&x, 1, &w, &mut y))
+            };
             println!(
                 "{}",
                 serde_json::json!({
                     "read_gb_per_s": best,
                     "gemv_q8_0_gb_per_s": quantized_gb_per_s(candle_core::quantized::GgmlDType::Q8_0),
                     "gemv_q4_k_gb_per_s": quantized_gb_per_s(candle_core::quantized::GgmlDType::Q4K),
+                    "gemv_q4_k_packed_gb_per_s": packed_q4_k_gb_per_s(),
+                    "q4_k_packed_kernel": groundglass_model::kernels::q4k::available(),
                     "gemv_bf16_gb_per_s": gemv_gb_per_s(2304, 1),
                     "gemv_bf16_k9216_gb_per_s": gemv_gb_per_s(9216, 1),
                     "gemv_bf16_batch8_gb_per_s": gemv_gb_per_s(2304, 8),

@@ -513,7 +513,7 @@ impl Gemma2 {
             None => embed.embeddings().clone(),
         };
         // Quantized, the projection has its own copy (the lookup keeps the unquantized table).
-        let lm_head = match plan.quantized("lm_head.weight") {
+        let lm_head = match plan.take_quantized("lm_head.weight") {
             Some(q) => FastLinear::quantized(q, None)?,
             None => FastLinear::new(head, None, vb.dtype())?,
         };

@@ -7,13 +7,13 @@
 //! Setting `GROUNDGLASS_NO_AVX512` keeps both off AVX-512 (for comparisons).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{CpuStorage, CustomOp2, DType, Device, Layout, Module, Shape, Tensor};
 
 use crate::fast_gelu::{differentiable, f32_slice};
-use crate::kernels::{amx, gemv, matmul};
+use crate::kernels::{amx, gemv, matmul, q4k};
 
 /// Rows below this take the GEMV (packing the weight would cost more than it saves).
 const MIN_ROWS: usize = 16;
@@ -26,17 +26,23 @@ pub type QuantizedMatrices = HashMap<String, Arc<QTensor>>;
 pub struct WeightPlan {
     /// The dtype weight matrices are held in when not quantized.
     pub matrices: DType,
-    /// Matrices the checkpoint reader quantized (taken instead of the builder's).
-    pub quantized: Arc<QuantizedMatrices>,
+    /// Matrices the checkpoint reader quantized (taken instead of the builder's). Each is
+    /// handed out once and leaves the map: a layer that repacks it lets the blocks go at once.
+    quantized: Arc<Mutex<QuantizedMatrices>>,
 }
 
 impl WeightPlan {
+    /// Matrices at `matrices`, those in `quantized` taken as they are.
+    pub fn new(matrices: DType, quantized: QuantizedMatrices) -> Self {
+        WeightPlan {
+            matrices,
+            quantized: Arc::new(Mutex::new(quantized)),
+        }
+    }
+
     /// Weights at one dtype, nothing quantized (training, and the uniform dtypes).
     pub fn uniform(dtype: DType) -> Self {
-        WeightPlan {
-            matrices: dtype,
-            quantized: Arc::default(),
-        }
+        WeightPlan::new(dtype, HashMap::new())
     }
 
     /// The same plan without quantization (parts kept at full width, e.g. the vision tower).
@@ -44,9 +50,11 @@ impl WeightPlan {
         WeightPlan::uniform(self.matrices)
     }
 
-    /// The quantized matrix `name`, when the reader made it.
-    pub fn quantized(&self, name: &str) -> Option<Arc<QTensor>> {
-        self.quantized.get(name).cloned()
+    /// The quantized matrix `name`, when the reader made it (once: it leaves the plan).
+    pub fn take_quantized(&self, name: &str) -> Option<Arc<QTensor>> {
+        // A poisoned lock still holds whole entries (removal is one step).
+        let mut map = self.quantized.lock().unwrap_or_else(|e| e.into_inner());
+        map.remove(name)
     }
 }
 
@@ -87,6 +95,8 @@ enum Weight {
     Cpu(Tensor),
     /// Quantized, through Candle's quantized matmul (activations f32).
     Quantized(QMatMul),
+    /// q4_k repacked for this crate's VNNI kernel (activations f32, CPU).
+    PackedQ4K(Arc<q4k::PackedQ4K>),
 }
 
 impl FastLinear {
@@ -110,11 +120,20 @@ impl FastLinear {
         Ok(FastLinear { weight, bias })
     }
 
-    /// A layer around a quantized matrix (activations f32).
+    /// A layer around a quantized matrix (activations f32). A q4_k matrix on a CPU with
+    /// AVX-512 VNNI is repacked for [`q4k`] (its blocks are let go); everything else goes to
+    /// Candle's quantized kernels.
     pub fn quantized(weight: Arc<QTensor>, bias: Option<Tensor>) -> candle_core::Result<Self> {
+        let bias = bias.map(|b| b.to_dtype(DType::F32)).transpose()?;
+        if let Some(packed) = packed_q4k(&weight)? {
+            return Ok(FastLinear {
+                weight: Weight::PackedQ4K(Arc::new(packed)),
+                bias,
+            });
+        }
         Ok(FastLinear {
             weight: Weight::Quantized(QMatMul::from_arc(weight)?),
-            bias: bias.map(|b| b.to_dtype(DType::F32)).transpose()?,
+            bias,
         })
     }
 
@@ -137,7 +156,7 @@ impl FastLinear {
             };
             Ok(Some(vb.get_with_hints(out_dim, "bias", init)?))
         };
-        if let Some(q) = plan.quantized(&format!("{}.weight", vb.prefix())) {
+        if let Some(q) = plan.take_quantized(&format!("{}.weight", vb.prefix())) {
             return FastLinear::quantized(q, bias_of(&vb)?);
         }
         // The initialisers matter only for a VarMap-backed builder (training from scratch), and
@@ -155,7 +174,7 @@ impl FastLinear {
     pub fn shares(&self, tensor: &Tensor) -> bool {
         match &self.weight {
             Weight::Candle(w) | Weight::Cpu(w) => w.id() == tensor.id(),
-            Weight::Quantized(_) => false,
+            Weight::Quantized(_) | Weight::PackedQ4K(_) => false,
         }
     }
 
@@ -167,6 +186,7 @@ impl FastLinear {
             Weight::Quantized(QMatMul::Tensor(w) | QMatMul::TensorF16(w)) => {
                 w.elem_count() * w.dtype().size_in_bytes()
             }
+            Weight::PackedQ4K(w) => w.bytes(),
         }
     }
 }
@@ -176,6 +196,10 @@ impl Module for FastLinear {
         let y = match &self.weight {
             Weight::Candle(w) => plain(x, w)?,
             Weight::Quantized(q) => q.forward(x)?,
+            Weight::PackedQ4K(w) => x
+                .to_dtype(DType::F32)?
+                .contiguous()?
+                .apply_op1_no_bwd(&MatmulQ4K(w.clone()))?,
             Weight::Cpu(w) => {
                 let rows = x.elem_count() / x.dim(candle_core::D::Minus1)?;
                 let kernels = x.dtype() == DType::F32
@@ -224,6 +248,51 @@ pub fn quantize_rows(weight: &Tensor, q: GgmlDType) -> candle_core::Result<QTens
         q,
     )?;
     QTensor::new(storage, (n, k))
+}
+
+/// `weight` repacked for the q4_k kernel, when it is q4_k on the CPU, fits its tiles, and the
+/// CPU runs the kernel.
+fn packed_q4k(weight: &QTensor) -> candle_core::Result<Option<q4k::PackedQ4K>> {
+    let Ok((n, k)) = weight.shape().dims2() else {
+        return Ok(None);
+    };
+    if weight.dtype() != GgmlDType::Q4K
+        || !matches!(weight.device(), Device::Cpu)
+        || !q4k::fits(n, k)
+        || !q4k::available()
+    {
+        return Ok(None);
+    }
+    let bytes = weight.data()?;
+    q4k::PackedQ4K::from_q4k_blocks(&bytes, n, k)
+        .map(Some)
+        .map_err(|e| candle_core::Error::Msg(e.to_string()))
+}
+
+/// `x (…, K) · Wᵀ` with x f32 and W q4_k repacked, on the CPU.
+struct MatmulQ4K(Arc<q4k::PackedQ4K>);
+
+impl candle_core::CustomOp1 for MatmulQ4K {
+    fn name(&self) -> &'static str {
+        "matmul-q4k"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = f32_slice(self.name(), s, l)?;
+        let (n, k) = (self.0.rows(), self.0.cols());
+        let dims = l.shape().dims();
+        if dims.last() != Some(&k) {
+            candle_core::bail!("matmul-q4k: input {:?} against weight ({n}, {k})", dims);
+        }
+        let m = x.len() / k;
+        let mut out = vec![0f32; m * n];
+        q4k::product(x, m, &self.0, &mut out);
+        let mut shape = dims.to_vec();
+        if let Some(last) = shape.last_mut() {
+            *last = n;
+        }
+        Ok((CpuStorage::F32(out), Shape::from(shape)))
+    }
 }
 
 /// `x · Wᵀ` as `candle_nn::Linear` computes it.
@@ -354,6 +423,29 @@ mod tests {
     }
 
     #[test]
+    fn a_q4_k_layer_takes_the_repacked_kernel_where_the_cpu_runs_it() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        let (k, n) = (512, 32);
+        let w = Tensor::from_vec(values(n * k, 8), (n, k), &dev)?;
+        let q = Arc::new(quantize_rows(&w, GgmlDType::Q4K)?);
+        let candle = QMatMul::from_arc(q.clone())?;
+        let layer = FastLinear::quantized(q, None)?;
+        assert_eq!(
+            matches!(layer.weight, Weight::PackedQ4K(_)),
+            q4k::available(),
+            "{:?}",
+            layer.weight
+        );
+        for rows in [1, 5, 20] {
+            let x = Tensor::from_vec(values(rows * k, 9), (1, rows, k), &dev)?;
+            let diff = max_diff(&layer.forward(&x)?, &candle.forward(&x)?)?;
+            // Both products quantize the activations to 8 bits per 256 values.
+            assert!(diff < 0.05, "{rows} rows: {diff}");
+        }
+        Ok(())
+    }
+
+    #[test]
     fn q8_0_keeps_products_close_and_a_misfit_width_stays_unquantized() -> candle_core::Result<()> {
         let dev = Device::Cpu;
         let (k, n) = (64, 24);
@@ -373,10 +465,7 @@ mod tests {
             }
         }
         let vb = candle_nn::VarBuilder::from_tensors(tensors, DType::F32, &dev);
-        let plan = WeightPlan {
-            matrices: DType::F32,
-            quantized: Arc::new(quantized),
-        };
+        let plan = WeightPlan::new(DType::F32, quantized);
         let layer = vb.pp("language_model").pp("layers").pp(0);
         let fits = linear_no_bias(k, n, layer.pp("fits"), &plan)?;
         assert!(matches!(fits.weight, Weight::Quantized(_)));

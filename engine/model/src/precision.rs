@@ -85,10 +85,7 @@ impl Precision {
     /// What the text decoder's linear layers do (the vision tower takes `unquantized()` of it)
     /// for a checkpoint stored as `stored`, with the matrices the checkpoint reader quantized.
     pub fn plan(self, stored: DType, quantized: QuantizedMatrices) -> WeightPlan {
-        WeightPlan {
-            matrices: self.matrices_for(stored),
-            quantized: std::sync::Arc::new(quantized),
-        }
+        WeightPlan::new(self.matrices_for(stored), quantized)
     }
 
     /// The dtype matrices left unquantized are held in, for a checkpoint stored as `stored`:
