@@ -1,6 +1,7 @@
 //! Linear layers, held the way the precision asks: Candle's `Linear` (GPUs, training, f16),
 //! a CPU matrix in f32 or bf16 multiplied through this crate's kernels with f32 activations, or a
-//! matrix quantized at load (q8_0, q4_k) multiplied by Candle's quantized kernels.
+//! matrix quantized at load (q8_0, q4_k) multiplied by Candle's quantized kernels, or, for
+//! q4_k on a CPU with AVX-512 VNNI, by [`crate::kernels::q4k`].
 //!
 //! On the CPU, products of many rows (the prefill) go to the AVX-512 panel kernel when the CPU
 //! has it, products of a few rows (decoding) to the bandwidth-bound GEMV; see [`crate::kernels`].

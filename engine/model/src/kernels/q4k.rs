@@ -319,6 +319,7 @@ fn tile_row_group<const G: usize>(tiles: &[Tile], rows: &[Row; G], vnni: bool) -
 
 /// The portable kernel: the VNNI kernel's operations in its order (integer sums, then per tile
 /// `acc = s1·(d·da) + acc` and `acc = -s2·(dmin·da) + acc`, each fused).
+#[allow(clippy::needless_range_loop)] // r indexes the tile's arrays and the outputs alike
 fn tile_row_portable<const G: usize>(tiles: &[Tile], rows: &[Row; G]) -> [[f32; 16]; G] {
     let mut acc = [[0f32; 16]; G];
     for (b, tile) in tiles.iter().enumerate() {
@@ -425,13 +426,18 @@ mod tests {
     use candle_core::quantized::{GgmlDType, QTensor};
     use candle_core::{Device, Tensor};
 
-    fn quantized(n: usize, k: usize, seed: u32) -> (PackedQ4K, Vec<f32>) {
-        let w = Tensor::from_vec(values(n * k, seed), (n, k), &Device::Cpu).unwrap();
-        let q = QTensor::quantize(&w, GgmlDType::Q4K).unwrap();
-        let dequantized = q.dequantize(&Device::Cpu).unwrap();
-        let packed = PackedQ4K::from_q4k_blocks(&q.data().unwrap(), n, k).unwrap();
-        let dequantized = dequantized.flatten_all().unwrap().to_vec1().unwrap();
-        (packed, dequantized)
+    type Result<T> = candle_core::Result<T>;
+
+    fn pack(q: &QTensor, n: usize, k: usize) -> Result<PackedQ4K> {
+        PackedQ4K::from_q4k_blocks(&q.data()?, n, k)
+            .map_err(|e| candle_core::Error::Msg(e.to_string()))
+    }
+
+    fn quantized(n: usize, k: usize, seed: u32) -> Result<(PackedQ4K, Vec<f32>)> {
+        let w = Tensor::from_vec(values(n * k, seed), (n, k), &Device::Cpu)?;
+        let q = QTensor::quantize(&w, GgmlDType::Q4K)?;
+        let dequantized = q.dequantize(&Device::Cpu)?.flatten_all()?.to_vec1()?;
+        Ok((pack(&q, n, k)?, dequantized))
     }
 
     /// The f64 product of the dequantized weights with the activations as the kernel quantized
@@ -454,9 +460,9 @@ mod tests {
     }
 
     #[test]
-    fn packing_keeps_every_value_scale_and_minimum() {
+    fn packing_keeps_every_value_scale_and_minimum() -> Result<()> {
         let (n, k) = (32, 512);
-        let (packed, dequantized) = quantized(n, k, 11);
+        let (packed, dequantized) = quantized(n, k, 11)?;
         // Dequantize the tiles back and compare with Candle's dequantization of the blocks.
         for j in 0..n {
             let (t, r) = (j / TILE_ROWS, j % TILE_ROWS);
@@ -477,12 +483,13 @@ mod tests {
                 );
             }
         }
+        Ok(())
     }
 
     #[test]
-    fn products_match_the_dequantized_reference_on_ragged_row_counts() {
+    fn products_match_the_dequantized_reference_on_ragged_row_counts() -> Result<()> {
         let (n, k) = (48, 768);
-        let (packed, dequantized) = quantized(n, k, 12);
+        let (packed, dequantized) = quantized(n, k, 12)?;
         for m in [1, 2, 3, 4, 5, 7, 9] {
             let a = values(m * k, 13 + m as u32);
             let expected = reference(&a, m, k, &dequantized, n);
@@ -497,12 +504,13 @@ mod tests {
                 assert_eq!(vnni, portable, "m = {m}: VNNI against portable");
             }
         }
+        Ok(())
     }
 
     #[test]
-    fn a_row_of_a_gives_the_same_outputs_alone_and_in_a_batch() {
+    fn a_row_of_a_gives_the_same_outputs_alone_and_in_a_batch() -> Result<()> {
         let (n, k) = (32, 256);
-        let (packed, _) = quantized(n, k, 14);
+        let (packed, _) = quantized(n, k, 14)?;
         let a = values(6 * k, 15);
         let mut batch = vec![0f32; 6 * n];
         product(&a, 6, &packed, &mut batch);
@@ -511,31 +519,29 @@ mod tests {
             product(&a[i * k..(i + 1) * k], 1, &packed, &mut alone);
             assert_eq!(alone, batch[i * n..(i + 1) * n], "row {i}");
         }
+        Ok(())
     }
 
     #[test]
-    fn products_stay_close_to_candles_q4_k_product() {
+    fn products_stay_close_to_candles_q4_k_product() -> Result<()> {
         use candle_core::Module;
         let (m, n, k) = (3, 64, 1024);
-        let w = Tensor::from_vec(values(n * k, 16), (n, k), &Device::Cpu).unwrap();
-        let q = QTensor::quantize(&w, GgmlDType::Q4K).unwrap();
-        let packed = PackedQ4K::from_q4k_blocks(&q.data().unwrap(), n, k).unwrap();
+        let w = Tensor::from_vec(values(n * k, 16), (n, k), &Device::Cpu)?;
+        let q = QTensor::quantize(&w, GgmlDType::Q4K)?;
+        let packed = pack(&q, n, k)?;
         let a = values(m * k, 17);
-        let x = Tensor::from_vec(a.clone(), (m, k), &Device::Cpu).unwrap();
-        let candle: Vec<f32> = candle_core::quantized::QMatMul::from_qtensor(q)
-            .unwrap()
-            .forward(&x)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
+        let x = Tensor::from_vec(a.clone(), (m, k), &Device::Cpu)?;
+        let candle: Vec<f32> = candle_core::quantized::QMatMul::from_qtensor(q)?
+            .forward(&x)?
+            .flatten_all()?
+            .to_vec1()?;
         let mut ours = vec![0f32; m * n];
         product(&a, m, &packed, &mut ours);
         // Both quantize the activations to 8 bits per 256 values (Candle's rounding differs).
         for (i, (x, y)) in ours.iter().zip(&candle).enumerate() {
             assert!((x - y).abs() < 0.05, "output {i}: {x} vs Candle's {y}");
         }
+        Ok(())
     }
 
     #[test]
