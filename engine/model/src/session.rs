@@ -257,13 +257,14 @@ impl ModelSession {
         device: &Device,
     ) -> Result<Self> {
         let precision = precision.into();
+        // The tokenizer first: a folder without one fails at once, not after the weights load.
+        let tokenizer = PromptTokenizer::from_dir(dir)?;
         let checkpoint = crate::checkpoint::Checkpoint::open_as(dir, precision, device)?;
         let weights = checkpoint.format;
         let mut model = PaliGemma::new(checkpoint, precision, device)?;
         model
             .text
             .set_soft_capping(soft_capping.unwrap_or_else(|| default_soft_capping(dir)));
-        let tokenizer = PromptTokenizer::from_dir(dir)?;
         let ms_per_token_limit = matches!(device, Device::Cpu).then(|| {
             let gb_per_s = crate::kernels::machine_read_bandwidth_gb_per_s();
             model.text.matrix_bytes() as f64 / (gb_per_s * 1e9) * 1e3
