@@ -17,11 +17,11 @@
 use rayon::prelude::*;
 
 /// Values in a q4_k super-block, and in a sub-block.
-pub const BLOCK: usize = 256;
+const BLOCK: usize = 256;
 const SUB: usize = 32;
 const SUBS: usize = BLOCK / SUB;
 /// Weight rows in a tile: one 16-lane vector of outputs.
-pub const TILE_ROWS: usize = 16;
+const TILE_ROWS: usize = 16;
 /// Bytes of one q4_k block as GGML stores it: d, dmin (f16), 12 bytes of packed 6-bit scales
 /// and minimums, 128 bytes of 4-bit values.
 const Q4K_BYTES: usize = 144;
@@ -261,11 +261,16 @@ fn product_with(a: &[f32], m: usize, w: &PackedQ4K, c: &mut [f32], vnni: bool) {
     let kb = k / BLOCK;
     let rows: Vec<Row> = (0..m).map(|i| acts.row(i)).collect();
     // Each task: a run of tile-rows against every row of A, its outputs as [tile-row][row of
-    // A][16]; C is filled from that afterwards (M·N floats, small next to W). A tile-row's tiles
-    // stay in cache while the rows of A pass over them (the prefill).
-    let mut staged = vec![0f32; n * m];
-    staged
-        .par_chunks_mut(TILES_PER_TASK * TILE_ROWS * m)
+    // A][16]; with several rows of A, C is filled from that afterwards (M·N floats, small next
+    // to W), with one it is C itself. A tile-row's tiles stay in cache while the rows of A pass
+    // over them (the prefill).
+    let mut staged = if m == 1 {
+        Vec::new()
+    } else {
+        vec![0f32; n * m]
+    };
+    let out: &mut [f32] = if m == 1 { &mut c[..n] } else { &mut staged };
+    out.par_chunks_mut(TILES_PER_TASK * TILE_ROWS * m)
         .zip(w.tiles.par_chunks(TILES_PER_TASK * kb))
         .for_each(|(out, tiles)| {
             for (t, tile_row) in tiles.chunks_exact(kb).enumerate() {
@@ -277,7 +282,6 @@ fn product_with(a: &[f32], m: usize, w: &PackedQ4K, c: &mut [f32], vnni: bool) {
             }
         });
     if m == 1 {
-        c[..n].copy_from_slice(&staged);
         return;
     }
     for (t, block) in staged.chunks_exact(TILE_ROWS * m).enumerate() {
