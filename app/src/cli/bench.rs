@@ -195,21 +195,34 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 }
                 best_gb_per_s(runs, n * row_bytes, || candle_core::Module::forward(&w, &x))
             };
-            // This crate's q4_k kernel over the same matrix (what decoding uses where the CPU
-            // has AVX-512 VNNI): GB/s of q4_k bytes, as Candle's figure, though it reads 1.03x.
-            let packed_q4_k_gb_per_s = || {
-                use groundglass_model::kernels::q4k;
-                let (bytes, n, row_bytes) =
-                    quantized_matrix(candle_core::quantized::GgmlDType::Q4K);
-                let Some(w) = bytes
-                    .ok()
-                    .and_then(|b| q4k::PackedQ4K::from_q4k_blocks(&b, n, k).ok())
-                else {
+            // This crate's q4_k and q8_0 kernels over the same matrices (what decoding uses
+            // where the CPU has AVX-512 VNNI): GB/s of GGML's bytes, as Candle's figures (the
+            // q4_k tiles are 1.03x those, the q8_0 tiles the same).
+            let packed_gb_per_s = |dtype: candle_core::quantized::GgmlDType| {
+                use groundglass_model::kernels::{q4k, q8_0};
+                let (bytes, n, row_bytes) = quantized_matrix(dtype);
+                let Ok(bytes) = bytes else {
                     return 0.0;
                 };
                 let x = vec![1f32; k];
                 let mut y = vec![0f32; n];
-                best_gb_per_s(runs, n * row_bytes, || q4k::product(&x, 1, &w, &mut y))
+                let bytes_read = n * row_bytes;
+                match dtype {
+                    candle_core::quantized::GgmlDType::Q4K => {
+                        match q4k::PackedQ4K::from_q4k_blocks(&bytes, n, k) {
+                            Ok(w) => {
+                                best_gb_per_s(runs, bytes_read, || q4k::product(&x, 1, &w, &mut y))
+                            }
+                            Err(_) => 0.0,
+                        }
+                    }
+                    _ => match q8_0::PackedQ8_0::from_q8_0_blocks(&bytes, n, k) {
+                        Ok(w) => {
+                            best_gb_per_s(runs, bytes_read, || q8_0::product(&x, 1, &w, &mut y))
+                        }
+                        Err(_) => 0.0,
+                    },
+                }
             };
             println!(
                 "{}",
@@ -217,7 +230,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                     "read_gb_per_s": best,
                     "gemv_q8_0_gb_per_s": quantized_gb_per_s(candle_core::quantized::GgmlDType::Q8_0),
                     "gemv_q4_k_gb_per_s": quantized_gb_per_s(candle_core::quantized::GgmlDType::Q4K),
-                    "gemv_q4_k_packed_gb_per_s": packed_q4_k_gb_per_s(),
+                    "gemv_q8_0_packed_gb_per_s": packed_gb_per_s(candle_core::quantized::GgmlDType::Q8_0),
+                    "gemv_q4_k_packed_gb_per_s": packed_gb_per_s(candle_core::quantized::GgmlDType::Q4K),
+                    "q8_0_packed_kernel": groundglass_model::kernels::q8_0::available(),
                     "q4_k_packed_kernel": groundglass_model::kernels::q4k::available(),
                     "gemv_bf16_gb_per_s": gemv_gb_per_s(2304, 1),
                     "gemv_bf16_k9216_gb_per_s": gemv_gb_per_s(9216, 1),

@@ -14,7 +14,7 @@ use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{CpuStorage, CustomOp2, DType, Device, Layout, Module, Shape, Tensor};
 
 use crate::fast_gelu::{differentiable, f32_slice};
-use crate::kernels::{amx, gemv, matmul, q4k};
+use crate::kernels::{amx, gemv, matmul, q4k, q8_0, tiled};
 
 /// Rows below this take the GEMV (packing the weight would cost more than it saves).
 const MIN_ROWS: usize = 16;
@@ -98,6 +98,8 @@ enum Weight {
     Quantized(QMatMul),
     /// q4_k repacked for this crate's VNNI kernel (activations f32, CPU).
     PackedQ4K(Arc<q4k::PackedQ4K>),
+    /// q8_0 repacked for this crate's VNNI kernel (activations f32, CPU).
+    PackedQ8_0(Arc<q8_0::PackedQ8_0>),
 }
 
 impl FastLinear {
@@ -121,16 +123,13 @@ impl FastLinear {
         Ok(FastLinear { weight, bias })
     }
 
-    /// A layer around a quantized matrix (activations f32). A q4_k matrix on a CPU with
-    /// AVX-512 VNNI is repacked for [`q4k`] (its blocks are let go); everything else goes to
-    /// Candle's quantized kernels.
+    /// A layer around a quantized matrix (activations f32). A q4_k or q8_0 matrix on a CPU
+    /// with AVX-512 VNNI is repacked for [`q4k`] or [`q8_0`] (its blocks are let go);
+    /// everything else goes to Candle's quantized kernels.
     pub fn quantized(weight: Arc<QTensor>, bias: Option<Tensor>) -> candle_core::Result<Self> {
         let bias = bias.map(|b| b.to_dtype(DType::F32)).transpose()?;
-        if let Some(packed) = packed_q4k(&weight)? {
-            return Ok(FastLinear {
-                weight: Weight::PackedQ4K(Arc::new(packed)),
-                bias,
-            });
+        if let Some(weight) = repacked(&weight)? {
+            return Ok(FastLinear { weight, bias });
         }
         Ok(FastLinear {
             weight: Weight::Quantized(QMatMul::from_arc(weight)?),
@@ -175,7 +174,7 @@ impl FastLinear {
     pub fn shares(&self, tensor: &Tensor) -> bool {
         match &self.weight {
             Weight::Candle(w) | Weight::Cpu(w) => w.id() == tensor.id(),
-            Weight::Quantized(_) | Weight::PackedQ4K(_) => false,
+            Weight::Quantized(_) | Weight::PackedQ4K(_) | Weight::PackedQ8_0(_) => false,
         }
     }
 
@@ -188,6 +187,7 @@ impl FastLinear {
                 w.elem_count() * w.dtype().size_in_bytes()
             }
             Weight::PackedQ4K(w) => w.bytes(),
+            Weight::PackedQ8_0(w) => w.bytes(),
         }
     }
 }
@@ -200,7 +200,11 @@ impl Module for FastLinear {
             Weight::PackedQ4K(w) => x
                 .to_dtype(DType::F32)?
                 .contiguous()?
-                .apply_op1_no_bwd(&MatmulQ4K(w.clone()))?,
+                .apply_op1_no_bwd(&MatmulRepacked::Q4K(w.clone()))?,
+            Weight::PackedQ8_0(w) => x
+                .to_dtype(DType::F32)?
+                .contiguous()?
+                .apply_op1_no_bwd(&MatmulRepacked::Q8_0(w.clone()))?,
             Weight::Cpu(w) => {
                 let rows = x.elem_count() / x.dim(candle_core::D::Minus1)?;
                 let kernels = x.dtype() == DType::F32
@@ -251,43 +255,57 @@ pub fn quantize_rows(weight: &Tensor, q: GgmlDType) -> candle_core::Result<QTens
     QTensor::new(storage, (n, k))
 }
 
-/// `weight` repacked for the q4_k kernel, when it is q4_k on the CPU, fits its tiles, and the
-/// CPU runs the kernel.
-fn packed_q4k(weight: &QTensor) -> candle_core::Result<Option<q4k::PackedQ4K>> {
+/// `weight` repacked for this crate's kernels, when it is q4_k or q8_0 on the CPU, fits their
+/// tiles, and the CPU runs them.
+fn repacked(weight: &QTensor) -> candle_core::Result<Option<Weight>> {
     let Ok((n, k)) = weight.shape().dims2() else {
         return Ok(None);
     };
-    if weight.dtype() != GgmlDType::Q4K
-        || !matches!(weight.device(), Device::Cpu)
-        || !q4k::fits(n, k)
-        || !q4k::available()
-    {
+    if !matches!(weight.device(), Device::Cpu) {
         return Ok(None);
     }
-    let bytes = weight.data()?;
-    q4k::PackedQ4K::from_q4k_blocks(&bytes, n, k)
-        .map(Some)
-        .map_err(|e| candle_core::Error::Msg(e.to_string()))
+    let message = |e: tiled::PackError| candle_core::Error::Msg(e.to_string());
+    Ok(match weight.dtype() {
+        GgmlDType::Q4K if q4k::fits(n, k) && q4k::available() => Some(Weight::PackedQ4K(Arc::new(
+            q4k::PackedQ4K::from_q4k_blocks(&weight.data()?, n, k).map_err(message)?,
+        ))),
+        GgmlDType::Q8_0 if q8_0::fits(n, k) && q8_0::available() => Some(Weight::PackedQ8_0(
+            Arc::new(q8_0::PackedQ8_0::from_q8_0_blocks(&weight.data()?, n, k).map_err(message)?),
+        )),
+        _ => None,
+    })
 }
 
-/// `x (…, K) · Wᵀ` with x f32 and W q4_k repacked, on the CPU.
-struct MatmulQ4K(Arc<q4k::PackedQ4K>);
+/// `x (…, K) · Wᵀ` with x f32 and W repacked, on the CPU.
+enum MatmulRepacked {
+    Q4K(Arc<q4k::PackedQ4K>),
+    Q8_0(Arc<q8_0::PackedQ8_0>),
+}
 
-impl candle_core::CustomOp1 for MatmulQ4K {
+impl candle_core::CustomOp1 for MatmulRepacked {
     fn name(&self) -> &'static str {
-        "matmul-q4k"
+        "matmul-repacked"
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = f32_slice(self.name(), s, l)?;
-        let (n, k) = (self.0.rows(), self.0.cols());
+        let (n, k) = match self {
+            MatmulRepacked::Q4K(w) => (w.rows(), w.cols()),
+            MatmulRepacked::Q8_0(w) => (w.rows(), w.cols()),
+        };
         let dims = l.shape().dims();
         if dims.last() != Some(&k) {
-            candle_core::bail!("matmul-q4k: input {:?} against weight ({n}, {k})", dims);
+            candle_core::bail!(
+                "matmul-repacked: input {:?} against weight ({n}, {k})",
+                dims
+            );
         }
         let m = x.len() / k;
         let mut out = vec![0f32; m * n];
-        q4k::product(x, m, &self.0, &mut out);
+        match self {
+            MatmulRepacked::Q4K(w) => q4k::product(x, m, w, &mut out),
+            MatmulRepacked::Q8_0(w) => q8_0::product(x, m, w, &mut out),
+        }
         let mut shape = dims.to_vec();
         if let Some(last) = shape.last_mut() {
             *last = n;
@@ -424,24 +442,45 @@ mod tests {
     }
 
     #[test]
-    fn a_q4_k_layer_takes_the_repacked_kernel_where_the_cpu_runs_it() -> candle_core::Result<()> {
+    fn q4_k_and_q8_0_layers_take_the_repacked_kernels_where_the_cpu_runs_them(
+    ) -> candle_core::Result<()> {
         let dev = Device::Cpu;
         let (k, n) = (512, 32);
         let w = Tensor::from_vec(values(n * k, 8), (n, k), &dev)?;
-        let q = Arc::new(quantize_rows(&w, GgmlDType::Q4K)?);
-        let candle = QMatMul::from_arc(q.clone())?;
-        let layer = FastLinear::quantized(q, None)?;
-        assert_eq!(
-            matches!(layer.weight, Weight::PackedQ4K(_)),
-            q4k::available(),
-            "{:?}",
-            layer.weight
-        );
-        for rows in [1, 5, 20] {
-            let x = Tensor::from_vec(values(rows * k, 9), (1, rows, k), &dev)?;
-            let diff = max_diff(&layer.forward(&x)?, &candle.forward(&x)?)?;
-            // Both products quantize the activations to 8 bits per 256 values.
-            assert!(diff < 0.05, "{rows} rows: {diff}");
+        for dtype in [GgmlDType::Q4K, GgmlDType::Q8_0] {
+            let q = Arc::new(quantize_rows(&w, dtype)?);
+            let candle = QMatMul::from_arc(q.clone())?;
+            let layer = FastLinear::quantized(q, None)?;
+            let repacked = match dtype {
+                GgmlDType::Q4K => matches!(layer.weight, Weight::PackedQ4K(_)),
+                _ => matches!(layer.weight, Weight::PackedQ8_0(_)),
+            };
+            let available = match dtype {
+                GgmlDType::Q4K => q4k::available(),
+                _ => q8_0::available(),
+            };
+            assert_eq!(repacked, available, "{:?}", layer.weight);
+            let weights = QMatMul::from_arc(Arc::new(quantize_rows(&w, dtype)?))?;
+            let QMatMul::QTensor(weights) = weights else {
+                unreachable!("a quantized matrix")
+            };
+            let dequantized = weights.dequantize(&dev)?;
+            for rows in [1, 5, 20] {
+                let x = Tensor::from_vec(values(rows * k, 9), (1, rows, k), &dev)?;
+                // Against the quantized weights times the unrounded activations, both sides
+                // round the activations to 8 bits (ours per 256 values for q4_k, per 32 for
+                // q8_0; Candle's per 256).
+                let exact = x.broadcast_matmul(&dequantized.t()?)?;
+                let ours = max_diff(&layer.forward(&x)?, &exact)?;
+                let candles = max_diff(&candle.forward(&x)?, &exact)?;
+                // |y| ~ 7: about 1 % of a product.
+                assert!(ours < 0.15, "{dtype:?}, {rows} rows: {ours}");
+                // Of the order of Candle's own rounding.
+                assert!(
+                    ours <= candles * 2.0,
+                    "{dtype:?}: {ours} vs Candle's {candles}"
+                );
+            }
         }
         Ok(())
     }

@@ -20,6 +20,8 @@ pub mod gemv;
 pub mod gemv_pairs;
 pub mod matmul;
 pub mod q4k;
+pub mod q8_0;
+pub mod tiled;
 
 /// [`read_bandwidth_gb_per_s`] over 256 MiB, measured once per process (about 20 ms): what the
 /// speed estimates shown after each model load are made from.

@@ -16,24 +16,20 @@
 
 use rayon::prelude::*;
 
+use super::tiled::{self, PackError, Row, TileKernel, TILE_ROWS};
+
 /// Values in a q4_k super-block, and in a sub-block.
 const BLOCK: usize = 256;
 const SUB: usize = 32;
 const SUBS: usize = BLOCK / SUB;
-/// Weight rows in a tile: one 16-lane vector of outputs.
-const TILE_ROWS: usize = 16;
 /// Bytes of one q4_k block as GGML stores it: d, dmin (f16), 12 bytes of packed 6-bit scales
 /// and minimums, 128 bytes of 4-bit values.
 const Q4K_BYTES: usize = 144;
-/// Tile rows per task: 64 weight rows, as the f32/bf16 GEMV.
-const TILES_PER_TASK: usize = 4;
-/// Rows of A multiplied against one loaded tile.
-const MAX_GROUP: usize = 4;
 
 /// One super-block (256 values along K) of 16 weight rows.
 #[repr(C, align(64))]
 #[derive(Clone)]
-struct Tile {
+pub struct Tile {
     /// `[group of 8 values (32)][row (16)][4 bytes]`: byte j holds value 8g+j in its low nibble
     /// and value 8g+4+j in its high one, so one 64-byte load feeds a `vpdpbusd` for 16 rows.
     qs: [u8; BLOCK / 2 * TILE_ROWS],
@@ -60,30 +56,13 @@ impl std::fmt::Debug for PackedQ4K {
     }
 }
 
-/// Why a matrix cannot be packed.
-#[derive(Debug, thiserror::Error)]
-pub enum PackError {
-    #[error("q4_k matrix ({n}, {k}): rows must be a multiple of 16 and columns of 256")]
-    Shape { n: usize, k: usize },
-    #[error("q4_k matrix ({n}, {k}): {got} bytes of blocks, {expected} expected")]
-    Bytes {
-        n: usize,
-        k: usize,
-        got: usize,
-        expected: usize,
-    },
-}
-
 /// Whether this CPU runs the VNNI kernel (`GROUNDGLASS_NO_Q4K_GEMV=1` says no, for comparisons).
 pub fn available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
         *HAS.get_or_init(|| {
-            std::is_x86_feature_detected!("avx512f")
-                && std::is_x86_feature_detected!("avx512bw")
-                && std::is_x86_feature_detected!("avx512vnni")
-                && std::env::var_os("GROUNDGLASS_NO_Q4K_GEMV").is_none()
+            tiled::cpu_has_vnni() && std::env::var_os("GROUNDGLASS_NO_Q4K_GEMV").is_none()
         })
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -94,7 +73,7 @@ pub fn available() -> bool {
 
 /// Whether a matrix of this shape packs.
 pub fn fits(n: usize, k: usize) -> bool {
-    n > 0 && k > 0 && n.is_multiple_of(TILE_ROWS) && k.is_multiple_of(BLOCK)
+    tiled::fits(n, k)
 }
 
 /// GGML's unpacking of the 6-bit scale and minimum of sub-block `j` (q4_k, q5_k).
@@ -114,12 +93,13 @@ impl PackedQ4K {
     /// row), on all threads.
     pub fn from_q4k_blocks(bytes: &[u8], n: usize, k: usize) -> Result<Self, PackError> {
         if !fits(n, k) {
-            return Err(PackError::Shape { n, k });
+            return Err(PackError::Shape { kind: "q4_k", n, k });
         }
         let kb = k / BLOCK;
         let expected = n * kb * Q4K_BYTES;
         if bytes.len() != expected {
             return Err(PackError::Bytes {
+                kind: "q4_k",
                 n,
                 k,
                 got: bytes.len(),
@@ -188,137 +168,28 @@ fn pack_block(block: &[u8], r: usize, tile: &mut Tile) {
     }
 }
 
-/// Rows of activations quantized per 256 values: `q` i8, one scale a block, sums per sub-block.
-struct QuantizedRows {
-    k: usize,
-    q: Vec<i8>,
-    scale: Vec<f32>,
-    sums: Vec<i32>,
-}
-
-impl QuantizedRows {
-    fn new(a: &[f32], m: usize, k: usize) -> Self {
-        let kb = k / BLOCK;
-        let mut q = vec![0i8; m * k];
-        let mut scale = vec![0f32; m * kb];
-        let mut sums = vec![0i32; m * kb * SUBS];
-        let quantize = |((q, scale), sums): ((&mut [i8], &mut f32), &mut [i32]), x: &[f32]| {
-            let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
-            let d = amax / 127.0;
-            let inv = if d > 0.0 { 1.0 / d } else { 0.0 };
-            for (q, &v) in q.iter_mut().zip(x) {
-                // Round half away from zero; |v * inv| <= 127 (a non-finite value gives 0).
-                let s = v * inv;
-                *q = (s + 0.5f32.copysign(s)) as i8;
-            }
-            *scale = d;
-            for (sum, sub) in sums.iter_mut().zip(q.chunks_exact(SUB)) {
-                *sum = sub.iter().map(|&v| i32::from(v)).sum();
-            }
-        };
-        let blocks = q
-            .chunks_mut(BLOCK)
-            .zip(scale.iter_mut())
-            .zip(sums.chunks_mut(SUBS))
-            .zip(a[..m * k].chunks_exact(BLOCK));
-        if m >= MAX_GROUP {
-            blocks.par_bridge().for_each(|(dest, x)| quantize(dest, x));
-        } else {
-            blocks.for_each(|(dest, x)| quantize(dest, x));
-        }
-        QuantizedRows { k, q, scale, sums }
-    }
-
-    fn row(&self, i: usize) -> Row<'_> {
-        let kb = self.k / BLOCK;
-        Row {
-            q: &self.q[i * self.k..(i + 1) * self.k],
-            scale: &self.scale[i * kb..(i + 1) * kb],
-            sums: &self.sums[i * kb * SUBS..(i + 1) * kb * SUBS],
-        }
-    }
-}
-
-#[derive(Clone, Copy)]
-struct Row<'a> {
-    q: &'a [i8],
-    scale: &'a [f32],
-    sums: &'a [i32],
-}
-
 /// C (M, N) = A (M, K) · Wᵀ. Panics if a slice is shorter than the sizes say.
 pub fn product(a: &[f32], m: usize, w: &PackedQ4K, c: &mut [f32]) {
     product_with(a, m, w, c, available());
 }
 
 fn product_with(a: &[f32], m: usize, w: &PackedQ4K, c: &mut [f32], vnni: bool) {
-    let (n, k) = (w.n, w.k);
-    assert!(a.len() >= m * k && c.len() >= m * n);
-    if m == 0 {
-        return;
-    }
-    let acts = QuantizedRows::new(a, m, k);
-    let kb = k / BLOCK;
-    let rows: Vec<Row> = (0..m).map(|i| acts.row(i)).collect();
-    // Each task: a run of tile-rows against every row of A, its outputs as [tile-row][row of
-    // A][16]; with several rows of A, C is filled from that afterwards (M·N floats, small next
-    // to W), with one it is C itself. A tile-row's tiles stay in cache while the rows of A pass
-    // over them (the prefill).
-    let mut staged = if m == 1 {
-        Vec::new()
-    } else {
-        vec![0f32; n * m]
-    };
-    let out: &mut [f32] = if m == 1 { &mut c[..n] } else { &mut staged };
-    out.par_chunks_mut(TILES_PER_TASK * TILE_ROWS * m)
-        .zip(w.tiles.par_chunks(TILES_PER_TASK * kb))
-        .for_each(|(out, tiles)| {
-            for (t, tile_row) in tiles.chunks_exact(kb).enumerate() {
-                let out = &mut out[t * TILE_ROWS * m..(t + 1) * TILE_ROWS * m];
-                for (g, group) in rows.chunks(MAX_GROUP).enumerate() {
-                    let out = &mut out[g * MAX_GROUP * TILE_ROWS..];
-                    tile_row_product(tile_row, group, out, vnni);
-                }
-            }
-        });
-    if m == 1 {
-        return;
-    }
-    for (t, block) in staged.chunks_exact(TILE_ROWS * m).enumerate() {
-        for (i, outputs) in block.chunks_exact(TILE_ROWS).enumerate() {
-            c[i * n + t * TILE_ROWS..i * n + (t + 1) * TILE_ROWS].copy_from_slice(outputs);
+    tiled::product::<PackedQ4K>(a, m, (w.n, w.k), &w.tiles, c, vnni);
+}
+
+impl TileKernel for PackedQ4K {
+    type Tile = Tile;
+    const SCALE_BLOCK: usize = BLOCK;
+
+    fn group<const G: usize>(tiles: &[Tile], rows: &[Row; G], vnni: bool) -> [[f32; 16]; G] {
+        #[cfg(target_arch = "x86_64")]
+        if vnni {
+            // SAFETY: `vnni` is only true where the CPU has the features.
+            return unsafe { tile_row_vnni(tiles, rows) };
         }
+        let _ = vnni;
+        tile_row_portable(tiles, rows)
     }
-}
-
-/// One tile-row (16 weight rows, all of K) against up to four rows of A: `out[i * 16 + r]`.
-fn tile_row_product(tiles: &[Tile], rows: &[Row], out: &mut [f32], vnni: bool) {
-    macro_rules! group {
-        ($g:literal) => {{
-            let rows: &[Row; $g] = rows.try_into().expect("group size");
-            let acc = tile_row_group::<$g>(tiles, rows, vnni);
-            for (i, acc) in acc.iter().enumerate() {
-                out[i * TILE_ROWS..(i + 1) * TILE_ROWS].copy_from_slice(acc);
-            }
-        }};
-    }
-    match rows.len() {
-        1 => group!(1),
-        2 => group!(2),
-        3 => group!(3),
-        4 => group!(4),
-        g => unreachable!("groups are 1 to {MAX_GROUP} rows, not {g}"),
-    }
-}
-
-fn tile_row_group<const G: usize>(tiles: &[Tile], rows: &[Row; G], vnni: bool) -> [[f32; 16]; G] {
-    #[cfg(target_arch = "x86_64")]
-    if vnni {
-        // SAFETY: `vnni` is only true where `available` found the features.
-        return unsafe { tile_row_vnni(tiles, rows) };
-    }
-    let _ = vnni;
-    tile_row_portable(tiles, rows)
 }
 
 /// The portable kernel: the VNNI kernel's operations in its order (integer sums, then per tile
@@ -447,7 +318,7 @@ mod tests {
     /// The f64 product of the dequantized weights with the activations as the kernel quantized
     /// them.
     fn reference(a: &[f32], m: usize, k: usize, w: &[f32], n: usize) -> Vec<f32> {
-        let acts = QuantizedRows::new(a, m, k);
+        let acts = tiled::QuantizedRows::new(a, m, k, BLOCK);
         let mut c = vec![0f32; m * n];
         for i in 0..m {
             let row = acts.row(i);
