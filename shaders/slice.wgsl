@@ -4,8 +4,10 @@
 // TEXEL is replaced by i32, u32 or f32 to match the texture's sample type, and EXACT_AXIS by the
 // voxel axis (0, 1, 2) on which every sample of the plane lies at a whole voxel, or -1 (a tilted
 // plane): one pipeline per value, so the choice costs no branch per pixel (a software adapter
-// runs both sides of a branch it cannot prove uniform).
+// runs both sides of a branch it cannot prove uniform). DETAIL is replaced by true for a volume
+// shown as an overview with full resolution where the user reads, false otherwise (the same).
 const EXACT_AXIS: i32 = EXACT;
+const DETAIL: bool = DETAIL_SLAB;
 
 struct Params {
     // (screen x, screen y, 0, 1) in points relative to the viewport -> voxel (i, j, k); its third
@@ -36,13 +38,29 @@ struct Palette {
 // A volume longer than the 3D-texture limit on one axis, folded (app/src/render/fold.rs): that
 // axis (-1: not folded), voxels per part, parts laid along the next axis before the one after;
 // and a volume over the GPU memory budget, shown as an overview: every `step`-th voxel along
-// each axis (1: all of them).
+// each axis (1: all of them), with full resolution where the user reads (app/src/render/detail.rs).
 struct Folding {
     fold: vec4<f32>,
     // step, unused x 3
     overview: vec4<f32>,
+    // the detail slab: its first slice (voxel k), its slices (0: none yet), unused x 2
+    detail: vec4<f32>,
 };
 @group(0) @binding(4) var<uniform> folding: Folding;
+// The detail slab's voxels and labels at every voxel: whole slices along k, slice k in layer
+// k mod its slices (a ring, so moving it uploads only the slices that come in). 1 x 1 x 1 and
+// never read without DETAIL.
+@group(0) @binding(5) var detail_volume: texture_3d<TEXEL>;
+@group(0) @binding(6) var detail_labels: texture_3d<u32>;
+
+// Where voxel p is in the detail slab: (i, j, layer) and 1 in w when the slab holds its slice.
+fn in_detail(voxel: vec3<i32>) -> vec4<i32> {
+    let z = f32(voxel.z);
+    let n = max(folding.detail.y, 1.0);
+    let held = z >= folding.detail.x && z < folding.detail.x + folding.detail.y;
+    let layer = z - n * floor(z / n);
+    return vec4<i32>(voxel.x, voxel.y, i32(layer), select(0, 1, held));
+}
 
 // The texel that holds voxel p: within part n of the long axis, the voxel moves by n's place
 // along the two other axes (the same arithmetic as Fold::texel).
@@ -87,7 +105,22 @@ fn vs_main(@builtin(vertex_index) index: u32) -> VertexOut {
 }
 
 fn texel(p: vec3<i32>) -> vec4<f32> {
-    return vec4<f32>(textureLoad(volume, fold(p), 0));
+    let v = vec4<f32>(textureLoad(volume, fold(p), 0));
+    if DETAIL {
+        // Both loads, then a select: no branch per pixel.
+        let d = in_detail(p);
+        return select(v, vec4<f32>(textureLoad(detail_volume, d.xyz, 0)), d.w == 1);
+    }
+    return v;
+}
+
+fn label_at(p: vec3<i32>) -> u32 {
+    let l = textureLoad(labels, fold(p), 0).r;
+    if DETAIL {
+        let d = in_detail(p);
+        return select(l, textureLoad(detail_labels, d.xyz, 0).r, d.w == 1);
+    }
+    return l;
 }
 
 // Trilinear interpolation with textureLoad: integer textures cannot be filtered by samplers.
@@ -140,7 +173,7 @@ fn overlay(rgb: vec3<f32>, ijk: vec3<f32>) -> vec3<f32> {
         return rgb;
     }
     let p = vec3<i32>(clamp(round(ijk), vec3<f32>(0.0), params.dims.xyz - vec3<f32>(1.0)));
-    let label = textureLoad(labels, fold(p), 0).r;
+    let label = label_at(p);
     if label == 0u {
         return rgb;
     }

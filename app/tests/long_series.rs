@@ -283,21 +283,135 @@ fn a_volume_over_the_gpu_budget_shows_as_an_overview_folded_or_not() {
         assert!(!said.contains("overview"), "{said}");
         let (overview, said) = shot(plane, index, None, budget);
         assert!(
-            said.contains("shown as an overview, every 2nd voxel"),
+            said.contains("shown as an overview, every 2nd voxel")
+                && said.contains("at full resolution in the 9 slices around where you read"),
             "{plane}: {said}"
         );
-        assert!(
-            overview != full,
-            "{plane} {index}: the overview draws the full volume"
-        );
+        // (The pictures differ in their status lines too: what the pixels hold is
+        // `an_overview_is_at_full_resolution_where_one_reads`.)
+        assert!(overview != full, "{plane} {index}");
         // Folded as well (25 of the overview's 50 slices a part at a limit of 26):
-        // the same picture as the overview unfolded.
+        // the same picture as unfolded.
         let (folded, _) = shot(plane, index, Some(26), budget);
         assert!(
             folded == overview,
             "{plane} {index}: the folded overview differs"
         );
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The viewer in-process on the software adapter, with a GPU memory budget or none, on
+/// `study`, one plane at a slice; notices cleared, so that the pictures compare pixel for pixel.
+fn viewer(
+    study: &Path,
+    plane: groundglass_study::Plane,
+    index: usize,
+    budget_mb: Option<f64>,
+) -> egui_kittest::Harness<'static, groundglass_app::viewer::ViewerApp> {
+    use eframe::egui;
+    let options = groundglass_app::viewer::Options {
+        path: Some(study.to_path_buf()),
+        plane: Some(plane),
+        index: Some(index),
+        window: Some(groundglass_study::Window::new(500.0, 1000.0)),
+        gpu_budget_mb: budget_mb,
+        store_root: Some(study.with_extension("stores")),
+        ..Default::default()
+    };
+    let mut h = egui_kittest::Harness::builder()
+        .with_size(egui::vec2(700.0, 500.0))
+        .wgpu()
+        .build_eframe(move |cc| groundglass_app::viewer::ViewerApp::new(cc, options));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !h.state().loading_stopped() {
+        h.step();
+        assert!(
+            std::time::Instant::now() < deadline,
+            "loading did not finish"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    h.state_mut().notices.clear();
+    h.run_steps(2);
+    h
+}
+
+/// Red levels of row `y`, `x0..x1`, of an RGBA frame `width` pixels wide.
+fn row(rgba: &[u8], width: u32, y: u32, x0: u32, x1: u32) -> Vec<u8> {
+    (x0..x1)
+        .map(|x| rgba[((y * width + x) * 4) as usize])
+        .collect()
+}
+
+#[test]
+fn an_overview_is_at_full_resolution_where_one_reads() {
+    use groundglass_study::Plane;
+    let dir = scratch("detail");
+    let study = dir.join("long-k.nii");
+    write_nifti(&study, [16, 12, 100], |i, j, k| (10 * k + i + j) as i16);
+    // 20 KB: every 2nd voxel (7.2 KB) and a slab of 9 whole slices (576 bytes each with labels).
+    let budget = Some(0.02);
+
+    // The slice read: every voxel of it, as without a budget.
+    let mut full = viewer(&study, Plane::Axial, 24, None);
+    let mut reduced = viewer(&study, Plane::Axial, 24, budget);
+    assert_eq!(full.state().detail_slices(), None, "no overview, no slab");
+    assert_eq!(reduced.state().detail_slices(), Some(20..29));
+    let expected = full.render().expect("render");
+    assert!(reduced.render().expect("render") == expected, "slice 24");
+
+    // Scrolling on: the slab follows once the slice leaves its middle half, and only the
+    // slices that come in are written.
+    for (index, held) in [(26, 20..29), (27, 23..32), (60, 56..65)] {
+        let writes = reduced
+            .state()
+            .upload_stats()
+            .expect("stats")
+            .texture_writes;
+        reduced.state_mut().views[0].index = index;
+        full.state_mut().views[0].index = index;
+        reduced.run_steps(2);
+        full.run_steps(2);
+        assert_eq!(
+            reduced.state().detail_slices(),
+            Some(held.clone()),
+            "{index}"
+        );
+        let written = reduced
+            .state()
+            .upload_stats()
+            .expect("stats")
+            .texture_writes
+            - writes;
+        let expected_writes = match index {
+            26 => 0,
+            27 => 3,
+            _ => 9,
+        };
+        assert_eq!(written, expected_writes, "slices written for {index}");
+        let expected = full.render().expect("render");
+        assert!(
+            reduced.render().expect("render") == expected,
+            "slice {index} is not at full resolution"
+        );
+    }
+
+    // Across the slices: the slab's band (the middle of the viewport, where it centres) is the
+    // full volume's, the rest the overview.
+    let mut full = viewer(&study, Plane::Coronal, 5, None);
+    let mut reduced = viewer(&study, Plane::Coronal, 5, budget);
+    let (a, b) = (
+        full.render().expect("render"),
+        reduced.render().expect("render"),
+    );
+    assert!(a != b, "the overview draws the full volume");
+    let middle = a.height() / 2;
+    assert_eq!(
+        row(a.as_raw(), a.width(), middle, 20, 300),
+        row(b.as_raw(), b.width(), middle, 20, 300),
+        "the middle row"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -107,6 +107,7 @@ pub fn run(args: ScreenshotArgs) -> anyhow::Result<ExitCode> {
         // it out of their corrections, in a folder removed when the command ends.
         store_root: Some(args.store_root.clone().unwrap_or_else(|| scratch.0.clone())),
         pacs_cache: None,
+        gpu_budget_mb: None,
     };
     let mut harness = egui_kittest::Harness::builder()
         .with_size(egui::vec2(w, h))

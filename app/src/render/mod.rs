@@ -4,6 +4,7 @@
 //! lives in egui_wgpu's callback resources; paint callbacks carry only parameters.
 
 mod callback;
+mod detail;
 mod fold;
 mod label_texture;
 mod volume_texture;
@@ -13,8 +14,9 @@ pub use label_texture::{Palette, PALETTE_SIZE};
 pub use volume_texture::TexelClass;
 
 use eframe::egui_wgpu::{self, wgpu};
-use groundglass_study::{Dirty, LabelVolume, VolumeLayout, VoxelSlice};
+use groundglass_study::{Dirty, LabelVolume, Volume, VolumeLayout, VoxelSlice};
 
+use detail::Detail;
 use label_texture::LabelTexture;
 use volume_texture::VolumeTexture;
 
@@ -72,13 +74,21 @@ fn overview_step(layout: &VolumeLayout, budget: Option<u64>) -> usize {
     step
 }
 
+/// A budget in MB as bytes; none for 0, less or not a number.
+fn budget_bytes(mb: f64) -> Option<u64> {
+    (mb > 0.0).then(|| (mb * f64::from(1u32 << 20)) as u64)
+}
+
 /// One volume on the GPU and what viewports bind to draw it.
 struct Slot {
     volume: VolumeTexture,
     labels: LabelTexture,
-    /// How the volume is folded into its texture (`Fold::uniform`): one per volume, not per
-    /// frame; held here for as long as its bind groups are.
-    _fold: wgpu::Buffer,
+    /// Full resolution where the user reads, for an overview (a stand-in otherwise).
+    detail: Detail,
+    /// How the volume is folded into its texture (`Fold::uniform`), its overview step and the
+    /// detail slab's place: written when the volume begins and when the slab moves, not per
+    /// frame.
+    fold: wgpu::Buffer,
     /// One per viewport (its uniform buffer with this volume).
     bind_groups: Vec<wgpu::BindGroup>,
 }
@@ -88,6 +98,10 @@ pub struct RenderContext {
     /// class one for each EXACT_AXIS (`class * 4 + exact + 1`).
     layouts: Vec<wgpu::BindGroupLayout>,
     pipelines: Vec<wgpu::RenderPipeline>,
+    /// The same with the detail slab (DETAIL), made when an overview first needs them.
+    detail_pipelines: Vec<Option<wgpu::RenderPipeline>>,
+    pipeline_layouts: Vec<wgpu::PipelineLayout>,
+    target: wgpu::TextureFormat,
     uniforms: Vec<wgpu::Buffer>,
     /// By `VolumeSlot`.
     slots: [Option<Slot>; 2],
@@ -126,6 +140,7 @@ impl RenderContext {
         };
         let mut layouts = Vec::new();
         let mut pipelines = Vec::new();
+        let mut pipeline_layouts = Vec::new();
         for class in TexelClass::ALL {
             let texture_entry = wgpu::BindGroupLayoutEntry {
                 binding: 1,
@@ -155,6 +170,14 @@ impl RenderContext {
                 binding: 4,
                 ..uniform_entry
             };
+            let detail_entry = wgpu::BindGroupLayoutEntry {
+                binding: 5,
+                ..texture_entry
+            };
+            let detail_labels_entry = wgpu::BindGroupLayoutEntry {
+                binding: 6,
+                ..labels_entry
+            };
             let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
                 label: Some("groundglass slice"),
                 entries: &[
@@ -163,6 +186,8 @@ impl RenderContext {
                     labels_entry,
                     palette_entry,
                     fold_entry,
+                    detail_entry,
+                    detail_labels_entry,
                 ],
             });
             let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -171,38 +196,17 @@ impl RenderContext {
                 immediate_size: 0,
             });
             for exact in EXACT_AXES {
-                let source = SHADER
-                    .replace("TEXEL", class.wgsl_type())
-                    .replace("= EXACT;", &format!("= {exact};"));
-                let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some("groundglass slice"),
-                    source: wgpu::ShaderSource::Wgsl(source.into()),
-                });
-                pipelines.push(
-                    device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-                        label: Some("groundglass slice"),
-                        layout: Some(&pipeline_layout),
-                        vertex: wgpu::VertexState {
-                            module: &module,
-                            entry_point: Some("vs_main"),
-                            compilation_options: Default::default(),
-                            buffers: &[],
-                        },
-                        fragment: Some(wgpu::FragmentState {
-                            module: &module,
-                            entry_point: Some("fs_main"),
-                            compilation_options: Default::default(),
-                            targets: &[Some(target.into())],
-                        }),
-                        primitive: wgpu::PrimitiveState::default(),
-                        depth_stencil: None,
-                        multisample: wgpu::MultisampleState::default(),
-                        multiview_mask: None,
-                        cache: None,
-                    }),
-                );
+                pipelines.push(slice_pipeline(
+                    device,
+                    &pipeline_layout,
+                    target,
+                    class,
+                    exact,
+                    false,
+                ));
             }
             layouts.push(layout);
+            pipeline_layouts.push(pipeline_layout);
         }
         let uniforms = (0..MAX_VIEWPORTS)
             .map(|_| {
@@ -229,11 +233,13 @@ impl RenderContext {
         let budget_bytes = std::env::var("GROUNDGLASS_GPU_BUDGET_MB")
             .ok()
             .and_then(|v| v.trim().parse::<f64>().ok())
-            .filter(|mb| *mb > 0.0)
-            .map(|mb| (mb * f64::from(1u32 << 20)) as u64);
+            .and_then(budget_bytes);
         RenderContext {
             layouts,
+            detail_pipelines: (0..pipelines.len()).map(|_| None).collect(),
             pipelines,
+            pipeline_layouts,
+            target,
             uniforms,
             slots: [None, None],
             palette,
@@ -241,6 +247,11 @@ impl RenderContext {
             budget_bytes,
             stats: UploadStats::default(),
         }
+    }
+
+    /// The GPU memory budget for the volumes that begin from now on, in MB (0 or less: none).
+    pub fn set_budget_mb(&mut self, mb: f64) {
+        self.budget_bytes = budget_bytes(mb);
     }
 
     /// Allocates the volume texture of `slot` for a series that starts loading (replacing any
@@ -258,16 +269,42 @@ impl RenderContext {
         let step = overview_step(layout, self.budget_bytes);
         let volume = VolumeTexture::new(device, layout, self.texture_limit, step)?;
         let labels = LabelTexture::new(device, layout.dims, step, volume.fold);
+        let (_, _, texel) = volume_texture::format_of(layout);
+        let slab = detail::slices_for(
+            layout.dims,
+            texel,
+            step,
+            self.budget_bytes,
+            gpu_bytes(layout, step),
+            self.texture_limit,
+        );
+        let detail = Detail::new(device, layout, slab);
         let fold = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("groundglass volume fold"),
-            size: 32,
+            size: 48,
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
         let [a, b, c, d] = fold::Fold::uniform(volume.fold);
-        let folding: [f32; 8] = [a, b, c, d, step as f32, 0.0, 0.0, 0.0];
+        let [e, f, g, h] = detail.uniform();
+        let folding: [f32; 12] = [a, b, c, d, step as f32, 0.0, 0.0, 0.0, e, f, g, h];
         queue.write_buffer(&fold, 0, bytemuck::bytes_of(&folding));
         let class = volume.class as usize;
+        if slab > 0 {
+            for (e, exact) in EXACT_AXES.into_iter().enumerate() {
+                let at = class * EXACT_AXES.len() + e;
+                if self.detail_pipelines[at].is_none() {
+                    self.detail_pipelines[at] = Some(slice_pipeline(
+                        device,
+                        &self.pipeline_layouts[class],
+                        self.target,
+                        volume.class,
+                        exact,
+                        true,
+                    ));
+                }
+            }
+        }
         let bind_groups = self
             .uniforms
             .iter()
@@ -296,6 +333,14 @@ impl RenderContext {
                             binding: 4,
                             resource: fold.as_entire_binding(),
                         },
+                        wgpu::BindGroupEntry {
+                            binding: 5,
+                            resource: wgpu::BindingResource::TextureView(&detail.volume_view),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 6,
+                            resource: wgpu::BindingResource::TextureView(&detail.labels_view),
+                        },
                     ],
                 })
             })
@@ -303,14 +348,20 @@ impl RenderContext {
         self.slots[slot as usize] = Some(Slot {
             volume,
             labels,
-            _fold: fold,
+            detail,
+            fold,
             bind_groups,
         });
+        let reading = if slab > 0 {
+            format!(", at full resolution in the {slab} slices around where you read")
+        } else {
+            String::new()
+        };
         Ok((step > 1).then(|| {
             format!(
                 "the volume and its labels take {} on the GPU, more than its budget of {} \
                  (GROUNDGLASS_GPU_BUDGET_MB): shown as an overview, every {step}{} voxel along \
-                 each axis; measurements and the model still read every voxel",
+                 each axis{reading}; measurements and the model still read every voxel",
                 megabytes(gpu_bytes(layout, 1)),
                 megabytes(self.budget_bytes.unwrap_or(0)),
                 match step {
@@ -325,11 +376,9 @@ impl RenderContext {
     /// Copies the changed part of the label volume (mask overlays, of the series on screen) to
     /// the GPU.
     pub fn upload_labels(&mut self, queue: &wgpu::Queue, labels: &LabelVolume, dirty: Dirty) {
-        if let Some(texture) = self.slots[VolumeSlot::Main as usize]
-            .as_ref()
-            .map(|s| &s.labels)
-        {
-            let bytes = texture.write(queue, labels, dirty);
+        if let Some(slot) = self.slots[VolumeSlot::Main as usize].as_ref() {
+            let bytes = slot.labels.write(queue, labels, dirty)
+                + slot.detail.write_labels(queue, labels, dirty);
             if bytes > 0 {
                 self.stats.label_writes += 1;
                 self.stats.label_bytes += bytes as u64;
@@ -355,6 +404,39 @@ impl RenderContext {
             self.stats.texture_writes += 1;
             self.stats.texture_bytes += bytes as u64;
         }
+    }
+
+    /// For a volume shown as an overview: moves the detail slab of `slot` to where the user
+    /// reads (voxel `k` along the slices, fractional) if it is not there, writing the slices
+    /// that come into it from `volume` (the loaded volume of that slot) and `labels`. Returns
+    /// whether it moved.
+    pub fn follow_reader(
+        &mut self,
+        slot: VolumeSlot,
+        queue: &wgpu::Queue,
+        volume: &Volume,
+        labels: Option<&LabelVolume>,
+        k: f64,
+    ) -> bool {
+        let Some(s) = self.slots[slot as usize].as_mut() else {
+            return false;
+        };
+        let Some(first) = s.detail.first_for(k) else {
+            return false;
+        };
+        let (slices, bytes) = s.detail.move_to(queue, first, volume, labels);
+        if slices == 0 {
+            return false;
+        }
+        queue.write_buffer(&s.fold, 32, bytemuck::bytes_of(&s.detail.uniform()));
+        self.stats.texture_writes += slices as u64;
+        self.stats.texture_bytes += bytes as u64;
+        true
+    }
+
+    /// The slices `slot`'s detail slab holds at full resolution (an overview's), once placed.
+    pub fn detail_slices(&self, slot: VolumeSlot) -> Option<std::ops::Range<usize>> {
+        self.slots[slot as usize].as_ref()?.detail.held()
     }
 
     pub fn has_volume(&self, slot: VolumeSlot) -> bool {
@@ -383,10 +465,52 @@ impl RenderContext {
     ) -> Option<(&wgpu::RenderPipeline, &wgpu::BindGroup)> {
         let s = self.slots[slot as usize].as_ref()?;
         let variant = exact.map_or(0, |a| a.min(2) + 1);
-        Some((
-            self.pipelines
-                .get(s.volume.class as usize * EXACT_AXES.len() + variant)?,
-            s.bind_groups.get(viewport)?,
-        ))
+        let at = s.volume.class as usize * EXACT_AXES.len() + variant;
+        let pipeline = if s.detail.count() > 0 {
+            self.detail_pipelines.get(at)?.as_ref()?
+        } else {
+            self.pipelines.get(at)?
+        };
+        Some((pipeline, s.bind_groups.get(viewport)?))
     }
+}
+
+/// The slice pipeline for one texel class, EXACT_AXIS and DETAIL.
+fn slice_pipeline(
+    device: &wgpu::Device,
+    layout: &wgpu::PipelineLayout,
+    target: wgpu::TextureFormat,
+    class: TexelClass,
+    exact: i32,
+    detail: bool,
+) -> wgpu::RenderPipeline {
+    let source = SHADER
+        .replace("TEXEL", class.wgsl_type())
+        .replace("= EXACT;", &format!("= {exact};"))
+        .replace("= DETAIL_SLAB;", &format!("= {detail};"));
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some("groundglass slice"),
+        source: wgpu::ShaderSource::Wgsl(source.into()),
+    });
+    device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+        label: Some("groundglass slice"),
+        layout: Some(layout),
+        vertex: wgpu::VertexState {
+            module: &module,
+            entry_point: Some("vs_main"),
+            compilation_options: Default::default(),
+            buffers: &[],
+        },
+        fragment: Some(wgpu::FragmentState {
+            module: &module,
+            entry_point: Some("fs_main"),
+            compilation_options: Default::default(),
+            targets: &[Some(target.into())],
+        }),
+        primitive: wgpu::PrimitiveState::default(),
+        depth_stencil: None,
+        multisample: wgpu::MultisampleState::default(),
+        multiview_mask: None,
+        cache: None,
+    })
 }

@@ -39,7 +39,7 @@ pub struct VolumeTexture {
     pub texture: wgpu::Texture,
     pub view: wgpu::TextureView,
     pub class: TexelClass,
-    format: wgpu::TextureFormat,
+    pub format: wgpu::TextureFormat,
     /// The volume's voxels (the texture's own size differs when folded).
     dims: [usize; 3],
     pub fold: Option<Fold>,
@@ -132,25 +132,12 @@ impl VolumeTexture {
         let (_, _, texel_bytes) = format_of(layout);
         let [w, h, depth] = self.dims;
         let n = w * h;
-        let converted: Vec<u8>;
-        let data: &[u8] = match (self.format, &slice) {
-            (wgpu::TextureFormat::Rgba8Unorm, VoxelSlice::Rgb8(rgb)) => {
-                converted = rgb
-                    .chunks_exact(3)
-                    .flat_map(|p| [p[0], p[1], p[2], 255])
-                    .collect();
-                &converted
-            }
-            (wgpu::TextureFormat::R32Float, s) if !matches!(s, VoxelSlice::F32(_)) => {
-                // Modality LUT data: upload the mapped values.
-                converted = (0..n)
-                    .flat_map(|i| (layout.modality.apply(s.get(i)) as f32).to_ne_bytes())
-                    .collect();
-                &converted
-            }
-            (_, s) => s.as_bytes(),
-        };
-        if data.len() < n * texel_bytes || k >= depth || !k.is_multiple_of(self.step) {
+        if k >= depth || !k.is_multiple_of(self.step) {
+            return 0;
+        }
+        let data = texture_bytes(self.format, slice, layout, n);
+        let data: &[u8] = &data;
+        if data.len() < n * texel_bytes {
             return 0;
         }
         if self.step > 1 {
@@ -178,6 +165,28 @@ impl VolumeTexture {
             texel_bytes,
         );
         n * texel_bytes
+    }
+}
+
+/// A slice's voxels as `format`'s texels: RGB widened to RGBA, Modality LUT data mapped to f32,
+/// everything else as stored. `n`: the slice's voxels.
+pub fn texture_bytes<'a>(
+    format: wgpu::TextureFormat,
+    slice: VoxelSlice<'a>,
+    layout: &VolumeLayout,
+    n: usize,
+) -> std::borrow::Cow<'a, [u8]> {
+    match (format, &slice) {
+        (wgpu::TextureFormat::Rgba8Unorm, VoxelSlice::Rgb8(rgb)) => rgb
+            .chunks_exact(3)
+            .flat_map(|p| [p[0], p[1], p[2], 255])
+            .collect::<Vec<u8>>()
+            .into(),
+        (wgpu::TextureFormat::R32Float, s) if !matches!(s, VoxelSlice::F32(_)) => (0..n)
+            .flat_map(|i| (layout.modality.apply(s.get(i)) as f32).to_ne_bytes())
+            .collect::<Vec<u8>>()
+            .into(),
+        (_, s) => s.as_bytes().into(),
     }
 }
 

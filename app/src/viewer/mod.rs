@@ -65,6 +65,9 @@ pub struct Options {
     pub store_root: Option<PathBuf>,
     /// Where series retrieved from a PACS are kept (default: the platform's cache directory).
     pub pacs_cache: Option<PathBuf>,
+    /// The GPU memory a volume and its labels may take, in MB (default: GROUNDGLASS_GPU_BUDGET_MB,
+    /// else none): beyond it the volume is shown as an overview.
+    pub gpu_budget_mb: Option<f64>,
 }
 
 /// The PACS cache's size when the settings do not say.
@@ -181,6 +184,9 @@ impl ViewerApp {
                 .get_mut::<RenderContext>()
             {
                 rc.set_palette(&state.queue, &model_view::label_palette());
+                if let Some(mb) = options.gpu_budget_mb {
+                    rc.set_budget_mb(mb);
+                }
             }
         }
         let settings = options
@@ -446,6 +452,16 @@ impl ViewerApp {
         ))
     }
 
+    /// The slices held at full resolution, for a series shown as an overview (once placed).
+    pub fn detail_slices(&self) -> Option<std::ops::Range<usize>> {
+        let state = self.render_state.as_ref()?;
+        let renderer = state.renderer.read();
+        renderer
+            .callback_resources
+            .get::<RenderContext>()?
+            .detail_slices(VolumeSlot::Main)
+    }
+
     /// GPU upload counters (texture writes happen once per slice, never per frame).
     pub fn upload_stats(&self) -> Option<UploadStats> {
         let state = self.render_state.as_ref()?;
@@ -596,6 +612,39 @@ impl ViewerApp {
                 self.pending_initial_view = false;
             }
         }
+    }
+
+    /// For a volume shown as an overview: the full-resolution slab follows where the user reads
+    /// (the centre of the viewport last hovered; the compared series' own viewport for it).
+    fn follow_reader(&mut self) {
+        let id = match self.layout {
+            Layout::Single | Layout::Compare => 0,
+            Layout::Three => self.active.clamp(1, 3),
+        };
+        let main = match (&self.volume, self.views.get(id)) {
+            (Some(volume), Some(view)) => {
+                reading_slice(volume, view, self.viewport_sizes[id]).map(|k| (volume.clone(), k))
+            }
+            _ => None,
+        };
+        let compared = self
+            .compare
+            .as_ref()
+            .filter(|_| self.layout == Layout::Compare)
+            .and_then(|c| {
+                let (volume, view) = (c.volume.as_ref()?, c.view.as_ref()?);
+                let k = reading_slice(volume, view, self.viewport_sizes[compare::COMPARE_VIEW])?;
+                Some((volume.clone(), k))
+            });
+        let labels = self.labels.as_ref();
+        self.with_render_context(|rc, state| {
+            if let Some((volume, k)) = main {
+                rc.follow_reader(VolumeSlot::Main, &state.queue, &volume, labels, k);
+            }
+            if let Some((volume, k)) = compared {
+                rc.follow_reader(VolumeSlot::Compared, &state.queue, &volume, None, k);
+            }
+        });
     }
 
     /// Fresh views for a newly loaded series.
@@ -842,6 +891,7 @@ impl eframe::App for ViewerApp {
         self.pump_send();
         self.follow_slice();
         self.sync_labels();
+        self.follow_reader();
         self.hovered_last_frame = self.hovered_annotation.take();
         // Files dropped on the window open like File > Open.
         let dropped: Option<PathBuf> =
@@ -1138,4 +1188,17 @@ impl ViewerApp {
         }
         ui.allocate_rect(full, egui::Sense::hover());
     }
+}
+
+/// The slice (voxel k, fractional) at the centre of a viewport of `size` points showing `view`
+/// of `volume`: where the user reads.
+fn reading_slice(
+    volume: &groundglass_study::Volume,
+    view: &ViewState,
+    size: [f64; 2],
+) -> Option<f64> {
+    let to_voxel = volume.layout.affine.inverse()?;
+    let centre = ViewTransform::new(view.grid(&volume.layout), view, size)
+        .screen_to_lps([size[0] / 2.0, size[1] / 2.0]);
+    Some(to_voxel.apply(centre)[2])
 }
