@@ -185,14 +185,13 @@ fn a_folded_volume_draws_what_an_unfolded_one_draws() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn mask_labels_on_a_folded_volume_draw_as_on_an_unfolded_one() {
-    let dir = scratch("labels");
-    let study = dir.join("long-k.nii");
-    write_nifti(&study, [16, 12, 100], |i, j, k| (i + j + k) as i16);
+/// Where the viewer finds `study`'s corrections after an annotator's painted discs (radius 3
+/// px at the centre of a 16 x 12 axial slice; `(slice, class id)` each) went into its store by
+/// `review apply`: the store root to give the viewer.
+fn painted_store(dir: &Path, study: &Path, discs: &[(usize, u32)]) -> PathBuf {
     let info = Command::new(env!("CARGO_BIN_EXE_groundglass"))
         .args(["info", "--json"])
-        .arg(&study)
+        .arg(study)
         .output()
         .expect("info runs");
     let v: serde_json::Value = serde_json::from_slice(&info.stdout).expect("info json");
@@ -200,30 +199,29 @@ fn mask_labels_on_a_folded_volume_draw_as_on_an_unfolded_one() {
         .as_str()
         .expect("series uid")
         .to_string();
-    // Two painted discs of different classes on the axial slices either side of the boundary
-    // between the folded parts (25 slices a part at a limit of 32), applied as an annotator's
-    // strokes to the study's store.
-    let stroke = |index: usize, class_id: u32| {
-        serde_json::json!({
-            "op": "mask_stroke",
-            "slice": {"series_uid": uid, "plane": "axial", "index": index, "size": [16, 12]},
-            "class_id": class_id, "radius_px": 3.0, "points": [[8.0, 6.0]],
-            "reviewer": "test"
+    let edits: String = discs
+        .iter()
+        .map(|&(index, class_id)| {
+            serde_json::json!({
+                "op": "mask_stroke",
+                "slice": {"series_uid": uid, "plane": "axial", "index": index, "size": [16, 12]},
+                "class_id": class_id, "radius_px": 3.0, "points": [[8.0, 6.0]],
+                "reviewer": "test"
+            })
+            .to_string()
+                + "\n"
         })
-        .to_string()
-    };
-    let edits = dir.join("strokes.jsonl");
-    std::fs::write(&edits, format!("{}\n{}\n", stroke(24, 3), stroke(25, 7))).expect("edits");
-    let (home, empty) = (dir.join("data"), dir.join("no-stores"));
-    // Where `review apply` puts the study's store (the platform data directory), and the viewer
-    // finds it.
-    let stores = home.join("groundglass/studies");
+        .collect();
+    let path = dir.join("strokes.jsonl");
+    std::fs::write(&path, edits).expect("edits");
+    // `review apply` puts the study's store in the platform data directory.
+    let home = dir.join("data");
     let applied = Command::new(env!("CARGO_BIN_EXE_groundglass"))
         .env("XDG_DATA_HOME", &home)
         .args(["review", "apply", "--study"])
-        .arg(&study)
+        .arg(study)
         .arg("--edits")
-        .arg(&edits)
+        .arg(&path)
         .output()
         .expect("review runs");
     assert!(
@@ -231,6 +229,18 @@ fn mask_labels_on_a_folded_volume_draw_as_on_an_unfolded_one() {
         "{}",
         String::from_utf8_lossy(&applied.stderr)
     );
+    home.join("groundglass/studies")
+}
+
+#[test]
+fn mask_labels_on_a_folded_volume_draw_as_on_an_unfolded_one() {
+    let dir = scratch("labels");
+    let study = dir.join("long-k.nii");
+    write_nifti(&study, [16, 12, 100], |i, j, k| (i + j + k) as i16);
+    // Two painted discs of different classes on the axial slices either side of the boundary
+    // between the folded parts (25 slices a part at a limit of 32).
+    let stores = painted_store(&dir, &study, &[(24, 3), (25, 7)]);
+    let empty = dir.join("no-stores");
     // Axial on each side of the boundary, and the coronal and sagittal planes that cross both.
     for (plane, index) in [
         ("axial", 24),
@@ -305,9 +315,9 @@ fn a_volume_over_the_gpu_budget_shows_as_an_overview_folded_or_not() {
 /// `study`, one plane at a slice; notices cleared, so that the pictures compare pixel for pixel.
 fn viewer(
     study: &Path,
-    plane: groundglass_study::Plane,
-    index: usize,
+    (plane, index): (groundglass_study::Plane, usize),
     budget_mb: Option<f64>,
+    stores: &Path,
 ) -> egui_kittest::Harness<'static, groundglass_app::viewer::ViewerApp> {
     use eframe::egui;
     let options = groundglass_app::viewer::Options {
@@ -316,7 +326,7 @@ fn viewer(
         index: Some(index),
         window: Some(groundglass_study::Window::new(500.0, 1000.0)),
         gpu_budget_mb: budget_mb,
-        store_root: Some(study.with_extension("stores")),
+        store_root: Some(stores.to_path_buf()),
         ..Default::default()
     };
     let mut h = egui_kittest::Harness::builder()
@@ -353,13 +363,16 @@ fn an_overview_is_at_full_resolution_where_one_reads() {
     // 20 KB: every 2nd voxel (7.2 KB) and a slab of 9 whole slices (576 bytes each with labels).
     let budget = Some(0.02);
 
-    // The slice read: every voxel of it, as without a budget.
-    let mut full = viewer(&study, Plane::Axial, 24, None);
-    let mut reduced = viewer(&study, Plane::Axial, 24, budget);
+    // The slice read: every voxel of it, as without a budget, and of the mask painted on it.
+    let stores = painted_store(&dir, &study, &[(24, 3), (60, 7)]);
+    let mut full = viewer(&study, (Plane::Axial, 24), None, &stores);
+    let mut reduced = viewer(&study, (Plane::Axial, 24), budget, &stores);
     assert_eq!(full.state().detail_slices(), None, "no overview, no slab");
     assert_eq!(reduced.state().detail_slices(), Some(20..29));
     let expected = full.render().expect("render");
     assert!(reduced.render().expect("render") == expected, "slice 24");
+    let bare = viewer(&study, (Plane::Axial, 24), budget, &dir.join("no-stores")).render();
+    assert!(bare.expect("render") != expected, "the mask is not drawn");
 
     // Scrolling on: the slab follows once the slice leaves its middle half, and only the
     // slices that come in are written.
@@ -399,8 +412,8 @@ fn an_overview_is_at_full_resolution_where_one_reads() {
 
     // Across the slices: the slab's band (the middle of the viewport, where it centres) is the
     // full volume's, the rest the overview.
-    let mut full = viewer(&study, Plane::Coronal, 5, None);
-    let mut reduced = viewer(&study, Plane::Coronal, 5, budget);
+    let mut full = viewer(&study, (Plane::Coronal, 5), None, &stores);
+    let mut reduced = viewer(&study, (Plane::Coronal, 5), budget, &stores);
     let (a, b) = (
         full.render().expect("render"),
         reduced.render().expect("render"),
