@@ -368,6 +368,10 @@ fn an_overview_is_at_full_resolution_where_one_reads() {
     let mut full = viewer(&study, (Plane::Axial, 24), None, &stores);
     let mut reduced = viewer(&study, (Plane::Axial, 24), budget, &stores);
     assert_eq!(full.state().detail_slices(), None, "no overview, no slab");
+    assert_eq!(
+        reduced.state().gpu_budget(),
+        (Some(20971), "as asked".to_string())
+    );
     assert_eq!(reduced.state().detail_slices(), Some(20..29));
     let expected = full.render().expect("render");
     assert!(reduced.render().expect("render") == expected, "slice 24");
@@ -425,6 +429,31 @@ fn an_overview_is_at_full_resolution_where_one_reads() {
         row(b.as_raw(), b.width(), middle, 20, 300),
         "the middle row"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn without_a_budget_from_the_user_the_adapter_sets_one() {
+    let dir = scratch("adapter-budget");
+    let study = dir.join("small.nii");
+    write_nifti(&study, [16, 12, 10], |i, j, k| (i + j + k) as i16);
+    let h = viewer(
+        &study,
+        (groundglass_study::Plane::Axial, 5),
+        None,
+        &dir.join("stores"),
+    );
+    let adapter = h.state().adapter_name().unwrap_or_default();
+    let (budget, source) = h.state().gpu_budget();
+    if adapter.contains("Vulkan") {
+        // Half the device-local heap (on llvmpipe, the host's memory).
+        let budget = budget.unwrap_or(0);
+        assert!(budget > 64 << 20, "{adapter}: {budget} bytes");
+        assert!(source.starts_with("a half of the adapter's"), "{source}");
+    } else {
+        // Other backends tell no memory size: no budget unless the user sets one.
+        assert_eq!(budget, None, "{adapter}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

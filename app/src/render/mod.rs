@@ -74,6 +74,40 @@ fn overview_step(layout: &VolumeLayout, budget: Option<u64>) -> usize {
     step
 }
 
+/// Without a budget from the user, volumes may take this share of the adapter's device-local
+/// memory (the rest for other programs, the window and egui).
+const ADAPTER_SHARE: u64 = 2;
+const ADAPTER_SHARE_TEXT: &str = "half";
+
+/// The adapter's largest device-local memory heap, where the backend tells it: Vulkan (the
+/// physical device's memory properties). `None` on other backends (Metal, DX12, GL), where the
+/// budget stays unset unless the user sets one.
+fn device_local_bytes(adapter: &wgpu::Adapter) -> Option<u64> {
+    #[cfg(any(target_os = "linux", target_os = "windows"))]
+    {
+        use wgpu::hal::api::Vulkan;
+        // SAFETY: only reads the physical device's memory properties through the instance that
+        // made it; nothing is created, and the handle is dropped before returning.
+        let adapter = unsafe { adapter.as_hal::<Vulkan>() }?;
+        let instance = adapter.shared_instance().raw_instance();
+        // SAFETY: the physical device belongs to this instance, which outlives the call.
+        let memory = unsafe {
+            instance.get_physical_device_memory_properties(adapter.raw_physical_device())
+        };
+        let heaps = memory.memory_heaps_as_slice();
+        heaps
+            .iter()
+            .filter(|h| h.flags.contains(ash::vk::MemoryHeapFlags::DEVICE_LOCAL))
+            .map(|h| h.size)
+            .max()
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "windows")))]
+    {
+        let _ = adapter;
+        None
+    }
+}
+
 /// A budget in MB as bytes; none for 0, less or not a number.
 fn budget_bytes(mb: f64) -> Option<u64> {
     (mb > 0.0).then(|| (mb * f64::from(1u32 << 20)) as u64)
@@ -110,8 +144,11 @@ pub struct RenderContext {
     /// (to see and test folding on a small series).
     texture_limit: usize,
     /// The bytes a volume and its labels may take on the GPU (GROUNDGLASS_GPU_BUDGET_MB; wgpu
-    /// says nothing of an adapter's memory): beyond it, an overview (`overview_step`).
+    /// says nothing of an adapter's memory), else a share of the adapter's device-local memory
+    /// where the backend tells it (`device_local_bytes`): beyond it, an overview (`overview_step`).
     budget_bytes: Option<u64>,
+    /// Where the budget came from, for the notice.
+    budget_source: String,
     pub stats: UploadStats,
 }
 
@@ -123,7 +160,16 @@ const EXACT_AXES: [i32; 4] = [-1, 0, 1, 2];
 impl RenderContext {
     /// Creates the pipelines and registers the context in the renderer's callback resources.
     pub fn install(state: &egui_wgpu::RenderState) {
-        let context = RenderContext::new(&state.device, state.target_format);
+        let mut context = RenderContext::new(&state.device, state.target_format);
+        if context.budget_bytes.is_none() {
+            if let Some(heap) = device_local_bytes(&state.adapter) {
+                context.budget_bytes = Some(heap / ADAPTER_SHARE);
+                context.budget_source = format!(
+                    "a {ADAPTER_SHARE_TEXT} of the adapter's {}; GROUNDGLASS_GPU_BUDGET_MB sets another",
+                    megabytes(heap)
+                );
+            }
+        }
         state.renderer.write().callback_resources.insert(context);
     }
 
@@ -245,6 +291,7 @@ impl RenderContext {
             palette,
             texture_limit,
             budget_bytes,
+            budget_source: "GROUNDGLASS_GPU_BUDGET_MB".into(),
             stats: UploadStats::default(),
         }
     }
@@ -252,6 +299,7 @@ impl RenderContext {
     /// The GPU memory budget for the volumes that begin from now on, in MB (0 or less: none).
     pub fn set_budget_mb(&mut self, mb: f64) {
         self.budget_bytes = budget_bytes(mb);
+        self.budget_source = "as asked".into();
     }
 
     /// Allocates the volume texture of `slot` for a series that starts loading (replacing any
@@ -360,10 +408,11 @@ impl RenderContext {
         Ok((step > 1).then(|| {
             format!(
                 "the volume and its labels take {} on the GPU, more than its budget of {} \
-                 (GROUNDGLASS_GPU_BUDGET_MB): shown as an overview, every {step}{} voxel along \
-                 each axis{reading}; measurements and the model still read every voxel",
+                 ({}): shown as an overview, every {step}{} voxel along each axis{reading}; \
+                 measurements and the model still read every voxel",
                 megabytes(gpu_bytes(layout, 1)),
                 megabytes(self.budget_bytes.unwrap_or(0)),
+                self.budget_source,
                 match step {
                     2 => "nd",
                     3 => "rd",
@@ -432,6 +481,11 @@ impl RenderContext {
         self.stats.texture_writes += slices as u64;
         self.stats.texture_bytes += bytes as u64;
         true
+    }
+
+    /// The GPU memory budget for volumes, in bytes, and where it came from.
+    pub fn budget(&self) -> (Option<u64>, &str) {
+        (self.budget_bytes, &self.budget_source)
     }
 
     /// The slices `slot`'s detail slab holds at full resolution (an overview's), once placed.

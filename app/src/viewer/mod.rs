@@ -452,6 +452,22 @@ impl ViewerApp {
         ))
     }
 
+    /// The GPU memory a volume and its labels may take (beyond it: an overview), in bytes, and
+    /// where that figure came from.
+    pub fn gpu_budget(&self) -> (Option<u64>, String) {
+        let Some(state) = self.render_state.as_ref() else {
+            return (None, String::new());
+        };
+        let renderer = state.renderer.read();
+        match renderer.callback_resources.get::<RenderContext>() {
+            Some(rc) => {
+                let (bytes, source) = rc.budget();
+                (bytes, source.to_string())
+            }
+            None => (None, String::new()),
+        }
+    }
+
     /// The slices held at full resolution, for a series shown as an overview (once placed).
     pub fn detail_slices(&self) -> Option<std::ops::Range<usize>> {
         let state = self.render_state.as_ref()?;
