@@ -61,14 +61,17 @@ fn gpu_bytes(layout: &VolumeLayout, step: usize) -> u64 {
     voxels * (texel as u64 + 1)
 }
 
+/// The coarsest overview: every 16th voxel, a 4,096th of them.
+const MAX_OVERVIEW_STEP: usize = 16;
+
 /// The overview's step: 1 within the budget, else the smallest power of two that fits (at most
-/// 16, a 4,096th of the voxels).
+/// [`MAX_OVERVIEW_STEP`]).
 fn overview_step(layout: &VolumeLayout, budget: Option<u64>) -> usize {
     let Some(budget) = budget else {
         return 1;
     };
     let mut step = 1;
-    while step < 16 && gpu_bytes(layout, step) > budget {
+    while step < MAX_OVERVIEW_STEP && gpu_bytes(layout, step) > budget {
         step *= 2;
     }
     step
@@ -314,19 +317,44 @@ impl RenderContext {
     ) -> Result<Option<String>, String> {
         // The old texture goes first: two large volumes need not fit at once.
         self.slots[slot as usize] = None;
-        let step = overview_step(layout, self.budget_bytes);
-        let volume = VolumeTexture::new(device, layout, self.texture_limit, step)?;
-        let labels = LabelTexture::new(device, layout.dims, step, volume.fold);
         let (_, _, texel) = volume_texture::format_of(layout);
-        let slab = detail::slices_for(
-            layout.dims,
-            texel,
-            step,
-            self.budget_bytes,
-            gpu_bytes(layout, step),
-            self.texture_limit,
-        );
-        let detail = Detail::new(device, layout, slab);
+        // A GPU that refuses the memory (the budget was too high for it) takes a coarser
+        // overview instead: wgpu's default for an uncaptured error is a panic.
+        let mut step = overview_step(layout, self.budget_bytes);
+        let mut refused = None;
+        let (volume, labels, detail, slab) = loop {
+            let scope = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+            let volume = VolumeTexture::new(device, layout, self.texture_limit, step);
+            let labels = volume
+                .as_ref()
+                .ok()
+                .map(|v| LabelTexture::new(device, layout.dims, step, v.fold));
+            let slab = detail::slices_for(
+                layout.dims,
+                texel,
+                step,
+                self.budget_bytes,
+                gpu_bytes(layout, step),
+                self.texture_limit,
+            );
+            let detail = Detail::new(device, layout, slab);
+            let error = pollster::block_on(scope.pop());
+            match (volume, labels, error) {
+                (Ok(volume), Some(labels), None) => break (volume, labels, detail, slab),
+                (Err(e), _, _) => return Err(e),
+                (_, _, Some(e)) if step < MAX_OVERVIEW_STEP => {
+                    refused = Some(e.to_string());
+                    step *= 2;
+                }
+                (_, _, e) => {
+                    return Err(format!(
+                        "the GPU has no memory for the volume even as an overview of every \
+                         {step}th voxel: {}",
+                        e.map(|e| e.to_string()).unwrap_or_default()
+                    ))
+                }
+            }
+        };
         let fold = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("groundglass volume fold"),
             size: 48,
@@ -405,14 +433,22 @@ impl RenderContext {
         } else {
             String::new()
         };
-        Ok((step > 1).then(|| {
-            format!(
-                "the volume and its labels take {} on the GPU, more than its budget of {} \
-                 ({}): shown as an overview, every {step}{} voxel along each axis{reading}; \
-                 measurements and the model still read every voxel",
+        let why = match &refused {
+            Some(e) => format!(
+                "the GPU refused the memory for the volume and its labels at {} ({e})",
+                megabytes(gpu_bytes(layout, step / 2))
+            ),
+            None => format!(
+                "the volume and its labels take {} on the GPU, more than its budget of {} ({})",
                 megabytes(gpu_bytes(layout, 1)),
                 megabytes(self.budget_bytes.unwrap_or(0)),
                 self.budget_source,
+            ),
+        };
+        Ok((step > 1).then(|| {
+            format!(
+                "{why}: shown as an overview, every {step}{} voxel along each axis{reading}; \
+                 measurements and the model still read every voxel",
                 match step {
                     2 => "nd",
                     3 => "rd",
