@@ -307,6 +307,22 @@ fn a_compressed_frame_larger_than_its_header_is_refused_before_decoding() {
     );
 }
 
+/// An RLE Lossless frame whose header declares 1,392,508,931 segments in a 664-byte fragment
+/// (found by the `dicom_file` fuzz target: dicom-rs's decoder asked for 5.6 GB of offsets before
+/// reading them): refused from the header, before the decoder.
+#[test]
+fn an_rle_frame_with_an_impossible_segment_count_is_refused_before_decoding() {
+    let path = repo_root().join("fuzz/regressions/dicom_rle_segment_count.dcm");
+    let study = open(&path).expect("the header is readable");
+    let e = study.series[0].load(0, &NoProgress).expect_err("refused");
+    let text = e.to_string();
+    assert!(
+        text.contains("dicom_rle_segment_count.dcm")
+            && text.contains("the RLE header declares 1392508931 segments"),
+        "{text}"
+    );
+}
+
 /// A PyTorch checkpoint whose pickle declares a 3.2 GB string in 270 KB (found by the
 /// `checkpoint_file` fuzz target, which left the zip's CRC stale): refused with a message naming
 /// the file before Candle's reader would allocate it. (A lying length under a correct CRC is

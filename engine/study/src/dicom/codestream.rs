@@ -99,9 +99,68 @@ pub fn check_declared(stream: &[u8], rows: u32, cols: u32, samples: u16) -> Resu
     Ok(())
 }
 
+/// Refuses an RLE Lossless frame whose header (PS3.5 G.5: 16 little-endian u32, the number of
+/// segments, at most 15, then their offsets) is not one: dicom-rs's RLE decoder allocates the
+/// offsets of as many segments as the first word says before it looks at the frame's length (a
+/// fuzzed 2 kB file asked for 5.6 GB).
+pub fn check_rle_header(frame: &[u8]) -> Result<(), String> {
+    const HEADER: usize = 64;
+    let word = |i: usize| {
+        frame
+            .get(4 * i..4 * i + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let Some(segments) = word(0).filter(|_| frame.len() >= HEADER) else {
+        return Err(format!(
+            "the RLE frame is {} bytes, shorter than its 64-byte header",
+            frame.len()
+        ));
+    };
+    if !(1..=15).contains(&segments) {
+        return Err(format!(
+            "the RLE header declares {segments} segments; there are 1 to 15"
+        ));
+    }
+    for i in 1..=segments as usize {
+        let offset = word(i).unwrap_or(0) as usize;
+        if offset < HEADER || offset > frame.len() {
+            return Err(format!(
+                "RLE segment {i} starts at byte {offset}, outside the {}-byte frame",
+                frame.len()
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_rle_header_must_declare_1_to_15_segments_within_the_frame() {
+        let header = |segments: u32, offsets: &[u32], len: usize| {
+            let mut f = vec![0u8; len];
+            f[0..4].copy_from_slice(&segments.to_le_bytes());
+            for (i, o) in offsets.iter().enumerate() {
+                f[4 + 4 * i..8 + 4 * i].copy_from_slice(&o.to_le_bytes());
+            }
+            f
+        };
+        assert_eq!(check_rle_header(&header(2, &[64, 80], 100)), Ok(()));
+        let refused = |f: Vec<u8>, says: &str| {
+            let e = check_rle_header(&f).expect_err("refused");
+            assert!(e.contains(says), "{e}");
+        };
+        refused(vec![1, 0, 0, 0], "shorter than its 64-byte header");
+        refused(
+            header(1_392_508_931, &[], 2006),
+            "declares 1392508931 segments",
+        );
+        refused(header(0, &[], 100), "declares 0 segments");
+        refused(header(2, &[64, 500], 100), "segment 2 starts at byte 500");
+        refused(header(1, &[12], 100), "segment 1 starts at byte 12");
+    }
 
     fn siz(width: u32, height: u32, components: u16) -> Vec<u8> {
         let mut s = vec![0xFF, 0x4F, 0xFF, 0x51];

@@ -143,6 +143,12 @@ fn check_frame_header(obj: &DefaultDicomObject, h: &DicomHeader, frame: u32) -> 
     else {
         return Ok(());
     };
+    if h.transfer_syntax == RLE_LOSSLESS {
+        // One fragment a frame, as the RLE decoder takes it.
+        return fragments.get(frame as usize).map_or(Ok(()), |f| {
+            super::codestream::check_rle_header(f).map_err(|e| format!("frame {}: {e}", frame + 1))
+        });
+    }
     let check = |f: &Vec<u8>| {
         super::codestream::check_declared(f, h.rows, h.cols, h.samples_per_pixel)
             .map_err(|e| format!("frame {}: {e}", frame + 1))
@@ -155,6 +161,9 @@ fn check_frame_header(obj: &DefaultDicomObject, h: &DicomHeader, frame: u32) -> 
         fragments.iter().try_for_each(check)
     }
 }
+
+/// RLE Lossless.
+const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
 
 /// JPEG Extended (process 2 & 4).
 pub const JPEG_EXTENDED: &str = "1.2.840.10008.1.2.4.51";
