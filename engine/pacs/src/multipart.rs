@@ -20,14 +20,15 @@ pub fn boundary(content_type: &str) -> Option<String> {
     })
 }
 
-/// One part: its headers (lower-cased names) and its bytes.
+/// One part: its headers (lower-cased names) and its bytes (borrowed from the reader's buffer
+/// until the next part).
 #[derive(Debug)]
-pub struct Part {
+pub struct Part<'a> {
     pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
+    pub body: &'a [u8],
 }
 
-impl Part {
+impl Part<'_> {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -52,76 +53,119 @@ impl std::fmt::Display for MultipartError {
     }
 }
 
+/// Bytes read at least per read from the body.
+const CHUNK: usize = 1 << 18;
+
+/// The unconsumed bytes of a body, `buf[start..end]`, read straight into the buffer's free tail:
+/// a part is copied once, from the reader, not again into a part of its own.
+struct Window<R> {
+    body: R,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    ended: bool,
+}
+
+impl<R: Read> Window<R> {
+    fn data(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// One read into the free tail, which is made at least [`CHUNK`] long first: the
+    /// unconsumed bytes move to the front, and the buffer doubles when they fill it.
+    fn fill(&mut self) -> Result<(), MultipartError> {
+        if self.buf.len() - self.end < CHUNK {
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
+            if self.buf.len() - self.end < CHUNK {
+                let grown = (2 * self.buf.len()).max(self.end + CHUNK);
+                self.buf.resize(grown, 0);
+            }
+        }
+        let n = self
+            .body
+            .read(&mut self.buf[self.end..])
+            .map_err(MultipartError::Io)?;
+        self.ended = n == 0;
+        self.end += n;
+        Ok(())
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+    }
+}
+
 /// Reads `body` part by part, calling `each` with every complete part in order; returns how
 /// many there were. Stops at the closing delimiter; a body that ends before it is an error (a
 /// transfer cut short), as is a part without its header block.
 pub fn for_each_part(
-    mut body: impl Read,
+    body: impl Read,
     boundary: &str,
-    mut each: impl FnMut(Part) -> Result<(), String>,
+    mut each: impl FnMut(Part<'_>) -> Result<(), String>,
 ) -> Result<usize, MultipartError> {
     let first = format!("--{boundary}");
     let delimiter = format!("\r\n--{boundary}");
-    let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
-    let mut chunk = vec![0u8; 1 << 18];
-    let mut ended = false;
-    let mut fill = |buf: &mut Vec<u8>, ended: &mut bool| -> Result<(), MultipartError> {
-        let n = body.read(&mut chunk).map_err(MultipartError::Io)?;
-        if n == 0 {
-            *ended = true;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        Ok(())
+    let mut w = Window {
+        body,
+        buf: vec![0; 4 * CHUNK],
+        start: 0,
+        end: 0,
+        ended: false,
     };
     // The preamble, then the first delimiter.
-    let mut start = loop {
-        if let Some(at) = find(&buf, first.as_bytes(), 0) {
-            break at + first.len();
+    loop {
+        if let Some(at) = find(w.data(), first.as_bytes(), 0) {
+            w.consume(at + first.len());
+            break;
         }
-        if ended {
+        if w.ended {
             return Err(MultipartError::Malformed(format!(
                 "no part begins (no `--{boundary}` in {} bytes)",
-                buf.len()
+                w.data().len()
             )));
         }
-        fill(&mut buf, &mut ended)?;
-    };
+        w.fill()?;
+    }
     let mut count = 0;
     loop {
         // After a delimiter: `--` closes the body, else a line break and the next part.
-        while buf.len() < start + 2 && !ended {
-            fill(&mut buf, &mut ended)?;
+        while w.data().len() < 2 && !w.ended {
+            w.fill()?;
         }
-        if buf[start..].starts_with(b"--") {
+        if w.data().starts_with(b"--") {
             return Ok(count);
         }
-        let mut searched = start;
+        let mut searched = 0;
         let end = loop {
-            if let Some(at) = find(&buf, delimiter.as_bytes(), searched) {
+            if let Some(at) = find(w.data(), delimiter.as_bytes(), searched) {
                 break at;
             }
-            if ended {
+            if w.ended {
                 return Err(MultipartError::Malformed(format!(
-                    "the body ends inside part {} (after {} bytes): the transfer was cut short",
+                    "the body ends inside part {} (after {} bytes of it): the transfer was cut \
+                     short",
                     count + 1,
-                    buf.len()
+                    w.data().len()
                 )));
             }
-            searched = buf.len().saturating_sub(delimiter.len());
-            fill(&mut buf, &mut ended)?;
+            searched = w.data().len().saturating_sub(delimiter.len());
+            w.fill()?;
         };
-        let part = parse_part(&buf[start..end])
+        let part = parse_part(&w.data()[..end])
             .map_err(|why| MultipartError::Malformed(format!("part {}: {why}", count + 1)))?;
         each(part).map_err(MultipartError::Malformed)?;
         count += 1;
-        // Keep only what follows this part's delimiter.
-        buf.drain(..end + delimiter.len());
-        start = 0;
+        // What follows this part's delimiter stays.
+        w.consume(end + delimiter.len());
     }
 }
 
 /// `\r\n` headers `\r\n\r\n` body, the leading line break of the part included.
-fn parse_part(raw: &[u8]) -> Result<Part, String> {
+fn parse_part(raw: &[u8]) -> Result<Part<'_>, String> {
     let raw = raw
         .strip_prefix(b"\r\n")
         .ok_or("no line break after the delimiter")?;
@@ -142,7 +186,7 @@ fn parse_part(raw: &[u8]) -> Result<Part, String> {
         .collect::<Result<Vec<_>, String>>()?;
     Ok(Part {
         headers,
-        body: raw[split.0 + split.1..].to_vec(),
+        body: &raw[split.0 + split.1..],
     })
 }
 
@@ -190,11 +234,29 @@ mod tests {
             let mut got = Vec::new();
             let n = for_each_part(Trickle(&b, step), "XyZ", |p| {
                 assert_eq!(p.header("content-type"), Some("application/dicom"));
-                got.push(p.body);
+                got.push(p.body.to_vec());
                 Ok(())
             });
             assert_eq!(n.ok(), Some(3), "step {step}");
             assert_eq!(got, parts.map(|p| p.to_vec()), "step {step}");
+        }
+    }
+
+    #[test]
+    fn parts_larger_than_the_buffer_arrive_whole() {
+        // 3 MB, and a part after it: the buffer (1 MB) moves its unconsumed bytes to the front
+        // and grows, whatever the reads hand out.
+        let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        let parts: [&[u8]; 3] = [b"small", &big, b"after"];
+        let b = body(&parts, true);
+        for step in [1000, 65_536, 300_001, 1 << 22] {
+            let mut got = Vec::new();
+            let n = for_each_part(Trickle(&b, step), "XyZ", |p| {
+                got.push(p.body.to_vec());
+                Ok(())
+            });
+            assert_eq!(n.ok(), Some(3), "step {step}");
+            assert!(got == parts.map(|p| p.to_vec()), "step {step}");
         }
     }
 
