@@ -346,7 +346,7 @@ impl Client {
         let mut sink = Sink::new(dir)?;
         let mut stopped = None;
         let body = response.into_body().into_reader();
-        let parsed = multipart::for_each_part(body, &boundary, |part| match sink.add(&part.body) {
+        let parsed = multipart::for_each_part(body, &boundary, |part| match sink.add(part.body) {
             Ok(_) => match progress(sink.count()) {
                 ControlFlow::Continue(()) => Ok(()),
                 ControlFlow::Break(()) => {
