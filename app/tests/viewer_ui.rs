@@ -1198,3 +1198,75 @@ fn a_second_series_is_compared_beside_the_first_and_scrolls_with_it() {
     assert!(h.state().compare.is_none());
     assert_eq!(h.state().layout, Layout::Single);
 }
+
+/// A PACS transfer shows its series as it grows (app/src/viewer/pacs_window.rs opens the folder
+/// again as the instances double): each opening with more slices keeps the view where the user
+/// has it: the window, and the slice at the same patient position.
+#[test]
+fn a_series_opened_again_with_more_slices_keeps_the_view() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("gg-ui-growing-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(testdata("dicom/series/ct_head_invesalius"))
+        .expect("series")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    let copy = |files: &[PathBuf]| {
+        for f in files {
+            std::fs::copy(f, dir.join(f.file_name().expect("name"))).expect("copy");
+        }
+    };
+    // What a transfer has brought so far, shown as a preview (not a recent study).
+    copy(&files[..8]);
+    let mut h = harness(Options::default());
+    h.state_mut().open_again(dir.clone(), false);
+    wait_loaded(&mut h);
+    assert_eq!(h.state().volume.as_ref().expect("volume").dims[2], 8);
+    // The user goes to slice 5 and sets a window.
+    let window = groundglass_study::Window::new(40.0, 80.0);
+    h.state_mut().views[0].index = 5;
+    h.state_mut().views[0].window = window;
+    h.run_steps(2);
+    let centre_of_slice = |app: &ViewerApp| {
+        let volume = app.volume.as_ref().expect("volume");
+        let grid = app.views[0].grid(&volume.layout);
+        grid.pixel_to_lps(
+            app.views[0].index,
+            (grid.width as f64 - 1.0) / 2.0,
+            (grid.height as f64 - 1.0) / 2.0,
+        )
+    };
+    let before = centre_of_slice(h.state());
+
+    // More has come: another preview, then the whole series (a recent study).
+    copy(&files[8..40]);
+    h.state_mut().open_again(dir.clone(), false);
+    wait_loaded(&mut h);
+    assert_eq!(h.state().volume.as_ref().expect("volume").dims[2], 40);
+    assert!(
+        h.state().recent_studies().is_empty(),
+        "a preview is no recent study"
+    );
+    copy(&files[40..]);
+    h.state_mut().open_again(dir.clone(), true);
+    wait_loaded(&mut h);
+    assert_eq!(
+        h.state().volume.as_ref().expect("volume").dims[2],
+        files.len()
+    );
+    assert_eq!(h.state().recent_studies(), [dir.clone()]);
+    let view = &h.state().views[0];
+    assert_eq!(view.window, window, "the window carried over");
+    let after = centre_of_slice(h.state());
+    let moved = (0..3)
+        .map(|i| (after[i] - before[i]).abs())
+        .fold(0.0, f64::max);
+    assert!(
+        moved < 1e-6,
+        "the slice moved: {before:?} -> {after:?} (index {})",
+        view.index
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -390,3 +390,21 @@ fn symlinked_folders_are_followed_once_and_a_loop_ends() {
     assert_eq!(slices, [20, 108], "{:?}", study.errors);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Hidden entries are not read: a transfer's instance still being written (`.x.dcm.part`, renamed
+/// when whole) or a `._` resource fork next to the real slices.
+#[test]
+fn hidden_files_in_a_folder_are_not_read() {
+    let dir = temp_dir("hidden");
+    let files = ct_files();
+    for (i, f) in files.iter().take(3).enumerate() {
+        std::fs::copy(f, dir.join(format!("slice{i}.dcm"))).expect("copy");
+    }
+    std::fs::copy(&files[3], dir.join(".slice3.dcm.part")).expect("copy");
+    std::fs::copy(&files[4], dir.join("._slice4.dcm")).expect("copy");
+    let study = open(&dir).expect("opens");
+    assert_eq!(study.series.len(), 1);
+    assert_eq!(study.series[0].dims[2], 3, "the hidden slices are left out");
+    assert!(study.errors.is_empty(), "{:?}", study.errors);
+    let _ = std::fs::remove_dir_all(&dir);
+}

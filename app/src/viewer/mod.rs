@@ -168,8 +168,12 @@ pub struct ViewerApp {
     pub pacs_secrets: pacs_secrets::Secrets,
     /// A send of the SEG and SR to a PACS under way.
     sending: Option<send_back::Sending>,
-    /// The path being opened is a preview (the first instance of a transfer): not a recent study.
+    /// The path being opened is a preview (what a transfer has brought so far): not a recent
+    /// study.
     opening_preview: bool,
+    /// The views of a series that is being opened again with more of it (a PACS transfer's
+    /// next preview, or the whole series): carried over when its load starts.
+    carried: Option<CarriedViews>,
 }
 
 impl ViewerApp {
@@ -213,6 +217,7 @@ impl ViewerApp {
             pacs_secrets,
             sending: None,
             opening_preview: false,
+            carried: None,
             loader: Loader::new(cc.egui_ctx.clone()),
             open_job: None,
             load_job: None,
@@ -308,6 +313,28 @@ impl ViewerApp {
         self.labels_stale = true;
         self.open_number += 1;
         self.open_job = Some(self.loader.open(self.open_number, path));
+    }
+
+    /// Opens `path` (a PACS transfer's preview, or the series it brought): if the series on
+    /// screen is the one that comes up, its views carry over (plane, window, zoom, and each view's
+    /// slice at the same patient position), so the picture grows instead of starting over.
+    /// `remember`: a study for the recent list (a preview is not).
+    pub fn open_again(&mut self, path: PathBuf, remember: bool) {
+        let carried = match (
+            self.current.and_then(|i| self.series.get(i)),
+            &self.layout_info,
+        ) {
+            (Some(series), Some(layout)) if !self.views.is_empty() => Some(CarriedViews {
+                series_uid: series.uid.clone(),
+                layout: layout.clone(),
+                views: self.views.clone(),
+                crosshair: self.crosshair,
+            }),
+            _ => None,
+        };
+        self.open(path);
+        self.opening_preview = !remember;
+        self.carried = carried;
     }
 
     /// Starts loading series `index`; slices show up as they are decoded.
@@ -567,6 +594,18 @@ impl ViewerApp {
                     self.pending_initial_view =
                         !(self.keep_views && same_grid) || self.views.is_empty();
                     self.keep_views = false;
+                    // The same series opened again with more of it: its views go on.
+                    let uid = self
+                        .current
+                        .and_then(|i| self.series.get(i))
+                        .map(|s| &s.uid);
+                    if let Some(carried) =
+                        self.carried.take().filter(|c| Some(&c.series_uid) == uid)
+                    {
+                        self.crosshair = carried.crosshair;
+                        self.views = carried.views_on(&layout);
+                        self.pending_initial_view = false;
+                    }
                     self.layout_info = Some(*layout);
                 }
                 LoadMessage::Slice {
@@ -974,11 +1013,8 @@ impl ViewerApp {
             .show(ctx, &mut self.settings.pacs_servers, &mut self.pacs_secrets);
         for request in requests {
             match request {
-                pacs_window::Request::Open(path) => {
-                    let preview = path.is_file();
-                    self.open(path);
-                    self.opening_preview = preview;
-                }
+                pacs_window::Request::Preview(path) => self.open_again(path, false),
+                pacs_window::Request::Open(path) => self.open_again(path, true),
                 pacs_window::Request::SaveSettings => {
                     self.save_settings();
                     if let Some(p) = self.options.settings_path.clone() {
@@ -1217,4 +1253,32 @@ fn reading_slice(
     let centre = ViewTransform::new(view.grid(&volume.layout), view, size)
         .screen_to_lps([size[0] / 2.0, size[1] / 2.0]);
     Some(to_voxel.apply(centre)[2])
+}
+
+/// The views of a series on screen, to go on when it is opened again with more slices.
+struct CarriedViews {
+    series_uid: String,
+    layout: VolumeLayout,
+    views: Vec<ViewState>,
+    crosshair: Option<Vec3>,
+}
+
+impl CarriedViews {
+    /// The views on the series' new layout: each at the slice through the patient position its
+    /// slice's centre had.
+    fn views_on(self, layout: &VolumeLayout) -> Vec<ViewState> {
+        self.views
+            .into_iter()
+            .map(|mut view| {
+                let old = view.grid(&self.layout);
+                let centre = old.pixel_to_lps(
+                    view.index,
+                    (old.width as f64 - 1.0) / 2.0,
+                    (old.height as f64 - 1.0) / 2.0,
+                );
+                view.index = ViewTransform::index_through(&view.grid(layout), centre);
+                view
+            })
+            .collect()
+    }
 }

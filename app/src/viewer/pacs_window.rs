@@ -4,8 +4,11 @@
 //! frame, so a slow or dead server never holds the UI. A cancelled search is dropped (its thread
 //! ends at the client's timeout); a cancelled transfer stops at the next instance.
 //!
-//! Reading while it arrives: the first instance received is opened at once as a preview, the
-//! whole series when its last instance is in. A series already in the cache opens from there.
+//! Reading while it arrives: the first instance received is opened at once as a preview, then
+//! the folder again each time the instances in it have doubled (2, 4, 8, ...: each reopening
+//! reads what is there, so all of them together read at most twice the series), and the whole
+//! series when its last instance is in. The viewer keeps its view of the series across them. A
+//! series already in the cache opens from there.
 //!
 //! Thumbnails: after a search, each series' middle instance is fetched (WADO-RS, or C-FIND and
 //! C-GET at IMAGE level: two short associations a series) on a worker and drawn small beside
@@ -31,7 +34,10 @@ pub const PAGE: usize = 50;
 /// What the window asks of the viewer.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Request {
-    /// Open this file or folder (a preview of the first instance, or the finished series).
+    /// Show this file or folder while the series arrives: its first instance, then the folder
+    /// with what has come so far.
+    Preview(PathBuf),
+    /// Open this folder: a series retrieved whole, or complete in the cache.
     Open(PathBuf),
     /// The server list or a secret changed: save them.
     SaveSettings,
@@ -73,8 +79,9 @@ enum Message {
     Arrived {
         generation: u64,
         done: usize,
-        /// The first instance, once written.
-        first: Option<PathBuf>,
+        /// What to show now: the first instance once written, then the folder when the
+        /// instances in it have doubled ([`preview_due`]).
+        preview: Option<PathBuf>,
     },
     Retrieved {
         generation: u64,
@@ -349,23 +356,25 @@ impl PacsWindow {
         let (tx, ctx, cache) = (self.tx.clone(), self.ctx.clone(), self.cache.clone());
         let (study, series) = (study_uid.to_string(), series_uid.to_string());
         std::thread::spawn(move || {
-            let mut first = None;
+            // Instances in the last preview (0: none yet).
+            let mut shown = 0;
             let progress = |done: usize| {
-                if first.is_none() {
+                let preview = if shown == 0 {
                     // The first instance written (the sink names it by its UID).
-                    first = first_instance(&dir);
-                    let _ = tx.send(Message::Arrived {
-                        generation,
-                        done,
-                        first: first.clone(),
-                    });
+                    let first = first_instance(&dir);
+                    shown = usize::from(first.is_some());
+                    first
+                } else if preview_due(shown, done) {
+                    shown = done;
+                    Some(dir.clone())
                 } else {
-                    let _ = tx.send(Message::Arrived {
-                        generation,
-                        done,
-                        first: None,
-                    });
-                }
+                    None
+                };
+                let _ = tx.send(Message::Arrived {
+                    generation,
+                    done,
+                    preview,
+                });
                 ctx.request_repaint();
                 if cancel.load(Ordering::Relaxed) {
                     std::ops::ControlFlow::Break(())
@@ -430,13 +439,13 @@ impl PacsWindow {
                 Message::Arrived {
                     generation,
                     done,
-                    first,
+                    preview,
                 } if Some(generation) == current => {
                     if let Some(task) = &mut self.task {
                         task.arrived = Some((done, task.arrived.and_then(|a| a.1)));
                     }
-                    if let Some(first) = first {
-                        requests.push(Request::Open(first));
+                    if let Some(preview) = preview {
+                        requests.push(Request::Preview(preview));
                     }
                 }
                 Message::Retrieved { generation, result } if Some(generation) == current => {
@@ -470,7 +479,7 @@ impl PacsWindow {
                 _ => {}
             }
         }
-        requests
+        latest_previews(requests)
     }
 
     /// The window; `servers` and `secrets` are the viewer's (changed here, saved on request).
@@ -862,6 +871,30 @@ impl PacsWindow {
     }
 }
 
+/// Whether a series arriving should be shown again: the instances in (`done`) are at least
+/// twice those of the last preview (`shown`).
+pub fn preview_due(shown: usize, done: usize) -> bool {
+    done >= 2 * shown.max(1)
+}
+
+/// Of what one frame's messages ask, what is worth doing: the previews a later one replaces,
+/// or that the whole series replaces, are left out.
+fn latest_previews(requests: Vec<Request>) -> Vec<Request> {
+    let last_preview = requests
+        .iter()
+        .rposition(|r| matches!(r, Request::Preview(_)));
+    let last_open = requests.iter().rposition(|r| matches!(r, Request::Open(_)));
+    requests
+        .into_iter()
+        .enumerate()
+        .filter(|(i, r)| match r {
+            Request::Preview(_) => Some(*i) == last_preview && last_open.is_none_or(|o| o < *i),
+            _ => true,
+        })
+        .map(|(_, r)| r)
+        .collect()
+}
+
 /// The first finished instance in `dir` (a `.dcm` not under its temporary name).
 fn first_instance(dir: &std::path::Path) -> Option<PathBuf> {
     std::fs::read_dir(dir)
@@ -888,5 +921,58 @@ fn parse_store_port(typed: &str) -> Result<Option<u16>, String> {
             .ok_or_else(|| {
                 format!("storage port `{t}` is not a port number (1-65535; empty: C-GET)")
             }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_series_arriving_is_shown_again_each_time_it_doubles() {
+        let mut shown = 1;
+        let shown_at: Vec<usize> = (2..=300)
+            .filter(|&done| {
+                let due = preview_due(shown, done);
+                if due {
+                    shown = done;
+                }
+                due
+            })
+            .collect();
+        assert_eq!(shown_at, [2, 4, 8, 16, 32, 64, 128, 256]);
+        // The previews and then the series read less than three times the series.
+        let read: usize = shown_at.iter().sum::<usize>() + 1 + 300;
+        assert!(read < 3 * 300, "{read}");
+    }
+
+    #[test]
+    fn only_the_latest_preview_of_a_frame_is_opened_and_none_before_the_series() {
+        let (a, b, dir) = (
+            PathBuf::from("a.dcm"),
+            PathBuf::from("part"),
+            PathBuf::from("whole"),
+        );
+        let got = latest_previews(vec![
+            Request::Preview(a.clone()),
+            Request::Preview(b.clone()),
+        ]);
+        assert_eq!(got, [Request::Preview(b.clone())]);
+        let got = latest_previews(vec![
+            Request::Preview(a),
+            Request::Preview(b.clone()),
+            Request::Open(dir.clone()),
+            Request::SaveSettings,
+        ]);
+        assert_eq!(got, [Request::Open(dir.clone()), Request::SaveSettings]);
+        let got = latest_previews(vec![
+            Request::Open(dir.clone()),
+            Request::Preview(b.clone()),
+        ]);
+        assert_eq!(
+            got,
+            [Request::Open(dir), Request::Preview(b)],
+            "a later series' preview"
+        );
     }
 }

@@ -251,6 +251,13 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<StudyError
         let mut names: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
         names.sort();
         for p in names {
+            // Hidden entries are not images: a transfer's file still being written
+            // (`.x.dcm.part`, renamed when whole), macOS's `._` resource forks, `.git`.
+            if p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            {
+                continue;
+            }
             let link = std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink());
             match std::fs::metadata(&p) {
                 Ok(m) if m.is_dir() => {
