@@ -1256,7 +1256,7 @@ fn a_series_opened_again_with_more_slices_keeps_the_view() {
         h.state().volume.as_ref().expect("volume").dims[2],
         files.len()
     );
-    assert_eq!(h.state().recent_studies(), [dir.clone()]);
+    assert_eq!(h.state().recent_studies(), std::slice::from_ref(&dir));
     let view = &h.state().views[0];
     assert_eq!(view.window, window, "the window carried over");
     let after = centre_of_slice(h.state());
