@@ -77,6 +77,10 @@ pub enum EvalWhat {
         /// Slices per plane and phantom.
         #[arg(long, default_value_t = 6)]
         slices: usize,
+        /// The precision the model runs at (f32, bf16, q8_0, q4_k): what a cheaper type costs
+        /// in grounding.
+        #[arg(long, default_value = "f32")]
+        dtype: String,
         #[arg(long)]
         json: bool,
     },
@@ -148,14 +152,15 @@ pub fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn run_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
-    let (model, phantoms, seed, slices, json) = match args.what {
+    let (model, phantoms, seed, slices, dtype, json) = match args.what {
         EvalWhat::Grounding {
             model,
             phantoms,
             seed,
             slices,
+            dtype,
             json,
-        } => (model, phantoms, seed, slices, json),
+        } => (model, phantoms, seed, slices, dtype, json),
         EvalWhat::MisGround {
             model,
             phantoms,
@@ -186,12 +191,14 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
     };
+    let precision = super::ask::parse_precision(&dtype, &model, &candle_core::Device::Cpu)?;
     let report = evaluate(
         &EvalOptions {
             model,
             phantoms,
             seed,
             slices,
+            precision,
         },
         |m| eprintln!("{m}"),
     )?;

@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use candle_core::{DType, Device};
+use candle_core::Device;
 use groundglass_grounding::LabelMap;
 use groundglass_model::prompt::Lang;
 use groundglass_model::semsam::SemSamConfig;
@@ -35,6 +35,8 @@ pub struct EvalOptions {
     pub seed: u64,
     /// Slices per plane and phantom (evenly spread over the slices that show anatomy).
     pub slices: usize,
+    /// What the model runs at (f32 for the figures of record).
+    pub precision: groundglass_model::Precision,
 }
 
 /// The classes Acc@0.5 counts: the large structures of the issue (all lung lobes, every
@@ -186,7 +188,7 @@ pub struct Report {
 
 /// Evaluates `opts.model` on `opts.phantoms` fresh phantoms from `opts.seed`.
 pub fn evaluate(opts: &EvalOptions, mut progress: impl FnMut(&str)) -> Result<Report> {
-    let mut session = ModelSession::load(&opts.model, DType::F32, &Device::Cpu)?;
+    let mut session = ModelSession::load(&opts.model, opts.precision, &Device::Cpu)?;
     let labels = LabelMap::radgrounder();
     let mut greedy = Scores::default();
     let mut semsam = Scores::default();
