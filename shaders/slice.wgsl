@@ -4,10 +4,13 @@
 // TEXEL is replaced by i32, u32 or f32 to match the texture's sample type, and EXACT_AXIS by the
 // voxel axis (0, 1, 2) on which every sample of the plane lies at a whole voxel, or -1 (a tilted
 // plane): one pipeline per value, so the choice costs no branch per pixel (a software adapter
-// runs both sides of a branch it cannot prove uniform). DETAIL is replaced by true for a volume
-// shown as an overview with full resolution where the user reads, false otherwise (the same).
+// runs both sides of a branch it cannot prove uniform). The same for the other constants:
+// PLAIN (the texture neither folded nor an overview: a texel is its voxel), DETAIL (an overview
+// with full resolution where the user reads) and THICK (a thick slab's projection).
 const EXACT_AXIS: i32 = EXACT;
+const PLAIN: bool = PLAIN_VOLUME;
 const DETAIL: bool = DETAIL_SLAB;
+const THICK: bool = THICK_SLAB;
 
 struct Params {
     // (screen x, screen y, 0, 1) in points relative to the viewport -> voxel (i, j, k); its third
@@ -65,6 +68,9 @@ fn in_detail(voxel: vec3<i32>) -> vec4<i32> {
 // The texel that holds voxel p: within part n of the long axis, the voxel moves by n's place
 // along the two other axes (the same arithmetic as Fold::texel).
 fn fold(voxel: vec3<i32>) -> vec3<i32> {
+    if PLAIN {
+        return voxel;
+    }
     // Integer division has no vector instruction on a CPU: a software adapter would run it a
     // pixel at a time. In f32 these are exact (voxel indices < 2^24) and run as vectors.
     let step = folding.overview.x;
@@ -228,7 +234,7 @@ fn fs_main(in: VertexOut) -> @location(0) vec4<f32> {
         return vec4<f32>(0.0, 0.0, 0.0, 1.0);
     }
     let colour = params.flags.y > 0.5;
-    let slab = params.slab.y > 1.5;
+    let slab = THICK;
     var s: vec4<f32>;
     if slab {
         s = project_slab(ijk, colour);

@@ -30,10 +30,23 @@ pub struct SliceCallback {
     pub params: SliceParams,
 }
 
+impl SliceCallback {
+    /// The voxel axis every sample lies on whole voxels of (`view::whole_voxel_axis`).
+    fn exact_axis(&self) -> Option<usize> {
+        let axis = self.params.slab[3];
+        (axis >= 0.0).then_some(axis as usize)
+    }
+
+    /// A thick slab's projection (more than one sample along the normal).
+    fn thick(&self) -> bool {
+        self.params.slab[1] > 1.5
+    }
+}
+
 impl egui_wgpu::CallbackTrait for SliceCallback {
     fn prepare(
         &self,
-        _device: &wgpu::Device,
+        device: &wgpu::Device,
         queue: &wgpu::Queue,
         _screen: &egui_wgpu::ScreenDescriptor,
         _encoder: &mut wgpu::CommandEncoder,
@@ -44,6 +57,7 @@ impl egui_wgpu::CallbackTrait for SliceCallback {
                 queue.write_buffer(buffer, 0, bytemuck::bytes_of(&self.params));
                 ctx.stats.uniform_writes += 1;
             }
+            ctx.prepare_pipeline(device, self.slot, self.exact_axis(), self.thick());
         }
         Vec::new()
     }
@@ -57,9 +71,9 @@ impl egui_wgpu::CallbackTrait for SliceCallback {
         let Some(ctx) = resources.get::<RenderContext>() else {
             return;
         };
-        let axis = self.params.slab[3];
-        let exact = (axis >= 0.0).then_some(axis as usize);
-        let Some((pipeline, bind_group)) = ctx.draw_state(self.slot, self.viewport, exact) else {
+        let Some((pipeline, bind_group)) =
+            ctx.draw_state(self.slot, self.viewport, self.exact_axis(), self.thick())
+        else {
             return;
         };
         render_pass.set_pipeline(pipeline);

@@ -131,13 +131,13 @@ struct Slot {
 }
 
 pub struct RenderContext {
-    /// Bind group layouts, one per texel class (sint, uint, float textures), and pipelines, per
-    /// class one for each EXACT_AXIS (`class * 4 + exact + 1`).
+    /// Bind group layouts and pipeline layouts, one per texel class (sint, uint, float
+    /// textures).
     layouts: Vec<wgpu::BindGroupLayout>,
-    pipelines: Vec<wgpu::RenderPipeline>,
-    /// The same with the detail slab (DETAIL), made when an overview first needs them.
-    detail_pipelines: Vec<Option<wgpu::RenderPipeline>>,
     pipeline_layouts: Vec<wgpu::PipelineLayout>,
+    /// The slice pipelines by shader variant, each made when a viewport first needs it (in the
+    /// paint callback's `prepare`, which has the device).
+    pipelines: std::collections::HashMap<Variant, wgpu::RenderPipeline>,
     target: wgpu::TextureFormat,
     uniforms: Vec<wgpu::Buffer>,
     /// By `VolumeSlot`.
@@ -157,8 +157,22 @@ pub struct RenderContext {
 
 const SHADER: &str = include_str!("../../../shaders/slice.wgsl");
 
-/// The shader's EXACT_AXIS values, one pipeline each (per texel class): none, i, j, k.
-const EXACT_AXES: [i32; 4] = [-1, 0, 1, 2];
+/// One slice pipeline: the shader's constants. Each choice is a constant rather than a branch on
+/// a uniform because a software adapter runs both sides of a branch it cannot prove uniform
+/// (measured on llvmpipe: the fold arithmetic and the thick-slab loop ran for every pixel of a
+/// plain slice, 47-50 ms a frame against 38 without them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Variant {
+    class: TexelClass,
+    /// EXACT_AXIS: the voxel axis every sample lies on whole voxels of, -1 none.
+    exact: i32,
+    /// PLAIN_VOLUME: neither folded nor an overview (a texel is its voxel).
+    plain: bool,
+    /// DETAIL_SLAB: an overview with a full-resolution slab.
+    detail: bool,
+    /// THICK_SLAB: a thick slab's projection rather than one slice.
+    thick: bool,
+}
 
 impl RenderContext {
     /// Creates the pipelines and registers the context in the renderer's callback resources.
@@ -188,7 +202,6 @@ impl RenderContext {
             count: None,
         };
         let mut layouts = Vec::new();
-        let mut pipelines = Vec::new();
         let mut pipeline_layouts = Vec::new();
         for class in TexelClass::ALL {
             let texture_entry = wgpu::BindGroupLayoutEntry {
@@ -244,16 +257,6 @@ impl RenderContext {
                 bind_group_layouts: &[Some(&layout)],
                 immediate_size: 0,
             });
-            for exact in EXACT_AXES {
-                pipelines.push(slice_pipeline(
-                    device,
-                    &pipeline_layout,
-                    target,
-                    class,
-                    exact,
-                    false,
-                ));
-            }
             layouts.push(layout);
             pipeline_layouts.push(pipeline_layout);
         }
@@ -285,8 +288,7 @@ impl RenderContext {
             .and_then(budget_bytes);
         RenderContext {
             layouts,
-            detail_pipelines: (0..pipelines.len()).map(|_| None).collect(),
-            pipelines,
+            pipelines: std::collections::HashMap::new(),
             pipeline_layouts,
             target,
             uniforms,
@@ -366,21 +368,6 @@ impl RenderContext {
         let folding: [f32; 12] = [a, b, c, d, step as f32, 0.0, 0.0, 0.0, e, f, g, h];
         queue.write_buffer(&fold, 0, bytemuck::bytes_of(&folding));
         let class = volume.class as usize;
-        if slab > 0 {
-            for (e, exact) in EXACT_AXES.into_iter().enumerate() {
-                let at = class * EXACT_AXES.len() + e;
-                if self.detail_pipelines[at].is_none() {
-                    self.detail_pipelines[at] = Some(slice_pipeline(
-                        device,
-                        &self.pipeline_layouts[class],
-                        self.target,
-                        volume.class,
-                        exact,
-                        true,
-                    ));
-                }
-            }
-        }
         let bind_groups = self
             .uniforms
             .iter()
@@ -545,39 +532,65 @@ impl RenderContext {
         self.slots[slot as usize] = None;
     }
 
-    /// The pipeline and bind group that draw viewport `viewport` from `slot`, for a plane whose
-    /// samples lie on whole voxels along voxel axis `exact` (`view::whole_voxel_axis`).
+    /// The shader variant that draws `slot` for a plane whose samples lie on whole voxels along
+    /// voxel axis `exact` (`view::whole_voxel_axis`), one slice or a thick slab.
+    fn variant(&self, slot: VolumeSlot, exact: Option<usize>, thick: bool) -> Option<Variant> {
+        let s = self.slots[slot as usize].as_ref()?;
+        Some(Variant {
+            class: s.volume.class,
+            exact: exact.map_or(-1, |a| a.min(2) as i32),
+            plain: s.volume.fold.is_none() && s.volume.step == 1,
+            detail: s.detail.count() > 0,
+            thick,
+        })
+    }
+
+    /// Makes the pipeline a viewport will draw with, if no viewport needed it before.
+    fn prepare_pipeline(
+        &mut self,
+        device: &wgpu::Device,
+        slot: VolumeSlot,
+        exact: Option<usize>,
+        thick: bool,
+    ) {
+        let Some(variant) = self.variant(slot, exact, thick) else {
+            return;
+        };
+        if !self.pipelines.contains_key(&variant) {
+            let layout = &self.pipeline_layouts[variant.class as usize];
+            let pipeline = slice_pipeline(device, layout, self.target, variant);
+            self.pipelines.insert(variant, pipeline);
+        }
+    }
+
+    /// The pipeline and bind group that draw viewport `viewport` from `slot`
+    /// ([`Self::prepare_pipeline`] made the pipeline).
     fn draw_state(
         &self,
         slot: VolumeSlot,
         viewport: usize,
         exact: Option<usize>,
+        thick: bool,
     ) -> Option<(&wgpu::RenderPipeline, &wgpu::BindGroup)> {
+        let variant = self.variant(slot, exact, thick)?;
         let s = self.slots[slot as usize].as_ref()?;
-        let variant = exact.map_or(0, |a| a.min(2) + 1);
-        let at = s.volume.class as usize * EXACT_AXES.len() + variant;
-        let pipeline = if s.detail.count() > 0 {
-            self.detail_pipelines.get(at)?.as_ref()?
-        } else {
-            self.pipelines.get(at)?
-        };
-        Some((pipeline, s.bind_groups.get(viewport)?))
+        Some((self.pipelines.get(&variant)?, s.bind_groups.get(viewport)?))
     }
 }
 
-/// The slice pipeline for one texel class, EXACT_AXIS and DETAIL.
+/// The slice pipeline of one shader variant.
 fn slice_pipeline(
     device: &wgpu::Device,
     layout: &wgpu::PipelineLayout,
     target: wgpu::TextureFormat,
-    class: TexelClass,
-    exact: i32,
-    detail: bool,
+    v: Variant,
 ) -> wgpu::RenderPipeline {
     let source = SHADER
-        .replace("TEXEL", class.wgsl_type())
-        .replace("= EXACT;", &format!("= {exact};"))
-        .replace("= DETAIL_SLAB;", &format!("= {detail};"));
+        .replace("TEXEL", v.class.wgsl_type())
+        .replace("= EXACT;", &format!("= {};", v.exact))
+        .replace("= PLAIN_VOLUME;", &format!("= {};", v.plain))
+        .replace("= DETAIL_SLAB;", &format!("= {};", v.detail))
+        .replace("= THICK_SLAB;", &format!("= {};", v.thick));
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some("groundglass slice"),
         source: wgpu::ShaderSource::Wgsl(source.into()),

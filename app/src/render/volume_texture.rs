@@ -8,7 +8,7 @@ use groundglass_study::{ModalityTransform, VolumeLayout, VoxelKind, VoxelSlice};
 use super::fold::Fold;
 
 /// Which shader variant samples the texture.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TexelClass {
     Sint = 0,
     Uint = 1,
