@@ -6,11 +6,13 @@
 // plane): one pipeline per value, so the choice costs no branch per pixel (a software adapter
 // runs both sides of a branch it cannot prove uniform). The same for the other constants:
 // PLAIN (the texture neither folded nor an overview: a texel is its voxel), DETAIL (an overview
-// with full resolution where the user reads) and THICK (a thick slab's projection).
+// with full resolution where the user reads), THICK (a thick slab's projection) and LABELS (a
+// mask overlay to blend).
 const EXACT_AXIS: i32 = EXACT;
 const PLAIN: bool = PLAIN_VOLUME;
 const DETAIL: bool = DETAIL_SLAB;
 const THICK: bool = THICK_SLAB;
+const LABELS: bool = LABEL_OVERLAY;
 
 struct Params {
     // (screen x, screen y, 0, 1) in points relative to the viewport -> voxel (i, j, k); its third
@@ -175,7 +177,7 @@ fn voi(value: f32) -> f32 {
 
 // Blends the label at the nearest voxel over the grey or colour value.
 fn overlay(rgb: vec3<f32>, ijk: vec3<f32>) -> vec3<f32> {
-    if params.flags.w <= 0.0 {
+    if !LABELS {
         return rgb;
     }
     let p = vec3<i32>(clamp(round(ijk), vec3<f32>(0.0), params.dims.xyz - vec3<f32>(1.0)));

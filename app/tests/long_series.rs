@@ -119,6 +119,54 @@ fn shoot(
     (std::fs::read(out).expect("png"), err)
 }
 
+/// Whether two RGBA frames `width` pixels wide show the same viewports: every pixel left of the
+/// model panel (the rightmost `PANEL` pixels, whose speed estimate and loading spinner depend on
+/// the moment), exactly but for egui's text, which may differ by two levels in at most 0.1 % of
+/// them. (Its glyph atlas is packed in the order texts first appear, which depends on timing; the
+/// same glyph can then be sampled a level apart.)
+fn same_rgba(a: &[u8], b: &[u8], width: usize) -> bool {
+    const PANEL: usize = 360;
+    if a.len() != b.len() || width <= PANEL {
+        return false;
+    }
+    let (mut slight, mut compared) = (0, 0);
+    for (row_a, row_b) in a.chunks_exact(4 * width).zip(b.chunks_exact(4 * width)) {
+        let left = 4 * (width - PANEL);
+        for (x, y) in row_a[..left]
+            .chunks_exact(4)
+            .zip(row_b[..left].chunks_exact(4))
+        {
+            let d = x
+                .iter()
+                .zip(y)
+                .map(|(p, q)| p.abs_diff(*q))
+                .max()
+                .unwrap_or(0);
+            if d > 2 {
+                return false;
+            }
+            slight += usize::from(d > 0);
+            compared += 1;
+        }
+    }
+    slight * 1000 <= compared
+}
+
+/// [`same_rgba`] for two screenshots' PNG bytes.
+fn same_png(a: &[u8], b: &[u8]) -> bool {
+    let rgba = |bytes: &[u8]| {
+        let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+        decoder.set_transformations(png::Transformations::ALPHA | png::Transformations::EXPAND);
+        let mut reader = decoder.read_info().expect("png");
+        let mut buf = vec![0; reader.output_buffer_size()];
+        let info = reader.next_frame(&mut buf).expect("frame");
+        buf.truncate(info.buffer_size());
+        (buf, info.width as usize)
+    };
+    let ((a, width), (b, _)) = (rgba(a), rgba(b));
+    same_rgba(&a, &b, width)
+}
+
 /// The brightest red level along the middle row of the viewport (left of the model panel, clear of
 /// the orientation letters at its edges).
 fn centre_grey(png_bytes: &[u8]) -> u8 {
@@ -156,7 +204,7 @@ fn a_folded_volume_draws_what_an_unfolded_one_draws() {
             let plain = screenshot(&study, plane, index, None, &dir.join("plain.png"));
             let folded = screenshot(&study, plane, index, Some(limit), &dir.join("folded.png"));
             assert!(
-                plain == folded,
+                same_png(&plain, &folded),
                 "{name} {plane} {index}: the folded volume draws something else"
             );
         }
@@ -259,11 +307,14 @@ fn mask_labels_on_a_folded_volume_draw_as_on_an_unfolded_one() {
         let plain = shot(None, &stores, "plain.png");
         let folded = shot(Some(32), &stores, "folded.png");
         assert!(
-            plain == folded,
+            same_png(&plain, &folded),
             "{plane} {index}: the folded labels draw something else"
         );
         let bare = shot(None, &empty, "bare.png");
-        assert!(plain != bare, "{plane} {index}: the mask is not drawn");
+        assert!(
+            !same_png(&plain, &bare),
+            "{plane} {index}: the mask is not drawn"
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -299,12 +350,12 @@ fn a_volume_over_the_gpu_budget_shows_as_an_overview_folded_or_not() {
         );
         // (The pictures differ in their status lines too: what the pixels hold is
         // `an_overview_is_at_full_resolution_where_one_reads`.)
-        assert!(overview != full, "{plane} {index}");
+        assert!(!same_png(&overview, &full), "{plane} {index}");
         // Folded as well (25 of the overview's 50 slices a part at a limit of 26):
         // the same picture as unfolded.
         let (folded, _) = shot(plane, index, Some(26), budget);
         assert!(
-            folded == overview,
+            same_png(&folded, &overview),
             "{plane} {index}: the folded overview differs"
         );
     }
@@ -374,9 +425,17 @@ fn an_overview_is_at_full_resolution_where_one_reads() {
     );
     assert_eq!(reduced.state().detail_slices(), Some(20..29));
     let expected = full.render().expect("render");
-    assert!(reduced.render().expect("render") == expected, "slice 24");
+    let frame = reduced.render().expect("render");
+    assert!(
+        same_rgba(frame.as_raw(), expected.as_raw(), 700),
+        "slice 24"
+    );
     let bare = viewer(&study, (Plane::Axial, 24), budget, &dir.join("no-stores")).render();
-    assert!(bare.expect("render") != expected, "the mask is not drawn");
+    let bare = bare.expect("render");
+    assert!(
+        !same_rgba(bare.as_raw(), expected.as_raw(), 700),
+        "the mask is not drawn"
+    );
 
     // Scrolling on: the slab follows once the slice leaves its middle half, and only the
     // slices that come in are written.
@@ -409,7 +468,11 @@ fn an_overview_is_at_full_resolution_where_one_reads() {
         assert_eq!(written, expected_writes, "slices written for {index}");
         let expected = full.render().expect("render");
         assert!(
-            reduced.render().expect("render") == expected,
+            same_rgba(
+                reduced.render().expect("render").as_raw(),
+                expected.as_raw(),
+                700
+            ),
             "slice {index} is not at full resolution"
         );
     }
@@ -422,7 +485,10 @@ fn an_overview_is_at_full_resolution_where_one_reads() {
         full.render().expect("render"),
         reduced.render().expect("render"),
     );
-    assert!(a != b, "the overview draws the full volume");
+    assert!(
+        !same_rgba(a.as_raw(), b.as_raw(), 700),
+        "the overview draws the full volume"
+    );
     let middle = a.height() / 2;
     assert_eq!(
         row(a.as_raw(), a.width(), middle, 20, 300),

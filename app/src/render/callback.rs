@@ -30,19 +30,6 @@ pub struct SliceCallback {
     pub params: SliceParams,
 }
 
-impl SliceCallback {
-    /// The voxel axis every sample lies on whole voxels of (`view::whole_voxel_axis`).
-    fn exact_axis(&self) -> Option<usize> {
-        let axis = self.params.slab[3];
-        (axis >= 0.0).then_some(axis as usize)
-    }
-
-    /// A thick slab's projection (more than one sample along the normal).
-    fn thick(&self) -> bool {
-        self.params.slab[1] > 1.5
-    }
-}
-
 impl egui_wgpu::CallbackTrait for SliceCallback {
     fn prepare(
         &self,
@@ -57,7 +44,7 @@ impl egui_wgpu::CallbackTrait for SliceCallback {
                 queue.write_buffer(buffer, 0, bytemuck::bytes_of(&self.params));
                 ctx.stats.uniform_writes += 1;
             }
-            ctx.prepare_pipeline(device, self.slot, self.exact_axis(), self.thick());
+            ctx.prepare_pipeline(device, self.slot, super::Drawn::of(&self.params));
         }
         Vec::new()
     }
@@ -72,7 +59,7 @@ impl egui_wgpu::CallbackTrait for SliceCallback {
             return;
         };
         let Some((pipeline, bind_group)) =
-            ctx.draw_state(self.slot, self.viewport, self.exact_axis(), self.thick())
+            ctx.draw_state(self.slot, self.viewport, super::Drawn::of(&self.params))
         else {
             return;
         };

@@ -157,6 +157,28 @@ pub struct RenderContext {
 
 const SHADER: &str = include_str!("../../../shaders/slice.wgsl");
 
+/// What a viewport draws, as far as the shader variant goes (from its parameters).
+#[derive(Clone, Copy, Debug)]
+struct Drawn {
+    /// The voxel axis every sample lies on whole voxels of (`view::whole_voxel_axis`).
+    exact: Option<usize>,
+    /// A thick slab's projection (more than one sample along the normal).
+    thick: bool,
+    /// A mask overlay shown (its opacity above 0).
+    labels: bool,
+}
+
+impl Drawn {
+    fn of(params: &SliceParams) -> Self {
+        let axis = params.slab[3];
+        Drawn {
+            exact: (axis >= 0.0).then_some(axis as usize),
+            thick: params.slab[1] > 1.5,
+            labels: params.flags[3] > 0.0,
+        }
+    }
+}
+
 /// One slice pipeline: the shader's constants. Each choice is a constant rather than a branch on
 /// a uniform because a software adapter runs both sides of a branch it cannot prove uniform
 /// (measured on llvmpipe: the fold arithmetic and the thick-slab loop ran for every pixel of a
@@ -172,6 +194,8 @@ struct Variant {
     detail: bool,
     /// THICK_SLAB: a thick slab's projection rather than one slice.
     thick: bool,
+    /// LABEL_OVERLAY: a mask overlay to blend (its opacity above 0).
+    labels: bool,
 }
 
 impl RenderContext {
@@ -532,28 +556,22 @@ impl RenderContext {
         self.slots[slot as usize] = None;
     }
 
-    /// The shader variant that draws `slot` for a plane whose samples lie on whole voxels along
-    /// voxel axis `exact` (`view::whole_voxel_axis`), one slice or a thick slab.
-    fn variant(&self, slot: VolumeSlot, exact: Option<usize>, thick: bool) -> Option<Variant> {
+    /// The shader variant that draws `slot` as a viewport asks.
+    fn variant(&self, slot: VolumeSlot, draw: Drawn) -> Option<Variant> {
         let s = self.slots[slot as usize].as_ref()?;
         Some(Variant {
             class: s.volume.class,
-            exact: exact.map_or(-1, |a| a.min(2) as i32),
+            exact: draw.exact.map_or(-1, |a| a.min(2) as i32),
             plain: s.volume.fold.is_none() && s.volume.step == 1,
             detail: s.detail.count() > 0,
-            thick,
+            thick: draw.thick,
+            labels: draw.labels,
         })
     }
 
     /// Makes the pipeline a viewport will draw with, if no viewport needed it before.
-    fn prepare_pipeline(
-        &mut self,
-        device: &wgpu::Device,
-        slot: VolumeSlot,
-        exact: Option<usize>,
-        thick: bool,
-    ) {
-        let Some(variant) = self.variant(slot, exact, thick) else {
+    fn prepare_pipeline(&mut self, device: &wgpu::Device, slot: VolumeSlot, draw: Drawn) {
+        let Some(variant) = self.variant(slot, draw) else {
             return;
         };
         if !self.pipelines.contains_key(&variant) {
@@ -569,10 +587,9 @@ impl RenderContext {
         &self,
         slot: VolumeSlot,
         viewport: usize,
-        exact: Option<usize>,
-        thick: bool,
+        draw: Drawn,
     ) -> Option<(&wgpu::RenderPipeline, &wgpu::BindGroup)> {
-        let variant = self.variant(slot, exact, thick)?;
+        let variant = self.variant(slot, draw)?;
         let s = self.slots[slot as usize].as_ref()?;
         Some((self.pipelines.get(&variant)?, s.bind_groups.get(viewport)?))
     }
@@ -590,7 +607,8 @@ fn slice_pipeline(
         .replace("= EXACT;", &format!("= {};", v.exact))
         .replace("= PLAIN_VOLUME;", &format!("= {};", v.plain))
         .replace("= DETAIL_SLAB;", &format!("= {};", v.detail))
-        .replace("= THICK_SLAB;", &format!("= {};", v.thick));
+        .replace("= THICK_SLAB;", &format!("= {};", v.thick))
+        .replace("= LABEL_OVERLAY;", &format!("= {};", v.labels));
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some("groundglass slice"),
         source: wgpu::ShaderSource::Wgsl(source.into()),
