@@ -515,7 +515,7 @@ fn without_a_budget_from_the_user_the_adapter_sets_one() {
         // Half the device-local heap (on llvmpipe, the host's memory).
         let budget = budget.unwrap_or(0);
         assert!(budget > 64 << 20, "{adapter}: {budget} bytes");
-        assert!(source.starts_with("a half of the adapter's"), "{source}");
+        assert!(source.starts_with("half of the adapter's"), "{source}");
     } else {
         // Other backends tell no memory size: no budget unless the user sets one.
         assert_eq!(budget, None, "{adapter}");

@@ -80,7 +80,7 @@ fn overview_step(layout: &VolumeLayout, budget: Option<u64>) -> usize {
 /// Without a budget from the user, volumes may take this share of the adapter's device-local
 /// memory (the rest for other programs, the window and egui).
 const ADAPTER_SHARE: u64 = 2;
-const ADAPTER_SHARE_TEXT: &str = "half";
+const ADAPTER_SHARE_TEXT: &str = "half of";
 
 /// The adapter's largest device-local memory heap, where the backend tells it: Vulkan (the
 /// physical device's memory properties). `None` on other backends (Metal, DX12, GL), where the
@@ -206,7 +206,8 @@ impl RenderContext {
             if let Some(heap) = device_local_bytes(&state.adapter) {
                 context.budget_bytes = Some(heap / ADAPTER_SHARE);
                 context.budget_source = format!(
-                    "a {ADAPTER_SHARE_TEXT} of the adapter's {}; GROUNDGLASS_GPU_BUDGET_MB sets another",
+                    "{ADAPTER_SHARE_TEXT} the adapter's {} of device memory; \
+                     GROUNDGLASS_GPU_BUDGET_MB sets another",
                     megabytes(heap)
                 );
             }
