@@ -323,6 +323,22 @@ fn an_rle_frame_with_an_impossible_segment_count_is_refused_before_decoding() {
     );
 }
 
+/// A 9.8 kB JPEG file declaring 8,241 frames of 1024 x 256 in one fragment (found by the
+/// `dicom_file` fuzz target: the loader zeroed 4.3 GB for them): refused before the volume is
+/// allocated, each compressed frame needing a fragment of its own.
+#[test]
+fn a_multi_frame_file_with_fewer_fragments_than_frames_is_refused_before_allocating() {
+    let path = repo_root().join("fuzz/regressions/dicom_frames_without_fragments.dcm");
+    let study = open(&path).expect("the header is readable");
+    let e = study.series[0].load(0, &NoProgress).expect_err("refused");
+    let text = e.to_string();
+    assert!(
+        text.contains("dicom_frames_without_fragments.dcm")
+            && text.contains("declares 8241 frames of compressed pixel data but holds 1 fragment"),
+        "{text}"
+    );
+}
+
 /// A PyTorch checkpoint whose pickle declares a 3.2 GB string in 270 KB (found by the
 /// `checkpoint_file` fuzz target, which left the zip's CRC stale): refused with a message naming
 /// the file before Candle's reader would allocate it. (A lying length under a correct CRC is
