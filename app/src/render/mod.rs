@@ -181,8 +181,8 @@ impl Drawn {
 
 /// One slice pipeline: the shader's constants. Each choice is a constant rather than a branch on
 /// a uniform because a software adapter runs both sides of a branch it cannot prove uniform
-/// (measured on llvmpipe: the fold arithmetic and the thick-slab loop ran for every pixel of a
-/// plain slice, 47-50 ms a frame against 38 without them).
+/// (on llvmpipe the fold arithmetic, the thick-slab loop and the label read ran for every pixel
+/// of a plain slice: 43-51 ms a frame against 29-31 without them, BENCHMARKS.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Variant {
     class: TexelClass,
