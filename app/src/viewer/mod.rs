@@ -174,6 +174,8 @@ pub struct ViewerApp {
     /// The views of a series that is being opened again with more of it (a PACS transfer's
     /// next preview, or the whole series): carried over when its load starts.
     carried: Option<CarriedViews>,
+    /// What was last asked to open (it may still be opening).
+    last_opened: Option<PathBuf>,
 }
 
 impl ViewerApp {
@@ -218,6 +220,7 @@ impl ViewerApp {
             sending: None,
             opening_preview: false,
             carried: None,
+            last_opened: None,
             loader: Loader::new(cc.egui_ctx.clone()),
             open_job: None,
             load_job: None,
@@ -312,6 +315,7 @@ impl ViewerApp {
         self.labels = None;
         self.labels_stale = true;
         self.open_number += 1;
+        self.last_opened = Some(path.clone());
         self.open_job = Some(self.loader.open(self.open_number, path));
     }
 
@@ -1013,7 +1017,11 @@ impl ViewerApp {
             .show(ctx, &mut self.settings.pacs_servers, &mut self.pacs_secrets);
         for request in requests {
             match request {
-                pacs_window::Request::Preview(path) => self.open_again(path, false),
+                pacs_window::Request::Preview(path) => {
+                    if pacs_window::preview_applies(&path, self.last_opened.as_deref()) {
+                        self.open_again(path, false);
+                    }
+                }
                 pacs_window::Request::Open(path) => self.open_again(path, true),
                 pacs_window::Request::SaveSettings => {
                     self.save_settings();

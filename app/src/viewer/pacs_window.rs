@@ -877,6 +877,14 @@ pub fn preview_due(shown: usize, done: usize) -> bool {
     done >= 2 * shown.max(1)
 }
 
+/// Whether a preview is to be opened, `last_opened` being what the viewer was last asked to open:
+/// the first instance always (the user asked for the series), the folder growing only while the
+/// transfer is what the viewer shows (its first instance or an earlier look at the folder); the
+/// user may have opened something else meanwhile.
+pub fn preview_applies(preview: &std::path::Path, last_opened: Option<&std::path::Path>) -> bool {
+    preview.is_file() || last_opened.is_some_and(|p| p == preview || p.parent() == Some(preview))
+}
+
 /// Of what one frame's messages ask, what is worth doing: the previews a later one replaces,
 /// or that the whole series replaces, are left out.
 fn latest_previews(requests: Vec<Request>) -> Vec<Request> {
@@ -944,6 +952,33 @@ mod tests {
         // The previews and then the series read less than three times the series.
         let read: usize = shown_at.iter().sum::<usize>() + 1 + 300;
         assert!(read < 3 * 300, "{read}");
+    }
+
+    #[test]
+    fn a_growing_preview_opens_only_while_the_transfer_is_on_screen() {
+        let dir = std::env::temp_dir().join(format!("gg-preview-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let first = dir.join("1.2.3.dcm");
+        std::fs::write(&first, b"x").expect("file");
+        assert!(preview_applies(
+            &first,
+            Some(std::path::Path::new("/elsewhere"))
+        ));
+        assert!(
+            preview_applies(&dir, Some(&first)),
+            "after its first instance"
+        );
+        assert!(
+            preview_applies(&dir, Some(&dir)),
+            "after an earlier preview"
+        );
+        let other = std::path::Path::new("/studies/another");
+        assert!(
+            !preview_applies(&dir, Some(other)),
+            "the user opened another study"
+        );
+        assert!(!preview_applies(&dir, None));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
