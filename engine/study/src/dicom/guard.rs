@@ -113,45 +113,69 @@ fn walk(r: &mut BufReader<File>, file_len: u64) -> std::result::Result<Walked, S
         return Ok(Walked::Done);
     };
     r.seek(SeekFrom::Start(pos)).map_err(io)?;
-    // The meta group: explicit VR little endian, ends where group 0002 does.
-    let mut transfer_syntax = String::new();
+    // The meta group as dicom-object reads it (explicit VR little endian): (0002,0000) first,
+    // its 4-byte value the group's length, then elements of any group until that many bytes
+    // have been read; the data set starts there, whatever group comes next. (Scanning to the end
+    // of group 0002 instead, a fuzzed group length made the two start the data set at different
+    // bytes, and dicom-parser read a meta element's VR as an implicit-VR length: 1.9 GB.)
     let mut h = [0u8; 12];
-    loop {
+    if file_len - pos < 12 {
+        return Ok(Walked::Done);
+    }
+    r.read_exact(&mut h).map_err(io)?;
+    let first = (
+        u16::from_le_bytes([h[0], h[1]]),
+        u16::from_le_bytes([h[2], h[3]]),
+    );
+    if first != (0x0002, 0x0000) || u16::from_le_bytes([h[6], h[7]]) != 4 {
+        // Not our business: dicom-object refuses a meta group that does not open so.
+        return Ok(Walked::Done);
+    }
+    let group_length = u32::from_le_bytes([h[8], h[9], h[10], h[11]]);
+    pos += 12;
+    let mut transfer_syntax = String::new();
+    let mut read: u32 = 0;
+    while read < group_length {
         if file_len - pos < 8 {
             return Ok(Walked::Done);
         }
         r.read_exact(&mut h[..8]).map_err(io)?;
-        if u16::from_le_bytes([h[0], h[1]]) != 0x0002 {
-            r.seek_relative(-8).map_err(io)?;
-            break;
-        }
-        let element = u16::from_le_bytes([h[2], h[3]]);
-        let (len, header) = if is_long_vr([h[4], h[5]]) {
+        let (group, element) = (
+            u16::from_le_bytes([h[0], h[1]]),
+            u16::from_le_bytes([h[2], h[3]]),
+        );
+        let (len, header) = if group == 0xFFFE {
+            (u32::from_le_bytes([h[4], h[5], h[6], h[7]]), 8)
+        } else if is_long_vr([h[4], h[5]]) {
             if file_len - pos < 12 {
                 return Ok(Walked::Done);
             }
             r.read_exact(&mut h[8..12]).map_err(io)?;
-            (
-                u64::from(u32::from_le_bytes([h[8], h[9], h[10], h[11]])),
-                12,
-            )
+            (u32::from_le_bytes([h[8], h[9], h[10], h[11]]), 12)
         } else {
-            (u64::from(u16::from_le_bytes([h[6], h[7]])), 8)
+            (u32::from(u16::from_le_bytes([h[6], h[7]])), 8)
         };
-        pos += header;
-        if len > file_len - pos {
-            return Err(format!("meta element (0002,{element:04X}) claims {len} bytes but only {} remain: corrupt or truncated file", file_len - pos));
+        if len == u32::MAX {
+            // dicom-object refuses an undefined length in the meta group.
+            return Ok(Walked::Done);
         }
-        if element == 0x0010 && len <= 64 {
+        pos += header;
+        if u64::from(len) > file_len - pos {
+            return Err(format!("meta element ({group:04X},{element:04X}) claims {len} bytes but only {} remain: corrupt or truncated file", file_len - pos));
+        }
+        if (group, element) == (0x0002, 0x0010) && len <= 64 {
             let mut uid = vec![0u8; len as usize];
             r.read_exact(&mut uid).map_err(io)?;
             transfer_syntax = String::from_utf8_lossy(&uid)
                 .trim_end_matches(['\0', ' '])
                 .to_string();
         } else {
-            r.seek_relative(len as i64).map_err(io)?;
+            r.seek_relative(i64::from(len)).map_err(io)?;
         }
-        pos += len;
+        pos += u64::from(len);
+        read = read
+            .saturating_add(u32::try_from(header).unwrap_or(u32::MAX))
+            .saturating_add(len);
     }
     let syntax = match transfer_syntax.as_str() {
         DEFLATED => {
@@ -397,5 +421,24 @@ mod tests {
         );
         let _ = std::fs::remove_file(last);
         let _ = std::fs::remove_file(followed);
+    }
+
+    #[test]
+    fn the_data_set_starts_where_the_meta_groups_length_says() {
+        // The group length covers the transfer syntax only: dicom-object then reads the next
+        // meta element, (0002,0012) UI, as the first element of the implicit-VR data set, whose
+        // 4-byte length is made of the bytes "UI" and the explicit length.
+        let uid = b"1.2.3.4\0";
+        let mut body = vec![0x02, 0x00, 0x12, 0x00, b'U', b'I'];
+        body.extend_from_slice(&(uid.len() as u16).to_le_bytes());
+        body.extend_from_slice(uid);
+        let path = implicit_file("short-group.dcm", &body);
+        let err = check_lengths(&path).expect_err("refused").to_string();
+        let claimed = u32::from_le_bytes([b'U', b'I', uid.len() as u8, 0]);
+        assert!(
+            err.contains("(0002,0012)") && err.contains(&format!("claims {claimed} bytes")),
+            "{err}"
+        );
+        let _ = std::fs::remove_file(path);
     }
 }
