@@ -127,14 +127,14 @@ impl TileKernel for PackedQ8_0 {
     type Tile = Tile;
     const SCALE_BLOCK: usize = BLOCK;
 
-    fn group<const G: usize>(tiles: &[Tile], rows: &[Row; G], vnni: bool) -> [[f32; 16]; G] {
-        #[cfg(target_arch = "x86_64")]
-        if vnni {
-            // SAFETY: `vnni` is only true where the CPU has the features.
-            return unsafe { tile_row_vnni(tiles, rows) };
-        }
-        let _ = vnni;
+    fn portable<const G: usize>(tiles: &[Tile], rows: &[Row; G]) -> [[f32; 16]; G] {
         tile_row_portable(tiles, rows)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn vnni<const G: usize>(tiles: &[Tile], rows: &[Row; G]) -> [[f32; 16]; G] {
+        // SAFETY: the caller holds the trait's contract (the CPU has the features).
+        unsafe { tile_row_vnni(tiles, rows) }
     }
 }
 

@@ -57,13 +57,33 @@ pub fn cpu_has_vnni() -> bool {
 }
 
 /// A tiled weight format: how one tile-row (all of K for 16 weight rows) multiplies a group of
-/// `G` quantized rows of A, giving `G` vectors of 16 outputs.
+/// `G` quantized rows of A, giving `G` vectors of 16 outputs; the two kernels do the same
+/// operations in the same order.
 pub trait TileKernel {
     type Tile: Sync;
     /// Values of A that share one activation scale (a multiple of [`SUM_BLOCK`]).
     const SCALE_BLOCK: usize;
-    /// `vnni` is true only where [`cpu_has_vnni`] is.
-    fn group<const G: usize>(tiles: &[Self::Tile], rows: &[Row; G], vnni: bool) -> [[f32; 16]; G];
+    fn portable<const G: usize>(tiles: &[Self::Tile], rows: &[Row; G]) -> [[f32; 16]; G];
+    /// # Safety
+    /// Only where [`cpu_has_vnni`] is true.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn vnni<const G: usize>(tiles: &[Self::Tile], rows: &[Row; G]) -> [[f32; 16]; G];
+}
+
+/// One tile-row against a group of rows of A, by the VNNI kernel where `vnni` says (true only
+/// where [`cpu_has_vnni`] is), else the portable one.
+fn group<T: TileKernel, const G: usize>(
+    tiles: &[T::Tile],
+    rows: &[Row; G],
+    vnni: bool,
+) -> [[f32; 16]; G] {
+    #[cfg(target_arch = "x86_64")]
+    if vnni {
+        // SAFETY: `vnni` is only true where the CPU has the features.
+        return unsafe { T::vnni(tiles, rows) };
+    }
+    let _ = vnni;
+    T::portable(tiles, rows)
 }
 
 /// Rows of activations quantized to i8 with one f32 scale per `scale_block` values (round to
@@ -199,7 +219,7 @@ fn tile_row_product<T: TileKernel>(tiles: &[T::Tile], rows: &[Row], out: &mut [f
     macro_rules! group {
         ($g:literal) => {{
             let rows: &[Row; $g] = rows.try_into().expect("group size");
-            let acc = T::group::<$g>(tiles, rows, vnni);
+            let acc = group::<T, $g>(tiles, rows, vnni);
             for (i, acc) in acc.iter().enumerate() {
                 out[i * TILE_ROWS..(i + 1) * TILE_ROWS].copy_from_slice(acc);
             }
