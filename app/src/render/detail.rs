@@ -8,7 +8,7 @@
 use eframe::egui_wgpu::wgpu;
 use groundglass_study::{Dirty, LabelVolume, Volume, VolumeLayout};
 
-use super::volume_texture::{format_of, texture_bytes};
+use super::volume_texture::{format_of, texture_3d, texture_bytes};
 
 /// The detail slab takes at most this share of the budget (the overview takes the rest, or less).
 const BUDGET_SHARE: u64 = 4;
@@ -90,36 +90,14 @@ pub fn slab_start(count: usize, depth: usize, held: Option<usize>, k: f64) -> Op
     (k < lo || k > hi).then_some(want)
 }
 
-fn texture(
-    device: &wgpu::Device,
-    label: &str,
-    size: [usize; 3],
-    format: wgpu::TextureFormat,
-) -> wgpu::Texture {
-    device.create_texture(&wgpu::TextureDescriptor {
-        label: Some(label),
-        size: wgpu::Extent3d {
-            width: size[0] as u32,
-            height: size[1] as u32,
-            depth_or_array_layers: size[2] as u32,
-        },
-        mip_level_count: 1,
-        sample_count: 1,
-        dimension: wgpu::TextureDimension::D3,
-        format,
-        usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-        view_formats: &[],
-    })
-}
-
 impl Detail {
     /// A slab of `count` slices for `layout` (0: a 1 x 1 x 1 stand-in the bind group needs).
     pub fn new(device: &wgpu::Device, layout: &VolumeLayout, count: usize) -> Self {
         let (format, _, _) = format_of(layout);
         let [w, h, _] = layout.dims;
         let size = if count == 0 { [1, 1, 1] } else { [w, h, count] };
-        let volume = texture(device, "groundglass detail volume", size, format);
-        let labels = texture(
+        let volume = texture_3d(device, "groundglass detail volume", size, format);
+        let labels = texture_3d(
             device,
             "groundglass detail labels",
             size,

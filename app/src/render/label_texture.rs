@@ -6,7 +6,7 @@ use eframe::egui_wgpu::wgpu;
 use groundglass_study::{Dirty, LabelVolume};
 
 use super::fold::Fold;
-use super::volume_texture::{kept_dims, subsample, write_box};
+use super::volume_texture::{kept_dims, subsample, texture_3d, write_box};
 
 /// Label ids index this palette modulo its size; 0 is never drawn.
 pub const PALETTE_SIZE: usize = 16;
@@ -33,20 +33,12 @@ impl LabelTexture {
         let step = step.max(1);
         let kept = kept_dims(dims, step);
         let size = fold.map_or(kept, |f| f.texture_dims(kept));
-        let texture = device.create_texture(&wgpu::TextureDescriptor {
-            label: Some("groundglass labels"),
-            size: wgpu::Extent3d {
-                width: size[0] as u32,
-                height: size[1] as u32,
-                depth_or_array_layers: size[2] as u32,
-            },
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D3,
-            format: wgpu::TextureFormat::R8Uint,
-            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-            view_formats: &[],
-        });
+        let texture = texture_3d(
+            device,
+            "groundglass labels",
+            size,
+            wgpu::TextureFormat::R8Uint,
+        );
         let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
         LabelTexture {
             texture,

@@ -95,20 +95,7 @@ impl VolumeTexture {
         let fold = Fold::plan(kept, limit)?;
         let (format, class, _) = format_of(layout);
         let size = fold.map_or(kept, |f| f.texture_dims(kept));
-        let texture = device.create_texture(&wgpu::TextureDescriptor {
-            label: Some("groundglass volume"),
-            size: wgpu::Extent3d {
-                width: size[0] as u32,
-                height: size[1] as u32,
-                depth_or_array_layers: size[2] as u32,
-            },
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D3,
-            format,
-            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-            view_formats: &[],
-        });
+        let texture = texture_3d(device, "groundglass volume", size, format);
         let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
         Ok(VolumeTexture {
             texture,
@@ -166,6 +153,30 @@ impl VolumeTexture {
         );
         n * texel_bytes
     }
+}
+
+/// A 3D texture of `size` texels that shaders read and the queue writes (the volume's, its
+/// labels', the detail slab's).
+pub fn texture_3d(
+    device: &wgpu::Device,
+    label: &str,
+    size: [usize; 3],
+    format: wgpu::TextureFormat,
+) -> wgpu::Texture {
+    device.create_texture(&wgpu::TextureDescriptor {
+        label: Some(label),
+        size: wgpu::Extent3d {
+            width: size[0] as u32,
+            height: size[1] as u32,
+            depth_or_array_layers: size[2] as u32,
+        },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D3,
+        format,
+        usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+        view_formats: &[],
+    })
 }
 
 /// A slice's voxels as `format`'s texels: RGB widened to RGBA, Modality LUT data mapped to f32,
