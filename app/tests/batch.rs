@@ -328,7 +328,9 @@ fn twenty_studies() {
         .arg("--store-root")
         .arg(&stores)
         .arg("--pacs-cache")
-        .arg(&cache);
+        .arg(&cache)
+        // The answers back to the same PACS.
+        .args(["--send", &orthanc.dicom_web()]);
         c
     };
     // Killed once a few series are done, then started again.
@@ -373,5 +375,83 @@ fn twenty_studies() {
     slices.sort();
     slices.dedup();
     assert_eq!((all.len(), slices.len()), (60, 60), "{again}");
+
+    // Every series' answers went back once, as an SR in its own study, whatever the kill cut.
+    let sent = |said: &str| -> (usize, usize) {
+        let line = said
+            .lines()
+            .find(|l| l.contains(" series sent to "))
+            .unwrap_or_else(|| panic!("no sending line: {said}"));
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let before = line.split(", ").nth(1).and_then(|w| w.split(' ').next());
+        (
+            words[0].parse().expect("a count"),
+            before.and_then(|w| w.parse().ok()).expect("a count"),
+        )
+    };
+    let (now, before) = sent(&again);
+    assert_eq!(now + before, 20, "{again}");
+    assert!(
+        before >= 1,
+        "the killed run sent what it had finished: {again}"
+    );
+    let stored = orthanc.series();
+    let reports: Vec<_> = stored.iter().filter(|s| s.modality == "SR").collect();
+    assert_eq!(reports.len(), 20, "one SR a study in the PACS");
+    for report in &reports {
+        assert_eq!(report.instances.len(), 1, "sent once");
+        let in_study = stored.iter().filter(|s| s.study == report.study).count();
+        assert_eq!(in_study, 2, "the SR is in its phantom's study");
+    }
+    // Once more: nothing asked, nothing sent, the PACS unchanged.
+    let third = run(batch());
+    assert!(third.contains("0 asked, 60 already done"), "{third}");
+    assert_eq!(sent(&third), (0, 20), "{third}");
+    assert_eq!(
+        orthanc
+            .series()
+            .iter()
+            .filter(|s| s.modality == "SR")
+            .count(),
+        20
+    );
+    // What was sent: valid DICOM, each boxed finding a group with its box as a closed polygon
+    // (read back by pydicom, an independent reader).
+    for entry in std::fs::read_dir(&stores).expect("stores") {
+        let store_dir = entry.expect("entry").path();
+        let store = Store::open(&store_dir).expect("store");
+        let boxed: usize = Corrections::replay(store.entries())
+            .answers
+            .iter()
+            .map(|a| a.findings.iter().filter(|f| f.box_lps.is_some()).count())
+            .sum();
+        let sr = std::fs::read_dir(store_dir.join("sent"))
+            .expect("what was sent is kept")
+            .map(|e| e.expect("entry").path())
+            .find(|p| p.to_string_lossy().ends_with("_model_sr.dcm"))
+            .expect("an SR");
+        groundglass_tests::assert_valid_dicom(&sr);
+        let read = Command::new("python3")
+            .arg(root("tests/fixtures/read_sr.py"))
+            .arg(&sr)
+            .output()
+            .expect("python3 runs");
+        assert!(
+            read.status.success(),
+            "{}",
+            String::from_utf8_lossy(&read.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&read.stdout).expect("json");
+        assert_eq!(v["modality"], "SR");
+        let groups = v["groups"].as_array().expect("groups");
+        assert_eq!(groups.len(), boxed, "{}", store_dir.display());
+        for g in groups {
+            assert_eq!(
+                g["regions"],
+                serde_json::json!([{"type": "POLYGON", "points": 5}])
+            );
+            assert!(g["tracking_uid"].is_string());
+        }
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

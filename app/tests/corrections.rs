@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use groundglass_study::{open, NoProgress};
+use groundglass_tests::assert_valid_dicom;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_groundglass"))
@@ -162,27 +163,6 @@ fn dicom_seg_is_valid_references_the_source_and_matches_the_label_map() {
     assert_eq!(referenced(&obj), source_uid);
 
     assert_valid_dicom(&path);
-}
-
-/// `dciodvfy` finds no errors in the file (where it is installed; CI must have it).
-fn assert_valid_dicom(path: &Path) {
-    match Command::new("dciodvfy").arg(path).output() {
-        Ok(out) => {
-            let report = format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let errors: Vec<&str> = report.lines().filter(|l| l.starts_with("Error")).collect();
-            assert!(errors.is_empty(), "dciodvfy: {report}");
-        }
-        Err(_) if std::env::var_os("CI").is_none() => {
-            eprintln!(
-                "dciodvfy is not installed (apt-get install dicom3tools); validity not checked"
-            );
-        }
-        Err(e) => panic!("dciodvfy is required in CI: {e}"),
-    }
 }
 
 /// The measurements as a DICOM SR (TID 1500): valid to `dciodvfy`, and read back with dicom-rs

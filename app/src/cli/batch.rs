@@ -7,7 +7,12 @@
 //! middle slice in every plane named; each answer goes to the study's corrections store, where
 //! the viewer shows it. What is in the store already is not asked again, so a killed run started
 //! again repeats nothing it finished. With several `--remote` servers the questions of a series
-//! go out to all of them at once.
+//! go out to all of them at once. With `--send PACS`, once every plane of a DICOM series is
+//! answered, the answers go to that PACS in the series' study: a DICOM SR of the findings (boxes
+//! on whatever plane, classes, text) and, where the model drew masks, a DICOM SEG, both marked
+//! as the model's and unverified; each store remembers what it sent (`sent.json`), so a run
+//! started again sends nothing twice (and the UIDs follow the content, so a PACS that got a file
+//! twice still holds one).
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -17,13 +22,19 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context};
 use clap::Args;
-use groundglass_feedback::{Corrections, Edit, SliceRef, Store};
+use groundglass_feedback::export::dicom_parts::Derived;
+use groundglass_feedback::export::{dicom_seg, model_answers, Deidentify};
+use groundglass_feedback::store::{Delivery, SentLog};
+use groundglass_feedback::{AskRecord, Corrections, Edit, SliceRef, Store};
+use groundglass_grounding::LabelMap;
 use groundglass_model::prompt::{Request, Task};
 use groundglass_model::session::MAX_NEW_TOKENS;
 use groundglass_model::{Answer, AskInput, ModelSession};
 use groundglass_pacs::cache::Cache;
 use groundglass_pacs::{SeriesInfo, Server, StudyInfo};
-use groundglass_study::{extract, NoProgress, Plane, SliceImage};
+use groundglass_study::{
+    extract, NoProgress, Plane, Series, SeriesSource, SliceImage, VolumeLayout,
+};
 
 #[derive(Args, Debug)]
 pub struct BatchArgs {
@@ -36,13 +47,18 @@ pub struct BatchArgs {
     pub pacs: Option<String>,
     #[command(flatten)]
     pub query: super::pacs::QueryArgs,
-    /// Our AE title, for DIMSE peers.
-    #[arg(long, default_value = "GROUNDGLASS", requires = "pacs")]
+    /// Our AE title, for DIMSE peers (--pacs, --send).
+    #[arg(long, default_value = "GROUNDGLASS")]
     pub calling_ae: String,
-    /// DICOMweb basic authentication: the user (the password comes from
+    /// DICOMweb basic authentication for --pacs and --send: the user (the password comes from
     /// GROUNDGLASS_PACS_PASSWORD).
-    #[arg(long, requires = "pacs")]
+    #[arg(long)]
     pub user: Option<String>,
+    /// Send each DICOM series' answers to this PACS (an address as for --pacs, often the same)
+    /// once all its planes are answered: an SR of the findings and text, and a SEG of the masks
+    /// where there are masks, in the source study, marked as the model's and unverified.
+    #[arg(long)]
+    pub send: Option<String>,
     /// Retrieve from a DIMSE peer by C-MOVE to our storage SCP on this port (else C-GET).
     #[arg(long, requires = "pacs")]
     pub store_port: Option<u16>,
@@ -250,7 +266,21 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
             })
         })
         .collect::<anyhow::Result<_>>()?;
+    if args.user.is_some() && args.pacs.is_none() && args.send.is_none() {
+        bail!("--user is the PACS user: give it with --pacs or --send");
+    }
     // A wrong PACS address is said before the model loads.
+    let send = args
+        .send
+        .as_deref()
+        .map(|address| {
+            super::pacs::server(&super::pacs::ServerArgs {
+                server: address.to_string(),
+                calling_ae: args.calling_ae.clone(),
+                user: args.user.clone(),
+            })
+        })
+        .transpose()?;
     let pacs = args
         .pacs
         .as_deref()
@@ -264,9 +294,20 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
         options: vec![],
     };
     let mut backends = Vec::new();
+    // The model as a PACS names an algorithm: its checkpoint folder and architecture.
+    let mut algorithm = String::new();
+    let name_of = |summary: &groundglass_model::session::ModelSummary| {
+        let folder = summary
+            .dir
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        format!("Groundglass {folder} ({})", summary.architecture)
+    };
     if let Some(model) = &args.model {
         let session = super::ask::load_session(model, &args.dtype, "auto")?;
         session.check_task(task)?;
+        algorithm = name_of(&session.summary());
         backends.push(Backend::Local(Box::new(session)));
     }
     let token = super::token::for_client(args.remote_token_file.as_deref())?;
@@ -276,6 +317,9 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
         let summary = remote.summary()?;
         if !summary.tasks.contains(&task) {
             bail!("{url}: its checkpoint cannot answer {} requests", args.task);
+        }
+        if algorithm.is_empty() {
+            algorithm = name_of(&summary);
         }
         backends.push(Backend::Remote(remote));
     }
@@ -291,9 +335,13 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
         planes,
         reviewer: crate::viewer::default_reviewer(),
         store_root: args.store_root.clone(),
+        send,
+        algorithm,
         asked: 0,
         skipped: 0,
         failed: 0,
+        sent: 0,
+        sent_before: 0,
     };
     match (&args.folder, &args.pacs) {
         (Some(folder), _) => {
@@ -312,9 +360,18 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
         asked,
         skipped,
         failed,
+        sent,
+        sent_before,
+        send,
         ..
     } = batch;
     eprintln!("{asked} asked, {skipped} already done, {failed} failed");
+    if let Some(to) = send {
+        eprintln!(
+            "{sent} series sent to {}, {sent_before} sent before",
+            to.name()
+        );
+    }
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
@@ -330,9 +387,16 @@ struct Batch {
     planes: Vec<Plane>,
     reviewer: String,
     store_root: Option<PathBuf>,
+    /// Where the answers go (`--send`).
+    send: Option<Server>,
+    /// The model's name as the DICOM it sends names the algorithm.
+    algorithm: String,
     asked: usize,
     skipped: usize,
+    /// Failed questions, studies, retrievals and sends.
     failed: usize,
+    sent: usize,
+    sent_before: usize,
 }
 
 impl Batch {
@@ -377,6 +441,8 @@ impl Batch {
         };
         for series in &opened.series {
             let mut jobs = VecDeque::new();
+            let mut planned = Vec::new();
+            let mut layout: Option<VolumeLayout> = None;
             let mut volume = None;
             for &plane in &self.planes {
                 let vol = match &volume {
@@ -400,6 +466,7 @@ impl Batch {
                     index,
                     size: [slice.width, slice.height],
                 };
+                planned.push(at.clone());
                 if already(&at) {
                     self.skipped += 1;
                     continue;
@@ -410,10 +477,60 @@ impl Batch {
                     modality: series.modality.clone(),
                 });
             }
-            drop(volume);
-            if jobs.is_empty() {
-                continue;
+            if let Some(v) = &volume {
+                layout = Some(VolumeLayout::clone(v));
             }
+            drop(volume);
+            if !jobs.is_empty() {
+                self.answer(label, study, series, jobs, &mut store, &dir)?;
+            }
+            if let (Some(to), Some(layout)) = (&self.send, &layout) {
+                match self.send_series(to, &store, series, &planned, layout) {
+                    Ok(Sent::Now(what)) => {
+                        self.sent += 1;
+                        eprintln!(
+                            "{label} {} {:?}: {what} sent to {}",
+                            study.display(),
+                            series.description,
+                            to.name()
+                        );
+                    }
+                    Ok(Sent::Before) => self.sent_before += 1,
+                    Ok(Sent::Not(why)) => {
+                        eprintln!(
+                            "{label} {} {:?}: nothing sent ({why})",
+                            study.display(),
+                            series.description
+                        );
+                    }
+                    // A PACS that refuses does not stop the night's work; the next run tries again.
+                    Err(e) => {
+                        self.failed += 1;
+                        eprintln!(
+                            "{label} {} {:?}: sending to {}: {e:#}",
+                            study.display(),
+                            series.description,
+                            to.name()
+                        );
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Asks the series' `jobs` (its planes not answered yet), each answer saved as it comes.
+    fn answer(
+        &mut self,
+        label: &str,
+        study: &Path,
+        series: &Series,
+        jobs: VecDeque<Job>,
+        store: &mut Store,
+        dir: &Path,
+    ) -> anyhow::Result<()> {
+        let (task, lang) = (self.request.task, self.request.lang);
+        {
             // The series' questions go to every backend at once; answers come back here, the
             // store's one writer.
             let total = jobs.len();
@@ -480,4 +597,119 @@ impl Batch {
         }
         Ok(())
     }
+
+    /// Sends the answers on the series' `planned` slices to `to`, once all are answered and only
+    /// if this store has not sent them there before.
+    fn send_series(
+        &self,
+        to: &Server,
+        store: &Store,
+        series: &Series,
+        planned: &[SliceRef],
+        layout: &VolumeLayout,
+    ) -> anyhow::Result<Sent> {
+        let SeriesSource::Dicom(plan) = &series.source else {
+            return Ok(Sent::Not("not a DICOM series".into()));
+        };
+        let (task, lang) = (self.request.task, self.request.lang);
+        let state = Corrections::replay(store.entries());
+        let answers: Vec<&AskRecord> = planned
+            .iter()
+            .filter_map(|at| {
+                state.answers.iter().rev().find(|a| {
+                    a.slice.series_uid == at.series_uid
+                        && a.slice.volume == at.volume
+                        && a.slice.plane == at.plane
+                        && a.slice.index == at.index
+                        && a.task == task
+                        && a.lang == lang
+                })
+            })
+            .collect();
+        if answers.len() < planned.len() {
+            return Ok(Sent::Not(format!(
+                "{} of {} planes answered; sent once all are",
+                answers.len(),
+                planned.len()
+            )));
+        }
+        // The same answers, the same key: and the same UIDs in what is sent.
+        let ids: Vec<String> = answers.iter().map(|a| a.id.to_string()).collect();
+        let key = format!("{}\n{task:?}\n{lang:?}\n{}", series.uid, ids.join(","));
+        let dir = store.dir();
+        let mut log = match SentLog::open(dir) {
+            Ok(log) => log,
+            Err(e) => {
+                eprintln!("warning: {e}; sending again (the PACS keeps one copy of each instance)");
+                SentLog::fresh(dir)
+            }
+        };
+        if log.has(&key, &to.name()) {
+            return Ok(Sent::Before);
+        }
+        let out = dir.join("sent");
+        std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+        let stem = super::export::file_stem(&series.uid);
+        let salt = dir.display().to_string();
+        let version = env!("CARGO_PKG_VERSION");
+        let sr = out.join(format!("{stem}_model_sr.dcm"));
+        let placed = model_answers::write_sr(
+            &sr,
+            plan,
+            &answers,
+            &self.algorithm,
+            &Derived {
+                series_description: "Groundglass model findings (unverified)",
+                series_number: "9003",
+                algorithm: Some(&self.algorithm),
+                uid_seed: Some(&key),
+            },
+            Deidentify::No,
+            &salt,
+            version,
+        )?;
+        let mut files = vec![sr];
+        let mut what = format!("SR ({placed} finding(s))");
+        if answers.iter().any(|a| !a.masks.is_empty()) {
+            let labels = model_answers::mask_labels(&answers, layout);
+            if labels.labels.iter().any(|&l| l > 0) {
+                let seg = out.join(format!("{stem}_model_seg.dcm"));
+                let frames = dicom_seg::write(
+                    &seg,
+                    plan,
+                    &labels,
+                    &LabelMap::radgrounder(),
+                    &Derived {
+                        series_description: "Groundglass model masks (unverified)",
+                        series_number: "9004",
+                        algorithm: Some(&self.algorithm),
+                        uid_seed: Some(&key),
+                    },
+                    Deidentify::No,
+                    &salt,
+                    version,
+                )?;
+                files.push(seg);
+                what.push_str(&format!(" and SEG ({frames} frame(s))"));
+            }
+        }
+        groundglass_pacs::store(to, &files).map_err(|e| super::pacs::credentials_hint(e.into()))?;
+        log.record(Delivery {
+            key,
+            server: to.name(),
+            instances: files
+                .iter()
+                .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .collect(),
+            at_unix_ms: groundglass_feedback::now_unix_ms(),
+        })?;
+        Ok(Sent::Now(what))
+    }
+}
+
+/// What [`Batch::send_series`] did.
+enum Sent {
+    Now(String),
+    Before,
+    Not(String),
 }

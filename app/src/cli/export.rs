@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::Args;
+use groundglass_feedback::export::dicom_parts::Derived;
 use groundglass_feedback::export::{
     dicom_seg, dicom_sr, measurements, nifti, radgrounder, Deidentify,
 };
@@ -177,7 +178,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// A series UID as a file name (anything but letters, digits and dots becomes `_`).
-fn file_stem(uid: &str) -> String {
+pub fn file_stem(uid: &str) -> String {
     uid.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '.' {
@@ -284,6 +285,7 @@ pub fn write_seg(
         plan,
         &labels,
         &LabelMap::radgrounder(),
+        &Derived::CORRECTIONS_SEG,
         deidentify,
         store,
         env!("CARGO_PKG_VERSION"),

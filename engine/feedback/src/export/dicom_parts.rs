@@ -37,6 +37,15 @@ pub fn uid_mapper(anonymous: bool, salt: &str) -> impl Fn(&str) -> String + '_ {
     }
 }
 
+/// The UID of `what` in a derived object: from its seed when it has one (the same content made
+/// twice gets the same UIDs), else fresh.
+pub fn derived_uid(seed: Option<&str>, what: &str) -> String {
+    match seed {
+        Some(seed) => uid_from(format!("{seed}\n{what}").as_bytes()),
+        None => new_uid(what),
+    }
+}
+
 /// A fresh UID.
 pub fn new_uid(what: &str) -> String {
     let nanos = std::time::SystemTime::now()
@@ -90,12 +99,41 @@ impl Source {
     }
 }
 
+/// The new series a derived object (SEG, SR) goes into, and who made what it holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Derived<'a> {
+    pub series_description: &'a str,
+    pub series_number: &'a str,
+    /// The model that made the content (the checkpoint), unverified by anyone; `None` for a
+    /// person's corrections or measurements.
+    pub algorithm: Option<&'a str>,
+    /// Seeds the series and instance UIDs, so the same content made twice is the same instance
+    /// (a batch sending again after a kill adds nothing to the PACS); `None`: new UIDs each time.
+    pub uid_seed: Option<&'a str>,
+}
+
+impl Derived<'static> {
+    /// The corrections' SEG, as `export` and the viewer's "Send to PACS" write it.
+    pub const CORRECTIONS_SEG: Derived<'static> = Derived {
+        series_description: "Groundglass corrections",
+        series_number: "9001",
+        algorithm: None,
+        uid_seed: None,
+    };
+    /// The measurements' SR.
+    pub const MEASUREMENTS_SR: Derived<'static> = Derived {
+        series_description: "Groundglass measurements",
+        series_number: "9002",
+        algorithm: None,
+        uid_seed: None,
+    };
+}
+
 /// What differs between the exports in the attributes [`put_common`] writes.
 pub struct Common<'a> {
     pub anonymous: bool,
     pub modality: &'a str,
-    pub series_description: &'a str,
-    pub series_number: &'a str,
+    pub derived: &'a Derived<'a>,
     pub content_date: &'a str,
     pub content_time: &'a str,
     pub software_version: &'a str,
@@ -137,7 +175,11 @@ pub fn put_common(
         VR::PN,
         &copy(tags::REFERRING_PHYSICIAN_NAME),
     ));
-    obj.put(text(tags::SERIES_DESCRIPTION, VR::LO, c.series_description));
+    obj.put(text(
+        tags::SERIES_DESCRIPTION,
+        VR::LO,
+        c.derived.series_description,
+    ));
     obj.put(text(
         tags::MANUFACTURER_MODEL_NAME,
         VR::LO,
@@ -177,10 +219,10 @@ pub fn put_common(
     obj.put(text(
         tags::SERIES_INSTANCE_UID,
         VR::UI,
-        &new_uid(&format!("{}-series", c.modality)),
+        &derived_uid(c.derived.uid_seed, &format!("{}-series", c.modality)),
     ));
     obj.put(text(tags::STUDY_ID, VR::SH, &copy(tags::STUDY_ID)));
-    obj.put(text(tags::SERIES_NUMBER, VR::IS, c.series_number));
+    obj.put(text(tags::SERIES_NUMBER, VR::IS, c.derived.series_number));
     obj.put(text(tags::INSTANCE_NUMBER, VR::IS, "1"));
 }
 

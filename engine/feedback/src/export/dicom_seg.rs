@@ -18,19 +18,29 @@ use groundglass_study::dicom::series::DicomSeriesPlan;
 use groundglass_study::LabelVolume;
 
 use super::dicom_parts::{
-    code, content_date_time, item, new_uid, put_common, seq, uid_mapper, write_file, Common, Source,
+    code, content_date_time, derived_uid, item, put_common, seq, uid_mapper, write_file, Common,
+    Derived, Source,
 };
 use super::{Deidentify, ExportError};
 
 const SEG_SOP_CLASS: &str = "1.2.840.10008.5.1.4.1.1.66.4";
 
-/// Writes the SEG of `labels` (class ids) over the series `plan` to `path`. `salt` keys the UID
-/// mapping of de-identification, so exports of one store map UIDs the same way.
+/// A RadGrounder class id as a code, under a private coding scheme (99 prefix, PS3.16 8.2); the
+/// SR of the model's findings codes them the same way.
+pub fn class_code(class: u8, name: &str) -> InMemDicomObject {
+    code(&format!("RG{class:03}"), "99GGRG", name)
+}
+
+/// Writes the SEG of `labels` (class ids) over the series `plan` to `path`, in the series
+/// `derived` describes. `salt` keys the UID mapping of de-identification, so exports of one store
+/// map UIDs the same way.
+#[allow(clippy::too_many_arguments)]
 pub fn write(
     path: &Path,
     plan: &DicomSeriesPlan,
     labels: &LabelVolume,
     classes: &LabelMap,
+    derived: &Derived<'_>,
     deidentify: Deidentify,
     salt: &str,
     software_version: &str,
@@ -70,8 +80,8 @@ pub fn write(
     }
 
     let (date, time) = content_date_time(anonymous);
-    let sop_instance = new_uid("seg-instance");
-    let dimension_uid = new_uid("seg-dimension");
+    let sop_instance = derived_uid(derived.uid_seed, "seg-instance");
+    let dimension_uid = derived_uid(derived.uid_seed, "seg-dimension");
     let g = &first.frame_geometry[0];
     let orientation: Vec<String> = g
         .row_dir
@@ -87,8 +97,7 @@ pub fn write(
         &Common {
             anonymous,
             modality: "SEG",
-            series_description: "Groundglass corrections",
-            series_number: "9001",
+            derived,
             content_date: &date,
             content_time: &time,
             software_version,
@@ -208,25 +217,37 @@ pub fn write(
                 .get(u32::from(class))
                 .map(|c| c.english.clone())
                 .unwrap_or_else(|| format!("class {class}"));
-            item(vec![
+            let mut elements = vec![
                 seq(
                     tags::SEGMENTED_PROPERTY_CATEGORY_CODE_SEQUENCE,
                     vec![code("91723000", "SCT", "Anatomical Structure")],
                 ),
                 us(tags::SEGMENT_NUMBER, s as u16 + 1),
                 text(tags::SEGMENT_LABEL, VR::LO, &name),
-                text(tags::SEGMENT_ALGORITHM_TYPE, VR::CS, "MANUAL"),
-                // RadGrounder's class ids under a private coding scheme (99 prefix, PS3.16 8.2).
-                seq(
-                    tags::SEGMENTED_PROPERTY_TYPE_CODE_SEQUENCE,
-                    vec![code(&format!("RG{class:03}"), "99GGRG", &name)],
-                ),
-            ])
+            ];
+            // A model's masks are automatic, and then the algorithm must be named.
+            match derived.algorithm {
+                None => elements.push(text(tags::SEGMENT_ALGORITHM_TYPE, VR::CS, "MANUAL")),
+                Some(model) => {
+                    elements.push(text(tags::SEGMENT_ALGORITHM_TYPE, VR::CS, "AUTOMATIC"));
+                    elements.push(text(tags::SEGMENT_ALGORITHM_NAME, VR::LO, model));
+                }
+            }
+            // RadGrounder's class ids under a private coding scheme (99 prefix, PS3.16 8.2).
+            elements.push(seq(
+                tags::SEGMENTED_PROPERTY_TYPE_CODE_SEQUENCE,
+                vec![class_code(class, &name)],
+            ));
+            item(elements)
         })
         .collect();
     obj.put(seq(tags::SEGMENT_SEQUENCE, segment_items));
     obj.put(text(tags::SEGMENTS_OVERLAP, VR::CS, "NO"));
-    obj.put(text(tags::CONTENT_LABEL, VR::CS, "CORRECTIONS"));
+    let content_label = match derived.algorithm {
+        None => "CORRECTIONS",
+        Some(_) => "MODEL_FINDINGS",
+    };
+    obj.put(text(tags::CONTENT_LABEL, VR::CS, content_label));
     obj.put(text(tags::CONTENT_DESCRIPTION, VR::LO, ""));
     let thickness = first.slice_thickness.unwrap_or(labels.affine.spacing()[2]);
     obj.put(seq(

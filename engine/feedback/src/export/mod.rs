@@ -8,6 +8,7 @@ pub mod dicom_parts;
 pub mod dicom_seg;
 pub mod dicom_sr;
 pub mod measurements;
+pub mod model_answers;
 pub mod nifti;
 pub mod radgrounder;
 

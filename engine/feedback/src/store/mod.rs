@@ -6,6 +6,7 @@
 //! only a torn last record.
 
 mod journal;
+mod sent;
 
 use std::path::{Path, PathBuf};
 
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::edit::{Edit, Entry};
 pub use journal::Journal;
+pub use sent::{Delivery, SentLog};
 
 /// Compact when the journal holds this many entries.
 const COMPACT_EVERY: usize = 2000;
@@ -89,6 +91,26 @@ fn fsync_dir(dir: &Path) -> Result<(), StoreError> {
         })?;
     let _ = dir;
     Ok(())
+}
+
+/// Replaces the file at `path` with `bytes` so that a crash leaves the old file or the new, never
+/// a part: written to a temporary file beside it, fsynced, renamed over it, the folder fsynced.
+pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    use std::io::Write;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let io = |p: &Path| {
+        let p = p.to_path_buf();
+        move |e| StoreError::Io { path: p, source: e }
+    };
+    {
+        let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+        f.write_all(bytes).map_err(io(&tmp))?;
+        f.sync_all().map_err(io(&tmp))?;
+    }
+    std::fs::rename(&tmp, path).map_err(io(path))?;
+    fsync_dir(path.parent().unwrap_or(Path::new(".")))
 }
 
 impl Store {
@@ -241,23 +263,11 @@ impl Store {
             entries: self.entries.clone(),
         };
         let path = self.dir.join("snapshot.json");
-        let tmp = self.dir.join("snapshot.json.tmp");
-        let io = |p: &Path| {
-            let p = p.to_path_buf();
-            move |e| StoreError::Io { path: p, source: e }
-        };
         let bytes = serde_json::to_vec(&snapshot).map_err(|e| StoreError::Corrupt {
             path: path.clone(),
             message: e.to_string(),
         })?;
-        {
-            use std::io::Write;
-            let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-            f.write_all(&bytes).map_err(io(&tmp))?;
-            f.sync_all().map_err(io(&tmp))?;
-        }
-        std::fs::rename(&tmp, &path).map_err(io(&path))?;
-        fsync_dir(&self.dir)?;
+        write_durably(&path, &bytes)?;
         // Only now may the journal go: the snapshot holds its entries.
         self.journal.clear()?;
         self.in_journal = 0;

@@ -93,6 +93,11 @@ fn strip_markup(text: &str) -> String {
 }
 
 impl RadGrounder {
+    /// The answer as a person reads it: each finding's keyword in place of its markup.
+    pub fn plain_text(&self, text: &str) -> String {
+        self.spans(text).into_iter().map(|s| s.text).collect()
+    }
+
     /// The answer as text with each keyword tied to its finding, in the order of `parse`.
     pub fn spans(&self, text: &str) -> Vec<Span> {
         let boxes = self
@@ -263,6 +268,10 @@ mod tests {
         let plain: String = spans.iter().map(|s| s.text.as_str()).collect();
         assert_eq!(plain, "The liver is enlarged; the right kidney is normal ");
         let masks = p.spans("a <seg>liver</seg> and <seg>spleen</seg>.");
+        assert_eq!(
+            p.plain_text("a <seg>liver</seg> and <seg>spleen</seg>."),
+            "a liver and spleen."
+        );
         assert_eq!(
             masks[1],
             Span {
