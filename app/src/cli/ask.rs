@@ -231,7 +231,8 @@ pub fn run(args: AskArgs) -> anyhow::Result<ExitCode> {
                     args.remote_image_size,
                 ),
                 other => bail!("--remote-api {other:?}: expected groundglass or openai"),
-            };
+            }
+            .trusting_environment_ca()?;
             // Streamed to stdout as the server decodes it, as a local answer is (a whole answer
             // at once with --json).
             let got = if args.json {

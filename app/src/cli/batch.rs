@@ -281,6 +281,12 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
             })
         })
         .transpose()?;
+    // A PACS that will not answer is said now, not after a night of questions.
+    if let Some(to) = &send {
+        groundglass_pacs::echo(to)
+            .map_err(|e| super::pacs::credentials_hint(e.into()))
+            .with_context(|| format!("--send {}", to.name()))?;
+    }
     let pacs = args
         .pacs
         .as_deref()
@@ -312,7 +318,8 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
     }
     let token = super::token::for_client(args.remote_token_file.as_deref())?;
     for url in &args.remote {
-        let remote = groundglass_serve::Remote::new(url, token.clone());
+        let remote =
+            groundglass_serve::Remote::new(url, token.clone()).trusting_environment_ca()?;
         // Before any work: each server answers and can do the task.
         let summary = remote.summary()?;
         if !summary.tasks.contains(&task) {

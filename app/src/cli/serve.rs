@@ -1,6 +1,7 @@
-//! `groundglass serve --model DIR --listen HOST:PORT [--token T | --token-file F] [--queue N]
-//! [--max-batch B] [--semsam-k K,...|none] [--dtype D]`: the model for other machines (`ask --remote`, the viewer later), over HTTP in
-//! OpenAI's chat-completions shape with the Groundglass extension (engine/serve).
+//! `groundglass serve --model DIR --listen HOST:PORT [--token T | --token-file F]
+//! [--tls-cert PEM --tls-key PEM] [--queue N] [--max-batch B] [--semsam-k K,...|none] [--dtype D]`:
+//! the model for other machines (`ask --remote`, `batch --remote`, the viewer), over HTTP or
+//! HTTPS in OpenAI's chat-completions shape with the Groundglass extension (engine/serve).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,6 +24,13 @@ pub struct ServeArgs {
     /// A file holding the bearer token (its first line).
     #[arg(long)]
     pub token_file: Option<PathBuf>,
+    /// Serve HTTPS with this certificate chain (PEM, the server's certificate first); clients
+    /// that do not trust its issuer by the public roots name it in GROUNDGLASS_REMOTE_CA.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM); keep it chmod 600.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Requests waiting for the model at most; more are answered 503.
     #[arg(long, default_value_t = 16)]
     pub queue: usize,
@@ -65,6 +73,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             })
             .collect::<anyhow::Result<_>>()?,
     };
+    // A certificate that will not do is said before the model loads.
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            super::token::warn_if_others_can_read(key, "--tls-key");
+            Some(groundglass_serve::tls::server_config(cert, key)?)
+        }
+        _ => None,
+    };
     let mut session = super::ask::load_session(&args.model, &args.dtype, &args.soft_capping)?;
     for &k in &semsam_k {
         // A line each ten percent (the builder reports every block of 256 tokens).
@@ -100,10 +116,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.read_timeout = std::time::Duration::from_secs(args.read_timeout_s);
     config.semsam_k = semsam_k;
     config.max_body_bytes = args.max_body_mb << 20;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    config.tls = tls;
     let server = Server::start(session, config)?;
     // Tests and scripts wait for this line.
     eprintln!(
-        "serving {} on http://{}{}",
+        "serving {} on {scheme}://{}{}",
         args.model.display(),
         server.address,
         if args.token.is_some() || args.token_file.is_some() {

@@ -33,13 +33,14 @@ pub fn for_client(file: Option<&Path>) -> anyhow::Result<Option<String>> {
     }
 }
 
+/// A secret (a token, a TLS key) in a file others may read is named in a warning.
 #[cfg(unix)]
-fn warn_if_others_can_read(file: &Path, flag: &str) {
+pub fn warn_if_others_can_read(file: &Path, flag: &str) {
     use std::os::unix::fs::PermissionsExt;
     if let Ok(meta) = std::fs::metadata(file) {
         if meta.permissions().mode() & 0o077 != 0 {
             eprintln!(
-                "warning: {flag} {}: others may read this token (chmod 600 it)",
+                "warning: {flag} {}: others may read this secret (chmod 600 it)",
                 file.display()
             );
         }
@@ -47,4 +48,4 @@ fn warn_if_others_can_read(file: &Path, flag: &str) {
 }
 
 #[cfg(not(unix))]
-fn warn_if_others_can_read(_file: &Path, _flag: &str) {}
+pub fn warn_if_others_can_read(_file: &Path, _flag: &str) {}

@@ -118,17 +118,23 @@ impl ModelWorker {
                                     )
                                 }
                             };
-                            match r.describe() {
-                                Ok(summary) => {
+                            match r
+                                .trusting_environment_ca()
+                                .map_err(|e| e.to_string())
+                                .and_then(|r| {
+                                    let summary = r.describe().map_err(|e| e.to_string())?;
+                                    Ok((r, summary))
+                                }) {
+                                Ok((r, summary)) => {
                                     send(ModelMessage::Connected {
                                         url,
                                         summary: Box::new(summary),
                                     });
                                     remote = Some(r);
                                 }
-                                Err(e) => send(ModelMessage::LoadFailed {
+                                Err(error) => send(ModelMessage::LoadFailed {
                                     dir: PathBuf::from(&url),
-                                    error: e.to_string(),
+                                    error,
                                 }),
                             }
                         }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use groundglass_model::{Answer, AskInput};
 
-use crate::error::RemoteError;
+use crate::error::{RemoteError, ServeError};
 use crate::protocol::*;
 
 pub struct Remote {
@@ -42,20 +42,30 @@ pub struct RemoteAnswer {
 
 impl Remote {
     pub fn new(base: &str, token: Option<String>) -> Remote {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_connect(Some(Duration::from_secs(10)))
-            // A 3B report on a busy server takes minutes; a dead one is caught by the connect.
-            .timeout_recv_body(Some(Duration::from_secs(900)))
-            .http_status_as_error(false)
-            .build()
-            .into();
         Remote {
             base: base.trim_end_matches('/').to_string(),
             token,
-            agent,
+            agent: agent(None),
             api: RemoteApi::Groundglass,
             min_tokens: None,
         }
+    }
+
+    /// Trusts what [`crate::tls::CA_VARIABLE`] names, when it is set (every client of the app
+    /// reads it: `ask`, `batch`, the viewer).
+    pub fn trusting_environment_ca(self) -> Result<Remote, ServeError> {
+        match std::env::var_os(crate::tls::CA_VARIABLE) {
+            Some(ca) if !ca.is_empty() => self.trusting(std::path::Path::new(&ca)),
+            _ => Ok(self),
+        }
+    }
+
+    /// Trusts, for an `https://` server, the certificates in the PEM file `ca` (a hospital's
+    /// own certificate authority) instead of the public web roots.
+    pub fn trusting(mut self, ca: &std::path::Path) -> Result<Remote, ServeError> {
+        let roots = crate::tls::root_certs(ca)?;
+        self.agent = agent(Some(roots));
+        Ok(self)
     }
 
     /// A client of an OpenAI-compatible server (`RemoteApi::OpenAi`).
@@ -481,7 +491,37 @@ fn sending_error(url: &str, e: ureq::Error) -> RemoteError {
         {
             RemoteError::Connect { url, detail }
         }
+        ureq::Error::Rustls(_) => RemoteError::Tls { url, detail },
+        ureq::Error::Io(io)
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()) =>
+        {
+            RemoteError::Tls { url, detail }
+        }
         ureq::Error::Io(_) | ureq::Error::Timeout(_) => RemoteError::Dropped { url, detail },
+        // What a TLS server answers a plain request looks like no HTTP at all.
+        ureq::Error::Protocol(_) if url.starts_with("http://") => RemoteError::BadAnswer {
+            detail: format!("{detail} (if the server serves HTTPS, its address begins https://)"),
+            url,
+        },
         _ => RemoteError::BadAnswer { url, detail },
     }
+}
+
+/// The HTTP(S) agent; `roots` replace the public web roots when given.
+fn agent(roots: Option<Vec<ureq::tls::Certificate<'static>>>) -> ureq::Agent {
+    let mut config = ureq::Agent::config_builder()
+        .timeout_connect(Some(Duration::from_secs(10)))
+        // A 3B report on a busy server takes minutes; a dead one is caught by the connect.
+        .timeout_recv_body(Some(Duration::from_secs(900)))
+        .http_status_as_error(false);
+    if let Some(roots) = roots {
+        config = config.tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(roots)))
+                .build(),
+        );
+    }
+    config.build().into()
 }

@@ -4,6 +4,8 @@ use thiserror::Error;
 pub enum ServeError {
     #[error("cannot listen on {address}: {detail}")]
     Bind { address: String, detail: String },
+    #[error("TLS: {file}: {detail}")]
+    Tls { file: String, detail: String },
 }
 
 /// What asking a remote server can go wrong with; each names the server.
@@ -19,6 +21,8 @@ pub enum RemoteError {
         status: u16,
         message: String,
     },
+    #[error("{url}: no secure connection: {detail} (a server whose certificate the hospital's own authority issued is trusted when that authority's PEM file is named in GROUNDGLASS_REMOTE_CA)")]
+    Tls { url: String, detail: String },
     #[error("{url}: the answer is not a Groundglass answer: {detail}")]
     BadAnswer { url: String, detail: String },
     /// Asked of a server that cannot do it (an OpenAI-compatible one has no masks, no SemSam).

@@ -161,24 +161,45 @@ pub(crate) async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
-        // A client that sends no request head within this long is dropped: a connection held
-        // open and silent would otherwise cost a task forever.
         let read_timeout = shared.config.read_timeout;
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request| {
-                let shared = shared.clone();
-                async move { Ok::<_, Infallible>(handle(request, &shared).await) }
-            });
-            // A connection that breaks is the client's business; nothing to report.
-            let _ = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(read_timeout)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
+        match shared.config.tls.clone() {
+            None => {
+                tokio::spawn(serve_connection(TokioIo::new(stream), shared));
+            }
+            Some(tls) => {
+                tokio::spawn(async move {
+                    // The handshake is held to the same time as a request head; a client that
+                    // speaks plain HTTP, or does not trust us, fails it and is dropped.
+                    let handshake = tokio_rustls::TlsAcceptor::from(tls).accept(stream);
+                    if let Ok(Ok(stream)) = tokio::time::timeout(read_timeout, handshake).await {
+                        serve_connection(TokioIo::new(stream), shared).await;
+                    }
+                });
+            }
+        }
     }
     // Returning drops the runtime's tasks and with them the queue's senders: the model thread
     // ends once what it has is answered.
+}
+
+/// Serves the requests of one connection (plain or TLS) until it closes.
+async fn serve_connection<I>(io: TokioIo<I>, shared: Arc<Shared>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let read_timeout = shared.config.read_timeout;
+    let service = hyper::service::service_fn(move |request| {
+        let shared = shared.clone();
+        async move { Ok::<_, Infallible>(handle(request, &shared).await) }
+    });
+    // A client that sends no request head within `read_timeout` is dropped: a connection held
+    // open and silent would otherwise cost a task forever. One that breaks is the client's
+    // business; nothing to report.
+    let _ = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(read_timeout)
+        .serve_connection(io, service)
+        .await;
 }
 
 /// Counts a chat request as being read until it is queued or refused.

@@ -8,6 +8,7 @@ pub mod error;
 mod http;
 pub mod protocol;
 pub mod server;
+pub mod tls;
 
 pub use client::{Remote, RemoteAnswer, RemoteApi};
 pub use error::{RemoteError, ServeError};

@@ -45,6 +45,8 @@ pub struct ServerConfig {
     pub model_name: String,
     /// What `GET /groundglass/model` answers: the loaded checkpoint, as the panel shows it.
     pub summary: Option<groundglass_model::ModelSummary>,
+    /// HTTPS with this certificate and key ([`crate::tls::server_config`]); `None`: plain HTTP.
+    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
 
 impl ServerConfig {
@@ -61,6 +63,7 @@ impl ServerConfig {
             max_readers: 32,
             model_name: model_name.to_string(),
             summary: None,
+            tls: None,
         }
     }
 }
