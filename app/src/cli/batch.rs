@@ -179,8 +179,9 @@ fn from_pacs(args: &BatchArgs, server: &Server, batch: &mut Batch) -> anyhow::Re
         series.len(),
         server.name()
     );
+    let progress = Progress::start("series", series.len());
     for (n, (study, se)) in series.iter().enumerate() {
-        let label = format!("[series {}/{}]", n + 1, series.len());
+        let label = progress.label(n);
         if NOT_IMAGES.contains(&se.modality.as_str()) {
             eprintln!(
                 "{label} {} series {}: not images, left out",
@@ -353,8 +354,9 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
     match (&args.folder, &args.pacs) {
         (Some(folder), _) => {
             let studies = studies(folder)?;
+            let progress = Progress::start("study", studies.len());
             for (n, study) in studies.iter().enumerate() {
-                let label = format!("[study {}/{}]", n + 1, studies.len());
+                let label = progress.label(n);
                 batch.study(&label, study)?;
             }
         }
@@ -714,9 +716,77 @@ impl Batch {
     }
 }
 
+/// Where a night's work stands, for the lines of the log: "[series 4/20, 3 done in 2 min,
+/// about 11 min left]".
+struct Progress {
+    what: &'static str,
+    total: usize,
+    started: std::time::Instant,
+}
+
+impl Progress {
+    fn start(what: &'static str, total: usize) -> Progress {
+        Progress {
+            what,
+            total,
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// The label of item `n` (from 0), as it starts.
+    fn label(&self, n: usize) -> String {
+        let head = format!("[{} {}/{}", self.what, n + 1, self.total);
+        if n == 0 {
+            return format!("{head}]");
+        }
+        let spent = self.started.elapsed().as_secs_f64();
+        let left = spent / n as f64 * (self.total - n) as f64;
+        format!(
+            "{head}, {n} done in {}, about {} left]",
+            minutes(spent),
+            minutes(left)
+        )
+    }
+}
+
+/// A duration as people say it: "40 s", "3 min", "2 h 05 min".
+fn minutes(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    match s {
+        0..=59 => format!("{s} s"),
+        60..=3599 => format!("{} min", (s + 30) / 60),
+        _ => format!("{} h {:02} min", s / 3600, s % 3600 / 60),
+    }
+}
+
 /// What [`Batch::send_series`] did.
 enum Sent {
     Now(String),
     Before,
     Not(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        assert_eq!(minutes(0.4), "0 s");
+        assert_eq!(minutes(59.0), "59 s");
+        assert_eq!(minutes(89.0), "1 min");
+        assert_eq!(minutes(91.0), "2 min");
+        assert_eq!(minutes(3600.0 + 5.0 * 60.0), "1 h 05 min");
+    }
+
+    #[test]
+    fn the_first_label_has_no_estimate_and_the_others_do() {
+        let p = Progress::start("series", 20);
+        assert_eq!(p.label(0), "[series 1/20]");
+        let later = p.label(4);
+        assert!(
+            later.starts_with("[series 5/20, 4 done in ") && later.contains(" left]"),
+            "{later}"
+        );
+    }
 }
