@@ -63,6 +63,8 @@ pub fn run(args: BenchServeArgs) -> anyhow::Result<ExitCode> {
         options: vec![],
     };
     let token = super::token::for_client(None)?;
+    // One client as every thread will be one (the CA read once, its error said before any load).
+    let client = groundglass_serve::Remote::new(&args.remote, token).trusting_environment_ca()?;
     let counts: Vec<usize> = args
         .clients
         .split(',')
@@ -77,15 +79,14 @@ pub fn run(args: BenchServeArgs) -> anyhow::Result<ExitCode> {
         let results: Vec<(f64, Option<Answered>)> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..clients.max(1))
                 .map(|_| {
-                    let (slice, modality, request, token) = (
+                    let (slice, modality, request, mut remote) = (
                         &selected.slice,
                         &selected.series.modality,
                         &request,
-                        token.clone(),
+                        client.clone(),
                     );
-                    let (url, n, max_tokens) = (&args.remote, args.requests, args.max_tokens);
+                    let (n, max_tokens) = (args.requests, args.max_tokens);
                     scope.spawn(move || {
-                        let mut remote = groundglass_serve::Remote::new(url, token);
                         // Every answer as long as asked: end-of-sequence held back.
                         remote.min_tokens = Some(max_tokens);
                         (0..n)

@@ -12,6 +12,8 @@ use groundglass_model::{Answer, AskInput};
 use crate::error::{RemoteError, ServeError};
 use crate::protocol::*;
 
+/// A client of one server; clones share its connections.
+#[derive(Clone)]
 pub struct Remote {
     /// The server's base URL, e.g. `http://gpu-host:8080`.
     pub base: String,
