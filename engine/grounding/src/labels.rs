@@ -39,8 +39,14 @@ const ENGLISH: &str = include_str!("../../../assets/labels/class_2_organ_name_en
 const GERMAN: &str = include_str!("../../../assets/labels/class_2_organ_name_german.json");
 
 impl LabelMap {
-    /// The RadGrounder label map shipped with the app.
+    /// The RadGrounder label map shipped with the app. Read from its embedded files once: the
+    /// viewer asks for it for every answer it draws, the fuzzer for every input.
     pub fn radgrounder() -> Self {
+        static MAP: std::sync::OnceLock<LabelMap> = std::sync::OnceLock::new();
+        MAP.get_or_init(Self::read_radgrounder).clone()
+    }
+
+    fn read_radgrounder() -> Self {
         // The embedded files are part of the source tree; parsing them is checked by the tests.
         let ids: BTreeMap<String, u32> = serde_json::from_str(MERGED).unwrap_or_default();
         let english: BTreeMap<String, String> = serde_json::from_str(ENGLISH).unwrap_or_default();
