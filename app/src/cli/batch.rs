@@ -451,7 +451,6 @@ impl Batch {
         for series in &opened.series {
             let mut jobs = VecDeque::new();
             let mut planned = Vec::new();
-            let mut layout: Option<VolumeLayout> = None;
             let mut volume = None;
             for &plane in &self.planes {
                 let vol = match &volume {
@@ -486,9 +485,7 @@ impl Batch {
                     modality: series.modality.clone(),
                 });
             }
-            if let Some(v) = &volume {
-                layout = Some(VolumeLayout::clone(v));
-            }
+            let layout: Option<VolumeLayout> = volume.as_deref().cloned();
             drop(volume);
             if !jobs.is_empty() {
                 self.answer(label, study, series, jobs, &mut store, &dir)?;
@@ -539,71 +536,69 @@ impl Batch {
         dir: &Path,
     ) -> anyhow::Result<()> {
         let (task, lang) = (self.request.task, self.request.lang);
-        {
-            // The series' questions go to every backend at once; answers come back here, the
-            // store's one writer.
-            let total = jobs.len();
-            let queue = Arc::new(Mutex::new(jobs));
-            let (tx, rx) = channel();
-            std::thread::scope(|scope| {
-                for (backend, name) in self.backends.iter_mut().zip(&self.names) {
-                    let (queue, tx, request) = (queue.clone(), tx.clone(), &self.request);
-                    scope.spawn(move || loop {
-                        let job = queue.lock().ok().and_then(|mut q| q.pop_front());
-                        let Some(job) = job else { break };
-                        let answer = backend.ask(&job, request);
-                        if tx.send((job, answer, name.clone())).is_err() {
-                            break;
-                        }
-                    });
-                }
-                drop(tx);
-                for (job, answer, by) in rx.iter().take(total) {
-                    match answer {
-                        Ok(answer) => {
-                            let findings = answer.findings.len();
-                            let record = groundglass_feedback::AskRecord::new(
-                                groundglass_feedback::now_unix_ms(),
-                                job.at.clone(),
-                                task,
-                                lang,
-                                None,
-                                None,
-                                false,
-                                by.clone(),
-                                answer,
-                            );
-                            store
-                                .append(
-                                    Edit::Answer {
-                                        record: Box::new(record),
-                                    },
-                                    &self.reviewer,
-                                )
-                                .with_context(|| format!("saving to {}", dir.display()))?;
-                            self.asked += 1;
-                            eprintln!(
-                                "{label} {} {:?} {} {}: done by {by}, {findings} finding(s)",
-                                study.display(),
-                                series.description,
-                                job.at.plane.name(),
-                                job.at.index
-                            );
-                        }
-                        Err(e) => {
-                            self.failed += 1;
-                            eprintln!(
-                                "{label} {} {} {}: {e:#}",
-                                study.display(),
-                                job.at.plane.name(),
-                                job.at.index
-                            );
-                        }
+        // The series' questions go to every backend at once; answers come back here, the
+        // store's one writer.
+        let total = jobs.len();
+        let queue = Arc::new(Mutex::new(jobs));
+        let (tx, rx) = channel();
+        std::thread::scope(|scope| {
+            for (backend, name) in self.backends.iter_mut().zip(&self.names) {
+                let (queue, tx, request) = (queue.clone(), tx.clone(), &self.request);
+                scope.spawn(move || loop {
+                    let job = queue.lock().ok().and_then(|mut q| q.pop_front());
+                    let Some(job) = job else { break };
+                    let answer = backend.ask(&job, request);
+                    if tx.send((job, answer, name.clone())).is_err() {
+                        break;
+                    }
+                });
+            }
+            drop(tx);
+            for (job, answer, by) in rx.iter().take(total) {
+                match answer {
+                    Ok(answer) => {
+                        let findings = answer.findings.len();
+                        let record = groundglass_feedback::AskRecord::new(
+                            groundglass_feedback::now_unix_ms(),
+                            job.at.clone(),
+                            task,
+                            lang,
+                            None,
+                            None,
+                            false,
+                            by.clone(),
+                            answer,
+                        );
+                        store
+                            .append(
+                                Edit::Answer {
+                                    record: Box::new(record),
+                                },
+                                &self.reviewer,
+                            )
+                            .with_context(|| format!("saving to {}", dir.display()))?;
+                        self.asked += 1;
+                        eprintln!(
+                            "{label} {} {:?} {} {}: done by {by}, {findings} finding(s)",
+                            study.display(),
+                            series.description,
+                            job.at.plane.name(),
+                            job.at.index
+                        );
+                    }
+                    Err(e) => {
+                        self.failed += 1;
+                        eprintln!(
+                            "{label} {} {} {}: {e:#}",
+                            study.display(),
+                            job.at.plane.name(),
+                            job.at.index
+                        );
                     }
                 }
-                anyhow::Ok(())
-            })?;
-        }
+            }
+            anyhow::Ok(())
+        })?;
         Ok(())
     }
 
@@ -706,7 +701,7 @@ impl Batch {
         log.record(Delivery {
             key,
             server: to.name(),
-            instances: files
+            files: files
                 .iter()
                 .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
                 .collect(),

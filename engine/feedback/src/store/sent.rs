@@ -16,8 +16,8 @@ pub struct Delivery {
     pub key: String,
     /// The PACS, as its address names it.
     pub server: String,
-    /// The SOP instance UIDs stored there.
-    pub instances: Vec<String>,
+    /// The files sent (kept in the store's folder, under `sent/`).
+    pub files: Vec<String>,
     pub at_unix_ms: u64,
 }
 
@@ -83,7 +83,7 @@ mod tests {
         Delivery {
             key: key.into(),
             server: "http://127.0.0.1:8042/dicom-web".into(),
-            instances: vec!["2.25.1".into()],
+            files: vec!["1.2.3_model_sr.dcm".into()],
             at_unix_ms: 1,
         }
     }
