@@ -6,7 +6,9 @@
 //! on reformatted planes, which no single source image holds) and its figures as numbers with
 //! UCUM units: length in mm, angle in degrees, or mean, SD, minimum and maximum in HU (CT; "no
 //! units" otherwise) and area in mm²; a point's value is its group's mean (of one voxel).
-//! Patient, study and de-identification are as in the SEG export.
+//! Patient, study and de-identification are as in the SEG export. The report around the groups
+//! ([`Document`]: evidence, image library, observer) is shared with the SR of the model's
+//! answers (`model_answers`), which names the model as a device observer.
 
 use std::path::Path;
 
@@ -27,7 +29,7 @@ use crate::record::MeasureShape;
 
 const COMPREHENSIVE_3D_SR: &str = "1.2.840.10008.5.1.4.1.1.88.34";
 
-pub(super) type Element = DataElement<InMemDicomObject>;
+type Element = DataElement<InMemDicomObject>;
 
 /// A content item: its relationship to its parent, value type, concept name and value.
 pub(super) fn content(
@@ -69,7 +71,7 @@ fn template_sequence(id: &str) -> Element {
     )
 }
 
-pub(super) fn code_item(
+fn code_item(
     relationship: &str,
     concept: InMemDicomObject,
     value: InMemDicomObject,
@@ -82,7 +84,7 @@ pub(super) fn code_item(
     )
 }
 
-pub(super) fn num(concept: InMemDicomObject, value: f64, unit: (&str, &str)) -> InMemDicomObject {
+fn num(concept: InMemDicomObject, value: f64, unit: (&str, &str)) -> InMemDicomObject {
     content(
         "CONTAINS",
         "NUM",

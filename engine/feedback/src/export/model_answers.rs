@@ -16,7 +16,7 @@ use groundglass_study::dicom::build::text;
 use groundglass_study::dicom::series::DicomSeriesPlan;
 use groundglass_study::{LabelVolume, PlaneGrid, VolumeLayout};
 
-use super::dicom_parts::{code, uid_from, Derived};
+use super::dicom_parts::{code, seq, uid_from, Derived};
 use super::dicom_seg::class_code;
 use super::dicom_sr::{
     container, content, image_region, tracking_identifier, tracking_unique_identifier, Document,
@@ -73,7 +73,7 @@ pub fn write_sr(
                         "CONTAINS",
                         "CODE",
                         code("121071", "DCM", "Finding"),
-                        vec![super::dicom_parts::seq(
+                        vec![seq(
                             tags::CONCEPT_CODE_SEQUENCE,
                             vec![class_code(
                                 class.min(255) as u8,
