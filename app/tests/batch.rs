@@ -2,7 +2,8 @@
 //! series asked once per plane, answers in each study's store; a second run asks nothing; a run
 //! killed in the middle and started again loses and repeats nothing; with two `serve` processes
 //! (loopback, private network namespace) the work is shared between them and the answers are the
-//! local ones.
+//! local ones. From a PACS, with `--send`, the answers go back to it: SRs (and SEGs of masks)
+//! in their studies, once each however often the batch is killed and started again.
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
@@ -273,6 +274,53 @@ fn from_orthanc() {
     let said = String::from_utf8_lossy(&gone.stderr);
     assert!(!gone.status.success());
     assert!(said.contains("127.0.0.1:9"), "{said}");
+
+    // Masks go back too: the segmentation task over the CT (the scripted checkpoint draws a
+    // mask with every answer), sent to the PACS as an SR and a SEG in the CT's study.
+    let seg_stores = dir.join("seg-stores");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_groundglass"));
+    c.args([
+        "batch",
+        "--task",
+        "segment",
+        "--pacs",
+        &web,
+        "--modality",
+        "CT",
+    ])
+    .arg("--model")
+    .arg(root("tests/fixtures/tiny-scripted"))
+    .arg("--store-root")
+    .arg(&seg_stores)
+    .arg("--pacs-cache")
+    .arg(&cache)
+    .args(["--send", &web]);
+    let said = run(c);
+    assert!(said.contains("3 asked, 0 already done, 0 failed"), "{said}");
+    assert!(said.contains(" and SEG ("), "{said}");
+    let stored = orthanc.series();
+    let ct_study = &stored
+        .iter()
+        .find(|s| s.modality == "CT")
+        .expect("the CT")
+        .study;
+    for modality in ["SR", "SEG"] {
+        let sent: Vec<_> = stored.iter().filter(|s| s.modality == modality).collect();
+        assert_eq!(sent.len(), 1, "{modality}");
+        assert_eq!(
+            &sent[0].study, ct_study,
+            "the {modality} is in the CT's study"
+        );
+    }
+    let seg = std::fs::read_dir(&seg_stores)
+        .expect("stores")
+        .flat_map(|store| {
+            std::fs::read_dir(store.expect("entry").path().join("sent")).expect("sent")
+        })
+        .map(|e| e.expect("entry").path())
+        .find(|p| p.to_string_lossy().ends_with("_model_seg.dcm"))
+        .expect("the SEG kept");
+    groundglass_tests::assert_valid_dicom(&seg);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -56,11 +56,15 @@ fn answer_with_mask(layout: &VolumeLayout, index: usize) -> AskRecord {
     )
 }
 
+/// A checkpoint folder's name longer than DICOM's LO allows (64 characters).
+const LONG_NAME: &str =
+    "Groundglass tiny-paligemma2-segmentation-fine-tuned-on-the-phantoms-of-2026-12-07";
+
 fn derived<'a>(seed: &'a str) -> Derived<'a> {
     Derived {
         series_description: "Groundglass model masks (unverified)",
         series_number: "9004",
-        algorithm: Some("Groundglass tiny (PaliGemma)"),
+        algorithm: Some(LONG_NAME),
         uid_seed: Some(seed),
     }
 }
@@ -120,7 +124,8 @@ fn the_models_masks_and_findings_become_a_valid_seg_and_sr_with_stable_uids() {
     assert_eq!(string(&segment, tags::SEGMENT_ALGORITHM_TYPE), "AUTOMATIC");
     assert_eq!(
         string(&segment, tags::SEGMENT_ALGORITHM_NAME),
-        "Groundglass tiny (PaliGemma)"
+        &LONG_NAME[..64],
+        "cut to what LO holds (dciodvfy above found no error)"
     );
     assert_eq!(
         string(&obj, tags::SERIES_DESCRIPTION),

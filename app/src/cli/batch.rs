@@ -301,7 +301,7 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
         options: vec![],
     };
     let mut backends = Vec::new();
-    // The model as a PACS names an algorithm: its checkpoint folder and architecture.
+    // The model as a PACS names an algorithm: by its checkpoint folder.
     let mut algorithm = String::new();
     let name_of = |summary: &groundglass_model::session::ModelSummary| {
         let folder = summary
@@ -309,7 +309,7 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
             .file_name()
             .map(|f| f.to_string_lossy().into_owned())
             .unwrap_or_default();
-        format!("Groundglass {folder} ({})", summary.architecture)
+        format!("Groundglass {folder}")
     };
     if let Some(model) = &args.model {
         let session = super::ask::load_session(model, &args.dtype, "auto")?;

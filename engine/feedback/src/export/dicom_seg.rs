@@ -230,7 +230,9 @@ pub fn write(
                 None => elements.push(text(tags::SEGMENT_ALGORITHM_TYPE, VR::CS, "MANUAL")),
                 Some(model) => {
                     elements.push(text(tags::SEGMENT_ALGORITHM_TYPE, VR::CS, "AUTOMATIC"));
-                    elements.push(text(tags::SEGMENT_ALGORITHM_NAME, VR::LO, model));
+                    // LO holds 64 characters at most; a long checkpoint name is cut.
+                    let name: String = model.chars().take(64).collect();
+                    elements.push(text(tags::SEGMENT_ALGORITHM_NAME, VR::LO, &name));
                 }
             }
             // RadGrounder's class ids under a private coding scheme (99 prefix, PS3.16 8.2).
