@@ -292,6 +292,58 @@ fn fuzz_regressions_fail_cleanly() {
     }
 }
 
+/// A 226-byte `.nii.gz` whose header declares 10.4 GB of voxels (found by the `nifti_gz_file`
+/// fuzz target after 58 minutes: the loader zeroed the volume before the stream proved short, which
+/// a machine with the memory lets pass): refused before allocating, since deflate packs at most
+/// 1032 bytes into one. An all-zero volume, gzip's best case, still loads.
+#[test]
+fn a_gzip_nifti_declaring_more_than_deflate_can_hold_is_refused_before_allocating() {
+    let path = repo_root().join("fuzz/regressions/nifti_gz_declared_beyond_deflate.nii.gz");
+    let study = open(&path).expect("the header is readable");
+    let e = study.series[0].load(0, &NoProgress).expect_err("refused");
+    let text = e.to_string();
+    assert!(
+        text.contains("nifti_gz_declared_beyond_deflate.nii.gz")
+            && text.contains("226 bytes of gzip hold at most 233232 bytes"),
+        "{text}"
+    );
+
+    // 128 x 128 x 256 int16 zeros (8 MB) in about 8 kB: a ratio near deflate's limit, loaded.
+    let dir = std::env::temp_dir().join(format!("gg-zeros-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let zeros = dir.join("zeros.nii.gz");
+    let mut header = vec![0u8; 352];
+    header[0..4].copy_from_slice(&348i32.to_le_bytes());
+    for (i, d) in [3i16, 128, 128, 256, 1, 1, 1, 1].iter().enumerate() {
+        header[40 + 2 * i..42 + 2 * i].copy_from_slice(&d.to_le_bytes());
+    }
+    header[70..72].copy_from_slice(&4i16.to_le_bytes()); // int16
+    header[72..74].copy_from_slice(&16i16.to_le_bytes());
+    for (i, p) in [1f32, 1.0, 1.0, 1.0].iter().enumerate() {
+        header[76 + 4 * i..80 + 4 * i].copy_from_slice(&p.to_le_bytes());
+    }
+    header[108..112].copy_from_slice(&352f32.to_le_bytes());
+    header[344..348].copy_from_slice(b"n+1\0");
+    let mut raw = header;
+    raw.resize(352 + 128 * 128 * 256 * 2, 0);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut gz, &raw).expect("gzip");
+    let bytes = gz.finish().expect("gzip");
+    assert!(
+        raw.len() / bytes.len() > 900,
+        "{} -> {}",
+        raw.len(),
+        bytes.len()
+    );
+    std::fs::write(&zeros, &bytes).expect("write");
+    let study = open(&zeros).expect("opens");
+    let volume = study.series[0]
+        .load(0, &NoProgress)
+        .expect("an all-zero volume loads");
+    assert_eq!(volume.dims, [128, 128, 256]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A JPEG 2000 frame whose SIZ marker declares 512 x 16,384,512 pixels (found by the `dicom_file`
 /// fuzz target: openjp2 asked for 32 GB): refused from the codestream's header, before the codec.
 #[test]

@@ -79,6 +79,10 @@ pub fn is_nifti_path(path: &Path) -> bool {
         || name.ends_with(".hdr.gz")
 }
 
+/// Deflate writes at most 1032 bytes for one (a 258-byte match in two bits), so a gzip file
+/// cannot hold more than that many times its size (several members change nothing).
+const DEFLATE_MAX_RATIO: u64 = 1032;
+
 fn is_gz(path: &Path) -> bool {
     path.to_string_lossy().to_ascii_lowercase().ends_with(".gz")
 }
@@ -432,20 +436,30 @@ pub fn load(header: &NiftiHeader, t: usize, observer: &dyn LoadObserver) -> Resu
         "the volume",
         (voxels as u64).saturating_mul(kind.bytes_per_voxel() as u64),
     )?;
-    // An uncompressed file must hold what the header promises, before we allocate for it.
+    // The file must be able to hold what the header promises before we allocate for it: an
+    // uncompressed one byte for byte; a gzip one, at most DEFLATE_MAX_RATIO times its size.
+    let len = std::fs::metadata(&header.data_path)
+        .map_err(|e| StudyError::io(&header.data_path, e))?
+        .len();
+    let needed = header
+        .vox_offset
+        .saturating_add(volume_file_bytes.saturating_mul(t as u64 + 1));
     if !is_gz(&header.data_path) {
-        let len = std::fs::metadata(&header.data_path)
-            .map_err(|e| StudyError::io(&header.data_path, e))?
-            .len();
-        let needed = header
-            .vox_offset
-            .saturating_add(volume_file_bytes.saturating_mul(t as u64 + 1));
         if len < needed {
             return Err(StudyError::nifti(
                 &header.data_path,
                 format!("file is truncated: {len} bytes, the header needs {needed}"),
             ));
         }
+    } else if needed > len.saturating_mul(DEFLATE_MAX_RATIO) {
+        return Err(StudyError::nifti(
+            &header.data_path,
+            format!(
+                "file is truncated: {len} bytes of gzip hold at most {} bytes, the header needs \
+                 {needed}",
+                len.saturating_mul(DEFLATE_MAX_RATIO)
+            ),
+        ));
     }
 
     let mut stream = open_stream(&header.data_path)?;
