@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use groundglass_tests::answer_of;
 use groundglass_tests::netns::in_private_network;
 use groundglass_tests::serving::Serving;
 
@@ -55,18 +56,6 @@ fn ask_command(args: &[&str], token: Option<&str>) -> Command {
         None => c.env_remove("GROUNDGLASS_REMOTE_TOKEN"),
     };
     c
-}
-
-/// What `ask` printed, without its timings; its error output when it failed.
-fn answer_of(out: std::process::Output) -> Result<serde_json::Value, String> {
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    let mut json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ask's JSON");
-    let map = json.as_object_mut().expect("an object");
-    map.remove("ttft_ms");
-    map.remove("tok_per_s");
-    Ok(json)
 }
 
 /// The demo study's slice 40 and its modality.

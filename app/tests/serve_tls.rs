@@ -64,15 +64,7 @@ fn ask(backend: &[&str], ca: Option<&Path>) -> Result<serde_json::Value, String>
         Some(ca) => c.env("GROUNDGLASS_REMOTE_CA", ca),
         None => c.env_remove("GROUNDGLASS_REMOTE_CA"),
     };
-    let out = c.output().expect("ask runs");
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    let mut json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ask's JSON");
-    let map = json.as_object_mut().expect("an object");
-    map.remove("ttft_ms");
-    map.remove("tok_per_s");
-    Ok(json)
+    groundglass_tests::answer_of(c.output().expect("ask runs"))
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! - [`orthanc`]: a real Orthanc, started by a test on loopback inside a private network
 //!   namespace, for the PACS client's and the viewer's PACS tests.
 //! - [`assert_valid_dicom`]: dicom3tools' `dciodvfy` finds no error in a file we wrote.
+//! - [`answer_of`]: what `ask --json` printed, without its timings (to compare two answers).
 
 pub mod netns;
 pub mod orthanc;
@@ -28,4 +29,17 @@ pub fn assert_valid_dicom(path: &std::path::Path) {
         }
         Err(e) => panic!("dciodvfy is required in CI: {e}"),
     }
+}
+
+/// What `ask --json` printed, without its timings (`ttft_ms`, `tok_per_s`), so that two answers
+/// compare; its error output when it failed.
+pub fn answer_of(out: std::process::Output) -> Result<serde_json::Value, String> {
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    let mut json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ask's JSON");
+    let map = json.as_object_mut().expect("an object");
+    map.remove("ttft_ms");
+    map.remove("tok_per_s");
+    Ok(json)
 }

@@ -60,13 +60,8 @@ fn answer_with_mask(layout: &VolumeLayout, index: usize) -> AskRecord {
 const LONG_NAME: &str =
     "Groundglass tiny-paligemma2-segmentation-fine-tuned-on-the-phantoms-of-2026-12-07";
 
-fn derived<'a>(seed: &'a str) -> Derived<'a> {
-    Derived {
-        series_description: "Groundglass model masks (unverified)",
-        series_number: "9004",
-        algorithm: Some(LONG_NAME),
-        uid_seed: Some(seed),
-    }
+fn derived(seed: &str) -> Derived<'_> {
+    Derived::model_masks_seg(LONG_NAME, seed)
 }
 
 fn read(path: &std::path::Path) -> dicom_object::DefaultDicomObject {
@@ -171,12 +166,7 @@ fn the_models_masks_and_findings_become_a_valid_seg_and_sr_with_stable_uids() {
         plan,
         &[&record],
         "Groundglass tiny (PaliGemma)",
-        &Derived {
-            series_description: "Groundglass model findings (unverified)",
-            series_number: "9003",
-            algorithm: Some("Groundglass tiny (PaliGemma)"),
-            uid_seed: Some("answers 7"),
-        },
+        &Derived::model_findings_sr("Groundglass tiny (PaliGemma)", "answers 7"),
         Deidentify::No,
         "salt",
         "test",

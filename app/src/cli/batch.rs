@@ -27,7 +27,7 @@ use groundglass_feedback::export::{dicom_seg, model_answers, Deidentify};
 use groundglass_feedback::store::{Delivery, SentLog};
 use groundglass_feedback::{AskRecord, Corrections, Edit, SliceRef, Store};
 use groundglass_grounding::LabelMap;
-use groundglass_model::prompt::{Request, Task};
+use groundglass_model::prompt::{Lang, Request, Task};
 use groundglass_model::session::MAX_NEW_TOKENS;
 use groundglass_model::{Answer, AskInput, ModelSession};
 use groundglass_pacs::cache::Cache;
@@ -438,16 +438,7 @@ impl Batch {
         let mut store = Store::open(&dir)?;
         super::review::report_store_damage(&store);
         let done = Corrections::replay(store.entries());
-        let already = |at: &SliceRef| {
-            done.answers.iter().any(|a| {
-                a.slice.series_uid == at.series_uid
-                    && a.slice.volume == at.volume
-                    && a.slice.plane == at.plane
-                    && a.slice.index == at.index
-                    && a.task == task
-                    && a.lang == lang
-            })
-        };
+        let already = |at: &SliceRef| done.answers.iter().any(|a| answers(a, at, task, lang));
         for series in &opened.series {
             let mut jobs = VecDeque::new();
             let mut planned = Vec::new();
@@ -620,14 +611,11 @@ impl Batch {
         let answers: Vec<&AskRecord> = planned
             .iter()
             .filter_map(|at| {
-                state.answers.iter().rev().find(|a| {
-                    a.slice.series_uid == at.series_uid
-                        && a.slice.volume == at.volume
-                        && a.slice.plane == at.plane
-                        && a.slice.index == at.index
-                        && a.task == task
-                        && a.lang == lang
-                })
+                state
+                    .answers
+                    .iter()
+                    .rev()
+                    .find(|a| answers(a, at, task, lang))
             })
             .collect();
         if answers.len() < planned.len() {
@@ -662,12 +650,7 @@ impl Batch {
             plan,
             &answers,
             &self.algorithm,
-            &Derived {
-                series_description: "Groundglass model findings (unverified)",
-                series_number: "9003",
-                algorithm: Some(&self.algorithm),
-                uid_seed: Some(&key),
-            },
+            &Derived::model_findings_sr(&self.algorithm, &key),
             Deidentify::No,
             &salt,
             version,
@@ -683,12 +666,7 @@ impl Batch {
                     plan,
                     &labels,
                     &LabelMap::radgrounder(),
-                    &Derived {
-                        series_description: "Groundglass model masks (unverified)",
-                        series_number: "9004",
-                        algorithm: Some(&self.algorithm),
-                        uid_seed: Some(&key),
-                    },
+                    &Derived::model_masks_seg(&self.algorithm, &key),
                     Deidentify::No,
                     &salt,
                     version,
@@ -709,6 +687,16 @@ impl Batch {
         })?;
         Ok(Sent::Now(what))
     }
+}
+
+/// Whether `a` answers the batch's question about the slice `at` (its size aside).
+fn answers(a: &AskRecord, at: &SliceRef, task: Task, lang: Lang) -> bool {
+    a.slice.series_uid == at.series_uid
+        && a.slice.volume == at.volume
+        && a.slice.plane == at.plane
+        && a.slice.index == at.index
+        && a.task == task
+        && a.lang == lang
 }
 
 /// Where a night's work stands, for the lines of the log: "[series 4/20, 3 done in 2 min,

@@ -129,6 +129,28 @@ impl Derived<'static> {
     };
 }
 
+impl<'a> Derived<'a> {
+    /// The SR of the model `algorithm`'s findings (`batch --send`), its UIDs from `uid_seed`.
+    pub fn model_findings_sr(algorithm: &'a str, uid_seed: &'a str) -> Derived<'a> {
+        Derived {
+            series_description: "Groundglass model findings (unverified)",
+            series_number: "9003",
+            algorithm: Some(algorithm),
+            uid_seed: Some(uid_seed),
+        }
+    }
+
+    /// The SEG of the model `algorithm`'s masks (`batch --send`), its UIDs from `uid_seed`.
+    pub fn model_masks_seg(algorithm: &'a str, uid_seed: &'a str) -> Derived<'a> {
+        Derived {
+            series_description: "Groundglass model masks (unverified)",
+            series_number: "9004",
+            algorithm: Some(algorithm),
+            uid_seed: Some(uid_seed),
+        }
+    }
+}
+
 /// What differs between the exports in the attributes [`put_common`] writes.
 pub struct Common<'a> {
     pub anonymous: bool,
