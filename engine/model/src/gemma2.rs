@@ -508,14 +508,12 @@ impl Gemma2 {
             });
         }
         let norm = RmsNorm::new(cfg.hidden_size, cfg.rms_norm_eps, vb.pp("norm"))?;
-        let head = match head {
-            Some(h) => h.to_dtype(plan.matrices)?,
-            None => embed.embeddings().clone(),
-        };
-        // Quantized, the projection has its own copy (the lookup keeps the unquantized table).
-        let lm_head = match plan.take_quantized("lm_head.weight") {
-            Some(q) => FastLinear::quantized(q, None)?,
-            None => FastLinear::new(head, None, vb.dtype())?,
+        // Quantized, the projection has its own copy (the lookup keeps the unquantized table);
+        // so it has in panels, up to a size (`FastLinear::tied`).
+        let lm_head = match (plan.take_quantized("lm_head.weight"), head) {
+            (Some(q), _) => FastLinear::quantized(q, None)?,
+            (None, Some(h)) => FastLinear::new(h.to_dtype(plan.matrices)?, None, vb.dtype())?,
+            (None, None) => FastLinear::tied(embed.embeddings().clone(), vb.dtype())?,
         };
         Ok(Gemma2 {
             embed,

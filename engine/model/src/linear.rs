@@ -14,10 +14,15 @@ use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{CpuStorage, CustomOp2, DType, Device, Layout, Module, Shape, Tensor};
 
 use crate::fast_gelu::{differentiable, f32_slice};
+use crate::kernels::panels::PanelMatrix;
 use crate::kernels::{amx, gemv, matmul, q4k, q8_0, tiled};
 
 /// Rows below this take the GEMV (packing the weight would cost more than it saves).
 const MIN_ROWS: usize = 16;
+
+/// A tied output projection gets a copy of the embedding table in panels up to this size
+/// (the 107M benchmark model's 98 MB); beyond it, it reads the table row by row, as the lookup does.
+const TIED_PANELS_MAX_BYTES: usize = 512 << 20;
 
 /// Matrices already quantized, by canonical name (`language_model.layers.0.mlp.up_proj.weight`).
 pub type QuantizedMatrices = HashMap<String, Arc<QTensor>>;
@@ -94,6 +99,9 @@ enum Weight {
     Candle(Tensor),
     /// A contiguous CPU matrix (N, K), f32 or bf16, activations f32: this crate's kernels.
     Cpu(Tensor),
+    /// An f32 CPU matrix in panels on a CPU with AVX-512F (activations f32): the prefill's
+    /// kernel without packing, and the panel GEMV for decoding.
+    Panels(Arc<PanelMatrix>),
     /// Quantized, through Candle's quantized matmul (activations f32).
     Quantized(QMatMul),
     /// q4_k repacked for this crate's VNNI kernel (activations f32, CPU).
@@ -114,13 +122,32 @@ impl FastLinear {
             && activations == DType::F32
             && matches!(weight.dtype(), DType::F32 | DType::BF16)
             && weight.rank() == 2;
-        let weight = if cpu {
+        let weight = if cpu && weight.dtype() == DType::F32 && panels_apply(&weight) {
+            Weight::Panels(Arc::new(panels_of(&weight)?))
+        } else if cpu {
             Weight::Cpu(weight.contiguous()?)
         } else {
             Weight::Candle(weight.to_dtype(activations)?)
         };
         let bias = bias.map(|b| b.to_dtype(activations)).transpose()?;
         Ok(FastLinear { weight, bias })
+    }
+
+    /// An output projection tied to the embedding `table`: as [`FastLinear::new`], except that a
+    /// table above [`TIED_PANELS_MAX_BYTES`] is read in place rather than copied into panels.
+    pub fn tied(table: Tensor, activations: DType) -> candle_core::Result<Self> {
+        let bytes = table.elem_count() * table.dtype().size_in_bytes();
+        if bytes > TIED_PANELS_MAX_BYTES
+            && matches!(table.device(), Device::Cpu)
+            && activations == DType::F32
+            && table.rank() == 2
+        {
+            return Ok(FastLinear {
+                weight: Weight::Cpu(table.contiguous()?),
+                bias: None,
+            });
+        }
+        FastLinear::new(table, None, activations)
     }
 
     /// A layer around a quantized matrix (activations f32). A q4_k or q8_0 matrix on a CPU
@@ -174,7 +201,10 @@ impl FastLinear {
     pub fn shares(&self, tensor: &Tensor) -> bool {
         match &self.weight {
             Weight::Candle(w) | Weight::Cpu(w) => w.id() == tensor.id(),
-            Weight::Quantized(_) | Weight::PackedQ4K(_) | Weight::PackedQ8_0(_) => false,
+            Weight::Quantized(_)
+            | Weight::Panels(_)
+            | Weight::PackedQ4K(_)
+            | Weight::PackedQ8_0(_) => false,
         }
     }
 
@@ -186,10 +216,33 @@ impl FastLinear {
             Weight::Quantized(QMatMul::Tensor(w) | QMatMul::TensorF16(w)) => {
                 w.elem_count() * w.dtype().size_in_bytes()
             }
+            Weight::Panels(w) => w.bytes(),
             Weight::PackedQ4K(w) => w.bytes(),
             Weight::PackedQ8_0(w) => w.bytes(),
         }
     }
+}
+
+/// Whether an f32 CPU weight goes into panels: the CPU runs the panel kernels, and the weight is
+/// not being trained (a variable's values change under it; training needs Candle's gradients).
+/// `GROUNDGLASS_NO_PANELS` keeps weights row-major (for comparisons).
+fn panels_apply(weight: &Tensor) -> bool {
+    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let off = *OFF.get_or_init(|| std::env::var_os("GROUNDGLASS_NO_PANELS").is_some());
+    !off && matmul::available() && !differentiable() && !weight.is_variable() && weight.rank() == 2
+}
+
+/// An f32 CPU matrix (N, K) repacked into panels.
+fn panels_of(weight: &Tensor) -> candle_core::Result<PanelMatrix> {
+    let (n, k) = weight.dims2()?;
+    let weight = weight.contiguous()?;
+    let (storage, layout) = weight.storage_and_layout();
+    let (candle_core::Storage::Cpu(CpuStorage::F32(values)), Some((from, to))) =
+        (&*storage, layout.contiguous_offsets())
+    else {
+        candle_core::bail!("panels: a contiguous f32 CPU matrix only");
+    };
+    Ok(PanelMatrix::from_rows(&values[from..to], n, k))
 }
 
 impl Module for FastLinear {
@@ -205,6 +258,10 @@ impl Module for FastLinear {
                 .to_dtype(DType::F32)?
                 .contiguous()?
                 .apply_op1_no_bwd(&MatmulRepacked::Q8_0(w.clone()))?,
+            Weight::Panels(w) => x
+                .to_dtype(DType::F32)?
+                .contiguous()?
+                .apply_op1_no_bwd(&MatmulRepacked::Panels(w.clone()))?,
             Weight::Cpu(w) => {
                 let rows = x.elem_count() / x.dim(candle_core::D::Minus1)?;
                 let kernels = x.dtype() == DType::F32
@@ -280,6 +337,7 @@ fn repacked(weight: &QTensor) -> candle_core::Result<Option<Weight>> {
 enum MatmulRepacked {
     Q4K(Arc<q4k::PackedQ4K>),
     Q8_0(Arc<q8_0::PackedQ8_0>),
+    Panels(Arc<PanelMatrix>),
 }
 
 impl candle_core::CustomOp1 for MatmulRepacked {
@@ -292,6 +350,7 @@ impl candle_core::CustomOp1 for MatmulRepacked {
         let (n, k) = match self {
             MatmulRepacked::Q4K(w) => (w.rows(), w.cols()),
             MatmulRepacked::Q8_0(w) => (w.rows(), w.cols()),
+            MatmulRepacked::Panels(w) => (w.rows(), w.cols()),
         };
         let dims = l.shape().dims();
         if dims.last() != Some(&k) {
@@ -305,6 +364,8 @@ impl candle_core::CustomOp1 for MatmulRepacked {
         match self {
             MatmulRepacked::Q4K(w) => q4k::product(x, m, w, &mut out),
             MatmulRepacked::Q8_0(w) => q8_0::product(x, m, w, &mut out),
+            MatmulRepacked::Panels(w) if m < MIN_ROWS => w.decode(x, m, &mut out),
+            MatmulRepacked::Panels(w) => matmul::matmul_panels(x, m, w, &mut out),
         }
         let mut shape = dims.to_vec();
         if let Some(last) = shape.last_mut() {
@@ -515,7 +576,8 @@ mod tests {
             fits.weight_bytes()
         );
         let misfit = linear_no_bias(40, n, layer.pp("misfit"), &plan)?;
-        assert!(matches!(misfit.weight, Weight::Cpu(_)));
+        // Unquantized: f32 in panels where the CPU runs them, row-major otherwise.
+        assert!(matches!(misfit.weight, Weight::Cpu(_) | Weight::Panels(_)));
         let x = Tensor::from_vec(values(3 * k, 7), (1, 3, k), &dev)?;
         let exact = candle_nn::Linear::new(w, None).forward(&x)?;
         let diff = max_diff(&fits.forward(&x)?, &exact)?;

@@ -96,7 +96,18 @@ pub fn matmul_wt<W: WeightElem>(a: &[f32], m: usize, k: usize, w: &[W], n: usize
     assert!(a.len() >= m * k && w.len() >= n * k && c.len() >= m * n);
     assert!(available(), "AVX-512F is not available");
     let a = strips(&a[..m * k], m, k, |row, to| to.copy_from_slice(row));
-    run::<Widened<W>>(&a, m, k, w, k, n, c);
+    run::<Widened<W>>(&a, m, k, w, k, n, c, None);
+}
+
+/// C = A · Wᵀ as [`matmul_wt`] computes it, W held in panels already (no packing). Panics as
+/// [`matmul_wt`] does.
+pub fn matmul_panels(a: &[f32], m: usize, w: &super::panels::PanelMatrix, c: &mut [f32]) {
+    let (k, n) = (w.cols(), w.rows());
+    assert!(a.len() >= m * k && c.len() >= m * n);
+    assert!(available(), "AVX-512F is not available");
+    assert_eq!(super::panels::WIDTH, NR);
+    let a = strips(&a[..m * k], m, k, |row, to| to.copy_from_slice(row));
+    run::<Widened<f32>>(&a, m, k, &[], k, n, c, Some(w.data()));
 }
 
 /// C = A · Wᵀ with A rounded to bf16 (to nearest even) and products summed in f32. Panics if the
@@ -107,7 +118,7 @@ pub fn matmul_wt_bf16(a: &[f32], m: usize, k: usize, w: &[half::bf16], n: usize,
     assert!(bf16_available(), "AVX512-BF16 is not available");
     let pairs = k.div_ceil(2);
     let a = strips(&a[..m * k], m, pairs, row_to_pairs);
-    run::<Bf16Pairs>(&a, m, pairs, w, k, n, c);
+    run::<Bf16Pairs>(&a, m, pairs, w, k, n, c, None);
 }
 
 /// A (M rows of K) in the tile's layout: strips of MR rows, each row made `steps` lanes by `lanes`
@@ -218,7 +229,9 @@ trait Scheme {
     unsafe fn tile(rows: usize, t: Tile<Self::Lane>);
 }
 
-/// The blocked product with scheme S: A has `steps` lanes a row (K, or K's pairs), W `k` elements.
+/// The blocked product with scheme S: A has `steps` lanes a row (K, or K's pairs), W `k` elements,
+/// or W as whole panels already (`panels`, in [`super::panels`]' layout: `w` is then unused).
+#[allow(clippy::too_many_arguments)]
 fn run<S: Scheme>(
     a: &[S::Lane],
     m: usize,
@@ -227,6 +240,7 @@ fn run<S: Scheme>(
     k: usize,
     n: usize,
     c: &mut [f32],
+    panels: Option<&[S::Lane]>,
 ) {
     if m == 0 || n == 0 {
         return;
@@ -236,11 +250,11 @@ fn run<S: Scheme>(
         use rayon::prelude::*;
         // Blocks of at most MAX_PANELS panels, as many as a multiple of the threads so
         // that none idles at the end (768 columns on 2 threads: 4 blocks of 6 panels).
-        let panels = n.div_ceil(NR);
+        let panel_count = n.div_ceil(NR);
         let threads = rayon::current_num_threads().max(1);
-        let rounds = panels.div_ceil(threads * MAX_PANELS);
-        let per_block = panels.div_ceil(threads * rounds).max(1);
-        let blocks = panels.div_ceil(per_block);
+        let rounds = panel_count.div_ceil(threads * MAX_PANELS);
+        let per_block = panel_count.div_ceil(threads * rounds).max(1);
+        let blocks = panel_count.div_ceil(per_block);
         let c_ptr = SendPtr(c.as_mut_ptr());
         (0..blocks).into_par_iter().for_each_init(
             || vec![S::Lane::default(); KC * MAX_PANELS * NR],
@@ -257,13 +271,13 @@ fn run<S: Scheme>(
                 };
                 // SAFETY: the callers asserted the scheme's CPU features and the sizes; each
                 // block writes only its own columns j0..j0+nc of C, which no other block touches.
-                unsafe { block_product::<S>(a, w, shape, packed, c_ptr) };
+                unsafe { block_product::<S>(a, w, shape, packed, panels, c_ptr) };
             },
         );
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (a, steps, w, k, c);
+        let _ = (a, steps, w, k, c, panels);
         unreachable!("the AVX-512 kernels run on x86-64 only");
     }
 }
@@ -295,6 +309,7 @@ unsafe fn block_product<S: Scheme>(
     w: &[S::W],
     shape: Shape,
     packed: &mut [S::Lane],
+    panels: Option<&[S::Lane]>,
     c: SendPtr,
 ) {
     let Shape {
@@ -305,16 +320,24 @@ unsafe fn block_product<S: Scheme>(
         j0,
         nc,
     } = shape;
-    let panels = nc.div_ceil(NR);
+    let panels_here = nc.div_ceil(NR);
+    let packed = packed.as_mut_ptr();
     let mut p0 = 0;
     while p0 < steps {
         let kc = KC.min(steps - p0);
-        for q in 0..panels {
-            let panel = packed.as_mut_ptr().add(q * KC * NR);
-            for half in 0..NR / 16 {
-                let first = j0 + q * NR + half * 16;
-                let lanes = 16.min((j0 + nc).saturating_sub(first));
-                S::pack_16(w, k, first, lanes, p0, kc, panel.add(half * 16));
+        // Panel q's steps p0.. of this block: packed here, or where the whole panels lie.
+        let b_of = |q: usize| match panels {
+            Some(all) => all.as_ptr().add(((j0 / NR + q) * steps + p0) * NR),
+            None => packed.add(q * KC * NR) as *const S::Lane,
+        };
+        if panels.is_none() {
+            for q in 0..panels_here {
+                let panel = packed.add(q * KC * NR);
+                for half in 0..NR / 16 {
+                    let first = j0 + q * NR + half * 16;
+                    let lanes = 16.min((j0 + nc).saturating_sub(first));
+                    S::pack_16(w, k, first, lanes, p0, kc, panel.add(half * 16));
+                }
             }
         }
         let accumulate = p0 > 0;
@@ -323,10 +346,10 @@ unsafe fn block_product<S: Scheme>(
             let rows = MR.min(m - i0);
             // A in strips (see `strips`): this strip's step p0.
             let a_strip = a.as_ptr().add((i0 / MR * steps + p0) * MR);
-            for q in 0..panels {
+            for q in 0..panels_here {
                 let jq = j0 + q * NR;
                 let cols = NR.min(j0 + nc - jq);
-                let b = packed.as_ptr().add(q * KC * NR);
+                let b = b_of(q);
                 let c_tile = c.0.add(i0 * n + jq);
                 let t = Tile {
                     kc,
@@ -646,6 +669,11 @@ mod tests {
                 k,
                 &format!("f32 {m}x{k}x{n}"),
             );
+            // Panels made once are what each call packs: the same products, bit for bit.
+            let panels = super::super::panels::PanelMatrix::from_rows(&w, n, k);
+            let mut from_panels = vec![f32::NAN; m * n];
+            matmul_panels(&a, m, &panels, &mut from_panels);
+            assert_eq!(from_panels, c, "panels {m}x{k}x{n}");
             let w = bf16s(&w);
             let mut c = vec![f32::NAN; m * n];
             matmul_wt(&a, m, k, &w, n, &mut c);

@@ -8,6 +8,8 @@
 //! - [`amx`]: the same bf16 products on Intel's AMX tiles where the CPU has them;
 //! - [`gemv`]: decoding's few rows, streaming every weight once, on any x86-64 (AVX-512F, AVX2 +
 //!   FMA or baseline, picked at run time) and elsewhere in portable code;
+//! - [`panels`]: f32 weights held as [`matmul`]'s panels, so that the prefill skips packing and
+//!   decoding a batch streams each weight once (AVX-512F);
 //! - [`attention`]: a decoding step's attention over each sequence's cache (portable code);
 //! - [`q4k`]: q4_k matrices on CPUs with AVX-512 VNNI (Candle's own q4_k product read 1.33x the
 //!   bytes and reached 0.41-0.44 of the read limit; elsewhere Candle's kernels stay).
@@ -19,6 +21,7 @@ pub mod attention;
 pub mod gemv;
 pub mod gemv_pairs;
 pub mod matmul;
+pub mod panels;
 pub mod q4k;
 pub mod q8_0;
 pub mod tiled;
