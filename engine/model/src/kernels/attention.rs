@@ -58,38 +58,77 @@ pub fn decode_attention(sequences: &[TokenAttention], heads: Heads, out: &mut [f
     } = heads;
     assert!(out.len() >= sequences.len() * h * d && kv_heads > 0 && h % kv_heads == 0);
     let groups = h / kv_heads;
+    // One task per sequence and KV head: the query heads sharing that key head are consecutive,
+    // so their outputs are one run of `groups * d`, and each key and value is read once for all.
     out[..sequences.len() * h * d]
-        .par_chunks_mut(d)
+        .par_chunks_mut(groups * d)
         .enumerate()
         .for_each(|(unit, out)| {
-            let (s, head) = (unit / h, unit % h);
-            one_head(&sequences[s], head, head / groups, heads, out);
+            let (s, kv) = (unit / kv_heads, unit % kv_heads);
+            one_group(&sequences[s], kv, groups, heads, out);
         });
 }
 
-fn one_head(t: &TokenAttention, head: usize, kv: usize, heads: Heads, out: &mut [f32]) {
+fn one_group(t: &TokenAttention, kv: usize, groups: usize, heads: Heads, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if super::matmul::available() {
+        // SAFETY: AVX-512F was detected.
+        return unsafe { one_group_avx512(t, kv, groups, heads, out) };
+    }
+    one_group_body(t, kv, groups, heads, out)
+}
+
+/// The same operations in the same order, compiled for AVX-512 (the crate's baseline is SSE2).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn one_group_avx512(
+    t: &TokenAttention,
+    kv: usize,
+    groups: usize,
+    heads: Heads,
+    out: &mut [f32],
+) {
+    one_group_body(t, kv, groups, heads, out)
+}
+
+#[inline(always)]
+fn one_group_body(t: &TokenAttention, kv: usize, groups: usize, heads: Heads, out: &mut [f32]) {
     let d = heads.d;
-    let q = &t.q[head * d..(head + 1) * d];
-    let mut scores: Vec<f32> = (t.first..t.last)
-        .map(|j| {
-            let s = dot(q, t.keys.row(kv, j, d)) * heads.scale;
-            match heads.softcap {
-                Some(cap) => cap * (s / cap).tanh(),
-                None => s,
-            }
-        })
-        .collect();
-    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0f32;
-    for s in &mut scores {
-        *s = (*s - max).exp();
-        sum += *s;
+    let len = t.last - t.first;
+    let first_head = kv * groups;
+    // scores[g * len + i]: query head first_head + g against key first + i.
+    let mut scores = vec![0f32; groups * len];
+    for i in 0..len {
+        let key = t.keys.row(kv, t.first + i, d);
+        for g in 0..groups {
+            let q = &t.q[(first_head + g) * d..(first_head + g + 1) * d];
+            scores[g * len + i] = dot(q, key) * heads.scale;
+        }
+    }
+    if let Some(cap) = heads.softcap {
+        // Eigen's rational tanh, as the prefill's cap (`fast_gelu::soft_cap`), in a pass of its
+        // own so that it is vectorised (the C library's scalar tanhf was a twelfth of a step).
+        for s in &mut scores {
+            *s = cap * crate::fast_gelu::fast_tanh(*s / cap);
+        }
+    }
+    let mut sums = vec![0f32; groups];
+    for (g, sum) in sums.iter_mut().enumerate() {
+        let row = &mut scores[g * len..(g + 1) * len];
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        for s in row.iter_mut() {
+            *s = (*s - max).exp();
+            *sum += *s;
+        }
     }
     out.iter_mut().for_each(|o| *o = 0.0);
-    for (p, j) in scores.iter().zip(t.first..t.last) {
-        let w = p / sum;
-        for (o, v) in out.iter_mut().zip(t.values.row(kv, j, d)) {
-            *o += w * v;
+    for i in 0..len {
+        let value = t.values.row(kv, t.first + i, d);
+        for (g, o) in out.chunks_exact_mut(d).enumerate() {
+            let w = scores[g * len + i] / sums[g];
+            for (o, v) in o.iter_mut().zip(value) {
+                *o += w * v;
+            }
         }
     }
 }
