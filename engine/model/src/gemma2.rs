@@ -512,7 +512,13 @@ impl Gemma2 {
         // so it has in panels, up to a size (`FastLinear::tied`).
         let lm_head = match (plan.take_quantized("lm_head.weight"), head) {
             (Some(q), _) => FastLinear::quantized(q, None)?,
-            (None, Some(h)) => FastLinear::new(h.to_dtype(plan.matrices)?, None, vb.dtype())?,
+            (None, Some(h)) => {
+                let head = FastLinear::new(h.to_dtype(plan.matrices)?, None, vb.dtype())?;
+                if head.repacked() {
+                    plan.release("lm_head.weight");
+                }
+                head
+            }
             (None, None) => FastLinear::tied(embed.embeddings().clone(), vb.dtype())?,
         };
         Ok(Gemma2 {

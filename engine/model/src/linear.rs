@@ -5,7 +5,11 @@
 //!
 //! On the CPU, products of many rows (the prefill) go to the AVX-512 panel kernel when the CPU
 //! has it, products of a few rows (decoding) to the bandwidth-bound GEMV; see [`crate::kernels`].
-//! Setting `GROUNDGLASS_NO_AVX512` keeps both off AVX-512 (for comparisons).
+//! Where the CPU has AVX-512F, an f32 matrix is repacked at load into that kernel's panels (and a
+//! bf16 one into panels of bf16 pairs with AVX512-BF16 and no AMX), which both phases read
+//! ([`crate::kernels::panels`]); the checkpoint's copy is let go as each layer is built.
+//! Setting `GROUNDGLASS_NO_AVX512` keeps all of it off AVX-512, `GROUNDGLASS_NO_PANELS` keeps the
+//! matrices row-major (for comparisons).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,8 +18,8 @@ use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{CpuStorage, CustomOp2, DType, Device, Layout, Module, Shape, Tensor};
 
 use crate::fast_gelu::{differentiable, f32_slice};
-use crate::kernels::panels::PanelMatrix;
-use crate::kernels::{amx, gemv, matmul, q4k, q8_0, tiled};
+use crate::kernels::panels::{PairPanels, PanelMatrix};
+use crate::kernels::{amx, gemv, gemv_pairs, matmul, q4k, q8_0, tiled};
 
 /// Rows below this take the GEMV (packing the weight would cost more than it saves).
 const MIN_ROWS: usize = 16;
@@ -35,6 +39,71 @@ pub struct WeightPlan {
     /// Matrices the checkpoint reader quantized (taken instead of the builder's). Each is
     /// handed out once and leaves the map: a layer that repacks it lets the blocks go at once.
     quantized: Arc<Mutex<QuantizedMatrices>>,
+    /// The checkpoint's tensors the layers read, when they are a [`CheckpointTensors`]: a layer
+    /// that repacks its weight into panels lets the tensor go from there at once, so that the
+    /// checkpoint and its repacked copy are not both held until the whole model is built.
+    tensors: Option<CheckpointTensors>,
+}
+
+/// A checkpoint's tensors by name, shared by the variable builder that reads them (a
+/// [`candle_nn::var_builder::SimpleBackend`] with the semantics of Candle's `HashMap` backend) and
+/// the plan, which drops the matrices the layers repacked.
+#[derive(Clone, Debug, Default)]
+pub struct CheckpointTensors(Arc<Mutex<HashMap<String, Tensor>>>);
+
+impl CheckpointTensors {
+    pub fn new(tensors: HashMap<String, Tensor>) -> Self {
+        CheckpointTensors(Arc::new(Mutex::new(tensors)))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Tensor>> {
+        // A poisoned lock still holds whole entries (each change is one step).
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn named(&self, name: &str) -> candle_core::Result<Tensor> {
+        self.lock().get(name).cloned().ok_or_else(|| {
+            candle_core::Error::CannotFindTensor {
+                path: name.to_string(),
+            }
+            .bt()
+        })
+    }
+}
+
+impl candle_nn::var_builder::SimpleBackend for CheckpointTensors {
+    fn get(
+        &self,
+        shape: Shape,
+        name: &str,
+        _: candle_nn::Init,
+        dtype: DType,
+        device: &Device,
+    ) -> candle_core::Result<Tensor> {
+        let tensor = self.named(name)?;
+        if tensor.shape() != &shape {
+            Err(candle_core::Error::UnexpectedShape {
+                msg: format!("shape mismatch for {name}"),
+                expected: shape,
+                got: tensor.shape().clone(),
+            }
+            .bt())?
+        }
+        tensor.to_device(device)?.to_dtype(dtype)
+    }
+
+    fn get_unchecked(
+        &self,
+        name: &str,
+        dtype: DType,
+        device: &Device,
+    ) -> candle_core::Result<Tensor> {
+        self.named(name)?.to_device(device)?.to_dtype(dtype)
+    }
+
+    fn contains_tensor(&self, name: &str) -> bool {
+        self.lock().contains_key(name)
+    }
 }
 
 impl WeightPlan {
@@ -43,6 +112,20 @@ impl WeightPlan {
         WeightPlan {
             matrices,
             quantized: Arc::new(Mutex::new(quantized)),
+            tensors: None,
+        }
+    }
+
+    /// The plan for layers read from `tensors`, which lets their repacked weights go.
+    pub fn reading(mut self, tensors: CheckpointTensors) -> Self {
+        self.tensors = Some(tensors);
+        self
+    }
+
+    /// Drops the checkpoint's tensor `name` (a layer holds it in another form now).
+    pub fn release(&self, name: &str) {
+        if let Some(tensors) = &self.tensors {
+            tensors.lock().remove(name);
         }
     }
 
@@ -53,7 +136,10 @@ impl WeightPlan {
 
     /// The same plan without quantization (parts kept at full width, e.g. the vision tower).
     pub fn unquantized(&self) -> Self {
-        WeightPlan::uniform(self.matrices)
+        WeightPlan {
+            tensors: self.tensors.clone(),
+            ..WeightPlan::uniform(self.matrices)
+        }
     }
 
     /// The quantized matrix `name`, when the reader made it (once: it leaves the plan).
@@ -102,6 +188,8 @@ enum Weight {
     /// An f32 CPU matrix in panels on a CPU with AVX-512F (activations f32): the prefill's
     /// kernel without packing, and the panel GEMV for decoding.
     Panels(Arc<PanelMatrix>),
+    /// A bf16 CPU matrix in pair panels on a CPU with AVX512-BF16 and no AMX (activations f32).
+    PairPanels(Arc<PairPanels>),
     /// Quantized, through Candle's quantized matmul (activations f32).
     Quantized(QMatMul),
     /// q4_k repacked for this crate's VNNI kernel (activations f32, CPU).
@@ -124,6 +212,8 @@ impl FastLinear {
             && weight.rank() == 2;
         let weight = if cpu && weight.dtype() == DType::F32 && panels_apply(&weight) {
             Weight::Panels(Arc::new(panels_of(&weight)?))
+        } else if cpu && weight.dtype() == DType::BF16 && pair_panels_apply(&weight) {
+            Weight::PairPanels(Arc::new(pair_panels_of(&weight)?))
         } else if cpu {
             Weight::Cpu(weight.contiguous()?)
         } else {
@@ -194,7 +284,22 @@ impl FastLinear {
             candle_nn::init::DEFAULT_KAIMING_NORMAL,
             plan.matrices,
         )?;
-        FastLinear::new(weight, bias_of(&vb)?, vb.dtype())
+        let layer = FastLinear::new(weight, bias_of(&vb)?, vb.dtype())?;
+        if layer.repacked() {
+            plan.release(&format!("{}.weight", vb.prefix()));
+        }
+        Ok(layer)
+    }
+
+    /// Whether the weight is held in a layout of this crate's (not the tensor it was given).
+    pub fn repacked(&self) -> bool {
+        matches!(
+            self.weight,
+            Weight::Panels(_)
+                | Weight::PairPanels(_)
+                | Weight::PackedQ4K(_)
+                | Weight::PackedQ8_0(_)
+        )
     }
 
     /// Whether the weight is `tensor` itself (a tied projection reading the embedding table).
@@ -203,6 +308,7 @@ impl FastLinear {
             Weight::Candle(w) | Weight::Cpu(w) => w.id() == tensor.id(),
             Weight::Quantized(_)
             | Weight::Panels(_)
+            | Weight::PairPanels(_)
             | Weight::PackedQ4K(_)
             | Weight::PackedQ8_0(_) => false,
         }
@@ -217,6 +323,7 @@ impl FastLinear {
                 w.elem_count() * w.dtype().size_in_bytes()
             }
             Weight::Panels(w) => w.bytes(),
+            Weight::PairPanels(w) => w.bytes(),
             Weight::PackedQ4K(w) => w.bytes(),
             Weight::PackedQ8_0(w) => w.bytes(),
         }
@@ -230,6 +337,26 @@ fn panels_apply(weight: &Tensor) -> bool {
     static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     let off = *OFF.get_or_init(|| std::env::var_os("GROUNDGLASS_NO_PANELS").is_some());
     !off && matmul::available() && !differentiable() && !weight.is_variable() && weight.rank() == 2
+}
+
+/// Whether a bf16 CPU weight goes into pair panels: as [`panels_apply`], on a CPU whose bf16
+/// products are `vdpbf16ps` in both phases (AVX512-BF16; with AMX the prefill takes AMX's tiles
+/// from the row-major weight, and `GROUNDGLASS_EXACT_BF16` asks for the widening kernels).
+fn pair_panels_apply(weight: &Tensor) -> bool {
+    panels_apply(weight) && matmul::bf16_available() && gemv_pairs::available() && !amx::available()
+}
+
+/// A bf16 CPU matrix (N, K) repacked into pair panels.
+fn pair_panels_of(weight: &Tensor) -> candle_core::Result<PairPanels> {
+    let (n, k) = weight.dims2()?;
+    let weight = weight.contiguous()?;
+    let (storage, layout) = weight.storage_and_layout();
+    let (candle_core::Storage::Cpu(CpuStorage::BF16(values)), Some((from, to))) =
+        (&*storage, layout.contiguous_offsets())
+    else {
+        candle_core::bail!("pair panels: a contiguous bf16 CPU matrix only");
+    };
+    Ok(PairPanels::from_rows(&values[from..to], n, k))
 }
 
 /// An f32 CPU matrix (N, K) repacked into panels.
@@ -262,6 +389,10 @@ impl Module for FastLinear {
                 .to_dtype(DType::F32)?
                 .contiguous()?
                 .apply_op1_no_bwd(&MatmulRepacked::Panels(w.clone()))?,
+            Weight::PairPanels(w) => x
+                .to_dtype(DType::F32)?
+                .contiguous()?
+                .apply_op1_no_bwd(&MatmulRepacked::PairPanels(w.clone()))?,
             Weight::Cpu(w) => {
                 let rows = x.elem_count() / x.dim(candle_core::D::Minus1)?;
                 let kernels = x.dtype() == DType::F32
@@ -338,6 +469,7 @@ enum MatmulRepacked {
     Q4K(Arc<q4k::PackedQ4K>),
     Q8_0(Arc<q8_0::PackedQ8_0>),
     Panels(Arc<PanelMatrix>),
+    PairPanels(Arc<PairPanels>),
 }
 
 impl candle_core::CustomOp1 for MatmulRepacked {
@@ -351,6 +483,7 @@ impl candle_core::CustomOp1 for MatmulRepacked {
             MatmulRepacked::Q4K(w) => (w.rows(), w.cols()),
             MatmulRepacked::Q8_0(w) => (w.rows(), w.cols()),
             MatmulRepacked::Panels(w) => (w.rows(), w.cols()),
+            MatmulRepacked::PairPanels(w) => (w.rows(), w.cols()),
         };
         let dims = l.shape().dims();
         if dims.last() != Some(&k) {
@@ -366,6 +499,8 @@ impl candle_core::CustomOp1 for MatmulRepacked {
             MatmulRepacked::Q8_0(w) => q8_0::product(x, m, w, &mut out),
             MatmulRepacked::Panels(w) if m < MIN_ROWS => w.decode(x, m, &mut out),
             MatmulRepacked::Panels(w) => matmul::matmul_panels(x, m, w, &mut out),
+            MatmulRepacked::PairPanels(w) if m < MIN_ROWS => w.decode(x, m, &mut out),
+            MatmulRepacked::PairPanels(w) => matmul::matmul_pair_panels(x, m, w, &mut out),
         }
         let mut shape = dims.to_vec();
         if let Some(last) = shape.last_mut() {

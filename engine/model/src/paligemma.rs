@@ -85,14 +85,20 @@ impl PaliGemma {
             .filter(|(name, _)| !name.starts_with("language_model.") && *name != "lm_head.weight")
             .map(|(_, t)| t.elem_count() * t.dtype().size_in_bytes())
             .sum();
-        let vb = VarBuilder::from_tensors(tensors, precision.activations(device), device);
+        // The layers let each weight they repack go from `tensors` (see `WeightPlan::release`).
+        let tensors = crate::linear::CheckpointTensors::new(tensors);
+        let vb = VarBuilder::from_backend(
+            Box::new(tensors.clone()),
+            precision.activations(device),
+            device.clone(),
+        );
         let mut model = Self::from_var_builder(
             config,
             vb,
             head,
             has_mask_head,
             parameters,
-            precision.plan(stored, quantized),
+            precision.plan(stored, quantized).reading(tensors),
         )?;
         model.weight_bytes = other_bytes + model.text.matrix_bytes();
         model.precision = precision;

@@ -43,25 +43,8 @@ pub fn gemv_pairs(a: &[f32], m: usize, k: usize, w: &[half::bf16], n: usize, c: 
         c[..m * n].fill(0.0);
         return;
     }
-    // A's rows as bf16 pairs: the rounding, then what it left out.
     let pairs = k.div_ceil(2);
-    let mut hi = vec![0u32; m * pairs];
-    let mut lo = vec![0u32; m * pairs];
-    let mut rest = vec![0f32; k];
-    for i in 0..m {
-        let row = &a[i * k..(i + 1) * k];
-        row_to_pairs(row, &mut hi[i * pairs..(i + 1) * pairs]);
-        for (p, r) in rest.iter_mut().enumerate() {
-            let pair = hi[i * pairs + p / 2];
-            let bits = if p % 2 == 0 {
-                pair & 0xFFFF
-            } else {
-                pair >> 16
-            };
-            *r = row[p] - f32::from_bits(bits << 16);
-        }
-        row_to_pairs(&rest, &mut lo[i * pairs..(i + 1) * pairs]);
-    }
+    let (hi, lo) = split_rows(a, m, k);
     let x = Pairs {
         hi: &hi,
         lo: &lo,
@@ -89,6 +72,30 @@ pub fn gemv_pairs(a: &[f32], m: usize, k: usize, w: &[half::bf16], n: usize, c: 
             c[i * n + j] = transposed[j * m + i];
         }
     }
+}
+
+/// A's M rows of K as bf16 pairs (`row_to_pairs`, K/2 rounded up a row): their rounding, then
+/// what the rounding left out (`x ≈ hi + lo`).
+pub(super) fn split_rows(a: &[f32], m: usize, k: usize) -> (Vec<u32>, Vec<u32>) {
+    let pairs = k.div_ceil(2);
+    let mut hi = vec![0u32; m * pairs];
+    let mut lo = vec![0u32; m * pairs];
+    let mut rest = vec![0f32; k];
+    for i in 0..m {
+        let row = &a[i * k..(i + 1) * k];
+        row_to_pairs(row, &mut hi[i * pairs..(i + 1) * pairs]);
+        for (p, r) in rest.iter_mut().enumerate() {
+            let pair = hi[i * pairs + p / 2];
+            let bits = if p % 2 == 0 {
+                pair & 0xFFFF
+            } else {
+                pair >> 16
+            };
+            *r = row[p] - f32::from_bits(bits << 16);
+        }
+        row_to_pairs(&rest, &mut lo[i * pairs..(i + 1) * pairs]);
+    }
+    (hi, lo)
 }
 
 /// A's rows split into bf16 pairs, `pairs` per row.

@@ -110,6 +110,17 @@ pub fn matmul_panels(a: &[f32], m: usize, w: &super::panels::PanelMatrix, c: &mu
     run::<Widened<f32>>(&a, m, k, &[], k, n, c, Some(w.data()));
 }
 
+/// C = A · Wᵀ as [`matmul_wt_bf16`] computes it, W held in pair panels already (no packing).
+/// Panics as [`matmul_wt_bf16`] does.
+pub fn matmul_pair_panels(a: &[f32], m: usize, w: &super::panels::PairPanels, c: &mut [f32]) {
+    let (k, n) = (w.cols(), w.rows());
+    assert!(a.len() >= m * k && c.len() >= m * n);
+    assert!(bf16_available(), "AVX512-BF16 is not available");
+    let pairs = k.div_ceil(2);
+    let a = strips(&a[..m * k], m, pairs, row_to_pairs);
+    run::<Bf16Pairs>(&a, m, pairs, &[], k, n, c, Some(w.data()));
+}
+
 /// C = A · Wᵀ with A rounded to bf16 (to nearest even) and products summed in f32. Panics if the
 /// slices are shorter than the sizes say, or if AVX512-BF16 is not available (callers check
 /// [`bf16_available`]).
@@ -694,6 +705,10 @@ mod tests {
                     k,
                     &format!("bf16 pairs {m}x{k}x{n}"),
                 );
+                let panels = super::super::panels::PairPanels::from_rows(&w, n, k);
+                let mut from_panels = vec![f32::NAN; m * n];
+                matmul_pair_panels(&a, m, &panels, &mut from_panels);
+                assert_eq!(from_panels, c, "pair panels {m}x{k}x{n}");
             }
         }
     }
