@@ -1,5 +1,8 @@
 //! `C = A · Wᵀ` for a few rows of A (decoding: one), W (N, K) f32 or bf16, A and C f32.
 //!
+//! The layers decode from row-major weights here only where they hold no panels
+//! ([`super::panels`]: f32 on CPUs without AVX-512F, bf16 on CPUs without AVX512-BF16 or with AMX).
+//!
 //! Bound by memory: every weight is read once, so the kernel streams W's rows in order and keeps
 //! A (a few rows of K floats) in L1. Threads take contiguous runs of W's rows. With AVX-512F the
 //! products are written with intrinsics (below); otherwise they are plain Rust over 32

@@ -8,8 +8,9 @@
 //! - [`amx`]: the same bf16 products on Intel's AMX tiles where the CPU has them;
 //! - [`gemv`]: decoding's few rows, streaming every weight once, on any x86-64 (AVX-512F, AVX2 +
 //!   FMA or baseline, picked at run time) and elsewhere in portable code;
-//! - [`panels`]: f32 weights held as [`matmul`]'s panels, so that the prefill skips packing and
-//!   decoding a batch streams each weight once (AVX-512F);
+//! - [`panels`]: f32 weights held as [`matmul`]'s panels (bf16 as its panels of pairs, with
+//!   AVX512-BF16), so that the prefill skips packing and decoding a batch streams each weight once
+//!   (AVX-512F; the layers use it wherever the CPU has it);
 //! - [`attention`]: a decoding step's attention over each sequence's cache (portable code);
 //! - [`q4k`]: q4_k matrices on CPUs with AVX-512 VNNI (Candle's own q4_k product read 1.33x the
 //!   bytes and reached 0.41-0.44 of the read limit; elsewhere Candle's kernels stay).

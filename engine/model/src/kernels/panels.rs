@@ -1,4 +1,4 @@
-//! An f32 weight matrix held as the prefill kernel's panels, for `x · Wᵀ` on CPUs with AVX-512F.
+//! Weight matrices held as the prefill kernel's panels, for `x · Wᵀ` on CPUs with AVX-512F.
 //!
 //! W (N, K) row-major is stored as N/32 panels (the last zero-padded), panel p holding columns
 //! 32p..32p+32 of Wᵀ step by step: `data[(p * K + s) * 32 + l]` = W[32p + l][s]. Two reasons:
@@ -293,6 +293,8 @@ impl PairPanels {
                         _ => pair_group::<1>(x, pairs, panel, &mut tile),
                     }
                 }
+                #[cfg(not(target_arch = "x86_64"))]
+                let _ = (&hi, &lo, panel, pairs);
                 for (r, values) in tile.iter().take(rows).enumerate() {
                     // SAFETY: as in `PanelMatrix::decode`.
                     unsafe {
