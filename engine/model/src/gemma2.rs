@@ -508,8 +508,8 @@ impl Gemma2 {
             });
         }
         let norm = RmsNorm::new(cfg.hidden_size, cfg.rms_norm_eps, vb.pp("norm"))?;
-        // Quantized, the projection has its own copy (the lookup keeps the unquantized table);
-        // so it has in panels, up to a size (`FastLinear::tied`).
+        // Quantized, the projection has its own copy (the lookup keeps the unquantized table); in
+        // panels it has one too, up to a size (`FastLinear::tied`).
         let lm_head = match (plan.take_quantized("lm_head.weight"), head) {
             (Some(q), _) => FastLinear::quantized(q, None)?,
             (None, Some(h)) => {

@@ -3,7 +3,8 @@
 //! small operations (each allocating its output, two `gemm` calls among them), about 3.5 ms a
 //! token for the 100M benchmark model: as much as its matrix products, and paid again for every
 //! sequence `serve` decodes together. Here it is one pass over the keys and one over the values
-//! per head, the heads of all sequences spread over the threads.
+//! per KV head (for all the query heads that share it), the KV heads of all sequences spread over
+//! the threads.
 
 use rayon::prelude::*;
 
@@ -107,7 +108,7 @@ fn one_group_body(t: &TokenAttention, kv: usize, groups: usize, heads: Heads, ou
     }
     if let Some(cap) = heads.softcap {
         // Eigen's rational tanh, as the prefill's cap (`fast_gelu::soft_cap`), in a pass of its
-        // own so that it is vectorised (the C library's scalar tanhf was a twelfth of a step).
+        // own so that it is vectorised (the C library's scalar tanhf was 6 % of a batch's step).
         for s in &mut scores {
             *s = cap * crate::fast_gelu::fast_tanh(*s / cap);
         }
