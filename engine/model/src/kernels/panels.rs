@@ -92,33 +92,49 @@ impl PanelMatrix {
         if m == 0 || n == 0 {
             return;
         }
-        let out = OutPtr(c.as_mut_ptr());
-        let out = &out;
-        (0..n.div_ceil(WIDTH)).into_par_iter().for_each(|p| {
-            let panel = &self.data[p * k * WIDTH..(p + 1) * k * WIDTH];
-            let lanes = WIDTH.min(n - p * WIDTH);
-            let mut first = 0;
-            while first < m {
-                let rows = GROUP.min(m - first);
-                let mut tile = [[0f32; WIDTH]; GROUP];
-                group(a, k, first, rows, panel, &mut tile);
-                for (r, values) in tile.iter().take(rows).enumerate() {
-                    // SAFETY: row first + r < m and columns p·32..p·32 + lanes < n lie inside C
-                    // (asserted above); each panel's task writes only its own columns.
-                    unsafe {
-                        let to = out.0.add((first + r) * n + p * WIDTH);
-                        std::ptr::copy_nonoverlapping(values.as_ptr(), to, lanes);
-                    }
-                }
-                first += rows;
-            }
+        let panel_len = k * WIDTH;
+        each_group(n, m, c, |p, first, rows, tile| {
+            let panel = &self.data[p * panel_len..(p + 1) * panel_len];
+            group(a, k, first, rows, panel, tile);
         });
     }
 }
 
+/// C (M, N) from its tiles: one task per panel p, each group of at most [`GROUP`] rows
+/// `first..first + rows` computed by `product(p, first, rows, tile)` into `tile[r]` and written
+/// to C's columns 32p.. (only those below N).
+fn each_group(
+    n: usize,
+    m: usize,
+    c: &mut [f32],
+    product: impl Fn(usize, usize, usize, &mut [[f32; WIDTH]; GROUP]) + Sync,
+) {
+    assert!(c.len() >= m * n);
+    let out = OutPtr(c.as_mut_ptr());
+    let out = &out;
+    (0..n.div_ceil(WIDTH)).into_par_iter().for_each(|p| {
+        let lanes = WIDTH.min(n - p * WIDTH);
+        let mut first = 0;
+        while first < m {
+            let rows = GROUP.min(m - first);
+            let mut tile = [[0f32; WIDTH]; GROUP];
+            product(p, first, rows, &mut tile);
+            for (r, values) in tile.iter().take(rows).enumerate() {
+                // SAFETY: row first + r < m and columns p·32..p·32 + lanes < n lie inside C
+                // (asserted above); each panel's task writes only its own columns.
+                unsafe {
+                    let to = out.0.add((first + r) * n + p * WIDTH);
+                    std::ptr::copy_nonoverlapping(values.as_ptr(), to, lanes);
+                }
+            }
+            first += rows;
+        }
+    });
+}
+
 /// C's base pointer, shared by the panels' tasks (they write disjoint columns).
 struct OutPtr(*mut f32);
-// SAFETY: see `decode`: the tasks' writes do not overlap.
+// SAFETY: see `each_group`: the tasks' writes do not overlap.
 unsafe impl Sync for OutPtr {}
 
 /// Rows `first..first + rows` (at most [`GROUP`]) of A against one panel, into `tile[r]`.
@@ -269,41 +285,26 @@ impl PairPanels {
         }
         let pairs = k.div_ceil(2);
         let (hi, lo) = super::gemv_pairs::split_rows(a, m, k);
-        let out = OutPtr(c.as_mut_ptr());
-        let out = &out;
-        (0..n.div_ceil(WIDTH)).into_par_iter().for_each(|p| {
-            let panel = &self.data[p * pairs * WIDTH..(p + 1) * pairs * WIDTH];
-            let lanes = WIDTH.min(n - p * WIDTH);
-            let mut first = 0;
-            while first < m {
-                let rows = GROUP.min(m - first);
-                let mut tile = [[0f32; WIDTH]; GROUP];
-                // SAFETY: AVX512-BF16 is asserted above; the sizes are this function's.
-                #[cfg(target_arch = "x86_64")]
-                unsafe {
-                    let x = (&hi[first * pairs..], &lo[first * pairs..]);
-                    match rows {
-                        8 => pair_group::<8>(x, pairs, panel, &mut tile),
-                        7 => pair_group::<7>(x, pairs, panel, &mut tile),
-                        6 => pair_group::<6>(x, pairs, panel, &mut tile),
-                        5 => pair_group::<5>(x, pairs, panel, &mut tile),
-                        4 => pair_group::<4>(x, pairs, panel, &mut tile),
-                        3 => pair_group::<3>(x, pairs, panel, &mut tile),
-                        2 => pair_group::<2>(x, pairs, panel, &mut tile),
-                        _ => pair_group::<1>(x, pairs, panel, &mut tile),
-                    }
+        let panel_len = pairs * WIDTH;
+        each_group(n, m, c, |p, first, rows, tile| {
+            let panel = &self.data[p * panel_len..(p + 1) * panel_len];
+            // SAFETY: AVX512-BF16 is asserted above; the sizes are this function's.
+            #[cfg(target_arch = "x86_64")]
+            unsafe {
+                let x = (&hi[first * pairs..], &lo[first * pairs..]);
+                match rows {
+                    8 => pair_group::<8>(x, pairs, panel, tile),
+                    7 => pair_group::<7>(x, pairs, panel, tile),
+                    6 => pair_group::<6>(x, pairs, panel, tile),
+                    5 => pair_group::<5>(x, pairs, panel, tile),
+                    4 => pair_group::<4>(x, pairs, panel, tile),
+                    3 => pair_group::<3>(x, pairs, panel, tile),
+                    2 => pair_group::<2>(x, pairs, panel, tile),
+                    _ => pair_group::<1>(x, pairs, panel, tile),
                 }
-                #[cfg(not(target_arch = "x86_64"))]
-                let _ = (&hi, &lo, panel, pairs);
-                for (r, values) in tile.iter().take(rows).enumerate() {
-                    // SAFETY: as in `PanelMatrix::decode`.
-                    unsafe {
-                        let to = out.0.add((first + r) * n + p * WIDTH);
-                        std::ptr::copy_nonoverlapping(values.as_ptr(), to, lanes);
-                    }
-                }
-                first += rows;
             }
+            #[cfg(not(target_arch = "x86_64"))]
+            let _ = (&hi, &lo, panel, first, rows, tile);
         });
     }
 }
