@@ -56,6 +56,14 @@ pub struct TrainArgs {
     /// The share of MIS-Ground questions (marked structures, sides, relations, synonyms).
     #[arg(long, default_value_t = 0.0)]
     pub mis_ground_share: f64,
+    /// How much more often MIS-Ground's slow-to-learn questions (relations, a side asked yes/no,
+    /// a marked structure) are drawn than the rest; 1 draws every question of a slice alike.
+    #[arg(long, default_value_t = 1.0)]
+    pub mis_ground_focus: f64,
+    /// The share of MIS-Ground questions asked with a filler phrase ("in this image") added,
+    /// which the benchmark's wording never uses: fillers must not change a question.
+    #[arg(long, default_value_t = 0.0)]
+    pub mis_ground_fillers: f64,
 }
 
 #[derive(Args, Debug)]
@@ -120,6 +128,8 @@ pub fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
         grounded_share: args.grounded_share,
         yes_no_share: args.yes_no_share,
         mis_ground_share: args.mis_ground_share,
+        mis_ground_focus: args.mis_ground_focus,
+        mis_ground_fillers: args.mis_ground_fillers,
     };
     let mut mean = 0.0;
     let state = train(&opts, |p| {

@@ -10,6 +10,7 @@ use groundglass_model::tokenizer::PromptTokenizer;
 use groundglass_phantom::Phantom;
 use groundglass_study::{extract, Plane, PlaneGrid, Volume};
 
+use crate::mis_ground::terms::Template;
 use crate::text::{self, OpenQuestion};
 use crate::Result;
 
@@ -23,6 +24,11 @@ pub struct Mix {
     pub yes_no: f64,
     /// MIS-Ground questions (marked structures, sides, relations, synonyms; seen wording only).
     pub mis_ground: f64,
+    /// How much more often the questions that are slowest to learn are drawn (1: every question
+    /// of a slice alike).
+    pub mis_ground_focus: f64,
+    /// The share of MIS-Ground questions given a filler phrase.
+    pub mis_ground_fillers: f64,
 }
 
 impl Default for Mix {
@@ -31,6 +37,8 @@ impl Default for Mix {
             grounded: 0.4,
             yes_no: 0.4,
             mis_ground: 0.0,
+            mis_ground_focus: 1.0,
+            mis_ground_fillers: 0.0,
         }
     }
 }
@@ -65,6 +73,19 @@ impl Rng {
 
     pub fn unit(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// An index drawn in proportion to `weights` (not negative, not all zero).
+    pub fn weighted(&mut self, weights: &[f64]) -> usize {
+        let total: f64 = weights.iter().sum();
+        let mut at = self.unit() * total;
+        for (i, w) in weights.iter().enumerate() {
+            if at < *w {
+                return i;
+            }
+            at -= w;
+        }
+        weights.len().saturating_sub(1)
     }
 }
 
@@ -302,6 +323,7 @@ impl PhantomSamples {
             let s = mis_ground_sample(
                 &mut self.rng,
                 &self.labels,
+                &mix,
                 self.size,
                 phantom,
                 volume,
@@ -377,18 +399,19 @@ impl PhantomSamples {
 }
 
 /// A MIS-Ground question about slice `index` of `plane` (pixels with the mark burned in,
-/// prompt, target), or `None` where the slice gives none.
+/// prompt, target, and the template it was built from), or `None` where the slice gives none.
 #[allow(clippy::too_many_arguments)]
 fn mis_ground_sample(
     rng: &mut Rng,
     labels: &LabelMap,
+    mix: &Mix,
     size: usize,
     phantom: &Phantom,
     volume: &Volume,
     plane: Plane,
     index: usize,
     lang: Lang,
-) -> Result<Option<(Vec<f32>, String, String)>> {
+) -> Result<Option<(Vec<f32>, String, String, Template)>> {
     use crate::mis_ground::{items::items, scene};
     let convention = if plane != Plane::Sagittal && rng.unit() < NEUROLOGICAL_SHARE {
         scene::Convention::Neurological
@@ -400,7 +423,25 @@ fn mis_ground_sample(
     if all.is_empty() {
         return Ok(None);
     }
-    let item = all.swap_remove(rng.below(all.len()));
+    let pick = if mix.mis_ground_focus > 1.0 {
+        let weights: Vec<f64> = all
+            .iter()
+            .map(|i| {
+                if i.template.is_slow_to_learn() {
+                    mix.mis_ground_focus
+                } else {
+                    1.0
+                }
+            })
+            .collect();
+        rng.weighted(&weights)
+    } else {
+        rng.below(all.len())
+    };
+    let mut item = all.swap_remove(pick);
+    if mix.mis_ground_fillers > 0.0 && rng.unit() < mix.mis_ground_fillers {
+        item.question = crate::mis_ground::terms::with_filler(&item.question, lang, rng);
+    }
     let mut image = preprocess_slice(&scene.slice, scene.modality, size);
     if let Some(mark) = &item.mark {
         mark.burn(&mut image);
@@ -409,6 +450,7 @@ fn mis_ground_sample(
         image.pixels,
         text::vqa_request(item.question, lang).text(),
         item.target,
+        item.template,
     )))
 }
 
@@ -509,5 +551,66 @@ mod tests {
         assert!(!open_questions(&sagittal)
             .iter()
             .any(|q| matches!(q, OpenQuestion::Side(_))));
+    }
+
+    /// A focused mix draws the slow-to-learn questions about as often as their weight says, and
+    /// a filler keeps the question it was added to.
+    #[test]
+    fn focus_and_fillers_shape_mis_ground_samples() {
+        let mut rng = Rng::new(5);
+        let mut counts = [0usize; 3];
+        for _ in 0..30_000 {
+            counts[rng.weighted(&[1.0, 3.0, 0.0])] += 1;
+        }
+        assert_eq!(counts[2], 0);
+        let ratio = counts[1] as f64 / counts[0] as f64;
+        assert!((2.8..3.2).contains(&ratio), "{counts:?}");
+
+        let phantom = generate(&PhantomConfig::ct(3));
+        let volume = phantom.to_volume();
+        let labels = LabelMap::radgrounder();
+        let grid = PlaneGrid::from_geometry(phantom.dims, &phantom.affine, Plane::Axial);
+        let index = grid.count / 2;
+        let mix = |focus, fillers| Mix {
+            mis_ground: 1.0,
+            mis_ground_focus: focus,
+            mis_ground_fillers: fillers,
+            ..Mix::default()
+        };
+        let slow_share = |mix: Mix| {
+            let mut rng = Rng::new(9);
+            let (mut slow, mut all, mut filled) = (0, 0, 0);
+            for n in 0..300 {
+                let lang = if n % 2 == 0 { Lang::En } else { Lang::De };
+                let sample = mis_ground_sample(
+                    &mut rng,
+                    &labels,
+                    &mix,
+                    32,
+                    &phantom,
+                    &volume,
+                    Plane::Axial,
+                    index,
+                    lang,
+                )
+                .expect("sample")
+                .expect("a question");
+                all += 1;
+                slow += usize::from(sample.3.is_slow_to_learn());
+                let q = sample.1;
+                filled += usize::from(q.contains("in this image") || q.contains("in diesem bild"));
+            }
+            (slow as f64 / all as f64, filled as f64 / all as f64)
+        };
+        let (uniform, no_fillers) = slow_share(mix(1.0, 0.0));
+        let (focused, fillers) = slow_share(mix(3.0, 0.5));
+        assert_eq!(no_fillers, 0.0);
+        assert!((0.35..0.65).contains(&fillers), "{fillers}");
+        // Five of a slice's eleven or so questions are slow to learn; weighed three times, they
+        // are some 15 of 21.
+        assert!(
+            (0.35..0.55).contains(&uniform) && (0.62..0.8).contains(&focused),
+            "{uniform} -> {focused}"
+        );
     }
 }

@@ -49,6 +49,16 @@ pub struct TrainOptions {
     /// The share of MIS-Ground questions (state files written before this option read as 0).
     #[serde(default)]
     pub mis_ground_share: f64,
+    /// How much more often the slow-to-learn MIS-Ground questions are drawn (1: all alike).
+    #[serde(default = "default_focus")]
+    pub mis_ground_focus: f64,
+    /// The share of MIS-Ground questions given a filler phrase.
+    #[serde(default)]
+    pub mis_ground_fillers: f64,
+}
+
+fn default_focus() -> f64 {
+    1.0
 }
 
 fn default_grounded_share() -> f64 {
@@ -364,6 +374,8 @@ pub fn train(opts: &TrainOptions, mut progress: impl FnMut(&Progress)) -> Result
         grounded: opts.grounded_share,
         yes_no: opts.yes_no_share,
         mis_ground: opts.mis_ground_share,
+        mis_ground_focus: opts.mis_ground_focus,
+        mis_ground_fillers: opts.mis_ground_fillers,
     };
     if !(mix.grounded >= 0.0
         && mix.yes_no >= 0.0
@@ -373,6 +385,12 @@ pub fn train(opts: &TrainOptions, mut progress: impl FnMut(&Progress)) -> Result
         return Err(TrainError::Invalid(format!(
             "the grounded ({}), yes/no ({}) and MIS-Ground ({}) shares must be at least 0 and add up to at most 1",
             mix.grounded, mix.yes_no, mix.mis_ground
+        )));
+    }
+    if !(mix.mis_ground_focus >= 1.0 && (0.0..=1.0).contains(&mix.mis_ground_fillers)) {
+        return Err(TrainError::Invalid(format!(
+            "the MIS-Ground focus ({}) must be at least 1 and its filler share ({}) between 0 and 1",
+            mix.mis_ground_focus, mix.mis_ground_fillers
         )));
     }
     phantoms.mix = mix;

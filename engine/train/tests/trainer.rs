@@ -31,6 +31,8 @@ fn options(out: &Path, steps: usize) -> TrainOptions {
         grounded_share: 0.4,
         yes_no_share: 0.4,
         mis_ground_share: 0.2,
+        mis_ground_focus: 2.0,
+        mis_ground_fillers: 0.3,
     }
 }
 

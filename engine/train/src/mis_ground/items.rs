@@ -593,6 +593,11 @@ mod tests {
             for t in Template::ALL {
                 let (seen, held) = (t.text(lang, false), t.text(lang, true));
                 assert_ne!(seen, held);
+                // Fillers are training wording only: no question the benchmark asks has one.
+                let mut rng = Rng::new(3);
+                let filler = crate::mis_ground::terms::with_filler("?", lang, &mut rng);
+                let filler = filler.trim_end_matches(" , ?").trim_end_matches(" ?");
+                assert!(!held.contains(filler) && !seen.contains(filler), "{held:?}");
                 for w in words(held) {
                     let slot = w.starts_with('{')
                         || ["x", "a", "b", "c", "side", "rel", "dir", "}"].contains(&w.as_str());

@@ -90,10 +90,14 @@ pub struct Asked {
     pub phantom: u64,
     pub plane: &'static str,
     pub slice: usize,
+    /// The template the question was built from (its family and form).
+    pub template: String,
     pub question: String,
     pub expected: String,
     pub greedy: String,
     pub semsam: Option<String>,
+    pub greedy_right: bool,
+    pub semsam_right: Option<bool>,
     pub factors: BTreeMap<&'static str, &'static str>,
 }
 
@@ -202,10 +206,13 @@ pub fn evaluate(opts: &MisOptions, mut progress: impl FnMut(&str)) -> Result<Mis
                         phantom: seed,
                         plane: plane.name(),
                         slice: k,
+                        template: format!("{:?}", item.template),
                         question: item.question.clone(),
                         expected: item.target.clone(),
                         greedy,
                         semsam,
+                        greedy_right: g,
+                        semsam_right: s,
                         factors: item.factors.pairs().into_iter().collect(),
                     });
                     outcomes.push((item, g, s));
