@@ -64,6 +64,10 @@ pub struct TrainArgs {
     /// which the benchmark's wording never uses: fillers must not change a question.
     #[arg(long, default_value_t = 0.0)]
     pub mis_ground_fillers: f64,
+    /// The share of MIS-Ground samples that ask where a marked structure is, answered with its
+    /// box and name (training only; the benchmark never asks it).
+    #[arg(long, default_value_t = 0.0)]
+    pub mis_ground_locate: f64,
 }
 
 #[derive(Args, Debug)]
@@ -130,6 +134,7 @@ pub fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
         mis_ground_share: args.mis_ground_share,
         mis_ground_focus: args.mis_ground_focus,
         mis_ground_fillers: args.mis_ground_fillers,
+        mis_ground_locate: args.mis_ground_locate,
     };
     let mut mean = 0.0;
     let state = train(&opts, |p| {

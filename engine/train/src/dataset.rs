@@ -29,6 +29,8 @@ pub struct Mix {
     pub mis_ground_focus: f64,
     /// The share of MIS-Ground questions given a filler phrase.
     pub mis_ground_fillers: f64,
+    /// The share of MIS-Ground samples that ask where a marked structure is (its box and name).
+    pub mis_ground_locate: f64,
 }
 
 impl Default for Mix {
@@ -39,6 +41,7 @@ impl Default for Mix {
             mis_ground: 0.0,
             mis_ground_focus: 1.0,
             mis_ground_fillers: 0.0,
+            mis_ground_locate: 0.0,
         }
     }
 }
@@ -399,7 +402,8 @@ impl PhantomSamples {
 }
 
 /// A MIS-Ground question about slice `index` of `plane` (pixels with the mark burned in,
-/// prompt, target, and the template it was built from), or `None` where the slice gives none.
+/// prompt, target, and the benchmark template it was built from, if any), or `None` where the
+/// slice gives none.
 #[allow(clippy::too_many_arguments)]
 fn mis_ground_sample(
     rng: &mut Rng,
@@ -411,7 +415,7 @@ fn mis_ground_sample(
     plane: Plane,
     index: usize,
     lang: Lang,
-) -> Result<Option<(Vec<f32>, String, String, Template)>> {
+) -> Result<Option<(Vec<f32>, String, String, Option<Template>)>> {
     use crate::mis_ground::{items::items, scene};
     let convention = if plane != Plane::Sagittal && rng.unit() < NEUROLOGICAL_SHARE {
         scene::Convention::Neurological
@@ -419,6 +423,11 @@ fn mis_ground_sample(
         scene::Convention::Radiological
     };
     let scene = scene::scene(phantom, volume, None, plane, index, convention)?;
+    if mix.mis_ground_locate > 0.0 && rng.unit() < mix.mis_ground_locate {
+        if let Some(s) = locate_sample(&scene, labels, size, lang, rng) {
+            return Ok(Some(s));
+        }
+    }
     let mut all = items(&scene, labels, lang, 0.0, 0.3, rng);
     if all.is_empty() {
         return Ok(None);
@@ -450,8 +459,39 @@ fn mis_ground_sample(
         image.pixels,
         text::vqa_request(item.question, lang).text(),
         item.target,
-        item.template,
+        Some(item.template),
     )))
+}
+
+/// "Where is the marked structure?", answered with the structure's box and name: it ties the
+/// mark to a place, which the grounded reports already tie to a name (training only, so it has no
+/// benchmark template).
+fn locate_sample(
+    scene: &crate::mis_ground::scene::Scene,
+    labels: &LabelMap,
+    size: usize,
+    lang: Lang,
+    rng: &mut Rng,
+) -> Option<(Vec<f32>, String, String, Option<Template>)> {
+    use crate::mis_ground::terms::{locate_marked, CLASSES};
+    let present: Vec<_> = scene
+        .structures
+        .iter()
+        .filter(|s| CLASSES.contains(&s.class))
+        .collect();
+    if present.is_empty() {
+        return None;
+    }
+    let s = present[rng.below(present.len())];
+    let mark = crate::mis_ground::items::mark_of(scene, s, rng);
+    let mut image = preprocess_slice(&scene.slice, scene.modality, size);
+    mark.burn(&mut image);
+    Some((
+        image.pixels,
+        text::vqa_request(locate_marked(lang).to_string(), lang).text(),
+        text::grounded_target(labels, &[(s.class, s.rect)], lang),
+        None,
+    ))
 }
 
 /// Samples from a RadGrounder export of corrections (`groundglass export --format radgrounder`):
@@ -596,7 +636,7 @@ mod tests {
                 .expect("sample")
                 .expect("a question");
                 all += 1;
-                slow += usize::from(sample.3.is_slow_to_learn());
+                slow += usize::from(sample.3.is_some_and(Template::is_slow_to_learn));
                 let q = sample.1;
                 filled += usize::from(q.contains("in this image") || q.contains("in diesem bild"));
             }
@@ -612,5 +652,39 @@ mod tests {
             (0.35..0.55).contains(&uniform) && (0.62..0.8).contains(&focused),
             "{uniform} -> {focused}"
         );
+
+        // Where a marked structure is: answered with one box and a name.
+        let mut rng = Rng::new(2);
+        let locate = Mix {
+            mis_ground_locate: 1.0,
+            ..mix(1.0, 0.0)
+        };
+        for lang in [Lang::En, Lang::De] {
+            let (pixels, prompt, target, template) = mis_ground_sample(
+                &mut rng,
+                &labels,
+                &locate,
+                32,
+                &phantom,
+                &volume,
+                Plane::Axial,
+                index,
+                lang,
+            )
+            .expect("sample")
+            .expect("a question");
+            assert!(template.is_none());
+            assert!(
+                prompt.contains("markierte") || prompt.contains("marked"),
+                "{prompt}"
+            );
+            assert_eq!(target.matches("<loc").count(), 4, "{target}");
+            // The mark is burned in: some pixel has its colour.
+            assert!(pixels.chunks(32 * 32).count() == 3);
+            let has_mark = (0..32 * 32).any(|i| {
+                pixels[i] == 1.0 && pixels[32 * 32 + i] == 1.0 && pixels[2 * 32 * 32 + i] == -1.0
+            });
+            assert!(has_mark);
+        }
     }
 }

@@ -55,6 +55,9 @@ pub struct TrainOptions {
     /// The share of MIS-Ground questions given a filler phrase.
     #[serde(default)]
     pub mis_ground_fillers: f64,
+    /// The share of MIS-Ground samples asking where a marked structure is.
+    #[serde(default)]
+    pub mis_ground_locate: f64,
 }
 
 fn default_focus() -> f64 {
@@ -376,6 +379,7 @@ pub fn train(opts: &TrainOptions, mut progress: impl FnMut(&Progress)) -> Result
         mis_ground: opts.mis_ground_share,
         mis_ground_focus: opts.mis_ground_focus,
         mis_ground_fillers: opts.mis_ground_fillers,
+        mis_ground_locate: opts.mis_ground_locate,
     };
     if !(mix.grounded >= 0.0
         && mix.yes_no >= 0.0
@@ -387,10 +391,13 @@ pub fn train(opts: &TrainOptions, mut progress: impl FnMut(&Progress)) -> Result
             mix.grounded, mix.yes_no, mix.mis_ground
         )));
     }
-    if !(mix.mis_ground_focus >= 1.0 && (0.0..=1.0).contains(&mix.mis_ground_fillers)) {
+    if !(mix.mis_ground_focus >= 1.0
+        && (0.0..=1.0).contains(&mix.mis_ground_fillers)
+        && (0.0..=1.0).contains(&mix.mis_ground_locate))
+    {
         return Err(TrainError::Invalid(format!(
-            "the MIS-Ground focus ({}) must be at least 1 and its filler share ({}) between 0 and 1",
-            mix.mis_ground_focus, mix.mis_ground_fillers
+            "the MIS-Ground focus ({}) must be at least 1, and its filler ({}) and locate ({}) shares between 0 and 1",
+            mix.mis_ground_focus, mix.mis_ground_fillers, mix.mis_ground_locate
         )));
     }
     phantoms.mix = mix;

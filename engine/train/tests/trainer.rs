@@ -33,6 +33,7 @@ fn options(out: &Path, steps: usize) -> TrainOptions {
         mis_ground_share: 0.2,
         mis_ground_focus: 2.0,
         mis_ground_fillers: 0.3,
+        mis_ground_locate: 0.2,
     }
 }
 

@@ -332,6 +332,21 @@ pub fn items(
     out
 }
 
+/// A mark of a random kind on `s`.
+pub fn mark_of(scene: &Scene, s: &Structure, rng: &mut Rng) -> VisualPrompt {
+    match rng.below(5) {
+        0 => VisualPrompt::Box { rect: s.rect },
+        1 => VisualPrompt::Mask {
+            width: scene.slice.width,
+            height: scene.slice.height,
+            inside: scene.mask(s.class),
+        },
+        2 => VisualPrompt::Point { at: s.inside },
+        3 => VisualPrompt::Arrow { tip: s.inside },
+        _ => VisualPrompt::Label { at: s.inside },
+    }
+}
+
 fn term(synonym: bool) -> &'static str {
     if synonym {
         "synonym"
@@ -414,19 +429,8 @@ impl Question<'_, '_> {
         out
     }
 
-    /// A mark of a random kind on `s`.
     fn mark(&mut self, s: &Structure) -> VisualPrompt {
-        match self.rng.below(5) {
-            0 => VisualPrompt::Box { rect: s.rect },
-            1 => VisualPrompt::Mask {
-                width: self.scene.slice.width,
-                height: self.scene.slice.height,
-                inside: self.scene.mask(s.class),
-            },
-            2 => VisualPrompt::Point { at: s.inside },
-            3 => VisualPrompt::Arrow { tip: s.inside },
-            _ => VisualPrompt::Label { at: s.inside },
-        }
+        mark_of(self.scene, s, self.rng)
     }
 
     /// A multiple-choice question over `options` (shuffled), the answer written as its option.

@@ -415,6 +415,15 @@ fn filler(lang: Lang) -> &'static str {
     }
 }
 
+/// A training-only question: where the marked structure is, answered with its box and name as a
+/// grounded report writes them (the benchmark never asks it).
+pub fn locate_marked(lang: Lang) -> &'static str {
+    match lang {
+        Lang::En => "where is the marked structure ?",
+        Lang::De => "wo ist die markierte struktur ?",
+    }
+}
+
 /// `question` (ending in " ?") with a filler phrase at its start or before its question mark.
 pub fn with_filler(question: &str, lang: Lang, rng: &mut Rng) -> String {
     let phrase = filler(lang);
@@ -463,6 +472,7 @@ pub fn training_texts(labels: &LabelMap) -> Vec<String> {
         }
         out.push("the".into());
         out.push(filler(lang).into());
+        out.push(locate_marked(lang).into());
     }
     out
 }
