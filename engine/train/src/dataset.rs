@@ -335,7 +335,14 @@ impl PhantomSamples {
                 lang,
             )?;
             if let Some(s) = s {
-                return sample(tokenizer, image_token, image_tokens, s.0, &s.1, &s.2);
+                return sample(
+                    tokenizer,
+                    image_token,
+                    image_tokens,
+                    s.pixels,
+                    &s.prompt,
+                    &s.target,
+                );
             }
         }
         let rest = kind
@@ -401,9 +408,19 @@ impl PhantomSamples {
     }
 }
 
-/// A MIS-Ground question about slice `index` of `plane` (pixels with the mark burned in,
-/// prompt, target, and the benchmark template it was built from, if any), or `None` where the
-/// slice gives none.
+/// A MIS-Ground training sample before tokenizing.
+struct MisSample {
+    /// The input with the mark burned in.
+    pixels: Vec<f32>,
+    prompt: String,
+    target: String,
+    /// The benchmark template it was built from (none for training-only questions); the tests
+    /// read it to check what the focus draws.
+    #[cfg_attr(not(test), allow(dead_code))]
+    template: Option<Template>,
+}
+
+/// A MIS-Ground question about slice `index` of `plane`, or `None` where the slice gives none.
 #[allow(clippy::too_many_arguments)]
 fn mis_ground_sample(
     rng: &mut Rng,
@@ -415,7 +432,7 @@ fn mis_ground_sample(
     plane: Plane,
     index: usize,
     lang: Lang,
-) -> Result<Option<(Vec<f32>, String, String, Option<Template>)>> {
+) -> Result<Option<MisSample>> {
     use crate::mis_ground::{items::items, scene};
     let convention = if plane != Plane::Sagittal && rng.unit() < NEUROLOGICAL_SHARE {
         scene::Convention::Neurological
@@ -455,12 +472,12 @@ fn mis_ground_sample(
     if let Some(mark) = &item.mark {
         mark.burn(&mut image);
     }
-    Ok(Some((
-        image.pixels,
-        text::vqa_request(item.question, lang).text(),
-        item.target,
-        Some(item.template),
-    )))
+    Ok(Some(MisSample {
+        pixels: image.pixels,
+        prompt: text::vqa_request(item.question, lang).text(),
+        target: item.target,
+        template: Some(item.template),
+    }))
 }
 
 /// "Where is the marked structure?", answered with the structure's box and name: it ties the
@@ -472,7 +489,7 @@ fn locate_sample(
     size: usize,
     lang: Lang,
     rng: &mut Rng,
-) -> Option<(Vec<f32>, String, String, Option<Template>)> {
+) -> Option<MisSample> {
     use crate::mis_ground::terms::{locate_marked, CLASSES};
     let present: Vec<_> = scene
         .structures
@@ -486,12 +503,12 @@ fn locate_sample(
     let mark = crate::mis_ground::items::mark_of(scene, s, rng);
     let mut image = preprocess_slice(&scene.slice, scene.modality, size);
     mark.burn(&mut image);
-    Some((
-        image.pixels,
-        text::vqa_request(locate_marked(lang).to_string(), lang).text(),
-        text::grounded_target(labels, &[(s.class, s.rect)], lang),
-        None,
-    ))
+    Some(MisSample {
+        pixels: image.pixels,
+        prompt: text::vqa_request(locate_marked(lang).to_string(), lang).text(),
+        target: text::grounded_target(labels, &[(s.class, s.rect)], lang),
+        template: None,
+    })
 }
 
 /// Samples from a RadGrounder export of corrections (`groundglass export --format radgrounder`):
@@ -636,8 +653,8 @@ mod tests {
                 .expect("sample")
                 .expect("a question");
                 all += 1;
-                slow += usize::from(sample.3.is_some_and(Template::is_slow_to_learn));
-                let q = sample.1;
+                slow += usize::from(sample.template.is_some_and(Template::is_slow_to_learn));
+                let q = sample.prompt;
                 filled += usize::from(q.contains("in this image") || q.contains("in diesem bild"));
             }
             (slow as f64 / all as f64, filled as f64 / all as f64)
@@ -660,7 +677,12 @@ mod tests {
             ..mix(1.0, 0.0)
         };
         for lang in [Lang::En, Lang::De] {
-            let (pixels, prompt, target, template) = mis_ground_sample(
+            let MisSample {
+                pixels,
+                prompt,
+                target,
+                template,
+            } = mis_ground_sample(
                 &mut rng,
                 &labels,
                 &locate,
