@@ -392,6 +392,7 @@ pub fn train(opts: &TrainOptions, mut progress: impl FnMut(&Progress)) -> Result
         )));
     }
     if !(mix.mis_ground_focus >= 1.0
+        && mix.mis_ground_focus.is_finite()
         && (0.0..=1.0).contains(&mix.mis_ground_fillers)
         && (0.0..=1.0).contains(&mix.mis_ground_locate))
     {
