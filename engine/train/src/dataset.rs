@@ -433,21 +433,47 @@ fn mis_ground_sample(
     index: usize,
     lang: Lang,
 ) -> Result<Option<MisSample>> {
-    use crate::mis_ground::{items::items, scene};
+    use crate::mis_ground::scene;
     let convention = if plane != Plane::Sagittal && rng.unit() < NEUROLOGICAL_SHARE {
         scene::Convention::Neurological
     } else {
         scene::Convention::Radiological
     };
     let scene = scene::scene(phantom, volume, None, plane, index, convention)?;
-    if mix.mis_ground_locate > 0.0 && rng.unit() < mix.mis_ground_locate {
-        if let Some(s) = locate_sample(&scene, labels, size, lang, rng) {
-            return Ok(Some(s));
-        }
+    let located = (mix.mis_ground_locate > 0.0 && rng.unit() < mix.mis_ground_locate)
+        .then(|| locate_question(&scene, labels, lang, rng))
+        .flatten();
+    let (question, target, mark, template) = match located {
+        Some((question, target, mark)) => (question, target, Some(mark), None),
+        None => match question_item(&scene, labels, mix, lang, rng) {
+            Some(item) => (item.question, item.target, item.mark, Some(item.template)),
+            None => return Ok(None),
+        },
+    };
+    let mut image = preprocess_slice(&scene.slice, scene.modality, size);
+    if let Some(mark) = &mark {
+        mark.burn(&mut image);
     }
-    let mut all = items(&scene, labels, lang, 0.0, 0.3, rng);
+    Ok(Some(MisSample {
+        pixels: image.pixels,
+        prompt: text::vqa_request(question, lang).text(),
+        target,
+        template,
+    }))
+}
+
+/// One of the benchmark's questions about `scene` (seen wording), drawn with the mix's focus
+/// and given a filler at its share.
+fn question_item(
+    scene: &crate::mis_ground::scene::Scene,
+    labels: &LabelMap,
+    mix: &Mix,
+    lang: Lang,
+    rng: &mut Rng,
+) -> Option<crate::mis_ground::items::Item> {
+    let mut all = crate::mis_ground::items::items(scene, labels, lang, 0.0, 0.3, rng);
     if all.is_empty() {
-        return Ok(None);
+        return None;
     }
     let pick = if mix.mis_ground_focus > 1.0 {
         let weights: Vec<f64> = all
@@ -468,47 +494,33 @@ fn mis_ground_sample(
     if mix.mis_ground_fillers > 0.0 && rng.unit() < mix.mis_ground_fillers {
         item.question = crate::mis_ground::terms::with_filler(&item.question, lang, rng);
     }
-    let mut image = preprocess_slice(&scene.slice, scene.modality, size);
-    if let Some(mark) = &item.mark {
-        mark.burn(&mut image);
-    }
-    Ok(Some(MisSample {
-        pixels: image.pixels,
-        prompt: text::vqa_request(item.question, lang).text(),
-        target: item.target,
-        template: Some(item.template),
-    }))
+    Some(item)
 }
 
-/// "Where is the marked structure?", answered with the structure's box and name: it ties the
-/// mark to a place, which the grounded reports already tie to a name (training only, so it has no
-/// benchmark template).
-fn locate_sample(
+/// "Where is the marked structure?" (question, target, mark), answered with the structure's box
+/// and name: it ties the mark to a place, which the grounded reports already tie to a name
+/// (training only, so it has no benchmark template).
+fn locate_question(
     scene: &crate::mis_ground::scene::Scene,
     labels: &LabelMap,
-    size: usize,
     lang: Lang,
     rng: &mut Rng,
-) -> Option<MisSample> {
-    use crate::mis_ground::terms::{locate_marked, CLASSES};
-    let present: Vec<_> = scene
-        .structures
-        .iter()
-        .filter(|s| CLASSES.contains(&s.class))
-        .collect();
+) -> Option<(
+    String,
+    String,
+    groundglass_model::visual_prompt::VisualPrompt,
+)> {
+    let present = scene.named();
     if present.is_empty() {
         return None;
     }
     let s = present[rng.below(present.len())];
     let mark = crate::mis_ground::items::mark_of(scene, s, rng);
-    let mut image = preprocess_slice(&scene.slice, scene.modality, size);
-    mark.burn(&mut image);
-    Some(MisSample {
-        pixels: image.pixels,
-        prompt: text::vqa_request(locate_marked(lang).to_string(), lang).text(),
-        target: text::grounded_target(labels, &[(s.class, s.rect)], lang),
-        template: None,
-    })
+    Some((
+        crate::mis_ground::terms::locate_marked(lang).to_string(),
+        text::grounded_target(labels, &[(s.class, s.rect)], lang),
+        mark,
+    ))
 }
 
 /// Samples from a RadGrounder export of corrections (`groundglass export --format radgrounder`):
@@ -634,24 +646,27 @@ mod tests {
             mis_ground_fillers: fillers,
             ..Mix::default()
         };
+        let draw = |rng: &mut Rng, mix: &Mix, lang| {
+            mis_ground_sample(
+                rng,
+                &labels,
+                mix,
+                32,
+                &phantom,
+                &volume,
+                Plane::Axial,
+                index,
+                lang,
+            )
+            .expect("sample")
+            .expect("a question")
+        };
         let slow_share = |mix: Mix| {
             let mut rng = Rng::new(9);
             let (mut slow, mut all, mut filled) = (0, 0, 0);
             for n in 0..300 {
                 let lang = if n % 2 == 0 { Lang::En } else { Lang::De };
-                let sample = mis_ground_sample(
-                    &mut rng,
-                    &labels,
-                    &mix,
-                    32,
-                    &phantom,
-                    &volume,
-                    Plane::Axial,
-                    index,
-                    lang,
-                )
-                .expect("sample")
-                .expect("a question");
+                let sample = draw(&mut rng, &mix, lang);
                 all += 1;
                 slow += usize::from(sample.template.is_some_and(Template::is_slow_to_learn));
                 let q = sample.prompt;
@@ -682,19 +697,7 @@ mod tests {
                 prompt,
                 target,
                 template,
-            } = mis_ground_sample(
-                &mut rng,
-                &labels,
-                &locate,
-                32,
-                &phantom,
-                &volume,
-                Plane::Axial,
-                index,
-                lang,
-            )
-            .expect("sample")
-            .expect("a question");
+            } = draw(&mut rng, &locate, lang);
             assert!(template.is_none());
             assert!(
                 prompt.contains("markierte") || prompt.contains("marked"),

@@ -69,11 +69,7 @@ pub fn items(
     rng: &mut Rng,
 ) -> Vec<Item> {
     let mut out = Vec::new();
-    let present: Vec<&Structure> = scene
-        .structures
-        .iter()
-        .filter(|s| CLASSES.contains(&s.class))
-        .collect();
+    let present = scene.named();
     let absent: Vec<u32> = CLASSES
         .iter()
         .copied()

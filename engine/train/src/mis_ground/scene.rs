@@ -79,6 +79,14 @@ pub struct Scene {
 pub const MIN_STRUCTURE_PIXELS: usize = 60;
 
 impl Scene {
+    /// The structures on the slice that MIS-Ground questions name.
+    pub fn named(&self) -> Vec<&Structure> {
+        self.structures
+            .iter()
+            .filter(|s| crate::mis_ground::terms::CLASSES.contains(&s.class))
+            .collect()
+    }
+
     pub fn structure(&self, class: u32) -> Option<&Structure> {
         self.structures.iter().find(|s| s.class == class)
     }
