@@ -68,6 +68,10 @@ pub struct TrainArgs {
     /// box and name (training only; the benchmark never asks it).
     #[arg(long, default_value_t = 0.0)]
     pub mis_ground_locate: f64,
+    /// Layers to add to both towers of the --init checkpoint. Each starts as an identity, so
+    /// the grown model answers as the checkpoint did until training changes it.
+    #[arg(long, default_value_t = 0)]
+    pub grow_layers: usize,
 }
 
 #[derive(Args, Debug)]
@@ -135,6 +139,7 @@ pub fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
         mis_ground_focus: args.mis_ground_focus,
         mis_ground_fillers: args.mis_ground_fillers,
         mis_ground_locate: args.mis_ground_locate,
+        grow_layers: args.grow_layers,
     };
     let mut mean = 0.0;
     let state = train(&opts, |p| {

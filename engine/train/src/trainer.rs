@@ -58,6 +58,11 @@ pub struct TrainOptions {
     /// The share of MIS-Ground samples asking where a marked structure is.
     #[serde(default)]
     pub mis_ground_locate: f64,
+    /// Layers added to both towers of the starting checkpoint, each made to pass its input
+    /// through unchanged at first (see [`identity_layer_value`]), so the grown model starts
+    /// where the checkpoint was and has more depth to learn with.
+    #[serde(default)]
+    pub grow_layers: usize,
 }
 
 fn default_focus() -> f64 {
@@ -177,7 +182,9 @@ fn phantom_classes() -> Vec<u32> {
 /// Copies a checkpoint's weights into the model's variables; every variable must be there. The
 /// token embedding may have fewer rows than the model (words added to the tokenizer): the new
 /// rows start at the mean embedding plus a little seeded noise, so the new words differ.
-fn load_weights(varmap: &VarMap, dir: &Path, seed: u64) -> Result<()> {
+/// With `grown`, the variables of layers past the checkpoint's last are not there: they start as
+/// [`identity_layer_value`] says.
+fn load_weights(varmap: &VarMap, dir: &Path, seed: u64, grown: bool) -> Result<()> {
     let checkpoint = Checkpoint::open(dir, DType::F32, &Device::Cpu)?;
     let data = varmap
         .data()
@@ -186,11 +193,31 @@ fn load_weights(varmap: &VarMap, dir: &Path, seed: u64) -> Result<()> {
     let err = |name: &str, e: &dyn std::fmt::Display| {
         TrainError::Invalid(format!("{}: tensor {name}: {e}", dir.display()))
     };
+    // Per tower, the checkpoint's layer count: only layers past it may be missing.
+    let mut layers: HashMap<&str, usize> = HashMap::new();
+    for name in checkpoint.tensors.keys() {
+        if let Some((tower, index)) = layer_of(name) {
+            let count = layers.entry(tower).or_default();
+            *count = (*count).max(index + 1);
+        }
+    }
     for (name, var) in data.iter() {
-        let t = checkpoint
-            .tensors
-            .get(name)
-            .ok_or_else(|| TrainError::Invalid(format!("{}: no tensor {name}", dir.display())))?;
+        let Some(t) = checkpoint.tensors.get(name) else {
+            let added = layer_of(name)
+                .is_some_and(|(tower, index)| index >= layers.get(tower).copied().unwrap_or(0));
+            if !(grown && added) {
+                return Err(TrainError::Invalid(format!(
+                    "{}: no tensor {name}",
+                    dir.display()
+                )));
+            }
+            if let Some(value) =
+                identity_layer_value(name, var.as_tensor()).map_err(|e| err(name, &e))?
+            {
+                var.set(&value).map_err(|e| err(name, &e))?;
+            }
+            continue;
+        };
         let (want, have) = (var.dims(), t.dims());
         let t = if name.ends_with("embed_tokens.weight")
             && want.len() == 2
@@ -205,6 +232,36 @@ fn load_weights(varmap: &VarMap, dir: &Path, seed: u64) -> Result<()> {
         var.set(&t).map_err(|e| err(name, &e))?;
     }
     Ok(())
+}
+
+/// The tower ("language_model", "vision_tower.encoder") and layer index of a layer's variable.
+fn layer_of(name: &str) -> Option<(&str, usize)> {
+    let (tower, rest) = name.split_once(".layers.")?;
+    let index = rest.split('.').next()?.parse().ok()?;
+    Some((tower, index))
+}
+
+/// The value a variable of a layer added by growing starts at, where its initialisation would
+/// not make the layer pass its input through unchanged (`None`: the initialisation stays). A
+/// text layer adds `post_norm(sublayer(x))` to its input, and Gemma's norm scales by
+/// (1 + weight): a weight of -1 makes it add nothing. (Zeroing the sublayer's output projection
+/// instead would not do: the norm blows a near-zero output up to full size at the first step.)
+/// A vision layer adds its attention's and MLP's outputs directly: their output projections
+/// start at zero.
+fn identity_layer_value(name: &str, init: &Tensor) -> candle_core::Result<Option<Tensor>> {
+    let text_output_scale = name.ends_with("post_attention_layernorm.weight")
+        || name.ends_with("post_feedforward_layernorm.weight");
+    // Gemma's other norms start at 0 (a scale of 1), as a model from scratch does.
+    let text_input_scale = name.ends_with("input_layernorm.weight")
+        || name.ends_with("pre_feedforward_layernorm.weight");
+    let vision_output = name.contains("self_attn.out_proj.") || name.contains("mlp.fc2.");
+    if text_output_scale {
+        init.ones_like()?.neg().map(Some)
+    } else if text_input_scale || vision_output {
+        init.zeros_like().map(Some)
+    } else {
+        Ok(None)
+    }
 }
 
 /// `t` (rows, width) with rows appended up to `rows`: the mean row plus uniform noise of a tenth
@@ -280,6 +337,20 @@ pub fn learning_rate(peak: f64, step: usize, steps: usize, warmup: f64) -> f64 {
     peak * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()))
 }
 
+/// Adds `n` layers to both towers of a config (full attention, as every demo layer).
+fn grow_config(config: &mut serde_json::Value, n: usize) -> Result<()> {
+    for tower in ["text_config", "vision_config"] {
+        let layers = config[tower]["num_hidden_layers"].as_u64().ok_or_else(|| {
+            TrainError::Invalid(format!("config.json: no {tower}.num_hidden_layers"))
+        })?;
+        config[tower]["num_hidden_layers"] = (layers + n as u64).into();
+    }
+    if let Some(types) = config["text_config"]["layer_types"].as_array_mut() {
+        types.extend(std::iter::repeat_n("full_attention".into(), n));
+    }
+    Ok(())
+}
+
 /// Writes the tokenizer and config of a new run: from the starting checkpoint (its tokenizer
 /// grown by the words the dataset now uses), or the demo model's for a run from scratch.
 fn write_model_files(opts: &TrainOptions) -> Result<()> {
@@ -290,7 +361,10 @@ fn write_model_files(opts: &TrainOptions) -> Result<()> {
             let mut tok = read_json(&init.join("tokenizer.json"))?;
             let mut config = read_json(&init.join("config.json"))?;
             let added = extend_tokenizer(&mut tok, &dataset_words(&phantom_classes()));
-            if added.is_empty() {
+            if opts.grow_layers > 0 {
+                grow_config(&mut config, opts.grow_layers)?;
+            }
+            if added.is_empty() && opts.grow_layers == 0 {
                 for f in ["config.json", "tokenizer.json"] {
                     std::fs::copy(init.join(f), opts.out.join(f))
                         .map_err(|e| file_err(&init.join(f), e))?;
@@ -333,6 +407,11 @@ pub fn train(opts: &TrainOptions, mut progress: impl FnMut(&Progress)) -> Result
     std::fs::create_dir_all(&opts.out).map_err(|e| file_err(&opts.out, e))?;
     let state_path = opts.out.join("train_state.json");
     let resume = state_path.exists() && opts.out.join("model.safetensors").exists();
+    if opts.grow_layers > 0 && opts.init.is_none() && !resume {
+        return Err(TrainError::Invalid(
+            "growing layers needs a starting checkpoint (--init)".into(),
+        ));
+    }
     let mut state: TrainState = if resume {
         let text = std::fs::read_to_string(&state_path).map_err(|e| file_err(&state_path, e))?;
         serde_json::from_str(&text).map_err(|e| file_err(&state_path, e))?
@@ -354,9 +433,9 @@ pub fn train(opts: &TrainOptions, mut progress: impl FnMut(&Progress)) -> Result
     let mut model =
         PaliGemma::from_var_builder(config, vb, None, false, 0, WeightPlan::uniform(DType::F32))?;
     if resume {
-        load_weights(&varmap, &opts.out, opts.seed)?;
+        load_weights(&varmap, &opts.out, opts.seed, false)?;
     } else if let Some(init) = &opts.init {
-        load_weights(&varmap, init, opts.seed)?;
+        load_weights(&varmap, init, opts.seed, opts.grow_layers > 0)?;
     }
     let mut optimizer = AdamW::new(
         varmap.all_vars(),

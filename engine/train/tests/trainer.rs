@@ -34,6 +34,7 @@ fn options(out: &Path, steps: usize) -> TrainOptions {
         mis_ground_focus: 2.0,
         mis_ground_fillers: 0.3,
         mis_ground_locate: 0.2,
+        grow_layers: 0,
     }
 }
 
@@ -168,4 +169,81 @@ fn fine_tuning_grows_the_vocabulary_and_keeps_old_ids() {
         "{:?}",
         ids.get_tokens()
     );
+}
+
+/// Growing the bundled demo model by two layers a tower: before any step the grown model gives
+/// the checkpoint's very answer (its new layers pass their input through), and a few steps later
+/// the new layers have left the identity, so they do learn.
+#[test]
+fn grown_layers_start_as_identities_and_then_learn() {
+    let tmp = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("gg-deeper-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let base = root().join("assets/models/demo");
+    let grown = tmp.join("grown");
+    let mut opts = options(&grown, 0);
+    opts.grow_layers = 2;
+    let refused = train(&opts, |_| {}).expect_err("nothing to grow");
+    assert!(refused.to_string().contains("--init"), "{refused}");
+    opts.init = Some(base.clone());
+    train(&opts, |_| {}).expect("grows");
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(grown.join("config.json")).expect("config"))
+            .expect("json");
+    let layers = |tower: &str| config[tower]["num_hidden_layers"].as_u64();
+    let base_config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(base.join("config.json")).expect("config"))
+            .expect("json");
+    let base_layers = |tower: &str| base_config[tower]["num_hidden_layers"].as_u64();
+    for tower in ["text_config", "vision_config"] {
+        assert_eq!(layers(tower), base_layers(tower).map(|n| n + 2), "{tower}");
+    }
+
+    let phantom = groundglass_phantom::generate(&groundglass_phantom::PhantomConfig::ct(9));
+    let slice = extract(&phantom.to_volume(), Plane::Axial, 48);
+    let request = groundglass_train::text::grounded_request(Lang::En);
+    let answer = |dir: &Path| {
+        let mut session = ModelSession::load(dir, DType::F32, &Device::Cpu).expect("loads");
+        session
+            .ask(
+                &AskInput {
+                    slice: &slice,
+                    modality: "CT",
+                    request: &request,
+                    semsam: None,
+                    max_new_tokens: 48,
+                    visual_prompt: None,
+                },
+                |_| true,
+            )
+            .expect("answers")
+            .text
+    };
+    let before = answer(&base);
+    assert!(before.contains("<loc"), "a grounded report: {before}");
+    assert_eq!(answer(&grown), before);
+
+    // Two steps on: the new layers' output scales and projections move off their start.
+    opts.steps = 2;
+    train(&opts, |_| {}).expect("trains the grown model");
+    let trained =
+        groundglass_model::Checkpoint::open(&grown, DType::F32, &Device::Cpu).expect("ckpt");
+    let text_layers = base_layers("text_config").expect("layers");
+    let vision_layers = base_layers("vision_config").expect("layers");
+    for (name, start) in [
+        (
+            format!("language_model.layers.{text_layers}.post_attention_layernorm.weight"),
+            -1.0,
+        ),
+        (
+            format!("vision_tower.encoder.layers.{vision_layers}.self_attn.out_proj.weight"),
+            0.0,
+        ),
+    ] {
+        let moved = trained.tensors[&name]
+            .affine(1.0, -start)
+            .and_then(|d| d.abs()?.max_all()?.to_scalar::<f32>())
+            .expect("diff");
+        assert!(moved > 0.0, "{name} did not move");
+    }
 }
