@@ -251,13 +251,10 @@ fn layer_of(name: &str) -> Option<(&str, usize)> {
 fn identity_layer_value(name: &str, init: &Tensor) -> candle_core::Result<Option<Tensor>> {
     let text_output_scale = name.ends_with("post_attention_layernorm.weight")
         || name.ends_with("post_feedforward_layernorm.weight");
-    // Gemma's other norms start at 0 (a scale of 1), as a model from scratch does.
-    let text_input_scale = name.ends_with("input_layernorm.weight")
-        || name.ends_with("pre_feedforward_layernorm.weight");
     let vision_output = name.contains("self_attn.out_proj.") || name.contains("mlp.fc2.");
     if text_output_scale {
         init.ones_like()?.neg().map(Some)
-    } else if text_input_scale || vision_output {
+    } else if vision_output {
         init.zeros_like().map(Some)
     } else {
         Ok(None)

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device};
 use groundglass_feedback::export::radgrounder;
 use groundglass_feedback::{Corrections, Entry, Store};
+use groundglass_model::config::PaliGemmaConfig;
 use groundglass_model::prompt::Lang;
 use groundglass_model::{AskInput, ModelSession};
 use groundglass_study::{extract, open, NoProgress, Plane};
@@ -187,17 +188,15 @@ fn grown_layers_start_as_identities_and_then_learn() {
     assert!(refused.to_string().contains("--init"), "{refused}");
     opts.init = Some(base.clone());
     train(&opts, |_| {}).expect("grows");
-    let config: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(grown.join("config.json")).expect("config"))
-            .expect("json");
-    let layers = |tower: &str| config[tower]["num_hidden_layers"].as_u64();
-    let base_config: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(base.join("config.json")).expect("config"))
-            .expect("json");
-    let base_layers = |tower: &str| base_config[tower]["num_hidden_layers"].as_u64();
-    for tower in ["text_config", "vision_config"] {
-        assert_eq!(layers(tower), base_layers(tower).map(|n| n + 2), "{tower}");
-    }
+    let layers = |dir: &Path| {
+        let c = PaliGemmaConfig::from_file(&dir.join("config.json")).expect("config");
+        (
+            c.text_config.num_hidden_layers,
+            c.vision_config.num_hidden_layers,
+        )
+    };
+    let (text_layers, vision_layers) = layers(&base);
+    assert_eq!(layers(&grown), (text_layers + 2, vision_layers + 2));
 
     let phantom = groundglass_phantom::generate(&groundglass_phantom::PhantomConfig::ct(9));
     let slice = extract(&phantom.to_volume(), Plane::Axial, 48);
@@ -228,8 +227,6 @@ fn grown_layers_start_as_identities_and_then_learn() {
     train(&opts, |_| {}).expect("trains the grown model");
     let trained =
         groundglass_model::Checkpoint::open(&grown, DType::F32, &Device::Cpu).expect("ckpt");
-    let text_layers = base_layers("text_config").expect("layers");
-    let vision_layers = base_layers("vision_config").expect("layers");
     for (name, start) in [
         (
             format!("language_model.layers.{text_layers}.post_attention_layernorm.weight"),
